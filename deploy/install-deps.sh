@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tensorpager builds, runs and tests with.
+# Idempotent: does nothing when everything is already present.
+#   deploy/install-deps.sh          build + runtime packages
+#   deploy/install-deps.sh --test   also the peers the tests and benchmarks use
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev librocksdb-dev liburing-dev libxxhash-dev liblz4-dev libzstd-dev
+  libblosc-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+)
+test_pkgs=(
+  fio redis-server prometheus python3-grpcio python3-protobuf yamllint
+  util-linux procps
+)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+  echo "install-deps: run this script as root (or with sudo) to install them" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

@@ -1,0 +1,46 @@
+#include "storage/policy/eviction_policy.h"
+
+#include "absl/strings/ascii.h"
+#include "storage/policy/lru_policy.h"
+
+namespace tensorpager::policy {
+
+std::unique_ptr<EvictionPolicy> MakePolicy(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kLru:
+    case Algorithm::kClock:
+    case Algorithm::kAdaptive:
+      break;
+  }
+  // CLOCK and ADAPTIVE land with their own files; until then every
+  // algorithm name resolves to LRU so callers stay correct.
+  return std::make_unique<LruPolicy>();
+}
+
+std::string_view AlgorithmName(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kLru:
+      return "LRU";
+    case Algorithm::kClock:
+      return "CLOCK";
+    case Algorithm::kAdaptive:
+      return "ADAPTIVE";
+  }
+  return "LRU";
+}
+
+bool ParseAlgorithm(std::string_view text, Algorithm* out) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "lru") {
+    *out = Algorithm::kLru;
+  } else if (lower == "clock") {
+    *out = Algorithm::kClock;
+  } else if (lower == "adaptive") {
+    *out = Algorithm::kAdaptive;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace tensorpager::policy
