@@ -30,7 +30,7 @@ std::string_view AlgorithmName(Algorithm algorithm) {
 }
 
 bool ParseAlgorithm(std::string_view text, Algorithm* out) {
-  const std::string lower = absl::AsciiStrToLower(text);
+  const std::string lower = absl::AsciiStrToLower(std::string(text));
   if (lower == "lru") {
     *out = Algorithm::kLru;
   } else if (lower == "clock") {

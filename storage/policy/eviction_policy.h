@@ -51,6 +51,12 @@ class EvictionPolicy {
 
   virtual size_t size() const = 0;
   virtual uint64_t resident_bytes() const = 0;
+
+  // Optional hint: the byte budget the resident entries share (the RAM
+  // tier's budget, the SDK cache's size). Policies that split the budget
+  // into segments use it; without a hint they take the resident bytes seen
+  // when victims are requested as the budget. 0 withdraws the hint.
+  virtual void SetCapacity(uint64_t /*bytes*/) {}
 };
 
 std::unique_ptr<EvictionPolicy> MakePolicy(Algorithm algorithm);

@@ -2,46 +2,68 @@
 
 namespace tensorpager::policy {
 
-void LruPolicy::Insert(Key key, uint64_t bytes, int /*priority*/) {
-  if (auto it = index_.find(key); it != index_.end()) {
-    resident_bytes_ -= it->second->bytes;
-    it->second->bytes = bytes;
-    resident_bytes_ += bytes;
-    order_.splice(order_.begin(), order_, it->second);
-    return;
+void LruPolicy::Insert(Key key, uint64_t bytes, int priority) {
+  NodeIndex i = table_.Find(key);
+  if (i != kNoNode) {
+    // Already resident: a size change plus a use.
+    EntryList& list = ListOf(table_[i]);
+    list.SetBytes(i, bytes);
+    list.MoveToFront(i);
+  } else {
+    i = table_.Add(key);
+    table_[i].bytes = bytes;
+    order_.PushFront(i);
   }
-  order_.push_front(Entry{key, bytes, false});
-  index_.emplace(key, order_.begin());
-  resident_bytes_ += bytes;
+  table_[i].priority = ClampPriority(priority);
+  table_[i].credits = table_[i].priority;
 }
 
 void LruPolicy::Touch(Key key) {
-  auto it = index_.find(key);
-  if (it == index_.end()) return;
-  order_.splice(order_.begin(), order_, it->second);
+  const NodeIndex i = table_.Find(key);
+  if (i == kNoNode) return;
+  EntryNode& n = table_[i];
+  n.credits = n.priority;
+  ListOf(n).MoveToFront(i);
 }
 
 void LruPolicy::Remove(Key key, RemoveReason /*reason*/) {
-  auto it = index_.find(key);
-  if (it == index_.end()) return;
-  resident_bytes_ -= it->second->bytes;
-  order_.erase(it->second);
-  index_.erase(it);
+  const NodeIndex i = table_.Find(key);
+  if (i == kNoNode) return;
+  ListOf(table_[i]).Unlink(i);
+  table_.Release(i);
 }
 
 void LruPolicy::SetPinned(Key key, bool pinned) {
-  auto it = index_.find(key);
-  if (it != index_.end()) it->second->pinned = pinned;
+  const NodeIndex i = table_.Find(key);
+  if (i == kNoNode || table_[i].pinned == pinned) return;
+  EntryNode& n = table_[i];
+  ListOf(n).Unlink(i);
+  n.pinned = pinned;
+  // An entry leaving the pin was just in use: it rejoins as most recent.
+  n.credits = n.priority;
+  ListOf(n).PushFront(i);
 }
 
 uint64_t LruPolicy::SelectVictims(uint64_t bytes,
                                   absl::FunctionRef<bool(Key)> eligible,
                                   std::vector<Key>* out) {
   uint64_t chosen = 0;
-  for (auto it = order_.rbegin(); it != order_.rend() && chosen < bytes; ++it) {
-    if (it->pinned || !eligible(it->key)) continue;
-    out->push_back(it->key);
-    chosen += it->bytes;
+  // Entries requeued for their priority go to the front, ahead of the
+  // cursor, so one pass visits each at most credits + 1 times.
+  NodeIndex i = order_.back();
+  while (i != kNoNode && chosen < bytes) {
+    const NodeIndex next = order_.newer(i);
+    EntryNode& n = table_[i];
+    if (eligible(n.key)) {
+      if (n.credits > 0) {
+        --n.credits;
+        order_.MoveToFront(i);
+      } else {
+        out->push_back(n.key);
+        chosen += n.bytes;
+      }
+    }
+    i = next;
   }
   return chosen;
 }

@@ -1,40 +1,50 @@
-// Exact least-recently-used eviction: an intrusive doubly linked list over a
-// hash map, O(1) for every operation.
+// Exact least-recently-used eviction over pooled intrusive lists, O(1) for
+// every operation and allocation-free once the pool has grown.
+//
+// Priority: an entry of priority p survives p extra trips to the eviction
+// end (each trip puts it back at the most-recent end), refilled on every
+// hit. With every priority 0 this is textbook LRU.
 #ifndef TENSORPAGER_STORAGE_POLICY_LRU_POLICY_H_
 #define TENSORPAGER_STORAGE_POLICY_LRU_POLICY_H_
 
-#include <list>
-
-#include "absl/container/flat_hash_map.h"
+#include "storage/policy/entry_list.h"
+#include "storage/policy/entry_table.h"
 #include "storage/policy/eviction_policy.h"
 
 namespace tensorpager::policy {
 
 class LruPolicy final : public EvictionPolicy {
  public:
+  LruPolicy() = default;
+
   Algorithm algorithm() const override { return Algorithm::kLru; }
   std::string_view name() const override { return "LRU"; }
   void Insert(Key key, uint64_t bytes, int priority) override;
   void Touch(Key key) override;
   void Remove(Key key, RemoveReason reason) override;
   void SetPinned(Key key, bool pinned) override;
-  bool Contains(Key key) const override { return index_.contains(key); }
+  bool Contains(Key key) const override {
+    return table_.Find(key) != kNoNode;
+  }
   uint64_t SelectVictims(uint64_t bytes, absl::FunctionRef<bool(Key)> eligible,
                          std::vector<Key>* out) override;
-  size_t size() const override { return index_.size(); }
-  uint64_t resident_bytes() const override { return resident_bytes_; }
+  size_t size() const override { return table_.size(); }
+  uint64_t resident_bytes() const override {
+    return order_.bytes() + pinned_.bytes();
+  }
 
  private:
-  struct Entry {
-    Key key;
-    uint64_t bytes;
-    bool pinned;
-  };
-  // Front = most recently used. std::list::splice keeps touches
-  // allocation-free.
-  std::list<Entry> order_;
-  absl::flat_hash_map<Key, std::list<Entry>::iterator> index_;
-  uint64_t resident_bytes_ = 0;
+  enum : ListId { kOrderList = 1, kPinnedList = 2 };
+
+  EntryList& ListOf(const EntryNode& n) {
+    return n.list == kPinnedList ? pinned_ : order_;
+  }
+
+  EntryTable table_;
+  // Front = most recently used.
+  EntryList order_{&table_, kOrderList};
+  // Pinned entries wait here, out of the victims' way.
+  EntryList pinned_{&table_, kPinnedList};
 };
 
 }  // namespace tensorpager::policy

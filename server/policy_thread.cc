@@ -1,0 +1,58 @@
+#include "server/policy_thread.h"
+
+#include "server/byte_size.h"
+#include "storage/log.h"
+
+namespace tensorpager::server {
+
+PolicyThread::PolicyThread(storage::BlockStore* store, Options options)
+    : store_(store), options_(options), thread_([this] { Run(); }) {}
+
+PolicyThread::~PolicyThread() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+void PolicyThread::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
+
+void PolicyThread::Run() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(this, &PolicyThread::ShouldRun),
+                           options_.interval);
+      if (stop_) return;
+      wake_ = false;
+    }
+    CheckOnce();
+  }
+}
+
+void PolicyThread::CheckOnce() {
+  const storage::StoreStats s = store_->Stats();
+  const double budget = static_cast<double>(s.ram_budget_bytes);
+  if (s.ram_bytes <= options_.swap_threshold * budget) return;
+  const auto target = static_cast<uint64_t>(options_.swap_target * budget);
+  absl::StatusOr<storage::SwapResult> r = store_->ShrinkRamTo(target);
+  if (!r.ok()) {
+    TP_LOG(WARNING) << "policy: RAM tier at " << FormatByteSize(s.ram_bytes)
+                    << " of " << FormatByteSize(s.ram_budget_bytes)
+                    << ", background swap-out failed: " << r.status().message();
+    return;
+  }
+  if (!r->moved.empty()) {
+    TP_LOG(INFO) << "policy: RAM tier crossed "
+                 << static_cast<int>(options_.swap_threshold * 100)
+                 << "% of its budget; swapped out " << r->moved.size()
+                 << " blocks (" << FormatByteSize(r->bytes_moved) << ") in "
+                 << absl::FormatDuration(r->duration);
+  }
+}
+
+}  // namespace tensorpager::server

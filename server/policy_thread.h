@@ -1,0 +1,47 @@
+// The policy thread: keeps the RAM tier under --swap_threshold by swapping
+// blocks out in the background, so writes and swap-ins rarely have to
+// evict on their own path.
+#ifndef TENSORPAGER_SERVER_POLICY_THREAD_H_
+#define TENSORPAGER_SERVER_POLICY_THREAD_H_
+
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "storage/block_store.h"
+
+namespace tensorpager::server {
+
+class PolicyThread {
+ public:
+  struct Options {
+    double swap_threshold = 0.75;
+    double swap_target = 0.65;
+    absl::Duration interval = absl::Milliseconds(100);
+  };
+  PolicyThread(storage::BlockStore* store, Options options);
+  ~PolicyThread();  // stops and joins
+  PolicyThread(const PolicyThread&) = delete;
+  PolicyThread& operator=(const PolicyThread&) = delete;
+
+  // Runs one check now (also used by the pressure monitor's callbacks).
+  void Wake();
+
+ private:
+  bool ShouldRun() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stop_ || wake_;
+  }
+  void Run();
+  void CheckOnce();
+
+  storage::BlockStore* store_;
+  const Options options_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace tensorpager::server
+
+#endif  // TENSORPAGER_SERVER_POLICY_THREAD_H_

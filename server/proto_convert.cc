@@ -1,0 +1,127 @@
+#include "server/proto_convert.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace tensorpager::server {
+namespace {
+
+constexpr size_t kMaxLabels = 64;
+constexpr size_t kMaxLabelBytes = 256;
+constexpr size_t kMaxShapeRank = 16;
+
+}  // namespace
+
+void ToProto(const storage::BlockInfo& in, v1::BlockInfo* out) {
+  out->set_namespace_(in.ns);
+  out->set_id(in.id);
+  out->set_size_bytes(in.attrs.size_bytes);
+  out->set_region_type(static_cast<v1::RegionType>(in.attrs.region_type));
+  out->set_pinned(in.attrs.pinned);
+  out->set_dtype(static_cast<v1::DType>(in.attrs.dtype));
+  for (int64_t d : in.attrs.shape) out->add_shape(d);
+  out->mutable_labels()->insert(in.attrs.labels.begin(), in.attrs.labels.end());
+  out->set_tier(static_cast<v1::Tier>(in.tier));
+  out->set_stored_bytes(in.stored_bytes);
+  out->set_checksum(in.checksum);
+  out->set_access_count(in.access_count);
+  out->set_last_access_unix_ms(in.last_access_unix_ms);
+  out->set_created_unix_ms(in.created_unix_ms);
+  if (in.attrs.sequence) {
+    out->mutable_sequence()->set_group(in.attrs.sequence->group);
+    out->mutable_sequence()->set_index(in.attrs.sequence->index);
+  }
+  out->set_lost_reason(in.lost_reason);
+  out->set_version(in.version);
+  out->set_codec(in.codec);
+}
+
+absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
+    const v1::RegisterBlockRequest& request) {
+  storage::BlockAttributes a;
+  a.size_bytes = request.size_bytes();
+  const int region = request.region_type();
+  if (region < 0 || region >= storage::kNumRegionTypes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("region_type ", region, " is unknown"));
+  }
+  a.region_type = region == v1::REGION_TYPE_UNSPECIFIED
+                      ? storage::RegionType::kTensorData
+                      : static_cast<storage::RegionType>(region);
+  a.pinned = request.pinned();
+  if (!v1::DType_IsValid(request.dtype())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dtype ", request.dtype(), " is unknown"));
+  }
+  a.dtype = static_cast<uint32_t>(request.dtype());
+  if (static_cast<size_t>(request.shape_size()) > kMaxShapeRank) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "shape has ", request.shape_size(), " dimensions; at most ",
+        kMaxShapeRank, " are allowed"));
+  }
+  a.shape.assign(request.shape().begin(), request.shape().end());
+  if (request.labels_size() > static_cast<int>(kMaxLabels)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block has ", request.labels_size(), " labels; at most ", kMaxLabels,
+        " are allowed"));
+  }
+  for (const auto& [k, v] : request.labels()) {
+    if (k.empty() || k.size() > kMaxLabelBytes || v.size() > kMaxLabelBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "label '", k.substr(0, 32), "': keys must be 1 to ", kMaxLabelBytes,
+          " bytes and values at most ", kMaxLabelBytes, " bytes"));
+    }
+    a.labels.emplace(k, v);
+  }
+  if (request.has_sequence()) {
+    if (request.sequence().group().empty() ||
+        request.sequence().group().size() > storage::kMaxIdBytes) {
+      return absl::InvalidArgumentError(
+          "sequence.group must be 1 to 256 bytes when a sequence is given");
+    }
+    a.sequence = storage::SequenceRef{request.sequence().group(),
+                                      request.sequence().index()};
+  }
+  return a;
+}
+
+absl::StatusOr<storage::ListFilter> FilterFromRequest(
+    const v1::ListBlocksRequest& request) {
+  storage::ListFilter f;
+  if (absl::Status s = storage::ValidateNamespace(request.namespace_());
+      !s.ok()) {
+    return s;
+  }
+  f.ns = request.namespace_();
+  f.all_namespaces = request.all_namespaces();
+  f.id_prefix = request.id_prefix();
+  if (request.tier() != v1::TIER_UNSPECIFIED) {
+    if (!v1::Tier_IsValid(request.tier())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tier filter ", request.tier(), " is unknown"));
+    }
+    f.tier = static_cast<storage::Tier>(request.tier());
+  }
+  if (request.region_type() != v1::REGION_TYPE_UNSPECIFIED) {
+    if (!v1::RegionType_IsValid(request.region_type())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "region_type filter ", request.region_type(), " is unknown"));
+    }
+    f.region_type = static_cast<storage::RegionType>(request.region_type());
+  }
+  switch (request.pinned()) {
+    case v1::PINNED_ANY:
+      break;
+    case v1::PINNED_ONLY:
+      f.pinned = true;
+      break;
+    case v1::UNPINNED_ONLY:
+      f.pinned = false;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("pinned filter ", request.pinned(), " is unknown"));
+  }
+  return f;
+}
+
+}  // namespace tensorpager::server

@@ -1,0 +1,214 @@
+#include "server/server_config.h"
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/byte_size.h"
+#include "storage/policy/eviction_policy.h"
+
+ABSL_FLAG(std::string, data_dir, "./tensorpager-data",
+          "Directory for the metadata (RocksDB) and the NVMe tier's data "
+          "file; put it on the NVMe drive.");
+ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051",
+          "host:port the gRPC API listens on (port 0 picks a free port; "
+          "0.0.0.0 to serve other hosts).");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9464",
+          "host:port of the Prometheus /metrics endpoint; empty disables it.");
+ABSL_FLAG(tensorpager::server::ByteSize, ram_budget,
+          tensorpager::server::ByteSize{0},
+          "Bytes of host RAM the RAM tier may hold (e.g. 8GiB). 0: a quarter "
+          "of the memory available at startup (cgroup limit aware).");
+ABSL_FLAG(tensorpager::server::ByteSize, max_swap_size,
+          tensorpager::server::ByteSize{2ull << 30},
+          "Largest size the NVMe tier's data file may grow to.");
+ABSL_FLAG(tensorpager::server::ByteSize, max_block_size,
+          tensorpager::server::ByteSize{1ull << 30},
+          "Largest block RegisterBlock accepts.");
+ABSL_FLAG(std::string, algorithm, "lru",
+          "Eviction policy: lru, clock or adaptive.");
+ABSL_FLAG(double, swap_threshold, 0.75,
+          "Fraction of the RAM budget above which the policy thread swaps "
+          "blocks out in the background.");
+ABSL_FLAG(double, swap_target, 0.65,
+          "Fraction of the RAM budget the policy thread swaps down to once "
+          "the threshold was crossed.");
+ABSL_FLAG(int, policy_interval_ms, 100,
+          "How often the policy thread checks the RAM tier, in milliseconds.");
+ABSL_FLAG(std::string, io_engine, "auto",
+          "NVMe tier I/O engine: auto (io_uring, falling back to threads), "
+          "io_uring or threads.");
+ABSL_FLAG(tensorpager::server::ByteSize, io_block_size,
+          tensorpager::server::ByteSize{4ull << 20},
+          "I/O unit: larger blocks are split into units of this size that "
+          "are in flight together.");
+ABSL_FLAG(uint32_t, io_queue_depth, 8, "I/O requests in flight per engine.");
+ABSL_FLAG(uint32_t, max_concurrent_swaps, 4,
+          "Blocks swapped concurrently by one eviction.");
+ABSL_FLAG(bool, durable_writes, false,
+          "Acknowledge WriteBlock only once the bytes are on disk, unless the "
+          "request says otherwise.");
+ABSL_FLAG(std::string, durable_region_types, "",
+          "Per region type override of --durable_writes, e.g. "
+          "\"WEIGHT=true,TEMPORARY=false\".");
+ABSL_FLAG(std::string, ready_file, "",
+          "When set, written once the server listens, with lines "
+          "grpc_port=N and metrics_port=M (for scripts and tests).");
+ABSL_FLAG(int, shutdown_grace_ms, 5000,
+          "On SIGTERM/SIGINT, how long in-flight RPCs may take to finish.");
+
+namespace tensorpager::server {
+namespace {
+
+constexpr std::array<const char*, storage::kNumRegionTypes> kRegionNames = {
+    "", "TENSOR_DATA", "KV_CACHE", "ACTIVATION", "WEIGHT", "IMAGE_FEATURES",
+    "TEMPORARY"};
+
+absl::Status ParseDurableRegions(
+    absl::string_view text,
+    std::array<std::optional<bool>, storage::kNumRegionTypes>* out) {
+  for (absl::string_view item :
+       absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(item, '=');
+    const std::string name =
+        absl::AsciiStrToUpper(absl::StripAsciiWhitespace(kv.first));
+    bool value;
+    if (!absl::SimpleAtob(absl::StripAsciiWhitespace(kv.second), &value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--durable_region_types: '", item, "' needs =true or =false"));
+    }
+    bool found = false;
+    for (int i = 1; i < storage::kNumRegionTypes; ++i) {
+      if (name == kRegionNames[i]) {
+        (*out)[i] = value;
+        found = true;
+      }
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--durable_region_types: unknown region type '", kv.first,
+          "'; use TENSOR_DATA, KV_CACHE, ACTIVATION, WEIGHT, IMAGE_FEATURES "
+          "or TEMPORARY"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// MemAvailable from /proc/meminfo, capped by a cgroup v1/v2 limit.
+uint64_t AvailableMemoryBytes() {
+  uint64_t available = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kb;
+  std::string unit;
+  while (meminfo >> key >> kb >> unit) {
+    if (key == "MemAvailable:") available = kb * 1024;
+  }
+  for (const char* path : {"/sys/fs/cgroup/memory.max",
+                           "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream f(path);
+    uint64_t limit;
+    if (f >> limit && limit > 0 && limit < available) available = limit;
+  }
+  return available;
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> ConfigFromFlags() {
+  ServerConfig c;
+  c.data_dir = absl::GetFlag(FLAGS_data_dir);
+  c.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  c.ram_budget_bytes = absl::GetFlag(FLAGS_ram_budget).bytes;
+  c.max_swap_bytes = absl::GetFlag(FLAGS_max_swap_size).bytes;
+  c.max_block_bytes = absl::GetFlag(FLAGS_max_block_size).bytes;
+  c.algorithm = absl::GetFlag(FLAGS_algorithm);
+  c.swap_threshold = absl::GetFlag(FLAGS_swap_threshold);
+  c.swap_target = absl::GetFlag(FLAGS_swap_target);
+  c.policy_interval_ms = absl::GetFlag(FLAGS_policy_interval_ms);
+  c.io_engine = absl::GetFlag(FLAGS_io_engine);
+  c.io_block_bytes = absl::GetFlag(FLAGS_io_block_size).bytes;
+  c.io_queue_depth = absl::GetFlag(FLAGS_io_queue_depth);
+  c.max_concurrent_swaps = absl::GetFlag(FLAGS_max_concurrent_swaps);
+  c.durable_writes = absl::GetFlag(FLAGS_durable_writes);
+  if (absl::Status s = ParseDurableRegions(
+          absl::GetFlag(FLAGS_durable_region_types), &c.durable_by_region);
+      !s.ok()) {
+    return s;
+  }
+  c.ready_file = absl::GetFlag(FLAGS_ready_file);
+  c.shutdown_grace_ms = absl::GetFlag(FLAGS_shutdown_grace_ms);
+  if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
+  return c;
+}
+
+absl::Status ValidateConfig(const ServerConfig& c) {
+  policy::Algorithm algorithm;
+  if (!policy::ParseAlgorithm(c.algorithm, &algorithm)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--algorithm=", c.algorithm, " is unknown; use lru, clock or adaptive"));
+  }
+  storage::IoEngineKind kind;
+  if (!storage::ParseIoEngineKind(c.io_engine, &kind)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--io_engine=", c.io_engine, " is unknown; use auto, io_uring or threads"));
+  }
+  if (!(c.swap_threshold > 0 && c.swap_threshold <= 1)) {
+    return absl::InvalidArgumentError("--swap_threshold must be in (0, 1]");
+  }
+  if (!(c.swap_target > 0 && c.swap_target <= c.swap_threshold)) {
+    return absl::InvalidArgumentError(
+        "--swap_target must be in (0, --swap_threshold]");
+  }
+  if (c.max_swap_bytes < storage::kIoAlignment) {
+    return absl::InvalidArgumentError("--max_swap_size must be at least 4KiB");
+  }
+  if (c.max_block_bytes == 0) {
+    return absl::InvalidArgumentError("--max_block_size must be positive");
+  }
+  if (c.io_block_bytes < storage::kIoAlignment ||
+      c.io_block_bytes % storage::kIoAlignment != 0) {
+    return absl::InvalidArgumentError(
+        "--io_block_size must be a positive multiple of 4KiB");
+  }
+  if (c.io_queue_depth == 0 || c.max_concurrent_swaps == 0) {
+    return absl::InvalidArgumentError(
+        "--io_queue_depth and --max_concurrent_swaps must be positive");
+  }
+  if (c.policy_interval_ms <= 0) {
+    return absl::InvalidArgumentError("--policy_interval_ms must be positive");
+  }
+  if (c.data_dir.empty()) {
+    return absl::InvalidArgumentError("--data_dir must not be empty");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::BlockStoreOptions> StoreOptionsFor(
+    const ServerConfig& c) {
+  storage::BlockStoreOptions o;
+  o.data_dir = c.data_dir;
+  o.ram_budget_bytes = c.ram_budget_bytes != 0 ? c.ram_budget_bytes
+                                               : AvailableMemoryBytes() / 4;
+  if (o.ram_budget_bytes == 0) {
+    return absl::FailedPreconditionError(
+        "cannot tell how much memory is available; set --ram_budget");
+  }
+  o.max_swap_bytes = c.max_swap_bytes;
+  o.max_block_bytes = c.max_block_bytes;
+  policy::ParseAlgorithm(c.algorithm, &o.algorithm);
+  storage::ParseIoEngineKind(c.io_engine, &o.io.kind);
+  o.io.io_unit_bytes = c.io_block_bytes;
+  o.io.queue_depth = c.io_queue_depth;
+  o.durable_writes = c.durable_writes;
+  o.durable_by_region = c.durable_by_region;
+  return o;
+}
+
+}  // namespace tensorpager::server

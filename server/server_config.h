@@ -1,0 +1,53 @@
+// The effective configuration of tensorpagerd, assembled from flags (and,
+// through the same struct, from a config file and the environment).
+#ifndef TENSORPAGER_SERVER_SERVER_CONFIG_H_
+#define TENSORPAGER_SERVER_SERVER_CONFIG_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "storage/block_store.h"
+
+namespace tensorpager::server {
+
+struct ServerConfig {
+  std::string data_dir = "./tensorpager-data";
+  std::string grpc_address = "127.0.0.1:50051";
+  std::string metrics_address = "0.0.0.0:9464";  // empty: no metrics endpoint
+  // 0: a quarter of the memory available at startup.
+  uint64_t ram_budget_bytes = 0;
+  uint64_t max_swap_bytes = 2ull << 30;
+  uint64_t max_block_bytes = 1ull << 30;
+  std::string algorithm = "lru";
+  double swap_threshold = 0.75;
+  // After crossing swap_threshold the policy thread swaps out down to this
+  // fraction of the budget.
+  double swap_target = 0.65;
+  int policy_interval_ms = 100;
+  std::string io_engine = "auto";
+  uint64_t io_block_bytes = 4ull << 20;
+  uint32_t io_queue_depth = 8;
+  uint32_t max_concurrent_swaps = 4;
+  bool durable_writes = false;
+  std::array<std::optional<bool>, storage::kNumRegionTypes> durable_by_region;
+  // Written once the server listens: "grpc_port=N" and "metrics_port=M".
+  std::string ready_file;
+  int shutdown_grace_ms = 5000;
+};
+
+// Builds the configuration from the parsed command-line flags.
+absl::StatusOr<ServerConfig> ConfigFromFlags();
+
+// Checks ranges and combinations; INVALID_ARGUMENT names the setting.
+absl::Status ValidateConfig(const ServerConfig& config);
+
+// The block-store options the config implies (budget resolved).
+absl::StatusOr<storage::BlockStoreOptions> StoreOptionsFor(
+    const ServerConfig& config);
+
+}  // namespace tensorpager::server
+
+#endif  // TENSORPAGER_SERVER_SERVER_CONFIG_H_

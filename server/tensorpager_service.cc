@@ -1,0 +1,342 @@
+#include "server/tensorpager_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/proto_convert.h"
+
+namespace tensorpager::server {
+namespace {
+
+constexpr uint32_t kDefaultPageSize = 100;
+constexpr uint32_t kMaxPageSize = 1000;
+
+double Ratio(double num, double den) { return den > 0 ? num / den : 0; }
+
+}  // namespace
+
+TensorPagerService::TensorPagerService(storage::BlockStore* store,
+                                       const ServerConfig* config)
+    : store_(store), config_(config), started_(absl::Now()) {}
+
+grpc::Status TensorPagerService::RegisterBlock(
+    grpc::ServerContext*, const v1::RegisterBlockRequest* request,
+    v1::RegisterBlockResponse* response) {
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request->namespace_(), request->id());
+  if (!key.ok()) return ToGrpc(key.status());
+  absl::StatusOr<storage::BlockAttributes> attrs =
+      AttributesFromRequest(*request);
+  if (!attrs.ok()) return ToGrpc(attrs.status());
+  absl::StatusOr<storage::BlockInfo> info =
+      store_->Register(*key, *std::move(attrs));
+  if (!info.ok()) return ToGrpc(info.status());
+  ToProto(*info, response->mutable_block());
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::WriteBlock(
+    grpc::ServerContext*, grpc::ServerReader<v1::WriteBlockRequest>* reader,
+    v1::WriteBlockResponse* response) {
+  v1::WriteBlockRequest msg;
+  if (!reader->Read(&msg)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "WriteBlock stream carried no message; the first "
+                        "message must name the block");
+  }
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(msg.namespace_(), msg.id());
+  if (!key.ok()) return ToGrpc(key.status());
+  absl::StatusOr<storage::BlockInfo> info = store_->Get(*key);
+  if (!info.ok()) return ToGrpc(info.status());
+  const uint64_t size = info->attrs.size_bytes;
+  const uint64_t offset = msg.offset();
+  if (offset >= size) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("offset ", offset, " lies outside block ",
+                     key->ToString(), " of ", size, " bytes"));
+  }
+  const uint64_t declared = msg.total_bytes();
+  if (declared > size - offset) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("total_bytes ", declared, " at offset ", offset,
+                     " does not fit block ", key->ToString(), " of ", size,
+                     " bytes"));
+  }
+  std::optional<bool> durable;
+  if (msg.has_durable()) durable = msg.durable();
+
+  storage::AlignedBuffer staging(declared != 0 ? declared : size - offset);
+  if (!staging.ok()) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "server is out of memory for the write's staging "
+                        "buffer; retry later");
+  }
+  uint64_t received = 0;
+  uint64_t index = 0;
+  do {
+    if (index > 0 && ((!msg.id().empty() && msg.id() != key->id) ||
+                      (!msg.namespace_().empty() &&
+                       msg.namespace_() != key->ns))) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "every message of one WriteBlock stream must name "
+                          "the same block (or leave the name empty)");
+    }
+    if (msg.data().size() > kMaxWriteChunkBytes) {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("message ", index, " carries ", msg.data().size(),
+                       " bytes; chunks are at most ", kMaxWriteChunkBytes,
+                       " bytes"));
+    }
+    if (msg.data().size() > staging.size() - received) {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("stream carries more than ", staging.size(),
+                       " bytes, past the end of block ", key->ToString(),
+                       " (", size, " bytes, offset ", offset,
+                       declared ? ", total_bytes declared" : "", ")"));
+    }
+    std::copy(msg.data().begin(), msg.data().end(),
+              reinterpret_cast<char*>(staging.data()) + received);
+    received += msg.data().size();
+    ++index;
+  } while (reader->Read(&msg));
+
+  if (declared != 0 && received != declared) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("stream carried ", received, " bytes but total_bytes "
+                     "declared ", declared, "; nothing was written"));
+  }
+  if (received == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "WriteBlock stream carried no data");
+  }
+  staging.Truncate(received);
+  absl::StatusOr<storage::WriteResult> result = store_->Write(
+      *key, offset, std::move(staging), storage::WriteOptions{durable});
+  if (!result.ok()) return ToGrpc(result.status());
+  ToProto(result->block, response->mutable_block());
+  response->set_bytes_written(result->bytes_written);
+  response->set_durable(result->durable);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::Access(
+    grpc::ServerContext* context, const v1::AccessRequest* request,
+    grpc::ServerWriter<v1::AccessResponse>* writer) {
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request->namespace_(), request->id());
+  if (!key.ok()) return ToGrpc(key.status());
+  const uint32_t chunk = request->chunk_bytes() == 0
+                             ? kDefaultAccessChunkBytes
+                             : request->chunk_bytes();
+  if (chunk > kMaxAccessChunkBytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("chunk_bytes is at most ",
+                                     kMaxAccessChunkBytes));
+  }
+  storage::ReadOptions options;
+  options.offset = request->offset();
+  options.length = request->length();
+  options.touch_only = request->touch_only();
+  absl::StatusOr<storage::ReadResult> read = store_->Read(*key, options);
+  if (!read.ok()) return ToGrpc(read.status());
+
+  v1::AccessResponse response;
+  ToProto(read->block, response.mutable_block());
+  response.set_hit(read->hit);
+  response.set_offset(read->offset);
+  if (read->data == nullptr) {
+    writer->Write(response);
+    return grpc::Status::OK;
+  }
+  const char* base = reinterpret_cast<const char*>(read->data->data());
+  uint64_t sent = 0;
+  do {
+    const uint64_t n = std::min<uint64_t>(chunk, read->length - sent);
+    response.set_offset(read->offset + sent);
+    response.set_data(base + read->offset + sent, n);
+    if (!writer->Write(response)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "client went away during Access");
+    }
+    sent += n;
+    response.clear_block();
+    response.clear_hit();
+  } while (sent < read->length && !context->IsCancelled());
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::Swap(grpc::ServerContext*,
+                                      const v1::SwapRequest* request,
+                                      v1::SwapResponse* response) {
+  const bool out = request->direction() == v1::SWAP_OUT;
+  if (!out && request->direction() != v1::SWAP_IN) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "direction must be SWAP_OUT or SWAP_IN");
+  }
+  absl::StatusOr<storage::SwapResult> result;
+  if (request->ids_size() > 0) {
+    if (request->target_bytes() != 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "give either ids or target_bytes, not both");
+    }
+    std::vector<storage::BlockKey> keys;
+    for (const std::string& id : request->ids()) {
+      absl::StatusOr<storage::BlockKey> key =
+          storage::BlockKey::Make(request->namespace_(), id);
+      if (!key.ok()) return ToGrpc(key.status());
+      keys.push_back(*std::move(key));
+    }
+    result = out ? store_->SwapOut(keys) : store_->SwapIn(keys);
+  } else if (request->target_bytes() > 0) {
+    result = out ? store_->SwapOutBytes(request->target_bytes())
+                 : store_->SwapInBytes(request->target_bytes());
+  } else {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "name blocks in ids or give target_bytes > 0");
+  }
+  if (!result.ok()) return ToGrpc(result.status());
+  for (const storage::BlockKey& k : result->moved) {
+    v1::BlockRef* ref = response->add_moved();
+    ref->set_namespace_(k.ns);
+    ref->set_id(k.id);
+  }
+  for (const storage::BlockKey& k : result->already_there) {
+    v1::BlockRef* ref = response->add_already_there();
+    ref->set_namespace_(k.ns);
+    ref->set_id(k.id);
+  }
+  response->set_blocks_moved(result->moved.size());
+  response->set_bytes_moved(result->bytes_moved);
+  response->set_duration_us(absl::ToInt64Microseconds(result->duration));
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::SetPinned(const v1::PinRequest* request,
+                                           bool pinned,
+                                           v1::PinResponse* response) {
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request->namespace_(), request->id());
+  if (!key.ok()) return ToGrpc(key.status());
+  absl::StatusOr<storage::BlockInfo> info = store_->SetPinned(*key, pinned);
+  if (!info.ok()) return ToGrpc(info.status());
+  ToProto(*info, response->mutable_block());
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::Pin(grpc::ServerContext*,
+                                     const v1::PinRequest* request,
+                                     v1::PinResponse* response) {
+  return SetPinned(request, true, response);
+}
+
+grpc::Status TensorPagerService::Unpin(grpc::ServerContext*,
+                                       const v1::PinRequest* request,
+                                       v1::PinResponse* response) {
+  return SetPinned(request, false, response);
+}
+
+grpc::Status TensorPagerService::UnregisterBlock(
+    grpc::ServerContext*, const v1::UnregisterBlockRequest* request,
+    v1::UnregisterBlockResponse* response) {
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request->namespace_(), request->id());
+  if (!key.ok()) return ToGrpc(key.status());
+  absl::StatusOr<storage::BlockStore::Freed> freed = store_->Unregister(*key);
+  if (!freed.ok()) return ToGrpc(freed.status());
+  response->set_ram_bytes_freed(freed->ram_bytes);
+  response->set_disk_bytes_freed(freed->disk_bytes);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::GetBlock(grpc::ServerContext*,
+                                          const v1::GetBlockRequest* request,
+                                          v1::GetBlockResponse* response) {
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request->namespace_(), request->id());
+  if (!key.ok()) return ToGrpc(key.status());
+  absl::StatusOr<storage::BlockInfo> info = store_->Get(*key);
+  if (!info.ok()) return ToGrpc(info.status());
+  ToProto(*info, response->mutable_block());
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::ListBlocks(
+    grpc::ServerContext*, const v1::ListBlocksRequest* request,
+    v1::ListBlocksResponse* response) {
+  absl::StatusOr<storage::ListFilter> filter = FilterFromRequest(*request);
+  if (!filter.ok()) return ToGrpc(filter.status());
+  const uint32_t page_size =
+      request->page_size() == 0 ? kDefaultPageSize
+                                : std::min(request->page_size(), kMaxPageSize);
+  absl::StatusOr<storage::ListPage> page =
+      store_->List(*filter, page_size, request->page_token());
+  if (!page.ok()) return ToGrpc(page.status());
+  for (const storage::BlockInfo& info : page->blocks) {
+    ToProto(info, response->add_blocks());
+  }
+  response->set_next_page_token(page->next_page_token);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::Status(grpc::ServerContext*,
+                                        const v1::StatusRequest*,
+                                        v1::StatusResponse* response) {
+  const storage::StoreStats s = store_->Stats();
+  response->set_version(TENSORPAGER_VERSION);
+  response->set_algorithm(
+      static_cast<v1::Algorithm>(static_cast<int>(s.algorithm) + 1));
+  response->set_swap_threshold(config_->swap_threshold);
+  response->set_max_block_bytes(config_->max_block_bytes);
+  response->set_blocks_registered(s.blocks_registered);
+  response->set_blocks_in_ram(s.blocks_in_ram);
+  response->set_blocks_on_disk(s.blocks_on_disk);
+  response->set_blocks_pinned(s.blocks_pinned);
+  response->set_blocks_lost(s.blocks_lost);
+  response->set_blocks_empty(s.blocks_empty);
+  response->set_pinned_bytes(s.pinned_bytes);
+
+  v1::TierStatus* ram = response->mutable_ram();
+  ram->set_blocks(s.blocks_in_ram);
+  ram->set_bytes(s.ram_bytes);
+  ram->set_capacity_bytes(s.ram_budget_bytes);
+  ram->set_used_bytes(s.ram_bytes);
+  ram->set_utilization(Ratio(s.ram_bytes, s.ram_budget_bytes));
+  v1::TierStatus* disk = response->mutable_disk();
+  disk->set_blocks(s.blocks_on_disk);
+  disk->set_bytes(s.disk_bytes);
+  disk->set_capacity_bytes(s.disk.capacity_bytes);
+  disk->set_used_bytes(s.disk.used_bytes);
+  disk->set_utilization(Ratio(s.disk.used_bytes, s.disk.capacity_bytes));
+
+  v1::Efficiency* e = response->mutable_efficiency();
+  e->set_accesses(s.ram_hits + s.disk_hits + s.misses);
+  e->set_ram_hits(s.ram_hits);
+  e->set_disk_hits(s.disk_hits);
+  e->set_misses(s.misses);
+  e->set_hit_rate(Ratio(s.ram_hits, s.ram_hits + s.disk_hits));
+  e->set_swap_outs(s.swap_outs);
+  e->set_swap_ins(s.swap_ins);
+  e->set_bytes_swapped_out(s.bytes_swapped_out);
+  e->set_bytes_swapped_in(s.bytes_swapped_in);
+  e->set_avg_swap_out_ms(
+      Ratio(absl::ToDoubleMilliseconds(s.swap_out_time), s.swap_outs));
+  e->set_avg_swap_in_ms(
+      Ratio(absl::ToDoubleMilliseconds(s.swap_in_time), s.swap_ins));
+  e->set_swap_space_utilization(
+      Ratio(s.disk.used_bytes, s.disk.capacity_bytes));
+
+  response->set_io_engine(s.io_engine);
+  response->set_data_dir(config_->data_dir);
+  response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
+  if (decorator_) decorator_(response);
+  return grpc::Status::OK;
+}
+
+}  // namespace tensorpager::server

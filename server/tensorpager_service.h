@@ -1,0 +1,74 @@
+// The gRPC front of the block store: validates requests, maps them to
+// BlockStore calls and streams bytes. Synchronous API: gRPC's thread pool
+// runs handlers concurrently; the store does its own locking.
+#ifndef TENSORPAGER_SERVER_TENSORPAGER_SERVICE_H_
+#define TENSORPAGER_SERVER_TENSORPAGER_SERVICE_H_
+
+#include <functional>
+
+#include "absl/time/time.h"
+#include "server/server_config.h"
+#include "storage/block_store.h"
+#include "tensorpager/v1/tensorpager.grpc.pb.h"
+
+namespace tensorpager::server {
+
+// Largest data chunk of one WriteBlock message.
+inline constexpr uint64_t kMaxWriteChunkBytes = 1ull << 20;
+inline constexpr uint32_t kDefaultAccessChunkBytes = 1u << 20;
+inline constexpr uint32_t kMaxAccessChunkBytes = 3u << 20;
+
+class TensorPagerService final : public v1::TensorPager::Service {
+ public:
+  // Adds fields the store does not know (pressure, profile) to Status.
+  using StatusDecorator = std::function<void(v1::StatusResponse*)>;
+
+  TensorPagerService(storage::BlockStore* store, const ServerConfig* config);
+
+  void set_status_decorator(StatusDecorator decorator) {
+    decorator_ = std::move(decorator);
+  }
+
+  grpc::Status RegisterBlock(grpc::ServerContext* context,
+                             const v1::RegisterBlockRequest* request,
+                             v1::RegisterBlockResponse* response) override;
+  grpc::Status WriteBlock(grpc::ServerContext* context,
+                          grpc::ServerReader<v1::WriteBlockRequest>* reader,
+                          v1::WriteBlockResponse* response) override;
+  grpc::Status Access(grpc::ServerContext* context,
+                      const v1::AccessRequest* request,
+                      grpc::ServerWriter<v1::AccessResponse>* writer) override;
+  grpc::Status Swap(grpc::ServerContext* context,
+                    const v1::SwapRequest* request,
+                    v1::SwapResponse* response) override;
+  grpc::Status Pin(grpc::ServerContext* context, const v1::PinRequest* request,
+                   v1::PinResponse* response) override;
+  grpc::Status Unpin(grpc::ServerContext* context,
+                     const v1::PinRequest* request,
+                     v1::PinResponse* response) override;
+  grpc::Status UnregisterBlock(
+      grpc::ServerContext* context, const v1::UnregisterBlockRequest* request,
+      v1::UnregisterBlockResponse* response) override;
+  grpc::Status GetBlock(grpc::ServerContext* context,
+                        const v1::GetBlockRequest* request,
+                        v1::GetBlockResponse* response) override;
+  grpc::Status ListBlocks(grpc::ServerContext* context,
+                          const v1::ListBlocksRequest* request,
+                          v1::ListBlocksResponse* response) override;
+  grpc::Status Status(grpc::ServerContext* context,
+                      const v1::StatusRequest* request,
+                      v1::StatusResponse* response) override;
+
+ private:
+  grpc::Status SetPinned(const v1::PinRequest* request, bool pinned,
+                         v1::PinResponse* response);
+
+  storage::BlockStore* store_;
+  const ServerConfig* config_;
+  const absl::Time started_;
+  StatusDecorator decorator_;
+};
+
+}  // namespace tensorpager::server
+
+#endif  // TENSORPAGER_SERVER_TENSORPAGER_SERVICE_H_

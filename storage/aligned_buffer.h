@@ -1,0 +1,77 @@
+// A heap buffer aligned and padded for O_DIRECT I/O. Block bytes live in
+// these from the moment they are written, so swap-out needs no copy.
+#ifndef TENSORPAGER_STORAGE_ALIGNED_BUFFER_H_
+#define TENSORPAGER_STORAGE_ALIGNED_BUFFER_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+
+#include "absl/types/span.h"
+
+namespace tensorpager::storage {
+
+// Alignment of offsets, lengths and memory for direct I/O.
+inline constexpr uint64_t kIoAlignment = 4096;
+
+inline constexpr uint64_t AlignUp(uint64_t n, uint64_t a = kIoAlignment) {
+  return (n + a - 1) / a * a;
+}
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  // Capacity is `size` rounded up to kIoAlignment; the padding past `size`
+  // is zeroed (it reaches the disk), the rest is left for the caller to
+  // fill. Returns an empty buffer (ok() false) when memory is exhausted.
+  explicit AlignedBuffer(uint64_t size)
+      : size_(size), capacity_(AlignUp(size == 0 ? 1 : size)) {
+    void* p = std::aligned_alloc(kIoAlignment, capacity_);
+    if (p == nullptr) {
+      size_ = capacity_ = 0;
+      return;
+    }
+    data_.reset(static_cast<std::byte*>(p));
+    std::fill(data_.get() + size_, data_.get() + capacity_, std::byte{0});
+  }
+
+  static AlignedBuffer Zeroed(uint64_t size) {
+    AlignedBuffer b(size);
+    if (b.ok()) std::fill(b.data(), b.data() + b.size(), std::byte{0});
+    return b;
+  }
+
+  AlignedBuffer(AlignedBuffer&&) noexcept = default;
+  AlignedBuffer& operator=(AlignedBuffer&&) noexcept = default;
+
+  // Shrinks the logical size (the bytes past it stay allocated).
+  void Truncate(uint64_t size) {
+    if (size < size_) size_ = size;
+  }
+
+  std::byte* data() { return data_.get(); }
+  const std::byte* data() const { return data_.get(); }
+  uint64_t size() const { return size_; }
+  uint64_t capacity() const { return capacity_; }
+  bool ok() const { return data_ != nullptr; }
+
+  absl::Span<std::byte> span() { return {data_.get(), size_}; }
+  absl::Span<const std::byte> span() const { return {data_.get(), size_}; }
+  // The whole padded capacity, for direct I/O.
+  absl::Span<std::byte> padded() { return {data_.get(), capacity_}; }
+  absl::Span<const std::byte> padded() const { return {data_.get(), capacity_}; }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::byte, Free> data_;
+  uint64_t size_ = 0;
+  uint64_t capacity_ = 0;
+};
+
+}  // namespace tensorpager::storage
+
+#endif  // TENSORPAGER_STORAGE_ALIGNED_BUFFER_H_

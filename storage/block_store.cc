@@ -1,0 +1,1126 @@
+#include "storage/block_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "storage/checksum.h"
+#include "storage/log.h"
+
+namespace tensorpager::storage {
+
+struct BlockStore::Entry {
+  BlockKey key;
+  std::string encoded;
+  policy::Key handle = 0;
+  BlockAttributes attrs;
+  // The resident bytes. Immutable once published: a write publishes a new
+  // buffer, so readers holding the old snapshot are never torn.
+  std::shared_ptr<const AlignedBuffer> ram;
+  // The durable copy; always matches `version` when present.
+  std::optional<Extent> extent;
+  bool written = false;
+  uint64_t version = 0;
+  uint64_t checksum = 0;
+  std::string lost_reason;
+  Io io = Io::kIdle;
+  uint64_t access_count = 0;
+  int64_t last_access_ms = 0;
+  int64_t created_ms = 0;
+};
+
+namespace {
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+uint64_t ElementBytes(uint32_t dtype) {
+  switch (dtype) {
+    case 1:  // FLOAT32
+    case 8:  // INT32
+      return 4;
+    case 2:  // FLOAT16
+    case 3:  // BFLOAT16
+    case 7:  // INT16
+      return 2;
+    case 4:  // FLOAT64
+    case 9:  // INT64
+      return 8;
+    case 5:   // INT8
+    case 6:   // UINT8
+    case 10:  // BOOL
+    case 11:  // FLOAT8_E4M3
+    case 12:  // FLOAT8_E5M2
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+BlockStore::BlockStore(BlockStoreOptions options)
+    : options_(std::move(options)),
+      ram_budget_(options_.ram_budget_bytes) {
+  policy_ = policy::MakePolicy(options_.algorithm);
+}
+
+BlockStore::~BlockStore() = default;
+
+absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
+    BlockStoreOptions options) {
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError("data dir is empty");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create data dir ", options.data_dir, ": ",
+                     ec.message()));
+  }
+  if (options.max_swap_bytes < kIoAlignment) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max swap size must be at least ", kIoAlignment, " bytes"));
+  }
+  std::unique_ptr<BlockStore> store(new BlockStore(std::move(options)));
+  absl::StatusOr<std::unique_ptr<MetadataStore>> meta =
+      MetadataStore::Open(store->options_.data_dir + "/metadata");
+  if (!meta.ok()) return meta.status();
+  store->meta_ = *std::move(meta);
+  store->options_.io.path = store->options_.data_dir + "/blocks.dat";
+  absl::StatusOr<std::unique_ptr<IoEngine>> io =
+      OpenIoEngine(store->options_.io);
+  if (!io.ok()) return io.status();
+  store->io_ = *std::move(io);
+  store->allocator_ = std::make_unique<ExtentAllocator>(
+      store->options_.max_swap_bytes, kIoAlignment);
+  if (absl::Status s = store->Recover(); !s.ok()) return s;
+  return store;
+}
+
+absl::Status BlockStore::Recover() {
+  const absl::Time start = absl::Now();
+  absl::MutexLock lock(&mu_);
+  absl::Status s = meta_->ForEach([&](const BlockKey& key,
+                                      const BlockRecordProto& r)
+                                      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto e = std::make_unique<Entry>();
+    e->key = key;
+    e->encoded = key.Encode();
+    e->handle = next_handle_++;
+    e->attrs.size_bytes = r.size_bytes();
+    e->attrs.region_type = static_cast<RegionType>(r.region_type());
+    e->attrs.pinned = r.pinned();
+    e->attrs.dtype = r.dtype();
+    e->attrs.shape.assign(r.shape().begin(), r.shape().end());
+    e->attrs.labels.insert(r.labels().begin(), r.labels().end());
+    if (r.has_sequence()) {
+      e->attrs.sequence = SequenceRef{r.sequence_group(), r.sequence_index()};
+    }
+    e->written = r.written();
+    e->version = r.version();
+    e->checksum = r.checksum();
+    e->access_count = r.access_count();
+    e->last_access_ms = r.last_access_unix_ms();
+    e->created_ms = r.created_unix_ms();
+    e->lost_reason = r.lost_reason();
+    ++recovery_.blocks;
+    if (r.on_disk() && e->lost_reason.empty()) {
+      const Extent extent{r.extent_offset(), r.extent_length()};
+      if (absl::Status claim = allocator_->MarkUsed(extent); claim.ok()) {
+        e->extent = extent;
+        ++recovery_.blocks_on_disk;
+        recovery_.bytes_on_disk += e->attrs.size_bytes;
+      } else {
+        e->lost_reason = absl::StrCat(
+            "its disk extent is invalid after restart (", claim.message(), ")");
+      }
+    } else if (r.written() && e->lost_reason.empty()) {
+      e->lost_reason =
+          "it was only in RAM when the server stopped; write it again";
+    }
+    if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
+    by_handle_.emplace(e->handle, e.get());
+    blocks_.emplace(e->encoded, std::move(e));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  {
+    absl::MutexLock file_lock(&file_mu_);
+    file_bytes_ = io_->file_size();
+  }
+  recovery_.duration = absl::Now() - start;
+  return absl::OkStatus();
+}
+
+BlockStore::Entry* BlockStore::Find(const BlockKey& key) const {
+  auto it = blocks_.find(key.Encode());
+  if (it == blocks_.end() || it->second->io == Io::kRemoving) return nullptr;
+  return it->second.get();
+}
+
+absl::StatusOr<BlockStore::Entry*> BlockStore::FindIdle(const BlockKey& key) {
+  for (;;) {
+    Entry* e = Find(key);
+    if (e == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "block ", key.ToString(), " is not registered; call RegisterBlock"));
+    }
+    if (e->io == Io::kIdle) return e;
+    io_done_.Wait(&mu_);
+  }
+}
+
+Tier BlockStore::TierOf(const Entry& e) const {
+  if (!e.lost_reason.empty()) return Tier::kLost;
+  if (!e.written) return Tier::kEmpty;
+  if (e.ram != nullptr && e.extent.has_value()) return Tier::kRamAndDisk;
+  if (e.ram != nullptr) return Tier::kRam;
+  return Tier::kDisk;
+}
+
+BlockInfo BlockStore::InfoOf(const Entry& e) const {
+  BlockInfo info;
+  info.ns = e.key.ns;
+  info.id = e.key.id;
+  info.attrs = e.attrs;
+  info.tier = TierOf(e);
+  info.stored_bytes = e.extent ? e.extent->length : 0;
+  info.checksum = e.checksum;
+  info.version = e.version;
+  info.access_count = e.access_count;
+  info.last_access_unix_ms = e.last_access_ms;
+  info.created_unix_ms = e.created_ms;
+  info.lost_reason = e.lost_reason;
+  info.codec = e.extent ? "none" : "";
+  return info;
+}
+
+BlockRecordProto BlockStore::RecordOf(const Entry& e) const {
+  BlockRecordProto r;
+  r.set_size_bytes(e.attrs.size_bytes);
+  r.set_region_type(static_cast<uint32_t>(e.attrs.region_type));
+  r.set_pinned(e.attrs.pinned);
+  r.set_dtype(e.attrs.dtype);
+  for (int64_t d : e.attrs.shape) r.add_shape(d);
+  r.mutable_labels()->insert(e.attrs.labels.begin(), e.attrs.labels.end());
+  if (e.attrs.sequence) {
+    r.set_has_sequence(true);
+    r.set_sequence_group(e.attrs.sequence->group);
+    r.set_sequence_index(e.attrs.sequence->index);
+  }
+  r.set_written(e.written);
+  r.set_version(e.version);
+  r.set_checksum(e.checksum);
+  if (e.extent) {
+    r.set_on_disk(true);
+    r.set_extent_offset(e.extent->offset);
+    r.set_extent_length(e.extent->length);
+    r.set_stored_bytes(e.extent->length);
+    r.set_codec("none");
+    r.set_stored_checksum(e.checksum);
+  }
+  r.set_access_count(e.access_count);
+  r.set_last_access_unix_ms(e.last_access_ms);
+  r.set_created_unix_ms(e.created_ms);
+  r.set_lost_reason(e.lost_reason);
+  return r;
+}
+
+bool BlockStore::DurableByDefault(RegionType type) const {
+  const auto& o = options_.durable_by_region[static_cast<int>(type)];
+  return o.value_or(options_.durable_writes);
+}
+
+int BlockStore::PriorityOf(RegionType type) const {
+  return options_.region_priority[static_cast<int>(type)];
+}
+
+void BlockStore::Touch(Entry& e) {
+  ++e.access_count;
+  e.last_access_ms = NowMs();
+  policy_->Touch(e.handle);
+}
+
+absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
+                                               BlockAttributes attrs) {
+  if (attrs.size_bytes == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block ", key.ToString(), " has size 0; give its size in bytes"));
+  }
+  if (attrs.size_bytes > options_.max_block_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block ", key.ToString(), " is ", attrs.size_bytes,
+        " bytes; the maximum block size is ", options_.max_block_bytes,
+        " bytes (--max_block_size); split the tensor into smaller blocks"));
+  }
+  if (!attrs.shape.empty()) {
+    uint64_t elements = 1;
+    for (int64_t d : attrs.shape) {
+      if (d < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("shape of ", key.ToString(), " has a negative "
+                         "dimension"));
+      }
+      elements *= static_cast<uint64_t>(d);
+    }
+    const uint64_t elem = ElementBytes(attrs.dtype);
+    if (elem != 0 && elements * elem != attrs.size_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shape and dtype of ", key.ToString(), " describe ", elements * elem,
+          " bytes but size_bytes is ", attrs.size_bytes));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  const std::string encoded = key.Encode();
+  if (blocks_.contains(encoded)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "block ", key.ToString(),
+        " is already registered; unregister it first or use another id"));
+  }
+  auto e = std::make_unique<Entry>();
+  e->key = key;
+  e->encoded = encoded;
+  e->attrs = std::move(attrs);
+  e->created_ms = NowMs();
+  if (absl::Status s = meta_->Put(key, RecordOf(*e), /*sync=*/false);
+      !s.ok()) {
+    return s;
+  }
+  e->handle = next_handle_++;
+  BlockInfo info = InfoOf(*e);
+  by_handle_.emplace(e->handle, e.get());
+  blocks_.emplace(encoded, std::move(e));
+  return info;
+}
+
+absl::StatusOr<BlockInfo> BlockStore::Get(const BlockKey& key) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const Entry* e = Find(key);
+  if (e == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("block ", key.ToString(), " is not registered"));
+  }
+  return InfoOf(*e);
+}
+
+absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
+  if (bytes == 0) return absl::OkStatus();
+  absl::Status last_error = absl::OkStatus();
+  for (;;) {
+    std::vector<Entry*> marked;
+    {
+      absl::MutexLock lock(&mu_);
+      if (bytes > ram_budget_) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "block needs ", bytes, " bytes but the RAM tier's budget is ",
+            ram_budget_, " bytes; raise --ram_budget"));
+      }
+      if (ram_used_ + ram_reserved_ + bytes <= ram_budget_) {
+        ram_reserved_ += bytes;
+        return absl::OkStatus();
+      }
+      const uint64_t need = ram_used_ + ram_reserved_ + bytes - ram_budget_;
+      victims_.clear();
+      policy_->SelectVictims(
+          need,
+          [&](policy::Key k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            const Entry* v = by_handle_.at(k);
+            return v != exclude && v->io == Io::kIdle && v->ram != nullptr &&
+                   !v->attrs.pinned;
+          },
+          &victims_);
+      for (policy::Key k : victims_) {
+        Entry* v = by_handle_.at(k);
+        v->io = Io::kSwappingOut;
+        marked.push_back(v);
+      }
+      if (marked.empty()) {
+        if (swaps_in_flight_ > 0) {
+          // Someone else's swap will free RAM or fail; look again then.
+          io_done_.Wait(&mu_);
+          continue;
+        }
+        if (!last_error.ok()) return last_error;
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "RAM tier full: ", ram_used_ + ram_reserved_, " of ", ram_budget_,
+            " bytes are held by pinned or busy blocks and ", bytes,
+            " more are needed; unpin blocks, unregister blocks or raise "
+            "--ram_budget"));
+      }
+    }
+    SwapResult ignored;
+    last_error = SwapOutMarked(marked, &ignored);
+    if (!last_error.ok() && ignored.moved.empty()) return last_error;
+  }
+}
+
+void BlockStore::ReleaseReservation(uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  ram_reserved_ -= bytes;
+  io_done_.SignalAll();
+}
+
+absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
+  absl::StatusOr<Extent> extent = allocator_->Allocate(data.capacity());
+  if (!extent.ok()) return extent.status();
+  {
+    absl::MutexLock lock(&file_mu_);
+    if (extent->end() > file_bytes_) {
+      const uint64_t grow =
+          std::min(options_.max_swap_bytes,
+                   std::max(extent->end(),
+                            AlignUp(file_bytes_ + options_.file_growth_bytes)));
+      if (absl::Status s = io_->Reserve(grow); !s.ok()) {
+        FreeExtent(*extent);
+        return s;
+      }
+      file_bytes_ = grow;
+    }
+  }
+  if (absl::Status s = io_->Write(extent->offset, data.padded()); !s.ok()) {
+    FreeExtent(*extent);
+    return s;
+  }
+  return extent;
+}
+
+void BlockStore::FreeExtent(const Extent& extent) {
+  if (absl::Status s = allocator_->Free(extent); !s.ok()) {
+    TP_LOG(ERROR) << "extent accounting error: " << s.message();
+  }
+}
+
+absl::Status BlockStore::ReadVerified(const Entry& e, const Extent& extent,
+                                      uint64_t checksum, AlignedBuffer* out) {
+  if (absl::Status s = io_->Read(extent.offset,
+                                 out->padded().subspan(0, extent.length));
+      !s.ok()) {
+    return s;
+  }
+  if (Checksum(out->span()) != checksum) {
+    return absl::DataLossError(absl::StrCat(
+        "block ", e.key.ToString(), " failed its checksum on swap-in (data "
+        "file corrupted at offset ", extent.offset,
+        "); its bytes are lost: unregister it or write it again"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
+                                       SwapResult* result) {
+  if (entries.empty()) return absl::OkStatus();
+  const absl::Time start = absl::Now();
+  struct Job {
+    Entry* e;
+    std::shared_ptr<const AlignedBuffer> data;
+    std::optional<Extent> extent;  // new extent written
+    bool clean = false;            // already had a durable copy
+  };
+  std::vector<Job> jobs;
+  jobs.reserve(entries.size());
+  {
+    absl::MutexLock lock(&mu_);
+    swaps_in_flight_ += static_cast<int>(entries.size());
+    for (Entry* e : entries) {
+      jobs.push_back(Job{e, e->ram, std::nullopt, e->extent.has_value()});
+    }
+  }
+  absl::Status first_error = absl::OkStatus();
+  bool any_written = false;
+  for (Job& job : jobs) {
+    if (job.clean) continue;
+    absl::StatusOr<Extent> extent = WriteExtent(*job.data);
+    if (!extent.ok()) {
+      if (first_error.ok()) first_error = extent.status();
+      continue;
+    }
+    job.extent = *extent;
+    any_written = true;
+  }
+  // Group commit: one data sync and one metadata sync for the whole batch.
+  if (any_written) {
+    absl::Status s = io_->Sync();
+    if (s.ok()) {
+      std::vector<std::pair<BlockKey, BlockRecordProto>> records;
+      {
+        absl::ReaderMutexLock lock(&mu_);
+        for (Job& job : jobs) {
+          if (!job.extent) continue;
+          BlockRecordProto r = RecordOf(*job.e);
+          r.set_on_disk(true);
+          r.set_extent_offset(job.extent->offset);
+          r.set_extent_length(job.extent->length);
+          r.set_stored_bytes(job.extent->length);
+          r.set_codec("none");
+          r.set_stored_checksum(job.e->checksum);
+          records.emplace_back(job.e->key, std::move(r));
+        }
+      }
+      s = meta_->PutBatch(records, /*sync=*/true);
+    }
+    if (!s.ok()) {
+      if (first_error.ok()) first_error = s;
+      for (Job& job : jobs) {
+        if (job.extent) FreeExtent(*job.extent);
+        job.extent.reset();
+      }
+    }
+  }
+  const absl::Duration elapsed = absl::Now() - start;
+  uint64_t moved_bytes = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (Job& job : jobs) {
+      Entry* e = job.e;
+      const bool moved = job.clean || job.extent.has_value();
+      if (moved) {
+        if (job.extent) e->extent = job.extent;
+        e->ram.reset();
+        ram_used_ -= e->attrs.size_bytes;
+        policy_->Remove(e->handle, policy::RemoveReason::kEvicted);
+        result->moved.push_back(e->key);
+        result->bytes_moved += e->attrs.size_bytes;
+        moved_bytes += e->attrs.size_bytes;
+        ++counters_.swap_outs;
+        counters_.bytes_out += e->attrs.size_bytes;
+      }
+      e->io = Io::kIdle;
+    }
+    counters_.out_time += elapsed;
+    swaps_in_flight_ -= static_cast<int>(jobs.size());
+    io_done_.SignalAll();
+  }
+  if (options_.observer != nullptr && moved_bytes > 0) {
+    options_.observer->OnSwapOut(moved_bytes, elapsed);
+  }
+  return first_error;
+}
+
+absl::Status BlockStore::SwapInMarked(Entry* e) {
+  const absl::Time start = absl::Now();
+  uint64_t size;
+  Extent extent;
+  uint64_t checksum;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    size = e->attrs.size_bytes;
+    extent = *e->extent;
+    checksum = e->checksum;
+  }
+  auto finish = [&](absl::Status s,
+                    std::shared_ptr<const AlignedBuffer> data) {
+    absl::MutexLock lock(&mu_);
+    ram_reserved_ -= size;
+    if (data != nullptr) {
+      e->ram = std::move(data);
+      ram_used_ += size;
+      policy_->Insert(e->handle, size, PriorityOf(e->attrs.region_type));
+      if (e->attrs.pinned) policy_->SetPinned(e->handle, true);
+      ++counters_.swap_ins;
+      counters_.bytes_in += size;
+      counters_.in_time += absl::Now() - start;
+    } else if (s.code() == absl::StatusCode::kDataLoss) {
+      e->lost_reason = std::string(s.message());
+      meta_->Put(e->key, RecordOf(*e), /*sync=*/false).IgnoreError();
+    }
+    e->io = Io::kIdle;
+    io_done_.SignalAll();
+    return s;
+  };
+  if (absl::Status s = ReserveRam(size, e); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    e->io = Io::kIdle;
+    io_done_.SignalAll();
+    return s;
+  }
+  auto buf = std::make_shared<AlignedBuffer>(size);
+  if (!buf->ok()) {
+    return finish(absl::ResourceExhaustedError(absl::StrCat(
+                      "out of host memory allocating ", size, " bytes")),
+                  nullptr);
+  }
+  if (absl::Status s = ReadVerified(*e, extent, checksum, buf.get()); !s.ok()) {
+    return finish(s, nullptr);
+  }
+  absl::Status ok = finish(absl::OkStatus(), std::move(buf));
+  if (options_.observer != nullptr) {
+    options_.observer->OnSwapIn(size, absl::Now() - start);
+  }
+  return ok;
+}
+
+absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
+                                              uint64_t offset,
+                                              AlignedBuffer data,
+                                              const WriteOptions& options) {
+  const uint64_t length = data.size();
+  Entry* e;
+  uint64_t size;
+  bool durable;
+  std::shared_ptr<const AlignedBuffer> current;
+  std::optional<Extent> old_extent;
+  uint64_t old_checksum;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<Entry*> found = FindIdle(key);
+    if (!found.ok()) return found.status();
+    e = *found;
+    size = e->attrs.size_bytes;
+    if (length == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("write to ", key.ToString(), " carries no data"));
+    }
+    if (offset > size || length > size - offset) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "write of ", length, " bytes at offset ", offset, " does not fit "
+          "block ", key.ToString(), " of ", size, " bytes"));
+    }
+    const bool whole = offset == 0 && length == size;
+    if (!whole && (!e->written || !e->lost_reason.empty())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "block ", key.ToString(), " holds no data yet, so its first write "
+          "must cover all ", size, " bytes (got ", length, " at offset ",
+          offset, ")"));
+    }
+    durable = options.durable.value_or(DurableByDefault(e->attrs.region_type));
+    current = e->ram;
+    old_extent = e->extent;
+    old_checksum = e->checksum;
+    e->io = Io::kWriting;
+  }
+  auto abort = [&](absl::Status s) {
+    absl::MutexLock lock(&mu_);
+    e->io = Io::kIdle;
+    io_done_.SignalAll();
+    return s;
+  };
+  // RAM the new copy adds: all of it unless it replaces a resident copy.
+  const uint64_t reserve = current == nullptr ? size : 0;
+  if (absl::Status s = ReserveRam(reserve, e); !s.ok()) return abort(s);
+  auto release_and_abort = [&](absl::Status s) {
+    ReleaseReservation(reserve);
+    return abort(std::move(s));
+  };
+
+  std::shared_ptr<AlignedBuffer> next;
+  if (offset == 0 && length == size) {
+    next = std::make_shared<AlignedBuffer>(std::move(data));
+  } else {
+    next = std::make_shared<AlignedBuffer>(size);
+    if (!next->ok()) {
+      return release_and_abort(absl::ResourceExhaustedError(
+          absl::StrCat("out of host memory allocating ", size, " bytes")));
+    }
+    if (current != nullptr) {
+      std::memcpy(next->data(), current->data(), size);
+    } else if (absl::Status s =
+                   ReadVerified(*e, *old_extent, old_checksum, next.get());
+               !s.ok()) {
+      return release_and_abort(s);
+    }
+    std::memcpy(next->data() + offset, data.data(), length);
+  }
+  const uint64_t checksum = Checksum(next->span());
+
+  // Persist before publishing, so an acknowledged write never leaves a
+  // record that would resurrect older bytes after a crash.
+  std::optional<Extent> new_extent;
+  BlockRecordProto record;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    record = RecordOf(*e);
+  }
+  record.set_written(true);
+  record.set_version(record.version() + 1);
+  record.set_checksum(checksum);
+  record.set_lost_reason("");
+  record.clear_on_disk();
+  record.clear_extent_offset();
+  record.clear_extent_length();
+  record.clear_stored_bytes();
+  record.clear_codec();
+  record.clear_stored_checksum();
+  if (durable) {
+    absl::StatusOr<Extent> extent = WriteExtent(*next);
+    if (!extent.ok()) return release_and_abort(extent.status());
+    if (absl::Status s = io_->Sync(); !s.ok()) {
+      FreeExtent(*extent);
+      return release_and_abort(s);
+    }
+    new_extent = *extent;
+    record.set_on_disk(true);
+    record.set_extent_offset(extent->offset);
+    record.set_extent_length(extent->length);
+    record.set_stored_bytes(extent->length);
+    record.set_codec("none");
+    record.set_stored_checksum(checksum);
+  }
+  // A record that moves off an extent must be synced before the extent can
+  // be reused; a RAM-only record needs no sync (process crashes keep it).
+  const bool sync = durable || old_extent.has_value();
+  if (absl::Status s = meta_->Put(key, record, sync); !s.ok()) {
+    if (new_extent) FreeExtent(*new_extent);
+    return release_and_abort(s);
+  }
+  if (old_extent) FreeExtent(*old_extent);
+
+  WriteResult result;
+  {
+    absl::MutexLock lock(&mu_);
+    ram_reserved_ -= reserve;
+    if (current == nullptr) {
+      ram_used_ += size;
+      policy_->Insert(e->handle, size, PriorityOf(e->attrs.region_type));
+      if (e->attrs.pinned) policy_->SetPinned(e->handle, true);
+    } else {
+      policy_->Touch(e->handle);
+    }
+    e->ram = std::move(next);
+    e->extent = new_extent;
+    e->written = true;
+    e->version = record.version();
+    e->checksum = checksum;
+    e->lost_reason.clear();
+    e->io = Io::kIdle;
+    io_done_.SignalAll();
+    result.block = InfoOf(*e);
+  }
+  result.bytes_written = length;
+  result.durable = durable;
+  return result;
+}
+
+absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
+                                            const ReadOptions& options) {
+  StoreObserver* observer = options_.observer;
+  auto miss = [&](absl::Status s, AccessResult r) {
+    if (observer != nullptr) observer->OnAccess(r);
+    return s;
+  };
+  bool swapped_in = false;
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    Entry* e = Find(key);
+    if (e == nullptr) {
+      ++counters_.misses;
+      return miss(absl::NotFoundError(absl::StrCat(
+                      "block ", key.ToString(), " is not registered")),
+                  AccessResult::kMiss);
+    }
+    if (!e->lost_reason.empty()) {
+      ++counters_.misses;
+      return miss(absl::DataLossError(absl::StrCat(
+                      "block ", key.ToString(), " is lost: ", e->lost_reason)),
+                  AccessResult::kLost);
+    }
+    if (!e->written && e->io == Io::kIdle) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("block ", key.ToString(),
+                       " was registered but never written; write it first"));
+    }
+    const uint64_t size = e->attrs.size_bytes;
+    if (options.offset > size ||
+        (options.length > 0 && options.length > size - options.offset)) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "range [", options.offset, ", +", options.length, ") lies outside "
+          "block ", key.ToString(), " of ", size, " bytes"));
+    }
+    if (e->ram != nullptr && e->io != Io::kWriting) {
+      ReadResult r;
+      r.hit = !swapped_in;
+      Touch(*e);
+      r.block = InfoOf(*e);
+      if (!options.touch_only) r.data = e->ram;
+      r.offset = options.offset;
+      r.length = options.length == 0 ? size - options.offset : options.length;
+      if (swapped_in) {
+        ++counters_.disk_hits;
+      } else {
+        ++counters_.ram_hits;
+      }
+      if (observer != nullptr) {
+        observer->OnAccess(swapped_in ? AccessResult::kDiskHit
+                                      : AccessResult::kRamHit);
+      }
+      return r;
+    }
+    if (e->io != Io::kIdle) {
+      // Being written, swapped in or out by someone else: take the result.
+      swapped_in = swapped_in || e->io == Io::kSwappingIn;
+      io_done_.Wait(&mu_);
+      continue;
+    }
+    e->io = Io::kSwappingIn;
+    swapped_in = true;
+    mu_.Unlock();
+    absl::Status s = SwapInMarked(e);
+    mu_.Lock();
+    if (!s.ok()) {
+      ++counters_.misses;
+      return miss(s, s.code() == absl::StatusCode::kDataLoss
+                         ? AccessResult::kLost
+                         : AccessResult::kMiss);
+    }
+  }
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapOut(
+    const std::vector<BlockKey>& keys) {
+  const absl::Time start = absl::Now();
+  SwapResult result;
+  std::vector<Entry*> marked;
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<Entry*> entries;
+    for (const BlockKey& key : keys) {
+      absl::StatusOr<Entry*> e = FindIdle(key);
+      if (!e.ok()) return e.status();
+      entries.push_back(*e);
+    }
+    // Check everything before moving anything.
+    for (Entry* e : entries) {
+      if (e->attrs.pinned) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("block ", e->key.ToString(),
+                         " is pinned and never leaves RAM; unpin it first"));
+      }
+      if (!e->lost_reason.empty() || !e->written) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "block ", e->key.ToString(), " holds no data to swap out (",
+            TierName(TierOf(*e)), ")"));
+      }
+    }
+    for (Entry* e : entries) {
+      if (e->ram == nullptr || e->io != Io::kIdle) {
+        if (e->ram == nullptr) result.already_there.push_back(e->key);
+        continue;
+      }
+      e->io = Io::kSwappingOut;
+      marked.push_back(e);
+    }
+  }
+  absl::Status s = SwapOutMarked(marked, &result);
+  if (!s.ok()) return s;
+  result.duration = absl::Now() - start;
+  return result;
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapIn(
+    const std::vector<BlockKey>& keys) {
+  const absl::Time start = absl::Now();
+  SwapResult result;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const BlockKey& key : keys) {
+      absl::StatusOr<Entry*> e = FindIdle(key);
+      if (!e.ok()) return e.status();
+      if (!(*e)->lost_reason.empty()) {
+        return absl::DataLossError(absl::StrCat(
+            "block ", key.ToString(), " is lost: ", (*e)->lost_reason));
+      }
+      if (!(*e)->written) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "block ", key.ToString(), " was never written"));
+      }
+    }
+  }
+  for (const BlockKey& key : keys) {
+    Entry* e;
+    {
+      absl::MutexLock lock(&mu_);
+      absl::StatusOr<Entry*> found = FindIdle(key);
+      if (!found.ok()) return found.status();
+      e = *found;
+      if (e->ram != nullptr) {
+        result.already_there.push_back(key);
+        continue;
+      }
+      e->io = Io::kSwappingIn;
+    }
+    if (absl::Status s = SwapInMarked(e); !s.ok()) return s;
+    absl::ReaderMutexLock lock(&mu_);
+    result.moved.push_back(key);
+    result.bytes_moved += e->attrs.size_bytes;
+  }
+  result.duration = absl::Now() - start;
+  return result;
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapOutBytes(uint64_t bytes) {
+  const absl::Time start = absl::Now();
+  SwapResult result;
+  std::vector<Entry*> marked;
+  {
+    absl::MutexLock lock(&mu_);
+    victims_.clear();
+    policy_->SelectVictims(
+        bytes,
+        [&](policy::Key k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          const Entry* v = by_handle_.at(k);
+          return v->io == Io::kIdle && v->ram != nullptr && !v->attrs.pinned;
+        },
+        &victims_);
+    for (policy::Key k : victims_) {
+      Entry* v = by_handle_.at(k);
+      v->io = Io::kSwappingOut;
+      marked.push_back(v);
+    }
+  }
+  absl::Status s = SwapOutMarked(marked, &result);
+  if (!s.ok() && result.moved.empty()) return s;
+  result.duration = absl::Now() - start;
+  return result;
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
+  std::vector<std::pair<int64_t, BlockKey>> candidates;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    uint64_t room = ram_budget_ > ram_used_ + ram_reserved_
+                        ? ram_budget_ - ram_used_ - ram_reserved_
+                        : 0;
+    for (const auto& [encoded, e] : blocks_) {
+      if (e->io == Io::kIdle && e->ram == nullptr && e->extent &&
+          e->lost_reason.empty()) {
+        candidates.emplace_back(e->last_access_ms, e->key);
+      }
+    }
+    std::sort(candidates.begin(), candidates.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::pair<int64_t, BlockKey>> chosen;
+    uint64_t total = 0;
+    for (auto& c : candidates) {
+      if (total >= bytes) break;
+      const uint64_t size = Find(c.second)->attrs.size_bytes;
+      if (size > room) continue;
+      room -= size;
+      total += size;
+      chosen.push_back(std::move(c));
+    }
+    candidates = std::move(chosen);
+  }
+  std::vector<BlockKey> keys;
+  for (auto& c : candidates) keys.push_back(std::move(c.second));
+  return SwapIn(keys);
+}
+
+absl::StatusOr<BlockInfo> BlockStore::SetPinned(const BlockKey& key,
+                                                bool pinned) {
+  if (pinned) {
+    // A pinned block lives in RAM: bring it in first.
+    absl::StatusOr<BlockInfo> info = Get(key);
+    if (!info.ok()) return info.status();
+    if (info->tier == Tier::kLost) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("block ", key.ToString(), " is lost (",
+                       info->lost_reason, "); write it again before pinning"));
+    }
+    if (info->tier == Tier::kDisk) {
+      absl::StatusOr<SwapResult> in = SwapIn({key});
+      if (!in.ok()) return in.status();
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<Entry*> found = FindIdle(key);
+  if (!found.ok()) return found.status();
+  Entry* e = *found;
+  if (pinned && e->written && e->ram == nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "block ", key.ToString(), " was swapped out while being pinned; retry"));
+  }
+  if (e->attrs.pinned != pinned) {
+    e->attrs.pinned = pinned;
+    if (absl::Status s = meta_->Put(key, RecordOf(*e), /*sync=*/false);
+        !s.ok()) {
+      e->attrs.pinned = !pinned;
+      return s;
+    }
+    policy_->SetPinned(e->handle, pinned);
+  }
+  return InfoOf(*e);
+}
+
+absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
+  Entry* e;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<Entry*> found = FindIdle(key);
+    if (!found.ok()) return found.status();
+    e = *found;
+    e->io = Io::kRemoving;
+  }
+  // Sync when an extent is released, so it is only reused once no durable
+  // record points to it.
+  if (absl::Status s = meta_->Delete(key, e->extent.has_value()); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    e->io = Io::kIdle;
+    io_done_.SignalAll();
+    return s;
+  }
+  Freed freed;
+  std::optional<Extent> extent;
+  {
+    absl::MutexLock lock(&mu_);
+    if (e->ram != nullptr) {
+      freed.ram_bytes = e->attrs.size_bytes;
+      ram_used_ -= e->attrs.size_bytes;
+    }
+    extent = e->extent;
+    if (extent) freed.disk_bytes = extent->length;
+    policy_->Remove(e->handle, policy::RemoveReason::kErased);
+    by_handle_.erase(e->handle);
+    blocks_.erase(e->encoded);
+    io_done_.SignalAll();
+  }
+  if (extent) FreeExtent(*extent);
+  return freed;
+}
+
+absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
+                                          uint32_t page_size,
+                                          const std::string& page_token) const {
+  std::string after;
+  if (!page_token.empty() && !absl::WebSafeBase64Unescape(page_token, &after)) {
+    return absl::InvalidArgumentError(
+        "page_token is malformed; pass the next_page_token of the previous "
+        "response unchanged");
+  }
+  const std::string ns =
+      filter.ns.empty() ? std::string(kDefaultNamespace) : filter.ns;
+  const std::string prefix =
+      filter.all_namespaces ? "" : ns + std::string(1, '\0') + filter.id_prefix;
+  absl::ReaderMutexLock lock(&mu_);
+  ListPage page;
+  std::string last_returned;
+  auto it = after.empty() ? blocks_.lower_bound(prefix)
+                          : blocks_.upper_bound(after);
+  for (; it != blocks_.end(); ++it) {
+    const Entry& e = *it->second;
+    if (!filter.all_namespaces && !absl::StartsWith(it->first, prefix)) break;
+    if (e.io == Io::kRemoving) continue;
+    if (filter.all_namespaces && !absl::StartsWith(e.key.id, filter.id_prefix))
+      continue;
+    if (filter.region_type && e.attrs.region_type != *filter.region_type)
+      continue;
+    if (filter.pinned && e.attrs.pinned != *filter.pinned) continue;
+    const Tier tier = TierOf(e);
+    if (filter.tier && tier != *filter.tier) {
+      // RAM_AND_DISK counts as both RAM and DISK for filtering.
+      const bool both = tier == Tier::kRamAndDisk &&
+                        (*filter.tier == Tier::kRam || *filter.tier == Tier::kDisk);
+      if (!both) continue;
+    }
+    if (page.blocks.size() == page_size) {
+      page.next_page_token = absl::WebSafeBase64Escape(last_returned);
+      break;
+    }
+    page.blocks.push_back(InfoOf(e));
+    last_returned = it->first;
+  }
+  return page;
+}
+
+absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {
+  uint64_t excess;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (ram_used_ <= target_bytes) return SwapResult{};
+    excess = ram_used_ - target_bytes;
+  }
+  return SwapOutBytes(excess);
+}
+
+void BlockStore::SetRamBudget(uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  ram_budget_ = bytes;
+  io_done_.SignalAll();
+}
+
+uint64_t BlockStore::ram_budget() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return ram_budget_;
+}
+
+void BlockStore::SetAlgorithm(policy::Algorithm algorithm) {
+  absl::MutexLock lock(&mu_);
+  if (policy_->algorithm() == algorithm) return;
+  std::vector<Entry*> resident;
+  for (const auto& [encoded, e] : blocks_) {
+    if (e->ram != nullptr && e->io != Io::kRemoving) resident.push_back(e.get());
+  }
+  std::sort(resident.begin(), resident.end(), [](Entry* a, Entry* b) {
+    return a->last_access_ms < b->last_access_ms;
+  });
+  auto next = policy::MakePolicy(algorithm);
+  for (Entry* e : resident) {
+    next->Insert(e->handle, e->attrs.size_bytes,
+                 PriorityOf(e->attrs.region_type));
+    if (e->attrs.pinned) next->SetPinned(e->handle, true);
+    // Replay the block's frequency so frequency-aware policies keep it.
+    const uint64_t replay = std::min<uint64_t>(e->access_count, 15);
+    for (uint64_t i = 0; i < replay; ++i) next->Touch(e->handle);
+  }
+  policy_ = std::move(next);
+  TP_LOG(INFO) << "eviction policy switched to "
+               << policy::AlgorithmName(algorithm) << " with "
+               << resident.size() << " resident blocks carried over";
+}
+
+StoreStats BlockStore::Stats() const {
+  StoreStats s;
+  s.disk = allocator_->Stats();
+  s.io_engine = std::string(io_->name());
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [encoded, e] : blocks_) {
+    if (e->io == Io::kRemoving) continue;
+    ++s.blocks_registered;
+    const int region = static_cast<int>(e->attrs.region_type);
+    ++s.blocks_by_region[region];
+    s.bytes_by_region[region] += e->attrs.size_bytes;
+    if (e->attrs.pinned) {
+      ++s.blocks_pinned;
+      s.pinned_bytes += e->attrs.size_bytes;
+    }
+    switch (TierOf(*e)) {
+      case Tier::kLost:
+        ++s.blocks_lost;
+        break;
+      case Tier::kEmpty:
+        ++s.blocks_empty;
+        break;
+      case Tier::kRam:
+        ++s.blocks_in_ram;
+        break;
+      case Tier::kDisk:
+        ++s.blocks_on_disk;
+        s.disk_bytes += e->attrs.size_bytes;
+        break;
+      case Tier::kRamAndDisk:
+        ++s.blocks_in_ram;
+        ++s.blocks_on_disk;
+        s.disk_bytes += e->attrs.size_bytes;
+        break;
+    }
+  }
+  s.ram_bytes = ram_used_;
+  s.ram_budget_bytes = ram_budget_;
+  s.ram_hits = counters_.ram_hits;
+  s.disk_hits = counters_.disk_hits;
+  s.misses = counters_.misses;
+  s.swap_outs = counters_.swap_outs;
+  s.swap_ins = counters_.swap_ins;
+  s.bytes_swapped_out = counters_.bytes_out;
+  s.bytes_swapped_in = counters_.bytes_in;
+  s.swap_out_time = counters_.out_time;
+  s.swap_in_time = counters_.in_time;
+  s.algorithm = policy_->algorithm();
+  return s;
+}
+
+}  // namespace tensorpager::storage

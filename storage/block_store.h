@@ -1,0 +1,270 @@
+// The block store: the engine behind tensorpagerd. It owns every block's
+// bytes (RAM tier, NVMe tier or both), its metadata (RocksDB) and the
+// eviction policy, and moves blocks between the tiers.
+//
+// Concurrency: one mutex guards the index, the policy and the RAM
+// accounting; I/O runs outside it. A block with I/O in flight carries an
+// io state that other operations wait on, so nobody sees half-moved state:
+// during a swap-out the RAM copy stays readable until the disk copy is
+// durable, and a write waits for the swap to finish.
+#ifndef TENSORPAGER_STORAGE_BLOCK_STORE_H_
+#define TENSORPAGER_STORAGE_BLOCK_STORE_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "storage/aligned_buffer.h"
+#include "storage/block_key.h"
+#include "storage/block_types.h"
+#include "storage/extent_allocator.h"
+#include "storage/io_engine.h"
+#include "storage/metadata_store.h"
+#include "storage/policy/eviction_policy.h"
+
+namespace tensorpager::storage {
+
+enum class AccessResult { kRamHit, kDiskHit, kMiss, kLost };
+
+// Receives the store's events, e.g. to feed metrics. Called outside the
+// store's lock; must be thread-safe and cheap.
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  virtual void OnSwapOut(uint64_t bytes, absl::Duration duration) = 0;
+  virtual void OnSwapIn(uint64_t bytes, absl::Duration duration) = 0;
+  virtual void OnAccess(AccessResult result) = 0;
+};
+
+struct BlockStoreOptions {
+  std::string data_dir;
+  uint64_t ram_budget_bytes = 1ull << 30;
+  uint64_t max_swap_bytes = 2ull << 30;
+  uint64_t max_block_bytes = 1ull << 30;
+  // The data file grows in steps of this size (preallocated).
+  uint64_t file_growth_bytes = 64ull << 20;
+  IoEngineOptions io;  // io.path is set by the store
+  policy::Algorithm algorithm = policy::Algorithm::kLru;
+  // WriteBlock without an explicit durable flag: per region type override,
+  // else the default.
+  bool durable_writes = false;
+  std::array<std::optional<bool>, kNumRegionTypes> durable_by_region;
+  // Eviction priority per region type (higher stays in RAM longer).
+  std::array<int, kNumRegionTypes> region_priority = {0, 2, 2, 1, 4, 2, 0};
+  StoreObserver* observer = nullptr;  // not owned, may be null
+};
+
+struct WriteOptions {
+  std::optional<bool> durable;  // unset: the store's default
+};
+
+struct WriteResult {
+  BlockInfo block;
+  uint64_t bytes_written = 0;
+  bool durable = false;
+};
+
+struct ReadOptions {
+  uint64_t offset = 0;
+  uint64_t length = 0;  // 0: to the end
+  bool touch_only = false;
+};
+
+struct ReadResult {
+  BlockInfo block;
+  bool hit = false;
+  // The block's bytes (immutable snapshot; null for touch-only). The range
+  // asked for is [offset, offset + length).
+  std::shared_ptr<const AlignedBuffer> data;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+struct SwapResult {
+  std::vector<BlockKey> moved;
+  std::vector<BlockKey> already_there;
+  uint64_t bytes_moved = 0;
+  absl::Duration duration;
+};
+
+struct ListFilter {
+  std::string ns;  // empty: default namespace
+  bool all_namespaces = false;
+  std::optional<Tier> tier;
+  std::optional<RegionType> region_type;
+  std::optional<bool> pinned;
+  std::string id_prefix;
+};
+
+struct ListPage {
+  std::vector<BlockInfo> blocks;
+  std::string next_page_token;
+};
+
+struct StoreStats {
+  uint64_t blocks_registered = 0;
+  uint64_t blocks_in_ram = 0;   // RAM or RAM_AND_DISK
+  uint64_t blocks_on_disk = 0;  // DISK or RAM_AND_DISK
+  uint64_t blocks_pinned = 0;
+  uint64_t blocks_lost = 0;
+  uint64_t blocks_empty = 0;
+  uint64_t ram_bytes = 0;
+  uint64_t ram_budget_bytes = 0;
+  uint64_t disk_bytes = 0;  // logical bytes of blocks with a disk copy
+  uint64_t pinned_bytes = 0;
+  std::array<uint64_t, kNumRegionTypes> blocks_by_region{};
+  std::array<uint64_t, kNumRegionTypes> bytes_by_region{};
+  AllocatorStats disk;
+  uint64_t ram_hits = 0;
+  uint64_t disk_hits = 0;
+  uint64_t misses = 0;
+  uint64_t swap_outs = 0;
+  uint64_t swap_ins = 0;
+  uint64_t bytes_swapped_out = 0;
+  uint64_t bytes_swapped_in = 0;
+  absl::Duration swap_out_time;
+  absl::Duration swap_in_time;
+  policy::Algorithm algorithm = policy::Algorithm::kLru;
+  std::string io_engine;
+};
+
+struct RecoveryReport {
+  uint64_t blocks = 0;
+  uint64_t blocks_on_disk = 0;
+  uint64_t bytes_on_disk = 0;
+  uint64_t blocks_lost = 0;
+  absl::Duration duration;
+};
+
+class BlockStore {
+ public:
+  // Opens or creates the store in options.data_dir and recovers every
+  // block recorded there.
+  static absl::StatusOr<std::unique_ptr<BlockStore>> Open(
+      BlockStoreOptions options);
+  ~BlockStore();
+  BlockStore(const BlockStore&) = delete;
+  BlockStore& operator=(const BlockStore&) = delete;
+
+  absl::StatusOr<BlockInfo> Register(const BlockKey& key,
+                                     BlockAttributes attrs);
+  // Writes `data` at `offset`. The first write of a block (and of a lost
+  // one) must cover it whole. On error the previous contents stay intact.
+  absl::StatusOr<WriteResult> Write(const BlockKey& key, uint64_t offset,
+                                    AlignedBuffer data,
+                                    const WriteOptions& options);
+  // Returns the bytes, swapping the block in when it is only on disk.
+  absl::StatusOr<ReadResult> Read(const BlockKey& key,
+                                  const ReadOptions& options);
+  absl::StatusOr<BlockInfo> Get(const BlockKey& key) const;
+  absl::StatusOr<SwapResult> SwapOut(const std::vector<BlockKey>& keys);
+  absl::StatusOr<SwapResult> SwapIn(const std::vector<BlockKey>& keys);
+  // Lets the policy pick unpinned victims worth at least `bytes`.
+  absl::StatusOr<SwapResult> SwapOutBytes(uint64_t bytes);
+  // Swaps in the most recently used disk-only blocks worth `bytes`, as far
+  // as the RAM budget allows without evicting anything.
+  absl::StatusOr<SwapResult> SwapInBytes(uint64_t bytes);
+  absl::StatusOr<BlockInfo> SetPinned(const BlockKey& key, bool pinned);
+  struct Freed {
+    uint64_t ram_bytes = 0;
+    uint64_t disk_bytes = 0;
+  };
+  absl::StatusOr<Freed> Unregister(const BlockKey& key);
+  absl::StatusOr<ListPage> List(const ListFilter& filter, uint32_t page_size,
+                                const std::string& page_token) const;
+
+  // Swaps out until RAM use is at most `target_bytes`.
+  absl::StatusOr<SwapResult> ShrinkRamTo(uint64_t target_bytes);
+  void SetRamBudget(uint64_t bytes);
+  uint64_t ram_budget() const;
+  // Switches the eviction algorithm; resident blocks are re-inserted in
+  // recency order so the new policy starts with their history.
+  void SetAlgorithm(policy::Algorithm algorithm);
+
+  StoreStats Stats() const;
+  const RecoveryReport& recovery() const { return recovery_; }
+  const BlockStoreOptions& options() const { return options_; }
+
+ private:
+  enum class Io { kIdle, kWriting, kSwappingOut, kSwappingIn, kRemoving };
+  struct Entry;
+
+  explicit BlockStore(BlockStoreOptions options);
+  absl::Status Recover();
+
+  Entry* Find(const BlockKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Finds a live block (NOT_FOUND otherwise) and waits until no I/O is in
+  // flight on it.
+  absl::StatusOr<Entry*> FindIdle(const BlockKey& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Tier TierOf(const Entry& e) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  BlockInfo InfoOf(const Entry& e) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  BlockRecordProto RecordOf(const Entry& e) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  bool DurableByDefault(RegionType type) const;
+  int PriorityOf(RegionType type) const;
+  void Touch(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Reserves RAM-tier bytes, evicting unpinned blocks as needed.
+  // `exclude` is never chosen as a victim.
+  absl::Status ReserveRam(uint64_t bytes, const Entry* exclude)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseReservation(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Writes the bytes of entries (all marked kSwappingOut by the caller) to
+  // the data file with one sync and one metadata commit, then drops their
+  // RAM copies. Entries that fail are left in RAM. Returns the first error.
+  absl::Status SwapOutMarked(const std::vector<Entry*>& entries,
+                             SwapResult* result) ABSL_LOCKS_EXCLUDED(mu_);
+  // Swaps in one entry marked kSwappingIn by the caller.
+  absl::Status SwapInMarked(Entry* e) ABSL_LOCKS_EXCLUDED(mu_);
+  // Allocates an extent, grows the file as needed and writes `data` there.
+  absl::StatusOr<Extent> WriteExtent(const AlignedBuffer& data);
+  absl::Status ReadVerified(const Entry& e, const Extent& extent,
+                            uint64_t checksum, AlignedBuffer* out);
+  void FreeExtent(const Extent& extent);
+
+  BlockStoreOptions options_;
+  std::unique_ptr<MetadataStore> meta_;
+  std::unique_ptr<IoEngine> io_;
+  std::unique_ptr<ExtentAllocator> allocator_;
+  RecoveryReport recovery_;
+  absl::Mutex file_mu_;  // serialises growth of the data file
+  uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_) = 0;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar io_done_;  // signalled whenever an entry's io state changes
+  // Encoded key -> entry. Ordered, so listings page in key order.
+  absl::btree_map<std::string, std::unique_ptr<Entry>> blocks_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<policy::Key, Entry*> by_handle_ ABSL_GUARDED_BY(mu_);
+  policy::Key next_handle_ ABSL_GUARDED_BY(mu_) = 1;
+  std::unique_ptr<policy::EvictionPolicy> policy_ ABSL_GUARDED_BY(mu_);
+  std::vector<policy::Key> victims_ ABSL_GUARDED_BY(mu_);
+  uint64_t ram_budget_ ABSL_GUARDED_BY(mu_);
+  uint64_t ram_used_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ram_reserved_ ABSL_GUARDED_BY(mu_) = 0;
+  int swaps_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+
+  struct Counters {
+    uint64_t ram_hits = 0, disk_hits = 0, misses = 0;
+    uint64_t swap_outs = 0, swap_ins = 0;
+    uint64_t bytes_out = 0, bytes_in = 0;
+    absl::Duration out_time, in_time;
+  };
+  Counters counters_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tensorpager::storage
+
+#endif  // TENSORPAGER_STORAGE_BLOCK_STORE_H_

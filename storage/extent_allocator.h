@@ -1,0 +1,73 @@
+// Space management of the NVMe data file: aligned extents carved from a
+// fixed capacity (--max_swap_size). Best fit over a free map that coalesces
+// neighbours, so long-running churn of mixed sizes stays compact.
+#ifndef TENSORPAGER_STORAGE_EXTENT_ALLOCATOR_H_
+#define TENSORPAGER_STORAGE_EXTENT_ALLOCATOR_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace tensorpager::storage {
+
+struct Extent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  uint64_t end() const { return offset + length; }
+  friend bool operator==(const Extent&, const Extent&) = default;
+};
+
+struct AllocatorStats {
+  uint64_t capacity_bytes = 0;
+  uint64_t used_bytes = 0;
+  uint64_t free_bytes = 0;
+  uint64_t extents = 0;
+  uint64_t free_ranges = 0;
+  uint64_t largest_free_bytes = 0;
+  // Highest allocated byte: how large the data file must be.
+  uint64_t high_water_bytes = 0;
+  // 1 - largest free range / free bytes: 0 when free space is one piece.
+  double fragmentation = 0;
+};
+
+class ExtentAllocator {
+ public:
+  // `alignment` must be a power of two; capacity is rounded down to it.
+  ExtentAllocator(uint64_t capacity_bytes, uint64_t alignment);
+
+  // An extent of at least `bytes` (rounded up to the alignment).
+  // RESOURCE_EXHAUSTED when no free range is large enough.
+  absl::StatusOr<Extent> Allocate(uint64_t bytes);
+  // Returns an extent; INTERNAL if it overlaps free space (a double free).
+  absl::Status Free(const Extent& extent);
+  // Claims a specific extent during recovery; ALREADY_EXISTS when it
+  // overlaps one already claimed, OUT_OF_RANGE past the capacity.
+  absl::Status MarkUsed(const Extent& extent);
+
+  AllocatorStats Stats() const;
+  uint64_t alignment() const { return alignment_; }
+
+ private:
+  void InsertFree(uint64_t offset, uint64_t length)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseFree(std::map<uint64_t, uint64_t>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const uint64_t alignment_;
+  const uint64_t capacity_;
+  mutable absl::Mutex mu_;
+  std::map<uint64_t, uint64_t> free_by_offset_ ABSL_GUARDED_BY(mu_);
+  std::set<std::pair<uint64_t, uint64_t>> free_by_size_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, uint64_t> used_by_offset_ ABSL_GUARDED_BY(mu_);
+  uint64_t used_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace tensorpager::storage
+
+#endif  // TENSORPAGER_STORAGE_EXTENT_ALLOCATOR_H_

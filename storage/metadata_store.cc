@@ -1,0 +1,138 @@
+#include "storage/metadata_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace tensorpager::storage {
+namespace {
+
+// Block records live under this prefix; the rest of the key space is free
+// for future record kinds.
+constexpr absl::string_view kBlockPrefix = "b/";
+
+std::string RecordKey(const BlockKey& key) {
+  return absl::StrCat(kBlockPrefix, key.Encode());
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat("metadata ", what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNoSpace()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(msg, "; free space on the data dir's filesystem"));
+  }
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        msg, "; is another tensorpagerd using this data dir?"));
+  }
+  return absl::InternalError(msg);
+}
+
+}  // namespace
+
+MetadataStore::MetadataStore(std::unique_ptr<rocksdb::DB> db)
+    : db_(std::move(db)) {}
+
+MetadataStore::~MetadataStore() {
+  if (db_ != nullptr) db_->Close().PermitUncheckedError();
+}
+
+absl::StatusOr<std::unique_ptr<MetadataStore>> MetadataStore::Open(
+    const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  // Records are small and few compared with block bytes; keep RocksDB's
+  // footprint modest so the RAM tier gets the memory.
+  options.write_buffer_size = 8 << 20;
+  options.max_write_buffer_number = 2;
+  options.keep_log_file_num = 4;
+  options.max_log_file_size = 8 << 20;
+  options.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, &raw);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("open ", path));
+  return std::unique_ptr<MetadataStore>(
+      new MetadataStore(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+absl::Status MetadataStore::Put(const BlockKey& key,
+                                const BlockRecordProto& record, bool sync) {
+  std::string value;
+  if (!record.SerializeToString(&value)) {
+    return absl::InternalError("cannot serialize block record");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Put(wo, RecordKey(key), value),
+                   absl::StrCat("put ", key.ToString()));
+}
+
+absl::Status MetadataStore::PutBatch(
+    const std::vector<std::pair<BlockKey, BlockRecordProto>>& records,
+    bool sync) {
+  rocksdb::WriteBatch batch;
+  std::string value;
+  for (const auto& [key, record] : records) {
+    if (!record.SerializeToString(&value)) {
+      return absl::InternalError("cannot serialize block record");
+    }
+    batch.Put(RecordKey(key), value);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Write(wo, &batch), "batch put");
+}
+
+absl::Status MetadataStore::Delete(const BlockKey& key, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Delete(wo, RecordKey(key)),
+                   absl::StrCat("delete ", key.ToString()));
+}
+
+absl::StatusOr<BlockRecordProto> MetadataStore::Get(
+    const BlockKey& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), RecordKey(key), &value);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("get ", key.ToString()));
+  BlockRecordProto record;
+  if (!record.ParseFromString(value)) {
+    return absl::DataLossError(
+        absl::StrCat("metadata record of ", key.ToString(), " is corrupt"));
+  }
+  return record;
+}
+
+absl::Status MetadataStore::ForEach(
+    absl::FunctionRef<absl::Status(const BlockKey&, const BlockRecordProto&)>
+        visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(rocksdb::Slice(kBlockPrefix.data(), kBlockPrefix.size()));
+       it->Valid() && it->key().starts_with(rocksdb::Slice(
+                          kBlockPrefix.data(), kBlockPrefix.size()));
+       it->Next()) {
+    const absl::string_view raw(it->key().data() + kBlockPrefix.size(),
+                               it->key().size() - kBlockPrefix.size());
+    absl::StatusOr<BlockKey> key = BlockKey::Decode(raw);
+    if (!key.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "metadata holds an undecodable block key: ", key.status().message()));
+    }
+    BlockRecordProto record;
+    if (!record.ParseFromArray(it->value().data(),
+                               static_cast<int>(it->value().size()))) {
+      return absl::DataLossError(absl::StrCat("metadata record of ",
+                                              key->ToString(), " is corrupt"));
+    }
+    if (absl::Status s = visit(*key, record); !s.ok()) return s;
+  }
+  return FromRocks(it->status(), "scan");
+}
+
+}  // namespace tensorpager::storage

@@ -1,0 +1,55 @@
+// Block metadata in RocksDB under the data dir. Writes that change where a
+// block's bytes live are synced (WAL fsync) so a restart, even after a power
+// loss, knows every block that reached the disk.
+#ifndef TENSORPAGER_STORAGE_METADATA_STORE_H_
+#define TENSORPAGER_STORAGE_METADATA_STORE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "storage/block_key.h"
+#include "storage/proto/block_record.pb.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace tensorpager::storage {
+
+class MetadataStore {
+ public:
+  // Opens (creating when missing) the database in `path`. A database
+  // locked by another process is FAILED_PRECONDITION.
+  static absl::StatusOr<std::unique_ptr<MetadataStore>> Open(
+      const std::string& path);
+  ~MetadataStore();
+
+  absl::Status Put(const BlockKey& key, const BlockRecordProto& record,
+                   bool sync);
+  // Applies all puts atomically (one WAL write, one sync for the batch).
+  absl::Status PutBatch(
+      const std::vector<std::pair<BlockKey, BlockRecordProto>>& records,
+      bool sync);
+  absl::Status Delete(const BlockKey& key, bool sync);
+  // NOT_FOUND when absent.
+  absl::StatusOr<BlockRecordProto> Get(const BlockKey& key) const;
+  // Visits every record in key order; stops at the first error, which is
+  // returned. An undecodable record is DATA_LOSS naming the key.
+  absl::Status ForEach(
+      absl::FunctionRef<absl::Status(const BlockKey&, const BlockRecordProto&)>
+          visit) const;
+
+ private:
+  explicit MetadataStore(std::unique_ptr<rocksdb::DB> db);
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace tensorpager::storage
+
+#endif  // TENSORPAGER_STORAGE_METADATA_STORE_H_

@@ -1,0 +1,76 @@
+#include "storage/policy/clock_policy.h"
+
+namespace tensorpager::policy {
+
+void ClockPolicy::Insert(Key key, uint64_t bytes, int priority) {
+  NodeIndex i = table_.Find(key);
+  if (i != kNoNode) {
+    // Already resident: a size change plus a hit; the position is kept.
+    ListOf(table_[i]).SetBytes(i, bytes);
+    table_[i].flags |= kReferenced;
+  } else {
+    i = table_.Add(key);
+    table_[i].bytes = bytes;
+    ring_.PushFront(i);
+  }
+  table_[i].priority = ClampPriority(priority);
+  table_[i].credits = table_[i].priority;
+}
+
+void ClockPolicy::Touch(Key key) {
+  const NodeIndex i = table_.Find(key);
+  if (i == kNoNode) return;
+  EntryNode& n = table_[i];
+  n.flags |= kReferenced;
+  n.credits = n.priority;
+}
+
+void ClockPolicy::Remove(Key key, RemoveReason /*reason*/) {
+  const NodeIndex i = table_.Find(key);
+  if (i == kNoNode) return;
+  ListOf(table_[i]).Unlink(i);
+  table_.Release(i);
+}
+
+void ClockPolicy::SetPinned(Key key, bool pinned) {
+  const NodeIndex i = table_.Find(key);
+  if (i == kNoNode || table_[i].pinned == pinned) return;
+  EntryNode& n = table_[i];
+  ListOf(n).Unlink(i);
+  n.pinned = pinned;
+  if (!pinned) {
+    // It was in use while pinned: it rejoins as newest with its bit set.
+    n.flags |= kReferenced;
+    n.credits = n.priority;
+  }
+  ListOf(n).PushFront(i);
+}
+
+uint64_t ClockPolicy::SelectVictims(uint64_t bytes,
+                                    absl::FunctionRef<bool(Key)> eligible,
+                                    std::vector<Key>* out) {
+  uint64_t chosen = 0;
+  // Requeued entries go to the front, ahead of the hand, so one sweep sees
+  // each at most credits + 2 times.
+  NodeIndex i = ring_.back();
+  while (i != kNoNode && chosen < bytes) {
+    const NodeIndex next = ring_.newer(i);
+    EntryNode& n = table_[i];
+    if (eligible(n.key)) {
+      if ((n.flags & kReferenced) != 0) {
+        n.flags &= ~kReferenced;
+        ring_.MoveToFront(i);
+      } else if (n.credits > 0) {
+        --n.credits;
+        ring_.MoveToFront(i);
+      } else {
+        out->push_back(n.key);
+        chosen += n.bytes;
+      }
+    }
+    i = next;
+  }
+  return chosen;
+}
+
+}  // namespace tensorpager::policy

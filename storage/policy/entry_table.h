@@ -1,0 +1,99 @@
+// Storage for the entries a policy tracks: a pool of fixed-size nodes
+// addressed by 32-bit index plus a key -> index map. Freed nodes are reused
+// through an intrusive free list, so once the pool has grown to the largest
+// number of entries (resident plus remembered ghosts) it ever held, inserts
+// and removes allocate nothing.
+#ifndef TENSORPAGER_STORAGE_POLICY_ENTRY_TABLE_H_
+#define TENSORPAGER_STORAGE_POLICY_ENTRY_TABLE_H_
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "storage/policy/eviction_policy.h"
+
+namespace tensorpager::policy {
+
+using NodeIndex = uint32_t;
+inline constexpr NodeIndex kNoNode = std::numeric_limits<NodeIndex>::max();
+
+// Identifies the EntryList that links a node; kUnlinked when none does.
+using ListId = uint8_t;
+inline constexpr ListId kUnlinked = 0;
+
+struct EntryNode {
+  Key key = 0;
+  uint64_t bytes = 0;
+  NodeIndex prev = kNoNode;
+  NodeIndex next = kNoNode;
+  ListId list = kUnlinked;
+  // Region-type priority, clamped to [0, kMaxPriority].
+  uint8_t priority = 0;
+  // Extra trips past the eviction end the entry survives; refilled from
+  // `priority` on every hit.
+  uint8_t credits = 0;
+  // Policy-specific bits (CLOCK's reference bit, ADAPTIVE's segment flags).
+  uint8_t flags = 0;
+  bool pinned = false;
+};
+
+// Priorities above this are treated as this; it bounds the work one entry
+// can cause during victim selection.
+inline constexpr int kMaxPriority = 15;
+
+inline uint8_t ClampPriority(int priority) {
+  if (priority < 0) return 0;
+  if (priority > kMaxPriority) return kMaxPriority;
+  return static_cast<uint8_t>(priority);
+}
+
+class EntryTable {
+ public:
+  EntryTable() = default;
+  EntryTable(const EntryTable&) = delete;
+  EntryTable& operator=(const EntryTable&) = delete;
+
+  NodeIndex Find(Key key) const {
+    auto it = index_.find(key);
+    return it == index_.end() ? kNoNode : it->second;
+  }
+
+  // Creates an unlinked node for a key that is not in the table.
+  NodeIndex Add(Key key) {
+    NodeIndex i;
+    if (free_head_ != kNoNode) {
+      i = free_head_;
+      free_head_ = nodes_[i].next;
+      nodes_[i] = EntryNode{};
+    } else {
+      i = static_cast<NodeIndex>(nodes_.size());
+      nodes_.emplace_back();
+    }
+    nodes_[i].key = key;
+    index_.emplace(key, i);
+    return i;
+  }
+
+  // Forgets the node's key and recycles the node. It must be unlinked.
+  void Release(NodeIndex i) {
+    index_.erase(nodes_[i].key);
+    nodes_[i].next = free_head_;
+    free_head_ = i;
+  }
+
+  EntryNode& operator[](NodeIndex i) { return nodes_[i]; }
+  const EntryNode& operator[](NodeIndex i) const { return nodes_[i]; }
+
+  // Keys in the table, resident or remembered.
+  size_t size() const { return index_.size(); }
+
+ private:
+  std::vector<EntryNode> nodes_;
+  NodeIndex free_head_ = kNoNode;
+  absl::flat_hash_map<Key, NodeIndex> index_;
+};
+
+}  // namespace tensorpager::policy
+
+#endif  // TENSORPAGER_STORAGE_POLICY_ENTRY_TABLE_H_
