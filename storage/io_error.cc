@@ -17,7 +17,7 @@ std::string ErrnoText(int err) {
                       " (", text, ")");
 }
 
-absl::Status IoErrorStatus(int err, IoOp op, std::string_view what) {
+absl::Status IoErrorStatus(int err, IoOp op, absl::string_view what) {
   const std::string base = absl::StrCat(what, ": ", ErrnoText(err));
   switch (err) {
     case ENOSPC:

@@ -6,9 +6,9 @@
 #define TENSORPAGER_STORAGE_IO_ERROR_H_
 
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace tensorpager::storage {
 
@@ -16,7 +16,7 @@ enum class IoOp { kOpen, kRead, kWrite, kSync, kReserve, kSetup };
 
 // `what` describes the operation, e.g. "writing 4096 bytes at offset 0 of
 // /data/blocks.dat"; the message adds the errno's name, text and a hint.
-absl::Status IoErrorStatus(int err, IoOp op, std::string_view what);
+absl::Status IoErrorStatus(int err, IoOp op, absl::string_view what);
 
 // "ENOSPC (No space left on device)".
 std::string ErrnoText(int err);

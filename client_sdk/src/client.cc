@@ -131,9 +131,7 @@ absl::StatusOr<v1::WriteBlockResponse> Client::Write(
         std::min<uint64_t>(options_.write_chunk_bytes, data.size() - sent);
     msg.set_data(reinterpret_cast<const char*>(data.data()) + sent, n);
     sent += n;
-    grpc::WriteOptions wo;
-    if (sent == data.size()) wo.set_last_message();
-    if (!writer->Write(msg, wo)) break;  // the server ended the call early
+    if (!writer->Write(msg)) break;  // the server ended the call early
     msg.Clear();
   } while (sent < data.size());
   writer->WritesDone();

@@ -18,25 +18,25 @@ struct CgroupPaths {
 
 // /proc/self/cgroup lines are "hierarchy-id:controllers:path"; the v2 line
 // is "0::path".
-CgroupPaths ParseProcCgroup(std::string_view text) {
+CgroupPaths ParseProcCgroup(absl::string_view text) {
   CgroupPaths paths;
-  for (std::string_view line : absl::StrSplit(text, '\n')) {
-    std::vector<std::string_view> fields =
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    std::vector<absl::string_view> fields =
         absl::StrSplit(line, absl::MaxSplits(':', 2));
     if (fields.size() != 3) continue;
     if (fields[0] == "0" && fields[1].empty()) {
       paths.v2 = std::string(fields[2]);
       continue;
     }
-    for (std::string_view controller : absl::StrSplit(fields[1], ',')) {
+    for (absl::string_view controller : absl::StrSplit(fields[1], ',')) {
       if (controller == "memory") paths.v1_memory = std::string(fields[2]);
     }
   }
   return paths;
 }
 
-bool HasOption(std::string_view options, std::string_view wanted) {
-  for (std::string_view option : absl::StrSplit(options, ',')) {
+bool HasOption(absl::string_view options, absl::string_view wanted) {
+  for (absl::string_view option : absl::StrSplit(options, ',')) {
     if (option == wanted) return true;
   }
   return false;
@@ -47,7 +47,7 @@ bool HasOption(std::string_view options, std::string_view wanted) {
 // cgroup namespace the path may be "/" or point outside the mount; then the
 // mount point itself is the process's cgroup.
 std::string CgroupDirectory(const RootedFs& fs, const MountEntry& mount,
-                            std::string_view cgroup_path) {
+                            absl::string_view cgroup_path) {
   std::string directory = mount.mount_point;
   if (mount.root == "/") {
     directory = JoinPath(mount.mount_point, cgroup_path);
@@ -63,15 +63,15 @@ std::string CgroupDirectory(const RootedFs& fs, const MountEntry& mount,
 
 }  // namespace
 
-std::string_view CgroupVersionName(CgroupVersion version) {
+absl::string_view CgroupVersionName(CgroupVersion version) {
   return version == CgroupVersion::kV1 ? "cgroup v1" : "cgroup v2";
 }
 
 absl::StatusOr<MemoryCgroup> LocateMemoryCgroup(const RootedFs& fs) {
   absl::StatusOr<std::string> proc_cgroup = fs.ReadFile("/proc/self/cgroup");
   if (!proc_cgroup.ok()) {
-    return absl::NotFoundError(absl::StrCat(
-        "no cgroup information: ", proc_cgroup.status().message()));
+    return absl::NotFoundError(absl::StrCat("no cgroup information: ",
+                                            proc_cgroup.status().message()));
   }
   const CgroupPaths paths = ParseProcCgroup(*proc_cgroup);
   absl::StatusOr<std::vector<MountEntry>> mounts = ReadMountinfo(fs);

@@ -4,9 +4,9 @@
 #define TENSORPAGER_SERVER_PRESSURE_CGROUP_LOCATOR_H_
 
 #include <string>
-#include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/pressure/rooted_fs.h"
 
 namespace tensorpager::server {
@@ -14,7 +14,7 @@ namespace tensorpager::server {
 enum class CgroupVersion { kV1, kV2 };
 
 // "cgroup v1" or "cgroup v2".
-std::string_view CgroupVersionName(CgroupVersion version);
+absl::string_view CgroupVersionName(CgroupVersion version);
 
 struct MemoryCgroup {
   CgroupVersion version = CgroupVersion::kV1;

@@ -10,7 +10,7 @@ namespace tensorpager::server {
 ClientGpuReports::ClientGpuReports(absl::Duration ttl, size_t max_reports)
     : ttl_(ttl), max_reports_(max_reports) {}
 
-absl::Status ClientGpuReports::Report(std::string_view client_id,
+absl::Status ClientGpuReports::Report(absl::string_view client_id,
                                       uint32_t device, uint64_t used_bytes,
                                       uint64_t total_bytes, absl::Time now) {
   if (client_id.empty()) {
@@ -35,13 +35,12 @@ absl::Status ClientGpuReports::Report(std::string_view client_id,
     }
     it = reports_.emplace(std::move(key), Entry{}).first;
   }
-  it->second = Entry{.used_bytes = used_bytes,
-                     .total_bytes = total_bytes,
-                     .time = now};
+  it->second =
+      Entry{.used_bytes = used_bytes, .total_bytes = total_bytes, .time = now};
   return absl::OkStatus();
 }
 
-void ClientGpuReports::Forget(std::string_view client_id) {
+void ClientGpuReports::Forget(absl::string_view client_id) {
   absl::MutexLock lock(&mu_);
   absl::erase_if(reports_, [client_id](const auto& entry) {
     return entry.first.first == client_id;

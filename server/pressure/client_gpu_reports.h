@@ -8,13 +8,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -41,12 +41,12 @@ class ClientGpuReports {
   // RESOURCE_EXHAUSTED when max_reports live pairs exist already (after
   // dropping expired ones). A new report replaces the client's previous
   // one for that device.
-  absl::Status Report(std::string_view client_id, uint32_t device,
+  absl::Status Report(absl::string_view client_id, uint32_t device,
                       uint64_t used_bytes, uint64_t total_bytes,
                       absl::Time now);
 
   // Drops every report of a client (it disconnected cleanly).
-  void Forget(std::string_view client_id);
+  void Forget(absl::string_view client_id);
 
   // Live devices in index order; expired reports are removed.
   std::vector<ReportedGpu> Current(absl::Time now);

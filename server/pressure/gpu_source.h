@@ -5,10 +5,10 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tensorpager::server {
 
@@ -25,7 +25,7 @@ class GpuSource {
   virtual ~GpuSource() = default;
 
   // Short name used as the snapshot's source ("nvml").
-  virtual std::string_view name() const = 0;
+  virtual absl::string_view name() const = 0;
   // One entry per device, in index order. Called from one thread at a time.
   virtual absl::StatusOr<std::vector<GpuMemory>> Sample() = 0;
 };

@@ -24,7 +24,7 @@ absl::StatusOr<uint64_t> ReadV2Limit(const RootedFs& fs,
 }
 
 uint64_t Lookup(const absl::flat_hash_map<std::string, uint64_t>& counters,
-                std::string_view name, uint64_t fallback) {
+                absl::string_view name, uint64_t fallback) {
   auto it = counters.find(name);
   return it == counters.end() ? fallback : it->second;
 }
@@ -163,21 +163,20 @@ absl::StatusOr<HostMemoryReading> HostMemoryReader::Read() const {
   };
   if (!cgroup_.has_value()) return reading;
 
-  const std::string_view version = CgroupVersionName(cgroup_->version);
+  const absl::string_view version = CgroupVersionName(cgroup_->version);
   absl::StatusOr<CgroupUsage> usage = cgroup_->version == CgroupVersion::kV1
                                           ? ReadCgroupV1(*cgroup_)
                                           : ReadCgroupV2(*cgroup_);
   if (!usage.ok()) {
-    reading.note = absl::StrCat(version, " unreadable (",
-                                usage.status().message(),
-                                "); host memory used instead");
+    reading.note =
+        absl::StrCat(version, " unreadable (", usage.status().message(),
+                     "); host memory used instead");
     return reading;
   }
   // v1 spells "no limit" as a page-rounded LONG_MAX; any limit at or above
   // the host's RAM cannot bind before the host runs out.
   if (usage->limit >= meminfo->total) {
-    reading.note =
-        absl::StrCat(version, " sets no limit below the host's RAM");
+    reading.note = absl::StrCat(version, " sets no limit below the host's RAM");
     return reading;
   }
   // On an overcommitted host the machine can run out before the cgroup
@@ -186,8 +185,8 @@ absl::StatusOr<HostMemoryReading> HostMemoryReader::Read() const {
   uint64_t headroom = limit - std::min(usage->used, limit);
   if (meminfo->available < headroom) {
     headroom = meminfo->available;
-    reading.note = absl::StrCat(
-        "host has less memory available than the ", version, " limit leaves");
+    reading.note = absl::StrCat("host has less memory available than the ",
+                                version, " limit leaves");
   }
   reading.used_bytes = limit - headroom;
   reading.total_bytes = limit;

@@ -11,7 +11,7 @@ namespace tensorpager::server {
 namespace {
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(std::string_view field) {
+std::string Unescape(absl::string_view field) {
   std::string out;
   out.reserve(field.size());
   for (size_t i = 0; i < field.size(); ++i) {
@@ -29,7 +29,7 @@ std::string Unescape(std::string_view field) {
   return out;
 }
 
-bool IsPathPrefix(std::string_view prefix, std::string_view path) {
+bool IsPathPrefix(absl::string_view prefix, absl::string_view path) {
   if (prefix == "/") return !path.empty() && path.front() == '/';
   if (!absl::StartsWith(path, prefix)) return false;
   return path.size() == prefix.size() || path[prefix.size()] == '/';
@@ -37,28 +37,27 @@ bool IsPathPrefix(std::string_view prefix, std::string_view path) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<MountEntry>> ParseMountinfo(std::string_view text) {
+absl::StatusOr<std::vector<MountEntry>> ParseMountinfo(absl::string_view text) {
   std::vector<MountEntry> mounts;
   int line_number = 0;
-  for (std::string_view line : absl::StrSplit(text, '\n')) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_number;
     if (line.empty()) continue;
-    std::vector<std::string_view> fields =
+    std::vector<absl::string_view> fields =
         absl::StrSplit(line, ' ', absl::SkipEmpty());
     // id parent maj:min root mount-point options [optional...] - type
     // source super-options
     size_t separator = 6;
     while (separator < fields.size() && fields[separator] != "-") ++separator;
-    std::pair<std::string_view, std::string_view> dev =
-        fields.size() > 2
-            ? absl::StrSplit(fields[2], absl::MaxSplits(':', 1))
-            : std::pair<std::string_view, std::string_view>();
+    std::pair<absl::string_view, absl::string_view> dev =
+        fields.size() > 2 ? absl::StrSplit(fields[2], absl::MaxSplits(':', 1))
+                          : std::pair<absl::string_view, absl::string_view>();
     MountEntry entry;
     if (separator + 2 >= fields.size() ||
         !absl::SimpleAtoi(dev.first, &entry.major) ||
         !absl::SimpleAtoi(dev.second, &entry.minor)) {
-      return absl::InternalError(absl::StrCat(
-          "mountinfo line ", line_number, " is malformed: ", line));
+      return absl::InternalError(absl::StrCat("mountinfo line ", line_number,
+                                              " is malformed: ", line));
     }
     entry.root = Unescape(fields[3]);
     entry.mount_point = Unescape(fields[4]);
@@ -79,7 +78,7 @@ absl::StatusOr<std::vector<MountEntry>> ReadMountinfo(const RootedFs& fs) {
 }
 
 const MountEntry* FindMountFor(const std::vector<MountEntry>& mounts,
-                               std::string_view path) {
+                               absl::string_view path) {
   const MountEntry* best = nullptr;
   // Later entries shadow earlier ones at the same mount point.
   for (const MountEntry& mount : mounts) {

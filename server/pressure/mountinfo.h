@@ -4,10 +4,10 @@
 #define TENSORPAGER_SERVER_PRESSURE_MOUNTINFO_H_
 
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/pressure/rooted_fs.h"
 
 namespace tensorpager::server {
@@ -24,7 +24,7 @@ struct MountEntry {
 
 // Parses mountinfo text (octal escapes such as \040 decoded). A malformed
 // line is INTERNAL with the line number.
-absl::StatusOr<std::vector<MountEntry>> ParseMountinfo(std::string_view text);
+absl::StatusOr<std::vector<MountEntry>> ParseMountinfo(absl::string_view text);
 
 // Reads and parses /proc/self/mountinfo below `fs`'s root.
 absl::StatusOr<std::vector<MountEntry>> ReadMountinfo(const RootedFs& fs);
@@ -32,7 +32,7 @@ absl::StatusOr<std::vector<MountEntry>> ReadMountinfo(const RootedFs& fs);
 // The entry whose mount point is the longest prefix of the absolute,
 // normalized `path` (the filesystem holding it); null when none matches.
 const MountEntry* FindMountFor(const std::vector<MountEntry>& mounts,
-                               std::string_view path);
+                               absl::string_view path);
 
 }  // namespace tensorpager::server
 

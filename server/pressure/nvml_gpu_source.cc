@@ -39,9 +39,8 @@ template <typename Fn>
 absl::Status Bind(void* library, const char* symbol, Fn* out) {
   void* address = dlsym(library, symbol);
   if (address == nullptr) {
-    return absl::UnimplementedError(
-        absl::StrCat("NVML library lacks ", symbol,
-                     " (driver older than the _v2 API?)"));
+    return absl::UnimplementedError(absl::StrCat(
+        "NVML library lacks ", symbol, " (driver older than the _v2 API?)"));
   }
   *out = reinterpret_cast<Fn>(address);
   return absl::OkStatus();
@@ -73,15 +72,15 @@ struct NvmlGpuSource::Api {
 };
 
 absl::StatusOr<std::unique_ptr<NvmlGpuSource>> NvmlGpuSource::Open(
-    std::string_view library) {
+    absl::string_view library) {
   auto api = std::make_unique<Api>();
   const std::string library_name(library);
   api->library.reset(dlopen(library_name.c_str(), RTLD_NOW | RTLD_LOCAL));
   if (api->library == nullptr) {
     const char* error = dlerror();
-    return absl::NotFoundError(absl::StrCat(
-        "cannot load ", library_name, ": ",
-        error != nullptr ? error : "unknown dlopen error"));
+    return absl::NotFoundError(
+        absl::StrCat("dlopen failed: ",
+                     error != nullptr ? error : "unknown dlopen error"));
   }
   void* handle = api->library.get();
   for (absl::Status status :
@@ -138,9 +137,8 @@ absl::StatusOr<std::vector<GpuMemory>> NvmlGpuSource::Sample() {
     NvmlMemory memory{};
     if (NvmlReturn rc = api_->get_memory(api_->devices[index], &memory);
         rc != kNvmlSuccess) {
-      return absl::UnavailableError(
-          absl::StrCat("nvmlDeviceGetMemoryInfo(gpu", index,
-                       ") failed: ", api_->Error(rc)));
+      return absl::UnavailableError(absl::StrCat(
+          "nvmlDeviceGetMemoryInfo(gpu", index, ") failed: ", api_->Error(rc)));
     }
     gpus.push_back(GpuMemory{.device = static_cast<uint32_t>(index),
                              .name = api_->names[index],

@@ -6,17 +6,17 @@
 
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/pressure/gpu_source.h"
 
 namespace tensorpager::server {
 
 class NvmlGpuSource final : public GpuSource {
  public:
-  static constexpr std::string_view kDefaultLibrary = "libnvidia-ml.so.1";
+  static constexpr absl::string_view kDefaultLibrary = "libnvidia-ml.so.1";
 
   // Loads `library`, initializes NVML and enumerates the devices.
   // NOT_FOUND when the library cannot be loaded (no NVIDIA driver),
@@ -24,13 +24,13 @@ class NvmlGpuSource final : public GpuSource {
   // mismatch, no device nodes in the container), UNIMPLEMENTED when the
   // library lacks a required entry point.
   static absl::StatusOr<std::unique_ptr<NvmlGpuSource>> Open(
-      std::string_view library = kDefaultLibrary);
+      absl::string_view library = kDefaultLibrary);
 
   ~NvmlGpuSource() override;
   NvmlGpuSource(const NvmlGpuSource&) = delete;
   NvmlGpuSource& operator=(const NvmlGpuSource&) = delete;
 
-  std::string_view name() const override { return "nvml"; }
+  absl::string_view name() const override { return "nvml"; }
   absl::StatusOr<std::vector<GpuMemory>> Sample() override;
 
   size_t device_count() const;

@@ -4,7 +4,7 @@
 
 namespace tensorpager::server {
 
-std::string_view PressureLevelName(PressureLevel level) {
+absl::string_view PressureLevelName(PressureLevel level) {
   switch (level) {
     case PressureLevel::kLow:
       return "LOW";
@@ -33,11 +33,10 @@ double PressureThresholds::ThresholdFor(PressureLevel level) const {
 }
 
 absl::Status ValidateThresholds(const PressureThresholds& thresholds,
-                                std::string_view what) {
+                                absl::string_view what) {
   // Written as negations so that NaN fails every check.
   if (!(thresholds.medium > 0.0 && thresholds.medium < thresholds.high &&
-        thresholds.high < thresholds.critical &&
-        thresholds.critical <= 1.0)) {
+        thresholds.high < thresholds.critical && thresholds.critical <= 1.0)) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, ": need 0 < medium < high < critical <= 1, got medium=",
         thresholds.medium, " high=", thresholds.high,

@@ -2,9 +2,8 @@
 #ifndef TENSORPAGER_SERVER_PRESSURE_PRESSURE_LEVEL_H_
 #define TENSORPAGER_SERVER_PRESSURE_PRESSURE_LEVEL_H_
 
-#include <string_view>
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace tensorpager::server {
 
@@ -13,7 +12,7 @@ namespace tensorpager::server {
 enum class PressureLevel { kLow = 0, kMedium = 1, kHigh = 2, kCritical = 3 };
 
 // "LOW", "MEDIUM", "HIGH", "CRITICAL" (the proto enum's value names).
-std::string_view PressureLevelName(PressureLevel level);
+absl::string_view PressureLevelName(PressureLevel level);
 
 // Usage ratios (used / total) at which a resource enters each level.
 struct PressureThresholds {
@@ -28,7 +27,7 @@ struct PressureThresholds {
 // INVALID_ARGUMENT unless 0 < medium < high < critical <= 1. `what` names
 // the setting in the message ("ram thresholds").
 absl::Status ValidateThresholds(const PressureThresholds& thresholds,
-                                std::string_view what);
+                                absl::string_view what);
 
 // The level a ratio falls in, without hysteresis.
 PressureLevel LevelForRatio(double ratio, const PressureThresholds& thresholds);

@@ -21,13 +21,13 @@ absl::Status ValidateOptions(const PressureMonitorOptions& options) {
         absl::StrCat("pressure interval must be positive, got ",
                      absl::FormatDuration(options.interval)));
   }
-  if (absl::Status s = ValidateThresholds(options.ram_thresholds,
-                                          "RAM pressure thresholds");
+  if (absl::Status s =
+          ValidateThresholds(options.ram_thresholds, "RAM pressure thresholds");
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateThresholds(options.gpu_thresholds,
-                                          "GPU pressure thresholds");
+  if (absl::Status s =
+          ValidateThresholds(options.gpu_thresholds, "GPU pressure thresholds");
       !s.ok()) {
     return s;
   }
@@ -45,9 +45,8 @@ absl::Status ValidateOptions(const PressureMonitorOptions& options) {
                      absl::FormatDuration(options.trend_window)));
   }
   if (!(options.min_rising_slope > 0.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("min_rising_slope must be positive, got ",
-                     options.min_rising_slope));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "min_rising_slope must be positive, got ", options.min_rising_slope));
   }
   if (options.client_report_ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -106,11 +105,9 @@ PressureMonitor::PressureMonitor(PressureMonitorOptions options)
       clock_(options_.clock ? options_.clock : [] { return absl::Now(); }),
       host_reader_(RootedFs(options_.root)),
       gpu_source_(std::move(options_.gpu_source)),
-      client_reports_(options_.client_report_ttl,
-                      options_.max_client_reports) {
+      client_reports_(options_.client_report_ttl, options_.max_client_reports) {
   if (gpu_source_ == nullptr && options_.use_nvml) {
-    absl::StatusOr<std::unique_ptr<NvmlGpuSource>> nvml =
-        NvmlGpuSource::Open();
+    absl::StatusOr<std::unique_ptr<NvmlGpuSource>> nvml = NvmlGpuSource::Open();
     if (nvml.ok()) {
       gpu_source_ = *std::move(nvml);
     } else {
@@ -206,8 +203,8 @@ void PressureMonitor::ObserveGpus(absl::Time now,
         o.snapshot.detail = std::move(gpu.name);
       }
     } else {
-      nvml_problem = absl::StrCat(gpu_source_->name(), ": ",
-                                  sampled.status().message());
+      nvml_problem =
+          absl::StrCat(gpu_source_->name(), ": ", sampled.status().message());
     }
   }
   // The server's own view wins; SDK reports fill in devices it cannot see.
@@ -219,20 +216,20 @@ void PressureMonitor::ObserveGpus(absl::Time now,
     o.snapshot.used_bytes = reported.used_bytes;
     o.snapshot.total_bytes = reported.total_bytes;
     o.snapshot.source = "sdk";
-    o.snapshot.detail = absl::StrCat(
-        "reported by ", reported.clients, " SDK client",
-        reported.clients == 1 ? "" : "s", ", newest ",
-        absl::FormatDuration(absl::Trunc(now - reported.newest_report,
-                                         absl::Milliseconds(1))),
-        " ago");
+    o.snapshot.detail =
+        absl::StrCat("reported by ", reported.clients, " SDK client",
+                     reported.clients == 1 ? "" : "s", ", newest ",
+                     absl::FormatDuration(absl::Trunc(
+                         now - reported.newest_report, absl::Milliseconds(1))),
+                     " ago");
   }
   if (gpus.empty()) {
     Observation& o = gpus[0];
     o.is_gpu = true;
     o.snapshot.source = "none";
-    o.snapshot.detail = absl::StrCat(
-        nvml_problem.empty() ? "no devices" : nvml_problem,
-        "; no SDK client reports");
+    o.snapshot.detail =
+        absl::StrCat(nvml_problem.empty() ? "no devices" : nvml_problem,
+                     "; no SDK client reports");
   }
   for (auto& [device, observation] : gpus) {
     observation.snapshot.name = GpuName(device);
@@ -257,9 +254,8 @@ ResourceSnapshot PressureMonitor::Evaluate(const Observation& observation,
     snapshot.total_bytes = 0;
     return snapshot;
   }
-  const PressureThresholds& thresholds = observation.is_gpu
-                                             ? options_.gpu_thresholds
-                                             : options_.ram_thresholds;
+  const PressureThresholds& thresholds =
+      observation.is_gpu ? options_.gpu_thresholds : options_.ram_thresholds;
   snapshot.ratio =
       snapshot.total_bytes == 0
           ? 0.0
@@ -301,12 +297,11 @@ void PressureMonitor::SampleOnce() {
 
   absl::flat_hash_map<std::string, bool> seen;
   for (const Observation& observation : observed) {
-    const PressureThresholds& thresholds = observation.is_gpu
-                                               ? options_.gpu_thresholds
-                                               : options_.ram_thresholds;
-    auto [it, inserted] = states_.try_emplace(
-        observation.snapshot.name, thresholds, options_.hysteresis,
-        options_.trend_window);
+    const PressureThresholds& thresholds =
+        observation.is_gpu ? options_.gpu_thresholds : options_.ram_thresholds;
+    auto [it, inserted] =
+        states_.try_emplace(observation.snapshot.name, thresholds,
+                            options_.hysteresis, options_.trend_window);
     snapshots.push_back(
         record(it->second, Evaluate(observation, &it->second, now)));
     seen[observation.snapshot.name] = true;
@@ -317,7 +312,9 @@ void PressureMonitor::SampleOnce() {
       ++it;
       continue;
     }
-    ResourceSnapshot gone{.name = it->first, .source = "none"};
+    ResourceSnapshot gone;
+    gone.name = it->first;
+    gone.source = "none";
     gone.detail = "no longer reported";
     gone.sampled_at = now;
     record(it->second, std::move(gone));
@@ -351,7 +348,7 @@ std::vector<ResourceSnapshot> PressureMonitor::Snapshots() const {
 }
 
 std::optional<ResourceSnapshot> PressureMonitor::Find(
-    std::string_view resource) const {
+    absl::string_view resource) const {
   absl::MutexLock lock(&mu_);
   for (const ResourceSnapshot& snapshot : snapshots_) {
     if (snapshot.name == resource) return snapshot;
@@ -364,9 +361,9 @@ absl::StatusOr<PressureChanges> PressureMonitor::WaitForChange(
     const std::function<bool()>& cancelled) const {
   absl::MutexLock lock(&mu_);
   if (after_sequence > sequence_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pressure sequence ", after_sequence,
-        " is ahead of the monitor's latest event ", sequence_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pressure sequence ", after_sequence,
+                     " is ahead of the monitor's latest event ", sequence_));
   }
   auto ready = [this, after_sequence]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return stopping_ || sequence_ > after_sequence;
@@ -407,7 +404,7 @@ void PressureMonitor::Unsubscribe(uint64_t id) {
   callbacks_.erase(id);
 }
 
-absl::Status PressureMonitor::ReportClientGpuUsage(std::string_view client_id,
+absl::Status PressureMonitor::ReportClientGpuUsage(absl::string_view client_id,
                                                    uint32_t device,
                                                    uint64_t used_bytes,
                                                    uint64_t total_bytes) {
@@ -415,7 +412,7 @@ absl::Status PressureMonitor::ReportClientGpuUsage(std::string_view client_id,
                                 clock_());
 }
 
-void PressureMonitor::ForgetClient(std::string_view client_id) {
+void PressureMonitor::ForgetClient(absl::string_view client_id) {
   client_reports_.Forget(client_id);
 }
 

@@ -13,7 +13,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/pressure/client_gpu_reports.h"
@@ -106,7 +106,7 @@ class PressureMonitor {
 
   PressureState Current() const;
   std::vector<ResourceSnapshot> Snapshots() const;
-  std::optional<ResourceSnapshot> Find(std::string_view resource) const;
+  std::optional<ResourceSnapshot> Find(absl::string_view resource) const;
 
   // Blocks until an event after `after_sequence` exists, `deadline` (wall
   // clock) passes (OK with no events), `cancelled` returns true (polled
@@ -122,10 +122,10 @@ class PressureMonitor {
 
   // GPU usage seen by an SDK client (device-wide used/total bytes).
   // INVALID_ARGUMENT / RESOURCE_EXHAUSTED as ClientGpuReports::Report.
-  absl::Status ReportClientGpuUsage(std::string_view client_id,
+  absl::Status ReportClientGpuUsage(absl::string_view client_id,
                                     uint32_t device, uint64_t used_bytes,
                                     uint64_t total_bytes);
-  void ForgetClient(std::string_view client_id);
+  void ForgetClient(absl::string_view client_id);
 
   // One line for the startup log: host memory and GPU sources.
   const std::string& description() const { return description_; }

@@ -11,13 +11,13 @@ namespace tensorpager::server {
 namespace {
 
 // Fills avg10/avg60 from "some avg10=0.00 avg60=0.00 avg300=0.00 total=0".
-bool ParseLine(std::string_view line, double* avg10, double* avg60) {
+bool ParseLine(absl::string_view line, double* avg10, double* avg60) {
   bool got10 = false;
   bool got60 = false;
-  std::vector<std::string_view> fields =
+  std::vector<absl::string_view> fields =
       absl::StrSplit(line, ' ', absl::SkipEmpty());
   for (size_t i = 1; i < fields.size(); ++i) {
-    std::pair<std::string_view, std::string_view> kv =
+    std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
     if (kv.first == "avg10") got10 = absl::SimpleAtod(kv.second, avg10);
     if (kv.first == "avg60") got60 = absl::SimpleAtod(kv.second, avg60);
@@ -27,10 +27,10 @@ bool ParseLine(std::string_view line, double* avg10, double* avg60) {
 
 }  // namespace
 
-absl::StatusOr<PsiStats> ParsePsi(std::string_view text) {
+absl::StatusOr<PsiStats> ParsePsi(absl::string_view text) {
   PsiStats stats;
   bool have_some = false;
-  for (std::string_view line : absl::StrSplit(text, '\n')) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (absl::StartsWith(line, "some ")) {
       have_some = ParseLine(line, &stats.some_avg10, &stats.some_avg60);
     } else if (absl::StartsWith(line, "full ")) {
@@ -48,14 +48,13 @@ absl::StatusOr<PsiStats> ParsePsi(std::string_view text) {
 }
 
 absl::Status ValidatePsiThresholds(const PsiThresholds& thresholds) {
-  for (double value : {thresholds.medium_some_avg10,
-                       thresholds.high_full_avg10,
+  for (double value : {thresholds.medium_some_avg10, thresholds.high_full_avg10,
                        thresholds.critical_full_avg10}) {
     if (!(value > 0.0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "PSI thresholds must be positive percentages (above 100 "
-          "disables a rule), got ",
-          value));
+      return absl::InvalidArgumentError(
+          absl::StrCat("PSI thresholds must be positive percentages (above 100 "
+                       "disables a rule), got ",
+                       value));
     }
   }
   return absl::OkStatus();

@@ -5,9 +5,8 @@
 #ifndef TENSORPAGER_SERVER_PRESSURE_PSI_H_
 #define TENSORPAGER_SERVER_PRESSURE_PSI_H_
 
-#include <string_view>
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/pressure/pressure_level.h"
 
 namespace tensorpager::server {
@@ -24,7 +23,7 @@ struct PsiStats {
 // Parses the two-line PSI format. A file without a "full" line (the CPU
 // file on older kernels) leaves the full values at 0; no "some" line is
 // INTERNAL.
-absl::StatusOr<PsiStats> ParsePsi(std::string_view text);
+absl::StatusOr<PsiStats> ParsePsi(absl::string_view text);
 
 // Stall percentages that raise a resource to at least the given level; a
 // value above 100 disables that rule.
@@ -36,8 +35,7 @@ struct PsiThresholds {
 
 absl::Status ValidatePsiThresholds(const PsiThresholds& thresholds);
 
-PressureLevel LevelForPsi(const PsiStats& psi,
-                          const PsiThresholds& thresholds);
+PressureLevel LevelForPsi(const PsiStats& psi, const PsiThresholds& thresholds);
 
 }  // namespace tensorpager::server
 

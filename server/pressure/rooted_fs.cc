@@ -35,17 +35,17 @@ class FdCloser {
 
 RootedFs::RootedFs(std::filesystem::path root) : root_(std::move(root)) {}
 
-std::filesystem::path RootedFs::Resolve(std::string_view path) const {
+std::filesystem::path RootedFs::Resolve(absl::string_view path) const {
   while (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  return root_ / std::filesystem::path(path);
+  return root_ / std::filesystem::path(std::string(path));
 }
 
-bool RootedFs::Exists(std::string_view path) const {
+bool RootedFs::Exists(absl::string_view path) const {
   std::error_code ec;
   return std::filesystem::exists(Resolve(path), ec);
 }
 
-absl::StatusOr<std::string> RootedFs::ReadFile(std::string_view path) const {
+absl::StatusOr<std::string> RootedFs::ReadFile(absl::string_view path) const {
   const std::string full = Resolve(path).string();
   const int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", full));
@@ -69,13 +69,13 @@ absl::StatusOr<std::string> RootedFs::ReadFile(std::string_view path) const {
   return contents;
 }
 
-absl::StatusOr<uint64_t> RootedFs::ReadUint64(std::string_view path) const {
+absl::StatusOr<uint64_t> RootedFs::ReadUint64(absl::string_view path) const {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
   return ParseUint64(*text, Resolve(path).string());
 }
 
-std::string JoinPath(std::string_view base, std::string_view tail) {
+std::string JoinPath(absl::string_view base, absl::string_view tail) {
   while (!tail.empty() && tail.front() == '/') tail.remove_prefix(1);
   if (tail.empty()) return std::string(base);
   if (!base.empty() && base.back() == '/') return absl::StrCat(base, tail);
@@ -83,13 +83,13 @@ std::string JoinPath(std::string_view base, std::string_view tail) {
 }
 
 absl::flat_hash_map<std::string, uint64_t> ParseCounters(
-    std::string_view text) {
+    absl::string_view text) {
   absl::flat_hash_map<std::string, uint64_t> counters;
-  for (std::string_view line : absl::StrSplit(text, '\n')) {
-    std::vector<std::string_view> fields =
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    std::vector<absl::string_view> fields =
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (fields.size() < 2) continue;
-    std::string_view name = fields[0];
+    absl::string_view name = fields[0];
     if (name.back() == ':') name.remove_suffix(1);
     uint64_t value = 0;
     if (name.empty() || !absl::SimpleAtoi(fields[1], &value)) continue;
@@ -99,8 +99,8 @@ absl::flat_hash_map<std::string, uint64_t> ParseCounters(
   return counters;
 }
 
-absl::StatusOr<uint64_t> ParseUint64(std::string_view text,
-                                     std::string_view what) {
+absl::StatusOr<uint64_t> ParseUint64(absl::string_view text,
+                                     absl::string_view what) {
   uint64_t value = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &value)) {
     return absl::InternalError(absl::StrCat(

@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
-#include <string_view>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tensorpager::server {
 
@@ -22,31 +22,31 @@ class RootedFs {
   const std::filesystem::path& root() const { return root_; }
 
   // `path` is absolute as the process sees it ("/proc/meminfo").
-  std::filesystem::path Resolve(std::string_view path) const;
-  bool Exists(std::string_view path) const;
+  std::filesystem::path Resolve(absl::string_view path) const;
+  bool Exists(absl::string_view path) const;
   // The whole file (kernel pseudo-files are small; more than 1 MiB is
   // refused as OUT_OF_RANGE). NOT_FOUND when absent, other errno-derived
   // codes otherwise; messages name the resolved path.
-  absl::StatusOr<std::string> ReadFile(std::string_view path) const;
+  absl::StatusOr<std::string> ReadFile(absl::string_view path) const;
   // A file holding one unsigned number, like memory.current.
-  absl::StatusOr<uint64_t> ReadUint64(std::string_view path) const;
+  absl::StatusOr<uint64_t> ReadUint64(absl::string_view path) const;
 
  private:
   std::filesystem::path root_;
 };
 
 // Joins absolute in-root paths: JoinPath("/sys/block", "vda/queue").
-std::string JoinPath(std::string_view base, std::string_view tail);
+std::string JoinPath(absl::string_view base, absl::string_view tail);
 
 // Parses "name value [kB]" lines (memory.stat, /proc/meminfo; a trailing
 // ':' on the name is dropped and kB values are converted to bytes). Lines
 // that do not fit are skipped: kernels add fields over time.
 absl::flat_hash_map<std::string, uint64_t> ParseCounters(
-    std::string_view text);
+    absl::string_view text);
 
 // One unsigned decimal number, surrounding whitespace allowed.
-absl::StatusOr<uint64_t> ParseUint64(std::string_view text,
-                                     std::string_view what);
+absl::StatusOr<uint64_t> ParseUint64(absl::string_view text,
+                                     absl::string_view what);
 
 }  // namespace tensorpager::server
 

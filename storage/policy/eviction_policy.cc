@@ -1,6 +1,8 @@
 #include "storage/policy/eviction_policy.h"
 
 #include "absl/strings/ascii.h"
+#include "storage/policy/adaptive_policy.h"
+#include "storage/policy/clock_policy.h"
 #include "storage/policy/lru_policy.h"
 
 namespace tensorpager::policy {
@@ -8,12 +10,12 @@ namespace tensorpager::policy {
 std::unique_ptr<EvictionPolicy> MakePolicy(Algorithm algorithm) {
   switch (algorithm) {
     case Algorithm::kLru:
+      return std::make_unique<LruPolicy>();
     case Algorithm::kClock:
+      return std::make_unique<ClockPolicy>();
     case Algorithm::kAdaptive:
-      break;
+      return std::make_unique<AdaptivePolicy>();
   }
-  // CLOCK and ADAPTIVE land with their own files; until then every
-  // algorithm name resolves to LRU so callers stay correct.
   return std::make_unique<LruPolicy>();
 }
 

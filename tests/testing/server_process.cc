@@ -21,7 +21,8 @@ namespace tensorpager::testing {
 
 std::string ServerProcess::BinaryPath() {
   const char* dir = std::getenv("TP_BINARY_DIR");
-  return std::string(dir != nullptr ? dir : ".") + "/server/tensorpagerd";
+  return std::string(dir != nullptr ? dir : TP_BINARY_DIR) +
+         "/server/tensorpagerd";
 }
 
 ServerProcess::ServerProcess(Options options)

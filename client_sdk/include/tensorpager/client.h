@@ -32,6 +32,8 @@ struct BlockName {
 };
 
 struct BlockSpec {
+  explicit BlockSpec(BlockName name, uint64_t size_bytes = 0)
+      : name(std::move(name)), size_bytes(size_bytes) {}
   BlockName name;
   uint64_t size_bytes = 0;
   v1::RegionType region_type = v1::TENSOR_DATA;

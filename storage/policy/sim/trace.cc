@@ -14,14 +14,14 @@ namespace tensorpager::policy::sim {
 namespace {
 
 template <typename T>
-bool ParseNumber(std::string_view text, T* out) {
+bool ParseNumber(absl::string_view text, T* out) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, *out);
   return ec == std::errc() && ptr == end;
 }
 
 // FNV-1a: a stable key for traces whose ids are not integers.
-uint64_t HashText(std::string_view text) {
+uint64_t HashText(absl::string_view text) {
   uint64_t h = 14695981039346656037ull;
   for (unsigned char c : text) {
     h ^= c;
@@ -30,7 +30,7 @@ uint64_t HashText(std::string_view text) {
   return h;
 }
 
-uint64_t KeyOf(std::string_view id) {
+uint64_t KeyOf(absl::string_view id) {
   uint64_t key;
   if (ParseNumber(id, &key)) return key;
   int64_t signed_key;
@@ -39,10 +39,10 @@ uint64_t KeyOf(std::string_view id) {
 }
 
 // Splits off the first three comma-separated fields; false if fewer.
-bool SplitFields(std::string_view line, std::string_view fields[3]) {
+bool SplitFields(absl::string_view line, absl::string_view fields[3]) {
   for (int f = 0; f < 3; ++f) {
     const size_t comma = line.find(',');
-    if (comma == std::string_view::npos) {
+    if (comma == absl::string_view::npos) {
       if (f < 2) return false;
       fields[f] = absl::StripAsciiWhitespace(line);
       return true;
@@ -69,21 +69,21 @@ TraceSummary Summarize(const Trace& trace) {
   return s;
 }
 
-absl::StatusOr<Trace> ParseTraceCsv(std::string_view text,
-                                    std::string_view name) {
+absl::StatusOr<Trace> ParseTraceCsv(absl::string_view text,
+                                    absl::string_view name) {
   Trace trace;
   trace.name = std::string(name);
   trace.requests.reserve(text.size() / 16);
   uint64_t line_no = 0;
   while (!text.empty()) {
     size_t eol = text.find('\n');
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(0, eol);
+    if (eol == absl::string_view::npos) eol = text.size();
+    absl::string_view line = text.substr(0, eol);
     text.remove_prefix(std::min(eol + 1, text.size()));
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (absl::StripAsciiWhitespace(line).empty()) continue;
-    std::string_view fields[3];
+    absl::string_view fields[3];
     if (!SplitFields(line, fields)) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ":", line_no, ": expected 'timestamp,obj_id,",

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
@@ -39,8 +39,8 @@ TraceSummary Summarize(const Trace& trace);
 // (hashed to a key). Errors name the file and line.
 absl::StatusOr<Trace> ReadTraceCsv(const std::string& path);
 // Parses CSV text as ReadTraceCsv does; `name` labels errors and the trace.
-absl::StatusOr<Trace> ParseTraceCsv(std::string_view text,
-                                    std::string_view name);
+absl::StatusOr<Trace> ParseTraceCsv(absl::string_view text,
+                                    absl::string_view name);
 absl::Status WriteTraceCsv(const Trace& trace, const std::string& path);
 
 }  // namespace tensorpager::policy::sim

@@ -1,0 +1,101 @@
+#include "storage/policy/frequency_sketch.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace tensorpager::policy {
+namespace {
+
+constexpr uint64_t kResetMask = 0x7777777777777777ull;
+constexpr size_t kMinCapacity = 64;
+// Halving period in multiples of the capacity, TinyLFU's recommended 10.
+constexpr uint64_t kSamplePerEntry = 10;
+// Doorkeeper bits per sample slot; with 2 probes this keeps false positives
+// near 5% when every addition of a period is a distinct key.
+constexpr uint64_t kDoorkeeperBitsPerSample = 8;
+
+}  // namespace
+
+uint64_t FrequencySketch::Mix(uint64_t key) {
+  // SplitMix64's finaliser: handles are dense integers and need spreading.
+  key += 0x9e3779b97f4a7c15ull;
+  key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ull;
+  key = (key ^ (key >> 27)) * 0x94d049bb133111ebull;
+  return key ^ (key >> 31);
+}
+
+void FrequencySketch::EnsureCapacity(size_t entries) {
+  entries = std::max(entries, kMinCapacity);
+  if (entries <= capacity_) return;
+  capacity_ = std::bit_ceil(entries);
+  table_.assign(capacity_, 0);
+  table_mask_ = capacity_ - 1;
+  sample_size_ = kSamplePerEntry * capacity_;
+  const uint64_t bits = std::bit_ceil(sample_size_ * kDoorkeeperBitsPerSample);
+  doorkeeper_.assign(bits / 64, 0);
+  doorkeeper_mask_ = bits - 1;
+  additions_ = 0;
+}
+
+void FrequencySketch::Increment(uint64_t key) {
+  if (capacity_ == 0) EnsureCapacity(kMinCapacity);
+  const uint64_t h = Mix(key);
+  const uint64_t b1 = h & doorkeeper_mask_;
+  const uint64_t b2 = (h >> 32) & doorkeeper_mask_;
+  const uint64_t m1 = 1ull << (b1 & 63);
+  const uint64_t m2 = 1ull << (b2 & 63);
+  uint64_t& w1 = doorkeeper_[b1 >> 6];
+  uint64_t& w2 = doorkeeper_[b2 >> 6];
+  if ((w1 & m1) == 0 || (w2 & m2) == 0) {
+    w1 |= m1;
+    w2 |= m2;
+  } else {
+    // Conservative update: raise only the counters at the current minimum,
+    // which keeps over-estimates from colliding keys low.
+    const uint64_t h2 = Mix(h);
+    uint64_t* words[4];
+    int shifts[4];
+    int min = 15;
+    for (int i = 0; i < 4; ++i) {
+      words[i] = &table_[(h2 + static_cast<uint64_t>(i) * (h >> 17 | 1)) &
+                         table_mask_];
+      shifts[i] = (i * 4 + static_cast<int>((h2 >> (8 * i + 32)) & 3)) * 4;
+      min = std::min(min, static_cast<int>((*words[i] >> shifts[i]) & 15));
+    }
+    if (min < 15) {
+      for (int i = 0; i < 4; ++i) {
+        if (static_cast<int>((*words[i] >> shifts[i]) & 15) == min) {
+          *words[i] += 1ull << shifts[i];
+        }
+      }
+    }
+  }
+  if (++additions_ >= sample_size_) Reset();
+}
+
+int FrequencySketch::Frequency(uint64_t key) const {
+  if (capacity_ == 0) return 0;
+  const uint64_t h = Mix(key);
+  const uint64_t b1 = h & doorkeeper_mask_;
+  const uint64_t b2 = (h >> 32) & doorkeeper_mask_;
+  const bool seen = (doorkeeper_[b1 >> 6] >> (b1 & 63) & 1) != 0 &&
+                    (doorkeeper_[b2 >> 6] >> (b2 & 63) & 1) != 0;
+  if (!seen) return 0;
+  const uint64_t h2 = Mix(h);
+  int min = 15;
+  for (int i = 0; i < 4; ++i) {
+    const uint64_t word =
+        table_[(h2 + static_cast<uint64_t>(i) * (h >> 17 | 1)) & table_mask_];
+    const int shift = (i * 4 + static_cast<int>((h2 >> (8 * i + 32)) & 3)) * 4;
+    min = std::min(min, static_cast<int>((word >> shift) & 15));
+  }
+  return min + 1;
+}
+
+void FrequencySketch::Reset() {
+  for (uint64_t& word : table_) word = (word >> 1) & kResetMask;
+  std::fill(doorkeeper_.begin(), doorkeeper_.end(), 0);
+  additions_ /= 2;
+}
+
+}  // namespace tensorpager::policy

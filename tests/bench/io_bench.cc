@@ -1,0 +1,228 @@
+// tp-io-bench: drives an I/O engine the way the NVMe tier does, for
+// io_bench.sh to compare against fio on the same directory.
+//
+//   tp-io-bench --dir=DIR --engine=io_uring|threads --bs=BYTES --qd=N
+//               --size=BYTES [--callers=N] [--request=BYTES]
+//     Writes a fresh file of --size bytes sequentially, syncs, then reads it
+//     back. --callers threads (default --qd) each issue requests of
+//     --request bytes (default --bs); the engine splits them into --bs units
+//     with at most --qd in flight. Prints one RESULT line per direction.
+//   tp-io-bench --dir=DIR --engine=... --latency --size=BYTES [--count=N]
+//     Times single 1 MiB reads at random aligned offsets of the file written
+//     by a previous run (QD1, like a swap-in). Prints p50/p99.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "storage/aligned_buffer.h"
+#include "storage/io_engine.h"
+
+namespace tensorpager::storage {
+namespace {
+
+constexpr uint64_t kLatencyReadBytes = 1ull << 20;
+
+struct BenchOptions {
+  std::string dir;
+  IoEngineKind kind = IoEngineKind::kIoUring;
+  uint64_t bs = 4ull << 20;
+  uint32_t qd = 8;
+  uint64_t size = 1ull << 30;
+  uint32_t callers = 0;  // 0: qd
+  uint64_t request = 0;  // 0: bs
+  bool latency = false;
+  uint32_t count = 300;
+};
+
+int Usage(const char* why) {
+  std::fprintf(stderr,
+               "tp-io-bench: %s\nusage: tp-io-bench --dir=DIR "
+               "[--engine=io_uring|threads] [--bs=BYTES] [--qd=N] "
+               "[--size=BYTES] [--callers=N] [--request=BYTES] [--latency] "
+               "[--count=N]\n",
+               why);
+  return 2;
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "tp-io-bench: %s\n", status.ToString().c_str());
+  return 1;
+}
+
+bool ParseArgs(int argc, char** argv, BenchOptions* o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--latency") {
+      o->latency = true;
+      continue;
+    }
+    const size_t eq = arg.find('=');
+    if (!arg.starts_with("--") || eq == std::string_view::npos) return false;
+    const std::string key(arg.substr(2, eq - 2));
+    const std::string value(arg.substr(eq + 1));
+    bool ok = true;
+    if (key == "dir") {
+      o->dir = value;
+    } else if (key == "engine") {
+      ok = ParseIoEngineKind(value, &o->kind);
+    } else if (key == "bs") {
+      ok = absl::SimpleAtoi(value, &o->bs);
+    } else if (key == "qd") {
+      ok = absl::SimpleAtoi(value, &o->qd);
+    } else if (key == "size") {
+      ok = absl::SimpleAtoi(value, &o->size);
+    } else if (key == "callers") {
+      ok = absl::SimpleAtoi(value, &o->callers);
+    } else if (key == "request") {
+      ok = absl::SimpleAtoi(value, &o->request);
+    } else if (key == "count") {
+      ok = absl::SimpleAtoi(value, &o->count);
+    } else {
+      ok = false;
+    }
+    if (!ok) return false;
+  }
+  if (o->callers == 0) o->callers = o->qd;
+  if (o->request == 0) o->request = o->bs;
+  return !o->dir.empty() && o->qd > 0 && o->bs > 0 &&
+         o->request % kIoAlignment == 0 && o->size >= o->request;
+}
+
+absl::StatusOr<std::unique_ptr<IoEngine>> Open(const BenchOptions& o) {
+  IoEngineOptions io;
+  io.path = o.dir + "/tp-io-bench.dat";
+  io.kind = o.kind;
+  io.io_unit_bytes = o.bs;
+  io.queue_depth = o.qd;
+  return OpenIoEngine(io);
+}
+
+// Moves the whole file with `callers` threads claiming consecutive requests.
+absl::StatusOr<absl::Duration> Pass(IoEngine& engine, const BenchOptions& o,
+                                    bool write) {
+  const uint64_t requests = o.size / o.request;
+  std::atomic<uint64_t> next{0};
+  std::vector<absl::Status> errors(o.callers);
+  std::vector<AlignedBuffer> buffers;
+  for (uint32_t c = 0; c < o.callers; ++c) {
+    AlignedBuffer b(o.request);
+    if (!b.ok()) return absl::ResourceExhaustedError("out of memory");
+    // Non-zero, non-repeating bytes, so nothing below can shortcut zeros.
+    for (uint64_t i = 0; i < b.size(); i += 8) {
+      const uint64_t v = (i + 1) * 0x9E3779B97F4A7C15ull + c;
+      std::copy_n(reinterpret_cast<const std::byte*>(&v), 8, b.data() + i);
+    }
+    buffers.push_back(std::move(b));
+  }
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  for (uint32_t c = 0; c < o.callers; ++c) {
+    threads.emplace_back([&, c] {
+      for (uint64_t r = next++; r < requests; r = next++) {
+        const uint64_t at = r * o.request;
+        absl::Status s = write ? engine.Write(at, buffers[c].span())
+                               : engine.Read(at, buffers[c].span());
+        if (!s.ok()) {
+          errors[c] = s;
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  if (write) {
+    if (absl::Status s = engine.Sync(); !s.ok()) return s;
+  }
+  const absl::Duration elapsed = absl::Now() - start;
+  for (const absl::Status& s : errors) {
+    if (!s.ok()) return s;
+  }
+  return elapsed;
+}
+
+int RunThroughput(const BenchOptions& o) {
+  std::filesystem::remove(o.dir + "/tp-io-bench.dat");
+  absl::StatusOr<std::unique_ptr<IoEngine>> engine = Open(o);
+  if (!engine.ok()) return Fail(engine.status());
+  // Preallocated before timing, as fio lays out its file before it starts.
+  if (absl::Status s = (*engine)->Reserve(o.size); !s.ok()) {
+    return Fail(s);
+  }
+  for (const bool write : {true, false}) {
+    absl::StatusOr<absl::Duration> d = Pass(**engine, o, write);
+    if (!d.ok()) return Fail(d.status());
+    const double seconds = absl::ToDoubleSeconds(*d);
+    const uint64_t bytes = o.size / o.request * o.request;
+    std::printf(
+        "RESULT op=%s engine=%s bs=%llu qd=%u callers=%u request=%llu "
+        "bytes=%llu seconds=%.4f gib_per_s=%.4f\n",
+        write ? "write" : "read", std::string((*engine)->name()).c_str(),
+        static_cast<unsigned long long>(o.bs), o.qd, o.callers,
+        static_cast<unsigned long long>(o.request),
+        static_cast<unsigned long long>(bytes), seconds,
+        static_cast<double>(bytes) / seconds / (1ull << 30));
+  }
+  return 0;
+}
+
+int RunLatency(const BenchOptions& o) {
+  BenchOptions one = o;
+  one.qd = std::max<uint32_t>(o.qd, 1);
+  absl::StatusOr<std::unique_ptr<IoEngine>> engine = Open(one);
+  if (!engine.ok()) return Fail(engine.status());
+  const uint64_t slots = (*engine)->file_size() / kLatencyReadBytes;
+  if (slots == 0) {
+    return Fail(absl::FailedPreconditionError(
+        "the file is empty: run a throughput pass first"));
+  }
+  AlignedBuffer buf(kLatencyReadBytes);
+  std::mt19937_64 rng(42);
+  std::vector<double> micros;
+  micros.reserve(o.count);
+  for (uint32_t i = 0; i < o.count; ++i) {
+    const uint64_t at = rng() % slots * kLatencyReadBytes;
+    const absl::Time start = absl::Now();
+    if (absl::Status s = (*engine)->Read(at, buf.span()); !s.ok()) {
+      return Fail(s);
+    }
+    micros.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
+  }
+  std::sort(micros.begin(), micros.end());
+  const auto pct = [&](double p) {
+    return micros[std::min<size_t>(micros.size() - 1,
+                                   static_cast<size_t>(p * micros.size()))];
+  };
+  std::printf("RESULT op=latency engine=%s bytes=%llu count=%u p50_us=%.1f "
+              "p99_us=%.1f\n",
+              std::string((*engine)->name()).c_str(),
+              static_cast<unsigned long long>(kLatencyReadBytes), o.count,
+              pct(0.50), pct(0.99));
+  return 0;
+}
+
+}  // namespace
+}  // namespace tensorpager::storage
+
+int main(int argc, char** argv) {
+  tensorpager::storage::BenchOptions options;
+  if (!tensorpager::storage::ParseArgs(argc, argv, &options)) {
+    return tensorpager::storage::Usage("bad arguments");
+  }
+  return options.latency ? tensorpager::storage::RunLatency(options)
+                         : tensorpager::storage::RunThroughput(options);
+}
