@@ -3,11 +3,14 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <iostream>
 
+#include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "server/config_layers.h"
 #include "server/server.h"
 #include "server/server_config.h"
 #include "storage/log.h"
@@ -31,7 +34,9 @@ int main(int argc, char** argv) {
       "tensorpagerd pages tensor blocks between host RAM and a local NVMe "
       "drive for inference servers.\nUsage: tensorpagerd [flags]\n"
       "With no flags: data in ./tensorpager-data, gRPC on 127.0.0.1:50051, "
-      "metrics on :9464.");
+      "metrics on :9464.\nEvery flag can also be set by an environment "
+      "variable TENSORPAGER_<FLAG_NAME> or a key of the YAML --config file; "
+      "flags win over the environment, which wins over the file.");
   absl::ParseCommandLine(argc, argv);
 
   // Signals are taken synchronously by this thread; block them before any
@@ -42,15 +47,23 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  absl::StatusOr<tensorpager::server::ServerConfig> config =
-      tensorpager::server::ConfigFromFlags();
-  if (!config.ok()) {
-    TP_LOG(ERROR) << "invalid configuration: " << config.status().message();
+  // Flags > TENSORPAGER_* environment > --config file > defaults.
+  absl::StatusOr<tensorpager::server::EffectiveConfig> effective =
+      tensorpager::server::LoadEffectiveConfig(
+          absl::MakeConstSpan(argv, argc),
+          tensorpager::server::ProcessEnvironment);
+  if (!effective.ok()) {
+    TP_LOG(ERROR) << "invalid configuration: "
+                  << effective.status().message();
     return 2;
+  }
+  if (absl::GetFlag(FLAGS_print_config)) {
+    std::cout << tensorpager::server::EffectiveConfigYaml(*effective);
+    return 0;
   }
   TP_LOG(INFO) << "tensorpagerd " << TENSORPAGER_VERSION << " starting";
   absl::StatusOr<std::unique_ptr<tensorpager::server::Server>> server =
-      tensorpager::server::Server::Start(*std::move(config));
+      tensorpager::server::Server::Start(std::move(effective->config));
   if (!server.ok()) {
     TP_LOG(ERROR) << "cannot start: " << server.status().message();
     return 1;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/byte_size.h"
+#include "server/pressure/nvml_gpu_source.h"
 #include "storage/log.h"
 
 namespace tensorpager::server {
@@ -40,19 +41,94 @@ absl::Status WriteReadyFile(const std::string& path, int grpc_port,
   return absl::OkStatus();
 }
 
+PressureThresholds Thresholds(const std::array<double, 3>& t) {
+  return PressureThresholds{t[0], t[1], t[2]};
+}
+
+// Share of the configured RAM budget kept at each host pressure level: the
+// tier gives memory back to the inference server as the host fills up.
+double BudgetFactor(PressureLevel level) {
+  switch (level) {
+    case PressureLevel::kLow:
+      return 1.0;
+    case PressureLevel::kMedium:
+      return 0.85;
+    case PressureLevel::kHigh:
+      return 0.6;
+    case PressureLevel::kCritical:
+      return 0.3;
+  }
+  return 1.0;
+}
+
 }  // namespace
+
+absl::Status Server::ChooseProfile(std::unique_ptr<GpuSource>* gpu) {
+  absl::StatusOr<ProfileKind> requested = ParseProfileKind(config_.profile);
+  if (!requested.ok()) return requested.status();
+  absl::StatusOr<std::unique_ptr<NvmlGpuSource>> nvml = NvmlGpuSource::Open();
+  if (nvml.ok()) *gpu = *std::move(nvml);
+  HardwareDetectOptions detect;
+  detect.data_dir = std::filesystem::absolute(config_.data_dir).string();
+  detect.gpu_source = gpu->get();
+  absl::StatusOr<HardwareInfo> hardware = DetectHardware(detect);
+  if (!hardware.ok()) return hardware.status();
+  profile_ = server::ChooseProfile(*requested, *hardware);
+  const ProfileDefaults& d = profile_.defaults;
+  const auto unset = [&](const char* name) {
+    return !config_.explicit_settings.contains(name);
+  };
+  if (unset("algorithm")) config_.algorithm = d.algorithm;
+  if (unset("swap_threshold")) {
+    config_.swap_threshold = d.swap_threshold;
+    config_.swap_target = std::min(config_.swap_target, d.swap_threshold);
+  }
+  if (unset("io_block_size")) config_.io_block_bytes = d.io_block_bytes;
+  if (unset("io_queue_depth")) config_.io_queue_depth = d.io_queue_depth;
+  if (unset("max_concurrent_swaps")) {
+    config_.max_concurrent_swaps = d.max_concurrent_swaps;
+  }
+  if (unset("ram_budget") || config_.ram_budget_bytes == 0) {
+    config_.ram_budget_bytes = static_cast<uint64_t>(
+        d.ram_budget_fraction * static_cast<double>(hardware->ram_bytes));
+  }
+  TP_LOG(INFO) << profile_.reason;
+  return ValidateConfig(config_);
+}
+
+void Server::OnPressure(const PressureEvent& event) {
+  const ResourceSnapshot& now = event.current;
+  TP_LOG(INFO) << "pressure " << now.name << ": "
+               << PressureLevelName(event.previous_level) << " -> "
+               << PressureLevelName(now.level) << " (usage "
+               << static_cast<int>(now.ratio * 100) << "% of "
+               << FormatByteSize(now.total_bytes) << ", " << now.source << ")";
+  if (now.name != kHostRamResource) return;
+  const auto budget = static_cast<uint64_t>(
+      BudgetFactor(now.level) * static_cast<double>(base_ram_budget_));
+  if (budget == store_->ram_budget()) return;
+  TP_LOG(INFO) << "RAM tier budget " << FormatByteSize(store_->ram_budget())
+               << " -> " << FormatByteSize(budget) << " for host pressure "
+               << PressureLevelName(now.level);
+  store_->SetRamBudget(budget);
+  policy_thread_->Wake();
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   std::unique_ptr<Server> server(new Server(std::move(config)));
+  std::unique_ptr<GpuSource> gpu;
+  if (absl::Status s = server->ChooseProfile(&gpu); !s.ok()) return s;
   const ServerConfig& c = server->config_;
   absl::StatusOr<storage::BlockStoreOptions> options = StoreOptionsFor(c);
   if (!options.ok()) return options.status();
-  options->max_block_bytes = std::min(options->max_block_bytes,
-                                      options->ram_budget_bytes);
+  options->max_block_bytes =
+      std::min(options->max_block_bytes, options->ram_budget_bytes);
+  server->base_ram_budget_ = options->ram_budget_bytes;
   TP_LOG(INFO) << "opening data dir " << c.data_dir << " (RAM tier budget "
                << FormatByteSize(options->ram_budget_bytes)
-               << ", NVMe tier up to " << FormatByteSize(options->max_swap_bytes)
-               << ", policy " << c.algorithm << ")";
+               << ", NVMe tier up to "
+               << FormatByteSize(options->max_swap_bytes) << ", policy "
+               << c.algorithm << ")";
   absl::StatusOr<std::unique_ptr<storage::BlockStore>> store =
       storage::BlockStore::Open(*std::move(options));
   if (!store.ok()) return store.status();
@@ -65,8 +141,35 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
                << absl::FormatDuration(rec.duration) << "; I/O engine "
                << server->store_->Stats().io_engine;
 
-  server->service_ =
-      std::make_unique<TensorPagerService>(server->store_.get(), &c);
+  PressureMonitorOptions po;
+  po.interval = absl::Milliseconds(c.pressure_interval_ms);
+  po.ram_thresholds = Thresholds(c.ram_thresholds);
+  po.gpu_thresholds = Thresholds(c.gpu_thresholds);
+  po.gpu_source = std::move(gpu);
+  po.use_nvml = false;  // the profile already opened NVML when present
+  absl::StatusOr<std::unique_ptr<PressureMonitor>> pressure =
+      PressureMonitor::Create(std::move(po));
+  if (!pressure.ok()) return pressure.status();
+  server->pressure_ = *std::move(pressure);
+  TP_LOG(INFO) << "pressure monitor: " << server->pressure_->description();
+
+  server->policy_thread_ = std::make_unique<PolicyThread>(
+      server->store_.get(),
+      PolicyThread::Options{c.swap_threshold, c.swap_target,
+                            absl::Milliseconds(c.policy_interval_ms)});
+  Server* raw = server.get();
+  server->pressure_subscription_ = server->pressure_->Subscribe(
+      [raw](const PressureEvent& e) { raw->OnPressure(e); });
+  if (std::optional<ResourceSnapshot> ram =
+          server->pressure_->Find(kHostRamResource);
+      ram && ram->level != PressureLevel::kLow) {
+    server->OnPressure(PressureEvent{0, true, PressureLevel::kLow, *ram});
+  }
+  if (absl::Status s = server->pressure_->Start(); !s.ok()) return s;
+
+  server->service_ = std::make_unique<TensorPagerService>(
+      server->store_.get(), &server->config_, server->pressure_.get(),
+      &server->profile_);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -84,11 +187,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   }
   server->grpc_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   server->running_ = true;
-
-  server->policy_thread_ = std::make_unique<PolicyThread>(
-      server->store_.get(),
-      PolicyThread::Options{c.swap_threshold, c.swap_target,
-                            absl::Milliseconds(c.policy_interval_ms)});
 
   TP_LOG(INFO) << "serving " << kServiceName << " on "
                << c.grpc_address.substr(0, c.grpc_address.rfind(':')) << ":"
@@ -108,6 +206,9 @@ void Server::Shutdown() {
   TP_LOG(INFO) << "shutting down: finishing in-flight RPCs (up to "
                << config_.shutdown_grace_ms << " ms)";
   grpc_->GetHealthCheckService()->SetServingStatus(false);
+  // WatchPressure streams end when the monitor stops.
+  pressure_subscription_.Reset();
+  pressure_->Stop();
   grpc_->Shutdown(std::chrono::system_clock::now() +
                   std::chrono::milliseconds(config_.shutdown_grace_ms));
   grpc_->Wait();

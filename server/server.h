@@ -1,5 +1,6 @@
-// tensorpagerd as an object: block store, gRPC server (with health and
-// reflection), policy thread. main() and the tests build one of these.
+// tensorpagerd as an object: hardware profile, block store, pressure
+// monitor, policy thread, gRPC server (with health and reflection).
+// main() and the tests build one of these.
 #ifndef TENSORPAGER_SERVER_SERVER_H_
 #define TENSORPAGER_SERVER_SERVER_H_
 
@@ -9,6 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "server/policy_thread.h"
+#include "server/pressure/hardware_profile.h"
+#include "server/pressure/pressure_monitor.h"
 #include "server/server_config.h"
 #include "server/tensorpager_service.h"
 #include "storage/block_store.h"
@@ -17,7 +20,8 @@ namespace tensorpager::server {
 
 class Server {
  public:
-  // Opens the store (recovering it), starts the threads and listens.
+  // Detects the hardware, opens the store (recovering it), starts the
+  // threads and listens.
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerConfig config);
   ~Server();  // Shutdown() if still running
 
@@ -30,12 +34,20 @@ class Server {
 
  private:
   explicit Server(ServerConfig config) : config_(std::move(config)) {}
+  // Applies the profile's defaults to settings not given explicitly.
+  absl::Status ChooseProfile(std::unique_ptr<GpuSource>* gpu);
+  // Host RAM pressure moves the RAM tier's budget.
+  void OnPressure(const PressureEvent& event);
 
   ServerConfig config_;
+  HardwareProfile profile_;
+  uint64_t base_ram_budget_ = 0;
   std::unique_ptr<storage::BlockStore> store_;
+  std::unique_ptr<PressureMonitor> pressure_;
+  std::unique_ptr<PolicyThread> policy_thread_;
+  PressureMonitor::Subscription pressure_subscription_;
   std::unique_ptr<TensorPagerService> service_;
   std::unique_ptr<grpc::Server> grpc_;
-  std::unique_ptr<PolicyThread> policy_thread_;
   int grpc_port_ = 0;
   bool running_ = false;
 };

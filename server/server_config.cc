@@ -56,6 +56,21 @@ ABSL_FLAG(bool, durable_writes, false,
 ABSL_FLAG(std::string, durable_region_types, "",
           "Per region type override of --durable_writes, e.g. "
           "\"WEIGHT=true,TEMPORARY=false\".");
+ABSL_FLAG(std::string, profile, "auto",
+          "Hardware profile whose defaults apply to settings not given "
+          "explicitly: auto (detected from the data dir's drive, RAM and "
+          "GPUs), nvme, ssd, hdd or low-memory.");
+ABSL_FLAG(std::string, ram_pressure_thresholds, "0.7,0.85,0.95",
+          "Host RAM usage ratios at which pressure becomes MEDIUM, HIGH and "
+          "CRITICAL. Rising pressure shrinks the RAM tier's budget.");
+ABSL_FLAG(std::string, gpu_pressure_thresholds, "0.7,0.85,0.95",
+          "GPU memory usage ratios at which pressure becomes MEDIUM, HIGH "
+          "and CRITICAL (SDK clients drop GPU copies under pressure).");
+ABSL_FLAG(int, pressure_interval_ms, 1000,
+          "How often the pressure monitor samples host RAM and GPUs.");
+ABSL_FLAG(uint32_t, prefetch_depth, 2,
+          "Accessing member i of a sequence swaps in members i+1..i+N ahead "
+          "of use when the RAM tier has room; 0 disables prefetching.");
 ABSL_FLAG(std::string, ready_file, "",
           "When set, written once the server listens, with lines "
           "grpc_port=N and metrics_port=M (for scripts and tests).");
@@ -99,28 +114,33 @@ absl::Status ParseDurableRegions(
   return absl::OkStatus();
 }
 
-// MemAvailable from /proc/meminfo, capped by a cgroup v1/v2 limit.
-uint64_t AvailableMemoryBytes() {
-  uint64_t available = 0;
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  uint64_t kb;
-  std::string unit;
-  while (meminfo >> key >> kb >> unit) {
-    if (key == "MemAvailable:") available = kb * 1024;
+absl::Status ParseThresholds(absl::string_view flag, absl::string_view text,
+                             std::array<double, 3>* out) {
+  std::vector<std::string> parts = absl::StrSplit(text, ',');
+  if (parts.size() != 3) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", text, ": give three ratios, e.g. 0.7,0.85,0.95"));
   }
-  for (const char* path : {"/sys/fs/cgroup/memory.max",
-                           "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
-    std::ifstream f(path);
-    uint64_t limit;
-    if (f >> limit && limit > 0 && limit < available) available = limit;
+  for (int i = 0; i < 3; ++i) {
+    if (!absl::SimpleAtod(absl::StripAsciiWhitespace(parts[i]), &(*out)[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, ": '", parts[i], "' is not a number"));
+    }
   }
-  return available;
+  if (!(0 < (*out)[0] && (*out)[0] < (*out)[1] && (*out)[1] < (*out)[2] &&
+        (*out)[2] <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", text,
+        ": need 0 < medium < high < critical <= 1"));
+  }
+  return absl::OkStatus();
 }
+
 
 }  // namespace
 
-absl::StatusOr<ServerConfig> ConfigFromFlags() {
+absl::StatusOr<ServerConfig> ConfigFromFlags(
+    std::set<std::string> explicit_settings) {
   ServerConfig c;
   c.data_dir = absl::GetFlag(FLAGS_data_dir);
   c.grpc_address = absl::GetFlag(FLAGS_grpc_address);
@@ -142,6 +162,24 @@ absl::StatusOr<ServerConfig> ConfigFromFlags() {
       !s.ok()) {
     return s;
   }
+  c.profile = absl::GetFlag(FLAGS_profile);
+  if (absl::Status s =
+          ParseThresholds("ram_pressure_thresholds",
+                          absl::GetFlag(FLAGS_ram_pressure_thresholds),
+                          &c.ram_thresholds);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          ParseThresholds("gpu_pressure_thresholds",
+                          absl::GetFlag(FLAGS_gpu_pressure_thresholds),
+                          &c.gpu_thresholds);
+      !s.ok()) {
+    return s;
+  }
+  c.pressure_interval_ms = absl::GetFlag(FLAGS_pressure_interval_ms);
+  c.prefetch_depth = absl::GetFlag(FLAGS_prefetch_depth);
+  c.explicit_settings = std::move(explicit_settings);
   c.ready_file = absl::GetFlag(FLAGS_ready_file);
   c.shutdown_grace_ms = absl::GetFlag(FLAGS_shutdown_grace_ms);
   if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
@@ -184,6 +222,9 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.policy_interval_ms <= 0) {
     return absl::InvalidArgumentError("--policy_interval_ms must be positive");
   }
+  if (c.pressure_interval_ms <= 0) {
+    return absl::InvalidArgumentError("--pressure_interval_ms must be positive");
+  }
   if (c.data_dir.empty()) {
     return absl::InvalidArgumentError("--data_dir must not be empty");
   }
@@ -194,12 +235,12 @@ absl::StatusOr<storage::BlockStoreOptions> StoreOptionsFor(
     const ServerConfig& c) {
   storage::BlockStoreOptions o;
   o.data_dir = c.data_dir;
-  o.ram_budget_bytes = c.ram_budget_bytes != 0 ? c.ram_budget_bytes
-                                               : AvailableMemoryBytes() / 4;
+  o.ram_budget_bytes = c.ram_budget_bytes;
   if (o.ram_budget_bytes == 0) {
     return absl::FailedPreconditionError(
         "cannot tell how much memory is available; set --ram_budget");
   }
+  o.prefetch_depth = c.prefetch_depth;
   o.max_swap_bytes = c.max_swap_bytes;
   o.max_block_bytes = c.max_block_bytes;
   policy::ParseAlgorithm(c.algorithm, &o.algorithm);

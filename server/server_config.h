@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -33,13 +34,28 @@ struct ServerConfig {
   uint32_t max_concurrent_swaps = 4;
   bool durable_writes = false;
   std::array<std::optional<bool>, storage::kNumRegionTypes> durable_by_region;
+  // Hardware profile: auto, nvme, ssd, hdd or low-memory. Its defaults
+  // apply to every setting not given explicitly.
+  std::string profile = "auto";
+  // Pressure levels (medium, high, critical usage ratios).
+  std::array<double, 3> ram_thresholds = {0.70, 0.85, 0.95};
+  std::array<double, 3> gpu_thresholds = {0.70, 0.85, 0.95};
+  int pressure_interval_ms = 1000;
+  // Sequence members swapped in ahead of an access (0: off).
+  uint32_t prefetch_depth = 2;
+  // Settings given on the command line, in a config file or the
+  // environment (by flag name); the profile leaves these alone.
+  std::set<std::string> explicit_settings;
   // Written once the server listens: "grpc_port=N" and "metrics_port=M".
   std::string ready_file;
   int shutdown_grace_ms = 5000;
 };
 
-// Builds the configuration from the parsed command-line flags.
-absl::StatusOr<ServerConfig> ConfigFromFlags();
+// Builds the configuration from the current flag values (after the config
+// file and environment layers were applied to them). `explicit_settings`
+// names the settings a user gave, which the hardware profile leaves alone.
+absl::StatusOr<ServerConfig> ConfigFromFlags(
+    std::set<std::string> explicit_settings = {});
 
 // Checks ranges and combinations; INVALID_ARGUMENT names the setting.
 absl::Status ValidateConfig(const ServerConfig& config);

@@ -14,11 +14,50 @@ constexpr uint32_t kMaxPageSize = 1000;
 
 double Ratio(double num, double den) { return den > 0 ? num / den : 0; }
 
+// How long a client's usage report stays in Status without a refresh.
+constexpr absl::Duration kClientReportTtl = absl::Seconds(30);
+constexpr size_t kMaxClients = 1024;
+constexpr int kMaxAccessReports = 10000;
+
+v1::PressureLevel ToProto(PressureLevel level) {
+  return static_cast<v1::PressureLevel>(static_cast<int>(level) + 1);
+}
+
+void ToProto(const ResourceSnapshot& in, const ServerConfig& config,
+             v1::ResourcePressure* out) {
+  out->set_resource(in.name);
+  out->set_present(in.present);
+  out->set_level(ToProto(in.level));
+  out->set_used_bytes(in.used_bytes);
+  out->set_total_bytes(in.total_bytes);
+  out->set_usage_ratio(in.ratio);
+  out->set_source(in.source);
+  out->set_smoothed_ratio(in.smoothed_ratio);
+  out->set_slope_per_second(in.slope_per_second);
+  out->set_seconds_to_critical(in.seconds_to_critical.value_or(-1));
+  if (in.psi) {
+    out->set_psi_some_avg10(in.psi->some_avg10);
+    out->set_psi_full_avg10(in.psi->full_avg10);
+  }
+  const auto& t = in.name == kHostRamResource ? config.ram_thresholds
+                                               : config.gpu_thresholds;
+  out->set_threshold_medium(t[0]);
+  out->set_threshold_high(t[1]);
+  out->set_threshold_critical(t[2]);
+}
+
 }  // namespace
 
 TensorPagerService::TensorPagerService(storage::BlockStore* store,
-                                       const ServerConfig* config)
-    : store_(store), config_(config), started_(absl::Now()) {}
+                                       const ServerConfig* config,
+                                       PressureMonitor* pressure,
+                                       const HardwareProfile* profile)
+    : store_(store),
+      config_(config),
+      pressure_(pressure),
+      profile_(profile),
+      started_(absl::Now()) {}
+
 
 grpc::Status TensorPagerService::RegisterBlock(
     grpc::ServerContext*, const v1::RegisterBlockRequest* request,
@@ -335,7 +374,164 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   response->set_io_engine(s.io_engine);
   response->set_data_dir(config_->data_dir);
   response->set_uptime_seconds(absl::ToInt64Seconds(absl::Now() - started_));
-  if (decorator_) decorator_(response);
+  response->set_swap_target(config_->swap_target);
+  e->set_prefetched(s.prefetched);
+  e->set_prefetch_hits(s.prefetch_hits);
+  e->set_prefetch_wasted(s.prefetch_wasted);
+  e->set_accesses_reported(s.accesses_reported);
+  FillPressure(response->mutable_pressure());
+  response->set_profile(std::string(ProfileKindName(profile_->kind)));
+  response->set_profile_reason(profile_->reason);
+  {
+    absl::MutexLock lock(&clients_mu_);
+    const int64_t oldest =
+        absl::ToUnixMillis(absl::Now() - kClientReportTtl);
+    for (auto it = clients_.begin(); it != clients_.end();) {
+      if (it->second.reported_unix_ms() < oldest) {
+        it = clients_.erase(it);
+      } else {
+        *response->add_clients() = it->second;
+        ++it;
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+void TensorPagerService::FillPressure(
+    google::protobuf::RepeatedPtrField<v1::ResourcePressure>* out) const {
+  for (const ResourceSnapshot& r : pressure_->Snapshots()) {
+    ToProto(r, *config_, out->Add());
+  }
+}
+
+grpc::Status TensorPagerService::WatchPressure(
+    grpc::ServerContext* context, const v1::WatchPressureRequest* request,
+    grpc::ServerWriter<v1::PressureEvent>* writer) {
+  PressureState state = pressure_->Current();
+  uint64_t sequence = state.sequence;
+  auto send = [&](const ResourceSnapshot& r, PressureLevel previous) {
+    v1::PressureEvent event;
+    event.set_resource(r.name);
+    event.set_previous_level(ToProto(previous));
+    event.set_level(ToProto(r.level));
+    event.set_unix_ms(absl::ToUnixMillis(r.sampled_at));
+    ToProto(r, *config_, event.mutable_state());
+    return writer->Write(event);
+  };
+  if (request->send_current()) {
+    for (const ResourceSnapshot& r : state.resources) {
+      if (!send(r, r.level)) return grpc::Status::OK;
+    }
+  }
+  for (;;) {
+    absl::StatusOr<PressureChanges> changes = pressure_->WaitForChange(
+        sequence, absl::Now() + absl::Seconds(1),
+        [context] { return context->IsCancelled(); });
+    if (!changes.ok()) {
+      if (changes.status().code() == absl::StatusCode::kCancelled) {
+        return grpc::Status::OK;
+      }
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "tensorpagerd is shutting down; reconnect");
+    }
+    if (changes->events_missed) {
+      for (const ResourceSnapshot& r : pressure_->Current().resources) {
+        if (!send(r, r.level)) return grpc::Status::OK;
+      }
+    }
+    for (const PressureEvent& e : changes->events) {
+      if (!send(e.current, e.previous_level)) return grpc::Status::OK;
+    }
+    sequence = changes->sequence;
+  }
+}
+
+grpc::Status TensorPagerService::SetPolicy(grpc::ServerContext*,
+                                           const v1::SetPolicyRequest* request,
+                                           v1::SetPolicyResponse* response) {
+  policy::Algorithm next;
+  switch (request->algorithm()) {
+    case v1::LRU:
+      next = policy::Algorithm::kLru;
+      break;
+    case v1::CLOCK:
+      next = policy::Algorithm::kClock;
+      break;
+    case v1::ADAPTIVE:
+      next = policy::Algorithm::kAdaptive;
+      break;
+    default:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "algorithm must be LRU, CLOCK or ADAPTIVE");
+  }
+  const storage::StoreStats before = store_->Stats();
+  store_->SetAlgorithm(next);
+  response->set_previous(
+      static_cast<v1::Algorithm>(static_cast<int>(before.algorithm) + 1));
+  response->set_algorithm(request->algorithm());
+  response->set_resident_blocks(before.blocks_in_ram);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::ReportAccesses(
+    grpc::ServerContext*, const v1::ReportAccessesRequest* request,
+    v1::ReportAccessesResponse* response) {
+  if (request->accesses_size() > kMaxAccessReports) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("at most ", kMaxAccessReports,
+                                     " accesses per report; send several"));
+  }
+  std::vector<storage::BlockStore::AccessReport> reports;
+  reports.reserve(request->accesses_size());
+  for (const v1::AccessReport& a : request->accesses()) {
+    absl::StatusOr<storage::BlockKey> key =
+        storage::BlockKey::Make(a.namespace_(), a.id());
+    if (!key.ok()) return ToGrpc(key.status());
+    reports.push_back({*std::move(key), a.count()});
+  }
+  const storage::BlockStore::ReportResult r = store_->ReportAccesses(reports);
+  response->set_accepted(r.accepted);
+  response->set_unknown(r.unknown);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::ReportClientUsage(
+    grpc::ServerContext*, const v1::ReportClientUsageRequest* request,
+    v1::ReportClientUsageResponse* response) {
+  const std::string& id = request->client_id();
+  if (id.empty() || id.size() > storage::kMaxIdBytes) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "client_id must be 1 to 256 bytes");
+  }
+  for (const v1::GpuUsage& g : request->gpus()) {
+    if (g.total_bytes() == 0 || g.used_bytes() > g.total_bytes()) {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("gpu ", g.device(),
+                       ": need 0 < total_bytes and used_bytes <= total_bytes"));
+    }
+  }
+  {
+    absl::MutexLock lock(&clients_mu_);
+    if (!clients_.contains(id) && clients_.size() >= kMaxClients) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "too many clients report usage; retry later");
+    }
+    v1::ClientUsage& usage = clients_[id];
+    usage.set_client_id(id);
+    *usage.mutable_gpus() = request->gpus();
+    usage.set_host_cache_bytes(request->host_cache_bytes());
+    usage.set_reported_unix_ms(absl::ToUnixMillis(absl::Now()));
+  }
+  for (const v1::GpuUsage& g : request->gpus()) {
+    if (absl::Status s = pressure_->ReportClientGpuUsage(
+            id, g.device(), g.used_bytes(), g.total_bytes());
+        !s.ok()) {
+      return ToGrpc(s);
+    }
+  }
+  FillPressure(response->mutable_pressure());
   return grpc::Status::OK;
 }
 

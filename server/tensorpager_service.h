@@ -4,9 +4,14 @@
 #ifndef TENSORPAGER_SERVER_TENSORPAGER_SERVICE_H_
 #define TENSORPAGER_SERVER_TENSORPAGER_SERVICE_H_
 
-#include <functional>
+#include <map>
+#include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/pressure/hardware_profile.h"
+#include "server/pressure/pressure_monitor.h"
 #include "server/server_config.h"
 #include "storage/block_store.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
@@ -20,14 +25,9 @@ inline constexpr uint32_t kMaxAccessChunkBytes = 3u << 20;
 
 class TensorPagerService final : public v1::TensorPager::Service {
  public:
-  // Adds fields the store does not know (pressure, profile) to Status.
-  using StatusDecorator = std::function<void(v1::StatusResponse*)>;
-
-  TensorPagerService(storage::BlockStore* store, const ServerConfig* config);
-
-  void set_status_decorator(StatusDecorator decorator) {
-    decorator_ = std::move(decorator);
-  }
+  // Nothing is owned; all must outlive the service.
+  TensorPagerService(storage::BlockStore* store, const ServerConfig* config,
+                     PressureMonitor* pressure, const HardwareProfile* profile);
 
   grpc::Status RegisterBlock(grpc::ServerContext* context,
                              const v1::RegisterBlockRequest* request,
@@ -58,15 +58,33 @@ class TensorPagerService final : public v1::TensorPager::Service {
   grpc::Status Status(grpc::ServerContext* context,
                       const v1::StatusRequest* request,
                       v1::StatusResponse* response) override;
+  grpc::Status WatchPressure(
+      grpc::ServerContext* context, const v1::WatchPressureRequest* request,
+      grpc::ServerWriter<v1::PressureEvent>* writer) override;
+  grpc::Status SetPolicy(grpc::ServerContext* context,
+                         const v1::SetPolicyRequest* request,
+                         v1::SetPolicyResponse* response) override;
+  grpc::Status ReportAccesses(grpc::ServerContext* context,
+                              const v1::ReportAccessesRequest* request,
+                              v1::ReportAccessesResponse* response) override;
+  grpc::Status ReportClientUsage(
+      grpc::ServerContext* context, const v1::ReportClientUsageRequest* request,
+      v1::ReportClientUsageResponse* response) override;
 
  private:
+  void FillPressure(
+      google::protobuf::RepeatedPtrField<v1::ResourcePressure>* out) const;
   grpc::Status SetPinned(const v1::PinRequest* request, bool pinned,
                          v1::PinResponse* response);
 
   storage::BlockStore* store_;
   const ServerConfig* config_;
+  PressureMonitor* pressure_;
+  const HardwareProfile* profile_;
   const absl::Time started_;
-  StatusDecorator decorator_;
+  // Latest usage each SDK client reported, by client id.
+  absl::Mutex clients_mu_;
+  std::map<std::string, v1::ClientUsage> clients_ ABSL_GUARDED_BY(clients_mu_);
 };
 
 }  // namespace tensorpager::server

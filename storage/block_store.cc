@@ -29,6 +29,8 @@ struct BlockStore::Entry {
   uint64_t checksum = 0;
   std::string lost_reason;
   Io io = Io::kIdle;
+  // Swapped in by the prefetcher and not accessed since.
+  bool prefetched = false;
   uint64_t access_count = 0;
   int64_t last_access_ms = 0;
   int64_t created_ms = 0;
@@ -69,7 +71,14 @@ BlockStore::BlockStore(BlockStoreOptions options)
   policy_ = policy::MakePolicy(options_.algorithm);
 }
 
-BlockStore::~BlockStore() = default;
+BlockStore::~BlockStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    io_done_.SignalAll();
+  }
+  if (prefetcher_.joinable()) prefetcher_.join();
+}
 
 absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
     BlockStoreOptions options) {
@@ -100,6 +109,10 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
   store->allocator_ = std::make_unique<ExtentAllocator>(
       store->options_.max_swap_bytes, kIoAlignment);
   if (absl::Status s = store->Recover(); !s.ok()) return s;
+  if (store->options_.prefetch_depth > 0) {
+    BlockStore* raw = store.get();
+    store->prefetcher_ = std::thread([raw] { raw->PrefetchLoop(); });
+  }
   return store;
 }
 
@@ -145,6 +158,7 @@ absl::Status BlockStore::Recover() {
           "it was only in RAM when the server stopped; write it again";
     }
     if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
+    IndexSequence(e.get());
     by_handle_.emplace(e->handle, e.get());
     blocks_.emplace(e->encoded, std::move(e));
     return absl::OkStatus();
@@ -294,6 +308,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
   }
   e->handle = next_handle_++;
   BlockInfo info = InfoOf(*e);
+  IndexSequence(e.get());
   by_handle_.emplace(e->handle, e.get());
   blocks_.emplace(encoded, std::move(e));
   return info;
@@ -481,6 +496,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
       const bool moved = job.clean || job.extent.has_value();
       if (moved) {
         if (job.extent) e->extent = job.extent;
+        NoteLeavingRam(*e);
         e->ram.reset();
         ram_used_ -= e->attrs.size_bytes;
         policy_->Remove(e->handle, policy::RemoveReason::kEvicted);
@@ -734,7 +750,14 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
     if (e->ram != nullptr && e->io != Io::kWriting) {
       ReadResult r;
       r.hit = !swapped_in;
+      if (e->prefetched) {
+        e->prefetched = false;
+        ++counters_.prefetch_hits;
+      }
       Touch(*e);
+      if (e->attrs.sequence && options_.prefetch_depth > 0) {
+        SchedulePrefetch(*e);
+      }
       r.block = InfoOf(*e);
       if (!options.touch_only) r.data = e->ram;
       r.offset = options.offset;
@@ -973,6 +996,8 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
     }
     extent = e->extent;
     if (extent) freed.disk_bytes = extent->length;
+    NoteLeavingRam(*e);
+    UnindexSequence(*e);
     policy_->Remove(e->handle, policy::RemoveReason::kErased);
     by_handle_.erase(e->handle);
     blocks_.erase(e->encoded);
@@ -1117,10 +1142,110 @@ StoreStats BlockStore::Stats() const {
   s.swap_ins = counters_.swap_ins;
   s.bytes_swapped_out = counters_.bytes_out;
   s.bytes_swapped_in = counters_.bytes_in;
+  s.prefetched = counters_.prefetched;
+  s.prefetch_hits = counters_.prefetch_hits;
+  s.prefetch_wasted = counters_.prefetch_wasted;
+  s.accesses_reported = counters_.reported;
   s.swap_out_time = counters_.out_time;
   s.swap_in_time = counters_.in_time;
   s.algorithm = policy_->algorithm();
   return s;
+}
+
+}  // namespace tensorpager::storage
+
+namespace tensorpager::storage {
+
+void BlockStore::IndexSequence(Entry* e) {
+  if (!e->attrs.sequence) return;
+  sequences_[e->attrs.sequence->group][e->attrs.sequence->index] = e;
+}
+
+void BlockStore::UnindexSequence(const Entry& e) {
+  if (!e.attrs.sequence) return;
+  auto group = sequences_.find(e.attrs.sequence->group);
+  if (group == sequences_.end()) return;
+  auto member = group->second.find(e.attrs.sequence->index);
+  if (member != group->second.end() && member->second == &e) {
+    group->second.erase(member);
+  }
+  if (group->second.empty()) sequences_.erase(group);
+}
+
+void BlockStore::NoteLeavingRam(Entry& e) {
+  if (e.prefetched) {
+    e.prefetched = false;
+    ++counters_.prefetch_wasted;
+  }
+}
+
+void BlockStore::SchedulePrefetch(const Entry& e) {
+  auto group = sequences_.find(e.attrs.sequence->group);
+  if (group == sequences_.end()) return;
+  const uint32_t first = e.attrs.sequence->index;
+  for (auto it = group->second.upper_bound(first);
+       it != group->second.end() &&
+       it->first - first <= options_.prefetch_depth;
+       ++it) {
+    const Entry* next = it->second;
+    if (next->ram == nullptr && next->extent && next->io == Io::kIdle &&
+        next->lost_reason.empty()) {
+      prefetch_queue_.push_back(next->key);
+    }
+  }
+  if (!prefetch_queue_.empty()) io_done_.SignalAll();
+}
+
+void BlockStore::PrefetchLoop() {
+  for (;;) {
+    Entry* e = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && prefetch_queue_.empty()) io_done_.Wait(&mu_);
+      if (stopping_) return;
+      const BlockKey key = std::move(prefetch_queue_.front());
+      prefetch_queue_.pop_front();
+      e = Find(key);
+      // Prefetch only into free room: never evict for a guess.
+      if (e == nullptr || e->ram != nullptr || !e->extent ||
+          e->io != Io::kIdle || !e->lost_reason.empty() ||
+          ram_used_ + ram_reserved_ + e->attrs.size_bytes > ram_budget_) {
+        continue;
+      }
+      e->io = Io::kSwappingIn;
+    }
+    absl::Status s = SwapInMarked(e);
+    absl::MutexLock lock(&mu_);
+    if (s.ok()) {
+      e->prefetched = true;
+      ++counters_.prefetched;
+    }
+  }
+}
+
+BlockStore::ReportResult BlockStore::ReportAccesses(
+    const std::vector<AccessReport>& reports) {
+  ReportResult result;
+  absl::MutexLock lock(&mu_);
+  const int64_t now = NowMs();
+  for (const AccessReport& r : reports) {
+    Entry* e = Find(r.key);
+    if (e == nullptr) {
+      ++result.unknown;
+      continue;
+    }
+    ++result.accepted;
+    const uint32_t count = std::max<uint32_t>(r.count, 1);
+    e->access_count += count;
+    e->last_access_ms = now;
+    counters_.reported += count;
+    // Frequency-aware policies see each access; a bounded replay keeps one
+    // report cheap however large its count.
+    for (uint32_t i = 0; i < std::min<uint32_t>(count, 8); ++i) {
+      policy_->Touch(e->handle);
+    }
+  }
+  return result;
 }
 
 }  // namespace tensorpager::storage

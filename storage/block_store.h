@@ -12,9 +12,11 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -60,7 +62,10 @@ struct BlockStoreOptions {
   bool durable_writes = false;
   std::array<std::optional<bool>, kNumRegionTypes> durable_by_region;
   // Eviction priority per region type (higher stays in RAM longer).
-  std::array<int, kNumRegionTypes> region_priority = {0, 2, 2, 1, 4, 2, 0};
+  std::array<int, kNumRegionTypes> region_priority = {0, 1, 1, 1, 3, 1, 0};
+  // Accessing member i of a sequence swaps in members i+1 .. i+depth that
+  // are only on disk, ahead of use, when the RAM tier has room (0: off).
+  uint32_t prefetch_depth = 2;
   StoreObserver* observer = nullptr;  // not owned, may be null
 };
 
@@ -132,6 +137,10 @@ struct StoreStats {
   uint64_t swap_ins = 0;
   uint64_t bytes_swapped_out = 0;
   uint64_t bytes_swapped_in = 0;
+  uint64_t prefetched = 0;
+  uint64_t prefetch_hits = 0;
+  uint64_t prefetch_wasted = 0;
+  uint64_t accesses_reported = 0;
   absl::Duration swap_out_time;
   absl::Duration swap_in_time;
   policy::Algorithm algorithm = policy::Algorithm::kLru;
@@ -183,6 +192,18 @@ class BlockStore {
   absl::StatusOr<ListPage> List(const ListFilter& filter, uint32_t page_size,
                                 const std::string& page_token) const;
 
+  // Accesses a client served from its own cache: they count for the
+  // policy and the block's statistics, without moving data.
+  struct AccessReport {
+    BlockKey key;
+    uint32_t count = 1;
+  };
+  struct ReportResult {
+    uint32_t accepted = 0;
+    uint32_t unknown = 0;
+  };
+  ReportResult ReportAccesses(const std::vector<AccessReport>& reports);
+
   // Swaps out until RAM use is at most `target_bytes`.
   absl::StatusOr<SwapResult> ShrinkRamTo(uint64_t target_bytes);
   void SetRamBudget(uint64_t bytes);
@@ -233,6 +254,13 @@ class BlockStore {
   absl::Status ReadVerified(const Entry& e, const Extent& extent,
                             uint64_t checksum, AlignedBuffer* out);
   void FreeExtent(const Extent& extent);
+  // Queues the sequence successors of `e` that are only on disk.
+  void SchedulePrefetch(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PrefetchLoop();
+  void IndexSequence(Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnindexSequence(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bookkeeping when a block leaves RAM or the store.
+  void NoteLeavingRam(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   BlockStoreOptions options_;
   std::unique_ptr<MetadataStore> meta_;
@@ -255,11 +283,19 @@ class BlockStore {
   uint64_t ram_used_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t ram_reserved_ ABSL_GUARDED_BY(mu_) = 0;
   int swaps_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Sequence group -> index -> member, for prefetching successors.
+  absl::flat_hash_map<std::string, absl::btree_map<uint32_t, Entry*>>
+      sequences_ ABSL_GUARDED_BY(mu_);
+  std::deque<BlockKey> prefetch_queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread prefetcher_;
 
   struct Counters {
     uint64_t ram_hits = 0, disk_hits = 0, misses = 0;
     uint64_t swap_outs = 0, swap_ins = 0;
     uint64_t bytes_out = 0, bytes_in = 0;
+    uint64_t prefetched = 0, prefetch_hits = 0, prefetch_wasted = 0;
+    uint64_t reported = 0;
     absl::Duration out_time, in_time;
   };
   Counters counters_ ABSL_GUARDED_BY(mu_);

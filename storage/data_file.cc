@@ -100,7 +100,7 @@ int DataFile::EmulatedFallocate(uint64_t offset, uint64_t length) const {
 }
 
 absl::Status DataFile::Reserve(uint64_t bytes) {
-  absl::MutexLock lock(&reserve_mu_);
+  std::lock_guard lock(reserve_mu_);
   const uint64_t current = size();
   if (bytes <= current) return absl::OkStatus();
   if (bytes > kMaxFileBytes) {

@@ -7,12 +7,11 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "storage/io_error.h"
 
 namespace tensorpager::storage {
@@ -42,7 +41,7 @@ class DataFile {
   void RefreshSize();
   // Grows the file to at least `bytes` with fallocate (posix_fallocate where
   // the filesystem lacks it); never shrinks it. ENOSPC is RESOURCE_EXHAUSTED.
-  absl::Status Reserve(uint64_t bytes) ABSL_LOCKS_EXCLUDED(reserve_mu_);
+  absl::Status Reserve(uint64_t bytes);
   // fdatasync: makes every completed write durable.
   absl::Status Datasync();
 
@@ -60,7 +59,7 @@ class DataFile {
   const int fd_;
   const bool direct_;
   std::atomic<uint64_t> size_;
-  absl::Mutex reserve_mu_;
+  std::mutex reserve_mu_;  // serialises Reserve
 };
 
 }  // namespace tensorpager::storage

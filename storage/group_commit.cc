@@ -5,35 +5,35 @@
 namespace tensorpager::storage {
 
 absl::Status GroupCommit::Sync(absl::FunctionRef<absl::Status()> sync) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock lock(mu_);
   // A sync already running may have started before this caller's writes
   // completed, so only the next one to start is known to cover them.
   const uint64_t needed = started_ + 1;
   while (completed_ < needed) {
     if (in_progress_) {
-      done_.Wait(&mu_);
+      done_.wait(lock);
       continue;
     }
     // Nothing running and `needed` not done: started_ == needed - 1, so the
     // sync started here is `needed` itself.
     in_progress_ = true;
     const uint64_t mine = ++started_;
-    mu_.Unlock();
+    lock.unlock();
     absl::Status s = sync();
-    mu_.Lock();
+    lock.lock();
     in_progress_ = false;
     completed_ = mine;
     if (!s.ok()) {
       failed_ = mine;
       failure_ = std::move(s);
     }
-    done_.SignalAll();
+    done_.notify_all();
   }
   return failed_ >= needed ? failure_ : absl::OkStatus();
 }
 
 uint64_t GroupCommit::syncs_run() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return completed_;
 }
 

@@ -4,12 +4,12 @@
 #ifndef TENSORPAGER_STORAGE_GROUP_COMMIT_H_
 #define TENSORPAGER_STORAGE_GROUP_COMMIT_H_
 
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 
 namespace tensorpager::storage {
 
@@ -20,21 +20,23 @@ class GroupCommit {
   // must make durable everything that completed before it started; all
   // callers must pass equivalent functions. A failure is returned to every
   // caller whose sync window saw it.
-  absl::Status Sync(absl::FunctionRef<absl::Status()> sync)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Sync(absl::FunctionRef<absl::Status()> sync);
 
   // Number of `sync` calls run so far (for tests and metrics).
-  uint64_t syncs_run() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t syncs_run() const;
 
  private:
-  mutable absl::Mutex mu_;
-  absl::CondVar done_;
-  uint64_t started_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
-  bool in_progress_ ABSL_GUARDED_BY(mu_) = false;
-  // The latest failed sync and its status.
-  uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex throughout the I/O engines: Debian's
+  // prebuilt Abseil is not built for ThreadSanitizer, which then cannot see
+  // absl::Mutex hand-offs and reports them as races.
+  mutable std::mutex mu_;
+  std::condition_variable done_;
+  // All guarded by mu_.
+  uint64_t started_ = 0;
+  uint64_t completed_ = 0;
+  bool in_progress_ = false;
+  uint64_t failed_ = 0;  // the latest failed sync
+  absl::Status failure_;
 };
 
 }  // namespace tensorpager::storage

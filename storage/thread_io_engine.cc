@@ -27,9 +27,10 @@ struct ThreadIoEngine::Job {
   std::atomic<uint64_t> next_unit{0};
   // Set on the first failure so the remaining units are skipped.
   std::atomic<bool> failed{false};
-  absl::Mutex mu;
-  uint64_t finished ABSL_GUARDED_BY(mu) = 0;
-  absl::Status status ABSL_GUARDED_BY(mu);
+  std::mutex mu;
+  std::condition_variable all_finished;
+  uint64_t finished = 0;  // guarded by mu
+  absl::Status status;    // the first failure, guarded by mu
 };
 
 ThreadIoEngine::ThreadIoEngine(std::unique_ptr<DataFile> file,
@@ -46,9 +47,10 @@ ThreadIoEngine::ThreadIoEngine(std::unique_ptr<DataFile> file,
 
 ThreadIoEngine::~ThreadIoEngine() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  work_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
@@ -56,12 +58,8 @@ void ThreadIoEngine::WorkerLoop() {
   while (true) {
     std::shared_ptr<Job> job;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](ThreadIoEngine* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
-            return e->stopping_ || !e->queue_.empty();
-          },
-          this));
+      std::unique_lock lock(mu_);
+      work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -109,12 +107,12 @@ void ThreadIoEngine::Help(Job& job) const {
       s = TransferUnit(job.op, job.offset + start, job.data + start,
                        std::min(unit_bytes_, job.length - start));
     }
-    absl::MutexLock lock(&job.mu);
+    std::lock_guard lock(job.mu);
     if (!s.ok()) {
       job.failed.store(true, std::memory_order_relaxed);
       if (job.status.ok()) job.status = std::move(s);
     }
-    ++job.finished;
+    if (++job.finished == job.units) job.all_finished.notify_one();
   }
 }
 
@@ -132,18 +130,15 @@ absl::Status ThreadIoEngine::Transfer(IoOp op, uint64_t offset,
     }
   } else {
     auto job = std::make_shared<Job>(op, offset, data, length, units);
+    const uint64_t helpers = std::min<uint64_t>(units - 1, workers_.size());
     {
-      absl::MutexLock lock(&mu_);
-      const uint64_t helpers = std::min<uint64_t>(units - 1, workers_.size());
+      std::lock_guard lock(mu_);
       for (uint64_t i = 0; i < helpers; ++i) queue_.push_back(job);
     }
+    for (uint64_t i = 0; i < helpers; ++i) work_.notify_one();
     Help(*job);
-    absl::MutexLock lock(&job->mu);
-    job->mu.Await(absl::Condition(
-        +[](Job* j) ABSL_EXCLUSIVE_LOCKS_REQUIRED(j->mu) {
-          return j->finished == j->units;
-        },
-        job.get()));
+    std::unique_lock lock(job->mu);
+    job->all_finished.wait(lock, [&] { return job->finished == job->units; });
     result = job->status;
   }
   if (op == IoOp::kWrite) {

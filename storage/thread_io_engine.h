@@ -5,18 +5,18 @@
 #ifndef TENSORPAGER_STORAGE_THREAD_IO_ENGINE_H_
 #define TENSORPAGER_STORAGE_THREAD_IO_ENGINE_H_
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "storage/data_file.h"
 #include "storage/group_commit.h"
@@ -49,18 +49,20 @@ class ThreadIoEngine final : public IoEngine {
                             uint64_t length) const;
   // Transfers units of `job` until none is left unclaimed.
   void Help(Job& job) const;
-  void WorkerLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void WorkerLoop();
 
   const std::unique_ptr<DataFile> file_;
   const uint64_t unit_bytes_;
   const std::string name_;
   GroupCommit commit_;
 
-  absl::Mutex mu_;
-  // One entry per unit a worker may help with; entries of finished jobs
-  // are found empty and dropped.
-  std::deque<std::shared_ptr<Job>> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex, not absl::Mutex: see GroupCommit.
+  std::mutex mu_;
+  std::condition_variable work_;
+  // Guarded by mu_. One entry per unit a worker may help with; entries of
+  // finished jobs are found empty and dropped.
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
   std::vector<std::thread> workers_;
 };
 

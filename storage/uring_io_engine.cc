@@ -32,7 +32,7 @@ constexpr __kernel_timespec kReaperTick = {.tv_sec = 1, .tv_nsec = 0};
 // What one caller waits for. Lives on the caller's stack; the reaper stops
 // touching it before `pending` reaches zero under done_mu_.
 struct UringIoEngine::Request {
-  absl::CondVar done;
+  std::condition_variable done;
   uint64_t pending = 0;  // units not finished, guarded by done_mu_
   absl::Status status;   // the first failure, guarded by done_mu_
   // Set on the first failure so the caller stops submitting units.
@@ -67,7 +67,7 @@ UringIoEngine::~UringIoEngine() {
   {
     // A NOP without a unit wakes the reaper at once; if the ring cannot
     // take it the reaper still notices `stopping_` within kReaperTick.
-    absl::MutexLock lock(&sq_mu_);
+    std::lock_guard lock(sq_mu_);
     if (broken_.ok()) {
       if (io_uring_sqe* sqe = io_uring_get_sqe(ring_.get()); sqe != nullptr) {
         io_uring_prep_nop(sqe);
@@ -81,17 +81,20 @@ UringIoEngine::~UringIoEngine() {
 }
 
 uint32_t UringIoEngine::AcquireSlots(uint32_t wanted) {
-  absl::MutexLock lock(&slot_mu_);
-  slot_mu_.Await(absl::Condition(
-      +[](uint32_t* free) { return *free > 0; }, &free_slots_));
+  std::unique_lock lock(slot_mu_);
+  slot_freed_.wait(lock, [this] { return free_slots_ > 0; });
   const uint32_t taken = std::min(wanted, free_slots_);
   free_slots_ -= taken;
   return taken;
 }
 
 void UringIoEngine::ReleaseSlots(uint32_t n) {
-  absl::MutexLock lock(&slot_mu_);
-  free_slots_ += n;
+  {
+    std::lock_guard lock(slot_mu_);
+    free_slots_ += n;
+  }
+  // Callers take several slots at once, so any waiter may be able to go.
+  slot_freed_.notify_all();
 }
 
 void UringIoEngine::PrepLocked(Unit& unit) {
@@ -164,7 +167,7 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset,
         std::min<uint64_t>(count - submitted, UINT32_MAX)));
     uint32_t taken = 0;
     {
-      absl::MutexLock lock(&sq_mu_);
+      std::lock_guard lock(sq_mu_);
       submit_error = broken_;
       if (submit_error.ok()) {
         for (uint32_t i = 0; i < slots; ++i) {
@@ -182,10 +185,10 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset,
 
   absl::Status result;
   {
-    absl::MutexLock lock(&done_mu_);
+    std::unique_lock lock(done_mu_);
     // Units never submitted will not complete.
     request.pending -= count - submitted;
-    while (request.pending > 0) request.done.Wait(&done_mu_);
+    request.done.wait(lock, [&] { return request.pending == 0; });
     result = request.status.ok() ? submit_error : request.status;
   }
   if (op == IoOp::kWrite) {
@@ -200,14 +203,14 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset,
 
 void UringIoEngine::FinishUnit(Unit& unit, absl::Status status) {
   Request& request = *unit.request;
-  absl::MutexLock lock(&done_mu_);
+  std::lock_guard lock(done_mu_);
   if (!status.ok()) {
     request.failed.store(true, std::memory_order_release);
     if (request.status.ok()) request.status = std::move(status);
   }
-  // The caller may return (destroying `unit` and `request`) as soon as
-  // done_mu_ is released after this.
-  if (--request.pending == 0) request.done.Signal();
+  // Notified under done_mu_: the caller returns (destroying `unit` and
+  // `request`, condition variable included) only after it is released.
+  if (--request.pending == 0) request.done.notify_one();
 }
 
 bool UringIoEngine::OnCompletion(Unit& unit, int result, Finished* done) {
@@ -239,7 +242,7 @@ bool UringIoEngine::OnCompletion(Unit& unit, int result, Finished* done) {
   }
   // A short transfer or a transient error: resubmit what is left, in the
   // slot the unit already holds.
-  absl::MutexLock lock(&sq_mu_);
+  std::lock_guard lock(sq_mu_);
   if (!broken_.ok()) {
     done->status = broken_;
     return true;

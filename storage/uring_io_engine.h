@@ -7,16 +7,16 @@
 #define TENSORPAGER_STORAGE_URING_IO_ENGINE_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "storage/data_file.h"
 #include "storage/group_commit.h"
@@ -55,20 +55,19 @@ class UringIoEngine final : public IoEngine {
   absl::Status Transfer(IoOp op, uint64_t offset, std::byte* data,
                         uint64_t length);
   // Blocks until a unit slot is free, then takes up to `wanted`.
-  uint32_t AcquireSlots(uint32_t wanted) ABSL_LOCKS_EXCLUDED(slot_mu_);
-  void ReleaseSlots(uint32_t n) ABSL_LOCKS_EXCLUDED(slot_mu_);
-  void PrepLocked(Unit& unit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sq_mu_);
+  uint32_t AcquireSlots(uint32_t wanted);
+  void ReleaseSlots(uint32_t n);
+  // The *Locked functions need sq_mu_ held.
+  void PrepLocked(Unit& unit);
   // Submits the `count` prepared entries; `*taken` is how many the kernel
   // accepted. On failure the ring is marked broken: its unaccepted entries
   // are never submitted, and every later request fails.
-  absl::Status SubmitLocked(uint32_t count, uint32_t* taken)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sq_mu_);
+  absl::Status SubmitLocked(uint32_t count, uint32_t* taken);
   void ReapLoop();
   // Handles one completion; true (with `*done` filled) when the unit is
   // done, false when its remainder was resubmitted.
   bool OnCompletion(Unit& unit, int result, Finished* done);
-  void FinishUnit(Unit& unit, absl::Status status)
-      ABSL_LOCKS_EXCLUDED(done_mu_);
+  void FinishUnit(Unit& unit, absl::Status status);
 
   const std::unique_ptr<DataFile> file_;
   const UringRing ring_;
@@ -76,14 +75,16 @@ class UringIoEngine final : public IoEngine {
   const std::string name_;
   GroupCommit commit_;
 
-  absl::Mutex sq_mu_;  // the submission side of the ring
-  absl::Status broken_ ABSL_GUARDED_BY(sq_mu_);
+  // std::mutex, not absl::Mutex: see GroupCommit.
+  std::mutex sq_mu_;      // the submission side of the ring
+  absl::Status broken_;   // guarded by sq_mu_
 
-  absl::Mutex slot_mu_;
-  uint32_t free_slots_ ABSL_GUARDED_BY(slot_mu_);
+  std::mutex slot_mu_;
+  std::condition_variable slot_freed_;
+  uint32_t free_slots_;  // guarded by slot_mu_
 
   // Guards every Request's completion state.
-  absl::Mutex done_mu_;
+  std::mutex done_mu_;
 
   std::atomic<bool> stopping_{false};
   std::thread reaper_;

@@ -26,9 +26,8 @@ absl::StatusOr<std::vector<double>> NormalizeGenerated(
 
 absl::Status CheckCount(int count) {
   if (count < 1 || count > kMaxGeneratedBuckets) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bucket count ", count, " is outside [1, ",
-                     kMaxGeneratedBuckets, "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bucket count ", count, " is outside [1, ", kMaxGeneratedBuckets, "]"));
   }
   return absl::OkStatus();
 }
@@ -48,9 +47,9 @@ absl::StatusOr<std::vector<double>> NormalizeBucketBounds(
                        "); only a last +Inf is allowed"));
     }
     if (i > 0 && !(bounds[i - 1] < bounds[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bucket bounds must increase strictly; #", i - 1, " is ",
-          bounds[i - 1], " and #", i, " is ", bounds[i]));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bucket bounds must increase strictly; #", i - 1, " is ",
+                       bounds[i - 1], " and #", i, " is ", bounds[i]));
     }
   }
   return bounds;
@@ -86,8 +85,8 @@ absl::StatusOr<std::vector<double>> LinearBuckets(double start, double width,
         absl::StrCat("linear buckets need a finite start, got ", start));
   }
   if (!(width > 0) || !std::isfinite(width)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "linear buckets need a finite width > 0, got ", width));
+    return absl::InvalidArgumentError(
+        absl::StrCat("linear buckets need a finite width > 0, got ", width));
   }
   std::vector<double> bounds;
   bounds.reserve(count);

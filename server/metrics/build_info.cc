@@ -1,6 +1,7 @@
 #include "server/metrics/build_info.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace tensorpager::metrics {
 namespace {
@@ -34,7 +35,7 @@ absl::Status AddBuildInfo(Registry& registry, const BuildInfo& info) {
        .label_names = {"version", "compiler", "build_type"}});
   if (!family.ok()) return family.status();
   const absl::string_view values[] = {info.version, info.compiler,
-                                     info.build_type};
+                                      info.build_type};
   absl::StatusOr<Gauge*> gauge = (*family)->Child(values);
   if (!gauge.ok()) return gauge.status();
   (*gauge)->Set(1);

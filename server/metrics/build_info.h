@@ -11,9 +11,9 @@
 namespace tensorpager::metrics {
 
 struct BuildInfo {
-  std::string version;     // the project version, "0.1.0"
-  std::string compiler;    // "gcc 12.2.0", "clang 16.0.6"
-  std::string build_type;  // CMake's build type, "RelWithDebInfo"
+  std::string version = {};     // the project version, "0.1.0"
+  std::string compiler = {};    // "gcc 12.2.0", "clang 16.0.6"
+  std::string build_type = {};  // CMake's build type, "RelWithDebInfo"
 };
 
 // The build this binary came from, fixed at compile time.

@@ -30,7 +30,7 @@ absl::Status CallbackFamily::AppendText(std::string* out) const {
 
   for (const SampleSink::Sample& sample : samples) {
     const std::vector<absl::string_view> values(sample.label_values.begin(),
-                                               sample.label_values.end());
+                                                sample.label_values.end());
     if (absl::Status s =
             ValidateLabelValues(spec_.name, spec_.label_names, values);
         !s.ok()) {
@@ -50,10 +50,10 @@ absl::Status CallbackFamily::AppendText(std::string* out) const {
             });
   for (size_t i = 1; i < samples.size(); ++i) {
     if (samples[i - 1].label_values == samples[i].label_values) {
-      return absl::InternalError(absl::StrCat(
-          "scrape callback: metric \"", spec_.name,
-          "\" reported label values {",
-          absl::StrJoin(samples[i].label_values, ","), "} twice"));
+      return absl::InternalError(
+          absl::StrCat("scrape callback: metric \"", spec_.name,
+                       "\" reported label values {",
+                       absl::StrJoin(samples[i].label_values, ","), "} twice"));
     }
   }
 

@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "server/metrics/collector.h"
 #include "server/metrics/metric_spec.h"
-#include "absl/strings/string_view.h"
 
 namespace tensorpager::metrics {
 
@@ -31,7 +31,7 @@ class SampleSink {
   void Add(std::initializer_list<absl::string_view> label_values,
            double value) {
     Add(std::span<const absl::string_view>(label_values.begin(),
-                                          label_values.size()),
+                                           label_values.size()),
         value);
   }
   void Add(std::span<const absl::string_view> label_values, double value);

@@ -12,9 +12,7 @@ namespace {
 
 constexpr MetricType TypeOf(const Counter*) { return MetricType::kCounter; }
 constexpr MetricType TypeOf(const Gauge*) { return MetricType::kGauge; }
-constexpr MetricType TypeOf(const Histogram*) {
-  return MetricType::kHistogram;
-}
+constexpr MetricType TypeOf(const Histogram*) { return MetricType::kHistogram; }
 
 std::vector<std::string> FormatBucketLabels(std::span<const double> bounds) {
   std::vector<std::string> labels;
@@ -53,10 +51,10 @@ std::unique_ptr<T> Family<T>::MakeChild() const {
 }
 
 template <typename T>
-T& Family<T>::WithLabels(std::initializer_list<absl::string_view> label_values) {
-  absl::StatusOr<T*> child =
-      Child(std::span<const absl::string_view>(label_values.begin(),
-                                              label_values.size()));
+T& Family<T>::WithLabels(
+    std::initializer_list<absl::string_view> label_values) {
+  absl::StatusOr<T*> child = Child(std::span<const absl::string_view>(
+      label_values.begin(), label_values.size()));
   if (!child.ok()) {
     TP_LOG(ERROR) << "metrics: " << child.status().message();
     std::abort();

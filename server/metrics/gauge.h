@@ -15,12 +15,8 @@ class alignas(64) Gauge {
   Gauge& operator=(const Gauge&) = delete;
 
   void Set(double value) { value_.store(value, std::memory_order_relaxed); }
-  void Add(double delta) {
-    value_.fetch_add(delta, std::memory_order_relaxed);
-  }
-  void Sub(double delta) {
-    value_.fetch_sub(delta, std::memory_order_relaxed);
-  }
+  void Add(double delta) { value_.fetch_add(delta, std::memory_order_relaxed); }
+  void Sub(double delta) { value_.fetch_sub(delta, std::memory_order_relaxed); }
   void Increment() { Add(1.0); }
   void Decrement() { Sub(1.0); }
 

@@ -23,8 +23,8 @@ class Histogram {
   // the bounds and outlives its children.
   explicit Histogram(std::span<const double> upper_bounds)
       : upper_bounds_(upper_bounds),
-        counts_(std::make_unique<std::atomic<uint64_t>[]>(
-            upper_bounds.size() + 1)) {}
+        counts_(std::make_unique<std::atomic<uint64_t>[]>(upper_bounds.size() +
+                                                          1)) {}
   Histogram(const Histogram&) = delete;
   Histogram& operator=(const Histogram&) = delete;
 
@@ -35,8 +35,7 @@ class Histogram {
     const auto it = std::partition_point(
         upper_bounds_.begin(), upper_bounds_.end(),
         [value](double bound) { return !(bound >= value); });
-    counts_[it - upper_bounds_.begin()].fetch_add(1,
-                                                  std::memory_order_relaxed);
+    counts_[it - upper_bounds_.begin()].fetch_add(1, std::memory_order_relaxed);
     sum_.fetch_add(value, std::memory_order_relaxed);
   }
 

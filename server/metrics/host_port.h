@@ -6,11 +6,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tensorpager::metrics {
 
 struct HostPort {
-  std::string host;  // empty: every interface
+  std::string host;   // empty: every interface
   uint16_t port = 0;  // 0: the kernel picks a free port
 };
 

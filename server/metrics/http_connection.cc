@@ -85,10 +85,9 @@ void HttpConnection::Read(Clock::time_point now, Handler handler) {
       const absl::StatusOr<HttpRequest> request =
           ParseRequestLine(absl::string_view(in_).substr(0, *head_length));
       if (!request.ok()) {
-        const int status =
-            absl::IsUnimplemented(request.status()) ? 505 : 400;
-        RespondWithError(status,
-                         std::string(request.status().message()) + "\n", now);
+        const int status = absl::IsUnimplemented(request.status()) ? 505 : 400;
+        RespondWithError(status, std::string(request.status().message()) + "\n",
+                         now);
         return;
       }
       const HttpResponse response = handler(*request);
@@ -108,8 +107,7 @@ void HttpConnection::RespondWithError(int status, absl::string_view message,
   HttpResponse response;
   response.status = status;
   response.body = std::string(message);
-  Respond(SerializeResponse(response, /*head_only=*/false), now,
-          LingerTime());
+  Respond(SerializeResponse(response, /*head_only=*/false), now, LingerTime());
 }
 
 void HttpConnection::Respond(std::string wire, Clock::time_point now,

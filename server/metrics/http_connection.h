@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
 #include "server/metrics/http_request.h"
 #include "server/metrics/http_response.h"
 #include "server/metrics/scoped_fd.h"

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -12,7 +13,8 @@ namespace {
 // RFC 9110 token characters, the alphabet of method names.
 bool IsTokenChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
-         absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+         absl::string_view("!#$%&'*+-.^_`|~").find(c) !=
+             absl::string_view::npos;
 }
 
 // Printable ASCII without space: what a request target may contain.
@@ -56,7 +58,7 @@ absl::StatusOr<HttpRequest> ParseRequestLine(absl::string_view head) {
   }
   const absl::string_view version = parts[2];
   if (version != "HTTP/1.1" && version != "HTTP/1.0") {
-    if (version.starts_with("HTTP/")) {
+    if (absl::StartsWith(version, "HTTP/")) {
       return absl::UnimplementedError(
           absl::StrCat(version, " is not supported; use HTTP/1.1"));
     }

@@ -28,11 +28,11 @@ absl::string_view ReasonPhrase(int status) {
 }
 
 std::string SerializeResponse(const HttpResponse& response, bool head_only) {
-  std::string out = absl::StrCat(
-      "HTTP/1.1 ", response.status, " ", ReasonPhrase(response.status),
-      "\r\nContent-Type: ", response.content_type,
-      "\r\nContent-Length: ", response.body.size(),
-      "\r\nConnection: close\r\n");
+  std::string out = absl::StrCat("HTTP/1.1 ", response.status, " ",
+                                 ReasonPhrase(response.status),
+                                 "\r\nContent-Type: ", response.content_type,
+                                 "\r\nContent-Length: ", response.body.size(),
+                                 "\r\nConnection: close\r\n");
   if (!response.allow.empty()) {
     absl::StrAppend(&out, "Allow: ", response.allow, "\r\n");
   }

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
+
 namespace tensorpager::metrics {
 
 struct HttpResponse {

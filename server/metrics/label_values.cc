@@ -11,9 +11,8 @@ absl::Status ValidateLabelValues(absl::string_view family,
                                  std::span<const absl::string_view> values) {
   if (values.size() != label_names.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "metric \"", family, "\" takes ", label_names.size(),
-        " label values (", absl::StrJoin(label_names, ", "), "), got ",
-        values.size()));
+        "metric \"", family, "\" takes ", label_names.size(), " label values (",
+        absl::StrJoin(label_names, ", "), "), got ", values.size()));
   }
   for (size_t i = 0; i < values.size(); ++i) {
     if (!IsValidUtf8(values[i])) {

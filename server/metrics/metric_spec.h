@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 namespace tensorpager::metrics {
 
 enum class MetricType { kCounter, kGauge, kHistogram };
@@ -26,12 +28,14 @@ constexpr absl::string_view MetricTypeName(MetricType type) {
 //   registry.AddCounter({.name = "tensorpager_requests_total",
 //                        .help = "RPCs handled.",
 //                        .label_names = {"method", "code"}});
+// (The empty initializers let a designated initializer leave a field out
+// under -Wextra.)
 struct MetricSpec {
-  std::string name;
-  std::string help;
+  std::string name = {};
+  std::string help = {};
   // Fixed for the family's lifetime; every child gives one value per name,
   // in this order.
-  std::vector<std::string> label_names;
+  std::vector<std::string> label_names = {};
 };
 
 }  // namespace tensorpager::metrics

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "server/metrics/host_port.h"
 #include "server/metrics/http_connection.h"
 #include "server/metrics/text_format.h"
@@ -45,8 +46,8 @@ absl::Status ListenError(absl::string_view address, int error) {
       return absl::PermissionDeniedError(
           absl::StrCat(message, "; ports below 1024 need privileges"));
     case EADDRNOTAVAIL:
-      return absl::InvalidArgumentError(
-          absl::StrCat(message, "; the host is not an address of this machine"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          message, "; the host is not an address of this machine"));
     default:
       return absl::UnavailableError(message);
   }
@@ -62,9 +63,9 @@ absl::StatusOr<ScopedFd> Listen(absl::string_view address,
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* resolved = nullptr;
   const std::string port = std::to_string(host_port.port);
-  const int gai = ::getaddrinfo(
-      host_port.host.empty() ? nullptr : host_port.host.c_str(), port.c_str(),
-      &hints, &resolved);
+  const int gai =
+      ::getaddrinfo(host_port.host.empty() ? nullptr : host_port.host.c_str(),
+                    port.c_str(), &hints, &resolved);
   if (gai != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot resolve the host of ", address, ": ", ::gai_strerror(gai)));
@@ -186,9 +187,9 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     return absl::ResourceExhaustedError(
         absl::StrCat("eventfd: ", std::strerror(errno)));
   }
-  std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer(
-      registry, std::move(options), *std::move(listen_fd), std::move(wake_fd),
-      *port));
+  std::unique_ptr<MetricsHttpServer> server(
+      new MetricsHttpServer(registry, std::move(options), *std::move(listen_fd),
+                            std::move(wake_fd), *port));
   server->thread_ = std::thread([s = server.get()] { s->Run(); });
   return server;
 }
@@ -234,8 +235,8 @@ void MetricsHttpServer::Run() {
     // poll() skips negative descriptors: the listening socket is left out
     // while full or backing off.
     fds.push_back({accepting ? listen_fd_.get() : -1, POLLIN, 0});
-    if (!accepting && connections.size() <
-                          static_cast<size_t>(options_.max_connections)) {
+    if (!accepting &&
+        connections.size() < static_cast<size_t>(options_.max_connections)) {
       deadlines.push_back(accept_resumes);
     }
     for (const auto& c : connections) {

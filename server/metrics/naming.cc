@@ -20,7 +20,8 @@ bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
 // names but reserved for recording rules) is excluded: [a-z_][a-z0-9_]*.
 // `what` is "metric name" or "label name".
 absl::Status ValidateSnakeCase(absl::string_view name, absl::string_view what) {
-  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
+  if (name.empty())
+    return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
   if (IsDigit(name[0])) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, " \"", name, "\" starts with a digit"));
@@ -34,19 +35,20 @@ absl::Status ValidateSnakeCase(absl::string_view name, absl::string_view what) {
                        "lowercase snake_case"));
     }
     if (c == ':') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " \"", name, "\" contains ':', which is reserved for "
-          "recording rules"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " \"", name,
+                       "\" contains ':', which is reserved for "
+                       "recording rules"));
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " \"", name, "\" contains '",
-                     absl::string_view(&c, 1),
-                     "'; only [a-z0-9_] are allowed"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " \"", name, "\" contains '", absl::string_view(&c, 1),
+        "'; only [a-z0-9_] are allowed"));
   }
   if (absl::StartsWith(name, "__")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " \"", name, "\" starts with \"__\", which Prometheus reserves "
-        "for internal use"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " \"", name,
+                     "\" starts with \"__\", which Prometheus reserves "
+                     "for internal use"));
   }
   return absl::OkStatus();
 }
@@ -58,26 +60,26 @@ struct UnitRule {
   absl::string_view base;
 };
 constexpr UnitRule kUnits[] = {
-    {"amperes", "amperes"},   {"bytes", "bytes"},      {"celsius", "celsius"},
-    {"grams", "grams"},       {"joules", "joules"},    {"kelvin", "kelvin"},
-    {"meters", "meters"},     {"metres", "metres"},    {"seconds", "seconds"},
-    {"volts", "volts"},       {"minutes", "seconds"},  {"hours", "seconds"},
-    {"days", "seconds"},      {"weeks", "seconds"},    {"kelvins", "kelvin"},
+    {"amperes", "amperes"},    {"bytes", "bytes"},     {"celsius", "celsius"},
+    {"grams", "grams"},        {"joules", "joules"},   {"kelvin", "kelvin"},
+    {"meters", "meters"},      {"metres", "metres"},   {"seconds", "seconds"},
+    {"volts", "volts"},        {"minutes", "seconds"}, {"hours", "seconds"},
+    {"days", "seconds"},       {"weeks", "seconds"},   {"kelvins", "kelvin"},
     {"fahrenheit", "celsius"}, {"rankine", "celsius"}, {"inches", "meters"},
-    {"yards", "meters"},      {"miles", "meters"},     {"bits", "bytes"},
-    {"calories", "joules"},   {"pounds", "grams"},     {"ounces", "grams"},
+    {"yards", "meters"},       {"miles", "meters"},    {"bits", "bytes"},
+    {"calories", "joules"},    {"pounds", "grams"},    {"ounces", "grams"},
 };
 constexpr absl::string_view kUnitPrefixes[] = {
     "pico", "nano", "micro", "milli", "centi", "deci", "deca", "hecto", "kilo",
-    "kibi", "mega", "mibi", "mebi", "giga", "gibi", "tera", "tebi", "peta"};
+    "kibi", "mega", "mibi",  "mebi",  "giga",  "gibi", "tera", "tebi",  "peta"};
 constexpr absl::string_view kUnitAbbreviations[] = {
-    "s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h",
-    "d"};
-constexpr absl::string_view kTypeWords[] = {"counter", "gauge",
-                                                        "histogram", "summary"};
+    "s",  "ms", "us", "ns", "sec", "b", "kb",
+    "mb", "gb", "tb", "pb", "m",   "h", "d"};
+constexpr absl::string_view kTypeWords[] = {"counter", "gauge", "histogram",
+                                            "summary"};
 // Sample-name suffixes a histogram (or summary) generates.
-constexpr absl::string_view kGeneratedSuffixes[] = {
-    "_bucket", "_count", "_sum"};
+constexpr absl::string_view kGeneratedSuffixes[] = {"_bucket", "_count",
+                                                    "_sum"};
 
 const UnitRule* FindUnit(absl::string_view word) {
   for (const UnitRule& rule : kUnits) {
@@ -106,10 +108,10 @@ absl::Status CheckUnitWord(absl::string_view name, absl::string_view word) {
   }
   for (absl::string_view abbreviation : kUnitAbbreviations) {
     if (word == abbreviation) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("metric name \"", name, "\" uses the abbreviation \"",
-                       word, "\"; spell the unit out (e.g. \"seconds\", "
-                       "\"bytes\")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metric name \"", name, "\" uses the abbreviation \"", word,
+          "\"; spell the unit out (e.g. \"seconds\", "
+          "\"bytes\")"));
     }
   }
   return absl::OkStatus();
@@ -133,9 +135,9 @@ absl::Status ValidateMetricName(absl::string_view name, MetricType type) {
   }
   for (absl::string_view suffix : kGeneratedSuffixes) {
     if (absl::EndsWith(name, suffix)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "metric name \"", name, "\" ends in \"", suffix,
-          "\", which histograms generate for their samples"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("metric name \"", name, "\" ends in \"", suffix,
+                       "\", which histograms generate for their samples"));
     }
   }
   // The first word is the namespace ("tensorpager"); later words describe

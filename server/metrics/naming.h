@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "server/metrics/metric_spec.h"
 
 namespace tensorpager::metrics {

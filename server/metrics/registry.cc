@@ -12,8 +12,8 @@ absl::StatusOr<Family<Counter>*> Registry::AddCounter(MetricSpec spec) {
   if (absl::Status s = ValidateSpec(spec, MetricType::kCounter); !s.ok()) {
     return s;
   }
-  auto family = std::make_unique<Family<Counter>>(std::move(spec),
-                                                  std::vector<double>{});
+  auto family =
+      std::make_unique<Family<Counter>>(std::move(spec), std::vector<double>{});
   Family<Counter>* raw = family.get();
   if (absl::Status s = Insert(std::move(family)); !s.ok()) return s;
   return raw;
@@ -49,8 +49,7 @@ absl::StatusOr<Family<Histogram>*> Registry::AddHistogram(
 }
 
 absl::Status Registry::AddCounterCallback(MetricSpec spec, CollectFn collect) {
-  return AddCallback(MetricType::kCounter, std::move(spec),
-                     std::move(collect));
+  return AddCallback(MetricType::kCounter, std::move(spec), std::move(collect));
 }
 
 absl::Status Registry::AddGaugeCallback(MetricSpec spec, CollectFn collect) {
@@ -76,13 +75,11 @@ absl::Status Registry::AddCallback(MetricType type, MetricSpec spec,
     return absl::InvalidArgumentError(
         absl::StrCat("metric \"", spec.name, "\": the callback is empty"));
   }
-  return Insert(
-      std::make_unique<CallbackFamily>(type, std::move(spec),
-                                       std::move(collect)));
+  return Insert(std::make_unique<CallbackFamily>(type, std::move(spec),
+                                                 std::move(collect)));
 }
 
-absl::Status Registry::AddSingleValueCallback(MetricType type,
-                                              MetricSpec spec,
+absl::Status Registry::AddSingleValueCallback(MetricType type, MetricSpec spec,
                                               std::function<double()> value) {
   if (!spec.label_names.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -94,10 +91,9 @@ absl::Status Registry::AddSingleValueCallback(MetricType type,
     return absl::InvalidArgumentError(
         absl::StrCat("metric \"", spec.name, "\": the callback is empty"));
   }
-  return AddCallback(type, std::move(spec),
-                     [value = std::move(value)](SampleSink& sink) {
-                       sink.Add({}, value());
-                     });
+  return AddCallback(
+      type, std::move(spec),
+      [value = std::move(value)](SampleSink& sink) { sink.Add({}, value()); });
 }
 
 absl::Status Registry::Insert(std::unique_ptr<Collector> collector) {

@@ -62,8 +62,7 @@ class Registry {
   // Unlabeled shorthands: the family's single value is `value()`.
   absl::Status AddCounterCallback(MetricSpec spec,
                                   std::function<double()> value);
-  absl::Status AddGaugeCallback(MetricSpec spec,
-                                std::function<double()> value);
+  absl::Status AddGaugeCallback(MetricSpec spec, std::function<double()> value);
 
   // Every family with samples, sorted by name; children sorted by label
   // values. INTERNAL when a callback produced samples the format cannot
@@ -71,8 +70,7 @@ class Registry {
   absl::StatusOr<std::string> Render() const;
 
  private:
-  absl::Status AddCallback(MetricType type, MetricSpec spec,
-                           CollectFn collect);
+  absl::Status AddCallback(MetricType type, MetricSpec spec, CollectFn collect);
   absl::Status AddSingleValueCallback(MetricType type, MetricSpec spec,
                                       std::function<double()> value);
   // ALREADY_EXISTS if the name is taken; otherwise takes ownership.

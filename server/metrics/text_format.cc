@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
+
 namespace tensorpager::metrics {
 
 bool IsValidUtf8(absl::string_view text) {
@@ -93,28 +95,27 @@ void AppendValue(double value, std::string* out) {
 
 void AppendFamilyHeader(absl::string_view name, absl::string_view help,
                         MetricType type, std::string* out) {
-  out->append("# HELP ").append(name).push_back(' ');
+  absl::StrAppend(out, "# HELP ", name, " ");
   AppendEscapedHelp(help, out);
-  out->append("\n# TYPE ").append(name).push_back(' ');
-  out->append(MetricTypeName(type)).push_back('\n');
+  absl::StrAppend(out, "\n# TYPE ", name, " ", MetricTypeName(type), "\n");
 }
 
 void AppendSample(absl::string_view name, absl::string_view suffix,
                   std::span<const std::string> label_names,
                   std::span<const std::string> label_values,
                   absl::string_view le, double value, std::string* out) {
-  out->append(name).append(suffix);
+  absl::StrAppend(out, name, suffix);
   if (!label_names.empty() || !le.empty()) {
     out->push_back('{');
     for (size_t i = 0; i < label_names.size(); ++i) {
       if (i > 0) out->push_back(',');
-      out->append(label_names[i]).append("=\"");
+      absl::StrAppend(out, label_names[i], "=\"");
       AppendEscapedLabelValue(label_values[i], out);
       out->push_back('"');
     }
     if (!le.empty()) {
       if (!label_names.empty()) out->push_back(',');
-      out->append("le=\"").append(le).push_back('"');
+      absl::StrAppend(out, "le=\"", le, "\"");
     }
     out->push_back('}');
   }

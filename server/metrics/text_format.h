@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "server/metrics/metric_spec.h"
 
 namespace tensorpager::metrics {

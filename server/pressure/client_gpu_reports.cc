@@ -22,7 +22,7 @@ absl::Status ClientGpuReports::Report(absl::string_view client_id,
         ": need 0 < total and used <= total, got used=", used_bytes,
         " total=", total_bytes));
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   Key key(std::string(client_id), device);
   auto it = reports_.find(key);
   if (it == reports_.end()) {
@@ -41,14 +41,14 @@ absl::Status ClientGpuReports::Report(absl::string_view client_id,
 }
 
 void ClientGpuReports::Forget(absl::string_view client_id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   absl::erase_if(reports_, [client_id](const auto& entry) {
     return entry.first.first == client_id;
   });
 }
 
 std::vector<ReportedGpu> ClientGpuReports::Current(absl::Time now) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   ExpireLocked(now);
   std::map<uint32_t, ReportedGpu> by_device;
   for (const auto& [key, entry] : reports_) {

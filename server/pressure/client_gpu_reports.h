@@ -7,15 +7,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace tensorpager::server {
@@ -59,12 +58,14 @@ class ClientGpuReports {
   };
   using Key = std::pair<std::string, uint32_t>;
 
-  void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireLocked(absl::Time now);  // requires mu_
 
   const absl::Duration ttl_;
   const size_t max_reports_;
-  absl::Mutex mu_;
-  absl::flat_hash_map<Key, Entry> reports_ ABSL_GUARDED_BY(mu_);
+  // std::mutex: see PressureMonitor (ThreadSanitizer cannot see Debian's
+  // absl::Mutex).
+  std::mutex mu_;
+  absl::flat_hash_map<Key, Entry> reports_;  // guarded by mu_
 };
 
 }  // namespace tensorpager::server

@@ -119,7 +119,8 @@ absl::StatusOr<HardwareInfo> DetectHardware(
   info.ram_source = ram->source;
 
   if (options.gpu_source == nullptr) {
-    info.gpu_note = "no GPU source";
+    info.gpu_note = options.gpu_source_error.empty() ? "no GPU source"
+                                                     : options.gpu_source_error;
   } else if (absl::StatusOr<std::vector<GpuMemory>> gpus =
                  options.gpu_source->Sample();
              !gpus.ok()) {

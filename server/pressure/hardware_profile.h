@@ -60,6 +60,9 @@ struct HardwareDetectOptions {
   // Counts GPUs when set (not owned; e.g. the NVML source that is then
   // handed to the pressure monitor).
   GpuSource* gpu_source = nullptr;
+  // Why there is no gpu_source (e.g. NvmlGpuSource::Open's error), for the
+  // profile's reason line.
+  std::string gpu_source_error;
 };
 
 // INVALID_ARGUMENT without a data dir; the error of reading /proc/meminfo

@@ -78,9 +78,8 @@ absl::StatusOr<std::unique_ptr<NvmlGpuSource>> NvmlGpuSource::Open(
   api->library.reset(dlopen(library_name.c_str(), RTLD_NOW | RTLD_LOCAL));
   if (api->library == nullptr) {
     const char* error = dlerror();
-    return absl::NotFoundError(
-        absl::StrCat("dlopen failed: ",
-                     error != nullptr ? error : "unknown dlopen error"));
+    return absl::NotFoundError(absl::StrCat(
+        "dlopen failed: ", error != nullptr ? error : "unknown dlopen error"));
   }
   void* handle = api->library.get();
   for (absl::Status status :

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "server/pressure/nvml_gpu_source.h"
@@ -14,6 +15,7 @@ namespace {
 
 // How often WaitForChange re-checks its cancellation callback.
 constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(100);
+constexpr absl::Duration kMaxWaitSlice = absl::Hours(1);
 
 absl::Status ValidateOptions(const PressureMonitorOptions& options) {
   if (options.interval <= absl::ZeroDuration()) {
@@ -125,9 +127,9 @@ PressureMonitor::PressureMonitor(PressureMonitorOptions options)
 PressureMonitor::~PressureMonitor() { Stop(); }
 
 absl::Status PressureMonitor::Start() {
-  absl::MutexLock lifecycle(&lifecycle_mu_);
+  std::lock_guard lifecycle(lifecycle_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     if (stopping_) {
       return absl::FailedPreconditionError(
           "pressure monitor was stopped; create a new one");
@@ -143,24 +145,26 @@ absl::Status PressureMonitor::Start() {
 }
 
 void PressureMonitor::Stop() {
-  absl::MutexLock lifecycle(&lifecycle_mu_);
+  std::lock_guard lifecycle(lifecycle_mu_);
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     stopping_ = true;
   }
+  changed_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void PressureMonitor::Run() {
   pthread_setname_np(pthread_self(), "tp-pressure");
+  const auto interval = absl::ToChronoNanoseconds(options_.interval);
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       if (stopping_) return;
     }
     SampleOnce();
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.interval);
+    std::unique_lock lock(mu_);
+    changed_.wait_for(lock, interval, [this] { return stopping_; });
   }
 }
 
@@ -276,7 +280,7 @@ ResourceSnapshot PressureMonitor::Evaluate(const Observation& observation,
 }
 
 void PressureMonitor::SampleOnce() {
-  absl::MutexLock sample_lock(&sample_mu_);
+  std::lock_guard sample_lock(sample_mu_);
   const absl::Time now = clock_();
   std::vector<Observation> observed = Observe(now);
 
@@ -295,7 +299,7 @@ void PressureMonitor::SampleOnce() {
     return snapshot;
   };
 
-  absl::flat_hash_map<std::string, bool> seen;
+  absl::flat_hash_set<std::string> seen;
   for (const Observation& observation : observed) {
     const PressureThresholds& thresholds =
         observation.is_gpu ? options_.gpu_thresholds : options_.ram_thresholds;
@@ -304,7 +308,7 @@ void PressureMonitor::SampleOnce() {
                             options_.hysteresis, options_.trend_window);
     snapshots.push_back(
         record(it->second, Evaluate(observation, &it->second, now)));
-    seen[observation.snapshot.name] = true;
+    seen.insert(observation.snapshot.name);
   }
   // A device that vanished (its SDK reports expired) announces it once.
   for (auto it = states_.begin(); it != states_.end();) {
@@ -322,7 +326,7 @@ void PressureMonitor::SampleOnce() {
   }
 
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     for (PressureEvent& event : events) {
       event.sequence = ++sequence_;
       history_.push_back(event);
@@ -331,25 +335,26 @@ void PressureMonitor::SampleOnce() {
     snapshots_ = std::move(snapshots);
   }
   if (events.empty()) return;
-  absl::MutexLock callbacks_lock(&callbacks_mu_);
+  changed_.notify_all();
+  std::lock_guard callbacks_lock(callbacks_mu_);
   for (const PressureEvent& event : events) {
     for (const auto& [id, callback] : callbacks_) callback(event);
   }
 }
 
 PressureState PressureMonitor::Current() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return PressureState{.sequence = sequence_, .resources = snapshots_};
 }
 
 std::vector<ResourceSnapshot> PressureMonitor::Snapshots() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return snapshots_;
 }
 
 std::optional<ResourceSnapshot> PressureMonitor::Find(
     absl::string_view resource) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   for (const ResourceSnapshot& snapshot : snapshots_) {
     if (snapshot.name == resource) return snapshot;
   }
@@ -359,13 +364,13 @@ std::optional<ResourceSnapshot> PressureMonitor::Find(
 absl::StatusOr<PressureChanges> PressureMonitor::WaitForChange(
     uint64_t after_sequence, absl::Time deadline,
     const std::function<bool()>& cancelled) const {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock lock(mu_);
   if (after_sequence > sequence_) {
     return absl::InvalidArgumentError(
         absl::StrCat("pressure sequence ", after_sequence,
                      " is ahead of the monitor's latest event ", sequence_));
   }
-  auto ready = [this, after_sequence]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  auto ready = [this, after_sequence] {
     return stopping_ || sequence_ > after_sequence;
   };
   while (!ready()) {
@@ -376,9 +381,11 @@ absl::StatusOr<PressureChanges> PressureMonitor::WaitForChange(
     if (now >= deadline) {
       return PressureChanges{.events = {}, .sequence = sequence_};
     }
-    const absl::Time wake =
-        cancelled ? std::min(deadline, now + kCancelPollInterval) : deadline;
-    mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
+    // Bounded slices keep the chrono arithmetic finite for an infinite
+    // deadline and let the cancellation check run.
+    const absl::Duration slice = std::min(
+        deadline - now, cancelled ? kCancelPollInterval : kMaxWaitSlice);
+    changed_.wait_for(lock, absl::ToChronoNanoseconds(slice), ready);
   }
   if (sequence_ <= after_sequence) {
     return absl::UnavailableError("pressure monitor stopped");
@@ -393,14 +400,14 @@ absl::StatusOr<PressureChanges> PressureMonitor::WaitForChange(
 }
 
 PressureMonitor::Subscription PressureMonitor::Subscribe(Callback callback) {
-  absl::MutexLock lock(&callbacks_mu_);
+  std::lock_guard lock(callbacks_mu_);
   const uint64_t id = next_callback_id_++;
   callbacks_.emplace(id, std::move(callback));
   return Subscription(this, id);
 }
 
 void PressureMonitor::Unsubscribe(uint64_t id) {
-  absl::MutexLock lock(&callbacks_mu_);
+  std::lock_guard lock(callbacks_mu_);
   callbacks_.erase(id);
 }
 

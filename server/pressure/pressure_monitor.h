@@ -5,23 +5,23 @@
 #ifndef TENSORPAGER_SERVER_PRESSURE_PRESSURE_MONITOR_H_
 #define TENSORPAGER_SERVER_PRESSURE_PRESSURE_MONITOR_H_
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/pressure/client_gpu_reports.h"
 #include "server/pressure/gpu_source.h"
@@ -163,25 +163,32 @@ class PressureMonitor {
   ClientGpuReports client_reports_;
   std::string description_;
 
+  // std::mutex rather than absl::Mutex here, as in storage/: Debian's
+  // prebuilt Abseil is not built for ThreadSanitizer, which then cannot see
+  // absl::Mutex hand-offs. Lock order: lifecycle_mu_, sample_mu_, mu_,
+  // callbacks_mu_.
+
   // Serializes sampling rounds so events are numbered and delivered in
-  // order; held while callbacks run.
-  absl::Mutex sample_mu_ ABSL_ACQUIRED_BEFORE(mu_, callbacks_mu_);
-  absl::flat_hash_map<std::string, ResourceState> states_
-      ABSL_GUARDED_BY(sample_mu_);
+  // order; held while callbacks run. Guards states_.
+  std::mutex sample_mu_;
+  absl::flat_hash_map<std::string, ResourceState> states_;
 
-  mutable absl::Mutex mu_;
-  std::vector<ResourceSnapshot> snapshots_ ABSL_GUARDED_BY(mu_);
-  std::deque<PressureEvent> history_ ABSL_GUARDED_BY(mu_);
-  uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // Guards the published state below; changed_ signals new events and stop.
+  mutable std::mutex mu_;
+  mutable std::condition_variable changed_;
+  std::vector<ResourceSnapshot> snapshots_;
+  std::deque<PressureEvent> history_;
+  uint64_t sequence_ = 0;
+  bool stopping_ = false;
+  bool started_ = false;
 
-  absl::Mutex callbacks_mu_;
-  std::map<uint64_t, Callback> callbacks_ ABSL_GUARDED_BY(callbacks_mu_);
-  uint64_t next_callback_id_ ABSL_GUARDED_BY(callbacks_mu_) = 1;
+  // Guards callbacks_ and next_callback_id_.
+  std::mutex callbacks_mu_;
+  std::map<uint64_t, Callback> callbacks_;
+  uint64_t next_callback_id_ = 1;
 
-  absl::Mutex lifecycle_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  std::thread thread_ ABSL_GUARDED_BY(lifecycle_mu_);
+  std::mutex lifecycle_mu_;  // guards thread_
+  std::thread thread_;
 };
 
 }  // namespace tensorpager::server

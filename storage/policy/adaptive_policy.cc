@@ -3,7 +3,6 @@
 #include "storage/policy/adaptive_policy.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 
 namespace tensorpager::policy {
@@ -54,7 +53,10 @@ uint64_t AdaptivePolicy::Budget() const {
 }
 
 uint64_t AdaptivePolicy::WindowTarget() const {
-  return static_cast<uint64_t>(window_share_ * static_cast<double>(Budget()));
+  const double budget = static_cast<double>(Budget());
+  const double floor = options_.floor_mode == 0 ? 0 : options_.floor_mode == 1 ? recent_max_bytes_ : options_.floor_k * (sum_bytes_ > 0 ? sum_sq_bytes_ / sum_bytes_ : 0);
+  const double target = std::max(window_share_ * budget, floor);
+  return static_cast<uint64_t>(std::min(target, options_.max_window * budget));
 }
 
 uint64_t AdaptivePolicy::ProtectedTarget() const {
@@ -94,7 +96,6 @@ void AdaptivePolicy::Climb(bool hit) {
 }
 
 void AdaptivePolicy::OnGhostHit(ListId ghost, uint64_t bytes) {
-  if (getenv("DBG")) fprintf(stderr, "ghost hit %d gw=%zu gm=%zu share=%f\n", ghost, ghost_window_.size(), ghost_main_.size(), window_share_);
   if (!options_.ghost_adapt) return;
   const uint64_t budget = Budget();
   if (budget == 0) return;
@@ -147,6 +148,12 @@ void AdaptivePolicy::Insert(Key key, uint64_t bytes, int priority) {
     ListOf(ghost).Unlink(i);
   } else {
     i = table_.Add(key);
+  }
+  recent_max_bytes_ = std::max(static_cast<double>(bytes), recent_max_bytes_);
+  {
+    const double b = static_cast<double>(bytes);
+    sum_bytes_ = sum_bytes_ * (1 - 1.0 / 4096) + b;
+    sum_sq_bytes_ = sum_sq_bytes_ * (1 - 1.0 / 4096) + b * b;
   }
   EntryNode& n = table_[i];
   n.bytes = bytes;
@@ -293,10 +300,14 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
   const uint64_t budget = Budget();
   // The caller frees room for an entry that will arrive in the window; its
   // size follows from the budget when the caller asked for exactly
-  // resident + incoming - budget bytes.
+  // resident + incoming - budget bytes. A caller shedding load with nothing
+  // arriving (RAM pressure) is bounded by the largest entry seen.
   const uint64_t resident = resident_bytes();
   const uint64_t incoming =
-      budget + bytes > resident ? std::min(bytes, budget + bytes - resident) : 0;
+      budget + bytes > resident
+          ? std::min<uint64_t>(budget + bytes - resident,
+                               std::max<uint64_t>(bytes, recent_max_bytes_))
+          : 0;
   // The window always has room for the arrival itself.
   const uint64_t window_target = std::max(WindowTarget(), incoming);
   const uint64_t main_target = budget > window_target ? budget - window_target : 0;
@@ -356,7 +367,7 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
         bool admit = false;
         if (!group_.empty()) {
           const int cs = Score(table_[c]);
-          admit = cs > group_score;
+          admit = cs > group_score + options_.margin;
           if (!admit && options_.random_admit && cs >= 6) {
             random_state_ ^= random_state_ << 13;
             random_state_ ^= random_state_ >> 7;

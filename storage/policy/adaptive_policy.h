@@ -34,6 +34,9 @@ class AdaptivePolicy final : public EvictionPolicy {
     bool victim_sum = false;
     bool random_admit = false;
     size_t sketch_min = 64;
+    int margin = 0;
+    int floor_mode = 1;
+    double floor_k = 2;
     double sketch_scale = 1.0;
   };
 
@@ -106,6 +109,10 @@ class AdaptivePolicy final : public EvictionPolicy {
   uint64_t observed_budget_ = 0;
   size_t max_resident_entries_ = 0;
   double window_share_;
+  // Largest recent arrival, decaying by e every `size()` arrivals.
+  double recent_max_bytes_ = 0;
+  double sum_bytes_ = 0;
+  double sum_sq_bytes_ = 0;
 
   // Hill-climbing state.
   uint64_t sample_hits_ = 0;

@@ -13,6 +13,11 @@ constexpr uint64_t kSamplePerEntry = 10;
 // Doorkeeper bits per sample slot; with 2 probes this keeps false positives
 // near 5% when every addition of a period is a distinct key.
 constexpr uint64_t kDoorkeeperBitsPerSample = 8;
+// See the header: how far a workload of distant reuse may stretch the
+// sketch beyond what the cache size asks for.
+constexpr size_t kMaxGrowth = 16;
+// A period whose additions are mostly first sightings is too short.
+constexpr double kGrowFirstSightingShare = 0.5;
 
 }  // namespace
 
@@ -25,16 +30,34 @@ uint64_t FrequencySketch::Mix(uint64_t key) {
 }
 
 void FrequencySketch::EnsureCapacity(size_t entries) {
-  entries = std::max(entries, kMinCapacity);
-  if (entries <= capacity_) return;
-  capacity_ = std::bit_ceil(entries);
-  table_.assign(capacity_, 0);
+  entries = std::bit_ceil(std::max(entries, kMinCapacity));
+  max_capacity_ = std::max(max_capacity_, entries * kMaxGrowth);
+  if (capacity_ == 0) {
+    capacity_ = entries;
+    table_.assign(capacity_, 0);
+    table_mask_ = capacity_ - 1;
+    sample_size_ = kSamplePerEntry * capacity_;
+    const uint64_t bits =
+        std::bit_ceil(sample_size_ * kDoorkeeperBitsPerSample);
+    doorkeeper_.assign(bits / 64, 0);
+    doorkeeper_mask_ = bits - 1;
+    return;
+  }
+  while (capacity_ < entries) Grow();
+}
+
+void FrequencySketch::Grow() {
+  const size_t words = table_.size();
+  table_.resize(2 * words);
+  std::copy_n(table_.begin(), words, table_.begin() + words);
+  const size_t bits_words = doorkeeper_.size();
+  doorkeeper_.resize(2 * bits_words);
+  std::copy_n(doorkeeper_.begin(), bits_words,
+              doorkeeper_.begin() + bits_words);
+  capacity_ *= 2;
   table_mask_ = capacity_ - 1;
-  sample_size_ = kSamplePerEntry * capacity_;
-  const uint64_t bits = std::bit_ceil(sample_size_ * kDoorkeeperBitsPerSample);
-  doorkeeper_.assign(bits / 64, 0);
-  doorkeeper_mask_ = bits - 1;
-  additions_ = 0;
+  sample_size_ *= 2;
+  doorkeeper_mask_ = 2 * doorkeeper_mask_ + 1;
 }
 
 void FrequencySketch::Increment(uint64_t key) {
@@ -49,6 +72,7 @@ void FrequencySketch::Increment(uint64_t key) {
   if ((w1 & m1) == 0 || (w2 & m2) == 0) {
     w1 |= m1;
     w2 |= m2;
+    ++first_sightings_;
   } else {
     // Conservative update: raise only the counters at the current minimum,
     // which keeps over-estimates from colliding keys low.
@@ -93,9 +117,13 @@ int FrequencySketch::Frequency(uint64_t key) const {
 }
 
 void FrequencySketch::Reset() {
+  const bool too_short = static_cast<double>(first_sightings_) >
+                         kGrowFirstSightingShare * static_cast<double>(additions_);
   for (uint64_t& word : table_) word = (word >> 1) & kResetMask;
   std::fill(doorkeeper_.begin(), doorkeeper_.end(), 0);
-  additions_ /= 2;
+  additions_ = 0;
+  first_sightings_ = 0;
+  if (too_short && capacity_ < max_capacity_) Grow();
 }
 
 }  // namespace tensorpager::policy

@@ -4,6 +4,13 @@
 // wonders never reach the counters; every `sample_size` additions all
 // counters are halved and the doorkeeper cleared, which ages old
 // popularity away (TinyLFU's reset, Einziger et al. 2017).
+//
+// A period of 10x the cache's entries is too short when keys come back
+// only after many more distinct keys (a loop over 50x the cache): every
+// estimate is then 0 or 1 and admission churns. When most additions of a
+// period are first sightings, the sketch doubles its period (up to
+// kMaxGrowth times the size the cache asked for), so the history grows to
+// cover the reuse distances the workload really has.
 #ifndef TENSORPAGER_STORAGE_POLICY_FREQUENCY_SKETCH_H_
 #define TENSORPAGER_STORAGE_POLICY_FREQUENCY_SKETCH_H_
 
@@ -20,8 +27,8 @@ class FrequencySketch {
 
   FrequencySketch() = default;
 
-  // Sizes the sketch for about `entries` distinct hot keys; only grows.
-  // Growing allocates and forgets the counts, so callers grow in steps.
+  // Sizes the sketch for at least `entries` keys (the cache's entry count);
+  // only grows, keeping what was counted.
   void EnsureCapacity(size_t entries);
   size_t capacity() const { return capacity_; }
 
@@ -33,9 +40,15 @@ class FrequencySketch {
 
  private:
   static uint64_t Mix(uint64_t key);
+  // Doubles the table and the doorkeeper. A key's slots either stay or move
+  // up by the old size, so copying each half into the new one keeps every
+  // estimate.
+  void Grow();
   void Reset();
 
   size_t capacity_ = 0;
+  // Growth driven by the workload stops here.
+  size_t max_capacity_ = 0;
   // 16 four-bit counters per word; a key owns one counter in each of four
   // words, each at a different nibble row.
   std::vector<uint64_t> table_;
@@ -44,6 +57,8 @@ class FrequencySketch {
   uint64_t doorkeeper_mask_ = 0;
   uint64_t sample_size_ = 0;
   uint64_t additions_ = 0;
+  // Additions in this period that were a key's first sighting.
+  uint64_t first_sightings_ = 0;
 };
 
 }  // namespace tensorpager::policy

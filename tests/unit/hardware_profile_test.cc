@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/pressure/nvml_gpu_source.h"
 #include "server/pressure/storage_device.h"
 #include "tests/unit/pressure_fake_gpu_source.h"
 #include "tests/unit/pressure_fake_root.h"
@@ -49,9 +50,17 @@ class HardwareProfileTest : public ::testing::Test {
                   absl::StrCat("../../", sysfs_dir));
   }
 
+  HardwareDetectOptions Options(const std::string& data_dir) const {
+    HardwareDetectOptions options;
+    options.root = root_.path();
+    options.data_dir = data_dir;
+    return options;
+  }
+
   HardwareInfo Detect(GpuSource* gpus = nullptr) {
-    absl::StatusOr<HardwareInfo> info = DetectHardware(
-        {.root = root_.path(), .data_dir = data_dir_, .gpu_source = gpus});
+    HardwareDetectOptions options = Options(data_dir_);
+    options.gpu_source = gpus;
+    absl::StatusOr<HardwareInfo> info = DetectHardware(options);
     EXPECT_TRUE(info.ok()) << info.status();
     return info.value_or(HardwareInfo{});
   }
@@ -150,8 +159,8 @@ TEST_F(HardwareProfileTest, UnknownDriveAssumesSsd) {
 TEST_F(HardwareProfileTest, DataDirThatDoesNotExistYetUsesItsParent) {
   AddDisk("pci0000:00/nvme/nvme1", "nvme1n1", "0");
   MapDataDirTo("devices/pci0000:00/nvme/nvme1/block/nvme1n1");
-  absl::StatusOr<HardwareInfo> info = DetectHardware(
-      {.root = root_.path(), .data_dir = data_dir_ + "/not/yet/created"});
+  absl::StatusOr<HardwareInfo> info =
+      DetectHardware(Options(data_dir_ + "/not/yet/created"));
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->storage.kind, StorageKind::kNvme);
 }
@@ -207,13 +216,10 @@ TEST_F(HardwareProfileTest, GpusAreCountedAndLeaveRamForPinnedMemory) {
 }
 
 TEST_F(HardwareProfileTest, DetectionNeedsDataDirAndMeminfo) {
-  EXPECT_EQ(
-      DetectHardware({.root = root_.path(), .data_dir = ""}).status().code(),
-      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DetectHardware(Options("")).status().code(),
+            absl::StatusCode::kInvalidArgument);
   root_.Remove("/proc/meminfo");
-  EXPECT_EQ(DetectHardware({.root = root_.path(), .data_dir = data_dir_})
-                .status()
-                .code(),
+  EXPECT_EQ(DetectHardware(Options(data_dir_)).status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -232,13 +238,28 @@ TEST(ProfileKindTest, ParsesNamesCaseInsensitively) {
   EXPECT_TRUE(absl::StrContains(bad.status().message(), "low-memory"));
 }
 
+// This machine's real drive, RAM and (where the NVIDIA driver is) GPUs.
 TEST(HardwareProfileRealMachineTest, DetectsSomething) {
-  const std::string data_dir = ::testing::TempDir();
-  absl::StatusOr<HardwareInfo> info =
-      DetectHardware({.root = "/", .data_dir = data_dir});
+  absl::StatusOr<std::unique_ptr<NvmlGpuSource>> nvml = NvmlGpuSource::Open();
+  HardwareDetectOptions options{.root = "/",
+                                .data_dir = ::testing::TempDir(),
+                                .gpu_source = nullptr,
+                                .gpu_source_error = ""};
+  if (nvml.ok()) {
+    options.gpu_source = nvml->get();
+  } else {
+    options.gpu_source_error = std::string(nvml.status().message());
+  }
+  absl::StatusOr<HardwareInfo> info = DetectHardware(options);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_GT(info->ram_bytes, 0u);
   EXPECT_FALSE(info->storage.reason.empty());
+  if (nvml.ok()) {
+    EXPECT_EQ(info->gpus.size(), (*nvml)->device_count());
+  } else {
+    EXPECT_TRUE(info->gpus.empty());
+    EXPECT_FALSE(info->gpu_note.empty());
+  }
   const HardwareProfile profile = ChooseProfile(ProfileKind::kAuto, *info);
   EXPECT_NE(profile.kind, ProfileKind::kAuto);
   std::cout << "[ real machine ] " << profile.reason << "\n";

@@ -4,12 +4,12 @@
 #define TENSORPAGER_TESTS_UNIT_PRESSURE_FAKE_GPU_SOURCE_H_
 
 #include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "server/pressure/gpu_source.h"
 
 namespace tensorpager::server::testing {
@@ -19,24 +19,24 @@ namespace tensorpager::server::testing {
 class FakeGpuControl {
  public:
   void Set(std::vector<GpuMemory> gpus) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     gpus_ = std::move(gpus);
     error_ = absl::OkStatus();
   }
   void Fail(absl::Status error) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     error_ = std::move(error);
   }
   absl::StatusOr<std::vector<GpuMemory>> Get() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     if (!error_.ok()) return error_;
     return gpus_;
   }
 
  private:
-  absl::Mutex mu_;
-  std::vector<GpuMemory> gpus_ ABSL_GUARDED_BY(mu_);
-  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;  // guards gpus_ and error_
+  std::vector<GpuMemory> gpus_;
+  absl::Status error_;
 };
 
 class FakeGpuSource final : public GpuSource {

@@ -3,13 +3,13 @@
 #include <atomic>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "tests/unit/pressure_fake_gpu_source.h"
@@ -28,17 +28,17 @@ using testing::kGiB;
 class FakeClock {
  public:
   absl::Time Now() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     return now_;
   }
   void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     now_ += d;
   }
 
  private:
-  absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'700'000'000);
+  std::mutex mu_;  // guards now_
+  absl::Time now_ = absl::FromUnixSeconds(1'700'000'000);
 };
 
 class PressureMonitorTest : public ::testing::Test {

@@ -1,0 +1,211 @@
+// The SDK's local cache: copies of blocks in host memory and on each GPU,
+// each pool under a byte budget with its own eviction policy (the server's
+// code, storage/policy), handles that keep copies in place, write-back of
+// dirty blocks before their last copy goes, shrinking under memory
+// pressure, and the access counts the server gets in batches.
+//
+// Copies of one block on several placements always hold the same bytes:
+// taking a block for writing drops its copies elsewhere. "Dirty" is a
+// property of the block: the server's bytes are older than the local ones.
+#ifndef TENSORPAGER_CLIENT_SDK_SRC_LOCAL_CACHE_H_
+#define TENSORPAGER_CLIENT_SDK_SRC_LOCAL_CACHE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client_sdk/src/block_id.h"
+#include "client_sdk/src/buffer_pool.h"
+#include "client_sdk/src/cache_backend.h"
+#include "client_sdk/src/sdk_log.h"
+#include "client_sdk/src/stream_pool.h"
+#include "storage/policy/eviction_policy.h"
+#include "tensorpager/block_handle.h"
+#include "tensorpager/cache_stats.h"
+#include "tensorpager/client_options.h"
+#include "tensorpager/device_runtime.h"
+
+namespace tensorpager::internal {
+
+enum class CopyState : uint8_t { kLoading, kReady, kEvicting };
+
+struct CachedBlock;
+
+// One block's bytes in one pool.
+struct CachedCopy {
+  CachedBlock* block = nullptr;
+  int pool = 0;
+  CopyState state = CopyState::kLoading;
+  uint32_t handles = 0;  // BlockHandles and internal readers
+  RawBuffer buffer;      // .bytes is reserved even before .ptr is set
+};
+
+struct CachedBlock {
+  CachedBlock(BlockIdView id, policy::Key key, int pools)
+      : id(id), key(key), copies(pools) {}
+
+  BlockId id;
+  policy::Key key;  // the same key in every pool's policy
+  uint64_t size = 0;
+  int priority = 0;
+  bool pinned = false;
+  bool dirty = false;
+  uint32_t write_handles = 0;
+  uint64_t version = 0;     // bumps whenever the block is taken for writing
+  uint32_t unreported = 0;  // local accesses not yet sent to the server
+  int resident = 0;         // non-null entries of `copies`
+  int changing = 0;         // copies loading or being written back
+  std::vector<std::unique_ptr<CachedCopy>> copies;  // by pool index
+};
+
+class LocalCache {
+ public:
+  LocalCache(const CacheOptions& options, uint32_t report_batch,
+             std::shared_ptr<DeviceRuntime> runtime, StreamPool* streams,
+             CacheBackend* backend, SdkLog* log);
+  LocalCache(const LocalCache&) = delete;
+  LocalCache& operator=(const LocalCache&) = delete;
+  // Frees every copy without writing back: call FlushAll first.
+  ~LocalCache();
+
+  absl::StatusOr<BlockHandle> Acquire(const BlockName& name, Placement where,
+                                      AccessMode mode);
+  // Brings a copy in without a handle and without counting an access.
+  absl::Status Load(const BlockName& name, Placement where);
+  // For BlockHandle.
+  void Release(CachedCopy* copy, AccessMode mode);
+  absl::Status MarkDirty(CachedCopy* copy);
+
+  // Writes back every dirty block; FAILED_PRECONDITION (after writing the
+  // others) when some are held by write handles.
+  absl::Status FlushAll();
+  absl::Status Flush(BlockIdView id);
+  // Drops the block's copy on `where` (every copy when unset), writing a
+  // dirty block back first when its last copy goes.
+  absl::Status Evict(BlockIdView id, std::optional<Placement> where);
+  // Forgets the block's copies without writing back (the server's bytes
+  // changed, or the block is gone).
+  absl::Status Invalidate(BlockIdView id);
+  // Whether the block is dirty here (false when not cached).
+  bool IsDirty(BlockIdView id);
+  // Mirrors the server's pinned flag on the cached copies.
+  void SetPinned(BlockIdView id, bool pinned);
+  // Reacts to a pressure level on "host_ram" or "gpuN"; other resources
+  // are ignored.
+  void ApplyPressure(absl::string_view resource, v1::PressureLevel level);
+
+  // Waits until a batch of accesses is pending, `max_wait` passes or
+  // StopWaiting is called, then moves the pending counts to `out`.
+  void TakeReports(absl::Duration max_wait, std::vector<v1::AccessReport>* out);
+  void StopWaiting();
+  void CountReported(uint64_t accesses);
+
+  CacheStats Stats() const;
+  // Bytes held (copies and spares) on a placement.
+  uint64_t HeldBytes(Placement where) const;
+  int device_count() const { return static_cast<int>(pools_.size()) - 1; }
+
+ private:
+  struct Pool {
+    Placement placement = Placement::Host();
+    std::unique_ptr<policy::EvictionPolicy> policy;
+    std::unique_ptr<BufferPool> buffers;
+    uint64_t budget = 0;
+    uint64_t effective_budget = 0;
+    uint64_t used = 0;      // bytes reserved by copies
+    uint64_t evicting = 0;  // of which: copies being written back
+    uint64_t blocks = 0;
+    v1::PressureLevel level = v1::LOW;
+  };
+
+  static Placement PlacementOf(int pool);
+  absl::StatusOr<int> PoolIndex(Placement where) const;
+  CachedBlock* Find(BlockIdView id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  CachedBlock* FindKey(policy::Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // The core of Acquire and Load; on success the copy carries one more
+  // handle.
+  absl::StatusOr<CachedCopy*> AcquireCopy(BlockIdView id, int pool,
+                                          AccessMode mode, bool count,
+                                          bool* local)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<CachedCopy*> CopyFromLocal(CachedBlock* b, CachedCopy* src,
+                                            int pool)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<CachedCopy*> LoadFromServer(BlockIdView id, int pool,
+                                             AccessMode mode)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the block's other copies so `pool` holds the only one.
+  absl::Status MakeExclusive(CachedBlock* b, int pool)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TakeForWriting(CachedBlock* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteAccess(CachedBlock* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  CachedCopy* NewCopy(CachedBlock* b, int pool)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reserves room for `size` bytes in the copy's pool (evicting) and gives
+  // the copy memory. May release mu_ while it writes back or allocates.
+  absl::Status ReserveAndAllocate(CachedCopy* c, uint64_t size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Evicts from `pool` until `need` more bytes fit its effective budget.
+  absl::Status MakeRoom(int pool, uint64_t need, bool pressure)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes dirty copies (in kEvicting) back, then drops them; a copy whose
+  // write-back fails stays, ready again.
+  absl::Status WriteBackAndDrop(const std::vector<CachedCopy*>& copies)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLoad(CachedCopy* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives up a copy that never became ready.
+  void AbandonCopy(CachedCopy* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops a ready copy, or one whose write-back just finished.
+  void DropCopy(CachedCopy* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What AbandonCopy and DropCopy share: frees the copy's memory and erases
+  // the block with its last copy.
+  void RemoveCopy(CachedCopy* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees spares beyond what the pool's effective budget leaves room for.
+  void TrimSpares(int pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status FlushKey(policy::Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Copies `size` bytes between two local copies (host <-> device).
+  absl::Status CopyBytes(const CachedCopy& dst, const CachedCopy& src,
+                         uint64_t size);
+  absl::Status ZeroFill(const CachedCopy& c, uint64_t size);
+  int PriorityOf(v1::RegionType type) const;
+  std::string Describe(int pool) const;
+
+  const CacheOptions options_;
+  const uint32_t report_batch_;
+  const std::shared_ptr<DeviceRuntime> runtime_;
+  StreamPool* const streams_;
+  CacheBackend* const backend_;
+  SdkLog* const log_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar changed_;  // a copy finished loading or being written back
+  std::vector<Pool> pools_ ABSL_GUARDED_BY(mu_);  // [0] host, [1 + d] GPU d
+  absl::flat_hash_map<BlockId, std::unique_ptr<CachedBlock>, BlockIdHash,
+                      BlockIdEq>
+      blocks_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<policy::Key, CachedBlock*> by_key_ ABSL_GUARDED_BY(mu_);
+  policy::Key next_key_ ABSL_GUARDED_BY(mu_) = 1;
+  std::vector<policy::Key> victims_ ABSL_GUARDED_BY(mu_);
+
+  // Access reporting.
+  std::vector<policy::Key> report_queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::AccessReport> orphan_reports_ ABSL_GUARDED_BY(mu_);
+  uint64_t pending_reports_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_waiting_ ABSL_GUARDED_BY(mu_) = false;
+
+  CacheStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tensorpager::internal
+
+#endif  // TENSORPAGER_CLIENT_SDK_SRC_LOCAL_CACHE_H_
