@@ -387,11 +387,17 @@ absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
   {
     absl::MutexLock lock(&file_mu_);
     if (extent->end() > file_bytes_) {
-      const uint64_t grow =
+      uint64_t grow =
           std::min(options_.max_swap_bytes,
                    std::max(extent->end(),
                             AlignUp(file_bytes_ + options_.file_growth_bytes)));
-      if (absl::Status s = io_->Reserve(grow); !s.ok()) {
+      absl::Status s = io_->Reserve(grow);
+      if (!s.ok() && grow > extent->end()) {
+        // The growth step does not fit the filesystem; the extent may.
+        grow = extent->end();
+        s = io_->Reserve(grow);
+      }
+      if (!s.ok()) {
         FreeExtent(*extent);
         return s;
       }

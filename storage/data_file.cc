@@ -62,9 +62,10 @@ absl::StatusOr<std::unique_ptr<DataFile>> DataFile::Open(
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the data file ", path, " is not a regular file; point the data "
-        "directory elsewhere"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the data file ", path,
+                     " is not a regular file; point the data "
+                     "directory elsewhere"));
   }
   return std::unique_ptr<DataFile>(
       new DataFile(path, fd, direct, static_cast<uint64_t>(st.st_size)));
@@ -104,9 +105,10 @@ absl::Status DataFile::Reserve(uint64_t bytes) {
   const uint64_t current = size();
   if (bytes <= current) return absl::OkStatus();
   if (bytes > kMaxFileBytes) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "cannot grow ", path_, " to ", bytes, " bytes: beyond the largest "
-        "file offset"));
+    return absl::OutOfRangeError(absl::StrCat("cannot grow ", path_, " to ",
+                                              bytes,
+                                              " bytes: beyond the largest "
+                                              "file offset"));
   }
   const uint64_t length = bytes - current;
   int err = 0;
@@ -116,7 +118,8 @@ absl::Status DataFile::Reserve(uint64_t bytes) {
     if (err != EINTR) break;
     err = 0;
   }
-  if (err == EOPNOTSUPP || err == ENOSYS) err = EmulatedFallocate(current, length);
+  if (err == EOPNOTSUPP || err == ENOSYS)
+    err = EmulatedFallocate(current, length);
   if (err != 0) {
     // A failed fallocate may still have grown the file part of the way.
     RefreshSize();
@@ -140,8 +143,7 @@ absl::Status DataFile::Datasync() {
 std::string DataFile::Describe(IoOp op, uint64_t offset,
                                uint64_t length) const {
   const char* verb = op == IoOp::kRead ? "reading " : "writing ";
-  return absl::StrCat(verb, length, " bytes at offset ", offset, " of ",
-                      path_);
+  return absl::StrCat(verb, length, " bytes at offset ", offset, " of ", path_);
 }
 
 }  // namespace tensorpager::storage

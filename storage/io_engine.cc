@@ -67,10 +67,12 @@ absl::Status CheckIoRequest(uint64_t offset, const void* data,
   const auto address = reinterpret_cast<uintptr_t>(data);
   if (offset % kIoAlignment != 0 || length % kIoAlignment != 0 ||
       address % kIoAlignment != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "I/O of ", length, " bytes at offset ", offset, " from address 0x",
-        absl::Hex(address), ": offset, length and buffer address must be "
-        "multiples of ", kIoAlignment, " (use AlignedBuffer)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("I/O of ", length, " bytes at offset ", offset,
+                     " from address 0x", absl::Hex(address),
+                     ": offset, length and buffer address must be "
+                     "multiples of ",
+                     kIoAlignment, " (use AlignedBuffer)"));
   }
   if (offset > kMaxFileOffset || length > kMaxFileOffset - offset) {
     return absl::InvalidArgumentError(
@@ -89,8 +91,8 @@ absl::StatusOr<std::unique_ptr<IoEngine>> OpenIoEngine(
   if (options.kind != IoEngineKind::kThreads) {
     absl::StatusOr<UringRing> ring = UringRing::Create(options.queue_depth);
     if (ring.ok()) {
-      return std::make_unique<UringIoEngine>(*std::move(file),
-                                             *std::move(ring), options);
+      return std::make_unique<UringIoEngine>(*std::move(file), *std::move(ring),
+                                             options);
     }
     if (options.kind == IoEngineKind::kIoUring) return ring.status();
     TP_LOG(WARNING) << ring.status().message()

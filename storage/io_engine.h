@@ -70,8 +70,7 @@ absl::Status ValidateIoEngineOptions(const IoEngineOptions& options);
 // INVALID_ARGUMENT unless offset, length and the buffer address are
 // multiples of kIoAlignment (and offset + length fits a file offset). For
 // engines, including test doubles, to reject what the real ones reject.
-absl::Status CheckIoRequest(uint64_t offset, const void* data,
-                            uint64_t length);
+absl::Status CheckIoRequest(uint64_t offset, const void* data, uint64_t length);
 
 }  // namespace tensorpager::storage
 

@@ -22,12 +22,14 @@ absl::Status IoErrorStatus(int err, IoOp op, absl::string_view what) {
   switch (err) {
     case ENOSPC:
       return absl::ResourceExhaustedError(absl::StrCat(
-          base, "; the filesystem is full: free space there or lower the "
-                "swap size"));
+          base,
+          "; the filesystem is full: free space there or lower the "
+          "swap size"));
     case EDQUOT:
       return absl::ResourceExhaustedError(absl::StrCat(
-          base, "; the disk quota is used up: raise it or lower the swap "
-                "size"));
+          base,
+          "; the disk quota is used up: raise it or lower the swap "
+          "size"));
     case EFBIG:
       return absl::OutOfRangeError(absl::StrCat(
           base, "; the file would exceed the filesystem's maximum file size"));
@@ -38,8 +40,9 @@ absl::Status IoErrorStatus(int err, IoOp op, absl::string_view what) {
               base, "; the device cannot return these bytes (see dmesg)"));
         case IoOp::kSync:
           return absl::DataLossError(absl::StrCat(
-              base, "; writes since the last successful sync may not have "
-                    "reached the disk (see dmesg)"));
+              base,
+              "; writes since the last successful sync may not have "
+              "reached the disk (see dmesg)"));
         default:
           return absl::InternalError(
               absl::StrCat(base, "; the device failed (see dmesg)"));
@@ -51,8 +54,9 @@ absl::Status IoErrorStatus(int err, IoOp op, absl::string_view what) {
     case EPERM:
       if (op == IoOp::kSetup) {
         return absl::FailedPreconditionError(absl::StrCat(
-            base, "; the kernel or a seccomp profile (e.g. Docker's default) "
-                  "forbids io_uring: allow it or use the thread engine"));
+            base,
+            "; the kernel or a seccomp profile (e.g. Docker's default) "
+            "forbids io_uring: allow it or use the thread engine"));
       }
       return absl::PermissionDeniedError(base);
     case ENOSYS:

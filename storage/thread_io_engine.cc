@@ -75,20 +75,22 @@ absl::Status ThreadIoEngine::TransferUnit(IoOp op, uint64_t offset,
   while (done < length) {
     const off_t at = static_cast<off_t>(offset + done);
     const ssize_t n =
-        op == IoOp::kRead ? ::pread(file_->fd(), data + done, length - done, at)
-                          : ::pwrite(file_->fd(), data + done, length - done, at);
+        op == IoOp::kRead
+            ? ::pread(file_->fd(), data + done, length - done, at)
+            : ::pwrite(file_->fd(), data + done, length - done, at);
     if (n > 0) {
       done += static_cast<uint64_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IoErrorStatus(errno, op, file_->Describe(op, offset, length));
+    if (n < 0)
+      return IoErrorStatus(errno, op, file_->Describe(op, offset, length));
     // A zero-byte transfer: the end of the file for reads; for writes the
     // kernel gives no reason, and retrying could spin forever.
     if (op == IoOp::kRead) {
       return absl::OutOfRangeError(absl::StrCat(
-          file_->Describe(op, offset, length), ": the file ends after ",
-          done, " of them (file size ", file_->size(), ")"));
+          file_->Describe(op, offset, length), ": the file ends after ", done,
+          " of them (file size ", file_->size(), ")"));
     }
     return absl::InternalError(absl::StrCat(
         file_->Describe(op, offset, length),
@@ -116,8 +118,8 @@ void ThreadIoEngine::Help(Job& job) const {
   }
 }
 
-absl::Status ThreadIoEngine::Transfer(IoOp op, uint64_t offset,
-                                      std::byte* data, uint64_t length) {
+absl::Status ThreadIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
+                                      uint64_t length) {
   if (absl::Status s = CheckIoRequest(offset, data, length); !s.ok()) return s;
   if (length == 0) return absl::OkStatus();
   const uint64_t units = (length + unit_bytes_ - 1) / unit_bytes_;

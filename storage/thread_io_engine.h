@@ -27,7 +27,8 @@ namespace tensorpager::storage {
 class ThreadIoEngine final : public IoEngine {
  public:
   // `options` must pass ValidateIoEngineOptions.
-  ThreadIoEngine(std::unique_ptr<DataFile> file, const IoEngineOptions& options);
+  ThreadIoEngine(std::unique_ptr<DataFile> file,
+                 const IoEngineOptions& options);
   ~ThreadIoEngine() override;
 
   std::string_view name() const override { return name_; }

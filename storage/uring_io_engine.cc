@@ -111,6 +111,8 @@ void UringIoEngine::PrepLocked(Unit& unit) {
     io_uring_prep_write(sqe, file_->fd(), at, left, offset);
   }
   io_uring_sqe_set_data(sqe, &unit);
+  // The last access before the kernel owns the unit.
+  unit.published.store(true, std::memory_order_release);
 }
 
 absl::Status UringIoEngine::SubmitLocked(uint32_t count, uint32_t* taken) {
@@ -131,18 +133,21 @@ absl::Status UringIoEngine::SubmitLocked(uint32_t count, uint32_t* taken) {
       continue;
     }
     const std::string cause = r < 0 ? ErrnoText(-r) : "no progress";
-    broken_ = absl::InternalError(absl::StrCat(
-        "the io_uring engine of ", file_->path(), " stopped working "
-        "(io_uring_submit: ", cause, "); restart the server, or run it with "
-        "the thread I/O engine"));
+    broken_ = absl::InternalError(
+        absl::StrCat("the io_uring engine of ", file_->path(),
+                     " stopped working "
+                     "(io_uring_submit: ",
+                     cause,
+                     "); restart the server, or run it with "
+                     "the thread I/O engine"));
     TP_LOG(ERROR) << broken_.message();
     return broken_;
   }
   return absl::OkStatus();
 }
 
-absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset,
-                                     std::byte* data, uint64_t length) {
+absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
+                                     uint64_t length) {
   if (absl::Status s = CheckIoRequest(offset, data, length); !s.ok()) return s;
   if (length == 0) return absl::OkStatus();
   const uint64_t count = (length + unit_bytes_ - 1) / unit_bytes_;
@@ -161,8 +166,7 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset,
 
   uint64_t submitted = 0;
   absl::Status submit_error;
-  while (submitted < count &&
-         !request.failed.load(std::memory_order_acquire)) {
+  while (submitted < count && !request.failed.load(std::memory_order_acquire)) {
     const uint32_t slots = AcquireSlots(static_cast<uint32_t>(
         std::min<uint64_t>(count - submitted, UINT32_MAX)));
     uint32_t taken = 0;
@@ -171,9 +175,7 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset,
       submit_error = broken_;
       if (submit_error.ok()) {
         for (uint32_t i = 0; i < slots; ++i) {
-          Unit& u = units[submitted + i];
-          u.published.store(true, std::memory_order_release);
-          PrepLocked(u);
+          PrepLocked(units[submitted + i]);
         }
         submit_error = SubmitLocked(slots, &taken);
       }
@@ -223,16 +225,16 @@ bool UringIoEngine::OnCompletion(Unit& unit, int result, Finished* done) {
       return true;
     }
   } else if (result == 0) {
-    const std::string what =
-        file_->Describe(unit.op, unit.offset, unit.length);
-    done->status =
-        unit.op == IoOp::kRead
-            ? absl::OutOfRangeError(absl::StrCat(
-                  what, ": the file ends after ", unit.done, " of them (file "
-                  "size ", file_->size(), ")"))
-            : absl::InternalError(absl::StrCat(
-                  what, ": the kernel accepted no bytes after ", unit.done,
-                  " of them"));
+    const std::string what = file_->Describe(unit.op, unit.offset, unit.length);
+    done->status = unit.op == IoOp::kRead
+                       ? absl::OutOfRangeError(absl::StrCat(
+                             what, ": the file ends after ", unit.done,
+                             " of them (file "
+                             "size ",
+                             file_->size(), ")"))
+                       : absl::InternalError(absl::StrCat(
+                             what, ": the kernel accepted no bytes after ",
+                             unit.done, " of them"));
     return true;
   } else if ((result != -EINTR && result != -EAGAIN) ||
              ++unit.retries > kMaxUnitRetries) {

@@ -76,8 +76,8 @@ class UringIoEngine final : public IoEngine {
   GroupCommit commit_;
 
   // std::mutex, not absl::Mutex: see GroupCommit.
-  std::mutex sq_mu_;      // the submission side of the ring
-  absl::Status broken_;   // guarded by sq_mu_
+  std::mutex sq_mu_;     // the submission side of the ring
+  absl::Status broken_;  // guarded by sq_mu_
 
   std::mutex slot_mu_;
   std::condition_variable slot_freed_;

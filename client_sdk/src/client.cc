@@ -1,7 +1,11 @@
+// The direct-RPC layer of tensorpager::Client; the cache layer is in
+// client_cache.cc.
 #include "tensorpager/client.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,24 +14,93 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client_sdk/src/block_transport.h"
+#include "client_sdk/src/local_cache.h"
+#include "client_sdk/src/pressure_follower.h"
+#include "client_sdk/src/rpc_util.h"
+#include "client_sdk/src/sdk_log.h"
+#include "client_sdk/src/server_pressure_source.h"
+#include "client_sdk/src/stream_pool.h"
+#include "client_sdk/src/usage_reporter.h"
+#include "client_sdk/src/work_queue.h"
 
 namespace tensorpager {
 namespace {
 
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      s.error_message());
+using internal::BlockIdView;
+using internal::FromGrpc;
+using internal::SetDeadline;
+
+// Room for a 1 MiB data chunk plus the envelope.
+constexpr int kMaxMessageBytes = 8 << 20;
+constexpr uint32_t kMaxChunkBytes = 1u << 20;
+constexpr uint32_t kMinChunkBytes = 4096;
+
+absl::Status ValidateOptions(const ClientOptions& o) {
+  if (o.write_chunk_bytes == 0 || o.write_chunk_bytes > kMaxChunkBytes) {
+    return absl::InvalidArgumentError("write_chunk_bytes must be 1..1 MiB");
+  }
+  if (o.transfer.chunk_bytes < kMinChunkBytes ||
+      o.transfer.chunk_bytes > kMaxChunkBytes) {
+    return absl::InvalidArgumentError(
+        "transfer.chunk_bytes must be 4 KiB..1 MiB");
+  }
+  if (o.transfer.staging_buffers < 2 || o.transfer.staging_buffers > 64) {
+    return absl::InvalidArgumentError(
+        "transfer.staging_buffers must be 2..64 (2 are needed to overlap)");
+  }
+  if (o.transfer.streams_per_device < 1 || o.transfer.streams_per_device > 64) {
+    return absl::InvalidArgumentError(
+        "transfer.streams_per_device must be 1..64");
+  }
+  if (o.connections < 1 || o.connections > 64) {
+    return absl::InvalidArgumentError("connections must be 1..64");
+  }
+  if (o.prefetch_threads < 1 || o.prefetch_threads > 64) {
+    return absl::InvalidArgumentError("prefetch_threads must be 1..64");
+  }
+  for (double share : {o.cache.high_pressure_budget_share,
+                       o.cache.critical_pressure_budget_share}) {
+    if (!(share >= 0.0 && share <= 1.0)) {
+      return absl::InvalidArgumentError(
+          "cache pressure budget shares must lie in [0, 1]");
+    }
+  }
+  if (o.reporting.access_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "reporting.access_interval must be positive");
+  }
+  if (o.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("timeout must be positive");
+  }
+  return absl::OkStatus();
+}
+
+std::string DefaultClientId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) {
+    std::strcpy(host, "unknown-host");
+  }
+  return absl::StrCat(host, ":", ::getpid());
+}
+
+std::string FormatMiB(uint64_t bytes) {
+  return absl::StrCat(bytes >> 20, " MiB");
 }
 
 }  // namespace
 
-Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
-    : channel_(std::move(channel)),
+Client::Client(std::vector<std::shared_ptr<grpc::Channel>> channels,
+               ClientOptions options)
+    : options_(std::move(options)),
+      client_id_(options_.client_id.empty() ? DefaultClientId()
+                                            : options_.client_id),
+      channels_(std::move(channels)),
+      channel_(channels_.front()),
       stub_(v1::TensorPager::NewStub(channel_)),
-      options_(options) {}
-
-Client::~Client() = default;
+      log_(std::make_unique<internal::SdkLog>(options_.log_sink)),
+      runtime_(options_.device_runtime != nullptr ? options_.device_runtime
+                                                  : DefaultDeviceRuntime()) {}
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     const std::string& target, ClientOptions options) {
@@ -35,15 +108,82 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     return absl::InvalidArgumentError(
         "target is empty; use host:port or unix:/path");
   }
-  if (options.write_chunk_bytes == 0 || options.write_chunk_bytes > (1u << 20)) {
-    return absl::InvalidArgumentError("write_chunk_bytes must be 1..1 MiB");
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < options.connections; ++i) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    args.SetMaxSendMessageSize(kMaxMessageBytes);
+    // Each channel gets its own TCP connection (channels with equal
+    // arguments would share one subchannel).
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    channels.push_back(grpc::CreateCustomChannel(
+        target, grpc::InsecureChannelCredentials(), args));
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(8 << 20);
-  args.SetMaxSendMessageSize(8 << 20);
-  auto channel = grpc::CreateCustomChannel(
-      target, grpc::InsecureChannelCredentials(), args);
-  return std::unique_ptr<Client>(new Client(std::move(channel), options));
+  std::unique_ptr<Client> client(
+      new Client(std::move(channels), std::move(options)));
+  client->Start();
+  return client;
+}
+
+void Client::Start() {
+  const CacheOptions& c = options_.cache;
+  if (runtime_->device_count() == 0) {
+    log_->Info(absl::StrCat(
+        "no CUDA device (", runtime_->unavailable_reason(),
+        "): host mode, device placements fail with FAILED_PRECONDITION; "
+        "host cache ",
+        FormatMiB(c.host_budget_bytes)));
+  } else {
+    log_->Info(absl::StrCat(runtime_->name(), "; host cache ",
+                            FormatMiB(c.host_budget_bytes),
+                            c.pin_host_memory ? " (page-locked)" : "",
+                            ", GPU cache ", FormatMiB(c.gpu_budget_bytes),
+                            " per device"));
+  }
+  streams_ = std::make_unique<internal::StreamPool>(
+      runtime_, options_.transfer.streams_per_device,
+      options_.transfer.staging_buffers, options_.transfer.chunk_bytes);
+  transport_ = std::make_unique<internal::BlockTransport>(
+      channels_, options_, streams_.get());
+  cache_ = std::make_unique<internal::LocalCache>(
+      c, options_.reporting.access_batch, runtime_, streams_.get(),
+      transport_.get(), log_.get());
+  const bool own_source = options_.pressure_source != nullptr;
+  reporter_ = std::make_unique<internal::UsageReporter>(
+      stub_.get(), client_id_, options_, runtime_.get(), cache_.get(),
+      log_.get(), /*apply_pressure=*/!own_source);
+  if (own_source) {
+    pressure_ = std::make_unique<internal::PressureFollower>(
+        options_.pressure_source, cache_.get(), log_.get());
+  } else if (options_.reporting.watch_pressure) {
+    pressure_ = std::make_unique<internal::PressureFollower>(
+        std::make_shared<internal::ServerPressureSource>(stub_.get()),
+        cache_.get(), log_.get());
+  }
+  prefetch_ = std::make_unique<internal::WorkQueue>(options_.prefetch_threads);
+}
+
+absl::Status Client::Close() {
+  if (closed_.exchange(true)) return absl::OkStatus();
+  prefetch_->Shutdown();
+  if (pressure_ != nullptr) pressure_->Stop();
+  reporter_->Stop();
+  return cache_->FlushAll();
+}
+
+Client::~Client() {
+  if (absl::Status s = Close(); !s.ok()) {
+    log_->Warning(absl::StrCat("closing the client: ", s.ToString()));
+  }
+  // Threads first (they use the cache), then the cache (it uses the
+  // transport and streams), then the streams.
+  prefetch_.reset();
+  pressure_.reset();
+  reporter_.reset();
+  cache_.reset();
+  transport_.reset();
+  streams_.reset();
 }
 
 absl::Status Client::WaitUntilReady(absl::Duration timeout) {
@@ -61,23 +201,6 @@ absl::Status Client::WaitUntilReady(absl::Duration timeout) {
       "tensorpagerd did not answer within ", absl::FormatDuration(timeout)));
 }
 
-// Retries read-only calls on UNAVAILABLE; `call` fills a fresh context.
-template <typename Fn>
-static grpc::Status WithRetries(const ClientOptions& o, Fn call) {
-  grpc::Status s;
-  for (int attempt = 0;; ++attempt) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + o.timeout));
-    s = call(ctx);
-    if (s.error_code() != grpc::StatusCode::UNAVAILABLE ||
-        attempt >= o.max_retries) {
-      return s;
-    }
-    std::this_thread::sleep_for(
-        absl::ToChronoNanoseconds(o.retry_backoff * (attempt + 1)));
-  }
-}
-
 absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec) {
   v1::RegisterBlockRequest req;
   req.set_namespace_(spec.name.ns);
@@ -93,7 +216,7 @@ absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec) {
     req.mutable_sequence()->set_index(spec.sequence->second);
   }
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  SetDeadline(ctx, options_.timeout);
   v1::RegisterBlockResponse resp;
   if (absl::Status s = FromGrpc(stub_->RegisterBlock(&ctx, req, &resp));
       !s.ok()) {
@@ -102,90 +225,86 @@ absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec) {
   return std::move(*resp.mutable_block());
 }
 
+absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec,
+                                               const void* data,
+                                               Placement from) {
+  if (data == nullptr) {
+    return absl::InvalidArgumentError("Register: data is null");
+  }
+  if (from.is_device() && from.device() >= runtime_->device_count()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read a tensor from ", from.ToString(), ": ",
+        runtime_->device_count() == 0
+            ? absl::StrCat("the SDK runs in host mode (",
+                           runtime_->unavailable_reason(), ")")
+            : absl::StrCat(runtime_->device_count(), " device(s) present")));
+  }
+  absl::StatusOr<v1::BlockInfo> info = Register(spec);
+  if (!info.ok()) return info;
+  absl::StatusOr<v1::WriteBlockResponse> w = transport_->Store(
+      BlockIdView(spec.name), from, data, spec.size_bytes, 0, std::nullopt);
+  if (!w.ok()) {
+    // Leave nothing half-made behind: a registered block with no bytes.
+    static_cast<void>(Unregister(spec.name));
+    return absl::Status(
+        w.status().code(),
+        absl::StrCat("writing the bytes of ", spec.name.ToString(),
+                     " failed (registration undone): ", w.status().message()));
+  }
+  return std::move(*w->mutable_block());
+}
+
 absl::StatusOr<v1::WriteBlockResponse> Client::Write(
     const BlockName& name, absl::string_view data, uint64_t offset,
     std::optional<bool> durable) {
-  return Write(name,
-               absl::Span<const std::byte>(
-                   reinterpret_cast<const std::byte*>(data.data()), data.size()),
-               offset, durable);
+  return WriteFrom(name, data.data(), data.size(), Placement::Host(), offset,
+                   durable);
 }
 
 absl::StatusOr<v1::WriteBlockResponse> Client::Write(
     const BlockName& name, absl::Span<const std::byte> data, uint64_t offset,
     std::optional<bool> durable) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
-  v1::WriteBlockResponse resp;
-  std::unique_ptr<grpc::ClientWriter<v1::WriteBlockRequest>> writer =
-      stub_->WriteBlock(&ctx, &resp);
-  v1::WriteBlockRequest msg;
-  msg.set_namespace_(name.ns);
-  msg.set_id(name.id);
-  msg.set_offset(offset);
-  msg.set_total_bytes(data.size());
-  if (durable) msg.set_durable(*durable);
-  uint64_t sent = 0;
-  do {
-    const uint64_t n =
-        std::min<uint64_t>(options_.write_chunk_bytes, data.size() - sent);
-    msg.set_data(reinterpret_cast<const char*>(data.data()) + sent, n);
-    sent += n;
-    if (!writer->Write(msg)) break;  // the server ended the call early
-    msg.Clear();
-  } while (sent < data.size());
-  writer->WritesDone();
-  if (absl::Status s = FromGrpc(writer->Finish()); !s.ok()) return s;
-  return resp;
+  return WriteFrom(name, data.data(), data.size(), Placement::Host(), offset,
+                   durable);
 }
 
-absl::StatusOr<v1::BlockInfo> Client::DoAccess(
-    const v1::AccessRequest& request,
-    absl::FunctionRef<absl::Status(uint64_t, absl::string_view)> sink,
-    bool* hit) {
-  v1::BlockInfo info;
-  absl::Status sink_error;
-  grpc::Status s = WithRetries(options_, [&](grpc::ClientContext& ctx) {
-    sink_error = absl::OkStatus();
-    std::unique_ptr<grpc::ClientReader<v1::AccessResponse>> reader =
-        stub_->Access(&ctx, request);
-    v1::AccessResponse msg;
-    bool first = true;
-    while (reader->Read(&msg)) {
-      if (first) {
-        info = std::move(*msg.mutable_block());
-        if (hit != nullptr) *hit = msg.hit();
-        first = false;
-      }
-      if (!msg.data().empty() && sink_error.ok()) {
-        sink_error = sink(msg.offset(), msg.data());
-        if (!sink_error.ok()) ctx.TryCancel();
-      }
-    }
-    return reader->Finish();
-  });
-  if (!sink_error.ok()) return sink_error;
-  if (absl::Status st = FromGrpc(s); !st.ok()) return st;
-  return info;
+absl::StatusOr<v1::WriteBlockResponse> Client::WriteFrom(
+    const BlockName& name, const void* data, uint64_t size, Placement from,
+    uint64_t offset, std::optional<bool> durable) {
+  if (from.is_device() && from.device() >= runtime_->device_count()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot write from ", from.ToString(), ": ",
+        runtime_->device_count(), " CUDA device(s) present"));
+  }
+  // A partial write must land on top of the newest bytes, and the local
+  // copies are stale afterwards.
+  if (absl::Status s = FlushIfDirty(name); !s.ok()) return s;
+  if (absl::Status s = cache_->Invalidate(BlockIdView(name)); !s.ok()) {
+    return s;
+  }
+  return transport_->Store(BlockIdView(name), from, data, size, offset,
+                           durable);
+}
+
+absl::Status Client::FlushIfDirty(const BlockName& name) {
+  if (!cache_->IsDirty(BlockIdView(name))) return absl::OkStatus();
+  return cache_->Flush(BlockIdView(name));
 }
 
 absl::StatusOr<ReadResult> Client::Read(const BlockName& name, uint64_t offset,
                                         uint64_t length) {
+  if (absl::Status s = FlushIfDirty(name); !s.ok()) return s;
   v1::AccessRequest req;
   req.set_namespace_(name.ns);
   req.set_id(name.id);
   req.set_offset(offset);
   req.set_length(length);
   ReadResult result;
-  absl::StatusOr<v1::BlockInfo> info = DoAccess(
-      req,
-      [&](uint64_t at, absl::string_view chunk) {
-        if (result.data.empty() && length != 0) result.data.reserve(length);
-        if (at != offset + result.data.size()) {
-          return absl::DataLossError("Access stream arrived out of order");
-        }
-        result.data.append(chunk.data(), chunk.size());
-        return absl::OkStatus();
+  absl::StatusOr<v1::BlockInfo> info = transport_->Fetch(
+      req, Placement::Host(),
+      [&](const v1::BlockInfo&, uint64_t n) -> absl::StatusOr<void*> {
+        result.data.resize(n);
+        return result.data.data();
       },
       &result.hit);
   if (!info.ok()) return info.status();
@@ -196,28 +315,23 @@ absl::StatusOr<ReadResult> Client::Read(const BlockName& name, uint64_t offset,
 absl::StatusOr<v1::BlockInfo> Client::ReadInto(const BlockName& name,
                                                absl::Span<std::byte> out,
                                                uint64_t offset, bool* hit) {
+  if (absl::Status s = FlushIfDirty(name); !s.ok()) return s;
   v1::AccessRequest req;
   req.set_namespace_(name.ns);
   req.set_id(name.id);
   req.set_offset(offset);
   req.set_length(out.size());
-  uint64_t received = 0;
-  absl::StatusOr<v1::BlockInfo> info = DoAccess(
-      req,
-      [&](uint64_t at, absl::string_view chunk) {
-        if (at < offset || at - offset + chunk.size() > out.size()) {
-          return absl::DataLossError("Access stream went past the buffer");
+  return transport_->Fetch(
+      req, Placement::Host(),
+      [&](const v1::BlockInfo&, uint64_t n) -> absl::StatusOr<void*> {
+        if (n != out.size()) {
+          return absl::DataLossError(absl::StrCat(
+              "Access of ", name.ToString(), " answers ", n,
+              " bytes for a buffer of ", out.size()));
         }
-        std::memcpy(out.data() + (at - offset), chunk.data(), chunk.size());
-        received += chunk.size();
-        return absl::OkStatus();
+        return out.data();
       },
       hit);
-  if (info.ok() && received != out.size()) {
-    return absl::DataLossError(absl::StrCat("Access returned ", received,
-                                            " of ", out.size(), " bytes"));
-  }
-  return info;
 }
 
 absl::StatusOr<ReadResult> Client::Touch(const BlockName& name) {
@@ -226,8 +340,11 @@ absl::StatusOr<ReadResult> Client::Touch(const BlockName& name) {
   req.set_id(name.id);
   req.set_touch_only(true);
   ReadResult result;
-  absl::StatusOr<v1::BlockInfo> info = DoAccess(
-      req, [](uint64_t, absl::string_view) { return absl::OkStatus(); },
+  absl::StatusOr<v1::BlockInfo> info = transport_->Fetch(
+      req, Placement::Host(),
+      [](const v1::BlockInfo&, uint64_t) -> absl::StatusOr<void*> {
+        return absl::InternalError("a touch-only Access carries no data");
+      },
       &result.hit);
   if (!info.ok()) return info.status();
   result.block = *std::move(info);
@@ -236,7 +353,7 @@ absl::StatusOr<ReadResult> Client::Touch(const BlockName& name) {
 
 absl::StatusOr<v1::SwapResponse> Client::DoSwap(const v1::SwapRequest& req) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  SetDeadline(ctx, options_.timeout);
   v1::SwapResponse resp;
   if (absl::Status s = FromGrpc(stub_->Swap(&ctx, req, &resp)); !s.ok()) {
     return s;
@@ -271,38 +388,40 @@ absl::StatusOr<v1::SwapResponse> Client::SwapBytes(v1::SwapDirection direction,
   return DoSwap(req);
 }
 
-absl::StatusOr<v1::BlockInfo> Client::Pin(const BlockName& name) {
+absl::StatusOr<v1::BlockInfo> Client::SetPinned(const BlockName& name,
+                                                bool pinned) {
   v1::PinRequest req;
   req.set_namespace_(name.ns);
   req.set_id(name.id);
   v1::PinResponse resp;
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
-  if (absl::Status s = FromGrpc(stub_->Pin(&ctx, req, &resp)); !s.ok()) return s;
+  SetDeadline(ctx, options_.timeout);
+  const grpc::Status s =
+      pinned ? stub_->Pin(&ctx, req, &resp) : stub_->Unpin(&ctx, req, &resp);
+  if (absl::Status st = FromGrpc(s); !st.ok()) return st;
+  cache_->SetPinned(BlockIdView(name), resp.block().pinned());
   return std::move(*resp.mutable_block());
 }
 
+absl::StatusOr<v1::BlockInfo> Client::Pin(const BlockName& name) {
+  return SetPinned(name, true);
+}
+
 absl::StatusOr<v1::BlockInfo> Client::Unpin(const BlockName& name) {
-  v1::PinRequest req;
-  req.set_namespace_(name.ns);
-  req.set_id(name.id);
-  v1::PinResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
-  if (absl::Status s = FromGrpc(stub_->Unpin(&ctx, req, &resp)); !s.ok()) {
-    return s;
-  }
-  return std::move(*resp.mutable_block());
+  return SetPinned(name, false);
 }
 
 absl::StatusOr<v1::UnregisterBlockResponse> Client::Unregister(
     const BlockName& name) {
+  if (absl::Status s = cache_->Invalidate(BlockIdView(name)); !s.ok()) {
+    return s;
+  }
   v1::UnregisterBlockRequest req;
   req.set_namespace_(name.ns);
   req.set_id(name.id);
   v1::UnregisterBlockResponse resp;
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  SetDeadline(ctx, options_.timeout);
   if (absl::Status s = FromGrpc(stub_->UnregisterBlock(&ctx, req, &resp));
       !s.ok()) {
     return s;
@@ -311,33 +430,42 @@ absl::StatusOr<v1::UnregisterBlockResponse> Client::Unregister(
 }
 
 absl::StatusOr<v1::BlockInfo> Client::Get(const BlockName& name) {
-  v1::GetBlockRequest req;
-  req.set_namespace_(name.ns);
-  req.set_id(name.id);
-  v1::GetBlockResponse resp;
-  grpc::Status s = WithRetries(options_, [&](grpc::ClientContext& ctx) {
-    return stub_->GetBlock(&ctx, req, &resp);
-  });
-  if (absl::Status st = FromGrpc(s); !st.ok()) return st;
-  return std::move(*resp.mutable_block());
+  return transport_->DescribeBlock(BlockIdView(name));
 }
 
 absl::StatusOr<v1::ListBlocksResponse> Client::List(
     const v1::ListBlocksRequest& req) {
   v1::ListBlocksResponse resp;
-  grpc::Status s = WithRetries(options_, [&](grpc::ClientContext& ctx) {
-    return stub_->ListBlocks(&ctx, req, &resp);
-  });
+  grpc::Status s = internal::WithRetries(
+      options_.timeout, options_.max_retries, options_.retry_backoff,
+      [&](grpc::ClientContext& ctx) {
+        return stub_->ListBlocks(&ctx, req, &resp);
+      });
   if (absl::Status st = FromGrpc(s); !st.ok()) return st;
   return resp;
 }
 
 absl::StatusOr<v1::StatusResponse> Client::Status() {
   v1::StatusResponse resp;
-  grpc::Status s = WithRetries(options_, [&](grpc::ClientContext& ctx) {
-    return stub_->Status(&ctx, v1::StatusRequest(), &resp);
-  });
+  grpc::Status s = internal::WithRetries(
+      options_.timeout, options_.max_retries, options_.retry_backoff,
+      [&](grpc::ClientContext& ctx) {
+        return stub_->Status(&ctx, v1::StatusRequest(), &resp);
+      });
   if (absl::Status st = FromGrpc(s); !st.ok()) return st;
+  return resp;
+}
+
+absl::StatusOr<v1::SetPolicyResponse> Client::SetPolicy(
+    v1::Algorithm algorithm) {
+  v1::SetPolicyRequest req;
+  req.set_algorithm(algorithm);
+  v1::SetPolicyResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options_.timeout);
+  if (absl::Status s = FromGrpc(stub_->SetPolicy(&ctx, req, &resp)); !s.ok()) {
+    return s;
+  }
   return resp;
 }
 

@@ -93,7 +93,7 @@ LocalCache::LocalCache(const CacheOptions& options, uint32_t report_batch,
 }
 
 LocalCache::~LocalCache() {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   size_t held = 0;
   for (auto& [id, b] : blocks_) {
     for (std::unique_ptr<CachedCopy>& c : b->copies) {
@@ -157,10 +157,10 @@ absl::StatusOr<BlockHandle> LocalCache::Acquire(const BlockName& name,
   absl::StatusOr<int> pool = PoolIndex(where);
   if (!pool.ok()) return pool.status();
   BlockHandle h;
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   bool local = false;
   absl::StatusOr<CachedCopy*> c =
-      AcquireCopy(BlockIdView(name), *pool, mode, true, &local);
+      AcquireCopy(lock, BlockIdView(name), *pool, mode, true, &local);
   if (!c.ok()) return c.status();
   h.cache_ = this;
   h.copy_ = *c;
@@ -175,17 +175,17 @@ absl::StatusOr<BlockHandle> LocalCache::Acquire(const BlockName& name,
 absl::Status LocalCache::Load(const BlockName& name, Placement where) {
   absl::StatusOr<int> pool = PoolIndex(where);
   if (!pool.ok()) return pool.status();
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   bool local = false;
   absl::StatusOr<CachedCopy*> c =
-      AcquireCopy(BlockIdView(name), *pool, AccessMode::kRead, false, &local);
+      AcquireCopy(lock, BlockIdView(name), *pool, AccessMode::kRead, false, &local);
   if (!c.ok()) return c.status();
   --(*c)->handles;
   ++stats_.prefetches;
   return absl::OkStatus();
 }
 
-absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(BlockIdView id, int pool,
+absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(Lock& lock, BlockIdView id, int pool,
                                                     AccessMode mode,
                                                     bool count,
                                                     bool* local) {
@@ -211,7 +211,7 @@ absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(BlockIdView id, int pool,
     if (b->changing > 0) {
       // A copy is loading (use it when it lands) or a dirty copy is being
       // written back (the server's bytes are stale until it is done).
-      changed_.Wait(&mu_);
+      changed_.wait(lock);
       continue;
     }
     CachedCopy* src = nullptr;
@@ -219,7 +219,7 @@ absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(BlockIdView id, int pool,
       if (o != nullptr && (src == nullptr || o->pool == 0)) src = o.get();
     }
     if (src == nullptr) break;  // cannot happen: a block has copies
-    absl::StatusOr<CachedCopy*> copy = CopyFromLocal(b, src, pool);
+    absl::StatusOr<CachedCopy*> copy = CopyFromLocal(lock, b, src, pool);
     if (!copy.ok()) return copy.status();
     if (mode != AccessMode::kRead) {
       if (absl::Status s = MakeExclusive(b, pool); !s.ok()) {
@@ -235,7 +235,7 @@ absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(BlockIdView id, int pool,
     *local = true;
     return copy;
   }
-  absl::StatusOr<CachedCopy*> c = LoadFromServer(id, pool, mode);
+  absl::StatusOr<CachedCopy*> c = LoadFromServer(lock, id, pool, mode);
   if (c.ok() && count) ++stats_.misses;
   return c;
 }
@@ -256,7 +256,8 @@ void LocalCache::NoteAccess(CachedBlock* b) {
     orphan_reports_.back().set_count(b->unreported);
     b->unreported = 0;
   }
-  ++pending_reports_;
+  // Only the access that completes a batch wakes the reporter.
+  if (++pending_reports_ == report_batch_) reports_ready_.notify_one();
 }
 
 absl::Status LocalCache::MakeExclusive(CachedBlock* b, int pool) {
@@ -287,16 +288,16 @@ CachedCopy* LocalCache::NewCopy(CachedBlock* b, int pool) {
   return c;
 }
 
-absl::StatusOr<CachedCopy*> LocalCache::CopyFromLocal(CachedBlock* b,
+absl::StatusOr<CachedCopy*> LocalCache::CopyFromLocal(Lock& lock, CachedBlock* b,
                                                       CachedCopy* src,
                                                       int pool) {
-  ++src->handles;  // keeps the source in place while mu_ is released
+  ++src->handles;  // keeps the source in place while the lock is released
   CachedCopy* c = NewCopy(b, pool);
-  absl::Status s = ReserveAndAllocate(c, b->size);
+  absl::Status s = ReserveAndAllocate(lock, c, b->size);
   if (s.ok()) {
-    mu_.Unlock();
+    lock.unlock();
     s = CopyBytes(*c, *src, b->size);
-    mu_.Lock();
+    lock.lock();
   }
   --src->handles;
   if (!s.ok()) {
@@ -313,7 +314,7 @@ absl::StatusOr<CachedCopy*> LocalCache::CopyFromLocal(CachedBlock* b,
   return c;
 }
 
-absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(BlockIdView id,
+absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(Lock& lock, BlockIdView id,
                                                        int pool,
                                                        AccessMode mode) {
   auto [it, inserted] = blocks_.try_emplace(BlockId(id), nullptr);
@@ -327,30 +328,29 @@ absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(BlockIdView id,
   const Placement where = pools_[pool].placement;
   absl::StatusOr<v1::BlockInfo> info;
   if (mode == AccessMode::kWriteOnly) {
-    mu_.Unlock();
+    lock.unlock();
     info = backend_->DescribeBlock(b->id.view());
-    mu_.Lock();
+    lock.lock();
     absl::Status s = info.status();
-    if (s.ok()) s = ReserveAndAllocate(c, info->size_bytes());
+    if (s.ok()) s = ReserveAndAllocate(lock, c, info->size_bytes());
     if (s.ok()) {
-      mu_.Unlock();
+      lock.unlock();
       s = ZeroFill(*c, info->size_bytes());
-      mu_.Lock();
+      lock.lock();
     }
     if (!s.ok()) info = s;
   } else {
-    mu_.Unlock();
+    lock.unlock();
     info = backend_->FetchBlock(
         b->id.view(), where,
         [&](const v1::BlockInfo& block) -> absl::StatusOr<void*> {
-          absl::MutexLock lock(&mu_);
-          if (absl::Status s = ReserveAndAllocate(c, block.size_bytes());
-              !s.ok()) {
-            return s;
-          }
+          lock.lock();
+          absl::Status s = ReserveAndAllocate(lock, c, block.size_bytes());
+          lock.unlock();
+          if (!s.ok()) return s;
           return c->buffer.ptr;
         });
-    mu_.Lock();
+    lock.lock();
   }
   if (!info.ok()) {
     AbandonCopy(c);
@@ -370,7 +370,7 @@ absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(BlockIdView id,
   return c;
 }
 
-absl::Status LocalCache::ReserveAndAllocate(CachedCopy* c, uint64_t size) {
+absl::Status LocalCache::ReserveAndAllocate(Lock& lock, CachedCopy* c, uint64_t size) {
   const int pool = c->pool;
   const uint64_t bytes = BufferPool::ClassBytes(size);
   {
@@ -387,7 +387,7 @@ absl::Status LocalCache::ReserveAndAllocate(CachedCopy* c, uint64_t size) {
           "; raise CacheOptions budgets or access the block elsewhere"));
     }
   }
-  if (absl::Status s = MakeRoom(pool, bytes, false); !s.ok()) {
+  if (absl::Status s = MakeRoom(lock, pool, bytes, false); !s.ok()) {
     return absl::Status(s.code(),
                         absl::StrCat("no room for block ",
                                      c->block->id.ToString(), ": ",
@@ -404,10 +404,10 @@ absl::Status LocalCache::ReserveAndAllocate(CachedCopy* c, uint64_t size) {
   // Keep used + spares within the budget: free spares of other classes.
   std::vector<RawBuffer> extra = p.buffers->TakeSparesAbove(
       p.budget > p.used ? p.budget - p.used : 0);
-  mu_.Unlock();
+  lock.unlock();
   for (RawBuffer b : extra) p.buffers->Free(b);
   absl::StatusOr<RawBuffer> fresh = p.buffers->Allocate(bytes);
-  mu_.Lock();
+  lock.lock();
   if (!fresh.ok()) {
     pools_[pool].used -= bytes;
     c->buffer.bytes = 0;
@@ -417,7 +417,7 @@ absl::Status LocalCache::ReserveAndAllocate(CachedCopy* c, uint64_t size) {
   return absl::OkStatus();
 }
 
-absl::Status LocalCache::MakeRoom(int pool, uint64_t need, bool pressure) {
+absl::Status LocalCache::MakeRoom(Lock& lock, int pool, uint64_t need, bool pressure) {
   for (;;) {
     Pool& p = pools_[pool];
     if (p.used + need <= p.effective_budget) return absl::OkStatus();
@@ -425,9 +425,11 @@ absl::Status LocalCache::MakeRoom(int pool, uint64_t need, bool pressure) {
     victims_.clear();
     p.policy->SelectVictims(
         excess,
-        [this, pool](policy::Key key) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        [this, pool](policy::Key key) {
           CachedBlock* b = FindKey(key);
-          if (b == nullptr) return false;
+          // Pinned copies are out of the policy's reach already; checked
+          // here too so no policy quirk can evict one.
+          if (b == nullptr || b->pinned) return false;
           const CachedCopy* c = b->copies[pool].get();
           return c != nullptr && c->state == CopyState::kReady &&
                  c->handles == 0;
@@ -435,7 +437,7 @@ absl::Status LocalCache::MakeRoom(int pool, uint64_t need, bool pressure) {
         &victims_);
     if (victims_.empty()) {
       if (p.evicting > 0) {
-        changed_.Wait(&mu_);
+        changed_.wait(lock);
         continue;
       }
       return absl::ResourceExhaustedError(absl::StrCat(
@@ -461,21 +463,21 @@ absl::Status LocalCache::MakeRoom(int pool, uint64_t need, bool pressure) {
       ++(pressure ? stats_.pressure_evictions : stats_.evictions);
     }
     if (!write_back.empty()) {
-      if (absl::Status s = WriteBackAndDrop(write_back); !s.ok()) return s;
+      if (absl::Status s = WriteBackAndDrop(lock, write_back); !s.ok()) return s;
     }
   }
 }
 
-absl::Status LocalCache::WriteBackAndDrop(
+absl::Status LocalCache::WriteBackAndDrop(Lock& lock, 
     const std::vector<CachedCopy*>& copies) {
   absl::Status first;
   for (CachedCopy* c : copies) {
     CachedBlock* b = c->block;
     const Placement where = pools_[c->pool].placement;
-    mu_.Unlock();
+    lock.unlock();
     absl::Status s =
         backend_->StoreBlock(b->id.view(), where, c->buffer.ptr, b->size);
-    mu_.Lock();
+    lock.lock();
     Pool& p = pools_[c->pool];
     p.evicting -= c->buffer.bytes;
     --b->changing;
@@ -494,7 +496,7 @@ absl::Status LocalCache::WriteBackAndDrop(
                                    b->id.ToString(), " failed: ", s.message()));
       }
     }
-    changed_.SignalAll();
+    changed_.notify_all();
   }
   return first;
 }
@@ -507,7 +509,7 @@ void LocalCache::FinishLoad(CachedCopy* c) {
   ++p.blocks;
   p.policy->Insert(b->key, c->buffer.bytes, b->priority);
   if (b->pinned) p.policy->SetPinned(b->key, true);
-  changed_.SignalAll();
+  changed_.notify_all();
 }
 
 void LocalCache::AbandonCopy(CachedCopy* c) {
@@ -542,35 +544,35 @@ void LocalCache::RemoveCopy(CachedCopy* c) {
     }
     blocks_.erase(b->id.view());
   }
-  changed_.SignalAll();
+  changed_.notify_all();
 }
 
-void LocalCache::TrimSpares(int pool) {
+void LocalCache::TrimSpares(Lock& lock, int pool) {
   Pool& p = pools_[pool];
   std::vector<RawBuffer> extra = p.buffers->TakeSparesAbove(
       p.effective_budget > p.used ? p.effective_budget - p.used : 0);
   if (extra.empty()) return;
   BufferPool* buffers = p.buffers.get();
-  mu_.Unlock();
+  lock.unlock();
   for (RawBuffer b : extra) buffers->Free(b);
-  mu_.Lock();
+  lock.lock();
 }
 
 void LocalCache::Release(CachedCopy* copy, AccessMode mode) {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   --copy->handles;
   if (mode != AccessMode::kRead) --copy->block->write_handles;
 }
 
 absl::Status LocalCache::MarkDirty(CachedCopy* copy) {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   CachedBlock* b = copy->block;
   if (absl::Status s = MakeExclusive(b, copy->pool); !s.ok()) return s;
   TakeForWriting(b);
   return absl::OkStatus();
 }
 
-absl::Status LocalCache::FlushKey(policy::Key key) {
+absl::Status LocalCache::FlushKey(Lock& lock, policy::Key key) {
   for (;;) {
     CachedBlock* b = FindKey(key);
     if (b == nullptr || !b->dirty) return absl::OkStatus();
@@ -580,20 +582,20 @@ absl::Status LocalCache::FlushKey(policy::Key key) {
           b->write_handles, " handle(s)); release them before flushing"));
     }
     if (b->changing > 0) {
-      changed_.Wait(&mu_);
+      changed_.wait(lock);
       continue;
     }
     CachedCopy* c = nullptr;
     for (std::unique_ptr<CachedCopy>& o : b->copies) {
       if (o != nullptr && (c == nullptr || o->pool == 0)) c = o.get();
     }
-    ++c->handles;  // no eviction, no writer while mu_ is released
+    ++c->handles;  // no eviction, no writer while the lock is released
     const uint64_t version = b->version;
     const Placement where = pools_[c->pool].placement;
-    mu_.Unlock();
+    lock.unlock();
     absl::Status s =
         backend_->StoreBlock(b->id.view(), where, c->buffer.ptr, b->size);
-    mu_.Lock();
+    lock.lock();
     --c->handles;
     if (!s.ok()) {
       return absl::Status(s.code(),
@@ -609,28 +611,28 @@ absl::Status LocalCache::FlushKey(policy::Key key) {
 }
 
 absl::Status LocalCache::FlushAll() {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   std::vector<policy::Key> dirty;
   for (auto& [id, b] : blocks_) {
     if (b->dirty) dirty.push_back(b->key);
   }
   absl::Status first;
   for (policy::Key key : dirty) {
-    absl::Status s = FlushKey(key);
+    absl::Status s = FlushKey(lock, key);
     if (!s.ok() && first.ok()) first = s;
   }
   return first;
 }
 
 absl::Status LocalCache::Flush(BlockIdView id) {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   CachedBlock* b = Find(id);
   if (b == nullptr) return absl::OkStatus();
-  return FlushKey(b->key);
+  return FlushKey(lock, b->key);
 }
 
 bool LocalCache::IsDirty(BlockIdView id) {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   CachedBlock* b = Find(id);
   return b != nullptr && b->dirty;
 }
@@ -642,12 +644,12 @@ absl::Status LocalCache::Evict(BlockIdView id, std::optional<Placement> where) {
     if (!pool.ok()) return pool.status();
     only = *pool;
   }
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   for (;;) {
     CachedBlock* b = Find(id);
     if (b == nullptr) return absl::OkStatus();
     if (b->changing > 0) {
-      changed_.Wait(&mu_);
+      changed_.wait(lock);
       continue;
     }
     std::vector<CachedCopy*> targets;
@@ -665,7 +667,7 @@ absl::Status LocalCache::Evict(BlockIdView id, std::optional<Placement> where) {
     if (b->dirty && static_cast<int>(targets.size()) == b->resident) {
       // The last copy goes: the server must have the bytes first.
       const policy::Key key = b->key;
-      if (absl::Status s = FlushKey(key); !s.ok()) return s;
+      if (absl::Status s = FlushKey(lock, key); !s.ok()) return s;
       continue;  // re-check: the block may have changed meanwhile
     }
     for (CachedCopy* c : targets) {
@@ -677,12 +679,12 @@ absl::Status LocalCache::Evict(BlockIdView id, std::optional<Placement> where) {
 }
 
 absl::Status LocalCache::Invalidate(BlockIdView id) {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   for (;;) {
     CachedBlock* b = Find(id);
     if (b == nullptr) return absl::OkStatus();
     if (b->changing > 0) {
-      changed_.Wait(&mu_);
+      changed_.wait(lock);
       continue;
     }
     for (std::unique_ptr<CachedCopy>& c : b->copies) {
@@ -703,7 +705,7 @@ absl::Status LocalCache::Invalidate(BlockIdView id) {
 }
 
 void LocalCache::SetPinned(BlockIdView id, bool pinned) {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   CachedBlock* b = Find(id);
   if (b == nullptr) return;
   b->pinned = pinned;
@@ -727,7 +729,7 @@ void LocalCache::ApplyPressure(absl::string_view resource,
     }
   }
   if (pool < 0) return;
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   Pool& p = pools_[pool];
   if (p.level == level) return;
   const v1::PressureLevel previous = p.level;
@@ -736,13 +738,13 @@ void LocalCache::ApplyPressure(absl::string_view resource,
   p.effective_budget = static_cast<uint64_t>(p.budget * share);
   p.policy->SetCapacity(std::max<uint64_t>(p.effective_budget, 1));
   if (p.effective_budget >= p.used) {
-    TrimSpares(pool);
+    TrimSpares(lock, pool);
     return;
   }
   const uint64_t before = p.used;
   const uint64_t evicted_before = stats_.pressure_evictions;
-  absl::Status s = MakeRoom(pool, 0, true);
-  TrimSpares(pool);
+  absl::Status s = MakeRoom(lock, pool, 0, true);
+  TrimSpares(lock, pool);
   Pool& after = pools_[pool];
   log_->Info(absl::StrCat(
       resource == "host_ram" ? "host RAM" : p.placement.ToString(),
@@ -756,11 +758,10 @@ void LocalCache::ApplyPressure(absl::string_view resource,
 
 void LocalCache::TakeReports(absl::Duration max_wait,
                              std::vector<v1::AccessReport>* out) {
-  absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  Lock lock(mu_);
+  reports_ready_.wait_for(lock, absl::ToChronoNanoseconds(max_wait), [this] {
     return pending_reports_ >= report_batch_ || stop_waiting_;
-  };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), max_wait);
+  });
   for (policy::Key key : report_queue_) {
     CachedBlock* b = FindKey(key);
     if (b == nullptr || b->unreported == 0) continue;
@@ -777,17 +778,18 @@ void LocalCache::TakeReports(absl::Duration max_wait,
 }
 
 void LocalCache::StopWaiting() {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   stop_waiting_ = true;
+  reports_ready_.notify_all();
 }
 
 void LocalCache::CountReported(uint64_t accesses) {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   stats_.accesses_reported += accesses;
 }
 
 CacheStats LocalCache::Stats() const {
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   CacheStats s = stats_;
   for (const Pool& p : pools_) {
     PoolStats& ps = s.pools.emplace_back();
@@ -805,7 +807,7 @@ CacheStats LocalCache::Stats() const {
 uint64_t LocalCache::HeldBytes(Placement where) const {
   absl::StatusOr<int> pool = PoolIndex(where);
   if (!pool.ok()) return 0;
-  absl::MutexLock lock(&mu_);
+  Lock lock(mu_);
   const Pool& p = pools_[*pool];
   return p.used + p.buffers->spare_bytes();
 }

@@ -10,17 +10,17 @@
 #ifndef TENSORPAGER_CLIENT_SDK_SRC_LOCAL_CACHE_H_
 #define TENSORPAGER_CLIENT_SDK_SRC_LOCAL_CACHE_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client_sdk/src/block_id.h"
 #include "client_sdk/src/buffer_pool.h"
@@ -114,6 +114,10 @@ class LocalCache {
   int device_count() const { return static_cast<int>(pools_.size()) - 1; }
 
  private:
+  // Private members below take the lock as `lock` when they may release it
+  // (to move bytes, allocate or wait); the others need mu_ held.
+  using Lock = std::unique_lock<std::mutex>;
+
   struct Pool {
     Placement placement = Placement::Host();
     std::unique_ptr<policy::EvictionPolicy> policy;
@@ -128,51 +132,43 @@ class LocalCache {
 
   static Placement PlacementOf(int pool);
   absl::StatusOr<int> PoolIndex(Placement where) const;
-  CachedBlock* Find(BlockIdView id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  CachedBlock* FindKey(policy::Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  CachedBlock* Find(BlockIdView id);
+  CachedBlock* FindKey(policy::Key key);
 
   // The core of Acquire and Load; on success the copy carries one more
   // handle.
-  absl::StatusOr<CachedCopy*> AcquireCopy(BlockIdView id, int pool,
+  absl::StatusOr<CachedCopy*> AcquireCopy(Lock& lock, BlockIdView id, int pool,
                                           AccessMode mode, bool count,
-                                          bool* local)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<CachedCopy*> CopyFromLocal(CachedBlock* b, CachedCopy* src,
-                                            int pool)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<CachedCopy*> LoadFromServer(BlockIdView id, int pool,
-                                             AccessMode mode)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                          bool* local);
+  absl::StatusOr<CachedCopy*> CopyFromLocal(Lock& lock, CachedBlock* b, CachedCopy* src,
+                                            int pool);
+  absl::StatusOr<CachedCopy*> LoadFromServer(Lock& lock, BlockIdView id, int pool,
+                                             AccessMode mode);
   // Drops the block's other copies so `pool` holds the only one.
-  absl::Status MakeExclusive(CachedBlock* b, int pool)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void TakeForWriting(CachedBlock* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NoteAccess(CachedBlock* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status MakeExclusive(CachedBlock* b, int pool);
+  void TakeForWriting(CachedBlock* b);
+  void NoteAccess(CachedBlock* b);
 
-  CachedCopy* NewCopy(CachedBlock* b, int pool)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  CachedCopy* NewCopy(CachedBlock* b, int pool);
   // Reserves room for `size` bytes in the copy's pool (evicting) and gives
-  // the copy memory. May release mu_ while it writes back or allocates.
-  absl::Status ReserveAndAllocate(CachedCopy* c, uint64_t size)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // the copy memory. May release the lock to write back or allocate.
+  absl::Status ReserveAndAllocate(Lock& lock, CachedCopy* c, uint64_t size);
   // Evicts from `pool` until `need` more bytes fit its effective budget.
-  absl::Status MakeRoom(int pool, uint64_t need, bool pressure)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status MakeRoom(Lock& lock, int pool, uint64_t need, bool pressure);
   // Writes dirty copies (in kEvicting) back, then drops them; a copy whose
   // write-back fails stays, ready again.
-  absl::Status WriteBackAndDrop(const std::vector<CachedCopy*>& copies)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishLoad(CachedCopy* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteBackAndDrop(Lock& lock, const std::vector<CachedCopy*>& copies);
+  void FinishLoad(CachedCopy* c);
   // Gives up a copy that never became ready.
-  void AbandonCopy(CachedCopy* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AbandonCopy(CachedCopy* c);
   // Drops a ready copy, or one whose write-back just finished.
-  void DropCopy(CachedCopy* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropCopy(CachedCopy* c);
   // What AbandonCopy and DropCopy share: frees the copy's memory and erases
   // the block with its last copy.
-  void RemoveCopy(CachedCopy* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveCopy(CachedCopy* c);
   // Frees spares beyond what the pool's effective budget leaves room for.
-  void TrimSpares(int pool) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status FlushKey(policy::Key key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TrimSpares(Lock& lock, int pool);
+  absl::Status FlushKey(Lock& lock, policy::Key key);
   // Copies `size` bytes between two local copies (host <-> device).
   absl::Status CopyBytes(const CachedCopy& dst, const CachedCopy& src,
                          uint64_t size);
@@ -187,23 +183,29 @@ class LocalCache {
   CacheBackend* const backend_;
   SdkLog* const log_;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar changed_;  // a copy finished loading or being written back
-  std::vector<Pool> pools_ ABSL_GUARDED_BY(mu_);  // [0] host, [1 + d] GPU d
+  // std::mutex, not absl::Mutex: Debian's prebuilt Abseil is not built for
+  // ThreadSanitizer, which then cannot see absl::Mutex hand-offs. mu_
+  // guards everything below.
+  mutable std::mutex mu_;
+  // A copy finished loading or being written back, or was dropped.
+  std::condition_variable changed_;
+  // A batch of access reports is pending, or StopWaiting was called.
+  std::condition_variable reports_ready_;
+  std::vector<Pool> pools_;  // [0] host, [1 + d] GPU d
   absl::flat_hash_map<BlockId, std::unique_ptr<CachedBlock>, BlockIdHash,
                       BlockIdEq>
-      blocks_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<policy::Key, CachedBlock*> by_key_ ABSL_GUARDED_BY(mu_);
-  policy::Key next_key_ ABSL_GUARDED_BY(mu_) = 1;
-  std::vector<policy::Key> victims_ ABSL_GUARDED_BY(mu_);
+      blocks_;
+  absl::flat_hash_map<policy::Key, CachedBlock*> by_key_;
+  policy::Key next_key_ = 1;
+  std::vector<policy::Key> victims_;
 
   // Access reporting.
-  std::vector<policy::Key> report_queue_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::AccessReport> orphan_reports_ ABSL_GUARDED_BY(mu_);
-  uint64_t pending_reports_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stop_waiting_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<policy::Key> report_queue_;
+  std::vector<v1::AccessReport> orphan_reports_;
+  uint64_t pending_reports_ = 0;
+  bool stop_waiting_ = false;
 
-  CacheStats stats_ ABSL_GUARDED_BY(mu_);
+  CacheStats stats_;
 };
 
 }  // namespace tensorpager::internal

@@ -36,7 +36,7 @@ Family<T>::Family(MetricSpec spec, std::vector<double> bucket_bounds)
   // An unlabeled family has exactly one child; creating it now makes the
   // metric visible (as 0) before its first update.
   if (spec_.label_names.empty()) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     children_.emplace(std::vector<std::string>{}, MakeChild());
   }
 }
@@ -70,7 +70,7 @@ absl::StatusOr<T*> Family<T>::Child(
       !s.ok()) {
     return s;
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   auto it = children_.find(label_values);
   if (it == children_.end()) {
     it = children_
@@ -84,7 +84,7 @@ absl::StatusOr<T*> Family<T>::Child(
 
 template <typename T>
 absl::Status Family<T>::AppendText(std::string* out) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (children_.empty()) return absl::OkStatus();
   AppendFamilyHeader(spec_.name, spec_.help, TypeOf(static_cast<T*>(nullptr)),
                      out);

@@ -12,14 +12,13 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "server/metrics/collector.h"
 #include "server/metrics/counter.h"
 #include "server/metrics/gauge.h"
@@ -67,8 +66,10 @@ class Family final : public Collector {
   const std::vector<double> bucket_bounds_;
   const std::vector<std::string> bucket_labels_;
 
-  mutable absl::Mutex mu_;
-  ChildMap children_ ABSL_GUARDED_BY(mu_);
+  // std::mutex, not absl::Mutex: Debian's Abseil is built without
+  // ThreadSanitizer annotations, so TSan cannot see absl::Mutex hand-offs.
+  mutable std::mutex mu_;
+  ChildMap children_;  // guarded by mu_
 };
 
 extern template class Family<Counter>;

@@ -97,7 +97,7 @@ absl::Status Registry::AddSingleValueCallback(MetricType type, MetricSpec spec,
 }
 
 absl::Status Registry::Insert(std::unique_ptr<Collector> collector) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   const absl::string_view name = collector->name();
   if (families_.contains(name)) {
     return absl::AlreadyExistsError(
@@ -108,12 +108,12 @@ absl::Status Registry::Insert(std::unique_ptr<Collector> collector) {
 }
 
 absl::StatusOr<std::string> Registry::Render() const {
-  absl::MutexLock render_lock(&render_mu_);
+  std::lock_guard render_lock(render_mu_);
   // Families are never removed, so the pointers outlive the lock; copying
   // them lets callbacks run without blocking registrations.
   std::vector<const Collector*> collectors;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     collectors.reserve(families_.size());
     for (const auto& [name, collector] : families_) {
       collectors.push_back(collector.get());

@@ -19,13 +19,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "server/metrics/callback_family.h"
 #include "server/metrics/collector.h"
 #include "server/metrics/counter.h"
@@ -54,9 +53,10 @@ class Registry {
       MetricSpec spec, std::vector<double> bucket_bounds);
 
   // Families whose samples `collect` produces at each scrape. It runs on
-  // the scraping thread, never concurrently with itself, and must stay
-  // callable as long as the registry may be rendered: stop the metrics
-  // HTTP server before destroying what it captures.
+  // the scraping thread, never concurrently with itself, must not call
+  // Render(), and must stay callable as long as the registry may be
+  // rendered: stop the metrics HTTP server before destroying what it
+  // captures.
   absl::Status AddCounterCallback(MetricSpec spec, CollectFn collect);
   absl::Status AddGaugeCallback(MetricSpec spec, CollectFn collect);
   // Unlabeled shorthands: the family's single value is `value()`.
@@ -76,13 +76,14 @@ class Registry {
   // ALREADY_EXISTS if the name is taken; otherwise takes ownership.
   absl::Status Insert(std::unique_ptr<Collector> collector);
 
-  mutable absl::Mutex mu_;
-  std::map<std::string, std::unique_ptr<Collector>, std::less<>> families_
-      ABSL_GUARDED_BY(mu_);
+  // std::mutex, not absl::Mutex: see Family.
+  mutable std::mutex mu_;
+  // Guarded by mu_.
+  std::map<std::string, std::unique_ptr<Collector>, std::less<>> families_;
   // Serializes scrapes so that callbacks never run concurrently with
   // themselves; held without mu_, so Add* and updates never wait on a
   // scrape.
-  mutable absl::Mutex render_mu_;
+  mutable std::mutex render_mu_;
 };
 
 }  // namespace tensorpager::metrics

@@ -1,17 +1,32 @@
-// ADAPTIVE: size-aware W-TinyLFU with a ghost-steered admission window.
-// (Design notes to be written once the experiments settle.)
+// Design notes: see the comment block at the top of adaptive_policy.h.
 #include "storage/policy/adaptive_policy.h"
 
 #include <algorithm>
-#include <cstdlib>
+#include <cmath>
+#include <limits>
 
 namespace tensorpager::policy {
+namespace {
+
+// The window holds at least this many byte-weighted mean arrivals, but
+// that floor never takes more than this share of the budget (objects that
+// large leave room for few entries anyway).
+constexpr double kWindowFloorArrivals = 4.0;
+constexpr double kMaxWindowFloorShare = 0.25;
+// Arrival-size statistics forget with this weight per arrival.
+constexpr double kArrivalDecay = 1.0 / 4096;
+// Sketch sizing and the hill climber's sample never go below this many
+// entries, so a nearly empty cache still gets sensible statistics.
+constexpr size_t kMinStatisticsEntries = 64;
+
+}  // namespace
 
 AdaptivePolicy::AdaptivePolicy() : AdaptivePolicy(Options{}) {}
 
 AdaptivePolicy::AdaptivePolicy(const Options& options)
     : options_(options),
-      window_share_(options.initial_window),
+      window_share_(std::clamp(options.initial_window, options.min_window,
+                               options.max_window)),
       climb_step_(options.climb_step) {}
 
 EntryList& AdaptivePolicy::ListOf(ListId id) {
@@ -36,25 +51,34 @@ bool AdaptivePolicy::Contains(Key key) const {
   return i != kNoNode && !IsGhost(table_[i].list);
 }
 
+bool AdaptivePolicy::InWindow(Key key) const {
+  const NodeIndex i = table_.Find(key);
+  return i != kNoNode && table_[i].list == kWindowList;
+}
+
 size_t AdaptivePolicy::size() const {
   return window_.size() + probation_.size() + protected_.size() +
          pinned_.size();
 }
 
 uint64_t AdaptivePolicy::resident_bytes() const {
-  return window_.bytes() + probation_.bytes() + protected_.bytes() +
-         pinned_.bytes();
+  return window_.bytes() + MainBytes() + pinned_.bytes();
 }
 
 uint64_t AdaptivePolicy::Budget() const {
   if (capacity_hint_ != 0) return capacity_hint_;
   if (observed_budget_ != 0) return observed_budget_;
+  // Still filling and never asked for victims: everything fits so far.
   return resident_bytes();
 }
 
 uint64_t AdaptivePolicy::WindowTarget() const {
   const double budget = static_cast<double>(Budget());
-  const double floor = options_.floor_mode == 0 ? 0 : options_.floor_mode == 1 ? recent_max_bytes_ : options_.floor_k * (sum_bytes_ > 0 ? sum_sq_bytes_ / sum_bytes_ : 0);
+  const double floor = std::min(
+      arrival_bytes_ > 0
+          ? kWindowFloorArrivals * arrival_bytes_squared_ / arrival_bytes_
+          : 0,
+      kMaxWindowFloorShare * budget);
   const double target = std::max(window_share_ * budget, floor);
   return static_cast<uint64_t>(std::min(target, options_.max_window * budget));
 }
@@ -68,53 +92,95 @@ uint64_t AdaptivePolicy::ProtectedTarget() const {
 }
 
 int AdaptivePolicy::Score(const EntryNode& n) const {
-  return sketch_.Frequency(n.key) + n.priority;
+  int frequency = sketch_.Frequency(n.key);
+  if (options_.stale_gaps > 0 && n.gap > 0) {
+    const uint64_t idle = clock_ - n.last_access;
+    const uint64_t interval =
+        static_cast<uint64_t>(options_.stale_gaps * n.gap) + 1;
+    const uint64_t halvings = idle / interval;
+    frequency = halvings >= 8 ? 0 : frequency >> halvings;
+  }
+  return frequency + n.priority;
 }
 
-void AdaptivePolicy::Climb(bool hit) {
-  if (!options_.climb_adapt) return;
-  if (hit) {
-    ++sample_hits_;
-  } else {
-    ++sample_misses_;
+void AdaptivePolicy::NoteAccess(EntryNode& n, bool has_history) {
+  ++clock_;
+  if (has_history) {
+    const uint64_t gap = std::min<uint64_t>(
+        clock_ - n.last_access, std::numeric_limits<uint32_t>::max());
+    n.gap = static_cast<uint32_t>(n.gap == 0 ? gap : (n.gap + gap) / 2);
   }
-  const uint64_t total = sample_hits_ + sample_misses_;
-  const double sample =
-      options_.climb_sample *
-      static_cast<double>(std::max<size_t>(max_resident_entries_, 64));
-  if (static_cast<double>(total) < sample) return;
-  const double hit_rate = static_cast<double>(sample_hits_) / total;
-  const double change = hit_rate - previous_hit_rate_;
-  const double amount = change >= 0 ? climb_step_ : -climb_step_;
-  window_share_ = std::clamp(window_share_ + amount, options_.min_window,
-                             options_.max_window);
-  climb_step_ = std::abs(change) >= options_.climb_restart
-                    ? options_.climb_step * (amount >= 0 ? 1 : -1)
-                    : options_.climb_decay * amount;
-  previous_hit_rate_ = hit_rate;
-  sample_hits_ = sample_misses_ = 0;
+  n.last_access = clock_;
+}
+
+void AdaptivePolicy::NoteArrivalSize(uint64_t bytes) {
+  max_arrival_bytes_ = std::max(max_arrival_bytes_, bytes);
+  const double b = static_cast<double>(bytes);
+  arrival_bytes_ = arrival_bytes_ * (1 - kArrivalDecay) + b;
+  arrival_bytes_squared_ = arrival_bytes_squared_ * (1 - kArrivalDecay) + b * b;
 }
 
 void AdaptivePolicy::OnGhostHit(ListId ghost, uint64_t bytes) {
-  if (!options_.ghost_adapt) return;
   const uint64_t budget = Budget();
   if (budget == 0) return;
-  const double w = static_cast<double>(ghost_window_.bytes());
-  const double m = static_cast<double>(ghost_main_.bytes());
-  const double step =
-      static_cast<double>(bytes) / static_cast<double>(budget);
+  const double window_ghosts =
+      std::max(static_cast<double>(ghost_window_.bytes()), 1.0);
+  const double main_ghosts =
+      std::max(static_cast<double>(ghost_main_.bytes()), 1.0);
+  const double step = static_cast<double>(bytes) / static_cast<double>(budget);
   if (ghost == kGhostWindowList) {
-    window_share_ += step * std::max(1.0, m / std::max(w, 1.0));
+    window_share_ += step * std::max(1.0, main_ghosts / window_ghosts);
   } else {
-    window_share_ -= step * std::max(1.0, w / std::max(m, 1.0));
+    window_share_ -= step * std::max(1.0, window_ghosts / main_ghosts);
   }
   window_share_ =
       std::clamp(window_share_, options_.min_window, options_.max_window);
 }
 
+void AdaptivePolicy::ClimbOnRequest(bool hit) {
+  if (!options_.hill_climbing) return;
+  if (hit) {
+    ++sample_hits_;
+  } else {
+    ++sample_misses_;
+  }
+  const uint64_t requests = sample_hits_ + sample_misses_;
+  const double sample =
+      options_.climb_sample *
+      static_cast<double>(
+          std::max(max_resident_entries_, kMinStatisticsEntries));
+  if (static_cast<double>(requests) < sample) return;
+  const double hit_rate = static_cast<double>(sample_hits_) / requests;
+  const double change = hit_rate - previous_hit_rate_;
+  // Keep going the same way while the hit rate does not fall.
+  const double step = change >= 0 ? climb_step_ : -climb_step_;
+  window_share_ = std::clamp(window_share_ + step, options_.min_window,
+                             options_.max_window);
+  climb_step_ = std::abs(change) >= options_.climb_restart
+                    ? std::copysign(options_.climb_step, step)
+                    : options_.climb_decay * step;
+  previous_hit_rate_ = hit_rate;
+  sample_hits_ = sample_misses_ = 0;
+}
+
+void AdaptivePolicy::MoveWindowOverflowToMain() {
+  // While main has room (the cache is still filling, or main lost entries
+  // to erases), window overflow moves there without a contest.
+  const uint64_t budget = Budget();
+  const uint64_t window_target = WindowTarget();
+  const uint64_t main_target =
+      budget > window_target ? budget - window_target : 0;
+  while (window_.size() > 1 && window_.bytes() > window_target) {
+    const NodeIndex oldest = window_.back();
+    if (MainBytes() + table_[oldest].bytes > main_target) break;
+    window_.Unlink(oldest);
+    probation_.PushFront(oldest);
+  }
+}
+
 void AdaptivePolicy::DemoteProtectedOverflow() {
   const uint64_t target = ProtectedTarget();
-  while (protected_.bytes() > target && protected_.size() > 1) {
+  while (protected_.size() > 1 && protected_.bytes() > target) {
     const NodeIndex i = protected_.back();
     protected_.Unlink(i);
     probation_.PushFront(i);
@@ -124,7 +190,7 @@ void AdaptivePolicy::DemoteProtectedOverflow() {
 void AdaptivePolicy::ForgetOldGhosts(EntryList& ghosts) {
   const uint64_t limit = static_cast<uint64_t>(
       options_.ghost_budgets * static_cast<double>(Budget()));
-  while (ghosts.bytes() > limit && !ghosts.empty()) {
+  while (!ghosts.empty() && ghosts.bytes() > limit) {
     const NodeIndex i = ghosts.back();
     ghosts.Unlink(i);
     table_.Release(i);
@@ -141,52 +207,36 @@ void AdaptivePolicy::Insert(Key key, uint64_t bytes, int priority) {
     return;
   }
   sketch_.Increment(key);
-  Climb(false);
-  if (i != kNoNode) {
+  ClimbOnRequest(/*hit=*/false);
+  const bool has_history = i != kNoNode;
+  if (has_history) {
     const ListId ghost = table_[i].list;
     OnGhostHit(ghost, bytes);
     ListOf(ghost).Unlink(i);
   } else {
     i = table_.Add(key);
   }
-  recent_max_bytes_ = std::max(static_cast<double>(bytes), recent_max_bytes_);
-  {
-    const double b = static_cast<double>(bytes);
-    sum_bytes_ = sum_bytes_ * (1 - 1.0 / 4096) + b;
-    sum_sq_bytes_ = sum_sq_bytes_ * (1 - 1.0 / 4096) + b * b;
-  }
   EntryNode& n = table_[i];
+  NoteAccess(n, has_history);
+  NoteArrivalSize(bytes);
   n.bytes = bytes;
   n.priority = ClampPriority(priority);
   n.credits = n.priority;
-  n.flags = 0;
   n.pinned = false;
   window_.PushFront(i);
   max_resident_entries_ = std::max(max_resident_entries_, size());
-  sketch_.EnsureCapacity(std::max<size_t>(options_.sketch_min, options_.sketch_scale * max_resident_entries_));
-
-  // While the main segment has room, window overflow moves there without
-  // an admission contest (the cache is still filling).
-  const uint64_t budget = Budget();
-  const uint64_t window_target = WindowTarget();
-  const uint64_t main_target = budget > window_target ? budget - window_target : 0;
-  while (window_.size() > 1 && window_.bytes() > window_target) {
-    const NodeIndex oldest = window_.back();
-    if (probation_.bytes() + protected_.bytes() + table_[oldest].bytes >
-        main_target) {
-      break;
-    }
-    window_.Unlink(oldest);
-    probation_.PushFront(oldest);
-  }
+  sketch_.EnsureCapacity(
+      std::max(max_resident_entries_, kMinStatisticsEntries));
+  MoveWindowOverflowToMain();
 }
 
 void AdaptivePolicy::Touch(Key key) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode || IsGhost(table_[i].list)) return;
   sketch_.Increment(key);
-  Climb(true);
+  ClimbOnRequest(/*hit=*/true);
   EntryNode& n = table_[i];
+  NoteAccess(n, /*has_history=*/true);
   n.credits = n.priority;
   switch (n.list) {
     case kWindowList:
@@ -200,7 +250,7 @@ void AdaptivePolicy::Touch(Key key) {
     case kProtectedList:
       protected_.MoveToFront(i);
       break;
-    default:
+    default:  // pinned
       break;
   }
 }
@@ -209,20 +259,19 @@ void AdaptivePolicy::Remove(Key key, RemoveReason reason) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode) return;
   EntryNode& n = table_[i];
-  if (IsGhost(n.list)) {
+  const ListId from = n.list;
+  if (IsGhost(from)) {
     if (reason == RemoveReason::kErased) {
-      ListOf(n.list).Unlink(i);
+      ListOf(from).Unlink(i);
       table_.Release(i);
     }
     return;
   }
-  const ListId from = n.list;
   ListOf(from).Unlink(i);
   if (reason == RemoveReason::kErased || from == kPinnedList) {
     table_.Release(i);
     return;
   }
-  n.flags = 0;
   EntryList& ghosts = from == kWindowList ? ghost_window_ : ghost_main_;
   ghosts.PushFront(i);
   ForgetOldGhosts(ghosts);
@@ -239,17 +288,19 @@ void AdaptivePolicy::SetPinned(Key key, bool pinned) {
   if (pinned) {
     pinned_.PushFront(i);
   } else {
-    // Back into circulation as a fresh arrival; its sketch history decides
-    // whether it keeps a main-segment place.
+    // Back into circulation through the window: its sketch history decides
+    // whether it earns a main-segment place again.
     n.credits = n.priority;
     window_.PushFront(i);
   }
 }
 
-void AdaptivePolicy::Choose(NodeIndex i, std::vector<Key>* out) {
-  table_[i].flags |= kChosen;
-  chosen_.push_back(i);
-  out->push_back(table_[i].key);
+void AdaptivePolicy::StartSelection() {
+  main_victims_.clear();
+  main_committed_ = 0;
+  probation_cursor_ = probation_.back();
+  protected_cursor_ = protected_.back();
+  window_cursor_ = window_.back();
 }
 
 NodeIndex AdaptivePolicy::NextWindowCandidate(
@@ -262,27 +313,37 @@ NodeIndex AdaptivePolicy::NextWindowCandidate(
   return kNoNode;
 }
 
-NodeIndex AdaptivePolicy::NextMainVictim(
-    absl::FunctionRef<bool(Key)> eligible) {
-  if (pending_head_ < pending_.size()) return pending_[pending_head_];
-  for (int pass = 0; pass < 2; ++pass) {
-    EntryList& list = pass == 0 ? probation_ : protected_;
-    NodeIndex& cursor = pass == 0 ? probation_cursor_ : protected_cursor_;
-    while (cursor != kNoNode) {
-      const NodeIndex i = cursor;
-      cursor = list.newer(i);
-      EntryNode& n = table_[i];
-      if ((n.flags & kChosen) != 0 || !eligible(n.key)) continue;
-      if (n.credits > 0) {
-        --n.credits;
-        list.MoveToFront(i);
-        continue;
+NodeIndex AdaptivePolicy::PeekMainVictim(
+    size_t k, absl::FunctionRef<bool(Key)> eligible) {
+  while (main_victims_.size() <= main_committed_ + k) {
+    NodeIndex found = kNoNode;
+    for (EntryList* list : {&probation_, &protected_}) {
+      NodeIndex& cursor =
+          list == &probation_ ? probation_cursor_ : protected_cursor_;
+      while (cursor != kNoNode && found == kNoNode) {
+        const NodeIndex i = cursor;
+        cursor = list->newer(i);
+        EntryNode& n = table_[i];
+        if (!eligible(n.key)) continue;
+        if (n.credits > 0) {
+          // Priority buys another lap; the cursor meets it again later
+          // (at once if it is already the newest).
+          --n.credits;
+          if (cursor == kNoNode) {
+            cursor = i;
+          } else {
+            list->MoveToFront(i);
+          }
+          continue;
+        }
+        found = i;
       }
-      pending_.push_back(i);
-      return i;
+      if (found != kNoNode) break;
     }
+    if (found == kNoNode) return kNoNode;
+    main_victims_.push_back(found);
   }
-  return kNoNode;
+  return main_victims_[main_committed_ + k];
 }
 
 uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
@@ -290,124 +351,88 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
                                        std::vector<Key>* out) {
   if (bytes == 0) return 0;
   if (capacity_hint_ == 0) observed_budget_ = resident_bytes();
-  chosen_.clear();
-  pending_.clear();
-  pending_head_ = 0;
-  probation_cursor_ = probation_.back();
-  protected_cursor_ = protected_.back();
-  window_cursor_ = window_.back();
+  StartSelection();
 
   const uint64_t budget = Budget();
-  // The caller frees room for an entry that will arrive in the window; its
-  // size follows from the budget when the caller asked for exactly
-  // resident + incoming - budget bytes. A caller shedding load with nothing
-  // arriving (RAM pressure) is bounded by the largest entry seen.
   const uint64_t resident = resident_bytes();
-  const uint64_t incoming =
+  // The room is for an entry that will arrive in the window. A caller
+  // asking for exactly resident + arrival - budget bytes tells us the
+  // arrival's size; one shedding load with nothing arriving is bounded by
+  // the largest arrival seen.
+  const uint64_t arrival =
       budget + bytes > resident
-          ? std::min<uint64_t>(budget + bytes - resident,
-                               std::max<uint64_t>(bytes, recent_max_bytes_))
+          ? std::min(budget + bytes - resident,
+                     std::max(bytes, max_arrival_bytes_))
           : 0;
-  // The window always has room for the arrival itself.
-  const uint64_t window_target = std::max(WindowTarget(), incoming);
-  const uint64_t main_target = budget > window_target ? budget - window_target : 0;
-  uint64_t freed = 0;
+  const uint64_t window_target = std::max(WindowTarget(), arrival);
+  const uint64_t main_target =
+      budget > window_target ? budget - window_target : 0;
+
+  uint64_t chosen = 0;
   uint64_t window_chosen = 0;
   uint64_t main_chosen = 0;
-
-  // Takes pending_[pending_head_ ...] as a group worth at least `room`.
-  auto gather = [&](uint64_t room, uint64_t* group_bytes, int* group_score) {
-    group_.clear();
-    *group_bytes = 0;
-    *group_score = 0;
-    size_t k = pending_head_;
-    while (*group_bytes < room) {
-      NodeIndex v;
-      if (k < pending_.size()) {
-        v = pending_[k];
-      } else {
-        const size_t saved = pending_head_;
-        pending_head_ = pending_.size();
-        v = NextMainVictim(eligible);
-        pending_head_ = saved;
-        if (v == kNoNode) break;
-      }
-      ++k;
-      group_.push_back(v);
-      *group_bytes += table_[v].bytes;
-      const int s = Score(table_[v]);
-      *group_score = options_.victim_sum ? *group_score + s
-                                         : std::max(*group_score, s);
+  auto choose_main = [&](size_t count) {
+    for (size_t k = 0; k < count; ++k) {
+      const NodeIndex v = main_victims_[main_committed_ + k];
+      out->push_back(table_[v].key);
+      main_chosen += table_[v].bytes;
+      chosen += table_[v].bytes;
     }
+    main_committed_ += count;
+  };
+  auto choose_window = [&](NodeIndex c) {
+    out->push_back(table_[c].key);
+    window_chosen += table_[c].bytes;
+    chosen += table_[c].bytes;
   };
 
-  while (freed < bytes) {
+  while (chosen < bytes) {
     const bool window_over =
-        window_.bytes() - window_chosen + incoming > window_target;
-    if (window_over) {
-      const NodeIndex c = NextWindowCandidate(eligible);
-      if (c != kNoNode) {
-        const uint64_t cb = table_[c].bytes;
-        const uint64_t main_now =
-            probation_.bytes() + protected_.bytes() - main_chosen;
-        if (cb > main_target) {
-          Choose(c, out);
-          window_chosen += cb;
-          freed += cb;
-          continue;
-        }
-        if (main_now + cb <= main_target) {
-          window_.Unlink(c);
-          probation_.PushFront(c);
-          continue;
-        }
-        uint64_t group_bytes;
-        int group_score;
-        gather(main_now + cb - main_target, &group_bytes, &group_score);
-        bool admit = false;
-        if (!group_.empty()) {
-          const int cs = Score(table_[c]);
-          admit = cs > group_score + options_.margin;
-          if (!admit && options_.random_admit && cs >= 6) {
-            random_state_ ^= random_state_ << 13;
-            random_state_ ^= random_state_ >> 7;
-            random_state_ ^= random_state_ << 17;
-            admit = (random_state_ & 127) == 0;
-          }
-        }
-        if (admit) {
-          for (NodeIndex v : group_) {
-            Choose(v, out);
-            main_chosen += table_[v].bytes;
-            freed += table_[v].bytes;
-          }
-          pending_head_ += group_.size();
-          window_.Unlink(c);
-          probation_.PushFront(c);
-        } else {
-          Choose(c, out);
-          window_chosen += cb;
-          freed += cb;
-        }
+        window_.bytes() - window_chosen + arrival > window_target;
+    const NodeIndex c = window_over ? NextWindowCandidate(eligible) : kNoNode;
+    if (c != kNoNode) {
+      const uint64_t candidate_bytes = table_[c].bytes;
+      const uint64_t main_now = MainBytes() - main_chosen;
+      if (candidate_bytes > main_target) {
+        choose_window(c);
         continue;
       }
-    }
-    const NodeIndex v = NextMainVictim(eligible);
-    if (v != kNoNode) {
-      ++pending_head_;
-      Choose(v, out);
-      main_chosen += table_[v].bytes;
-      freed += table_[v].bytes;
+      if (main_now + candidate_bytes <= main_target) {
+        window_.Unlink(c);
+        probation_.PushFront(c);
+        continue;
+      }
+      // The candidate must beat every entry it would displace.
+      const uint64_t room = main_now + candidate_bytes - main_target;
+      uint64_t group_bytes = 0;
+      int group_score = 0;
+      size_t group = 0;
+      while (group_bytes < room) {
+        const NodeIndex v = PeekMainVictim(group, eligible);
+        if (v == kNoNode) break;
+        group_bytes += table_[v].bytes;
+        group_score = std::max(group_score, Score(table_[v]));
+        ++group;
+      }
+      if (group > 0 && group_bytes >= room &&
+          Score(table_[c]) > group_score) {
+        choose_main(group);
+        window_.Unlink(c);
+        probation_.PushFront(c);
+      } else {
+        choose_window(c);
+      }
       continue;
     }
-    const NodeIndex c = NextWindowCandidate(eligible);
-    if (c == kNoNode) break;
-    Choose(c, out);
-    window_chosen += table_[c].bytes;
-    freed += table_[c].bytes;
+    if (PeekMainVictim(0, eligible) != kNoNode) {
+      choose_main(1);
+      continue;
+    }
+    const NodeIndex last = NextWindowCandidate(eligible);
+    if (last == kNoNode) break;
+    choose_window(last);
   }
-  for (NodeIndex i : chosen_) table_[i].flags &= ~kChosen;
-  return freed;
+  return chosen;
 }
 
 }  // namespace tensorpager::policy

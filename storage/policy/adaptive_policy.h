@@ -1,4 +1,57 @@
-// ADAPTIVE eviction; the design notes are at the top of adaptive_policy.cc.
+// ADAPTIVE: a size-aware W-TinyLFU whose admission window is steered by
+// ghost hits (as ARC steers its recency/frequency split) and by hit-rate
+// hill climbing (as Caffeine does), with frequency estimates that decay
+// both globally and per entry.
+//
+// Layout. Resident entries live in one of three LRU lists: a small
+// admission *window*, and a *main* segment split SLRU-style into
+// *probation* and *protected* (80% of main). New entries enter the window.
+// An entry hit in probation moves to protected; protected overflow drops
+// back to probation. Pinned entries sit on a list of their own that victim
+// selection never walks.
+//
+// Admission (TinyLFU, Einziger et al. 2017). When the window outgrows its
+// share, its oldest entry becomes a candidate for main. It competes with
+// the oldest probation entries: as many as must leave to make room for it
+// (size-aware, after Einziger et al. 2022, "Lightweight robust size aware
+// cache management"). The candidate enters main only if its estimated
+// frequency beats every entry it would displace; otherwise it is the
+// victim. Ties keep the incumbents, which is what makes a scan or a loop
+// larger than the cache unable to flush main. Frequencies come from a
+// count-min sketch with a doorkeeper and periodic halving
+// (frequency_sketch.h); the sketch lengthens its history when most keys it
+// sees are new, so loops much larger than the cache are recognised too.
+// Region priority adds to the estimate and gives extra laps in main.
+//
+// Per-entry decay. A victim whose idle time exceeds twice its own typical
+// reuse gap has its estimate halved per such interval: popular entries
+// whose pattern has stopped (a finished conversation's KV blocks) stop
+// blocking newcomers long before the sketch's global halving would let
+// them, while a loop's entries (idle never longer than their gap) keep
+// their full weight. The gap survives eviction in the entry's ghost.
+//
+// Window size. Evicted entries are remembered as ghosts (keys and sizes
+// only, each ghost list bounded by one budget of bytes), in two lists by
+// where they were evicted from. A re-request of a key evicted from the
+// window says a larger window would have hit, one evicted from main says a
+// larger main would have: the window grows or shrinks by the re-requested
+// bytes, scaled by the ratio of the two ghost lists (ARC's rule, Megiddo &
+// Modha 2003). This reacts within a few misses, which is what recency-heavy
+// traces (one-hit objects reused once, like corda) need. On top, every
+// 10 x resident-entries requests a hill climber compares hit rates and
+// nudges the window the way that helped (Caffeine's climber), which
+// rescues phases where neither ghost list sees re-requests. The window
+// never drops below 4x the byte-weighted mean arrival size (up to a quarter
+// of the budget), so a large arrival is absorbed by the window rather than
+// forcing main evictions that candidates would then refill uncontested.
+//
+// Victim selection is SelectVictims(bytes): it runs the contests above
+// until `bytes` are chosen, and when the window is within its share it
+// takes main's oldest entries (probation, then protected), then the
+// window's. Entries stay tracked until the owner removes them; admitted
+// candidates move to probation during the call. Every operation is O(1)
+// amortised; the sketch and the node pool allocate only when the cache
+// reaches a new size.
 #ifndef TENSORPAGER_STORAGE_POLICY_ADAPTIVE_POLICY_H_
 #define TENSORPAGER_STORAGE_POLICY_ADAPTIVE_POLICY_H_
 
@@ -15,29 +68,26 @@ namespace tensorpager::policy {
 class AdaptivePolicy final : public EvictionPolicy {
  public:
   struct Options {
-    // Starting share of the budget for the admission window.
+    // Window share of the budget at start, and the range adaptation keeps
+    // it in.
     double initial_window = 0.01;
-    // Bounds of the window share the adaptation may choose.
     double min_window = 0.01;
     double max_window = 0.99;
-    // Share of the main segment reserved for entries hit there.
+    // Share of main reserved for entries hit while in main.
     double protected_share = 0.80;
-    // Each ghost list remembers evicted entries worth this many budgets.
+    // Bytes each ghost list remembers, in budgets.
     double ghost_budgets = 1.0;
-    // Hill-climbing sample, in multiples of the resident entry count.
+    // A victim idle for more than this many of its own reuse gaps has its
+    // frequency halved per such interval; 0 disables the decay.
+    double stale_gaps = 2.0;
+    // Hill climbing: sample length in resident entries, first step as a
+    // share of the budget, step decay per sample, and the hit-rate change
+    // that restarts the search with a full step.
+    bool hill_climbing = true;
     double climb_sample = 10.0;
     double climb_step = 0.0625;
     double climb_decay = 0.98;
     double climb_restart = 0.05;
-    bool ghost_adapt = true;
-    bool climb_adapt = false;
-    bool victim_sum = false;
-    bool random_admit = false;
-    size_t sketch_min = 64;
-    int margin = 0;
-    int floor_mode = 1;
-    double floor_k = 2;
-    double sketch_scale = 1.0;
   };
 
   AdaptivePolicy();
@@ -56,13 +106,15 @@ class AdaptivePolicy final : public EvictionPolicy {
   uint64_t resident_bytes() const override;
   void SetCapacity(uint64_t bytes) override { capacity_hint_ = bytes; }
 
-  // The admission window's current share of the budget (for tests and
-  // tp-sim's diagnostics).
+  // The window's current share of the budget.
   double window_share() const { return window_share_; }
   // Evicted keys remembered as ghosts.
   size_t ghost_count() const {
     return ghost_window_.size() + ghost_main_.size();
   }
+  // Whether `key` is resident in the admission window (tests use it to
+  // tell admission from eviction).
+  bool InWindow(Key key) const;
 
  private:
   enum : ListId {
@@ -73,26 +125,29 @@ class AdaptivePolicy final : public EvictionPolicy {
     kGhostWindowList,
     kGhostMainList,
   };
-  // EntryNode::flags bit: chosen by the SelectVictims call in progress.
-  static constexpr uint8_t kChosen = 1;
 
   EntryList& ListOf(ListId id);
-  bool IsGhost(ListId id) const {
+  static bool IsGhost(ListId id) {
     return id == kGhostWindowList || id == kGhostMainList;
   }
   uint64_t Budget() const;
   uint64_t WindowTarget() const;
   uint64_t ProtectedTarget() const;
+  uint64_t MainBytes() const { return probation_.bytes() + protected_.bytes(); }
+  int Score(const EntryNode& n) const;
+  void NoteAccess(EntryNode& n, bool has_history);
+  void NoteArrivalSize(uint64_t bytes);
   void OnGhostHit(ListId ghost, uint64_t bytes);
-  void Climb(bool hit);
+  void ClimbOnRequest(bool hit);
+  void MoveWindowOverflowToMain();
   void DemoteProtectedOverflow();
   void ForgetOldGhosts(EntryList& ghosts);
-  int Score(const EntryNode& n) const;
 
-  // SelectVictims helpers.
-  NodeIndex NextMainVictim(absl::FunctionRef<bool(Key)> eligible);
+  // SelectVictims helpers; state lives in the scratch members below.
+  void StartSelection();
   NodeIndex NextWindowCandidate(absl::FunctionRef<bool(Key)> eligible);
-  void Choose(NodeIndex i, std::vector<Key>* out);
+  // The k-th main victim not yet committed, scanning on demand.
+  NodeIndex PeekMainVictim(size_t k, absl::FunctionRef<bool(Key)> eligible);
 
   Options options_;
   EntryTable table_;
@@ -104,35 +159,30 @@ class AdaptivePolicy final : public EvictionPolicy {
   EntryList ghost_main_{&table_, kGhostMainList};
   FrequencySketch sketch_;
 
+  // Counts accesses (inserts and hits); the time base of reuse gaps.
+  uint64_t clock_ = 0;
   uint64_t capacity_hint_ = 0;
-  // Resident bytes seen by the last SelectVictims: the budget when no hint.
+  // Without a hint: the resident bytes seen by the last SelectVictims.
   uint64_t observed_budget_ = 0;
   size_t max_resident_entries_ = 0;
   double window_share_;
-  // Largest recent arrival, decaying by e every `size()` arrivals.
-  double recent_max_bytes_ = 0;
-  double sum_bytes_ = 0;
-  double sum_sq_bytes_ = 0;
+  // Decaying sums of arrival sizes and their squares: their ratio is the
+  // byte-weighted mean arrival size.
+  double arrival_bytes_ = 0;
+  double arrival_bytes_squared_ = 0;
+  uint64_t max_arrival_bytes_ = 0;
 
-  // Hill-climbing state.
   uint64_t sample_hits_ = 0;
   uint64_t sample_misses_ = 0;
   double previous_hit_rate_ = 0;
   double climb_step_;
 
-  uint64_t random_state_ = 0x2545f4914f6cdd1dull;
-
-  // Scratch for SelectVictims, reused so steady state allocates nothing.
-  std::vector<NodeIndex> chosen_;
-  std::vector<NodeIndex> group_;
-  size_t pending_head_ = 0;
-  std::vector<NodeIndex> pending_;
+  // SelectVictims scratch, reused so steady state allocates nothing.
+  std::vector<NodeIndex> main_victims_;
+  size_t main_committed_ = 0;
   NodeIndex probation_cursor_ = kNoNode;
   NodeIndex protected_cursor_ = kNoNode;
   NodeIndex window_cursor_ = kNoNode;
-  bool probation_done_ = false;
-  bool protected_done_ = false;
-  bool window_done_ = false;
 };
 
 }  // namespace tensorpager::policy

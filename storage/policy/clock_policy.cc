@@ -51,18 +51,27 @@ uint64_t ClockPolicy::SelectVictims(uint64_t bytes,
                                     std::vector<Key>* out) {
   uint64_t chosen = 0;
   // Requeued entries go to the front, ahead of the hand, so one sweep sees
-  // each at most credits + 2 times.
+  // each at most credits + 2 times. The front entry itself is simply
+  // visited again.
   NodeIndex i = ring_.back();
   while (i != kNoNode && chosen < bytes) {
-    const NodeIndex next = ring_.newer(i);
+    NodeIndex next = ring_.newer(i);
     EntryNode& n = table_[i];
     if (eligible(n.key)) {
+      bool requeue = true;
       if ((n.flags & kReferenced) != 0) {
         n.flags &= ~kReferenced;
-        ring_.MoveToFront(i);
       } else if (n.credits > 0) {
         --n.credits;
-        ring_.MoveToFront(i);
+      } else {
+        requeue = false;
+      }
+      if (requeue) {
+        if (next == kNoNode) {
+          next = i;
+        } else {
+          ring_.MoveToFront(i);
+        }
       } else {
         out->push_back(n.key);
         chosen += n.bytes;

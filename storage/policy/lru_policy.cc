@@ -1,7 +1,5 @@
 #include "storage/policy/lru_policy.h"
 
-#include <algorithm>
-
 namespace tensorpager::policy {
 
 void LruPolicy::Insert(Key key, uint64_t bytes, int priority) {
@@ -50,31 +48,28 @@ uint64_t LruPolicy::SelectVictims(uint64_t bytes,
                                   absl::FunctionRef<bool(Key)> eligible,
                                   std::vector<Key>* out) {
   uint64_t chosen = 0;
-  // Entries requeued for their priority go to the front and spend a
-  // credit; passes repeat while credits were spent, so a high-priority
-  // entry is chosen once its credits run out rather than never.
-  bool spent = true;
-  const size_t first = out->size();
-  while (chosen < bytes && spent) {
-    spent = false;
-    NodeIndex i = order_.back();
-    const NodeIndex stop = order_.front();
-    while (i != kNoNode && chosen < bytes) {
-      const NodeIndex next = i == stop ? kNoNode : order_.newer(i);
-      EntryNode& n = table_[i];
-      if (eligible(n.key) &&
-          std::find(out->begin() + first, out->end(), n.key) == out->end()) {
-        if (n.credits > 0) {
-          --n.credits;
-          order_.MoveToFront(i);
-          spent = true;
+  // Entries requeued for their priority go to the front, ahead of the
+  // cursor, so one pass visits each at most credits + 1 times; the front
+  // entry itself is simply visited again. A high-priority entry is thus
+  // chosen once its credits run out, never skipped.
+  NodeIndex i = order_.back();
+  while (i != kNoNode && chosen < bytes) {
+    NodeIndex next = order_.newer(i);
+    EntryNode& n = table_[i];
+    if (eligible(n.key)) {
+      if (n.credits > 0) {
+        --n.credits;
+        if (next == kNoNode) {
+          next = i;
         } else {
-          out->push_back(n.key);
-          chosen += n.bytes;
+          order_.MoveToFront(i);
         }
+      } else {
+        out->push_back(n.key);
+        chosen += n.bytes;
       }
-      i = next;
     }
+    i = next;
   }
   return chosen;
 }

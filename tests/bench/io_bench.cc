@@ -207,11 +207,12 @@ int RunLatency(const BenchOptions& o) {
     return micros[std::min<size_t>(micros.size() - 1,
                                    static_cast<size_t>(p * micros.size()))];
   };
-  std::printf("RESULT op=latency engine=%s bytes=%llu count=%u p50_us=%.1f "
-              "p99_us=%.1f\n",
-              std::string((*engine)->name()).c_str(),
-              static_cast<unsigned long long>(kLatencyReadBytes), o.count,
-              pct(0.50), pct(0.99));
+  std::printf(
+      "RESULT op=latency engine=%s bytes=%llu count=%u p50_us=%.1f "
+      "p99_us=%.1f\n",
+      std::string((*engine)->name()).c_str(),
+      static_cast<unsigned long long>(kLatencyReadBytes), o.count, pct(0.50),
+      pct(0.99));
   return 0;
 }
 

@@ -27,6 +27,7 @@ bench=${build_dir}/tests/bench/tp-io-bench
 die() { echo "io_bench.sh: $*" >&2; exit 1; }
 [[ -x ${bench} ]] || die "${bench} not found: build the tp-io-bench target (TP_BUILD_BENCHMARKS=ON)"
 command -v fio >/dev/null || die "fio not found (apt-get install fio)"
+command -v jq >/dev/null || die "jq not found (apt-get install jq)"
 mkdir -p "${data_dir}"
 fs_type=$(stat -f -c %T "${data_dir}")
 case ${fs_type} in
@@ -47,7 +48,7 @@ fio_run() {
 }
 
 fio_bw() {  # stdin: fio JSON; $1: read|write -> GiB/s
-  /usr/bin/python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0][sys.argv[1]]; print(j["bw_bytes"]/2**30)' "$1"
+  jq -r --arg op "$1" '.jobs[0][$op].bw_bytes / 1073741824'
 }
 
 # bench_rows LABEL ARGS...: runs tp-io-bench and records its two rows.
@@ -84,46 +85,34 @@ echo "  latency: 1 MiB reads at QD1" >&2
 fio_run w write 4M --end_fsync=1 >/dev/null
 lat=$(fio_run lat randread 1M --iodepth=1 --runtime=3 --time_based \
   --lat_percentiles=1 |
-  /usr/bin/python3 -c 'import json,sys; p=json.load(sys.stdin)["jobs"][0]["read"]["lat_ns"]["percentile"]; print(p["50.000000"]/1e3, p["99.000000"]/1e3)')
+  jq -r '.jobs[0].read.lat_ns.percentile | "\(.["50.000000"] / 1000) \(.["99.000000"] / 1000)"')
 rm -f "${fio_file}"
 "${bench}" --dir="${data_dir}" --engine=io_uring --bs=4194304 --qd="${qd}" \
   --size=$((size_mb << 20)) >/dev/null
 engine_lat=$("${bench}" --dir="${data_dir}" --engine=io_uring --latency --count=500 |
   awk '$1 == "RESULT" { for (i = 2; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] } print f["p50_us"], f["p99_us"] }')
 
-/usr/bin/python3 - "${results}" "${lat}" "${engine_lat}" "${qd}" <<'PY'
-import collections, sys
-
-best = collections.defaultdict(float)
-names = {}
-for line in open(sys.argv[1]):
-    label, bs, op, gibps, name = line.rstrip("\n").split("\t")
-    key = (label, int(bs), op)
-    best[key] = max(best[key], float(gibps))
-    names[label] = name
-qd = sys.argv[4]
-rows = []
-for bs in (4194304, 65536):
-    for op in ("write", "read"):
-        ref = best[("fio", bs, op)]
-        for label, how in (("io_uring", f"{qd} callers"),
-                           ("threads", f"{qd} callers"),
-                           ("io_uring-split", f"1 caller, {qd}-unit requests")):
-            got = best[(label, bs, op)]
-            rows.append((f"{bs // 1024} KiB", op, f"{ref:.2f}",
-                         f"{names.get(label, label)} ({how})", f"{got:.2f}",
-                         f"{got / ref:.2f}" if ref else "-"))
-head = ("block", "dir", "fio GiB/s", "engine", "engine GiB/s", "ratio")
-widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-fmt = "  ".join("{:<%d}" % w for w in widths)
-print(fmt.format(*head))
-for r in rows:
-    print(fmt.format(*r))
-fio_p50, fio_p99 = map(float, sys.argv[2].split())
-eng_p50, eng_p99 = map(float, sys.argv[3].split())
-print()
-print("1 MiB read latency (QD1)   p50 us   p99 us")
-print(f"fio io_uring direct        {fio_p50:7.0f}  {fio_p99:7.0f}")
-print(f"engine io_uring            {eng_p50:7.0f}  {eng_p99:7.0f}"
-      f"   (p50 ratio {eng_p50 / fio_p50:.2f})")
-PY
+awk -F'\t' -v qd="${qd}" -v lat="${lat}" -v engine_lat="${engine_lat}" '
+  { key = $1 SUBSEP $2 SUBSEP $3; if ($4 > best[key]) best[key] = $4; name[$1] = $5 }
+  END {
+    split("io_uring threads io_uring-split", labels, " ")
+    how["io_uring"] = qd " callers"; how["threads"] = qd " callers"
+    how["io_uring-split"] = "1 caller, " qd "-unit requests"
+    fmt = "%-8s  %-5s  %9s  %-46s  %12s  %5s\n"
+    printf fmt, "block", "dir", "fio GiB/s", "engine", "engine GiB/s", "ratio"
+    split("4194304 65536", sizes, " ")
+    split("write read", ops, " ")
+    for (s = 1; s <= 2; ++s) for (o = 1; o <= 2; ++o) {
+      ref = best["fio" SUBSEP sizes[s] SUBSEP ops[o]]
+      for (l = 1; l <= 3; ++l) {
+        got = best[labels[l] SUBSEP sizes[s] SUBSEP ops[o]]
+        printf fmt, sizes[s] / 1024 " KiB", ops[o], sprintf("%.2f", ref),
+          name[labels[l]] " (" how[labels[l]] ")", sprintf("%.2f", got),
+          (ref > 0 ? sprintf("%.2f", got / ref) : "-")
+      }
+    }
+    split(lat, f, " "); split(engine_lat, e, " ")
+    printf "\n1 MiB read latency (QD1)  p50 us  p99 us\n"
+    printf "fio io_uring direct       %6.0f  %6.0f\n", f[1], f[2]
+    printf "engine io_uring           %6.0f  %6.0f  (p50 ratio %.2f)\n", e[1], e[2], e[1] / f[1]
+  }' "${results}"

@@ -17,22 +17,25 @@ namespace {
 TEST(GroupCommitTest, RunsTheSyncAndReturnsItsStatus) {
   GroupCommit commit;
   int calls = 0;
-  EXPECT_TRUE(commit.Sync([&] {
-                      ++calls;
-                      return absl::OkStatus();
-                    })
+  EXPECT_TRUE(commit
+                  .Sync([&] {
+                    ++calls;
+                    return absl::OkStatus();
+                  })
                   .ok());
-  EXPECT_EQ(commit.Sync([&] {
-                      ++calls;
-                      return absl::DataLossError("EIO");
-                    })
+  EXPECT_EQ(commit
+                .Sync([&] {
+                  ++calls;
+                  return absl::DataLossError("EIO");
+                })
                 .code(),
             absl::StatusCode::kDataLoss);
   // A later sync that succeeds is reported as such.
-  EXPECT_TRUE(commit.Sync([&] {
-                      ++calls;
-                      return absl::OkStatus();
-                    })
+  EXPECT_TRUE(commit
+                  .Sync([&] {
+                    ++calls;
+                    return absl::OkStatus();
+                  })
                   .ok());
   EXPECT_EQ(calls, 3);
   EXPECT_EQ(commit.syncs_run(), 3u);
@@ -84,8 +87,7 @@ TEST(GroupCommitTest, AFailureIsReportedAndLaterSyncsRecover) {
   std::atomic<bool> fail{true};
   const auto sync = [&] {
     absl::SleepFor(absl::Milliseconds(2));
-    return fail.exchange(false) ? absl::DataLossError("EIO")
-                                : absl::OkStatus();
+    return fail.exchange(false) ? absl::DataLossError("EIO") : absl::OkStatus();
   };
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {

@@ -77,8 +77,8 @@ class ScopedMount {
     if (::mount(type, dir.c_str(), type, 0, data) == 0) {
       dir_ = dir;
     } else {
-      error_ = absl::StrCat("mount -t ", type, " ", dir, ": ",
-                            std::strerror(errno));
+      error_ =
+          absl::StrCat("mount -t ", type, " ", dir, ": ", std::strerror(errno));
     }
   }
   ~ScopedMount() {
@@ -124,28 +124,28 @@ class IoEngineTest : public ::testing::TestWithParam<IoEngineKind> {
   std::string skip_reason_;
 };
 
-#define OPEN_OR_SKIP(engine, ...)                     \
-  std::unique_ptr<IoEngine> engine = Open(__VA_ARGS__); \
-  if (engine == nullptr) {                            \
+#define OPEN_OR_SKIP(engine, ...)                            \
+  std::unique_ptr<IoEngine> engine = Open(__VA_ARGS__);      \
+  if (engine == nullptr) {                                   \
     if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_; \
-    return;                                           \
+    return;                                                  \
   }
 
 TEST_P(IoEngineTest, NameSaysEngineAndMode) {
   OPEN_OR_SKIP(engine);
   const std::string name(engine->name());
-  EXPECT_THAT(name, StartsWith(GetParam() == IoEngineKind::kIoUring
-                                   ? "io_uring+"
-                                   : "threads+"));
+  EXPECT_THAT(name,
+              StartsWith(GetParam() == IoEngineKind::kIoUring ? "io_uring+"
+                                                              : "threads+"));
   EXPECT_EQ(name.ends_with("+direct"), engine->direct_io()) << name;
 }
 
 TEST_P(IoEngineTest, RoundTripsOfManySizes) {
   OPEN_OR_SKIP(engine);
   // One unit, several units, a partial last unit, and a large request.
-  const std::vector<uint64_t> sizes = {4 * kKiB,  64 * kKiB, 256 * kKiB,
-                                       1 * kMiB + 4 * kKiB, 3 * kMiB,
-                                       16 * kMiB};
+  const std::vector<uint64_t> sizes = {4 * kKiB,   64 * kKiB,
+                                       256 * kKiB, 1 * kMiB + 4 * kKiB,
+                                       3 * kMiB,   16 * kMiB};
   uint64_t offset = 0;
   std::vector<uint64_t> offsets;
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -186,7 +186,8 @@ TEST_P(IoEngineTest, ConcurrentCallersOnDistinctRanges) {
     threads.emplace_back([&, t] {
       for (int b = 0; b < kBlocksPerThread; ++b) {
         const uint64_t at = t * kRange + b * kBlock;
-        if (absl::Status s = engine->Write(at, Pattern(kBlock, seed(t, b)).span());
+        if (absl::Status s =
+                engine->Write(at, Pattern(kBlock, seed(t, b)).span());
             !s.ok()) {
           errors[t] = s.ToString();
           return;

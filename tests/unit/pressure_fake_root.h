@@ -52,9 +52,15 @@ class FakeRoot {
   void Write(absl::string_view relative, absl::string_view contents) const {
     const std::filesystem::path full = Full(relative);
     std::filesystem::create_directories(full.parent_path());
-    std::ofstream out(full, std::ios::trunc);
-    out << contents;
-    if (!out.good()) ADD_FAILURE() << "cannot write " << full;
+    // Written aside and renamed into place, so a sampling thread reading
+    // concurrently sees the old or the new contents, as with kernel files.
+    const std::filesystem::path temp = full.string() + ".tmp";
+    {
+      std::ofstream out(temp, std::ios::trunc);
+      out << contents;
+      if (!out.good()) ADD_FAILURE() << "cannot write " << temp;
+    }
+    std::filesystem::rename(temp, full);
   }
   void Remove(absl::string_view relative) const {
     std::filesystem::remove(Full(relative));

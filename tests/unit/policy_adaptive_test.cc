@@ -1,0 +1,245 @@
+// ADAPTIVE's behaviour: admission, ghosts, window adaptation, size
+// awareness, and the frequency sketch underneath.
+#include <cstdint>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "storage/policy/adaptive_policy.h"
+#include "storage/policy/frequency_sketch.h"
+
+namespace tensorpager::policy {
+namespace {
+
+constexpr auto kAll = [](Key) { return true; };
+
+// Drives a policy like the block store: hit -> Touch; miss -> make room,
+// evict, Insert. Returns whether the request hit.
+class Cache {
+ public:
+  Cache(EvictionPolicy* policy, uint64_t capacity)
+      : policy_(policy), capacity_(capacity) {
+    policy_->SetCapacity(capacity);
+  }
+
+  bool Request(Key key, uint64_t bytes = 1) {
+    if (policy_->Contains(key)) {
+      policy_->Touch(key);
+      return true;
+    }
+    const uint64_t resident = policy_->resident_bytes();
+    if (resident + bytes > capacity_) {
+      victims_.clear();
+      policy_->SelectVictims(resident + bytes - capacity_, kAll, &victims_);
+      for (Key v : victims_) policy_->Remove(v, RemoveReason::kEvicted);
+    }
+    policy_->Insert(key, bytes, 0);
+    return false;
+  }
+
+ private:
+  EvictionPolicy* policy_;
+  uint64_t capacity_;
+  std::vector<Key> victims_;
+};
+
+TEST(AdaptivePolicyTest, HotSetSurvivesAScan) {
+  AdaptivePolicy p;
+  Cache cache(&p, 100);
+  // 50 hot keys, requested often.
+  for (int round = 0; round < 20; ++round) {
+    for (Key k = 0; k < 50; ++k) cache.Request(k);
+  }
+  // A scan of 1000 keys seen once each.
+  for (Key k = 1000; k < 2000; ++k) cache.Request(k);
+  int hot_resident = 0;
+  for (Key k = 0; k < 50; ++k) hot_resident += p.Contains(k) ? 1 : 0;
+  EXPECT_GE(hot_resident, 45);
+  EXPECT_LE(p.resident_bytes(), 100u);
+}
+
+TEST(AdaptivePolicyTest, LoopLargerThanTheCacheStillHits) {
+  AdaptivePolicy p;
+  Cache cache(&p, 100);
+  int hits = 0;
+  for (int pass = 0; pass < 40; ++pass) {
+    for (Key k = 0; k < 500; ++k) hits += cache.Request(k) ? 1 : 0;
+  }
+  // LRU and CLOCK hit nothing here; keeping a fixed subset hits 20%.
+  EXPECT_GT(hits, 40 * 500 / 10);
+}
+
+TEST(AdaptivePolicyTest, EvictedKeysBecomeGhostsErasedOnesDoNot) {
+  AdaptivePolicy p;
+  p.Insert(1, 10, 0);
+  p.Insert(2, 10, 0);
+  p.Remove(1, RemoveReason::kEvicted);
+  EXPECT_EQ(p.ghost_count(), 1u);
+  EXPECT_FALSE(p.Contains(1));
+  EXPECT_EQ(p.size(), 1u);
+  EXPECT_EQ(p.resident_bytes(), 10u);
+  // A ghost is not resident: touching or pinning it does nothing.
+  p.Touch(1);
+  p.SetPinned(1, true);
+  EXPECT_FALSE(p.Contains(1));
+  // Erasing forgets the ghost too.
+  p.Remove(1, RemoveReason::kErased);
+  EXPECT_EQ(p.ghost_count(), 0u);
+  p.Remove(2, RemoveReason::kErased);
+  EXPECT_EQ(p.ghost_count(), 0u);
+  EXPECT_EQ(p.size(), 0u);
+}
+
+TEST(AdaptivePolicyTest, GhostsAreBoundedByTheBudget) {
+  AdaptivePolicy p;
+  Cache cache(&p, 50);
+  for (Key k = 0; k < 10000; ++k) cache.Request(k);
+  // Each ghost list remembers at most one budget of bytes.
+  EXPECT_LE(p.ghost_count(), 100u);
+  EXPECT_GT(p.ghost_count(), 0u);
+}
+
+TEST(AdaptivePolicyTest, ReusedOnceTrafficGrowsTheWindow) {
+  // Every key is requested twice, 150 requests apart, never again (the
+  // corda pattern): only recency can hit, so the window must grow.
+  AdaptivePolicy p;
+  Cache cache(&p, 300);
+  int hits = 0;
+  int requests = 0;
+  for (Key k = 0; k < 20000; ++k) {
+    cache.Request(k);
+    ++requests;
+    if (k >= 150) {
+      hits += cache.Request(k - 150) ? 1 : 0;
+      ++requests;
+    }
+  }
+  EXPECT_GT(p.window_share(), 0.3);
+  // The optimum is one hit per key, i.e. half the requests.
+  EXPECT_GT(hits, requests * 45 / 100);
+}
+
+TEST(AdaptivePolicyTest, ColdLargeCandidateDoesNotDisplaceHotSmallEntries) {
+  AdaptivePolicy p;
+  Cache cache(&p, 1000);
+  // 90 hot 10-byte entries, requested many times.
+  for (int round = 0; round < 30; ++round) {
+    for (Key k = 0; k < 90; ++k) cache.Request(k, 10);
+  }
+  // A stream of 200-byte objects seen once each.
+  for (Key k = 1000; k < 1100; ++k) cache.Request(k, 200);
+  int hot_resident = 0;
+  for (Key k = 0; k < 90; ++k) hot_resident += p.Contains(k) ? 1 : 0;
+  // The window lets a few pass through; main keeps the hot set.
+  EXPECT_GE(hot_resident, 80);
+}
+
+TEST(AdaptivePolicyTest, PinnedEntriesWaitOutsideTheQueues) {
+  AdaptivePolicy p;
+  Cache cache(&p, 20);
+  for (Key k = 0; k < 20; ++k) cache.Request(k);
+  p.SetPinned(3, true);
+  for (Key k = 100; k < 1000; ++k) cache.Request(k);
+  EXPECT_TRUE(p.Contains(3));
+  p.SetPinned(3, false);
+  for (Key k = 1000; k < 2000; ++k) cache.Request(k);
+  EXPECT_FALSE(p.Contains(3));
+}
+
+TEST(AdaptivePolicyTest, WorksWithoutACapacityHint) {
+  // The SDK or a test may never call SetCapacity: the budget is inferred
+  // from the resident bytes when victims are requested.
+  AdaptivePolicy p;
+  std::vector<Key> victims;
+  int hot_resident = 0;
+  for (int round = 0; round < 20; ++round) {
+    for (Key k = 0; k < 30; ++k) {
+      if (p.Contains(k)) {
+        p.Touch(k);
+        continue;
+      }
+      if (p.resident_bytes() + 1 > 64) {
+        victims.clear();
+        p.SelectVictims(p.resident_bytes() + 1 - 64, kAll, &victims);
+        for (Key v : victims) p.Remove(v, RemoveReason::kEvicted);
+      }
+      p.Insert(k, 1, 0);
+    }
+    // One-hit traffic in between.
+    for (Key k = 0; k < 100; ++k) {
+      const Key cold = 1000 + round * 100 + k;
+      if (p.resident_bytes() + 1 > 64) {
+        victims.clear();
+        p.SelectVictims(p.resident_bytes() + 1 - 64, kAll, &victims);
+        for (Key v : victims) p.Remove(v, RemoveReason::kEvicted);
+      }
+      p.Insert(cold, 1, 0);
+    }
+  }
+  for (Key k = 0; k < 30; ++k) hot_resident += p.Contains(k) ? 1 : 0;
+  EXPECT_GE(hot_resident, 25);
+  EXPECT_LE(p.resident_bytes(), 64u);
+}
+
+TEST(AdaptivePolicyTest, AdmittedCandidatesMoveToMainDuringSelection) {
+  AdaptivePolicy p;
+  Cache cache(&p, 100);
+  // Key 7 is requested often before it ever reaches main.
+  for (int i = 0; i < 5; ++i) cache.Request(7);
+  EXPECT_TRUE(p.InWindow(7));
+  for (Key k = 100; k < 400; ++k) cache.Request(k);
+  EXPECT_TRUE(p.Contains(7));
+  EXPECT_FALSE(p.InWindow(7));
+}
+
+TEST(FrequencySketchTest, CountsAfterTheDoorkeeper) {
+  FrequencySketch s;
+  s.EnsureCapacity(1024);
+  EXPECT_EQ(s.Frequency(42), 0);
+  s.Increment(42);
+  EXPECT_EQ(s.Frequency(42), 1);  // doorkeeper only
+  for (int i = 0; i < 5; ++i) s.Increment(42);
+  EXPECT_EQ(s.Frequency(42), 6);
+  for (int i = 0; i < 100; ++i) s.Increment(42);
+  EXPECT_EQ(s.Frequency(42), FrequencySketch::kMaxFrequency);
+}
+
+TEST(FrequencySketchTest, HalvesAfterEverySample) {
+  FrequencySketch s;
+  s.EnsureCapacity(64);
+  for (int i = 0; i < 9; ++i) s.Increment(7);
+  EXPECT_EQ(s.Frequency(7), 9);
+  // Fill the rest of the sample with repeats of a few keys, so the sketch
+  // sees no reason to lengthen its history.
+  const uint64_t sample = s.sample_size();
+  for (uint64_t i = 9; i < sample; ++i) s.Increment(1000 + i % 8);
+  // 8 counted increments halve to 4; the doorkeeper was cleared.
+  EXPECT_EQ(s.Frequency(7), 4);
+  EXPECT_EQ(s.sample_size(), sample);
+}
+
+TEST(FrequencySketchTest, GrowsItsHistoryWhenMostKeysAreNew) {
+  FrequencySketch s;
+  s.EnsureCapacity(64);
+  const uint64_t sample = s.sample_size();
+  for (uint64_t i = 0; i < sample; ++i) s.Increment(i);
+  EXPECT_EQ(s.sample_size(), 2 * sample);
+  // Growth is bounded.
+  for (uint64_t i = 0; i < 1000 * sample; ++i) s.Increment(i);
+  EXPECT_LE(s.capacity(), 64u * 16u);
+}
+
+TEST(FrequencySketchTest, GrowingKeepsEstimates) {
+  FrequencySketch s;
+  s.EnsureCapacity(64);
+  for (Key k = 0; k < 20; ++k) {
+    for (Key i = 0; i <= k % 10; ++i) s.Increment(k);
+  }
+  std::vector<int> before;
+  for (Key k = 0; k < 20; ++k) before.push_back(s.Frequency(k));
+  s.EnsureCapacity(4096);
+  EXPECT_GE(s.capacity(), 4096u);
+  for (Key k = 0; k < 20; ++k) EXPECT_EQ(s.Frequency(k), before[k]) << k;
+}
+
+}  // namespace
+}  // namespace tensorpager::policy
