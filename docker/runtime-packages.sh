@@ -5,6 +5,9 @@
 # package, so a hand-built library cannot slip through unnoticed.
 set -euo pipefail
 [[ $# -gt 0 ]] || { echo "usage: $0 BINARY..." >&2; exit 2; }
+for binary in "$@"; do
+  [[ -x $binary ]] || { echo "runtime-packages: $binary is not an executable" >&2; exit 2; }
+done
 
 owner() {  # the package holding file $1 (usrmerge: try both spellings)
   local f=$1 real
@@ -18,12 +21,15 @@ owner() {  # the package holding file $1 (usrmerge: try both spellings)
   return 1
 }
 
-libs=$(ldd "$@" | awk '/=> \// { print $3 }' | sort -u)
-status=0
-for lib in $libs; do
-  if ! owner "$lib"; then
+packages=()
+missing=0
+while read -r lib; do
+  if pkg=$(owner "$lib"); then
+    packages+=("$pkg")
+  else
     echo "runtime-packages: no Debian package holds $lib" >&2
-    status=1
+    missing=1
   fi
-done | sort -u
-exit "${PIPESTATUS[0]:-$status}"
+done < <(ldd "$@" | awk '/=> \// { print $3 }' | sort -u)
+[[ $missing -eq 0 ]] || exit 1
+printf '%s\n' "${packages[@]}" | sort -u

@@ -124,6 +124,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   options->max_block_bytes =
       std::min(options->max_block_bytes, options->ram_budget_bytes);
   server->base_ram_budget_ = options->ram_budget_bytes;
+  absl::StatusOr<std::unique_ptr<ServiceMetrics>> metrics =
+      ServiceMetrics::Create();
+  if (!metrics.ok()) return metrics.status();
+  server->metrics_ = *std::move(metrics);
+  options->observer = server->metrics_.get();
   TP_LOG(INFO) << "opening data dir " << c.data_dir << " (RAM tier budget "
                << FormatByteSize(options->ram_budget_bytes)
                << ", NVMe tier up to "
@@ -167,6 +172,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   }
   if (absl::Status s = server->pressure_->Start(); !s.ok()) return s;
 
+  if (absl::Status s = server->metrics_->Attach(server->store_.get(),
+                                                server->pressure_.get());
+      !s.ok()) {
+    return s;
+  }
   server->service_ = std::make_unique<TensorPagerService>(
       server->store_.get(), &server->config_, server->pressure_.get(),
       &server->profile_);
@@ -179,6 +189,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   // Write chunks are 1 MiB; leave room for the envelope.
   builder.SetMaxReceiveMessageSize(4 << 20);
   builder.SetMaxSendMessageSize(4 << 20);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(server->metrics_->MakeInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->grpc_ = builder.BuildAndStart();
   if (server->grpc_ == nullptr || server->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -191,8 +206,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   TP_LOG(INFO) << "serving " << kServiceName << " on "
                << c.grpc_address.substr(0, c.grpc_address.rfind(':')) << ":"
                << server->grpc_port_;
+  if (!c.metrics_address.empty()) {
+    metrics::MetricsHttpServerOptions mo;
+    mo.address = c.metrics_address;
+    absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> http =
+        metrics::MetricsHttpServer::Start(&server->metrics_->registry(), mo);
+    if (!http.ok()) {
+      return absl::Status(
+          http.status().code(),
+          absl::StrCat("metrics endpoint: ", http.status().message(),
+                       "; pick another --metrics_address or leave it empty"));
+    }
+    server->metrics_http_ = *std::move(http);
+    TP_LOG(INFO) << "Prometheus metrics on "
+                 << c.metrics_address.substr(0, c.metrics_address.rfind(':'))
+                 << ":" << server->metrics_http_->port() << "/metrics";
+  }
   if (!c.ready_file.empty()) {
-    if (absl::Status s = WriteReadyFile(c.ready_file, server->grpc_port_, 0);
+    if (absl::Status s = WriteReadyFile(c.ready_file, server->grpc_port_,
+                                        server->metrics_port());
         !s.ok()) {
       return s;
     }
@@ -206,6 +238,7 @@ void Server::Shutdown() {
   TP_LOG(INFO) << "shutting down: finishing in-flight RPCs (up to "
                << config_.shutdown_grace_ms << " ms)";
   grpc_->GetHealthCheckService()->SetServingStatus(false);
+  metrics_http_.reset();
   // WatchPressure streams end when the monitor stops.
   pressure_subscription_.Reset();
   pressure_->Stop();

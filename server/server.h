@@ -9,10 +9,12 @@
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
+#include "server/metrics/metrics_http_server.h"
 #include "server/policy_thread.h"
 #include "server/pressure/hardware_profile.h"
 #include "server/pressure/pressure_monitor.h"
 #include "server/server_config.h"
+#include "server/service_metrics.h"
 #include "server/tensorpager_service.h"
 #include "storage/block_store.h"
 
@@ -30,6 +32,7 @@ class Server {
   void Shutdown();
 
   int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   storage::BlockStore* store() { return store_.get(); }
 
  private:
@@ -42,12 +45,15 @@ class Server {
   ServerConfig config_;
   HardwareProfile profile_;
   uint64_t base_ram_budget_ = 0;
+  std::unique_ptr<ServiceMetrics> metrics_;
   std::unique_ptr<storage::BlockStore> store_;
   std::unique_ptr<PressureMonitor> pressure_;
   std::unique_ptr<PolicyThread> policy_thread_;
   PressureMonitor::Subscription pressure_subscription_;
   std::unique_ptr<TensorPagerService> service_;
   std::unique_ptr<grpc::Server> grpc_;
+  // Scrapes read the store and the monitor: declared last, stopped first.
+  std::unique_ptr<metrics::MetricsHttpServer> metrics_http_;
   int grpc_port_ = 0;
   bool running_ = false;
 };

@@ -404,9 +404,12 @@ absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
       file_bytes_ = grow;
     }
   }
-  if (absl::Status s = io_->Write(extent->offset, data.padded()); !s.ok()) {
+  ++io_in_flight_;
+  absl::Status written = io_->Write(extent->offset, data.padded());
+  --io_in_flight_;
+  if (!written.ok()) {
     FreeExtent(*extent);
-    return s;
+    return written;
   }
   return extent;
 }
@@ -419,11 +422,11 @@ void BlockStore::FreeExtent(const Extent& extent) {
 
 absl::Status BlockStore::ReadVerified(const Entry& e, const Extent& extent,
                                       uint64_t checksum, AlignedBuffer* out) {
-  if (absl::Status s = io_->Read(extent.offset,
-                                 out->padded().subspan(0, extent.length));
-      !s.ok()) {
-    return s;
-  }
+  ++io_in_flight_;
+  absl::Status read =
+      io_->Read(extent.offset, out->padded().subspan(0, extent.length));
+  --io_in_flight_;
+  if (!read.ok()) return read;
   if (Checksum(out->span()) != checksum) {
     return absl::DataLossError(absl::StrCat(
         "block ", e.key.ToString(), " failed its checksum on swap-in (data "
@@ -1107,6 +1110,7 @@ StoreStats BlockStore::Stats() const {
   StoreStats s;
   s.disk = allocator_->Stats();
   s.io_engine = std::string(io_->name());
+  s.io_in_flight = io_in_flight_.load(std::memory_order_relaxed);
   absl::ReaderMutexLock lock(&mu_);
   for (const auto& [encoded, e] : blocks_) {
     if (e->io == Io::kRemoving) continue;

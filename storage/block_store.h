@@ -11,6 +11,7 @@
 #define TENSORPAGER_STORAGE_BLOCK_STORE_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -145,6 +146,8 @@ struct StoreStats {
   absl::Duration swap_in_time;
   policy::Algorithm algorithm = policy::Algorithm::kLru;
   std::string io_engine;
+  // Engine calls (block reads and writes) in flight now.
+  int io_in_flight = 0;
 };
 
 struct RecoveryReport {
@@ -267,6 +270,7 @@ class BlockStore {
   std::unique_ptr<IoEngine> io_;
   std::unique_ptr<ExtentAllocator> allocator_;
   RecoveryReport recovery_;
+  std::atomic<int> io_in_flight_{0};
   absl::Mutex file_mu_;  // serialises growth of the data file
   uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_) = 0;
 

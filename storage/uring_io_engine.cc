@@ -1,14 +1,12 @@
 #include "storage/uring_io_engine.h"
 
-#include <linux/time_types.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "absl/container/fixed_array.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -20,30 +18,19 @@ namespace {
 // Resubmissions of one unit after EINTR/EAGAIN before giving up; the kernel
 // retries those itself for regular files, so this is only a backstop.
 constexpr uint32_t kMaxUnitRetries = 16;
-// Attempts of io_uring_submit that make no progress before the ring is
-// declared broken.
-constexpr int kMaxIdleSubmits = 1000;
-// The reaper wakes this often even without completions, so shutdown never
-// depends on a completion arriving.
-constexpr __kernel_timespec kReaperTick = {.tv_sec = 1, .tv_nsec = 0};
+// io_uring_enter calls in a row that fail transiently (EINTR, EAGAIN,
+// EBUSY) before the ring counts as broken.
+constexpr int kMaxTransientFailures = 1000;
+// Rings are per concurrent call; beyond this many, calls wait for one.
+constexpr uint32_t kMaxRings = 64;
+
+bool IsTransient(int result) {
+  return result == -EINTR || result == -EAGAIN || result == -EBUSY;
+}
 
 }  // namespace
 
-// What one caller waits for. Lives on the caller's stack; the reaper stops
-// touching it before `pending` reaches zero under done_mu_.
-struct UringIoEngine::Request {
-  std::condition_variable done;
-  uint64_t pending = 0;  // units not finished, guarded by done_mu_
-  absl::Status status;   // the first failure, guarded by done_mu_
-  // Set on the first failure so the caller stops submitting units.
-  std::atomic<bool> failed{false};
-};
-
 struct UringIoEngine::Unit {
-  // The kernel hands a unit from the submitting thread to the reaper, which
-  // race detectors cannot see; this release/acquire pair shows it to them.
-  std::atomic<bool> published{false};
-  Request* request = nullptr;
   IoOp op = IoOp::kRead;
   uint64_t offset = 0;
   std::byte* data = nullptr;
@@ -52,56 +39,120 @@ struct UringIoEngine::Unit {
   uint32_t retries = 0;
 };
 
-UringIoEngine::UringIoEngine(std::unique_ptr<DataFile> file, UringRing ring,
-                             const IoEngineOptions& options)
-    : file_(std::move(file)),
-      ring_(std::move(ring)),
-      unit_bytes_(options.io_unit_bytes),
-      name_(file_->direct() ? "io_uring+direct" : "io_uring+buffered"),
-      free_slots_(options.queue_depth) {
-  reaper_ = std::thread([this] { ReapLoop(); });
-}
-
-UringIoEngine::~UringIoEngine() {
-  stopping_.store(true, std::memory_order_release);
-  {
-    // A NOP without a unit wakes the reaper at once; if the ring cannot
-    // take it the reaper still notices `stopping_` within kReaperTick.
-    std::lock_guard lock(sq_mu_);
-    if (broken_.ok()) {
-      if (io_uring_sqe* sqe = io_uring_get_sqe(ring_.get()); sqe != nullptr) {
-        io_uring_prep_nop(sqe);
-        io_uring_sqe_set_data(sqe, nullptr);
-        uint32_t taken = 0;
-        SubmitLocked(1, &taken).IgnoreError();
-      }
+// A ring held for one call. Given back to the pool when the call ends, or
+// dropped if it broke.
+class UringIoEngine::RingLease {
+ public:
+  RingLease(UringIoEngine& engine, UringRing ring)
+      : engine_(engine), ring_(std::move(ring)) {}
+  ~RingLease() {
+    if (broken_) {
+      engine_.DropRing();
+    } else {
+      engine_.ReturnRing(std::move(ring_));
     }
   }
-  reaper_.join();
+  RingLease(const RingLease&) = delete;
+  RingLease& operator=(const RingLease&) = delete;
+
+  io_uring* get() const { return ring_.get(); }
+  void MarkBroken() { broken_ = true; }
+
+ private:
+  UringIoEngine& engine_;
+  UringRing ring_;
+  bool broken_ = false;
+};
+
+UringIoEngine::UringIoEngine(std::unique_ptr<DataFile> file,
+                             UringRing first_ring,
+                             const IoEngineOptions& options)
+    : file_(std::move(file)),
+      unit_bytes_(options.io_unit_bytes),
+      ring_entries_(options.queue_depth),
+      max_rings_(std::min(options.queue_depth, kMaxRings)),
+      name_(file_->direct() ? "io_uring+direct" : "io_uring+buffered"),
+      rings_(1),
+      free_slots_(options.queue_depth) {
+  idle_rings_.push_back(std::move(first_ring));
+}
+
+absl::StatusOr<UringRing> UringIoEngine::TakeRing() {
+  std::unique_lock lock(pool_mu_);
+  while (idle_rings_.empty()) {
+    if (rings_ < max_rings_ && !ring_setup_failed_) {
+      absl::StatusOr<UringRing> ring = UringRing::Create(ring_entries_);
+      if (ring.ok()) {
+        ++rings_;
+        return ring;
+      }
+      if (rings_ == 0) return ring.status();
+      // Typically a file descriptor or locked-memory limit: carry on with
+      // the rings there are.
+      ring_setup_failed_ = true;
+      TP_LOG(WARNING) << "cannot set up another io_uring ring for "
+                      << file_->path() << " (" << ring.status().message()
+                      << "); at most " << rings_
+                      << " I/O calls will run at once";
+    }
+    ring_returned_.wait(lock);
+  }
+  UringRing ring = std::move(idle_rings_.back());
+  idle_rings_.pop_back();
+  return ring;
+}
+
+void UringIoEngine::ReturnRing(UringRing ring) {
+  {
+    std::lock_guard lock(pool_mu_);
+    idle_rings_.push_back(std::move(ring));
+  }
+  ring_returned_.notify_one();
+}
+
+void UringIoEngine::DropRing() {
+  {
+    std::lock_guard lock(pool_mu_);
+    --rings_;
+    ring_setup_failed_ = false;  // let a waiting call set up a fresh one
+  }
+  ring_returned_.notify_one();
 }
 
 uint32_t UringIoEngine::AcquireSlots(uint32_t wanted) {
   std::unique_lock lock(slot_mu_);
-  slot_freed_.wait(lock, [this] { return free_slots_ > 0; });
+  if (free_slots_ == 0) {
+    ++slot_waiters_;
+    slot_freed_.wait(lock, [this] { return free_slots_ > 0; });
+    --slot_waiters_;
+  }
+  const uint32_t taken = std::min(wanted, free_slots_);
+  free_slots_ -= taken;
+  return taken;
+}
+
+uint32_t UringIoEngine::TryAcquireSlots(uint32_t wanted) {
+  std::lock_guard lock(slot_mu_);
+  if (slot_waiters_ > 0) return 0;
   const uint32_t taken = std::min(wanted, free_slots_);
   free_slots_ -= taken;
   return taken;
 }
 
 void UringIoEngine::ReleaseSlots(uint32_t n) {
+  bool waiters;
   {
     std::lock_guard lock(slot_mu_);
     free_slots_ += n;
+    waiters = slot_waiters_ > 0;
   }
-  // Callers take several slots at once, so any waiter may be able to go.
-  slot_freed_.notify_all();
+  if (waiters) slot_freed_.notify_all();
 }
 
-void UringIoEngine::PrepLocked(Unit& unit) {
-  // Never null: at most queue_depth units are in flight, the ring has that
-  // many slots, and every prepared entry is submitted before sq_mu_ is
-  // released.
-  io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+void UringIoEngine::Prep(io_uring* ring, Unit& unit) {
+  // Never null: the ring has queue_depth entries, and a call never has
+  // more than that many units prepared or in flight.
+  io_uring_sqe* sqe = io_uring_get_sqe(ring);
   std::byte* at = unit.data + unit.done;
   const uint32_t left = unit.length - unit.done;
   const uint64_t offset = unit.offset + unit.done;
@@ -111,39 +162,64 @@ void UringIoEngine::PrepLocked(Unit& unit) {
     io_uring_prep_write(sqe, file_->fd(), at, left, offset);
   }
   io_uring_sqe_set_data(sqe, &unit);
-  // The last access before the kernel owns the unit.
-  unit.published.store(true, std::memory_order_release);
 }
 
-absl::Status UringIoEngine::SubmitLocked(uint32_t count, uint32_t* taken) {
-  *taken = 0;
-  int idle = 0;
-  while (*taken < count) {
-    const int r = io_uring_submit(ring_.get());
-    if (r > 0) {
-      *taken += std::min<uint32_t>(static_cast<uint32_t>(r), count - *taken);
-      idle = 0;
-      continue;
-    }
-    // EAGAIN/EBUSY: the kernel is short of memory or completions; both
-    // clear as requests finish.
-    const bool transient = r == 0 || r == -EINTR || r == -EAGAIN || r == -EBUSY;
-    if (transient && ++idle < kMaxIdleSubmits) {
-      absl::SleepFor(absl::Microseconds(50));
-      continue;
-    }
-    const std::string cause = r < 0 ? ErrnoText(-r) : "no progress";
-    broken_ = absl::InternalError(
-        absl::StrCat("the io_uring engine of ", file_->path(),
-                     " stopped working "
-                     "(io_uring_submit: ",
-                     cause,
-                     "); restart the server, or run it with "
-                     "the thread I/O engine"));
-    TP_LOG(ERROR) << broken_.message();
-    return broken_;
+bool UringIoEngine::OnCompletion(io_uring* ring, Unit& unit, int result,
+                                 absl::Status* status) {
+  if (result > 0) {
+    unit.done += static_cast<uint32_t>(result);
+    if (unit.done >= unit.length || !status->ok()) return true;
+    Prep(ring, unit);  // a short transfer: queue the rest
+    return false;
   }
-  return absl::OkStatus();
+  if (result == 0) {
+    if (status->ok()) {
+      const std::string what =
+          file_->Describe(unit.op, unit.offset, unit.length);
+      *status = unit.op == IoOp::kRead
+                    ? absl::OutOfRangeError(absl::StrCat(
+                          what, ": the file ends after ", unit.done,
+                          " of them (file size ", file_->size(), ")"))
+                    : absl::InternalError(
+                          absl::StrCat(what,
+                                       ": the kernel accepted no bytes "
+                                       "after ",
+                                       unit.done, " of them"));
+    }
+    return true;
+  }
+  if ((result == -EINTR || result == -EAGAIN) &&
+      ++unit.retries <= kMaxUnitRetries && status->ok()) {
+    Prep(ring, unit);
+    return false;
+  }
+  if (status->ok()) {
+    *status = IoErrorStatus(-result, unit.op,
+                            file_->Describe(unit.op, unit.offset, unit.length));
+  }
+  return true;
+}
+
+void UringIoEngine::Drain(io_uring* ring, uint32_t* in_flight) {
+  bool reported = false;
+  while (*in_flight > 0) {
+    io_uring_cqe* cqe = nullptr;
+    const int r = io_uring_wait_cqe(ring, &cqe);
+    if (r < 0) {
+      // Returning now would leave the kernel writing into the caller's
+      // buffer, so keep waiting.
+      if (!IsTransient(r) && !reported) {
+        TP_LOG(ERROR) << "waiting for io_uring completions on " << file_->path()
+                      << " fails: " << ErrnoText(-r) << "; still waiting";
+        reported = true;
+      }
+      absl::SleepFor(absl::Milliseconds(1));
+      continue;
+    }
+    io_uring_cqe_seen(ring, cqe);
+    --*in_flight;
+    ReleaseSlots(1);
+  }
 }
 
 absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
@@ -151,154 +227,76 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
   if (absl::Status s = CheckIoRequest(offset, data, length); !s.ok()) return s;
   if (length == 0) return absl::OkStatus();
   const uint64_t count = (length + unit_bytes_ - 1) / unit_bytes_;
-  Request request;
-  request.pending = count;
   absl::FixedArray<Unit, 4> units(count);
   for (uint64_t i = 0; i < count; ++i) {
-    Unit& u = units[i];
     const uint64_t start = i * unit_bytes_;
-    u.request = &request;
-    u.op = op;
-    u.offset = offset + start;
-    u.data = data + start;
-    u.length = static_cast<uint32_t>(std::min(unit_bytes_, length - start));
+    units[i] = Unit{
+        .op = op,
+        .offset = offset + start,
+        .data = data + start,
+        .length = static_cast<uint32_t>(std::min(unit_bytes_, length - start))};
   }
+  absl::StatusOr<UringRing> taken = TakeRing();
+  if (!taken.ok()) return taken.status();
+  RingLease lease(*this, *std::move(taken));
+  io_uring* ring = lease.get();
 
-  uint64_t submitted = 0;
-  absl::Status submit_error;
-  while (submitted < count && !request.failed.load(std::memory_order_acquire)) {
-    const uint32_t slots = AcquireSlots(static_cast<uint32_t>(
-        std::min<uint64_t>(count - submitted, UINT32_MAX)));
-    uint32_t taken = 0;
-    {
-      std::lock_guard lock(sq_mu_);
-      submit_error = broken_;
-      if (submit_error.ok()) {
-        for (uint32_t i = 0; i < slots; ++i) {
-          PrepLocked(units[submitted + i]);
-        }
-        submit_error = SubmitLocked(slots, &taken);
-      }
+  absl::Status status;
+  uint64_t next = 0;       // first unit not yet prepared
+  uint32_t in_flight = 0;  // units holding a slot: prepared or submitted
+  int transient_failures = 0;
+  while (true) {
+    if (status.ok() && next < count && in_flight < ring_entries_) {
+      const uint32_t wanted = static_cast<uint32_t>(
+          std::min<uint64_t>(count - next, ring_entries_ - in_flight));
+      const uint32_t got =
+          in_flight == 0 ? AcquireSlots(wanted) : TryAcquireSlots(wanted);
+      for (uint32_t i = 0; i < got; ++i) Prep(ring, units[next++]);
+      in_flight += got;
     }
-    if (taken < slots) ReleaseSlots(slots - taken);
-    submitted += taken;
-    if (!submit_error.ok()) break;
+    if (in_flight == 0) break;
+    // One system call submits what is prepared and waits for a completion.
+    const int r = io_uring_submit_and_wait(ring, 1);
+    if (r < 0 &&
+        (!IsTransient(r) || ++transient_failures > kMaxTransientFailures)) {
+      status = absl::InternalError(absl::StrCat(
+          "io_uring_submit on ", file_->path(), " failed: ", ErrnoText(-r),
+          "; if this persists, run the server with the thread I/O engine"));
+      TP_LOG(ERROR) << status.message();
+      lease.MarkBroken();
+      // Prepared entries the kernel did not take never complete; the ring
+      // is dropped, so they are never submitted either.
+      const uint32_t stranded = io_uring_sq_ready(ring);
+      in_flight -= stranded;
+      ReleaseSlots(stranded);
+      Drain(ring, &in_flight);
+      break;
+    }
+    if (r >= 0) transient_failures = 0;
+    unsigned head;
+    unsigned seen = 0;
+    uint32_t finished = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring, head, cqe) {
+      ++seen;
+      Unit& unit = *static_cast<Unit*>(io_uring_cqe_get_data(cqe));
+      if (OnCompletion(ring, unit, cqe->res, &status)) ++finished;
+    }
+    io_uring_cq_advance(ring, seen);
+    if (finished > 0) {
+      in_flight -= finished;
+      ReleaseSlots(finished);
+    }
   }
 
-  absl::Status result;
-  {
-    std::unique_lock lock(done_mu_);
-    // Units never submitted will not complete.
-    request.pending -= count - submitted;
-    request.done.wait(lock, [&] { return request.pending == 0; });
-    result = request.status.ok() ? submit_error : request.status;
-  }
   if (op == IoOp::kWrite) {
-    if (result.ok()) {
+    if (status.ok()) {
       file_->NoteWritten(offset + length);
     } else {
       file_->RefreshSize();
     }
   }
-  return result;
-}
-
-void UringIoEngine::FinishUnit(Unit& unit, absl::Status status) {
-  Request& request = *unit.request;
-  std::lock_guard lock(done_mu_);
-  if (!status.ok()) {
-    request.failed.store(true, std::memory_order_release);
-    if (request.status.ok()) request.status = std::move(status);
-  }
-  // Notified under done_mu_: the caller returns (destroying `unit` and
-  // `request`, condition variable included) only after it is released.
-  if (--request.pending == 0) request.done.notify_one();
-}
-
-bool UringIoEngine::OnCompletion(Unit& unit, int result, Finished* done) {
-  unit.published.load(std::memory_order_acquire);
-  done->unit = &unit;
-  if (result > 0) {
-    unit.done += static_cast<uint32_t>(result);
-    if (unit.done >= unit.length) {
-      done->status = absl::OkStatus();
-      return true;
-    }
-  } else if (result == 0) {
-    const std::string what = file_->Describe(unit.op, unit.offset, unit.length);
-    done->status = unit.op == IoOp::kRead
-                       ? absl::OutOfRangeError(absl::StrCat(
-                             what, ": the file ends after ", unit.done,
-                             " of them (file "
-                             "size ",
-                             file_->size(), ")"))
-                       : absl::InternalError(absl::StrCat(
-                             what, ": the kernel accepted no bytes after ",
-                             unit.done, " of them"));
-    return true;
-  } else if ((result != -EINTR && result != -EAGAIN) ||
-             ++unit.retries > kMaxUnitRetries) {
-    done->status = IoErrorStatus(
-        -result, unit.op, file_->Describe(unit.op, unit.offset, unit.length));
-    return true;
-  }
-  // A short transfer or a transient error: resubmit what is left, in the
-  // slot the unit already holds.
-  std::lock_guard lock(sq_mu_);
-  if (!broken_.ok()) {
-    done->status = broken_;
-    return true;
-  }
-  PrepLocked(unit);
-  uint32_t taken = 0;
-  done->status = SubmitLocked(1, &taken);
-  return !done->status.ok();
-}
-
-void UringIoEngine::ReapLoop() {
-  io_uring* ring = ring_.get();
-  std::vector<Finished> finished;
-  finished.reserve(ring->cq.ring_entries);
-  bool reported = false;
-  while (true) {
-    io_uring_cqe* cqe = nullptr;
-    __kernel_timespec tick = kReaperTick;
-    const int r = io_uring_wait_cqe_timeout(ring, &cqe, &tick);
-    if (r < 0) {
-      if (stopping_.load(std::memory_order_acquire)) return;
-      if (r != -ETIME && r != -EINTR) {
-        if (!reported) {
-          TP_LOG(ERROR) << "waiting for io_uring completions of "
-                        << file_->path() << " failed: " << ErrnoText(-r);
-          reported = true;
-        }
-        absl::SleepFor(absl::Milliseconds(1));
-      }
-      continue;
-    }
-    bool stop = false;
-    unsigned head;
-    unsigned seen = 0;
-    io_uring_for_each_cqe(ring, head, cqe) {
-      ++seen;
-      void* data = io_uring_cqe_get_data(cqe);
-      if (data == nullptr) {  // the destructor's wake-up NOP
-        stop = true;
-        continue;
-      }
-      Finished done;
-      if (OnCompletion(*static_cast<Unit*>(data), cqe->res, &done)) {
-        finished.push_back(std::move(done));
-      }
-    }
-    io_uring_cq_advance(ring, seen);
-    // Free the slots before waking callers, so a woken caller with more
-    // units finds them.
-    if (!finished.empty()) ReleaseSlots(static_cast<uint32_t>(finished.size()));
-    for (Finished& f : finished) FinishUnit(*f.unit, std::move(f.status));
-    finished.clear();
-    if (stop) return;
-  }
+  return status;
 }
 
 absl::Status UringIoEngine::Write(uint64_t offset,

@@ -1,12 +1,13 @@
-// The io_uring I/O engine: one ring shared by every calling thread.
-// Callers submit under a mutex and sleep; a reaper thread drains the
-// completion queue, resubmits short transfers and wakes the caller whose
-// request finished. A request larger than io_unit_bytes is split into units
-// that are in flight together, at most queue_depth units across all callers.
+// The io_uring I/O engine. Each call runs on a ring of its own, taken from a
+// pool: it submits its units, waits on that ring and reaps them itself, as
+// fio does. The kernel completes a request on the thread that submitted it,
+// so a ring shared by several threads would need a thread hop (and a wake
+// up) per completion; per-call rings need none. A request larger than
+// io_unit_bytes is split into units that are in flight together; across all
+// callers at most queue_depth units are in flight.
 #ifndef TENSORPAGER_STORAGE_URING_IO_ENGINE_H_
 #define TENSORPAGER_STORAGE_URING_IO_ENGINE_H_
 
-#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -14,9 +15,10 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "storage/data_file.h"
 #include "storage/group_commit.h"
@@ -28,11 +30,12 @@ namespace tensorpager::storage {
 
 class UringIoEngine final : public IoEngine {
  public:
-  // `options` must pass ValidateIoEngineOptions; `ring` must have
-  // queue_depth submission slots.
-  UringIoEngine(std::unique_ptr<DataFile> file, UringRing ring,
+  // `options` must pass ValidateIoEngineOptions; `first_ring` (which proves
+  // io_uring works here) must have queue_depth entries. More rings are set
+  // up as concurrent callers need them.
+  UringIoEngine(std::unique_ptr<DataFile> file, UringRing first_ring,
                 const IoEngineOptions& options);
-  ~UringIoEngine() override;
+  ~UringIoEngine() override = default;
 
   std::string_view name() const override { return name_; }
   bool direct_io() const override { return file_->direct(); }
@@ -44,50 +47,52 @@ class UringIoEngine final : public IoEngine {
   uint64_t file_size() const override { return file_->size(); }
 
  private:
-  struct Request;
   struct Unit;
-  // A completion handled by the reaper whose unit is done.
-  struct Finished {
-    Unit* unit;
-    absl::Status status;
-  };
+  class RingLease;
 
   absl::Status Transfer(IoOp op, uint64_t offset, std::byte* data,
                         uint64_t length);
-  // Blocks until a unit slot is free, then takes up to `wanted`.
+  // Waits on `ring` until every unit in flight on it has completed. For a
+  // request that failed: the kernel must be done with the caller's buffer
+  // before the call returns.
+  void Drain(io_uring* ring, uint32_t* in_flight);
+  // Applies one completion to its unit. Returns true when the unit is done
+  // (its slot can go), false when its remainder was queued again.
+  bool OnCompletion(io_uring* ring, Unit& unit, int result,
+                    absl::Status* status);
+  void Prep(io_uring* ring, Unit& unit);
+
+  // A ring from the pool, or a new one while fewer than max_rings_ exist;
+  // waits while all are in use.
+  absl::StatusOr<UringRing> TakeRing();
+  void ReturnRing(UringRing ring);
+  void DropRing();
+
+  // Blocks until a slot is free, then takes up to `wanted`.
   uint32_t AcquireSlots(uint32_t wanted);
+  // Takes up to `wanted` free slots without blocking; none while another
+  // caller waits for its first, so a large request cannot starve it.
+  uint32_t TryAcquireSlots(uint32_t wanted);
   void ReleaseSlots(uint32_t n);
-  // The *Locked functions need sq_mu_ held.
-  void PrepLocked(Unit& unit);
-  // Submits the `count` prepared entries; `*taken` is how many the kernel
-  // accepted. On failure the ring is marked broken: its unaccepted entries
-  // are never submitted, and every later request fails.
-  absl::Status SubmitLocked(uint32_t count, uint32_t* taken);
-  void ReapLoop();
-  // Handles one completion; true (with `*done` filled) when the unit is
-  // done, false when its remainder was resubmitted.
-  bool OnCompletion(Unit& unit, int result, Finished* done);
-  void FinishUnit(Unit& unit, absl::Status status);
 
   const std::unique_ptr<DataFile> file_;
-  const UringRing ring_;
   const uint64_t unit_bytes_;
+  const uint32_t ring_entries_;
+  const uint32_t max_rings_;
   const std::string name_;
   GroupCommit commit_;
 
   // std::mutex, not absl::Mutex: see GroupCommit.
-  std::mutex sq_mu_;     // the submission side of the ring
-  absl::Status broken_;  // guarded by sq_mu_
+  std::mutex pool_mu_;
+  std::condition_variable ring_returned_;
+  std::vector<UringRing> idle_rings_;  // guarded by pool_mu_
+  uint32_t rings_ = 0;                 // alive, leased or idle; pool_mu_
+  bool ring_setup_failed_ = false;     // pool_mu_
 
   std::mutex slot_mu_;
   std::condition_variable slot_freed_;
-  uint32_t free_slots_;  // guarded by slot_mu_
-
-  // Guards every Request's completion state.
-  std::mutex done_mu_;
-
-  std::atomic<bool> stopping_{false};
-  std::thread reaper_;
+  uint32_t free_slots_;        // guarded by slot_mu_
+  uint32_t slot_waiters_ = 0;  // guarded by slot_mu_
 };
 
 }  // namespace tensorpager::storage

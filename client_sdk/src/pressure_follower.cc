@@ -28,7 +28,7 @@ void PressureFollower::Loop() {
       delivered = true;
       cache_->ApplyPressure(e.resource(), e.level());
     });
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (stopping_) return;
     if (delivered) backoff = kFirstBackoff;
     absl::Duration wait = backoff;
@@ -44,16 +44,18 @@ void PressureFollower::Loop() {
                        "); retrying with back-off"));
     }
     backoff = std::min(backoff * 2, kMaxBackoff);
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
-    if (stopping_) return;
+    if (stop_.wait_for(lock, absl::ToChronoNanoseconds(wait),
+                       [this] { return stopping_; })) {
+      return;
+    }
   }
 }
 
 void PressureFollower::Stop() {
   {
-    absl::MutexLock lock(&mu_);
-    if (stopping_ && !thread_.joinable()) return;
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    stop_.notify_all();
   }
   source_->Stop();
   if (thread_.joinable()) thread_.join();

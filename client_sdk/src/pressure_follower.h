@@ -3,11 +3,11 @@
 #ifndef TENSORPAGER_CLIENT_SDK_SRC_PRESSURE_FOLLOWER_H_
 #define TENSORPAGER_CLIENT_SDK_SRC_PRESSURE_FOLLOWER_H_
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/src/sdk_log.h"
 #include "tensorpager/pressure_source.h"
@@ -30,8 +30,9 @@ class PressureFollower {
   std::shared_ptr<PressureSource> source_;
   LocalCache* cache_;
   SdkLog* log_;
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::mutex mu_;
+  std::condition_variable stop_;
+  bool stopping_ = false;  // guarded by mu_
   std::thread thread_;
 };
 

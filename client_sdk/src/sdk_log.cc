@@ -18,7 +18,7 @@ void SdkLog::Warning(absl::string_view message) const { Emit("W", message); }
 
 void SdkLog::WarningOnce(absl::string_view topic, absl::string_view message) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!said_.emplace(topic).second) return;
   }
   Warning(message);

@@ -4,12 +4,11 @@
 #define TENSORPAGER_CLIENT_SDK_SRC_SDK_LOG_H_
 
 #include <functional>
+#include <mutex>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 
 namespace tensorpager::internal {
 
@@ -29,8 +28,8 @@ class SdkLog {
   void Emit(absl::string_view severity, absl::string_view message) const;
 
   Sink sink_;
-  absl::Mutex mu_;
-  absl::flat_hash_set<std::string> said_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;
+  absl::flat_hash_set<std::string> said_;  // guarded by mu_
 };
 
 }  // namespace tensorpager::internal

@@ -9,7 +9,7 @@ absl::Status ServerPressureSource::Run(
   // No deadline: the stream lasts as long as the client.
   grpc::ClientContext ctx;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return absl::OkStatus();
     active_ = &ctx;
   }
@@ -20,7 +20,7 @@ absl::Status ServerPressureSource::Run(
   v1::PressureEvent event;
   while (reader->Read(&event)) on_event(event);
   const grpc::Status s = reader->Finish();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   active_ = nullptr;
   if (stopped_) return absl::OkStatus();
   if (s.ok()) {
@@ -30,7 +30,7 @@ absl::Status ServerPressureSource::Run(
 }
 
 void ServerPressureSource::Stop() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   stopped_ = true;
   if (active_ != nullptr) active_->TryCancel();
 }

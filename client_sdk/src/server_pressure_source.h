@@ -4,8 +4,8 @@
 
 #include <grpcpp/client_context.h>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
+
 #include "tensorpager/pressure_source.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
@@ -21,9 +21,9 @@ class ServerPressureSource final : public PressureSource {
 
  private:
   v1::TensorPager::Stub* stub_;
-  absl::Mutex mu_;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* active_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::mutex mu_;
+  bool stopped_ = false;                   // guarded by mu_
+  grpc::ClientContext* active_ = nullptr;  // guarded by mu_
 };
 
 }  // namespace tensorpager::internal

@@ -33,12 +33,11 @@ absl::StatusOr<StreamPool::Lease> StreamPool::Acquire(int device) {
                      " present)"));
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     Device& d = devices_[device];
-    auto available = [&d, this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    returned_.wait(lock, [&d, this] {
       return !d.idle.empty() || d.created < per_device_;
-    };
-    mu_.Await(absl::Condition(&available));
+    });
     if (!d.idle.empty()) {
       std::unique_ptr<StagingStream> s = std::move(d.idle.back());
       d.idle.pop_back();
@@ -48,8 +47,9 @@ absl::StatusOr<StreamPool::Lease> StreamPool::Acquire(int device) {
   }
   absl::StatusOr<std::unique_ptr<StagingStream>> s = Create(device);
   if (!s.ok()) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     --devices_[device].created;
+    returned_.notify_one();
     return s.status();
   }
   return Lease(this, *std::move(s));
@@ -73,8 +73,9 @@ absl::StatusOr<std::unique_ptr<StagingStream>> StreamPool::Create(int device) {
 }
 
 void StreamPool::Return(std::unique_ptr<StagingStream> s) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   devices_[s->device()].idle.push_back(std::move(s));
+  returned_.notify_one();
 }
 
 }  // namespace tensorpager::internal

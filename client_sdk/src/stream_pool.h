@@ -4,13 +4,13 @@
 #ifndef TENSORPAGER_CLIENT_SDK_SRC_STREAM_POOL_H_
 #define TENSORPAGER_CLIENT_SDK_SRC_STREAM_POOL_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "tensorpager/device_runtime.h"
 
 namespace tensorpager::internal {
@@ -75,8 +75,9 @@ class StreamPool {
   const int per_device_;
   const int buffers_;
   const uint64_t buffer_bytes_;
-  absl::Mutex mu_;
-  std::vector<Device> devices_ ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;
+  std::condition_variable returned_;
+  std::vector<Device> devices_;  // guarded by mu_
 };
 
 }  // namespace tensorpager::internal

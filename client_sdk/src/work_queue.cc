@@ -10,11 +10,12 @@ std::future<absl::Status> WorkQueue::Submit(
     std::function<absl::Status()> task) {
   Task t{std::move(task), {}};
   std::future<absl::Status> f = t.done.get_future();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) {
     t.done.set_value(absl::CancelledError("the client is shutting down"));
   } else {
     tasks_.push_back(std::move(t));
+    wake_.notify_one();
   }
   return f;
 }
@@ -23,11 +24,8 @@ void WorkQueue::Work() {
   for (;;) {
     Task t;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !tasks_.empty();
-      };
-      mu_.Await(absl::Condition(&ready));
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
       if (stopping_) return;
       t = std::move(tasks_.front());
       tasks_.pop_front();
@@ -39,9 +37,10 @@ void WorkQueue::Work() {
 void WorkQueue::Shutdown() {
   std::deque<Task> cancelled;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     cancelled.swap(tasks_);
+    wake_.notify_all();
   }
   for (Task& t : cancelled) {
     t.done.set_value(absl::CancelledError("the client shut down first"));

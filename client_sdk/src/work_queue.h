@@ -4,15 +4,15 @@
 #ifndef TENSORPAGER_CLIENT_SDK_SRC_WORK_QUEUE_H_
 #define TENSORPAGER_CLIENT_SDK_SRC_WORK_QUEUE_H_
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 
 namespace tensorpager::internal {
 
@@ -35,9 +35,10 @@ class WorkQueue {
 
   void Work();
 
-  absl::Mutex mu_;
-  std::deque<Task> tasks_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Task> tasks_;  // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
   std::vector<std::thread> threads_;
 };
 

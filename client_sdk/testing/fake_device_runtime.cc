@@ -51,7 +51,7 @@ FakeDeviceRuntime::FakeDeviceRuntime(Options options)
       external_(options.devices, 0) {}
 
 FakeDeviceRuntime::~FakeDeviceRuntime() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& [addr, a] : device_allocs_) {
     std::free(reinterpret_cast<void*>(addr));
   }
@@ -66,17 +66,17 @@ absl::Status FakeDeviceRuntime::CheckDevice(int device) const {
 }
 
 void FakeDeviceRuntime::SetExternalUse(int device, uint64_t bytes) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   external_[device] = bytes;
 }
 
 uint64_t FakeDeviceRuntime::allocated_bytes(int device) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return allocated_[device];
 }
 
 uint64_t FakeDeviceRuntime::copied_bytes(CopyDirection direction) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return copied_[static_cast<int>(direction)];
 }
 
@@ -90,14 +90,14 @@ bool FakeDeviceRuntime::InsideLocked(int device, const void* ptr,
 }
 
 bool FakeDeviceRuntime::IsDeviceMemory(int device, const void* ptr) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return InsideLocked(device, ptr, 1);
 }
 
 absl::StatusOr<void*> FakeDeviceRuntime::AllocDevice(int device,
                                                      size_t bytes) {
   if (absl::Status s = CheckDevice(device); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (allocated_[device] + external_[device] + bytes > options_.memory_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "fake device ", device, " is out of memory allocating ", bytes,
@@ -111,7 +111,7 @@ absl::StatusOr<void*> FakeDeviceRuntime::AllocDevice(int device,
 }
 
 void FakeDeviceRuntime::FreeDevice(int device, void* ptr) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = device_allocs_.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == device_allocs_.end() || it->second.device != device) {
     std::abort();  // freeing what was never allocated: a bug in the SDK
@@ -138,7 +138,7 @@ absl::StatusOr<std::unique_ptr<DeviceStream>> FakeDeviceRuntime::CreateStream(
 absl::Status FakeDeviceRuntime::MemoryInfo(int device, uint64_t* free_bytes,
                                            uint64_t* total_bytes) {
   if (absl::Status s = CheckDevice(device); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   const uint64_t used = allocated_[device] + external_[device];
   *total_bytes = options_.memory_bytes;
   *free_bytes = used >= options_.memory_bytes ? 0 : options_.memory_bytes - used;
@@ -147,7 +147,7 @@ absl::Status FakeDeviceRuntime::MemoryInfo(int device, uint64_t* free_bytes,
 
 absl::Status FakeDeviceRuntime::Zero(int device, void* ptr, size_t bytes) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!InsideLocked(device, ptr, bytes)) {
       return absl::InvalidArgumentError("Zero: not device memory");
     }
@@ -159,7 +159,7 @@ absl::Status FakeDeviceRuntime::Zero(int device, void* ptr, size_t bytes) {
 absl::Status FakeDeviceRuntime::Copy(int device, void* dst, const void* src,
                                      size_t bytes, CopyDirection direction) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     const bool to_device = direction == CopyDirection::kHostToDevice;
     const void* device_side = to_device ? dst : src;
     const void* host_side = to_device ? src : dst;

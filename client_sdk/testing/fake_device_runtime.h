@@ -10,11 +10,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "tensorpager/device_runtime.h"
 
 namespace tensorpager::testing {
@@ -60,16 +59,17 @@ class FakeDeviceRuntime final : public DeviceRuntime {
     size_t bytes;
   };
 
-  bool InsideLocked(int device, const void* ptr, size_t bytes) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Requires mu_.
+  bool InsideLocked(int device, const void* ptr, size_t bytes) const;
   absl::Status CheckDevice(int device) const;
 
   const Options options_;
-  mutable absl::Mutex mu_;
-  std::map<uintptr_t, Allocation> device_allocs_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> allocated_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> external_ ABSL_GUARDED_BY(mu_);
-  uint64_t copied_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
+  // mu_ guards the rest.
+  mutable std::mutex mu_;
+  std::map<uintptr_t, Allocation> device_allocs_;
+  std::vector<uint64_t> allocated_;
+  std::vector<uint64_t> external_;
+  uint64_t copied_[2] = {0, 0};
 };
 
 }  // namespace tensorpager::testing

@@ -6,19 +6,17 @@ namespace tensorpager::testing {
 
 absl::Status ManualPressureSource::Publish(const v1::PressureEvent& event,
                                            absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
-  auto taking = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return running_ || stopped_;
-  };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&taking), timeout) || stopped_) {
+  const auto wait = absl::ToChronoNanoseconds(timeout);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!changed_.wait_for(lock, wait, [this] { return running_ || stopped_; }) ||
+      stopped_) {
     return absl::DeadlineExceededError("no SDK is following this source");
   }
   queue_.push_back(event);
   const uint64_t id = ++published_;
-  auto done = [this, id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return delivered_ >= id || stopped_;
-  };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&done), timeout) ||
+  changed_.notify_all();
+  if (!changed_.wait_for(lock, wait,
+                         [this, id] { return delivered_ >= id || stopped_; }) ||
       delivered_ < id) {
     return absl::DeadlineExceededError("the SDK did not act on the event");
   }
@@ -36,7 +34,7 @@ absl::Status ManualPressureSource::Publish(const std::string& resource,
   e.mutable_state()->set_level(level);
   e.mutable_state()->set_source("test");
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     e.set_previous_level(last_level_);
     last_level_ = level;
   }
@@ -45,29 +43,29 @@ absl::Status ManualPressureSource::Publish(const std::string& resource,
 
 absl::Status ManualPressureSource::Run(
     absl::FunctionRef<void(const v1::PressureEvent&)> on_event) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   running_ = true;
+  changed_.notify_all();
   for (;;) {
-    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopped_ || !queue_.empty();
-    };
-    mu_.Await(absl::Condition(&ready));
+    changed_.wait(lock, [this] { return stopped_ || !queue_.empty(); });
     if (stopped_) {
       running_ = false;
       return absl::OkStatus();
     }
     v1::PressureEvent e = std::move(queue_.front());
     queue_.pop_front();
-    mu_.Unlock();
+    lock.unlock();
     on_event(e);
-    mu_.Lock();
+    lock.lock();
     ++delivered_;
+    changed_.notify_all();
   }
 }
 
 void ManualPressureSource::Stop() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   stopped_ = true;
+  changed_.notify_all();
 }
 
 }  // namespace tensorpager::testing

@@ -3,12 +3,12 @@
 #ifndef TENSORPAGER_CLIENT_SDK_TESTING_MANUAL_PRESSURE_SOURCE_H_
 #define TENSORPAGER_CLIENT_SDK_TESTING_MANUAL_PRESSURE_SOURCE_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <mutex>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "tensorpager/pressure_source.h"
 
@@ -26,13 +26,15 @@ class ManualPressureSource final : public PressureSource {
   void Stop() override;
 
  private:
-  absl::Mutex mu_;
-  std::deque<v1::PressureEvent> queue_ ABSL_GUARDED_BY(mu_);
-  uint64_t published_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;
-  bool running_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  v1::PressureLevel last_level_ ABSL_GUARDED_BY(mu_) = v1::LOW;
+  // mu_ guards the rest; changed_ signals every change of it.
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<v1::PressureEvent> queue_;
+  uint64_t published_ = 0;
+  uint64_t delivered_ = 0;
+  bool running_ = false;
+  bool stopped_ = false;
+  v1::PressureLevel last_level_ = v1::LOW;
 };
 
 }  // namespace tensorpager::testing

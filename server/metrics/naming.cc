@@ -90,7 +90,7 @@ const UnitRule* FindUnit(absl::string_view word) {
 
 // A unit word that is not a base unit, e.g. "milliseconds" or "hours";
 // the message says which base unit to use.
-absl::Status CheckUnitWord(absl::string_view name, absl::string_view word) {
+absl::Status CheckUnit(absl::string_view name, absl::string_view word) {
   if (const UnitRule* rule = FindUnit(word); rule != nullptr) {
     if (rule->unit == rule->base) return absl::OkStatus();
     return absl::InvalidArgumentError(
@@ -104,14 +104,6 @@ absl::Status CheckUnitWord(absl::string_view name, absl::string_view word) {
       return absl::InvalidArgumentError(
           absl::StrCat("metric name \"", name, "\" uses unit \"", word,
                        "\"; use the base unit \"", rule->base, "\""));
-    }
-  }
-  for (absl::string_view abbreviation : kUnitAbbreviations) {
-    if (word == abbreviation) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "metric name \"", name, "\" uses the abbreviation \"", word,
-          "\"; spell the unit out (e.g. \"seconds\", "
-          "\"bytes\")"));
     }
   }
   return absl::OkStatus();
@@ -140,18 +132,24 @@ absl::Status ValidateMetricName(absl::string_view name, MetricType type) {
                        "\", which histograms generate for their samples"));
     }
   }
-  // The first word is the namespace ("tensorpager"); later words describe
-  // the quantity, and a type or unit word there is what the linter flags.
   const std::vector<absl::string_view> words = absl::StrSplit(name, '_');
-  for (size_t i = 1; i < words.size(); ++i) {
-    if (std::ranges::find(kTypeWords, words[i]) != std::end(kTypeWords)) {
+  for (size_t i = 0; i < words.size(); ++i) {
+    const absl::string_view word = words[i];
+    if (absl::Status s = CheckUnit(name, word); !s.ok()) return s;
+    // The first word is the namespace ("tensorpager"); the linter only
+    // looks for type words and unit abbreviations after it.
+    if (i == 0) continue;
+    if (std::ranges::find(kTypeWords, word) != std::end(kTypeWords)) {
       return absl::InvalidArgumentError(
           absl::StrCat("metric name \"", name, "\" contains the type word \"",
-                       words[i], "\"; the TYPE line already says it"));
+                       word, "\"; the TYPE line already says it"));
     }
-  }
-  for (absl::string_view word : words) {
-    if (absl::Status s = CheckUnitWord(name, word); !s.ok()) return s;
+    if (std::ranges::find(kUnitAbbreviations, word) !=
+        std::end(kUnitAbbreviations)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metric name \"", name, "\" uses the abbreviation \"", word,
+          "\"; spell the unit out (e.g. \"seconds\", \"bytes\")"));
+    }
   }
   return absl::OkStatus();
 }

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/metrics/buckets.h"
 #include "server/metrics/callback_family.h"
 #include "server/metrics/collector.h"
 #include "server/metrics/counter.h"

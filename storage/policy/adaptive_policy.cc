@@ -303,6 +303,13 @@ void AdaptivePolicy::StartSelection() {
   window_cursor_ = window_.back();
 }
 
+void AdaptivePolicy::AdmitDuringSelection(NodeIndex c) {
+  window_.Unlink(c);
+  probation_.PushFront(c);
+  // A probation scan that already ran out must still see the newcomer.
+  if (probation_cursor_ == kNoNode) probation_cursor_ = c;
+}
+
 NodeIndex AdaptivePolicy::NextWindowCandidate(
     absl::FunctionRef<bool(Key)> eligible) {
   while (window_cursor_ != kNoNode) {
@@ -398,8 +405,7 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
         continue;
       }
       if (main_now + candidate_bytes <= main_target) {
-        window_.Unlink(c);
-        probation_.PushFront(c);
+        AdmitDuringSelection(c);
         continue;
       }
       // The candidate must beat every entry it would displace.
@@ -417,8 +423,7 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
       if (group > 0 && group_bytes >= room &&
           Score(table_[c]) > group_score) {
         choose_main(group);
-        window_.Unlink(c);
-        probation_.PushFront(c);
+        AdmitDuringSelection(c);
       } else {
         choose_window(c);
       }

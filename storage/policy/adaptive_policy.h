@@ -146,6 +146,7 @@ class AdaptivePolicy final : public EvictionPolicy {
   // SelectVictims helpers; state lives in the scratch members below.
   void StartSelection();
   NodeIndex NextWindowCandidate(absl::FunctionRef<bool(Key)> eligible);
+  void AdmitDuringSelection(NodeIndex c);
   // The k-th main victim not yet committed, scanning on demand.
   NodeIndex PeekMainVictim(size_t k, absl::FunctionRef<bool(Key)> eligible);
 

@@ -43,7 +43,7 @@ void ClockPolicy::SetPinned(Key key, bool pinned) {
     n.flags |= kReferenced;
     n.credits = n.priority;
   }
-  ListOf(n).PushFront(i);
+  (pinned ? pinned_ : ring_).PushFront(i);
 }
 
 uint64_t ClockPolicy::SelectVictims(uint64_t bytes,

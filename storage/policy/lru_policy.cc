@@ -41,7 +41,7 @@ void LruPolicy::SetPinned(Key key, bool pinned) {
   n.pinned = pinned;
   // An entry leaving the pin was just in use: it rejoins as most recent.
   n.credits = n.priority;
-  ListOf(n).PushFront(i);
+  (pinned ? pinned_ : order_).PushFront(i);
 }
 
 uint64_t LruPolicy::SelectVictims(uint64_t bytes,

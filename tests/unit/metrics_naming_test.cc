@@ -29,6 +29,9 @@ TEST(MetricsNamingTest, AcceptsConventionalNames) {
                   .ok());
   EXPECT_TRUE(ValidateMetricName("_private_total", MetricType::kCounter).ok());
   EXPECT_TRUE(ValidateMetricName("tp_gpu0_level", MetricType::kGauge).ok());
+  // The first word is the namespace; promtool does not read it as a unit
+  // abbreviation.
+  EXPECT_TRUE(ValidateMetricName("ms_queue_depth", MetricType::kGauge).ok());
 }
 
 TEST(MetricsNamingTest, CountersEndInTotalAndOnlyCountersDo) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -38,7 +39,7 @@ class FakeBackend final : public CacheBackend {
 
   void Put(const std::string& id, std::string bytes,
            v1::RegionType type = v1::TENSOR_DATA, bool pinned = false) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     Stored& s = blocks_[id];
     s.bytes = std::move(bytes);
     s.info.set_namespace_("default");
@@ -48,19 +49,19 @@ class FakeBackend final : public CacheBackend {
     s.info.set_pinned(pinned);
   }
   std::string Bytes(const std::string& id) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return blocks_[id].bytes;
   }
   int fetches() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return fetches_;
   }
   int stores() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return stores_;
   }
   void FailStores(bool fail) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     fail_stores_ = fail;
   }
 
@@ -69,7 +70,7 @@ class FakeBackend final : public CacheBackend {
     v1::BlockInfo info;
     std::string bytes;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       auto it = blocks_.find(std::string(id.id));
       if (it == blocks_.end()) {
         return absl::NotFoundError(absl::StrCat("block ", id.id));
@@ -102,7 +103,7 @@ class FakeBackend final : public CacheBackend {
                !s.ok()) {
       return s;
     }
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (fail_stores_) return absl::UnavailableError("server away");
     ++stores_;
     blocks_[std::string(id.id)].bytes = std::move(bytes);
@@ -110,7 +111,7 @@ class FakeBackend final : public CacheBackend {
   }
 
   absl::StatusOr<v1::BlockInfo> DescribeBlock(BlockIdView id) override {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = blocks_.find(std::string(id.id));
     if (it == blocks_.end()) return absl::NotFoundError("no such block");
     return it->second.info;
@@ -122,7 +123,7 @@ class FakeBackend final : public CacheBackend {
     v1::BlockInfo info;
   };
   FakeDeviceRuntime* device_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::map<std::string, Stored> blocks_;
   int fetches_ = 0;
   int stores_ = 0;
