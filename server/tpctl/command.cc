@@ -29,8 +29,19 @@ Context::Context(std::string target, absl::Duration timeout, std::ostream& out)
 
 absl::StatusOr<Client*> Context::client() {
   if (client_ == nullptr) {
+    // A one-shot tool: one connection, no local cache traffic, no pressure
+    // following or usage reports, no device probing, and no SDK log lines
+    // (every failure reaches the user as the command's status).
     ClientOptions options;
     options.timeout = timeout_;
+    options.connections = 1;
+    options.prefetch_threads = 1;
+    options.client_id = "tpctl";
+    options.reporting.watch_pressure = false;
+    options.reporting.usage_interval = absl::ZeroDuration();
+    options.device_runtime =
+        HostOnlyDeviceRuntime("tpctl moves bytes between files and the server");
+    options.log_sink = [](absl::string_view) {};
     absl::StatusOr<std::unique_ptr<Client>> client =
         Client::Connect(target_, options);
     if (!client.ok()) return client.status();

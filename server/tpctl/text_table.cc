@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace tensorpager::tpctl {
 
@@ -44,7 +45,7 @@ std::string TextTable::Render() const {
         line.append(pad, ' ');
       }
     }
-    out += absl::StripTrailingAsciiWhitespace(line);
+    absl::StrAppend(&out, absl::StripTrailingAsciiWhitespace(line));
     out += '\n';
   };
   render(header_);

@@ -95,8 +95,8 @@ int AdaptivePolicy::Score(const EntryNode& n) const {
   int frequency = sketch_.Frequency(n.key);
   if (options_.stale_gaps > 0 && n.gap > 0) {
     const uint64_t idle = clock_ - n.last_access;
-    const uint64_t interval =
-        static_cast<uint64_t>(options_.stale_gaps * n.gap) + 1;
+    const uint64_t interval = std::max<uint64_t>(
+        static_cast<uint64_t>(options_.stale_gaps * n.gap), size());
     const uint64_t halvings = idle / interval;
     frequency = halvings >= 8 ? 0 : frequency >> halvings;
   }
@@ -104,10 +104,9 @@ int AdaptivePolicy::Score(const EntryNode& n) const {
 }
 
 void AdaptivePolicy::NoteAccess(EntryNode& n, bool has_history) {
-  ++clock_;
   if (has_history) {
     const uint64_t gap = std::min<uint64_t>(
-        clock_ - n.last_access, std::numeric_limits<uint32_t>::max());
+        clock_ - n.last_access + 1, std::numeric_limits<uint32_t>::max());
     n.gap = static_cast<uint32_t>(n.gap == 0 ? gap : (n.gap + gap) / 2);
   }
   n.last_access = clock_;
@@ -217,6 +216,7 @@ void AdaptivePolicy::Insert(Key key, uint64_t bytes, int priority) {
     i = table_.Add(key);
   }
   EntryNode& n = table_[i];
+  ++clock_;
   NoteAccess(n, has_history);
   NoteArrivalSize(bytes);
   n.bytes = bytes;

@@ -60,36 +60,51 @@ void FrequencySketch::Grow() {
   doorkeeper_mask_ = 2 * doorkeeper_mask_ + 1;
 }
 
+FrequencySketch::Slots FrequencySketch::SlotsOf(uint64_t hash) const {
+  // Double hashing picks four words; each key uses a different nibble row
+  // (counters 4i..4i+3) of its i-th word.
+  const uint64_t h2 = Mix(hash);
+  const uint64_t step = hash >> 17 | 1;
+  Slots s;
+  for (int i = 0; i < 4; ++i) {
+    s.word[i] = (h2 + static_cast<uint64_t>(i) * step) & table_mask_;
+    s.shift[i] = (i * 4 + static_cast<int>((h2 >> (8 * i + 32)) & 3)) * 4;
+  }
+  return s;
+}
+
+bool FrequencySketch::DoorkeeperHas(uint64_t hash) const {
+  const uint64_t b1 = hash & doorkeeper_mask_;
+  const uint64_t b2 = (hash >> 32) & doorkeeper_mask_;
+  return (doorkeeper_[b1 >> 6] >> (b1 & 63) & 1) != 0 &&
+         (doorkeeper_[b2 >> 6] >> (b2 & 63) & 1) != 0;
+}
+
+void FrequencySketch::DoorkeeperAdd(uint64_t hash) {
+  const uint64_t b1 = hash & doorkeeper_mask_;
+  const uint64_t b2 = (hash >> 32) & doorkeeper_mask_;
+  doorkeeper_[b1 >> 6] |= uint64_t{1} << (b1 & 63);
+  doorkeeper_[b2 >> 6] |= uint64_t{1} << (b2 & 63);
+}
+
 void FrequencySketch::Increment(uint64_t key) {
   if (capacity_ == 0) EnsureCapacity(kMinCapacity);
   const uint64_t h = Mix(key);
-  const uint64_t b1 = h & doorkeeper_mask_;
-  const uint64_t b2 = (h >> 32) & doorkeeper_mask_;
-  const uint64_t m1 = 1ull << (b1 & 63);
-  const uint64_t m2 = 1ull << (b2 & 63);
-  uint64_t& w1 = doorkeeper_[b1 >> 6];
-  uint64_t& w2 = doorkeeper_[b2 >> 6];
-  if ((w1 & m1) == 0 || (w2 & m2) == 0) {
-    w1 |= m1;
-    w2 |= m2;
+  if (!DoorkeeperHas(h)) {
+    DoorkeeperAdd(h);
     ++first_sightings_;
   } else {
     // Conservative update: raise only the counters at the current minimum,
     // which keeps over-estimates from colliding keys low.
-    const uint64_t h2 = Mix(h);
-    uint64_t* words[4];
-    int shifts[4];
+    const Slots s = SlotsOf(h);
     int min = 15;
     for (int i = 0; i < 4; ++i) {
-      words[i] = &table_[(h2 + static_cast<uint64_t>(i) * (h >> 17 | 1)) &
-                         table_mask_];
-      shifts[i] = (i * 4 + static_cast<int>((h2 >> (8 * i + 32)) & 3)) * 4;
-      min = std::min(min, static_cast<int>((*words[i] >> shifts[i]) & 15));
+      min = std::min(min, static_cast<int>(table_[s.word[i]] >> s.shift[i] & 15));
     }
     if (min < 15) {
       for (int i = 0; i < 4; ++i) {
-        if (static_cast<int>((*words[i] >> shifts[i]) & 15) == min) {
-          *words[i] += 1ull << shifts[i];
+        if (static_cast<int>(table_[s.word[i]] >> s.shift[i] & 15) == min) {
+          table_[s.word[i]] += uint64_t{1} << s.shift[i];
         }
       }
     }
@@ -100,20 +115,12 @@ void FrequencySketch::Increment(uint64_t key) {
 int FrequencySketch::Frequency(uint64_t key) const {
   if (capacity_ == 0) return 0;
   const uint64_t h = Mix(key);
-  const uint64_t b1 = h & doorkeeper_mask_;
-  const uint64_t b2 = (h >> 32) & doorkeeper_mask_;
-  const bool seen = (doorkeeper_[b1 >> 6] >> (b1 & 63) & 1) != 0 &&
-                    (doorkeeper_[b2 >> 6] >> (b2 & 63) & 1) != 0;
-  if (!seen) return 0;
-  const uint64_t h2 = Mix(h);
+  const Slots s = SlotsOf(h);
   int min = 15;
   for (int i = 0; i < 4; ++i) {
-    const uint64_t word =
-        table_[(h2 + static_cast<uint64_t>(i) * (h >> 17 | 1)) & table_mask_];
-    const int shift = (i * 4 + static_cast<int>((h2 >> (8 * i + 32)) & 3)) * 4;
-    min = std::min(min, static_cast<int>((word >> shift) & 15));
+    min = std::min(min, static_cast<int>(table_[s.word[i]] >> s.shift[i] & 15));
   }
-  return min + 1;
+  return min + (DoorkeeperHas(h) ? 1 : 0);
 }
 
 void FrequencySketch::Reset() {

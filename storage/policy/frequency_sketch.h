@@ -39,7 +39,17 @@ class FrequencySketch {
   uint64_t sample_size() const { return sample_size_; }
 
  private:
+  // Where a key's four counters live: word index and bit shift of each.
+  struct Slots {
+    size_t word[4];
+    int shift[4];
+  };
+
   static uint64_t Mix(uint64_t key);
+  Slots SlotsOf(uint64_t hash) const;
+  // Whether both doorkeeper bits of `hash` are set; sets them if `set`.
+  bool DoorkeeperHas(uint64_t hash) const;
+  void DoorkeeperAdd(uint64_t hash);
   // Doubles the table and the doorkeeper. A key's slots either stay or move
   // up by the old size, so copying each half into the new one keeps every
   // estimate.

@@ -9,12 +9,15 @@
 # each figure is the best round, so a noisy neighbour hurts both sides
 # alike).
 #
-# For each block size (4 MiB, 64 KiB): fio (--ioengine=io_uring --direct=1
-# --iodepth=QD) writes a fresh file sequentially and reads it back; the
-# engines do the same with QD caller threads each issuing one block per
-# request, and io_uring once more with one caller issuing QD-block requests
-# that it splits into units. Then the latency of single 1 MiB reads (QD1,
-# like a swap-in) against fio's. Prints a table with engine/fio ratios.
+# For each block size (4 MiB, 64 KiB), fio (--ioengine=io_uring --direct=1)
+# writes a fresh file sequentially and reads it back twice over: one job at
+# --iodepth=QD, and QD jobs at depth 1 on their own slices. The engines move
+# the same bytes: io_uring with one caller issuing QD-block requests that it
+# splits into units (the same shape as fio at QD), then io_uring and the
+# thread engine with QD callers each issuing one block at a time (the same
+# shape as QD fio jobs; concurrent swaps look like this). Each round ends
+# with the latency of single 1 MiB reads at QD1 (a swap-in), fio against
+# the engine. Prints the best of the rounds and engine/fio ratios.
 set -euo pipefail
 
 build_dir=${1:-build}
@@ -35,8 +38,9 @@ case ${fs_type} in
 esac
 
 results=$(mktemp)
+latencies=$(mktemp)
 fio_file=${data_dir}/fio-bench.dat
-trap 'rm -f "${results}" "${fio_file}" "${data_dir}/tp-io-bench.dat"' EXIT
+trap 'rm -f "${results}" "${latencies}" "${fio_file}" "${data_dir}/tp-io-bench.dat"' EXIT
 
 # fio_run NAME RW BS [extra args...]: prints the JSON.
 fio_run() {
@@ -64,6 +68,7 @@ bench_rows() {
 }
 
 echo "io_bench: ${size_mb} MiB per pass, QD ${qd}, ${rounds} rounds, ${data_dir} (${fs_type}, $(df -P "${data_dir}" | awk 'NR == 2 { print $1 }'))" >&2
+job_mb=$((size_mb / qd))
 for round in $(seq "${rounds}"); do
   for bs in 4194304 65536; do
     echo "  round ${round}, block ${bs}: fio" >&2
@@ -72,47 +77,66 @@ for round in $(seq "${rounds}"); do
     r=$(fio_run r read "${bs}" | fio_bw read)
     printf 'fio\t%s\twrite\t%s\tfio\n' "${bs}" "${w}" >>"${results}"
     printf 'fio\t%s\tread\t%s\tfio\n' "${bs}" "${r}" >>"${results}"
+    # QD jobs at depth 1 on their own slices: what QD callers can expect.
     rm -f "${fio_file}"
+    jobs=(--iodepth=1 --numjobs="${qd}" --size="${job_mb}M"
+      --offset_increment="${job_mb}M" --group_reporting)
+    w=$(fio_run w write "${bs}" "${jobs[@]}" --end_fsync=1 | fio_bw write)
+    r=$(fio_run r read "${bs}" "${jobs[@]}" | fio_bw read)
+    printf 'fio-jobs\t%s\twrite\t%s\tfio\n' "${bs}" "${w}" >>"${results}"
+    printf 'fio-jobs\t%s\tread\t%s\tfio\n' "${bs}" "${r}" >>"${results}"
     echo "  round ${round}, block ${bs}: engines" >&2
-    bench_rows io_uring "${bs}" --engine=io_uring
-    bench_rows threads "${bs}" --engine=threads
     bench_rows io_uring-split "${bs}" --engine=io_uring --callers=1 \
       --request=$((bs * qd))
+    bench_rows io_uring "${bs}" --engine=io_uring
+    bench_rows threads "${bs}" --engine=threads
   done
+  # Both files are written now; reads at QD1 like a swap-in, interleaved
+  # with the throughput runs so both sides see the same disk.
+  echo "  round ${round}: 1 MiB read latency" >&2
+  fio_run lat randread 1M --iodepth=1 --runtime=2 --time_based \
+    --lat_percentiles=1 |
+    jq -r '.jobs[0].read.lat_ns.percentile | "fio-lat\t\(.["50.000000"] / 1000)\t\(.["99.000000"] / 1000)"' \
+      >>"${latencies}"
+  "${bench}" --dir="${data_dir}" --engine=io_uring --latency --count=300 |
+    awk '$1 == "RESULT" {
+        for (i = 2; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
+        print "engine-lat\t" f["p50_us"] "\t" f["p99_us"] }' >>"${latencies}"
 done
 
-echo "  latency: 1 MiB reads at QD1" >&2
-fio_run w write 4M --end_fsync=1 >/dev/null
-lat=$(fio_run lat randread 1M --iodepth=1 --runtime=3 --time_based \
-  --lat_percentiles=1 |
-  jq -r '.jobs[0].read.lat_ns.percentile | "\(.["50.000000"] / 1000) \(.["99.000000"] / 1000)"')
-rm -f "${fio_file}"
-"${bench}" --dir="${data_dir}" --engine=io_uring --bs=4194304 --qd="${qd}" \
-  --size=$((size_mb << 20)) >/dev/null
-engine_lat=$("${bench}" --dir="${data_dir}" --engine=io_uring --latency --count=500 |
-  awk '$1 == "RESULT" { for (i = 2; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] } print f["p50_us"], f["p99_us"] }')
-
-awk -F'\t' -v qd="${qd}" -v lat="${lat}" -v engine_lat="${engine_lat}" '
-  { key = $1 SUBSEP $2 SUBSEP $3; if ($4 > best[key]) best[key] = $4; name[$1] = $5 }
+awk -F'\t' -v qd="${qd}" '
+  FILENAME == ARGV[1] {
+    key = $1 SUBSEP $2 SUBSEP $3
+    if ($4 > best[key]) best[key] = $4
+    name[$1] = $5
+    next
+  }
+  {  # latencies: best p50 and p99 over the rounds
+    if (!($1 in p50) || $2 < p50[$1]) p50[$1] = $2
+    if (!($1 in p99) || $3 < p99[$1]) p99[$1] = $3
+  }
   END {
-    split("io_uring threads io_uring-split", labels, " ")
-    how["io_uring"] = qd " callers"; how["threads"] = qd " callers"
+    split("io_uring-split io_uring threads", labels, " ")
     how["io_uring-split"] = "1 caller, " qd "-unit requests"
-    fmt = "%-8s  %-5s  %9s  %-46s  %12s  %5s\n"
-    printf fmt, "block", "dir", "fio GiB/s", "engine", "engine GiB/s", "ratio"
+    how["io_uring"] = qd " callers"; how["threads"] = qd " callers"
+    fmt = "%-8s  %-5s  %-44s  %6s  %10s  %5s  %13s  %5s\n"
+    printf fmt, "block", "dir", "engine", "GiB/s", "fio QD" qd, "ratio",
+      "fio " qd "x QD1", "ratio"
     split("4194304 65536", sizes, " ")
     split("write read", ops, " ")
     for (s = 1; s <= 2; ++s) for (o = 1; o <= 2; ++o) {
       ref = best["fio" SUBSEP sizes[s] SUBSEP ops[o]]
+      jobs = best["fio-jobs" SUBSEP sizes[s] SUBSEP ops[o]]
       for (l = 1; l <= 3; ++l) {
         got = best[labels[l] SUBSEP sizes[s] SUBSEP ops[o]]
-        printf fmt, sizes[s] / 1024 " KiB", ops[o], sprintf("%.2f", ref),
+        printf fmt, sizes[s] / 1024 " KiB", ops[o],
           name[labels[l]] " (" how[labels[l]] ")", sprintf("%.2f", got),
-          (ref > 0 ? sprintf("%.2f", got / ref) : "-")
+          sprintf("%.2f", ref), (ref > 0 ? sprintf("%.2f", got / ref) : "-"),
+          sprintf("%.2f", jobs), (jobs > 0 ? sprintf("%.2f", got / jobs) : "-")
       }
     }
-    split(lat, f, " "); split(engine_lat, e, " ")
-    printf "\n1 MiB read latency (QD1)  p50 us  p99 us\n"
-    printf "fio io_uring direct       %6.0f  %6.0f\n", f[1], f[2]
-    printf "engine io_uring           %6.0f  %6.0f  (p50 ratio %.2f)\n", e[1], e[2], e[1] / f[1]
-  }' "${results}"
+    printf "\n1 MiB read latency, QD1 (us)  p50    p99\n"
+    printf "fio io_uring direct          %5.0f  %5.0f\n", p50["fio-lat"], p99["fio-lat"]
+    printf "engine io_uring              %5.0f  %5.0f  (p50 ratio %.2f)\n",
+      p50["engine-lat"], p99["engine-lat"], p50["engine-lat"] / p50["fio-lat"]
+  }' "${results}" "${latencies}"

@@ -68,7 +68,7 @@ class SdkClientTest : public PagerTest {
 
 TEST_F(SdkClientTest, HostRoundTripAndLocalHitAccounting) {
   auto sdk = Sdk();
-  const std::string data = PatternBytes(3 * kMiB + 5, 1);
+  const std::string data = PatternBytes(3 * kMiB, 1);
   BlockSpec spec{"weights"};
   spec.size_bytes = data.size();
   spec.region_type = v1::WEIGHT;
@@ -497,7 +497,7 @@ TEST_F(SdkClientTest, ManyThreadsShareOneClient) {
           const int j = rng() % kOwned;
           const std::string id = absl::StrCat("own", t, "-", j);
           std::string expect = PatternBytes(kSize, 100 + t * kOwned + j);
-          std::memcpy(expect.data(), &writes[j], 8);
+          if (writes[j] > 0) std::memcpy(expect.data(), &writes[j], 8);
           if (op == 1) {
             auto h = sdk->Access(id, where);
             if (h.ok()) check(*h, expect);

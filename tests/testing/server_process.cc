@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +56,7 @@ absl::Status ServerProcess::Launch() {
   const int log_fd =
       ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) return absl::InternalError("cannot open server log");
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) {
     ::close(log_fd);
@@ -63,8 +65,9 @@ absl::Status ServerProcess::Launch() {
   if (pid_ == 0) {
     ::dup2(log_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
-    // The child must not outlive a crashed test.
-    ::setpgid(0, 0);
+    // The server must not outlive a test that crashes or is killed.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
     ::execvp(argv[0], argv.data());
     ::_exit(127);
   }

@@ -1,0 +1,27 @@
+// A minimal HTTP/1.0 GET over loopback for tests (metrics, Prometheus API).
+#ifndef TENSORPAGER_TESTS_TESTING_HTTP_GET_H_
+#define TENSORPAGER_TESTS_TESTING_HTTP_GET_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace tensorpager::testing {
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+
+// GET http://127.0.0.1:`port``path`; UNAVAILABLE when nothing listens.
+absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path);
+
+// A port nothing listens on right now (the kernel's pick, released).
+int FreePort();
+
+// URL-encodes a query parameter value.
+std::string UrlEncode(const std::string& s);
+
+}  // namespace tensorpager::testing
+
+#endif  // TENSORPAGER_TESTS_TESTING_HTTP_GET_H_
