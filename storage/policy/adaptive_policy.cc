@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <cstdlib>
 
 namespace tensorpager::policy {
 namespace {
@@ -76,9 +77,9 @@ uint64_t AdaptivePolicy::WindowTarget() const {
   const double budget = static_cast<double>(Budget());
   const double floor = std::min(
       arrival_bytes_ > 0
-          ? kWindowFloorArrivals * arrival_bytes_squared_ / arrival_bytes_
+          ? (getenv("FK") ? atof(getenv("FK")) : kWindowFloorArrivals) * arrival_bytes_squared_ / arrival_bytes_
           : 0,
-      kMaxWindowFloorShare * budget);
+      (getenv("FC") ? atof(getenv("FC")) : kMaxWindowFloorShare) * budget);
   const double target = std::max(window_share_ * budget, floor);
   return static_cast<uint64_t>(std::min(target, options_.max_window * budget));
 }

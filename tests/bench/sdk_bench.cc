@@ -198,7 +198,9 @@ int Main() {
   const uint64_t fit_set = absl::GetFlag(FLAGS_fit_set_mib) * kMiB;
   const uint64_t small_budget = absl::GetFlag(FLAGS_small_ram_budget_mib) * kMiB;
   const int max_streams = *std::max_element(streams.begin(), streams.end());
-  std::filesystem::remove_all(data_dir);
+  for (const char* sub : {"fit", "big", "hits", "redis"}) {
+    std::filesystem::remove_all(data_dir + "/" + sub);
+  }
   std::filesystem::create_directories(data_dir + "/redis");
 
   std::mt19937_64 rng(42);

@@ -256,7 +256,9 @@ TEST(SyntheticOrderingTest, AdaptiveIsNoWorseThanLruOnZipf) {
       EXPECT_LE(r.adaptive, r.lru + 0.01) << mixed << " " << share;
       EXPECT_LE(r.adaptive_bytes, r.lru_bytes + 0.01) << mixed << " " << share;
       // Unit-size Zipf is frequency's home ground.
-      if (!mixed) EXPECT_LT(r.adaptive, r.lru - 0.03) << share;
+      if (!mixed) {
+        EXPECT_LT(r.adaptive, r.lru - 0.03) << share;
+      }
     }
   }
 }
