@@ -531,6 +531,9 @@ grpc::Status TensorPagerService::ReportClientUsage(
       return ToGrpc(s);
     }
   }
+  // Fold the report in now, so the reply, Status and watchers see it
+  // without waiting for the next sampling round.
+  if (request->gpus_size() > 0) pressure_->SampleOnce();
   FillPressure(response->mutable_pressure());
   return grpc::Status::OK;
 }

@@ -413,14 +413,17 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
       const uint64_t room = main_now + candidate_bytes - main_target;
       uint64_t group_bytes = 0;
       int group_score = 0;
+      double wsum = 0;
       size_t group = 0;
       while (group_bytes < room) {
         const NodeIndex v = PeekMainVictim(group, eligible);
         if (v == kNoNode) break;
         group_bytes += table_[v].bytes;
         group_score = std::max(group_score, Score(table_[v]));
+        wsum += static_cast<double>(Score(table_[v])) * table_[v].bytes;
         ++group;
       }
+      if (getenv("AGG") && group_bytes > 0) group_score = static_cast<int>(std::ceil(wsum / group_bytes - (atof(getenv("AGG")))));
       if (group > 0 && group_bytes >= room &&
           Score(table_[c]) > group_score) {
         choose_main(group);
