@@ -13,7 +13,7 @@ build_pkgs=(
 )
 test_pkgs=(
   fio redis-server prometheus python3-grpcio python3-protobuf yamllint
-  util-linux procps
+  util-linux procps jq
 )
 
 want=("${build_pkgs[@]}")

@@ -22,13 +22,6 @@ absl::StatusOr<UringRing> UringRing::Create(uint32_t entries) {
                      ")"));
   }
   UringRing ring(std::unique_ptr<io_uring, Exit>(raw.release()));
-  // Timed waits must not take a submission slot, which other threads fill
-  // concurrently; IORING_FEAT_EXT_ARG (5.11) makes them a plain wait.
-  if ((ring.get()->features & IORING_FEAT_EXT_ARG) == 0) {
-    return absl::FailedPreconditionError(
-        "io_uring is too old (no IORING_FEAT_EXT_ARG, needs Linux 5.11 or "
-        "newer); use the thread engine");
-  }
   const std::unique_ptr<io_uring_probe, decltype(&io_uring_free_probe)> probe(
       io_uring_get_probe_ring(ring.get()), &io_uring_free_probe);
   if (probe == nullptr) {
@@ -36,8 +29,7 @@ absl::StatusOr<UringRing> UringRing::Create(uint32_t entries) {
         "io_uring is unavailable: the kernel refused to list its operations");
   }
   if (!io_uring_opcode_supported(probe.get(), IORING_OP_READ) ||
-      !io_uring_opcode_supported(probe.get(), IORING_OP_WRITE) ||
-      !io_uring_opcode_supported(probe.get(), IORING_OP_NOP)) {
+      !io_uring_opcode_supported(probe.get(), IORING_OP_WRITE)) {
     return absl::FailedPreconditionError(
         "io_uring lacks IORING_OP_READ/WRITE (needs Linux 5.6 or newer); use "
         "the thread engine");

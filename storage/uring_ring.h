@@ -17,8 +17,8 @@ class UringRing {
  public:
   // A ring with at least `entries` submission slots and twice as many
   // completion slots. FAILED_PRECONDITION when io_uring is unavailable
-  // (EPERM/ENOSYS: seccomp or an old kernel) or lacks what the engine
-  // needs (IORING_OP_READ/WRITE, timed waits: Linux 5.11+).
+  // (EPERM/ENOSYS: seccomp or an old kernel) or lacks IORING_OP_READ/WRITE
+  // (before Linux 5.6).
   static absl::StatusOr<UringRing> Create(uint32_t entries);
 
   io_uring* get() const { return ring_.get(); }
