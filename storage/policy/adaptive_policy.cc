@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <cstdlib>
 
 namespace tensorpager::policy {
 namespace {
@@ -77,9 +76,9 @@ uint64_t AdaptivePolicy::WindowTarget() const {
   const double budget = static_cast<double>(Budget());
   const double floor = std::min(
       arrival_bytes_ > 0
-          ? (getenv("FK") ? atof(getenv("FK")) : kWindowFloorArrivals) * arrival_bytes_squared_ / arrival_bytes_
+          ? kWindowFloorArrivals * arrival_bytes_squared_ / arrival_bytes_
           : 0,
-      (getenv("FC") ? atof(getenv("FC")) : kMaxWindowFloorShare) * budget);
+      kMaxWindowFloorShare * budget);
   const double target = std::max(window_share_ * budget, floor);
   return static_cast<uint64_t>(std::min(target, options_.max_window * budget));
 }
@@ -413,17 +412,14 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
       const uint64_t room = main_now + candidate_bytes - main_target;
       uint64_t group_bytes = 0;
       int group_score = 0;
-      double wsum = 0;
       size_t group = 0;
       while (group_bytes < room) {
         const NodeIndex v = PeekMainVictim(group, eligible);
         if (v == kNoNode) break;
         group_bytes += table_[v].bytes;
         group_score = std::max(group_score, Score(table_[v]));
-        wsum += static_cast<double>(Score(table_[v])) * table_[v].bytes;
         ++group;
       }
-      if (getenv("AGG") && group_bytes > 0) group_score = static_cast<int>(std::ceil(wsum / group_bytes - (atof(getenv("AGG")))));
       if (group > 0 && group_bytes >= room &&
           Score(table_[c]) > group_score) {
         choose_main(group);
