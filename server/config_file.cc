@@ -103,9 +103,10 @@ absl::StatusOr<ConfigFileValues> ParseConfigYaml(
   ConfigFileValues values;
   if (root.IsNull()) return values;
   if (!root.IsMap()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        origin, ": must be a mapping of setting names to values, e.g. "
-                "'ram_budget: 8GiB'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin,
+                     ": must be a mapping of setting names to values, e.g. "
+                     "'ram_budget: 8GiB'"));
   }
   for (const auto& kv : root) {
     const int line = LineOf(kv.first);

@@ -65,9 +65,8 @@ absl::Status SetFromText(const std::string& name, const std::string& text,
                          const std::string& origin) {
   std::string error;
   if (!SettingFlag(name).ParseFrom(text, &error)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(origin, ": bad value '", text, "' for ", name, ": ",
-                     error));
+    return absl::InvalidArgumentError(absl::StrCat(
+        origin, ": bad value '", text, "' for ", name, ": ", error));
   }
   return absl::OkStatus();
 }
@@ -189,9 +188,9 @@ absl::StatusOr<EffectiveConfig> LoadEffectiveConfig(
   }
   absl::StatusOr<ServerConfig> config = ConfigFromFlags(std::move(given));
   if (!config.ok()) {
-    return absl::Status(config.status().code(),
-                        WithOrigins(config.status().message(),
-                                    effective.settings));
+    return absl::Status(
+        config.status().code(),
+        WithOrigins(config.status().message(), effective.settings));
   }
   effective.config = *std::move(config);
   return effective;
@@ -203,16 +202,16 @@ std::string EffectiveConfigYaml(const EffectiveConfig& effective) {
       "tensorpagerd ", TENSORPAGER_VERSION,
       " effective configuration. Precedence: flags > TENSORPAGER_* "
       "environment > config file",
-      effective.config_file.empty() ? " (none)"
-                                    : absl::StrCat(" (", effective.config_file,
-                                                   ")"),
+      effective.config_file.empty()
+          ? " (none)"
+          : absl::StrCat(" (", effective.config_file, ")"),
       " > defaults."));
   out << YAML::Newline << YAML::BeginMap;
   for (const EffectiveSetting& s : effective.settings) {
-    std::string comment = s.source == SettingSource::kDefault
-                              ? std::string("default")
-                              : absl::StrCat(SourceName(s.source), ": ",
-                                             s.origin);
+    std::string comment =
+        s.source == SettingSource::kDefault
+            ? std::string("default")
+            : absl::StrCat(SourceName(s.source), ": ", s.origin);
     if (s.name == "ram_budget" && effective.config.ram_budget_bytes == 0) {
       absl::StatusOr<storage::BlockStoreOptions> resolved =
           StoreOptionsFor(effective.config);

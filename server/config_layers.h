@@ -44,7 +44,7 @@ struct EffectiveSetting {
 
 struct EffectiveConfig {
   ServerConfig config;
-  std::string config_file;  // empty when none was given
+  std::string config_file;                 // empty when none was given
   std::vector<EffectiveSetting> settings;  // sorted by name
 };
 

@@ -41,8 +41,7 @@ std::string Display(const Invocation& inv, const std::string& id) {
 }
 
 absl::StatusOr<uint64_t> SizeOption(const Invocation& inv,
-                                    absl::string_view name,
-                                    uint64_t fallback) {
+                                    absl::string_view name, uint64_t fallback) {
   if (!inv.Has(name)) return fallback;
   absl::StatusOr<uint64_t> v = server::ParseByteSize(inv.Get(name));
   if (!v.ok()) {
@@ -78,13 +77,13 @@ void PrintBlock(std::ostream& out, const v1::BlockInfo& b) {
     t.AddRow({"labels", absl::StrJoin(sorted, ", ", absl::PairFormatter("="))});
   }
   if (!b.sequence().group().empty()) {
-    t.AddRow({"sequence",
-              absl::StrCat(b.sequence().group(), "[", b.sequence().index(), "]")});
+    t.AddRow({"sequence", absl::StrCat(b.sequence().group(), "[",
+                                       b.sequence().index(), "]")});
   }
   if (b.stored_bytes() > 0) {
-    t.AddRow({"on disk", absl::StrCat(HumanBytes(b.stored_bytes()),
-                                      b.codec().empty() ? "" : " codec ",
-                                      b.codec())});
+    t.AddRow({"on disk",
+              absl::StrCat(HumanBytes(b.stored_bytes()),
+                           b.codec().empty() ? "" : " codec ", b.codec())});
   }
   t.AddRow({"checksum", absl::StrFormat("%016x (xxh3-64)", b.checksum())});
   t.AddRow({"version", absl::StrCat(b.version())});
@@ -119,7 +118,8 @@ absl::Status RunList(const Invocation& inv, Context& ctx) {
     req.set_tier(*tier);
   }
   if (inv.Has("region_type")) {
-    absl::StatusOr<v1::RegionType> type = ParseRegionType(inv.Get("region_type"));
+    absl::StatusOr<v1::RegionType> type =
+        ParseRegionType(inv.Get("region_type"));
     if (!type.ok()) return type.status();
     req.set_region_type(*type);
   }
@@ -130,8 +130,8 @@ absl::Status RunList(const Invocation& inv, Context& ctx) {
   if (inv.Has("unpinned")) req.set_pinned(v1::UNPINNED_ONLY);
   req.set_id_prefix(inv.Get("prefix"));
   uint64_t limit = 0;
-  if (inv.Has("limit") && (!absl::SimpleAtoi(inv.Get("limit"), &limit) ||
-                           limit == 0)) {
+  if (inv.Has("limit") &&
+      (!absl::SimpleAtoi(inv.Get("limit"), &limit) || limit == 0)) {
     return UsageError("--limit must be a positive number of blocks");
   }
 
@@ -152,39 +152,42 @@ absl::Status RunList(const Invocation& inv, Context& ctx) {
     }
     req.set_page_token(page->next_page_token());
     more = !page->next_page_token().empty();
-  } while (more && (limit == 0 ||
-                    static_cast<uint64_t>(all.blocks_size()) < limit));
+  } while (more &&
+           (limit == 0 || static_cast<uint64_t>(all.blocks_size()) < limit));
   // Where a --limit cut the listing, the token resumes it.
   if (more) all.set_next_page_token(req.page_token());
 
   if (inv.Has("json")) return PrintJson(ctx.out(), all);
   const bool show_ns = inv.Has("all_namespaces");
-  std::vector<std::string> header = {"ID",     "SIZE",     "TIER",
-                                     "REGION", "PINNED",   "ACCESSES",
-                                     "LAST ACCESS"};
+  std::vector<std::string> header = {
+      "ID", "SIZE", "TIER", "REGION", "PINNED", "ACCESSES", "LAST ACCESS"};
   if (show_ns) header.insert(header.begin(), "NAMESPACE");
   TextTable t(header);
   t.AlignRight(show_ns ? std::set<size_t>{2, 6} : std::set<size_t>{1, 5});
   const absl::Time now = absl::Now();
   uint64_t bytes = 0;
   for (const v1::BlockInfo& b : all.blocks()) {
-    std::vector<std::string> row = {
-        b.id(),           HumanBytes(b.size_bytes()),
-        TierName(b.tier()), RegionTypeName(b.region_type()),
-        b.pinned() ? "yes" : "no", absl::StrCat(b.access_count()),
-        Ago(b.last_access_unix_ms(), now)};
+    std::vector<std::string> row = {b.id(),
+                                    HumanBytes(b.size_bytes()),
+                                    TierName(b.tier()),
+                                    RegionTypeName(b.region_type()),
+                                    b.pinned() ? "yes" : "no",
+                                    absl::StrCat(b.access_count()),
+                                    Ago(b.last_access_unix_ms(), now)};
     if (show_ns) row.insert(row.begin(), b.namespace_());
     t.AddRow(std::move(row));
     bytes += b.size_bytes();
   }
   if (t.rows() > 0) ctx.out() << t.Render();
-  ctx.out() << all.blocks_size() << (all.blocks_size() == 1 ? " block" : " blocks")
-            << ", " << HumanBytes(bytes)
-            << (more ? " (more: raise --limit)" : "") << "\n";
+  ctx.out() << all.blocks_size()
+            << (all.blocks_size() == 1 ? " block" : " blocks") << ", "
+            << HumanBytes(bytes) << (more ? " (more: raise --limit)" : "")
+            << "\n";
   return absl::OkStatus();
 }
 
-// ---- put / get ---------------------------------------------------------------
+// ---- put / get
+// ---------------------------------------------------------------
 
 absl::StatusOr<std::string> ReadInput(const std::string& path) {
   if (path == "-") {
@@ -220,8 +223,8 @@ absl::Status WriteOutput(const std::string& path, absl::string_view data) {
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot create ", temp, ": ", std::strerror(errno)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create ", temp, ": ", std::strerror(errno)));
     }
     out.write(data.data(), static_cast<std::streamsize>(data.size()));
     out.close();
@@ -267,8 +270,7 @@ absl::StatusOr<BlockSpec> SpecFromOptions(const Invocation& inv,
     std::pair<std::string, std::string> kv =
         absl::StrSplit(label, absl::MaxSplits('=', 1));
     if (kv.first.empty() || label.find('=') == std::string::npos) {
-      return UsageError(
-          absl::StrCat("--label '", label, "': write KEY=VALUE"));
+      return UsageError(absl::StrCat("--label '", label, "': write KEY=VALUE"));
     }
     spec.labels[kv.first] = kv.second;
   }
@@ -324,10 +326,11 @@ absl::Status RunPut(const Invocation& inv, Context& ctx) {
     return w.status();
   }
   if (inv.Has("json")) return PrintJson(ctx.out(), *w);
-  ctx.out() << "put " << Display(inv, id) << ": " << HumanBytes(w->bytes_written())
-            << ", tier " << TierName(w->block().tier())
-            << (w->durable() ? ", on disk" : "") << ", checksum "
-            << absl::StrFormat("%016x", w->block().checksum()) << "\n";
+  ctx.out() << "put " << Display(inv, id) << ": "
+            << HumanBytes(w->bytes_written()) << ", tier "
+            << TierName(w->block().tier()) << (w->durable() ? ", on disk" : "")
+            << ", checksum " << absl::StrFormat("%016x", w->block().checksum())
+            << "\n";
   return absl::OkStatus();
 }
 
@@ -345,8 +348,8 @@ absl::Status RunGet(const Invocation& inv, Context& ctx) {
   if (!r.ok()) return r.status();
   if (absl::Status s = WriteOutput(path, r->data); !s.ok()) return s;
   if (path != "-") {
-    ctx.out() << "got " << Display(inv, id) << ": " << HumanBytes(r->data.size())
-              << " to " << path << " ("
+    ctx.out() << "got " << Display(inv, id) << ": "
+              << HumanBytes(r->data.size()) << " to " << path << " ("
               << (r->hit ? "from RAM" : "swapped in from disk") << ")\n";
   }
   return absl::OkStatus();
@@ -397,8 +400,8 @@ absl::Status RunPin(bool pin, const Invocation& inv, Context& ctx) {
   absl::StatusOr<Client*> client = ctx.client();
   if (!client.ok()) return client.status();
   for (const std::string& id : inv.args()) {
-    absl::StatusOr<v1::BlockInfo> b =
-        pin ? (*client)->Pin(NameOf(inv, id)) : (*client)->Unpin(NameOf(inv, id));
+    absl::StatusOr<v1::BlockInfo> b = pin ? (*client)->Pin(NameOf(inv, id))
+                                          : (*client)->Unpin(NameOf(inv, id));
     if (!b.ok()) {
       return absl::Status(b.status().code(),
                           absl::StrCat(id, ": ", b.status().message()));
@@ -439,28 +442,27 @@ std::vector<CommandSpec> BlockCommands() {
           "Example: tpctl list --tier disk --region_type kv_cache --limit 20",
       .min_args = 0,
       .max_args = 0,
-      .options =
-          {kNamespace,
-           {"all_namespaces", "", "blocks of every namespace"},
-           {"tier", "TIER", "only blocks in TIER: empty, ram, disk, ram+disk, lost"},
-           {"region_type", "TYPE",
-            "only TYPE: tensor_data, kv_cache, activation, weight, "
-            "image_features, temporary"},
-           {"pinned", "", "only pinned blocks"},
-           {"unpinned", "", "only unpinned blocks"},
-           {"prefix", "PREFIX", "only ids starting with PREFIX"},
-           {"limit", "N", "at most N blocks (default: all)"},
-           kJson},
+      .options = {kNamespace,
+                  {"all_namespaces", "", "blocks of every namespace"},
+                  {"tier", "TIER",
+                   "only blocks in TIER: empty, ram, disk, ram+disk, lost"},
+                  {"region_type", "TYPE",
+                   "only TYPE: tensor_data, kv_cache, activation, weight, "
+                   "image_features, temporary"},
+                  {"pinned", "", "only pinned blocks"},
+                  {"unpinned", "", "only unpinned blocks"},
+                  {"prefix", "PREFIX", "only ids starting with PREFIX"},
+                  {"limit", "N", "at most N blocks (default: all)"},
+                  kJson},
       .run = RunList});
-  c.push_back(CommandSpec{
-      .name = "info",
-      .arguments = "ID",
-      .summary = "show one block's metadata",
-      .description = "",
-      .min_args = 1,
-      .max_args = 1,
-      .options = {kNamespace, kJson},
-      .run = RunInfo});
+  c.push_back(CommandSpec{.name = "info",
+                          .arguments = "ID",
+                          .summary = "show one block's metadata",
+                          .description = "",
+                          .min_args = 1,
+                          .max_args = 1,
+                          .options = {kNamespace, kJson},
+                          .run = RunInfo});
   c.push_back(CommandSpec{
       .name = "put",
       .arguments = "ID FILE",
@@ -470,17 +472,18 @@ std::vector<CommandSpec> BlockCommands() {
           "stream.\nIf the write fails the block is unregistered again.",
       .min_args = 2,
       .max_args = 2,
-      .options =
-          {kNamespace,
-           {"region_type", "TYPE", "what the block holds (default tensor_data)"},
-           {"pinned", "", "never swap the block out"},
-           {"durable", "", "acknowledge once the bytes are on disk"},
-           {"dtype", "DTYPE", "element type, e.g. float16, bfloat16, int8"},
-           {"shape", "DIMS", "tensor shape, e.g. 2,1024,128"},
-           {"label", "KEY=VALUE", "a label (repeatable)"},
-           {"sequence", "GROUP:INDEX", "position in an ordered group"},
-           {"replace", "", "unregister an existing block ID first"},
-           kJson},
+      .options = {kNamespace,
+                  {"region_type", "TYPE",
+                   "what the block holds (default tensor_data)"},
+                  {"pinned", "", "never swap the block out"},
+                  {"durable", "", "acknowledge once the bytes are on disk"},
+                  {"dtype", "DTYPE",
+                   "element type, e.g. float16, bfloat16, int8"},
+                  {"shape", "DIMS", "tensor shape, e.g. 2,1024,128"},
+                  {"label", "KEY=VALUE", "a label (repeatable)"},
+                  {"sequence", "GROUP:INDEX", "position in an ordered group"},
+                  {"replace", "", "unregister an existing block ID first"},
+                  kJson},
       .run = RunPut});
   c.push_back(CommandSpec{
       .name = "get",
@@ -523,37 +526,36 @@ std::vector<CommandSpec> BlockCommands() {
       .run = [](const Invocation& inv, Context& ctx) {
         return RunSwap(v1::SWAP_IN, inv, ctx);
       }});
-  c.push_back(CommandSpec{
-      .name = "pin",
-      .arguments = "ID...",
-      .summary = "keep blocks in RAM (brings them in from disk)",
-      .description = "",
-      .min_args = 1,
-      .max_args = CommandSpec::kAnyNumber,
-      .options = {kNamespace},
-      .run = [](const Invocation& inv, Context& ctx) {
-        return RunPin(true, inv, ctx);
-      }});
-  c.push_back(CommandSpec{
-      .name = "unpin",
-      .arguments = "ID...",
-      .summary = "let the policy swap blocks out again",
-      .description = "",
-      .min_args = 1,
-      .max_args = CommandSpec::kAnyNumber,
-      .options = {kNamespace},
-      .run = [](const Invocation& inv, Context& ctx) {
-        return RunPin(false, inv, ctx);
-      }});
-  c.push_back(CommandSpec{
-      .name = "unregister",
-      .arguments = "ID...",
-      .summary = "delete blocks, freeing their RAM and disk space",
-      .description = "",
-      .min_args = 1,
-      .max_args = CommandSpec::kAnyNumber,
-      .options = {kNamespace},
-      .run = RunUnregister});
+  c.push_back(
+      CommandSpec{.name = "pin",
+                  .arguments = "ID...",
+                  .summary = "keep blocks in RAM (brings them in from disk)",
+                  .description = "",
+                  .min_args = 1,
+                  .max_args = CommandSpec::kAnyNumber,
+                  .options = {kNamespace},
+                  .run = [](const Invocation& inv, Context& ctx) {
+                    return RunPin(true, inv, ctx);
+                  }});
+  c.push_back(CommandSpec{.name = "unpin",
+                          .arguments = "ID...",
+                          .summary = "let the policy swap blocks out again",
+                          .description = "",
+                          .min_args = 1,
+                          .max_args = CommandSpec::kAnyNumber,
+                          .options = {kNamespace},
+                          .run = [](const Invocation& inv, Context& ctx) {
+                            return RunPin(false, inv, ctx);
+                          }});
+  c.push_back(
+      CommandSpec{.name = "unregister",
+                  .arguments = "ID...",
+                  .summary = "delete blocks, freeing their RAM and disk space",
+                  .description = "",
+                  .min_args = 1,
+                  .max_args = CommandSpec::kAnyNumber,
+                  .options = {kNamespace},
+                  .run = RunUnregister});
   return c;
 }
 

@@ -55,8 +55,8 @@ absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view text) {
 std::vector<OptionSpec> GlobalOptions() {
   return {
       {"target", "HOST:PORT",
-       absl::StrCat("server address, or unix:PATH (default: $",
-                    kTargetVariable, " or ", kDefaultTarget, ")")},
+       absl::StrCat("server address, or unix:PATH (default: $", kTargetVariable,
+                    " or ", kDefaultTarget, ")")},
       {"timeout", "DURATION",
        "deadline of each request, e.g. 5s, 500ms (default 30s)"},
       {"help", "", "show help (also -h; tpctl COMMAND --help)"},
@@ -85,8 +85,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       if (parsed.command == nullptr) {
         parsed.command = FindCommand(commands, token);
         if (parsed.command == nullptr) {
-          return UsageError(absl::StrCat("unknown command '", token,
-                                         "'; see tpctl --help"));
+          return UsageError(
+              absl::StrCat("unknown command '", token, "'; see tpctl --help"));
         }
       } else {
         positional.emplace_back(token);
@@ -166,10 +166,11 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   }
   const CommandSpec& c = *parsed.command;
   if (positional.size() < c.min_args || positional.size() > c.max_args) {
-    return UsageError(absl::StrCat(
-        positional.size() < c.min_args ? "missing arguments" : "too many arguments",
-        "; usage: tpctl ", c.name, c.arguments.empty() ? "" : " ", c.arguments,
-        " (see tpctl ", c.name, " --help)"));
+    return UsageError(
+        absl::StrCat(positional.size() < c.min_args ? "missing arguments"
+                                                    : "too many arguments",
+                     "; usage: tpctl ", c.name, c.arguments.empty() ? "" : " ",
+                     c.arguments, " (see tpctl ", c.name, " --help)"));
   }
   parsed.invocation = Invocation(std::move(positional), std::move(options));
   return parsed;

@@ -37,8 +37,7 @@ struct ParsedCommandLine {
 // is not given. Mistakes are usage errors (IsUsageError).
 absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     const std::vector<std::string>& args,
-    const std::vector<CommandSpec>& commands,
-    absl::string_view default_target);
+    const std::vector<CommandSpec>& commands, absl::string_view default_target);
 
 }  // namespace tensorpager::tpctl
 

@@ -15,11 +15,12 @@ namespace {
 
 // Looks `text` up among the values of `descriptor` named `prefix` + NAME,
 // skipping the *_UNSPECIFIED value.
-absl::StatusOr<int> ParseEnum(const google::protobuf::EnumDescriptor* descriptor,
-                              absl::string_view prefix, absl::string_view what,
-                              absl::string_view text) {
+absl::StatusOr<int> ParseEnum(
+    const google::protobuf::EnumDescriptor* descriptor,
+    absl::string_view prefix, absl::string_view what, absl::string_view text) {
   const std::string wanted = absl::StrCat(
-      prefix, absl::StrReplaceAll(absl::AsciiStrToUpper(text), {{"+", "_AND_"}}));
+      prefix,
+      absl::StrReplaceAll(absl::AsciiStrToUpper(text), {{"+", "_AND_"}}));
   std::vector<std::string> accepted;
   for (int i = 0; i < descriptor->value_count(); ++i) {
     const google::protobuf::EnumValueDescriptor* value = descriptor->value(i);
@@ -35,7 +36,8 @@ absl::StatusOr<int> ParseEnum(const google::protobuf::EnumDescriptor* descriptor
 }  // namespace
 
 absl::StatusOr<v1::Tier> ParseTier(absl::string_view text) {
-  absl::StatusOr<int> v = ParseEnum(v1::Tier_descriptor(), "TIER_", "tier", text);
+  absl::StatusOr<int> v =
+      ParseEnum(v1::Tier_descriptor(), "TIER_", "tier", text);
   if (!v.ok()) return v.status();
   return static_cast<v1::Tier>(*v);
 }

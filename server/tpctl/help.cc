@@ -17,8 +17,8 @@ std::string OptionLines(const std::vector<OptionSpec>& options) {
   std::vector<std::string> left;
   size_t width = 0;
   for (const OptionSpec& o : options) {
-    left.push_back(absl::StrCat(
-        "--", o.name, o.value_name.empty() ? "" : " ", o.value_name));
+    left.push_back(absl::StrCat("--", o.name, o.value_name.empty() ? "" : " ",
+                                o.value_name));
     width = std::max(width, left.back().size());
   }
   std::string out;
@@ -45,15 +45,15 @@ std::string MainHelp(const std::vector<CommandSpec>& commands) {
                     "\n");
   }
   absl::StrAppend(&out, "\nGlobal options:\n", OptionLines(GlobalOptions()),
-                  "\n'tpctl COMMAND --help' describes a command.\n", kExitCodes);
+                  "\n'tpctl COMMAND --help' describes a command.\n",
+                  kExitCodes);
   return out;
 }
 
 std::string CommandHelp(const CommandSpec& c) {
-  std::string out = absl::StrCat("Usage: tpctl ", c.name,
-                                 c.arguments.empty() ? "" : " ", c.arguments,
-                                 c.options.empty() ? "" : " [OPTIONS]", "\n\n",
-                                 c.summary, "\n");
+  std::string out = absl::StrCat(
+      "Usage: tpctl ", c.name, c.arguments.empty() ? "" : " ", c.arguments,
+      c.options.empty() ? "" : " [OPTIONS]", "\n\n", c.summary, "\n");
   if (!c.description.empty()) absl::StrAppend(&out, "\n", c.description, "\n");
   if (!c.options.empty()) {
     absl::StrAppend(&out, "\nOptions:\n", OptionLines(c.options));

@@ -16,9 +16,8 @@ absl::Status PrintJson(std::ostream& out, const google::protobuf::Message& m,
   std::string json;
   if (auto s = google::protobuf::util::MessageToJsonString(m, &json, options);
       !s.ok()) {
-    return absl::InternalError(
-        absl::StrCat("cannot render ", m.GetTypeName(), " as JSON: ",
-                     s.ToString()));
+    return absl::InternalError(absl::StrCat("cannot render ", m.GetTypeName(),
+                                            " as JSON: ", s.ToString()));
   }
   out << json;
   if (json.empty() || json.back() != '\n') out << '\n';

@@ -23,8 +23,9 @@ int Main(const std::vector<std::string>& args) {
   const std::vector<CommandSpec> commands = AllCommands();
   const char* env_target = std::getenv(std::string(kTargetVariable).c_str());
   const std::string default_target =
-      env_target != nullptr && *env_target != '\0' ? env_target
-                                                   : std::string(kDefaultTarget);
+      env_target != nullptr && *env_target != '\0'
+          ? env_target
+          : std::string(kDefaultTarget);
   absl::StatusOr<ParsedCommandLine> parsed =
       ParseCommandLine(args, commands, default_target);
   if (!parsed.ok()) {
@@ -46,5 +47,6 @@ int Main(const std::vector<std::string>& args) {
 }  // namespace tensorpager::tpctl
 
 int main(int argc, char** argv) {
-  return tensorpager::tpctl::Main(std::vector<std::string>(argv + 1, argv + argc));
+  return tensorpager::tpctl::Main(
+      std::vector<std::string>(argv + 1, argv + argc));
 }

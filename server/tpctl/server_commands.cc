@@ -48,8 +48,8 @@ absl::Status RunHealth(const Invocation& inv, Context& ctx) {
   const std::string state =
       grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
   if (resp.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "health of '", req.service(), "' is ", state));
+    return absl::FailedPreconditionError(
+        absl::StrCat("health of '", req.service(), "' is ", state));
   }
   ctx.out() << state << "\n";
   return absl::OkStatus();
@@ -111,8 +111,7 @@ absl::Status RunPolicy(const Invocation& inv, Context& ctx) {
   }
   if (inv.Has("json")) return PrintJson(ctx.out(), resp);
   ctx.out() << "policy " << AlgorithmName(resp.previous()) << " -> "
-            << AlgorithmName(resp.algorithm()) << " ("
-            << resp.resident_blocks()
+            << AlgorithmName(resp.algorithm()) << " (" << resp.resident_blocks()
             << " resident blocks keep their access history)\n";
   return absl::OkStatus();
 }
@@ -132,15 +131,15 @@ absl::Status RunVersion(const Invocation&, Context& ctx) {
 
 std::vector<CommandSpec> ServerCommands() {
   std::vector<CommandSpec> c;
-  c.push_back(CommandSpec{
-      .name = "status",
-      .arguments = "",
-      .summary = "tiers, pressure, block counts and efficiency",
-      .description = "",
-      .min_args = 0,
-      .max_args = 0,
-      .options = {kJson},
-      .run = RunStatus});
+  c.push_back(
+      CommandSpec{.name = "status",
+                  .arguments = "",
+                  .summary = "tiers, pressure, block counts and efficiency",
+                  .description = "",
+                  .min_args = 0,
+                  .max_args = 0,
+                  .options = {kJson},
+                  .run = RunStatus});
   c.push_back(CommandSpec{
       .name = "health",
       .arguments = "",
@@ -175,24 +174,22 @@ std::vector<CommandSpec> ServerCommands() {
       .max_args = 1,
       .options = {kJson},
       .run = RunPolicy});
-  c.push_back(CommandSpec{
-      .name = "version",
-      .arguments = "",
-      .summary = "versions of tpctl and of the server",
-      .description = "",
-      .min_args = 0,
-      .max_args = 0,
-      .options = {},
-      .run = RunVersion});
-  c.push_back(CommandSpec{
-      .name = "help",
-      .arguments = "[COMMAND]",
-      .summary = "this overview, or a command's help",
-      .description = "",
-      .min_args = 0,
-      .max_args = 1,
-      .options = {},
-      .run = nullptr});
+  c.push_back(CommandSpec{.name = "version",
+                          .arguments = "",
+                          .summary = "versions of tpctl and of the server",
+                          .description = "",
+                          .min_args = 0,
+                          .max_args = 0,
+                          .options = {},
+                          .run = RunVersion});
+  c.push_back(CommandSpec{.name = "help",
+                          .arguments = "[COMMAND]",
+                          .summary = "this overview, or a command's help",
+                          .description = "",
+                          .min_args = 0,
+                          .max_args = 1,
+                          .options = {},
+                          .run = nullptr});
   return c;
 }
 

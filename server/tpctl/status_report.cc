@@ -25,7 +25,8 @@ void AppendTiers(const v1::StatusResponse& s, std::string& out) {
        {std::pair<const char*, const v1::TierStatus*>{"ram", &s.ram()},
         {"disk", &s.disk()}}) {
     t.AddRow({name, absl::StrCat(tier->blocks()), HumanBytes(tier->bytes()),
-              HumanBytes(tier->used_bytes()), HumanBytes(tier->capacity_bytes()),
+              HumanBytes(tier->used_bytes()),
+              HumanBytes(tier->capacity_bytes()),
               Percent(tier->utilization())});
   }
   absl::StrAppend(&out, t.Render());
@@ -42,8 +43,7 @@ void AppendPressure(const v1::StatusResponse& s, std::string& out) {
     }
     t.AddRow({p.resource(), PressureLevelName(p.level()),
               HumanBytes(p.used_bytes()), HumanBytes(p.total_bytes()),
-              Percent(p.usage_ratio()), Trend(p),
-              ToCritical(p),
+              Percent(p.usage_ratio()), Trend(p), ToCritical(p),
               p.resource() == "host_ram"
                   ? absl::StrFormat("%.1f%%", p.psi_some_avg10())
                   : "-",
@@ -60,8 +60,8 @@ void AppendEfficiency(const v1::Efficiency& e, std::string& out) {
   TextTable t({"EFFICIENCY", ""});
   t.AddRow({"accesses",
             absl::StrCat(e.accesses(), " (RAM hits ", e.ram_hits(),
-                         ", disk hits ", e.disk_hits(), ", misses ",
-                         e.misses(), "), hit rate ", Percent(e.hit_rate()))});
+                         ", disk hits ", e.disk_hits(), ", misses ", e.misses(),
+                         "), hit rate ", Percent(e.hit_rate()))});
   if (e.accesses_reported() > 0) {
     t.AddRow({"reported by clients", absl::StrCat(e.accesses_reported())});
   }
@@ -73,9 +73,9 @@ void AppendEfficiency(const v1::Efficiency& e, std::string& out) {
                                     Millis(e.avg_swap_in_ms()))});
   t.AddRow({"swap space used", Percent(e.swap_space_utilization())});
   if (e.prefetched() > 0) {
-    t.AddRow({"prefetch", absl::StrCat(e.prefetched(), " blocks, ",
-                                       e.prefetch_hits(), " used, ",
-                                       e.prefetch_wasted(), " wasted")});
+    t.AddRow({"prefetch",
+              absl::StrCat(e.prefetched(), " blocks, ", e.prefetch_hits(),
+                           " used, ", e.prefetch_wasted(), " wasted")});
   }
   if (e.compression_ratio() > 0) {
     t.AddRow({"compression", absl::StrFormat("%.2fx", e.compression_ratio())});
@@ -86,14 +86,14 @@ void AppendEfficiency(const v1::Efficiency& e, std::string& out) {
 void AppendClients(const v1::StatusResponse& s, absl::Time now,
                    std::string& out) {
   if (s.clients_size() == 0) return;
-  TextTable t({"CLIENT", "GPU", "USED", "TOTAL", "CACHED", "HOST CACHE",
-               "REPORTED"});
+  TextTable t(
+      {"CLIENT", "GPU", "USED", "TOTAL", "CACHED", "HOST CACHE", "REPORTED"});
   t.AlignRight({1, 2, 3, 4, 5});
   for (const v1::ClientUsage& c : s.clients()) {
     const std::string reported = Ago(c.reported_unix_ms(), now);
     if (c.gpus_size() == 0) {
-      t.AddRow({c.client_id(), "-", "", "", "", HumanBytes(c.host_cache_bytes()),
-                reported});
+      t.AddRow({c.client_id(), "-", "", "", "",
+                HumanBytes(c.host_cache_bytes()), reported});
     }
     for (const v1::GpuUsage& g : c.gpus()) {
       t.AddRow({c.client_id(), absl::StrCat(g.device()),
@@ -108,21 +108,19 @@ void AppendClients(const v1::StatusResponse& s, absl::Time now,
 }  // namespace
 
 std::string StatusReport(const v1::StatusResponse& s, absl::Time now) {
-  std::string out = absl::StrCat(
-      "tensorpagerd ", s.version(), ", up ", HumanDuration(s.uptime_seconds()),
-      ", policy ", AlgorithmName(s.algorithm()), ", io engine ", s.io_engine(),
-      "\n");
+  std::string out = absl::StrCat("tensorpagerd ", s.version(), ", up ",
+                                 HumanDuration(s.uptime_seconds()), ", policy ",
+                                 AlgorithmName(s.algorithm()), ", io engine ",
+                                 s.io_engine(), "\n");
   if (!s.profile().empty()) {
     absl::StrAppend(&out, "profile ", s.profile(),
-                    s.profile_reason().empty() ? "" : " (",
-                    s.profile_reason(), s.profile_reason().empty() ? "" : ")",
-                    "\n");
+                    s.profile_reason().empty() ? "" : " (", s.profile_reason(),
+                    s.profile_reason().empty() ? "" : ")", "\n");
   }
-  absl::StrAppend(
-      &out, "data dir ", s.data_dir(), "\n", "swap out above ",
-      Percent(s.swap_threshold()), " of the RAM budget, down to ",
-      Percent(s.swap_target()), "; largest block ",
-      HumanBytes(s.max_block_bytes()), "\n\n");
+  absl::StrAppend(&out, "data dir ", s.data_dir(), "\n", "swap out above ",
+                  Percent(s.swap_threshold()), " of the RAM budget, down to ",
+                  Percent(s.swap_target()), "; largest block ",
+                  HumanBytes(s.max_block_bytes()), "\n\n");
   AppendTiers(s, out);
   absl::StrAppend(&out, "\nblocks: ", s.blocks_registered(), " registered, ",
                   s.blocks_in_ram(), " in RAM, ", s.blocks_on_disk(),
@@ -151,9 +149,8 @@ std::string PressureEventLine(const v1::PressureEvent& e) {
   std::string line = absl::StrCat(when, "  ", e.resource(), "  ", change);
   if (e.has_state() && p.present()) {
     absl::StrAppend(&line, "  used ", HumanBytes(p.used_bytes()), " of ",
-                    HumanBytes(p.total_bytes()), " (",
-                    Percent(p.usage_ratio()), "), trend ", Trend(p),
-                    ", critical in ", ToCritical(p));
+                    HumanBytes(p.total_bytes()), " (", Percent(p.usage_ratio()),
+                    "), trend ", Trend(p), ", critical in ", ToCritical(p));
   }
   return line;
 }

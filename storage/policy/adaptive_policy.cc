@@ -96,7 +96,8 @@ int AdaptivePolicy::Score(const EntryNode& n) const {
   if (options_.stale_gaps > 0 && n.gap > 0) {
     const uint64_t idle = clock_ - n.last_access;
     const uint64_t interval = std::max<uint64_t>(
-        static_cast<uint64_t>(options_.stale_gaps * n.gap), size());
+        {static_cast<uint64_t>(options_.stale_gaps * n.gap),
+         static_cast<uint64_t>(size()), uint64_t{1}});
     const uint64_t halvings = idle / interval;
     frequency = halvings >= 8 ? 0 : frequency >> halvings;
   }
@@ -144,10 +145,9 @@ void AdaptivePolicy::ClimbOnRequest(bool hit) {
     ++sample_misses_;
   }
   const uint64_t requests = sample_hits_ + sample_misses_;
-  const double sample =
-      options_.climb_sample *
-      static_cast<double>(
-          std::max(max_resident_entries_, kMinStatisticsEntries));
+  const double sample = options_.climb_sample *
+                        static_cast<double>(std::max(max_resident_entries_,
+                                                     kMinStatisticsEntries));
   if (static_cast<double>(requests) < sample) return;
   const double hit_rate = static_cast<double>(sample_hits_) / requests;
   const double change = hit_rate - previous_hit_rate_;
@@ -187,8 +187,8 @@ void AdaptivePolicy::DemoteProtectedOverflow() {
 }
 
 void AdaptivePolicy::ForgetOldGhosts(EntryList& ghosts) {
-  const uint64_t limit = static_cast<uint64_t>(
-      options_.ghost_budgets * static_cast<double>(Budget()));
+  const uint64_t limit = static_cast<uint64_t>(options_.ghost_budgets *
+                                               static_cast<double>(Budget()));
   while (!ghosts.empty() && ghosts.bytes() > limit) {
     const NodeIndex i = ghosts.back();
     ghosts.Unlink(i);
@@ -366,11 +366,10 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
   // asking for exactly resident + arrival - budget bytes tells us the
   // arrival's size; one shedding load with nothing arriving is bounded by
   // the largest arrival seen.
-  const uint64_t arrival =
-      budget + bytes > resident
-          ? std::min(budget + bytes - resident,
-                     std::max(bytes, max_arrival_bytes_))
-          : 0;
+  const uint64_t arrival = budget + bytes > resident
+                               ? std::min(budget + bytes - resident,
+                                          std::max(bytes, max_arrival_bytes_))
+                               : 0;
   const uint64_t window_target = std::max(WindowTarget(), arrival);
   const uint64_t main_target =
       budget > window_target ? budget - window_target : 0;
@@ -408,20 +407,27 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
         AdmitDuringSelection(c);
         continue;
       }
-      // The candidate must beat every entry it would displace.
+      // Byte for byte, the candidate must be worth more than what it
+      // displaces: its frequency must beat the byte-weighted mean
+      // frequency of the victims, rounded up (for a single victim, simply
+      // that victim's).
       const uint64_t room = main_now + candidate_bytes - main_target;
       uint64_t group_bytes = 0;
-      int group_score = 0;
+      double weighted_score = 0;
       size_t group = 0;
       while (group_bytes < room) {
         const NodeIndex v = PeekMainVictim(group, eligible);
         if (v == kNoNode) break;
         group_bytes += table_[v].bytes;
-        group_score = std::max(group_score, Score(table_[v]));
+        weighted_score += static_cast<double>(Score(table_[v])) *
+                          static_cast<double>(table_[v].bytes);
         ++group;
       }
-      if (group > 0 && group_bytes >= room &&
-          Score(table_[c]) > group_score) {
+      const double group_score =
+          group_bytes == 0
+              ? 0
+              : std::ceil(weighted_score / static_cast<double>(group_bytes));
+      if (group > 0 && group_bytes >= room && Score(table_[c]) > group_score) {
         choose_main(group);
         AdmitDuringSelection(c);
       } else {

@@ -15,20 +15,24 @@
 // the oldest probation entries: as many as must leave to make room for it
 // (size-aware, after Einziger et al. 2022, "Lightweight robust size aware
 // cache management"). The candidate enters main only if its estimated
-// frequency beats every entry it would displace; otherwise it is the
-// victim. Ties keep the incumbents, which is what makes a scan or a loop
-// larger than the cache unable to flush main. Frequencies come from a
-// count-min sketch with a doorkeeper and periodic halving
-// (frequency_sketch.h); the sketch lengthens its history when most keys it
-// sees are new, so loops much larger than the cache are recognised too.
+// frequency beats the byte-weighted mean frequency of those entries,
+// rounded up: byte for byte it must be worth more than what it displaces,
+// which keeps both the object and the byte miss ratio in view. Otherwise
+// the candidate is the victim. Ties keep the incumbents, which is what
+// makes a scan or a loop larger than the cache unable to flush main.
+// Frequencies come from a count-min sketch with a doorkeeper and periodic
+// halving (frequency_sketch.h); the sketch lengthens its history when most keys
+// it sees are new, so loops much larger than the cache are recognised too.
 // Region priority adds to the estimate and gives extra laps in main.
 //
-// Per-entry decay. A victim whose idle time exceeds twice its own typical
-// reuse gap has its estimate halved per such interval: popular entries
+// Per-entry decay. Time is counted in arrivals (misses). A victim idle for
+// longer than both twice its own typical reuse gap and one cache's worth
+// of arrivals has its estimate halved per such interval: popular entries
 // whose pattern has stopped (a finished conversation's KV blocks) stop
 // blocking newcomers long before the sketch's global halving would let
-// them, while a loop's entries (idle never longer than their gap) keep
-// their full weight. The gap survives eviction in the entry's ghost.
+// them, while a loop's entries (never idle longer than their gap) and a hot
+// set during a scan shorter than the cache keep their full weight. The gap
+// survives eviction in the entry's ghost.
 //
 // Window size. Evicted entries are remembered as ghosts (keys and sizes
 // only, each ghost list bounded by one budget of bytes), in two lists by
@@ -77,8 +81,9 @@ class AdaptivePolicy final : public EvictionPolicy {
     double protected_share = 0.80;
     // Bytes each ghost list remembers, in budgets.
     double ghost_budgets = 1.0;
-    // A victim idle for more than this many of its own reuse gaps has its
-    // frequency halved per such interval; 0 disables the decay.
+    // A victim idle for more than this many of its own reuse gaps (and
+    // more than one cache's worth of arrivals) has its frequency halved per
+    // such interval; 0 disables the decay.
     double stale_gaps = 2.0;
     // Hill climbing: sample length in resident entries, first step as a
     // share of the budget, step decay per sample, and the hit-rate change
@@ -160,7 +165,8 @@ class AdaptivePolicy final : public EvictionPolicy {
   EntryList ghost_main_{&table_, kGhostMainList};
   FrequencySketch sketch_;
 
-  // Counts accesses (inserts and hits); the time base of reuse gaps.
+  // Counts arrivals (inserts of non-resident keys): the time base of reuse
+  // gaps and idle times.
   uint64_t clock_ = 0;
   uint64_t capacity_hint_ = 0;
   // Without a hint: the resident bytes seen by the last SelectVictims.

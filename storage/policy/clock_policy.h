@@ -26,9 +26,7 @@ class ClockPolicy final : public EvictionPolicy {
   void Touch(Key key) override;
   void Remove(Key key, RemoveReason reason) override;
   void SetPinned(Key key, bool pinned) override;
-  bool Contains(Key key) const override {
-    return table_.Find(key) != kNoNode;
-  }
+  bool Contains(Key key) const override { return table_.Find(key) != kNoNode; }
   uint64_t SelectVictims(uint64_t bytes, absl::FunctionRef<bool(Key)> eligible,
                          std::vector<Key>* out) override;
   size_t size() const override { return table_.size(); }

@@ -36,8 +36,8 @@ struct EntryNode {
   // Policy-specific bits (CLOCK's reference bit, ADAPTIVE's segment flags).
   uint8_t flags = 0;
   bool pinned = false;
-  // ADAPTIVE's clock: its access count at this entry's last access, and the
-  // smoothed gap between the entry's accesses (0 until it has one).
+  // ADAPTIVE's arrival clock at this entry's last access, and the smoothed
+  // gap between the entry's accesses (0 until it has one).
   uint32_t gap = 0;
   uint64_t last_access = 0;
 };

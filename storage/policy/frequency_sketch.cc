@@ -99,7 +99,8 @@ void FrequencySketch::Increment(uint64_t key) {
     const Slots s = SlotsOf(h);
     int min = 15;
     for (int i = 0; i < 4; ++i) {
-      min = std::min(min, static_cast<int>(table_[s.word[i]] >> s.shift[i] & 15));
+      min =
+          std::min(min, static_cast<int>(table_[s.word[i]] >> s.shift[i] & 15));
     }
     if (min < 15) {
       for (int i = 0; i < 4; ++i) {
@@ -124,8 +125,9 @@ int FrequencySketch::Frequency(uint64_t key) const {
 }
 
 void FrequencySketch::Reset() {
-  const bool too_short = static_cast<double>(first_sightings_) >
-                         kGrowFirstSightingShare * static_cast<double>(additions_);
+  const bool too_short =
+      static_cast<double>(first_sightings_) >
+      kGrowFirstSightingShare * static_cast<double>(additions_);
   for (uint64_t& word : table_) word = (word >> 1) & kResetMask;
   std::fill(doorkeeper_.begin(), doorkeeper_.end(), 0);
   additions_ = 0;

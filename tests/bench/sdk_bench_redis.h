@@ -6,6 +6,7 @@
 #define TENSORPAGER_TESTS_BENCH_SDK_BENCH_REDIS_H_
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <memory>

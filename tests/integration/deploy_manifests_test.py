@@ -307,7 +307,7 @@ def check_container_files():
             (r"^EXPOSE .*\b%d\b" % METRICS_PORT, "EXPOSE the metrics port"),
             (r"^VOLUME .*/var/lib/tensorpager", "declare the data volume"),
             (r"^USER (?!root|0\b)", "run as a non-root USER"),
-            (r"^HEALTHCHECK .*tpctl.* health", "health-check with tpctl"),
+            (r"^HEALTHCHECK .*tpctl.*\bhealth\b", "health-check with tpctl"),
             (r"TENSORPAGER_GRPC_ADDRESS=0\.0\.0\.0:%d" % GRPC_PORT,
              "listen on 0.0.0.0"),
             (r"TENSORPAGER_METRICS_ADDRESS=0\.0\.0\.0:%d" % METRICS_PORT,

@@ -67,7 +67,8 @@ inline CommandResult RunCommand(std::vector<std::string> args,
     }
   }
   for (const auto& [name, value] : options.env) {
-    if (value.has_value()) env_storage.push_back(absl::StrCat(name, "=", *value));
+    if (value.has_value())
+      env_storage.push_back(absl::StrCat(name, "=", *value));
   }
   std::vector<char*> env;
   for (std::string& e : env_storage) env.push_back(e.data());
@@ -85,17 +86,18 @@ inline CommandResult RunCommand(std::vector<std::string> args,
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   CommandResult result;
   pid_t pid;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(),
-                             env.data());
+  const int rc =
+      posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
-    result.err = absl::StrCat("cannot start ", args[0], ": ", std::strerror(rc));
+    result.err =
+        absl::StrCat("cannot start ", args[0], ": ", std::strerror(rc));
     return result;
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
-                                       : 128 + WTERMSIG(status);
+  result.exit_code =
+      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   result.out = ReadFileBytes(out_path);
   result.err = ReadFileBytes(err_path);
   return result;

@@ -30,8 +30,9 @@ class ServerConfigCliTest : public ::testing::Test {
     options.env = std::move(env);
     // Settings of the caller's environment must not leak into the test.
     for (const char* name :
-         {"TENSORPAGER_CONFIG", "TENSORPAGER_ALGORITHM", "TENSORPAGER_RAM_BUDGET",
-          "TENSORPAGER_GRPC_ADDRESS", "TENSORPAGER_DATA_DIR"}) {
+         {"TENSORPAGER_CONFIG", "TENSORPAGER_ALGORITHM",
+          "TENSORPAGER_RAM_BUDGET", "TENSORPAGER_GRPC_ADDRESS",
+          "TENSORPAGER_DATA_DIR"}) {
       options.env.try_emplace(name, std::nullopt);
     }
     return RunCommand(std::move(args), options);
@@ -49,13 +50,13 @@ TEST_F(ServerConfigCliTest, PrintConfigShowsLayeredValuesAndTheirSources) {
       {"--print_config", "--grpc_address=127.0.0.1:0"},
       {{"TENSORPAGER_CONFIG", config}, {"TENSORPAGER_ALGORITHM", "adaptive"}});
   ASSERT_EQ(r.exit_code, 0) << r;
-  EXPECT_THAT(r.out,
-              AllOf(HasSubstr("algorithm: adaptive  # environment: "
-                              "TENSORPAGER_ALGORITHM"),
-                    HasSubstr("ram_budget: 96MiB  # config file: " + config +
-                              ":2"),
-                    HasSubstr("grpc_address: 127.0.0.1:0  # command line"),
-                    HasSubstr("swap_threshold: 0.75  # default")));
+  EXPECT_THAT(
+      r.out,
+      AllOf(HasSubstr("algorithm: adaptive  # environment: "
+                      "TENSORPAGER_ALGORITHM"),
+            HasSubstr("ram_budget: 96MiB  # config file: " + config + ":2"),
+            HasSubstr("grpc_address: 127.0.0.1:0  # command line"),
+            HasSubstr("swap_threshold: 0.75  # default")));
 }
 
 TEST_F(ServerConfigCliTest, BadSettingsExitWith2AndSayWhere) {

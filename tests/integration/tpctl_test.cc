@@ -17,8 +17,6 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-using Run = CommandResult;
-
 std::string TpctlPath() {
   const char* dir = std::getenv("TP_BINARY_DIR");
   return std::string(dir != nullptr ? dir : TP_BINARY_DIR) +
@@ -27,7 +25,8 @@ std::string TpctlPath() {
 
 // Runs tpctl with `args` and stdin `input`; the caller's
 // TENSORPAGER_TARGET must not redirect the test.
-Run Tpctl(std::vector<std::string> args, const std::string& input = "") {
+CommandResult Tpctl(std::vector<std::string> args,
+                    const std::string& input = "") {
   args.insert(args.begin(), TpctlPath());
   CommandOptions options;
   options.input = input;
@@ -38,16 +37,16 @@ Run Tpctl(std::vector<std::string> args, const std::string& input = "") {
 std::string ReadAll(const std::string& path) { return ReadFileBytes(path); }
 
 TEST(TpctlUsageTest, HelpListsEveryCommandAndExitCodes) {
-  Run r = Tpctl({"--help"});
+  CommandResult r = Tpctl({"--help"});
   ASSERT_EQ(r.exit_code, 0) << r;
-  for (const char* command : {"status", "list", "info", "put", "get",
-                              "swap-out", "swap-in", "pin", "unpin",
-                              "unregister", "health", "watch", "policy"}) {
+  for (const char* command :
+       {"status", "list", "info", "put", "get", "swap-out", "swap-in", "pin",
+        "unpin", "unregister", "health", "watch", "policy"}) {
     EXPECT_THAT(r.out, HasSubstr(absl::StrCat("  ", command, " "))) << command;
   }
   EXPECT_THAT(r.out, HasSubstr("Exit codes"));
 
-  Run put = Tpctl({"put", "--help"});
+  CommandResult put = Tpctl({"put", "--help"});
   ASSERT_EQ(put.exit_code, 0) << put;
   EXPECT_THAT(put.out, AllOf(HasSubstr("Usage: tpctl put ID FILE"),
                              HasSubstr("--region_type TYPE"),
@@ -68,11 +67,12 @@ TEST(TpctlUsageTest, MistakesAreUsageErrorsWithExitCode2) {
       {{"swap-out"}, "name the blocks (IDs) or give --bytes"},
       {{"swap-in", "--bytes", "lots"}, "--bytes:"},
       {{"--timeout", "soon", "status"}, "--timeout 'soon' is not a duration"},
-      {{"policy", "fifo"}, "unknown algorithm 'fifo'; use lru, clock, adaptive"},
+      {{"policy", "fifo"},
+       "unknown algorithm 'fifo'; use lru, clock, adaptive"},
       {{"status", "--json=yes"}, "--json takes no value"},
   };
   for (const auto& [args, message] : cases) {
-    Run r = Tpctl(args);
+    CommandResult r = Tpctl(args);
     EXPECT_EQ(r.exit_code, 2) << r;
     EXPECT_THAT(r.err, HasSubstr(message)) << r;
     EXPECT_TRUE(r.out.empty()) << r;
@@ -81,8 +81,8 @@ TEST(TpctlUsageTest, MistakesAreUsageErrorsWithExitCode2) {
 
 TEST(TpctlUsageTest, NoServerIsExitCode3) {
   TempDir dir;
-  Run r = Tpctl({"--target", "unix:" + dir.Sub("absent.sock"), "--timeout",
-                 "5s", "status"});
+  CommandResult r = Tpctl({"--target", "unix:" + dir.Sub("absent.sock"),
+                           "--timeout", "5s", "status"});
   EXPECT_EQ(r.exit_code, 3) << r;
   EXPECT_THAT(r.err, AllOf(HasSubstr("UNAVAILABLE"), HasSubstr("absent.sock")));
 }
@@ -91,7 +91,8 @@ class TpctlTest : public PagerTest {
  protected:
   void SetUp() override { StartServer({"--ram_budget=64MiB"}); }
 
-  Run Ctl(std::vector<std::string> args, const std::string& input = "") {
+  CommandResult Ctl(std::vector<std::string> args,
+                    const std::string& input = "") {
     args.insert(args.begin(), {"--target", server_->target()});
     return Tpctl(args, input);
   }
@@ -104,132 +105,135 @@ TEST_F(TpctlTest, PutGetSwapPinListAndUnregister) {
   const std::string in = files_.Sub("in.bin");
   std::ofstream(in, std::ios::binary) << data;
 
-  Run put = Ctl({"put", "kv-0", in, "--region_type", "kv_cache", "--label",
-                 "model=qwen3-vl", "--dtype", "bfloat16", "--shape", "2,8,128"});
+  CommandResult put =
+      Ctl({"put", "kv-0", in, "--region_type", "kv_cache", "--label",
+           "model=qwen3-vl", "--dtype", "bfloat16", "--shape", "2,8,128"});
   ASSERT_EQ(put.exit_code, 0) << put;
   EXPECT_THAT(put.out, HasSubstr("put kv-0: 3.00 MiB, tier ram"));
 
-  Run again = Ctl({"put", "kv-0", in});
+  CommandResult again = Ctl({"put", "kv-0", in});
   EXPECT_EQ(again.exit_code, 1) << again;
-  EXPECT_THAT(again.err, AllOf(HasSubstr("ALREADY_EXISTS"),
-                               HasSubstr("--replace")));
+  EXPECT_THAT(again.err,
+              AllOf(HasSubstr("ALREADY_EXISTS"), HasSubstr("--replace")));
 
-  Run info = Ctl({"info", "kv-0"});
+  CommandResult info = Ctl({"info", "kv-0"});
   ASSERT_EQ(info.exit_code, 0) << info;
-  EXPECT_THAT(info.out, AllOf(HasSubstr("kv_cache"), HasSubstr("bfloat16"),
-                              HasSubstr("[2, 8, 128]"),
-                              HasSubstr("model=qwen3-vl")));
+  EXPECT_THAT(info.out,
+              AllOf(HasSubstr("kv_cache"), HasSubstr("bfloat16"),
+                    HasSubstr("[2, 8, 128]"), HasSubstr("model=qwen3-vl")));
 
-  Run out = Ctl({"swap-out", "kv-0"});
+  CommandResult out = Ctl({"swap-out", "kv-0"});
   ASSERT_EQ(out.exit_code, 0) << out;
   EXPECT_THAT(out.out, HasSubstr("swapped out 1 block, 3.00 MiB"));
 
-  Run on_disk = Ctl({"list", "--tier", "disk"});
+  CommandResult on_disk = Ctl({"list", "--tier", "disk"});
   ASSERT_EQ(on_disk.exit_code, 0) << on_disk;
   EXPECT_THAT(on_disk.out, AllOf(HasSubstr("ID"), HasSubstr("kv-0"),
                                  HasSubstr("1 block, 3.00 MiB")));
-  Run in_ram = Ctl({"list", "--tier", "ram"});
+  CommandResult in_ram = Ctl({"list", "--tier", "ram"});
   EXPECT_THAT(in_ram.out, AllOf(Not(HasSubstr("kv-0")), HasSubstr("0 blocks")));
 
   const std::string back = files_.Sub("back.bin");
-  Run get = Ctl({"get", "kv-0", back});
+  CommandResult get = Ctl({"get", "kv-0", back});
   ASSERT_EQ(get.exit_code, 0) << get;
   EXPECT_THAT(get.out, HasSubstr("swapped in from disk"));
   EXPECT_TRUE(ReadAll(back) == data) << "bytes differ";
 
-  Run pin = Ctl({"pin", "kv-0"});
+  CommandResult pin = Ctl({"pin", "kv-0"});
   ASSERT_EQ(pin.exit_code, 0) << pin;
-  Run refused = Ctl({"swap-out", "kv-0"});
+  CommandResult refused = Ctl({"swap-out", "kv-0"});
   EXPECT_EQ(refused.exit_code, 1) << refused;
   EXPECT_THAT(refused.err, HasSubstr("FAILED_PRECONDITION"));
-  Run pinned = Ctl({"list", "--pinned", "--json"});
+  CommandResult pinned = Ctl({"list", "--pinned", "--json"});
   ASSERT_EQ(pinned.exit_code, 0) << pinned;
   EXPECT_THAT(pinned.out, AllOf(HasSubstr("\"id\": \"kv-0\""),
                                 HasSubstr("\"pinned\": true")));
   ASSERT_EQ(Ctl({"unpin", "kv-0"}).exit_code, 0);
 
-  Run gone = Ctl({"unregister", "kv-0"});
+  CommandResult gone = Ctl({"unregister", "kv-0"});
   ASSERT_EQ(gone.exit_code, 0) << gone;
   EXPECT_THAT(gone.out, HasSubstr("unregistered kv-0"));
-  Run missing = Ctl({"get", "kv-0", back});
+  CommandResult missing = Ctl({"get", "kv-0", back});
   EXPECT_EQ(missing.exit_code, 1) << missing;
   EXPECT_THAT(missing.err, HasSubstr("tpctl: NOT_FOUND:"));
 }
 
 TEST_F(TpctlTest, StdinStdoutNamespacesRangesAndReplace) {
   const std::string data = PatternBytes(10000, 2);
-  Run put = Ctl({"put", "img", "-", "--namespace", "tenant-a", "--json"}, data);
+  CommandResult put =
+      Ctl({"put", "img", "-", "--namespace", "tenant-a", "--json"}, data);
   ASSERT_EQ(put.exit_code, 0) << put;
   EXPECT_THAT(put.out, HasSubstr("\"bytes_written\": \"10000\""));
 
-  Run get = Ctl({"get", "img", "-", "--namespace", "tenant-a", "--offset",
-                 "100", "--length", "50"});
+  CommandResult get = Ctl({"get", "img", "-", "--namespace", "tenant-a",
+                           "--offset", "100", "--length", "50"});
   ASSERT_EQ(get.exit_code, 0) << get;
   EXPECT_TRUE(get.out == data.substr(100, 50)) << "range differs";
 
   EXPECT_EQ(Ctl({"info", "img"}).exit_code, 1) << "other namespace";
-  Run all = Ctl({"list", "--all_namespaces"});
+  CommandResult all = Ctl({"list", "--all_namespaces"});
   EXPECT_THAT(all.out, AllOf(HasSubstr("NAMESPACE"), HasSubstr("tenant-a")));
 
   const std::string smaller = PatternBytes(512, 3);
-  Run replaced =
+  CommandResult replaced =
       Ctl({"put", "img", "-", "--namespace", "tenant-a", "--replace"}, smaller);
   ASSERT_EQ(replaced.exit_code, 0) << replaced;
-  Run whole = Ctl({"get", "img", "-", "--namespace", "tenant-a"});
+  CommandResult whole = Ctl({"get", "img", "-", "--namespace", "tenant-a"});
   EXPECT_TRUE(whole.out == smaller);
 
-  Run empty = Ctl({"put", "nothing", "-"}, "");
+  CommandResult empty = Ctl({"put", "nothing", "-"}, "");
   EXPECT_EQ(empty.exit_code, 1) << empty;
   EXPECT_THAT(empty.err, HasSubstr("is empty"));
-  Run no_file = Ctl({"put", "x", files_.Sub("absent.bin")});
+  CommandResult no_file = Ctl({"put", "x", files_.Sub("absent.bin")});
   EXPECT_EQ(no_file.exit_code, 1) << no_file;
   EXPECT_THAT(no_file.err, HasSubstr("absent.bin"));
 }
 
 TEST_F(TpctlTest, SwapByBytesStatusHealthAndVersion) {
   for (int i = 0; i < 4; ++i) Put(absl::StrCat("b", i), 1 << 20, i);
-  Run out = Ctl({"swap-out", "--bytes", "2MiB", "--json"});
+  CommandResult out = Ctl({"swap-out", "--bytes", "2MiB", "--json"});
   ASSERT_EQ(out.exit_code, 0) << out;
   EXPECT_THAT(out.out, HasSubstr("\"blocks_moved\": \"2\""));
 
-  Run status = Ctl({"status"});
+  CommandResult status = Ctl({"status"});
   ASSERT_EQ(status.exit_code, 0) << status;
-  EXPECT_THAT(status.out,
-              AllOf(HasSubstr("policy lru"), HasSubstr("TIER"),
-                    HasSubstr("ram "), HasSubstr("disk "),
-                    HasSubstr("4 registered"), HasSubstr("EFFICIENCY"),
-                    HasSubstr("swap out")));
-  Run json = Ctl({"status", "--json"});
+  EXPECT_THAT(
+      status.out,
+      AllOf(HasSubstr("policy lru"), HasSubstr("TIER"), HasSubstr("ram "),
+            HasSubstr("disk "), HasSubstr("4 registered"),
+            HasSubstr("EFFICIENCY"), HasSubstr("swap out")));
+  CommandResult json = Ctl({"status", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json;
   EXPECT_THAT(json.out, AllOf(HasSubstr("\"blocks_registered\": \"4\""),
                               HasSubstr("\"algorithm\": \"LRU\"")));
 
-  Run health = Ctl({"--timeout", "5s", "health"});
+  CommandResult health = Ctl({"--timeout", "5s", "health"});
   EXPECT_EQ(health.exit_code, 0) << health;
   EXPECT_EQ(health.out, "SERVING\n");
-  Run unknown = Ctl({"health", "--service", "no.such.Service"});
+  CommandResult unknown = Ctl({"health", "--service", "no.such.Service"});
   EXPECT_EQ(unknown.exit_code, 1) << unknown;
   EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
 
-  Run version = Ctl({"version"});
+  CommandResult version = Ctl({"version"});
   EXPECT_EQ(version.exit_code, 0) << version;
   EXPECT_THAT(version.out, HasSubstr("tensorpagerd "));
 }
 
 TEST_F(TpctlTest, WatchPrintsCurrentPressure) {
-  Run watch = Ctl({"watch", "--count", "1"});
-  if (watch.exit_code == 1 && watch.err.find("UNIMPLEMENTED") != std::string::npos) {
+  CommandResult watch = Ctl({"watch", "--count", "1"});
+  if (watch.exit_code == 1 &&
+      watch.err.find("UNIMPLEMENTED") != std::string::npos) {
     GTEST_SKIP() << "this tensorpagerd does not implement WatchPressure yet";
   }
   ASSERT_EQ(watch.exit_code, 0) << watch;
   EXPECT_THAT(watch.out, AllOf(HasSubstr("host_ram"), HasSubstr("(current)")));
-  Run json = Ctl({"watch", "--count", "1", "--json"});
+  CommandResult json = Ctl({"watch", "--count", "1", "--json"});
   ASSERT_EQ(json.exit_code, 0) << json;
   EXPECT_THAT(json.out, HasSubstr("\"resource\":\"host_ram\""));
 }
 
 TEST_F(TpctlTest, PolicySwitchesTheAlgorithm) {
-  Run policy = Ctl({"policy", "clock"});
+  CommandResult policy = Ctl({"policy", "clock"});
   if (policy.exit_code == 1 &&
       policy.err.find("UNIMPLEMENTED") != std::string::npos) {
     GTEST_SKIP() << "this tensorpagerd does not implement SetPolicy yet";

@@ -15,8 +15,8 @@ namespace {
 using ::testing::HasSubstr;
 
 const std::set<std::string> kKnown = {"data_dir", "ram_budget",
-                                      "durable_writes",
-                                      "durable_region_types", "algorithm"};
+                                      "durable_writes", "durable_region_types",
+                                      "algorithm"};
 
 TEST(ConfigFileTest, ScalarsMapsAndListsBecomeFlagText) {
   auto values = ParseConfigYaml(R"(
@@ -56,7 +56,8 @@ TEST(ConfigFileTest, UnknownKeyNamesKeyLineAndNearestSetting) {
   ASSERT_EQ(values.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(values.status().message(), HasSubstr("tp.yaml:2"));
   EXPECT_THAT(values.status().message(), HasSubstr("'ram_budgte'"));
-  EXPECT_THAT(values.status().message(), HasSubstr("did you mean 'ram_budget'"));
+  EXPECT_THAT(values.status().message(),
+              HasSubstr("did you mean 'ram_budget'"));
 }
 
 TEST(ConfigFileTest, FarOffKeyListsKnownKeys) {
@@ -68,8 +69,8 @@ TEST(ConfigFileTest, FarOffKeyListsKnownKeys) {
 }
 
 TEST(ConfigFileTest, KeySetTwiceIsAnError) {
-  auto values = ParseConfigYaml("algorithm: lru\nalgorithm: clock\n",
-                                "tp.yaml", kKnown);
+  auto values =
+      ParseConfigYaml("algorithm: lru\nalgorithm: clock\n", "tp.yaml", kKnown);
   ASSERT_EQ(values.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(values.status().message(), HasSubstr("set twice"));
   EXPECT_THAT(values.status().message(), HasSubstr("line 1"));
@@ -83,8 +84,8 @@ TEST(ConfigFileTest, KeyWithoutValueIsAnError) {
 }
 
 TEST(ConfigFileTest, NestedValueIsAnError) {
-  auto values = ParseConfigYaml(
-      "durable_region_types:\n  WEIGHT: {a: b}\n", "tp.yaml", kKnown);
+  auto values = ParseConfigYaml("durable_region_types:\n  WEIGHT: {a: b}\n",
+                                "tp.yaml", kKnown);
   ASSERT_EQ(values.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(values.status().message(), HasSubstr("durable_region_types"));
 }

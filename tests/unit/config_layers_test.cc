@@ -38,7 +38,8 @@ class ConfigLayersTest : public ::testing::Test {
     args.insert(args.begin(), "tensorpagerd");
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
-    auto lookup = [this](const std::string& name) -> std::optional<std::string> {
+    auto lookup =
+        [this](const std::string& name) -> std::optional<std::string> {
       auto it = env_.find(name);
       if (it == env_.end()) return std::nullopt;
       return it->second;
@@ -174,9 +175,9 @@ TEST_F(ConfigLayersTest, ValidationErrorSaysWhereTheValueCameFrom) {
   auto c = Load({});
   ASSERT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(c.status().message(), HasSubstr("--swap_target"));
-  EXPECT_THAT(c.status().message(),
-              HasSubstr("swap_target=0.9 from " + dir_.Sub("tensorpager.yaml") +
-                        ":1"));
+  EXPECT_THAT(
+      c.status().message(),
+      HasSubstr("swap_target=0.9 from " + dir_.Sub("tensorpager.yaml") + ":1"));
 }
 
 TEST_F(ConfigLayersTest, PrintedConfigReproducesTheSettings) {

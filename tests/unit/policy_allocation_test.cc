@@ -54,8 +54,9 @@ TEST_P(PolicyAllocationTest, SteadyStateAllocatesNothing) {
     const uint64_t bytes = 1 + (r >> 32) % 8;
     if (policy->resident_bytes() + bytes > kCapacity) {
       victims.clear();
-      policy->SelectVictims(policy->resident_bytes() + bytes - kCapacity,
-                            [](Key) { return true; }, &victims);
+      policy->SelectVictims(
+          policy->resident_bytes() + bytes - kCapacity,
+          [](Key) { return true; }, &victims);
       for (Key v : victims) policy->Remove(v, RemoveReason::kEvicted);
     }
     policy->Insert(key, bytes, static_cast<int>((r >> 40) % 3));

@@ -127,8 +127,8 @@ TEST_P(PolicyConformanceTest, PinnedEntriesAreNeverChosen) {
 TEST_P(PolicyConformanceTest, OnlyEligibleEntriesAreChosen) {
   for (Key k = 1; k <= 10; ++k) policy_->Insert(k, 10, 0);
   std::vector<Key> out;
-  const uint64_t chosen =
-      policy_->SelectVictims(1000, [](Key k) { return k % 2 == 0; }, &out);
+  const uint64_t chosen = policy_->SelectVictims(
+      1000, [](Key k) { return k % 2 == 0; }, &out);
   EXPECT_EQ(chosen, 50u);
   for (Key k : out) EXPECT_EQ(k % 2, 0u) << k;
 }

@@ -57,10 +57,9 @@ TEST(TraceCsvTest, WriteThenReadRoundTrips) {
   o.requests = 2000;
   absl::StatusOr<Trace> t = GenerateTrace(o);
   ASSERT_TRUE(t.ok());
-  const std::string path =
-      (std::filesystem::temp_directory_path() /
-       absl::StrCat("policy_sim_test_", getpid(), ".csv"))
-          .string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            absl::StrCat("policy_sim_test_", getpid(), ".csv"))
+                               .string();
   ASSERT_TRUE(WriteTraceCsv(*t, path).ok());
   absl::StatusOr<Trace> back = ReadTraceCsv(path);
   std::filesystem::remove(path);

@@ -70,16 +70,15 @@ TEST(PolicyTraceTableTest, MatchesTheReferenceTable) {
   }
   const std::vector<Row> rows =
       ReadReferenceTable(std::string(dir) + "/README.md");
-  ASSERT_FALSE(rows.empty()) << "no reference table in " << dir
-                             << "/README.md";
+  ASSERT_FALSE(rows.empty()) << "no reference table in " << dir << "/README.md";
   const std::vector<std::string> rivals = {"ARC", "LIRS", "S3-FIFO",
                                            "W-TinyLFU"};
   std::map<std::string, double> rival_sum;
   double adaptive_sum = 0;
   double best_per_row_sum = 0;
   std::map<std::string, Trace> traces;
-  std::printf("%-20s %4s  %-14s %-14s %-8s %s\n", "trace", "size",
-              "LRU (ref)", "CLOCK (ref)", "ADAPTIVE", "best rival");
+  std::printf("%-20s %4s  %-14s %-14s %-8s %s\n", "trace", "size", "LRU (ref)",
+              "CLOCK (ref)", "ADAPTIVE", "best rival");
   for (const Row& row : rows) {
     auto [it, inserted] = traces.try_emplace(row.trace);
     if (inserted) {
@@ -115,8 +114,8 @@ TEST(PolicyTraceTableTest, MatchesTheReferenceTable) {
     adaptive_sum += adaptive;
     best_per_row_sum += best;
     std::printf("%-20s %4s  %.3f (%.3f)  %.3f (%.3f)  %.3f    %.3f\n",
-                row.trace.c_str(), row.size.c_str(), lru,
-                row.columns.at("LRU"), clock,
+                row.trace.c_str(), row.size.c_str(), lru, row.columns.at("LRU"),
+                clock,
                 row.columns.count("CLOCK") ? row.columns.at("CLOCK") : NAN,
                 adaptive, best);
   }
@@ -125,9 +124,8 @@ TEST(PolicyTraceTableTest, MatchesTheReferenceTable) {
   for (const auto& [name, sum] : rival_sum) {
     best_rival_mean = std::min(best_rival_mean, sum / n);
   }
-  std::printf(
-      "mean: ADAPTIVE %.4f, best rival %.4f, best per row %.4f\n",
-      adaptive_sum / n, best_rival_mean, best_per_row_sum / n);
+  std::printf("mean: ADAPTIVE %.4f, best rival %.4f, best per row %.4f\n",
+              adaptive_sum / n, best_rival_mean, best_per_row_sum / n);
   EXPECT_LE(adaptive_sum / n, best_rival_mean + 0.01);
   // Also within 0.01 of the stricter target: the best rival of every row.
   EXPECT_LE(adaptive_sum / n, best_per_row_sum / n + 0.01);

@@ -8,10 +8,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "storage/policy/eviction_policy.h"
 #include "storage/policy/sim/cache_size.h"
 #include "storage/policy/sim/simulator.h"
@@ -133,8 +134,10 @@ int RunReplay(std::vector<std::string> paths) {
     absl::StatusOr<Trace> trace = ReadTraceCsv(path);
     if (!trace.ok()) return Fail(trace.status());
     if (trace->zero_size_rows > 0) {
-      std::fprintf(stderr, "tp-sim: %s: %llu rows had obj_size 0; counted "
-                   "as 1 byte\n", path.c_str(),
+      std::fprintf(stderr,
+                   "tp-sim: %s: %llu rows had obj_size 0; counted "
+                   "as 1 byte\n",
+                   path.c_str(),
                    static_cast<unsigned long long>(trace->zero_size_rows));
     }
     const TraceSummary summary = Summarize(*trace);
@@ -143,26 +146,27 @@ int RunReplay(std::vector<std::string> paths) {
       const uint64_t capacity =
           ResolveCacheSize(size, summary.working_set_bytes);
       if (capacity == 0) {
-        std::fprintf(stderr, "tp-sim: %s: %s of a %llu-byte working set is "
-                     "0 bytes; skipped\n", name.c_str(), size.text.c_str(),
-                     static_cast<unsigned long long>(
-                         summary.working_set_bytes));
+        std::fprintf(
+            stderr,
+            "tp-sim: %s: %s of a %llu-byte working set is "
+            "0 bytes; skipped\n",
+            name.c_str(), size.text.c_str(),
+            static_cast<unsigned long long>(summary.working_set_bytes));
         continue;
       }
       for (Algorithm a : algorithms) {
         const SimResult r = Simulate(*trace, a, capacity, options);
         const double mcalls =
-            r.seconds > 0 ? static_cast<double>(r.policy_calls) / r.seconds / 1e6
-                          : 0;
+            r.seconds > 0
+                ? static_cast<double>(r.policy_calls) / r.seconds / 1e6
+                : 0;
         if (csv) {
-          std::printf("%s,%s,%llu,%s,%llu,%.6f,%.6f,%llu,%.6f\n", name.c_str(),
-                      size.text.c_str(),
-                      static_cast<unsigned long long>(capacity),
-                      r.policy.c_str(),
-                      static_cast<unsigned long long>(r.requests),
-                      r.miss_ratio(), r.byte_miss_ratio(),
-                      static_cast<unsigned long long>(r.policy_calls),
-                      r.seconds);
+          std::printf(
+              "%s,%s,%llu,%s,%llu,%.6f,%.6f,%llu,%.6f\n", name.c_str(),
+              size.text.c_str(), static_cast<unsigned long long>(capacity),
+              r.policy.c_str(), static_cast<unsigned long long>(r.requests),
+              r.miss_ratio(), r.byte_miss_ratio(),
+              static_cast<unsigned long long>(r.policy_calls), r.seconds);
         } else {
           std::printf("%-28s %-8s %14llu %-9s %10.4f %10.4f %10llu %12.1f\n",
                       name.c_str(), size.text.c_str(),
@@ -180,6 +184,14 @@ int RunReplay(std::vector<std::string> paths) {
 }  // namespace tensorpager::policy::sim
 
 int main(int argc, char** argv) {
+  // --help lists the flags of this file (absl matches files named after
+  // the binary by default, and this one is main.cc).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "storage/policy/sim/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "Replays cache traces through tensorpager's eviction policies.\n"
       "  tp-sim --trace=a.csv,b.csv [--policies=lru,clock,adaptive] "

@@ -38,9 +38,9 @@ SimResult Replay(const Trace& trace, EvictionPolicy& policy,
     ++calls;
     policy.Insert(q.key, q.bytes, /*priority=*/0);
   }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                            start)
-                  .count();
+  r.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   r.requests = trace.requests.size();
   r.policy_calls = calls;
   return r;

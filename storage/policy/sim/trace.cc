@@ -104,8 +104,9 @@ absl::StatusOr<Trace> ParseTraceCsv(absl::string_view text,
   }
   if (trace.requests.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(name, ": no requests; a trace needs rows of "
-                           "'timestamp,obj_id,obj_size' after the header"));
+        absl::StrCat(name,
+                     ": no requests; a trace needs rows of "
+                     "'timestamp,obj_id,obj_size' after the header"));
   }
   return trace;
 }
@@ -132,8 +133,8 @@ absl::StatusOr<Trace> ReadTraceCsv(const std::string& path) {
 absl::Status WriteTraceCsv(const Trace& trace, const std::string& path) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot create ", path, ": ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
   }
   out << "timestamp,obj_id,obj_size\n";
   uint64_t t = 0;

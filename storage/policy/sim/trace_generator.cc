@@ -215,13 +215,12 @@ absl::StatusOr<Trace> GenerateTrace(const GeneratorOptions& options) {
     return absl::InvalidArgumentError("a generated trace needs requests > 0");
   }
   if (options.objects == 0 || options.objects > kMaxObjects) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("objects ", options.objects, " is outside [1, ",
-                     kMaxObjects, "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "objects ", options.objects, " is outside [1, ", kMaxObjects, "]"));
   }
   if (!(options.zipf_alpha >= 0) || options.zipf_alpha > 10) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "zipf_alpha ", options.zipf_alpha, " is outside [0, 10]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("zipf_alpha ", options.zipf_alpha, " is outside [0, 10]"));
   }
   Trace trace;
   trace.name = std::string(WorkloadName(options.workload));
