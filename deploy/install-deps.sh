@@ -3,6 +3,7 @@
 # Idempotent: does nothing when everything is already present.
 #   deploy/install-deps.sh          build + runtime packages
 #   deploy/install-deps.sh --test   also the peers the tests and benchmarks use
+#   deploy/install-deps.sh --container   only podman, runc and debootstrap
 set -euo pipefail
 
 build_pkgs=(
@@ -16,8 +17,13 @@ test_pkgs=(
   util-linux procps jq
 )
 
+# Only the container test (docker/test-image.sh) uses these; it installs
+# them itself, so the normal test run does not wait for them.
+container_pkgs=(podman runc debootstrap)
+
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+if [[ "${1:-}" == "--container" ]]; then want=("${container_pkgs[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do

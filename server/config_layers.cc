@@ -3,7 +3,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
-#include <map>
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
@@ -12,7 +11,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "server/byte_size.h"
 #include "server/config_file.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -206,6 +204,11 @@ std::string EffectiveConfigYaml(const EffectiveConfig& effective) {
           ? " (none)"
           : absl::StrCat(" (", effective.config_file, ")"),
       " > defaults."));
+  out << YAML::Newline
+      << YAML::Comment(
+             "At startup the hardware profile (--profile) replaces settings "
+             "marked 'default' with its own; the server logs its choice and "
+             "tpctl status shows it.");
   out << YAML::Newline << YAML::BeginMap;
   for (const EffectiveSetting& s : effective.settings) {
     std::string comment =
@@ -213,12 +216,7 @@ std::string EffectiveConfigYaml(const EffectiveConfig& effective) {
             ? std::string("default")
             : absl::StrCat(SourceName(s.source), ": ", s.origin);
     if (s.name == "ram_budget" && effective.config.ram_budget_bytes == 0) {
-      absl::StatusOr<storage::BlockStoreOptions> resolved =
-          StoreOptionsFor(effective.config);
-      if (resolved.ok()) {
-        absl::StrAppend(&comment, "; 0 = a quarter of available memory, ",
-                        FormatByteSize(resolved->ram_budget_bytes), " now");
-      }
+      absl::StrAppend(&comment, "; 0 = the profile's share of memory");
     }
     out << YAML::Key << s.name << YAML::Value << s.value
         << YAML::Comment(comment);

@@ -3,6 +3,8 @@
 #ifndef TENSORPAGER_STORAGE_ALIGNED_BUFFER_H_
 #define TENSORPAGER_STORAGE_ALIGNED_BUFFER_H_
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -28,12 +30,19 @@ class AlignedBuffer {
   // fill. Returns an empty buffer (ok() false) when memory is exhausted.
   explicit AlignedBuffer(uint64_t size)
       : size_(size), capacity_(AlignUp(size == 0 ? 1 : size)) {
-    void* p = std::aligned_alloc(kIoAlignment, capacity_);
-    if (p == nullptr) {
+    // Large buffers come straight from mmap so that freeing them gives the
+    // memory back to the kernel at once (malloc may keep freed heap memory,
+    // which would defeat shrinking the RAM tier under host pressure).
+    const bool mapped = capacity_ >= kMmapThreshold;
+    void* p = mapped ? ::mmap(nullptr, capacity_, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                     : std::aligned_alloc(kIoAlignment, capacity_);
+    if (p == nullptr || p == MAP_FAILED) {
       size_ = capacity_ = 0;
       return;
     }
-    data_.reset(static_cast<std::byte*>(p));
+    data_ = std::unique_ptr<std::byte, Free>(static_cast<std::byte*>(p),
+                                             Free{mapped ? capacity_ : 0});
     std::fill(data_.get() + size_, data_.get() + capacity_, std::byte{0});
   }
 
@@ -64,8 +73,18 @@ class AlignedBuffer {
   absl::Span<const std::byte> padded() const { return {data_.get(), capacity_}; }
 
  private:
+  static constexpr uint64_t kMmapThreshold = 256 * 1024;
   struct Free {
-    void operator()(std::byte* p) const { std::free(p); }
+    Free() : mapped_bytes(0) {}
+    explicit Free(uint64_t mapped) : mapped_bytes(mapped) {}
+    uint64_t mapped_bytes;  // 0: from aligned_alloc
+    void operator()(std::byte* p) const {
+      if (mapped_bytes != 0) {
+        ::munmap(p, mapped_bytes);
+      } else {
+        std::free(p);
+      }
+    }
   };
   std::unique_ptr<std::byte, Free> data_;
   uint64_t size_ = 0;

@@ -69,6 +69,7 @@ BlockStore::BlockStore(BlockStoreOptions options)
     : options_(std::move(options)),
       ram_budget_(options_.ram_budget_bytes) {
   policy_ = policy::MakePolicy(options_.algorithm);
+  policy_->SetCapacity(ram_budget_);
 }
 
 BlockStore::~BlockStore() {
@@ -1073,6 +1074,7 @@ absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {
 void BlockStore::SetRamBudget(uint64_t bytes) {
   absl::MutexLock lock(&mu_);
   ram_budget_ = bytes;
+  policy_->SetCapacity(bytes);
   io_done_.SignalAll();
 }
 
@@ -1092,6 +1094,7 @@ void BlockStore::SetAlgorithm(policy::Algorithm algorithm) {
     return a->last_access_ms < b->last_access_ms;
   });
   auto next = policy::MakePolicy(algorithm);
+  next->SetCapacity(ram_budget_);
   for (Entry* e : resident) {
     next->Insert(e->handle, e->attrs.size_bytes,
                  PriorityOf(e->attrs.region_type));

@@ -21,6 +21,7 @@
 #include "storage/data_file.h"
 #include "storage/group_commit.h"
 #include "storage/io_engine.h"
+#include "storage/io_error.h"
 
 namespace tensorpager::storage {
 

@@ -34,7 +34,8 @@ struct ParsedCommandLine {
 };
 
 // `args` excludes the program name. `default_target` is used when --target
-// is not given. Mistakes are usage errors (IsUsageError).
+// is not given. Mistakes are usage errors (IsUsageError). The result's
+// `command` points into `commands`, which must outlive it.
 absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     const std::vector<std::string>& args,
     const std::vector<CommandSpec>& commands, absl::string_view default_target);

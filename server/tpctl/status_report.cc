@@ -112,10 +112,11 @@ std::string StatusReport(const v1::StatusResponse& s, absl::Time now) {
                                  HumanDuration(s.uptime_seconds()), ", policy ",
                                  AlgorithmName(s.algorithm()), ", io engine ",
                                  s.io_engine(), "\n");
-  if (!s.profile().empty()) {
-    absl::StrAppend(&out, "profile ", s.profile(),
-                    s.profile_reason().empty() ? "" : " (", s.profile_reason(),
-                    s.profile_reason().empty() ? "" : ")", "\n");
+  // The reason names the profile itself ("profile ssd (auto: ...)").
+  if (!s.profile_reason().empty()) {
+    absl::StrAppend(&out, s.profile_reason(), "\n");
+  } else if (!s.profile().empty()) {
+    absl::StrAppend(&out, "profile ", s.profile(), "\n");
   }
   absl::StrAppend(&out, "data dir ", s.data_dir(), "\n", "swap out above ",
                   Percent(s.swap_threshold()), " of the RAM budget, down to ",
@@ -141,8 +142,10 @@ std::string PressureEventLine(const v1::PressureEvent& e) {
                                          absl::FromUnixMillis(e.unix_ms()),
                                          absl::UTCTimeZone())
                       : "-";
+  // The first events of a watch carry the current state, not a change.
   const std::string change =
-      e.previous_level() == v1::PRESSURE_LEVEL_UNSPECIFIED
+      e.previous_level() == v1::PRESSURE_LEVEL_UNSPECIFIED ||
+              e.previous_level() == e.level()
           ? absl::StrCat(PressureLevelName(e.level()), " (current)")
           : absl::StrCat(PressureLevelName(e.previous_level()), " -> ",
                          PressureLevelName(e.level()));

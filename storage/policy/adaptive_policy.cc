@@ -95,9 +95,9 @@ int AdaptivePolicy::Score(const EntryNode& n) const {
   int frequency = sketch_.Frequency(n.key);
   if (options_.stale_gaps > 0 && n.gap > 0) {
     const uint64_t idle = clock_ - n.last_access;
-    const uint64_t interval = std::max<uint64_t>(
-        {static_cast<uint64_t>(options_.stale_gaps * n.gap),
-         static_cast<uint64_t>(size()), uint64_t{1}});
+    const uint64_t interval =
+        std::max<uint64_t>({static_cast<uint64_t>(options_.stale_gaps * n.gap),
+                            static_cast<uint64_t>(size()), uint64_t{1}});
     const uint64_t halvings = idle / interval;
     frequency = halvings >= 8 ? 0 : frequency >> halvings;
   }

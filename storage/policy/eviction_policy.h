@@ -1,6 +1,8 @@
 // The eviction-policy interface shared by tensorpagerd and the client SDK.
 // Policies track resident (RAM-tier or local-cache) entries only and do no
 // I/O; the owner asks them for victims, moves the bytes, then reports back.
+// Policies are not thread-safe: the owner serialises calls (the block store
+// holds its mutex).
 #ifndef TENSORPAGER_STORAGE_POLICY_EVICTION_POLICY_H_
 #define TENSORPAGER_STORAGE_POLICY_EVICTION_POLICY_H_
 

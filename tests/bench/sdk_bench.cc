@@ -188,10 +188,12 @@ double LocalHitNanos(Client& sdk, int threads, uint64_t blocks) {
 }
 
 int Main() {
-  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
-  if (data_dir.empty()) {
+  if (absl::GetFlag(FLAGS_data_dir).empty()) {
     Die("flags", absl::InvalidArgumentError("--data_dir is required"));
   }
+  // Absolute: redis-server changes into its --dir.
+  const std::string data_dir =
+      std::filesystem::absolute(absl::GetFlag(FLAGS_data_dir)).string();
   const double seconds = absl::GetFlag(FLAGS_seconds);
   const std::vector<int64_t> sizes = ParseList(absl::GetFlag(FLAGS_sizes));
   const std::vector<int64_t> streams = ParseList(absl::GetFlag(FLAGS_streams));

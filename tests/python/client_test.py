@@ -104,7 +104,9 @@ class PythonClientTest(unittest.TestCase):
         example.generate_stubs(os.path.join(SOURCE_DIR, "protos"), stubs)
         (cls.pb2, cls.pb2_grpc, cls.health_pb2,
          cls.health_pb2_grpc) = example.import_stubs(stubs)
-        cls.server = ServerProcess(cls.workdir, "--ram_budget=64MiB")
+        # LRU explicitly: the hardware profile may pick another algorithm.
+        cls.server = ServerProcess(cls.workdir, "--ram_budget=64MiB",
+                                   "--algorithm=lru")
         cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.server.port)
         grpc.channel_ready_future(cls.channel).result(timeout=30)
         cls.client = example.TensorPagerClient(cls.channel, cls.pb2,
@@ -178,6 +180,27 @@ class PythonClientTest(unittest.TestCase):
         resp = stub.Check(self.health_pb2.HealthCheckRequest(), timeout=10)
         self.assertEqual(resp.status,
                          self.health_pb2.HealthCheckResponse.SERVING)
+
+    def test_reflection_describes_the_service(self):
+        import reflection_pb2
+        import reflection_pb2_grpc
+        from google.protobuf import descriptor_pb2
+        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        requests = [
+            reflection_pb2.ServerReflectionRequest(list_services=""),
+            reflection_pb2.ServerReflectionRequest(
+                file_containing_symbol="tensorpager.v1.TensorPager")]
+        responses = list(stub.ServerReflectionInfo(iter(requests), timeout=10))
+        services = [s.name for s in
+                    responses[0].list_services_response.service]
+        self.assertIn("tensorpager.v1.TensorPager", services)
+        methods = set()
+        for raw in responses[1].file_descriptor_response.file_descriptor_proto:
+            fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
+            for service in fd.service:
+                methods.update(m.name for m in service.method)
+        self.assertTrue({"RegisterBlock", "WriteBlock", "Access", "Swap",
+                         "Status", "WatchPressure"} <= methods, methods)
 
     def test_example_demo(self):
         out = io.StringIO()

@@ -7,7 +7,7 @@ python3-protobuf and the grpc_python_plugin of protobuf-compiler-grpc):
     python3 tests/python/tensorpager_example.py --generate-stubs gen/
     # runs: protoc -I protos --python_out=gen --grpc_python_out=gen \
     #   --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin \
-    #   protos/tensorpager/v1/tensorpager.proto   (+ health.proto, see below)
+    #   protos/tensorpager/v1/tensorpager.proto   (+ health, reflection)
 
 then, against a running server:
 
@@ -17,9 +17,9 @@ then, against a running server:
 The demo registers a block, writes it, swaps it out to the NVMe tier, reads
 it back (a swap-in), checks the bytes and prints the server's Status.
 
-grpc.health.v1's proto is generated into its own folder (gen/health/) as a
-top-level module: its package path "grpc/" would collide with the grpcio
-package itself.
+grpc-proto's health.proto (and reflection.proto) are generated into folders
+of their own (gen/health/, gen/reflection/) as top-level modules: their
+package path "grpc/" would collide with the grpcio package itself.
 """
 
 import argparse
@@ -31,28 +31,36 @@ CHUNK_BYTES = 1 << 20  # WriteBlock messages carry at most 1 MiB each
 GRPC_PYTHON_PLUGIN = "/usr/bin/grpc_python_plugin"
 
 
+# grpc-proto's standard services, each generated into a folder of its own.
+STANDARD_PROTOS = {"health": "grpc/health/v1/health.proto",
+                   "reflection": "grpc/reflection/v1alpha/reflection.proto"}
+
+
 def generate_stubs(proto_root, out_dir, plugin=GRPC_PYTHON_PLUGIN):
-    """Runs protoc for the public proto and health.proto into out_dir."""
-    health_dir = os.path.join(out_dir, "health")
-    os.makedirs(health_dir, exist_ok=True)
+    """Runs protoc for the public proto and the standard protos."""
     common = ["protoc", "--plugin=protoc-gen-grpc_python=" + plugin]
+    os.makedirs(out_dir, exist_ok=True)
     subprocess.run(
         common + ["-I", proto_root, "--python_out=" + out_dir,
                   "--grpc_python_out=" + out_dir,
                   os.path.join(proto_root, "tensorpager/v1/tensorpager.proto")],
         check=True)
-    health_protos = os.path.join(proto_root, "grpc/health/v1")
-    subprocess.run(
-        common + ["-I", health_protos, "--python_out=" + health_dir,
-                  "--grpc_python_out=" + health_dir,
-                  os.path.join(health_protos, "health.proto")],
-        check=True)
+    for folder, proto in STANDARD_PROTOS.items():
+        target = os.path.join(out_dir, folder)
+        os.makedirs(target, exist_ok=True)
+        include = os.path.join(proto_root, os.path.dirname(proto))
+        subprocess.run(
+            common + ["-I", include, "--python_out=" + target,
+                      "--grpc_python_out=" + target,
+                      os.path.join(proto_root, proto)],
+            check=True)
 
 
 def import_stubs(stub_dir):
     """Imports the generated modules; returns (pb2, pb2_grpc, health_pb2,
     health_pb2_grpc)."""
-    for path in (stub_dir, os.path.join(stub_dir, "health")):
+    for folder in [""] + list(STANDARD_PROTOS):
+        path = os.path.join(stub_dir, folder)
         if path not in sys.path:
             sys.path.insert(0, path)
     from tensorpager.v1 import tensorpager_pb2, tensorpager_pb2_grpc

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -20,9 +19,8 @@ struct CommandResult {
 };
 
 CommandResult RunTpSim(const std::string& args) {
-  const char* dir = std::getenv("TP_BINARY_DIR");
-  const std::string binary =
-      absl::StrCat(dir == nullptr ? "." : dir, "/storage/policy/sim/tp-sim");
+  // The build passes the binary's path (TP_SIM_PATH).
+  const std::string binary = TP_SIM_PATH;
   CommandResult run;
   FILE* pipe = popen(absl::StrCat(binary, " ", args, " 2>&1").c_str(), "r");
   if (pipe == nullptr) return run;
