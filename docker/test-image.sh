@@ -35,27 +35,21 @@ limits=(--ulimit nofile=20000:20000 --ulimit nproc=4096:4096)
 
 cleanup() {
   "${podman_cmd[@]}" rm -f -t 0 "$container" >/dev/null 2>&1 || true
+  # The build stages stay as podman's layer cache for the next run.
   if [[ "${TP_KEEP_IMAGES:-0}" != 1 ]]; then
     "${podman_cmd[@]}" rmi -f "$image" >/dev/null 2>&1 || true
-    # Dangling build stages of this run.
-    "${podman_cmd[@]}" image prune -f >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 install_tools() {
-  local missing=()
-  for tool in podman:podman runc:runc debootstrap:debootstrap; do
-    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-  done
-  [[ ${#missing[@]} -eq 0 ]] && return 0
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-           "${missing[@]}" </dev/null; } >"$work/apt.log" 2>&1; then
+  command -v podman >/dev/null && command -v runc >/dev/null &&
+    command -v debootstrap >/dev/null && return 0
+  log "installing podman, runc and debootstrap"
+  if ! "$repo/deploy/install-deps.sh" --container >"$work/apt.log" 2>&1; then
     tail -5 "$work/apt.log"
-    skip "cannot install ${missing[*]} with apt-get"
+    skip "cannot install podman, runc and debootstrap with apt-get"
   fi
 }
 
@@ -85,7 +79,9 @@ make_base() {
   fi
   # Like debian:bookworm-slim: no package lists or caches in the layer.
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
-  tar -C "$rootfs" -c . | "${podman_cmd[@]}" import - "$base_image" >/dev/null
+  tar -C "$rootfs" -c . |
+    "${podman_cmd[@]}" import - "$base_image" >"$work/import.log" 2>&1 ||
+    { tail -5 "$work/import.log"; fail "podman import of the base failed"; }
   rm -rf "$rootfs"
 }
 
@@ -136,7 +132,8 @@ main() {
 
   # The image's own defaults: all interfaces, the data volume.
   local printed
-  printed=$("${podman_cmd[@]}" run --rm --network=host "${limits[@]}" "$image" --print_config)
+  printed=$("${podman_cmd[@]}" run --rm --network=host "${limits[@]}" \
+    --health-interval=disable "$image" --print_config)
   grep -q '^grpc_address: 0.0.0.0:50051  # environment: TENSORPAGER_GRPC_ADDRESS' <<<"$printed" ||
     fail "the image does not listen on 0.0.0.0:50051 by default:\n$printed"
   grep -q '^data_dir: /var/lib/tensorpager' <<<"$printed" ||
@@ -150,6 +147,7 @@ main() {
   log "running the container (gRPC 127.0.0.1:$grpc_port, metrics $metrics_port)"
   "${podman_cmd[@]}" run -d --name "$container" --network=host "${limits[@]}" \
     --read-only --tmpfs /tmp -v "$data:/var/lib/tensorpager" \
+    --health-interval=disable \
     -e TENSORPAGER_GRPC_ADDRESS="127.0.0.1:$grpc_port" \
     -e TENSORPAGER_METRICS_ADDRESS="127.0.0.1:$metrics_port" \
     -e TENSORPAGER_TARGET="127.0.0.1:$grpc_port" \
@@ -165,6 +163,7 @@ main() {
   done
   [[ $healthy == 1 ]] || { "${podman_cmd[@]}" logs "$container" | tail -20; fail "never healthy"; }
   log "healthy: $(in_container tpctl health)"
+  # The image's HEALTHCHECK, run by hand (its timer would need systemd).
   "${podman_cmd[@]}" healthcheck run "$container" || fail "the image's HEALTHCHECK fails"
   # From the host, over the host's loopback, when tpctl is built here.
   local host_tpctl="${TP_BINARY_DIR:-$repo/build}/server/tpctl/tpctl"

@@ -15,6 +15,14 @@ BlockTransport::BlockTransport(
     : options_(options), streams_(streams) {
   for (const std::shared_ptr<grpc::Channel>& c : channels) {
     stubs_.push_back(v1::TensorPager::NewStub(c));
+    connections_.push_back(Connection{
+        c,
+        grpc::internal::RpcMethod("/tensorpager.v1.TensorPager/Access",
+                                  grpc::internal::RpcMethod::SERVER_STREAMING,
+                                  c),
+        grpc::internal::RpcMethod("/tensorpager.v1.TensorPager/WriteBlock",
+                                  grpc::internal::RpcMethod::CLIENT_STREAMING,
+                                  c)});
   }
 }
 
@@ -39,16 +47,18 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
         sink_error = absl::OkStatus();
         received = 0;
         std::optional<DeviceUpload> upload;
-        std::unique_ptr<grpc::ClientReader<v1::AccessResponse>> reader =
-            NextStub().Access(&ctx, request);
-        v1::AccessResponse msg;
+        const Connection& conn = Next();
+        std::unique_ptr<grpc::ClientReader<AccessChunk>> reader(
+            grpc::internal::ClientReaderFactory<AccessChunk>::Create(
+                conn.channel.get(), conn.access, &ctx, request));
+        AccessChunk msg;
         bool first = true;
         while (reader->Read(&msg)) {
           if (!sink_error.ok()) continue;  // drain until the cancel lands
           if (first) {
             first = false;
-            info = std::move(*msg.mutable_block());
-            if (hit != nullptr) *hit = msg.hit();
+            info = std::move(msg.block);
+            if (hit != nullptr) *hit = msg.hit;
             if (request.touch_only()) continue;
             const uint64_t size = info.size_bytes();
             const uint64_t want =
@@ -72,24 +82,30 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
             }
             if (lease) upload.emplace(&**lease, dst);
           }
-          const std::string& chunk = msg.data();
-          if (chunk.empty()) continue;
-          const uint64_t at = msg.offset();
+          if (msg.data_bytes == 0) continue;
+          const uint64_t at = msg.offset;
           if (at < base || at - base > length ||
-              chunk.size() > length - (at - base)) {
+              msg.data_bytes > length - (at - base)) {
             sink_error = absl::DataLossError(absl::StrCat(
                 "Access stream of ", request.id(), " sent bytes at offset ",
                 at, " outside the range asked for"));
             ctx.TryCancel();
             continue;
           }
-          if (upload) {
-            sink_error = upload->Add(at - base, chunk);
-            if (!sink_error.ok()) ctx.TryCancel();
-          } else {
-            std::memcpy(dst + (at - base), chunk.data(), chunk.size());
+          uint64_t pos = at - base;
+          for (absl::string_view piece : msg.data) {
+            if (upload) {
+              sink_error = upload->Add(pos, piece);
+              if (!sink_error.ok()) {
+                ctx.TryCancel();
+                break;
+              }
+            } else {
+              std::memcpy(dst + pos, piece.data(), piece.size());
+            }
+            pos += piece.size();
           }
-          received += chunk.size();
+          received += msg.data_bytes;
         }
         grpc::Status s = reader->Finish();
         if (upload && sink_error.ok()) sink_error = upload->Finish();
@@ -117,18 +133,24 @@ absl::StatusOr<v1::WriteBlockResponse> BlockTransport::Store(
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.timeout);
   v1::WriteBlockResponse resp;
-  std::unique_ptr<grpc::ClientWriter<v1::WriteBlockRequest>> writer =
-      NextStub().WriteBlock(&ctx, &resp);
-  v1::WriteBlockRequest msg;
-  msg.set_namespace_(id.ns.data(), id.ns.size());
-  msg.set_id(id.id.data(), id.id.size());
-  msg.set_offset(offset);
-  msg.set_total_bytes(size);
-  if (durable) msg.set_durable(*durable);
+  const Connection& conn = Next();
+  std::unique_ptr<grpc::ClientWriter<WriteChunk>> writer(
+      grpc::internal::ClientWriterFactory<WriteChunk>::Create(
+          conn.channel.get(), conn.write, &ctx, &resp));
+  v1::WriteBlockRequest header;
+  header.set_namespace_(id.ns.data(), id.ns.size());
+  header.set_id(id.id.data(), id.id.size());
+  header.set_offset(offset);
+  header.set_total_bytes(size);
+  if (durable) header.set_durable(*durable);
+  const v1::WriteBlockRequest empty;
+  // Host bytes are lent to gRPC without a copy; they must stay untouched
+  // until gRPC lets go of them (latch.Wait below).
+  SliceLatch latch;
   absl::Status source_error;
   if (lease) {
     DeviceDownload download(&**lease, data, size);
-    for (;;) {
+    for (bool first = true;; first = false) {
       absl::StatusOr<absl::string_view> chunk = download.Next();
       if (!chunk.ok()) {
         source_error = chunk.status();
@@ -136,24 +158,31 @@ absl::StatusOr<v1::WriteBlockResponse> BlockTransport::Store(
         break;
       }
       if (chunk->empty()) break;
-      msg.set_data(chunk->data(), chunk->size());
-      if (!writer->Write(msg)) break;  // the server ended the call early
-      msg.Clear();
+      // Staging buffers are reused at once: copied, not lent.
+      if (!writer->Write(WriteChunk{first ? &header : &empty, *chunk, nullptr})) {
+        break;  // the server ended the call early
+      }
     }
   } else {
     const char* bytes = static_cast<const char*>(data);
     uint64_t sent = 0;
+    bool first = true;
     do {
       const uint64_t n =
           std::min<uint64_t>(options_.write_chunk_bytes, size - sent);
-      msg.set_data(bytes + sent, n);
+      if (!writer->Write(WriteChunk{first ? &header : &empty,
+                                    absl::string_view(bytes + sent, n),
+                                    &latch})) {
+        break;
+      }
+      first = false;
       sent += n;
-      if (!writer->Write(msg)) break;
-      msg.Clear();
     } while (sent < size);
   }
   writer->WritesDone();
   grpc::Status s = writer->Finish();
+  writer.reset();
+  latch.Wait();
   if (!source_error.ok()) return source_error;
   if (absl::Status st = FromGrpc(s); !st.ok()) return st;
   return resp;

@@ -16,6 +16,7 @@
 #include "absl/functional/function_ref.h"
 #include "client_sdk/src/cache_backend.h"
 #include "client_sdk/src/stream_pool.h"
+#include "client_sdk/src/wire_chunks.h"
 #include "tensorpager/client_options.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
@@ -50,12 +51,20 @@ class BlockTransport final : public CacheBackend {
   absl::StatusOr<v1::BlockInfo> DescribeBlock(BlockIdView id) override;
 
  private:
-  v1::TensorPager::Stub& NextStub() {
-    return *stubs_[next_.fetch_add(1, std::memory_order_relaxed) %
-                   stubs_.size()];
+  // One connection and its registered data methods.
+  struct Connection {
+    std::shared_ptr<grpc::Channel> channel;
+    grpc::internal::RpcMethod access;
+    grpc::internal::RpcMethod write;
+  };
+
+  const Connection& Next() {
+    return connections_[next_.fetch_add(1, std::memory_order_relaxed) %
+                        connections_.size()];
   }
 
   std::vector<std::unique_ptr<v1::TensorPager::Stub>> stubs_;
+  std::vector<Connection> connections_;
   std::atomic<uint32_t> next_{0};
   const ClientOptions& options_;
   StreamPool* streams_;

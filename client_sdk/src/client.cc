@@ -117,9 +117,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     // Each channel gets its own TCP connection (channels with equal
     // arguments would share one subchannel).
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    if (const char* e = std::getenv("TP_EXP_LOOKAHEAD")) args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, atoi(e));
-    if (const char* e = std::getenv("TP_EXP_FRAME")) args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, atoi(e));
     if (const char* e = std::getenv("TP_EXP_READ")) { args.SetInt(GRPC_ARG_TCP_READ_CHUNK_SIZE, atoi(e)); args.SetInt(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, atoi(e)); args.SetInt(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, atoi(e));}
+    if (const char* e = std::getenv("TP_EXP_LOOKAHEAD")) args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, atoi(e));
     channels.push_back(grpc::CreateCustomChannel(
         target, grpc::InsecureChannelCredentials(), args));
   }

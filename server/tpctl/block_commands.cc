@@ -27,9 +27,12 @@
 namespace tensorpager::tpctl {
 namespace {
 
-const OptionSpec kNamespace{"namespace", "NS",
-                            "namespace of the blocks (default: default)"};
-const OptionSpec kJson{"json", "", "print JSON (proto field names) instead"};
+OptionSpec NamespaceOption() {
+  return {"namespace", "NS", "namespace of the blocks (default: default)"};
+}
+OptionSpec JsonOption() {
+  return {"json", "", "print JSON (proto field names) instead"};
+}
 
 BlockName NameOf(const Invocation& inv, const std::string& id) {
   return BlockName(inv.Get("namespace"), id);
@@ -442,7 +445,7 @@ std::vector<CommandSpec> BlockCommands() {
           "Example: tpctl list --tier disk --region_type kv_cache --limit 20",
       .min_args = 0,
       .max_args = 0,
-      .options = {kNamespace,
+      .options = {NamespaceOption(),
                   {"all_namespaces", "", "blocks of every namespace"},
                   {"tier", "TIER",
                    "only blocks in TIER: empty, ram, disk, ram+disk, lost"},
@@ -453,7 +456,7 @@ std::vector<CommandSpec> BlockCommands() {
                   {"unpinned", "", "only unpinned blocks"},
                   {"prefix", "PREFIX", "only ids starting with PREFIX"},
                   {"limit", "N", "at most N blocks (default: all)"},
-                  kJson},
+                  JsonOption()},
       .run = RunList});
   c.push_back(CommandSpec{.name = "info",
                           .arguments = "ID",
@@ -461,7 +464,7 @@ std::vector<CommandSpec> BlockCommands() {
                           .description = "",
                           .min_args = 1,
                           .max_args = 1,
-                          .options = {kNamespace, kJson},
+                          .options = {NamespaceOption(), JsonOption()},
                           .run = RunInfo});
   c.push_back(CommandSpec{
       .name = "put",
@@ -472,7 +475,7 @@ std::vector<CommandSpec> BlockCommands() {
           "stream.\nIf the write fails the block is unregistered again.",
       .min_args = 2,
       .max_args = 2,
-      .options = {kNamespace,
+      .options = {NamespaceOption(),
                   {"region_type", "TYPE",
                    "what the block holds (default tensor_data)"},
                   {"pinned", "", "never swap the block out"},
@@ -483,7 +486,7 @@ std::vector<CommandSpec> BlockCommands() {
                   {"label", "KEY=VALUE", "a label (repeatable)"},
                   {"sequence", "GROUP:INDEX", "position in an ordered group"},
                   {"replace", "", "unregister an existing block ID first"},
-                  kJson},
+                  JsonOption()},
       .run = RunPut});
   c.push_back(CommandSpec{
       .name = "get",
@@ -494,16 +497,16 @@ std::vector<CommandSpec> BlockCommands() {
           "temporary name and renamed, so it is whole or absent.",
       .min_args = 2,
       .max_args = 2,
-      .options = {kNamespace,
+      .options = {NamespaceOption(),
                   {"offset", "BYTES", "start of the range (default 0)"},
                   {"length", "BYTES", "bytes to read (default: to the end)"}},
       .run = RunGet});
   const std::vector<OptionSpec> swap_options = {
-      kNamespace,
+      NamespaceOption(),
       {"bytes", "SIZE",
        "instead of IDs: at least SIZE bytes (e.g. 256MiB), blocks chosen by "
        "the policy"},
-      kJson};
+      JsonOption()};
   c.push_back(CommandSpec{
       .name = "swap-out",
       .arguments = "[ID...]",
@@ -533,7 +536,7 @@ std::vector<CommandSpec> BlockCommands() {
                   .description = "",
                   .min_args = 1,
                   .max_args = CommandSpec::kAnyNumber,
-                  .options = {kNamespace},
+                  .options = {NamespaceOption()},
                   .run = [](const Invocation& inv, Context& ctx) {
                     return RunPin(true, inv, ctx);
                   }});
@@ -543,7 +546,7 @@ std::vector<CommandSpec> BlockCommands() {
                           .description = "",
                           .min_args = 1,
                           .max_args = CommandSpec::kAnyNumber,
-                          .options = {kNamespace},
+                          .options = {NamespaceOption()},
                           .run = [](const Invocation& inv, Context& ctx) {
                             return RunPin(false, inv, ctx);
                           }});
@@ -554,7 +557,7 @@ std::vector<CommandSpec> BlockCommands() {
                   .description = "",
                   .min_args = 1,
                   .max_args = CommandSpec::kAnyNumber,
-                  .options = {kNamespace},
+                  .options = {NamespaceOption()},
                   .run = RunUnregister});
   return c;
 }

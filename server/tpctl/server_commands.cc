@@ -15,7 +15,9 @@
 namespace tensorpager::tpctl {
 namespace {
 
-const OptionSpec kJson{"json", "", "print JSON (proto field names) instead"};
+OptionSpec JsonOption() {
+  return {"json", "", "print JSON (proto field names) instead"};
+}
 
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
@@ -138,7 +140,7 @@ std::vector<CommandSpec> ServerCommands() {
                   .description = "",
                   .min_args = 0,
                   .max_args = 0,
-                  .options = {kJson},
+                  .options = {JsonOption()},
                   .run = RunStatus});
   c.push_back(CommandSpec{
       .name = "health",
@@ -172,7 +174,7 @@ std::vector<CommandSpec> ServerCommands() {
       .description = "Access history carries over to the new algorithm.",
       .min_args = 1,
       .max_args = 1,
-      .options = {kJson},
+      .options = {JsonOption()},
       .run = RunPolicy});
   c.push_back(CommandSpec{.name = "version",
                           .arguments = "",

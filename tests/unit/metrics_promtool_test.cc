@@ -36,7 +36,9 @@ struct CheckResult {
 CheckResult PromtoolCheck(const std::string& promtool,
                           const std::string& text) {
   const std::string dir = ::testing::TempDir();
-  const std::string input = absl::StrCat(dir, "/metrics_promtool_input.txt");
+  // Unique per process: ctest runs this binary's tests in parallel.
+  const std::string input =
+      absl::StrCat(dir, "/metrics_promtool_input.", ::getpid(), ".txt");
   {
     std::ofstream f(input, std::ios::trunc | std::ios::binary);
     f << text;
