@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client_sdk/src/allocator_tuning.h"
 #include "client_sdk/src/block_transport.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/src/pressure_follower.h"
@@ -109,6 +110,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
         "target is empty; use host:port or unix:/path");
   }
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  if (options.tune_allocator) internal::TuneProcessAllocator();
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < options.connections; ++i) {
     grpc::ChannelArguments args;
@@ -117,8 +119,6 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     // Each channel gets its own TCP connection (channels with equal
     // arguments would share one subchannel).
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    if (const char* e = std::getenv("TP_EXP_READ")) { args.SetInt(GRPC_ARG_TCP_READ_CHUNK_SIZE, atoi(e)); args.SetInt(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, atoi(e)); args.SetInt(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, atoi(e));}
-    if (const char* e = std::getenv("TP_EXP_LOOKAHEAD")) args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, atoi(e));
     channels.push_back(grpc::CreateCustomChannel(
         target, grpc::InsecureChannelCredentials(), args));
   }
