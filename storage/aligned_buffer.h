@@ -38,8 +38,7 @@ class AlignedBuffer {
     // write on a VM (SDK bench).
     const bool mapped = capacity_ >= kMmapThreshold;
     void* p = mapped ? ::mmap(nullptr, capacity_, PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
-                              0)
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
                      : std::aligned_alloc(kIoAlignment, capacity_);
     if (p == nullptr || p == MAP_FAILED) {
       size_ = capacity_ = 0;

@@ -125,12 +125,12 @@ int Run() {
   } else if (mode != "host" && mode != "auto") {
     Fail("flags", absl::InvalidArgumentError("--placement: auto, host or gpu"));
   }
-  std::printf("serving %d conversations x %d turns, KV pages of %lu KiB, "
-              "model on %s, local cache %lu MiB\n",
-              absl::GetFlag(FLAGS_conversations), absl::GetFlag(FLAGS_turns),
-              static_cast<unsigned long>(kPageBytes >> 10),
-              where.ToString().c_str(),
-              static_cast<unsigned long>(budget >> 20));
+  std::printf(
+      "serving %d conversations x %d turns, KV pages of %lu KiB, "
+      "model on %s, local cache %lu MiB\n",
+      absl::GetFlag(FLAGS_conversations), absl::GetFlag(FLAGS_turns),
+      static_cast<unsigned long>(kPageBytes >> 10), where.ToString().c_str(),
+      static_cast<unsigned long>(budget >> 20));
 
   const std::string run = absl::StrCat("vlm-", ::getpid());
   std::vector<Conversation> convs(absl::GetFlag(FLAGS_conversations));
@@ -180,11 +180,11 @@ int Run() {
       }
       // The turn's new tokens: the prompt plus the reply.
       const int new_tokens = 48 + 16 * (turn % 3);
-      const int pages_after = (c.tokens + new_tokens + kTokensPerPage - 1) /
-                              kTokensPerPage;
+      const int pages_after =
+          (c.tokens + new_tokens + kTokensPerPage - 1) / kTokensPerPage;
       for (int i = c.pages; i < pages_after; ++i) {
-        RegisterBlock(client, page(c, i), kPageBytes, v1::KV_CACHE,
-                      kPageShape, absl::StrCat(run, "/", c.name, "/kv"), i);
+        RegisterBlock(client, page(c, i), kPageBytes, v1::KV_CACHE, kPageShape,
+                      absl::StrCat(run, "/", c.name, "/kv"), i);
         registered.push_back(page(c, i));
       }
       c.pages = pages_after;
@@ -195,44 +195,48 @@ int Run() {
   if (absl::Status s = client.Flush(); !s.ok()) Fail("flush", s);
   const tensorpager::CacheStats s = client.LocalStats();
   absl::StatusOr<v1::StatusResponse> server = client.Status();
-  std::printf("\n%lu blocks registered (%lu KV pages, %lu image tiles), "
-              "%lu model accesses\n",
-              static_cast<unsigned long>(registered.size()),
-              static_cast<unsigned long>(
-                  std::count_if(registered.begin(), registered.end(),
-                                [](const BlockName& n) {
-                                  return n.id.find("/kv/") != std::string::npos;
-                                })),
-              static_cast<unsigned long>(
-                  std::count_if(registered.begin(), registered.end(),
-                                [](const BlockName& n) {
-                                  return n.id.find("/tile") != std::string::npos;
-                                })),
-              static_cast<unsigned long>(model_accesses));
-  std::printf("local cache: hit rate %.1f%% (%lu hits, %lu host<->GPU copies, "
-              "%lu fetched), %lu evictions\n",
-              100 * s.hit_rate(), static_cast<unsigned long>(s.hits),
-              static_cast<unsigned long>(s.local_transfers),
-              static_cast<unsigned long>(s.misses),
-              static_cast<unsigned long>(s.evictions));
-  std::printf("bytes moved: %.1f MiB from tensorpagerd, %.1f MiB written back, "
-              "%.1f MiB host->GPU, %.1f MiB GPU->host\n",
-              s.bytes_fetched / 1048576.0, s.bytes_written_back / 1048576.0,
-              s.bytes_host_to_device / 1048576.0,
-              s.bytes_device_to_host / 1048576.0);
+  std::printf(
+      "\n%lu blocks registered (%lu KV pages, %lu image tiles), "
+      "%lu model accesses\n",
+      static_cast<unsigned long>(registered.size()),
+      static_cast<unsigned long>(
+          std::count_if(registered.begin(), registered.end(),
+                        [](const BlockName& n) {
+                          return n.id.find("/kv/") != std::string::npos;
+                        })),
+      static_cast<unsigned long>(
+          std::count_if(registered.begin(), registered.end(),
+                        [](const BlockName& n) {
+                          return n.id.find("/tile") != std::string::npos;
+                        })),
+      static_cast<unsigned long>(model_accesses));
+  std::printf(
+      "local cache: hit rate %.1f%% (%lu hits, %lu host<->GPU copies, "
+      "%lu fetched), %lu evictions\n",
+      100 * s.hit_rate(), static_cast<unsigned long>(s.hits),
+      static_cast<unsigned long>(s.local_transfers),
+      static_cast<unsigned long>(s.misses),
+      static_cast<unsigned long>(s.evictions));
+  std::printf(
+      "bytes moved: %.1f MiB from tensorpagerd, %.1f MiB written back, "
+      "%.1f MiB host->GPU, %.1f MiB GPU->host\n",
+      s.bytes_fetched / 1048576.0, s.bytes_written_back / 1048576.0,
+      s.bytes_host_to_device / 1048576.0, s.bytes_device_to_host / 1048576.0);
   if (server.ok()) {
     const v1::Efficiency& e = server->efficiency();
-    std::printf("tensorpagerd: %lu accesses (%lu from RAM, %lu from disk), "
-                "%lu reported by SDKs, %lu prefetched\n",
-                static_cast<unsigned long>(e.accesses()),
-                static_cast<unsigned long>(e.ram_hits()),
-                static_cast<unsigned long>(e.disk_hits()),
-                static_cast<unsigned long>(e.accesses_reported()),
-                static_cast<unsigned long>(e.prefetched()));
+    std::printf(
+        "tensorpagerd: %lu accesses (%lu from RAM, %lu from disk), "
+        "%lu reported by SDKs, %lu prefetched\n",
+        static_cast<unsigned long>(e.accesses()),
+        static_cast<unsigned long>(e.ram_hits()),
+        static_cast<unsigned long>(e.disk_hits()),
+        static_cast<unsigned long>(e.accesses_reported()),
+        static_cast<unsigned long>(e.prefetched()));
   }
   if (!absl::GetFlag(FLAGS_keep)) {
     for (const BlockName& n : registered) {
-      if (auto r = client.Unregister(n); !r.ok()) Fail("unregister", r.status());
+      if (auto r = client.Unregister(n); !r.ok())
+        Fail("unregister", r.status());
     }
   }
   return 0;

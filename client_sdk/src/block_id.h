@@ -38,9 +38,7 @@ struct BlockId {
 // Transparent hash and equality, so lookups take a BlockIdView.
 struct BlockIdHash {
   using is_transparent = void;
-  size_t operator()(BlockIdView v) const {
-    return absl::HashOf(v.ns, v.id);
-  }
+  size_t operator()(BlockIdView v) const { return absl::HashOf(v.ns, v.id); }
   size_t operator()(const BlockId& b) const { return (*this)(b.view()); }
 };
 

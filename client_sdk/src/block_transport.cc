@@ -27,8 +27,8 @@ BlockTransport::BlockTransport(
 }
 
 absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
-    const v1::AccessRequest& request, Placement where,
-    RangeAllocateFn allocate, bool* hit) {
+    const v1::AccessRequest& request, Placement where, RangeAllocateFn allocate,
+    bool* hit) {
   std::optional<StreamPool::Lease> lease;
   if (where.is_device() && !request.touch_only()) {
     absl::StatusOr<StreamPool::Lease> l = streams_->Acquire(where.device());
@@ -61,8 +61,8 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
             if (hit != nullptr) *hit = msg.hit;
             if (request.touch_only()) continue;
             const uint64_t size = info.size_bytes();
-            const uint64_t want =
-                request.length() != 0 ? request.length()
+            const uint64_t want = request.length() != 0
+                                      ? request.length()
                                       : (size > base ? size - base : 0);
             if (dst == nullptr) {
               absl::StatusOr<void*> p = allocate(info, want);
@@ -75,8 +75,8 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
               length = want;
             } else if (want != length) {
               sink_error = absl::AbortedError(absl::StrCat(
-                  "block ", request.id(), " changed size from ", length,
-                  " to ", want, " bytes while its Access was retried"));
+                  "block ", request.id(), " changed size from ", length, " to ",
+                  want, " bytes while its Access was retried"));
               ctx.TryCancel();
               continue;
             }
@@ -87,8 +87,8 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
           if (at < base || at - base > length ||
               msg.data_bytes > length - (at - base)) {
             sink_error = absl::DataLossError(absl::StrCat(
-                "Access stream of ", request.id(), " sent bytes at offset ",
-                at, " outside the range asked for"));
+                "Access stream of ", request.id(), " sent bytes at offset ", at,
+                " outside the range asked for"));
             ctx.TryCancel();
             continue;
           }
@@ -159,7 +159,8 @@ absl::StatusOr<v1::WriteBlockResponse> BlockTransport::Store(
       }
       if (chunk->empty()) break;
       // Staging buffers are reused at once: copied, not lent.
-      if (!writer->Write(WriteChunk{first ? &header : &empty, *chunk, nullptr})) {
+      if (!writer->Write(
+              WriteChunk{first ? &header : &empty, *chunk, nullptr})) {
         break;  // the server ended the call early
       }
     }
@@ -211,14 +212,13 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::DescribeBlock(BlockIdView id) {
   req.set_namespace_(id.ns.data(), id.ns.size());
   req.set_id(id.id.data(), id.id.size());
   v1::GetBlockResponse resp;
-  grpc::Status s = WithRetries(
-      options_.timeout, options_.max_retries, options_.retry_backoff,
-      [&](grpc::ClientContext& ctx) {
-        return control().GetBlock(&ctx, req, &resp);
-      });
+  grpc::Status s =
+      WithRetries(options_.timeout, options_.max_retries,
+                  options_.retry_backoff, [&](grpc::ClientContext& ctx) {
+                    return control().GetBlock(&ctx, req, &resp);
+                  });
   if (absl::Status st = FromGrpc(s); !st.ok()) return st;
   return std::move(*resp.mutable_block());
 }
 
 }  // namespace tensorpager::internal
-

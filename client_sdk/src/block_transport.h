@@ -37,11 +37,11 @@ class BlockTransport final : public CacheBackend {
   // Streams the range `request` names into memory from `allocate`. A
   // touch-only request allocates nothing.
   absl::StatusOr<v1::BlockInfo> Fetch(const v1::AccessRequest& request,
-                                      Placement where,
-                                      RangeAllocateFn allocate, bool* hit);
+                                      Placement where, RangeAllocateFn allocate,
+                                      bool* hit);
   absl::StatusOr<v1::WriteBlockResponse> Store(BlockIdView id, Placement from,
-                                               const void* data,
-                                               uint64_t size, uint64_t offset,
+                                               const void* data, uint64_t size,
+                                               uint64_t offset,
                                                std::optional<bool> durable);
 
   absl::StatusOr<v1::BlockInfo> FetchBlock(BlockIdView id, Placement where,

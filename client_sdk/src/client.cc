@@ -137,17 +137,16 @@ void Client::Start() {
         "host cache ",
         FormatMiB(c.host_budget_bytes)));
   } else {
-    log_->Info(absl::StrCat(runtime_->name(), "; host cache ",
-                            FormatMiB(c.host_budget_bytes),
-                            c.pin_host_memory ? " (page-locked)" : "",
-                            ", GPU cache ", FormatMiB(c.gpu_budget_bytes),
-                            " per device"));
+    log_->Info(absl::StrCat(
+        runtime_->name(), "; host cache ", FormatMiB(c.host_budget_bytes),
+        c.pin_host_memory ? " (page-locked)" : "", ", GPU cache ",
+        FormatMiB(c.gpu_budget_bytes), " per device"));
   }
   streams_ = std::make_unique<internal::StreamPool>(
       runtime_, options_.transfer.streams_per_device,
       options_.transfer.staging_buffers, options_.transfer.chunk_bytes);
-  transport_ = std::make_unique<internal::BlockTransport>(
-      channels_, options_, streams_.get());
+  transport_ = std::make_unique<internal::BlockTransport>(channels_, options_,
+                                                          streams_.get());
   cache_ = std::make_unique<internal::LocalCache>(
       c, options_.reporting.access_batch, runtime_, streams_.get(),
       transport_.get(), log_.get());
@@ -274,9 +273,9 @@ absl::StatusOr<v1::WriteBlockResponse> Client::WriteFrom(
     const BlockName& name, const void* data, uint64_t size, Placement from,
     uint64_t offset, std::optional<bool> durable) {
   if (from.is_device() && from.device() >= runtime_->device_count()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot write from ", from.ToString(), ": ",
-        runtime_->device_count(), " CUDA device(s) present"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write from ", from.ToString(), ": ",
+                     runtime_->device_count(), " CUDA device(s) present"));
   }
   // A partial write must land on top of the newest bytes, and the local
   // copies are stale afterwards.
@@ -327,9 +326,9 @@ absl::StatusOr<v1::BlockInfo> Client::ReadInto(const BlockName& name,
       req, Placement::Host(),
       [&](const v1::BlockInfo&, uint64_t n) -> absl::StatusOr<void*> {
         if (n != out.size()) {
-          return absl::DataLossError(absl::StrCat(
-              "Access of ", name.ToString(), " answers ", n,
-              " bytes for a buffer of ", out.size()));
+          return absl::DataLossError(
+              absl::StrCat("Access of ", name.ToString(), " answers ", n,
+                           " bytes for a buffer of ", out.size()));
         }
         return out.data();
       },

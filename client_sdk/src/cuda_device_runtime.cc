@@ -14,9 +14,35 @@ absl::Status CudaError(cudaError_t e, absl::string_view what) {
   const absl::StatusCode code = e == cudaErrorMemoryAllocation
                                     ? absl::StatusCode::kResourceExhausted
                                     : absl::StatusCode::kInternal;
-  return absl::Status(code, absl::StrCat(what, ": ", cudaGetErrorName(e),
-                                         " (", cudaGetErrorString(e), ")"));
+  return absl::Status(code, absl::StrCat(what, ": ", cudaGetErrorName(e), " (",
+                                         cudaGetErrorString(e), ")"));
 }
+
+// Makes `device` current for the scope and restores the caller's device:
+// the SDK runs on the application's threads and must not move their work
+// to another GPU.
+class ScopedDevice {
+ public:
+  explicit ScopedDevice(int device) {
+    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
+    error_ = previous_ == device ? cudaSuccess : cudaSetDevice(device);
+    if (error_ != cudaSuccess || previous_ == device) previous_ = -1;
+  }
+  ~ScopedDevice() {
+    if (previous_ >= 0) cudaSetDevice(previous_);
+  }
+  ScopedDevice(const ScopedDevice&) = delete;
+  ScopedDevice& operator=(const ScopedDevice&) = delete;
+
+  absl::Status status(int device) const {
+    if (error_ == cudaSuccess) return absl::OkStatus();
+    return CudaError(error_, absl::StrCat("cudaSetDevice(", device, ")"));
+  }
+
+ private:
+  int previous_ = -1;
+  cudaError_t error_ = cudaSuccess;
+};
 
 std::string VersionText(int v) {
   return absl::StrCat(v / 1000, ".", v % 1000 / 10);
@@ -27,9 +53,8 @@ class CudaStream final : public DeviceStream {
   static absl::StatusOr<std::unique_ptr<DeviceStream>> Create(int device,
                                                               int slots) {
     std::unique_ptr<CudaStream> s(new CudaStream(device));
-    if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaSetDevice(", device, ")"));
-    }
+    ScopedDevice on(device);
+    if (absl::Status st = on.status(device); !st.ok()) return st;
     if (cudaError_t e =
             cudaStreamCreateWithFlags(&s->stream_, cudaStreamNonBlocking);
         e != cudaSuccess) {
@@ -37,8 +62,7 @@ class CudaStream final : public DeviceStream {
     }
     s->events_.resize(slots, nullptr);
     for (cudaEvent_t& ev : s->events_) {
-      if (cudaError_t e =
-              cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
+      if (cudaError_t e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
           e != cudaSuccess) {
         return CudaError(e, "cudaEventCreateWithFlags");
       }
@@ -47,10 +71,8 @@ class CudaStream final : public DeviceStream {
   }
 
   ~CudaStream() override {
-    if (stream_ != nullptr) {
-      cudaSetDevice(device_);
-      cudaStreamSynchronize(stream_);
-    }
+    ScopedDevice on(device_);
+    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
     for (cudaEvent_t ev : events_) {
       if (ev != nullptr) cudaEventDestroy(ev);
     }
@@ -62,9 +84,8 @@ class CudaStream final : public DeviceStream {
 
   absl::Status CopyAsync(void* dst, const void* src, size_t bytes,
                          CopyDirection direction) override {
-    if (cudaError_t e = cudaSetDevice(device_); e != cudaSuccess) {
-      return CudaError(e, "cudaSetDevice");
-    }
+    ScopedDevice on(device_);
+    if (absl::Status st = on.status(device_); !st.ok()) return st;
     const cudaMemcpyKind kind = direction == CopyDirection::kHostToDevice
                                     ? cudaMemcpyHostToDevice
                                     : cudaMemcpyDeviceToHost;
@@ -76,6 +97,8 @@ class CudaStream final : public DeviceStream {
   }
 
   absl::Status Record(int slot) override {
+    ScopedDevice on(device_);
+    if (absl::Status st = on.status(device_); !st.ok()) return st;
     if (cudaError_t e = cudaEventRecord(events_[slot], stream_);
         e != cudaSuccess) {
       return CudaError(e, "cudaEventRecord");
@@ -115,19 +138,18 @@ class CudaRuntime final : public DeviceRuntime {
   std::string unavailable_reason() const override { return ""; }
 
   absl::StatusOr<void*> AllocDevice(int device, size_t bytes) override {
-    if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaSetDevice(", device, ")"));
-    }
+    ScopedDevice on(device);
+    if (absl::Status st = on.status(device); !st.ok()) return st;
     void* p = nullptr;
     if (cudaError_t e = cudaMalloc(&p, bytes); e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaMalloc(", bytes, ") on device ",
-                                       device));
+      return CudaError(
+          e, absl::StrCat("cudaMalloc(", bytes, ") on device ", device));
     }
     return p;
   }
 
   void FreeDevice(int device, void* ptr) override {
-    cudaSetDevice(device);
+    ScopedDevice on(device);
     cudaFree(ptr);
   }
 
@@ -150,9 +172,8 @@ class CudaRuntime final : public DeviceRuntime {
 
   absl::Status MemoryInfo(int device, uint64_t* free_bytes,
                           uint64_t* total_bytes) override {
-    if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaSetDevice(", device, ")"));
-    }
+    ScopedDevice on(device);
+    if (absl::Status st = on.status(device); !st.ok()) return st;
     size_t f = 0, t = 0;
     if (cudaError_t e = cudaMemGetInfo(&f, &t); e != cudaSuccess) {
       return CudaError(e, "cudaMemGetInfo");
@@ -163,9 +184,8 @@ class CudaRuntime final : public DeviceRuntime {
   }
 
   absl::Status Zero(int device, void* ptr, size_t bytes) override {
-    if (cudaError_t e = cudaSetDevice(device); e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaSetDevice(", device, ")"));
-    }
+    ScopedDevice on(device);
+    if (absl::Status st = on.status(device); !st.ok()) return st;
     if (cudaError_t e = cudaMemset(ptr, 0, bytes); e != cudaSuccess) {
       return CudaError(e, "cudaMemset");
     }
@@ -186,10 +206,9 @@ std::shared_ptr<DeviceRuntime> OpenCudaRuntime() {
     // The error is not sticky; clear it so later calls do not report it.
     cudaGetLastError();
     return HostOnlyDeviceRuntime(
-        e != cudaSuccess
-            ? absl::StrCat("CUDA reports ", cudaGetErrorName(e), ": ",
-                           cudaGetErrorString(e))
-            : std::string("CUDA found no device"));
+        e != cudaSuccess ? absl::StrCat("CUDA reports ", cudaGetErrorName(e),
+                                        ": ", cudaGetErrorString(e))
+                         : std::string("CUDA found no device"));
   }
   int runtime = 0, driver = 0;
   cudaRuntimeGetVersion(&runtime);

@@ -18,11 +18,12 @@ absl::Status DeviceUpload::Add(uint64_t offset, absl::string_view chunk) {
     if (queued_ >= static_cast<uint64_t>(n)) {
       if (absl::Status s = stream.Wait(slot); !s.ok()) return s;
     }
-    const uint64_t len = std::min<uint64_t>(chunk.size(),
-                                            staging_->buffer_bytes());
+    const uint64_t len =
+        std::min<uint64_t>(chunk.size(), staging_->buffer_bytes());
     std::memcpy(staging_->buffer(slot), chunk.data(), len);
-    if (absl::Status s = stream.CopyAsync(base_ + offset, staging_->buffer(slot),
-                                          len, CopyDirection::kHostToDevice);
+    if (absl::Status s =
+            stream.CopyAsync(base_ + offset, staging_->buffer(slot), len,
+                             CopyDirection::kHostToDevice);
         !s.ok()) {
       return s;
     }

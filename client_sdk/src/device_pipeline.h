@@ -40,8 +40,7 @@ class DeviceUpload {
 
 class DeviceDownload {
  public:
-  DeviceDownload(StagingStream* staging, const void* device_base,
-                 uint64_t size)
+  DeviceDownload(StagingStream* staging, const void* device_base, uint64_t size)
       : staging_(staging),
         base_(static_cast<const char*>(device_base)),
         size_(size) {}

@@ -46,8 +46,7 @@ std::string Bytes(uint64_t b) {
 
 LocalCache::LocalCache(const CacheOptions& options, uint32_t report_batch,
                        std::shared_ptr<DeviceRuntime> runtime,
-                       StreamPool* streams, CacheBackend* backend,
-                       SdkLog* log)
+                       StreamPool* streams, CacheBackend* backend, SdkLog* log)
     : options_(options),
       report_batch_(std::max<uint32_t>(report_batch, 1)),
       runtime_(std::move(runtime)),
@@ -78,10 +77,10 @@ LocalCache::LocalCache(const CacheOptions& options, uint32_t report_batch,
     } else {
       const int d = i - 1;
       p.placement = Placement::Device(d);
-      p.budget = static_cast<size_t>(d) <
-                         options_.gpu_budget_bytes_by_device.size()
-                     ? options_.gpu_budget_bytes_by_device[d]
-                     : options_.gpu_budget_bytes;
+      p.budget =
+          static_cast<size_t>(d) < options_.gpu_budget_bytes_by_device.size()
+              ? options_.gpu_budget_bytes_by_device[d]
+              : options_.gpu_budget_bytes;
       p.buffers = std::make_unique<BufferPool>(
           [rt, d](size_t n) { return rt->AllocDevice(d, n); },
           [rt, d](void* ptr) { rt->FreeDevice(d, ptr); });
@@ -104,8 +103,9 @@ LocalCache::~LocalCache() {
   }
   if (held > 0) {
     log_->Warning(absl::StrCat(
-        held, " block handle(s) outlived their Client; their pointers are "
-              "now invalid"));
+        held,
+        " block handle(s) outlived their Client; their pointers are "
+        "now invalid"));
   }
   blocks_.clear();
 }
@@ -146,9 +146,9 @@ int LocalCache::PriorityOf(v1::RegionType type) const {
 }
 
 std::string LocalCache::Describe(int pool) const {
-  return pool == 0 ? "the host cache"
-                   : absl::StrCat("the cache on ",
-                                  pools_[pool].placement.ToString());
+  return pool == 0
+             ? "the host cache"
+             : absl::StrCat("the cache on ", pools_[pool].placement.ToString());
 }
 
 absl::StatusOr<BlockHandle> LocalCache::Acquire(const BlockName& name,
@@ -177,18 +177,17 @@ absl::Status LocalCache::Load(const BlockName& name, Placement where) {
   if (!pool.ok()) return pool.status();
   Lock lock(mu_);
   bool local = false;
-  absl::StatusOr<CachedCopy*> c =
-      AcquireCopy(lock, BlockIdView(name), *pool, AccessMode::kRead, false, &local);
+  absl::StatusOr<CachedCopy*> c = AcquireCopy(lock, BlockIdView(name), *pool,
+                                              AccessMode::kRead, false, &local);
   if (!c.ok()) return c.status();
   --(*c)->handles;
   ++stats_.prefetches;
   return absl::OkStatus();
 }
 
-absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(Lock& lock, BlockIdView id, int pool,
-                                                    AccessMode mode,
-                                                    bool count,
-                                                    bool* local) {
+absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(Lock& lock, BlockIdView id,
+                                                    int pool, AccessMode mode,
+                                                    bool count, bool* local) {
   for (;;) {
     CachedBlock* b = Find(id);
     if (b == nullptr) break;
@@ -264,11 +263,11 @@ absl::Status LocalCache::MakeExclusive(CachedBlock* b, int pool) {
   for (std::unique_ptr<CachedCopy>& o : b->copies) {
     if (o == nullptr || o->pool == pool) continue;
     if (o->handles > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "block ", b->id.ToString(), " is in use on ",
-          pools_[o->pool].placement.ToString(), " (", o->handles,
-          " handle(s)); release them before writing it on ",
-          pools_[pool].placement.ToString()));
+      return absl::FailedPreconditionError(
+          absl::StrCat("block ", b->id.ToString(), " is in use on ",
+                       pools_[o->pool].placement.ToString(), " (", o->handles,
+                       " handle(s)); release them before writing it on ",
+                       pools_[pool].placement.ToString()));
     }
   }
   for (std::unique_ptr<CachedCopy>& o : b->copies) {
@@ -288,7 +287,8 @@ CachedCopy* LocalCache::NewCopy(CachedBlock* b, int pool) {
   return c;
 }
 
-absl::StatusOr<CachedCopy*> LocalCache::CopyFromLocal(Lock& lock, CachedBlock* b,
+absl::StatusOr<CachedCopy*> LocalCache::CopyFromLocal(Lock& lock,
+                                                      CachedBlock* b,
                                                       CachedCopy* src,
                                                       int pool) {
   ++src->handles;  // keeps the source in place while the lock is released
@@ -314,13 +314,12 @@ absl::StatusOr<CachedCopy*> LocalCache::CopyFromLocal(Lock& lock, CachedBlock* b
   return c;
 }
 
-absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(Lock& lock, BlockIdView id,
-                                                       int pool,
+absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(Lock& lock,
+                                                       BlockIdView id, int pool,
                                                        AccessMode mode) {
   auto [it, inserted] = blocks_.try_emplace(BlockId(id), nullptr);
   if (inserted) {
-    it->second =
-        std::make_unique<CachedBlock>(id, next_key_++, pools_.size());
+    it->second = std::make_unique<CachedBlock>(id, next_key_++, pools_.size());
     by_key_[it->second->key] = it->second.get();
   }
   CachedBlock* b = it->second.get();
@@ -370,7 +369,8 @@ absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(Lock& lock, BlockIdView i
   return c;
 }
 
-absl::Status LocalCache::ReserveAndAllocate(Lock& lock, CachedCopy* c, uint64_t size) {
+absl::Status LocalCache::ReserveAndAllocate(Lock& lock, CachedCopy* c,
+                                            uint64_t size) {
   const int pool = c->pool;
   const uint64_t bytes = BufferPool::ClassBytes(size);
   {
@@ -388,10 +388,9 @@ absl::Status LocalCache::ReserveAndAllocate(Lock& lock, CachedCopy* c, uint64_t 
     }
   }
   if (absl::Status s = MakeRoom(lock, pool, bytes, false); !s.ok()) {
-    return absl::Status(s.code(),
-                        absl::StrCat("no room for block ",
-                                     c->block->id.ToString(), ": ",
-                                     s.message()));
+    return absl::Status(
+        s.code(), absl::StrCat("no room for block ", c->block->id.ToString(),
+                               ": ", s.message()));
   }
   Pool& p = pools_[pool];
   p.used += bytes;
@@ -402,8 +401,8 @@ absl::Status LocalCache::ReserveAndAllocate(Lock& lock, CachedCopy* c, uint64_t 
     return absl::OkStatus();
   }
   // Keep used + spares within the budget: free spares of other classes.
-  std::vector<RawBuffer> extra = p.buffers->TakeSparesAbove(
-      p.budget > p.used ? p.budget - p.used : 0);
+  std::vector<RawBuffer> extra =
+      p.buffers->TakeSparesAbove(p.budget > p.used ? p.budget - p.used : 0);
   lock.unlock();
   for (RawBuffer b : extra) p.buffers->Free(b);
   absl::StatusOr<RawBuffer> fresh = p.buffers->Allocate(bytes);
@@ -417,7 +416,8 @@ absl::Status LocalCache::ReserveAndAllocate(Lock& lock, CachedCopy* c, uint64_t 
   return absl::OkStatus();
 }
 
-absl::Status LocalCache::MakeRoom(Lock& lock, int pool, uint64_t need, bool pressure) {
+absl::Status LocalCache::MakeRoom(Lock& lock, int pool, uint64_t need,
+                                  bool pressure) {
   for (;;) {
     Pool& p = pools_[pool];
     if (p.used + need <= p.effective_budget) return absl::OkStatus();
@@ -463,13 +463,14 @@ absl::Status LocalCache::MakeRoom(Lock& lock, int pool, uint64_t need, bool pres
       ++(pressure ? stats_.pressure_evictions : stats_.evictions);
     }
     if (!write_back.empty()) {
-      if (absl::Status s = WriteBackAndDrop(lock, write_back); !s.ok()) return s;
+      if (absl::Status s = WriteBackAndDrop(lock, write_back); !s.ok())
+        return s;
     }
   }
 }
 
-absl::Status LocalCache::WriteBackAndDrop(Lock& lock, 
-    const std::vector<CachedCopy*>& copies) {
+absl::Status LocalCache::WriteBackAndDrop(
+    Lock& lock, const std::vector<CachedCopy*>& copies) {
   absl::Status first;
   for (CachedCopy* c : copies) {
     CachedBlock* b = c->block;
@@ -598,10 +599,9 @@ absl::Status LocalCache::FlushKey(Lock& lock, policy::Key key) {
     lock.lock();
     --c->handles;
     if (!s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("writing back dirty block ",
-                                       b->id.ToString(), " failed: ",
-                                       s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("writing back dirty block ", b->id.ToString(),
+                                 " failed: ", s.message()));
     }
     ++stats_.write_backs;
     stats_.bytes_written_back += b->size;
@@ -656,10 +656,10 @@ absl::Status LocalCache::Evict(BlockIdView id, std::optional<Placement> where) {
     for (std::unique_ptr<CachedCopy>& c : b->copies) {
       if (c == nullptr || (only && c->pool != *only)) continue;
       if (c->handles > 0) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "block ", b->id.ToString(), " is in use on ",
-            pools_[c->pool].placement.ToString(), " (", c->handles,
-            " handle(s)); release them before evicting it"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("block ", b->id.ToString(), " is in use on ",
+                         pools_[c->pool].placement.ToString(), " (", c->handles,
+                         " handle(s)); release them before evicting it"));
       }
       targets.push_back(c.get());
     }
@@ -689,10 +689,10 @@ absl::Status LocalCache::Invalidate(BlockIdView id) {
     }
     for (std::unique_ptr<CachedCopy>& c : b->copies) {
       if (c != nullptr && c->handles > 0) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "block ", b->id.ToString(), " is in use on ",
-            pools_[c->pool].placement.ToString(), " (", c->handles,
-            " handle(s)); release them first"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("block ", b->id.ToString(), " is in use on ",
+                         pools_[c->pool].placement.ToString(), " (", c->handles,
+                         " handle(s)); release them first"));
       }
     }
     std::vector<CachedCopy*> all;
@@ -838,10 +838,10 @@ absl::Status LocalCache::CopyBytes(const CachedCopy& dst, const CachedCopy& src,
   absl::StatusOr<StreamPool::Lease> lease = streams_->Acquire(device);
   if (!lease.ok()) return lease.status();
   DeviceStream& stream = (*lease)->stream();
-  if (absl::Status s = stream.CopyAsync(
-          dst.buffer.ptr, src.buffer.ptr, size,
-          to.is_device() ? CopyDirection::kHostToDevice
-                         : CopyDirection::kDeviceToHost);
+  if (absl::Status s =
+          stream.CopyAsync(dst.buffer.ptr, src.buffer.ptr, size,
+                           to.is_device() ? CopyDirection::kHostToDevice
+                                          : CopyDirection::kDeviceToHost);
       !s.ok()) {
     return s;
   }

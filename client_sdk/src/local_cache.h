@@ -140,10 +140,10 @@ class LocalCache {
   absl::StatusOr<CachedCopy*> AcquireCopy(Lock& lock, BlockIdView id, int pool,
                                           AccessMode mode, bool count,
                                           bool* local);
-  absl::StatusOr<CachedCopy*> CopyFromLocal(Lock& lock, CachedBlock* b, CachedCopy* src,
-                                            int pool);
-  absl::StatusOr<CachedCopy*> LoadFromServer(Lock& lock, BlockIdView id, int pool,
-                                             AccessMode mode);
+  absl::StatusOr<CachedCopy*> CopyFromLocal(Lock& lock, CachedBlock* b,
+                                            CachedCopy* src, int pool);
+  absl::StatusOr<CachedCopy*> LoadFromServer(Lock& lock, BlockIdView id,
+                                             int pool, AccessMode mode);
   // Drops the block's other copies so `pool` holds the only one.
   absl::Status MakeExclusive(CachedBlock* b, int pool);
   void TakeForWriting(CachedBlock* b);
@@ -157,7 +157,8 @@ class LocalCache {
   absl::Status MakeRoom(Lock& lock, int pool, uint64_t need, bool pressure);
   // Writes dirty copies (in kEvicting) back, then drops them; a copy whose
   // write-back fails stays, ready again.
-  absl::Status WriteBackAndDrop(Lock& lock, const std::vector<CachedCopy*>& copies);
+  absl::Status WriteBackAndDrop(Lock& lock,
+                                const std::vector<CachedCopy*>& copies);
   void FinishLoad(CachedCopy* c);
   // Gives up a copy that never became ready.
   void AbandonCopy(CachedCopy* c);

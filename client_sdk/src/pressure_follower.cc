@@ -38,10 +38,9 @@ void PressureFollower::Loop() {
                         "local cache follows no pressure signal until it does");
       wait = kUnimplementedBackoff;
     } else if (!s.ok()) {
-      log_->WarningOnce(
-          absl::StrCat("watch-", s.code()),
-          absl::StrCat("pressure stream failed (", s.ToString(),
-                       "); retrying with back-off"));
+      log_->WarningOnce(absl::StrCat("watch-", s.code()),
+                        absl::StrCat("pressure stream failed (", s.ToString(),
+                                     "); retrying with back-off"));
     }
     backoff = std::min(backoff * 2, kMaxBackoff);
     if (stop_.wait_for(lock, absl::ToChronoNanoseconds(wait),

@@ -39,7 +39,8 @@ grpc::Status WithRetries(absl::Duration timeout, int max_retries,
         attempt >= max_retries) {
       return s;
     }
-    std::this_thread::sleep_for(absl::ToChronoNanoseconds(backoff * (attempt + 1)));
+    std::this_thread::sleep_for(
+        absl::ToChronoNanoseconds(backoff * (attempt + 1)));
   }
 }
 

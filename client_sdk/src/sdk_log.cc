@@ -24,12 +24,12 @@ void SdkLog::WarningOnce(absl::string_view topic, absl::string_view message) {
   Warning(message);
 }
 
-void SdkLog::Emit(absl::string_view severity,
-                  absl::string_view message) const {
-  const std::string line = absl::StrCat(
-      severity, absl::FormatTime("%Y-%m-%dT%H:%M:%E3S", absl::Now(),
-                                 absl::LocalTimeZone()),
-      " tensorpager-sdk: ", message, "\n");
+void SdkLog::Emit(absl::string_view severity, absl::string_view message) const {
+  const std::string line =
+      absl::StrCat(severity,
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%E3S", absl::Now(),
+                                    absl::LocalTimeZone()),
+                   " tensorpager-sdk: ", message, "\n");
   if (sink_) {
     sink_(absl::string_view(line.data(), line.size() - 1));
     return;

@@ -17,8 +17,7 @@ constexpr absl::Duration kReportTimeout = absl::Seconds(5);
 
 }  // namespace
 
-UsageReporter::UsageReporter(v1::TensorPager::Stub* stub,
-                             std::string client_id,
+UsageReporter::UsageReporter(v1::TensorPager::Stub* stub, std::string client_id,
                              const ClientOptions& options,
                              DeviceRuntime* runtime, LocalCache* cache,
                              SdkLog* log, bool apply_pressure)
@@ -39,8 +38,8 @@ void UsageReporter::Loop() {
   while (!stopping_.load()) {
     absl::Duration wait = options_.reporting.access_interval;
     if (usage_every > absl::ZeroDuration()) {
-      wait = std::min(wait, std::max(next_usage - absl::Now(),
-                                     absl::ZeroDuration()));
+      wait = std::min(wait,
+                      std::max(next_usage - absl::Now(), absl::ZeroDuration()));
     }
     reports.clear();
     cache_->TakeReports(wait, &reports);
@@ -82,10 +81,10 @@ void UsageReporter::SendAccesses(std::vector<v1::AccessReport>* reports) {
     } else {
       // The counts are hints for the server's policy: drop them rather
       // than pile them up while the server is away.
-      log_->WarningOnce(absl::StrCat("report-", s.code()),
-                        absl::StrCat("ReportAccesses failed (", s.ToString(),
-                                     "); dropping ", accesses,
-                                     " access counts"));
+      log_->WarningOnce(
+          absl::StrCat("report-", s.code()),
+          absl::StrCat("ReportAccesses failed (", s.ToString(), "); dropping ",
+                       accesses, " access counts"));
     }
   }
 }
@@ -98,9 +97,9 @@ void UsageReporter::SendUsage() {
     uint64_t free_bytes = 0, total_bytes = 0;
     if (absl::Status s = runtime_->MemoryInfo(d, &free_bytes, &total_bytes);
         !s.ok()) {
-      log_->WarningOnce(absl::StrCat("meminfo-", d),
-                        absl::StrCat("cannot read GPU ", d,
-                                     " memory use: ", s.ToString()));
+      log_->WarningOnce(
+          absl::StrCat("meminfo-", d),
+          absl::StrCat("cannot read GPU ", d, " memory use: ", s.ToString()));
       continue;
     }
     v1::GpuUsage* g = req.add_gpus();

@@ -173,11 +173,10 @@ grpc::Status SerializeWriteChunk(const WriteChunk& chunk,
   grpc::Slice slices[2] = {grpc::Slice(head), grpc::Slice()};
   if (chunk.latch != nullptr) {
     chunk.latch->Add();
-    slices[1] = grpc::Slice(
-        grpc_slice_new_with_user_data(const_cast<char*>(chunk.data.data()),
-                                      chunk.data.size(), &ReleaseLent,
-                                      chunk.latch),
-        grpc::Slice::STEAL_REF);
+    slices[1] = grpc::Slice(grpc_slice_new_with_user_data(
+                                const_cast<char*>(chunk.data.data()),
+                                chunk.data.size(), &ReleaseLent, chunk.latch),
+                            grpc::Slice::STEAL_REF);
   } else {
     slices[1] = grpc::Slice(chunk.data.data(), chunk.data.size());
   }

@@ -86,7 +86,8 @@ bool FakeDeviceRuntime::InsideLocked(int device, const void* ptr,
   auto it = device_allocs_.upper_bound(p);
   if (it == device_allocs_.begin()) return false;
   --it;
-  return it->second.device == device && p + bytes <= it->first + it->second.bytes;
+  return it->second.device == device &&
+         p + bytes <= it->first + it->second.bytes;
 }
 
 bool FakeDeviceRuntime::IsDeviceMemory(int device, const void* ptr) const {
@@ -94,14 +95,13 @@ bool FakeDeviceRuntime::IsDeviceMemory(int device, const void* ptr) const {
   return InsideLocked(device, ptr, 1);
 }
 
-absl::StatusOr<void*> FakeDeviceRuntime::AllocDevice(int device,
-                                                     size_t bytes) {
+absl::StatusOr<void*> FakeDeviceRuntime::AllocDevice(int device, size_t bytes) {
   if (absl::Status s = CheckDevice(device); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   if (allocated_[device] + external_[device] + bytes > options_.memory_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "fake device ", device, " is out of memory allocating ", bytes,
-        " bytes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("fake device ", device, " is out of memory allocating ",
+                     bytes, " bytes"));
   }
   void* p = AlignedAlloc(bytes);
   if (p == nullptr) return absl::ResourceExhaustedError("host out of memory");
@@ -141,7 +141,8 @@ absl::Status FakeDeviceRuntime::MemoryInfo(int device, uint64_t* free_bytes,
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t used = allocated_[device] + external_[device];
   *total_bytes = options_.memory_bytes;
-  *free_bytes = used >= options_.memory_bytes ? 0 : options_.memory_bytes - used;
+  *free_bytes =
+      used >= options_.memory_bytes ? 0 : options_.memory_bytes - used;
   return absl::OkStatus();
 }
 
@@ -164,9 +165,11 @@ absl::Status FakeDeviceRuntime::Copy(int device, void* dst, const void* src,
     const void* device_side = to_device ? dst : src;
     const void* host_side = to_device ? src : dst;
     if (!InsideLocked(device, device_side, bytes)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "copy of ", bytes, " bytes: the device side is not memory of fake "
-          "device ", device));
+      return absl::InvalidArgumentError(
+          absl::StrCat("copy of ", bytes,
+                       " bytes: the device side is not memory of fake "
+                       "device ",
+                       device));
     }
     for (int d = 0; d < options_.devices; ++d) {
       if (InsideLocked(d, host_side, 1)) {

@@ -135,8 +135,8 @@ std::string Id(uint64_t size, uint64_t i) {
 
 // Registers `count` blocks of `size` and writes them once with `streams`
 // threads; returns the write figure of that pass (GiB/s).
-double Fill(Client& sdk, uint64_t size, uint64_t count, const std::string& value,
-            int streams) {
+double Fill(Client& sdk, uint64_t size, uint64_t count,
+            const std::string& value, int streams) {
   for (uint64_t i = 0; i < count; ++i) {
     BlockSpec spec{Id(size, i)};
     spec.size_bytes = size;
@@ -164,8 +164,8 @@ double Fill(Client& sdk, uint64_t size, uint64_t count, const std::string& value
 // Accesses walk the blocks in order, stream t taking every streams-th one.
 // The local copy is dropped after use, so every access fetches from the
 // server: this measures the data path, not the local cache.
-absl::Status AccessOnce(Client& sdk, uint64_t size, uint64_t count,
-                        int streams, int t, uint64_t i) {
+absl::Status AccessOnce(Client& sdk, uint64_t size, uint64_t count, int streams,
+                        int t, uint64_t i) {
   const std::string id = Id(size, (i * streams + t) % count);
   {
     absl::StatusOr<BlockHandle> h = sdk.Access(id);
@@ -205,7 +205,8 @@ int Main() {
   const std::vector<int64_t> sizes = ParseList(absl::GetFlag(FLAGS_sizes));
   const std::vector<int64_t> streams = ParseList(absl::GetFlag(FLAGS_streams));
   const uint64_t fit_set = absl::GetFlag(FLAGS_fit_set_mib) * kMiB;
-  const uint64_t small_budget = absl::GetFlag(FLAGS_small_ram_budget_mib) * kMiB;
+  const uint64_t small_budget =
+      absl::GetFlag(FLAGS_small_ram_budget_mib) * kMiB;
   const int max_streams = *std::max_element(streams.begin(), streams.end());
   for (const char* sub : {"fit", "big", "hits", "redis"}) {
     std::filesystem::remove_all(data_dir + "/" + sub);
@@ -220,8 +221,8 @@ int Main() {
   {
     testing::ServerProcess::Options so;
     so.data_dir = data_dir + "/fit";
-    so.flags = {absl::StrCat("--ram_budget=", absl::GetFlag(FLAGS_ram_budget_mib),
-                             "MiB"),
+    so.flags = {absl::StrCat("--ram_budget=",
+                             absl::GetFlag(FLAGS_ram_budget_mib), "MiB"),
                 "--max_swap_size=4GiB"};
     auto server = testing::ServerProcess::Start(so);
     if (!server.ok()) Die("start tensorpagerd", server.status());
@@ -251,7 +252,8 @@ int Main() {
       std::vector<std::vector<char>> bufs(max_streams, std::vector<char>(size));
       for (int64_t s : streams) {
         std::fprintf(stderr, "  %s x%ld: write\n", SizeName(size).c_str(), s);
-        Row w{"write", static_cast<uint64_t>(size), static_cast<int>(s), 0, 0, 0};
+        Row w{"write", static_cast<uint64_t>(size), static_cast<int>(s), 0, 0,
+              0};
         w.sdk = Timed(s, seconds, size, [&](int t, uint64_t i) {
           return sdk->Write(Id(size, (i * s + t) % count), value).status();
         });
@@ -261,7 +263,8 @@ int Main() {
         rows.push_back(w);
         std::fprintf(stderr, "  %s x%ld: access\n", SizeName(size).c_str(), s);
         const CacheStats before = sdk->LocalStats();
-        Row a{"access", static_cast<uint64_t>(size), static_cast<int>(s), 0, 0, 0};
+        Row a{"access", static_cast<uint64_t>(size), static_cast<int>(s), 0, 0,
+              0};
         a.sdk = Timed(s, seconds, size, [&](int t, uint64_t i) {
           return AccessOnce(*sdk, size, count, s, t, i);
         });
@@ -282,9 +285,9 @@ int Main() {
   {
     testing::ServerProcess::Options so;
     so.data_dir = data_dir + "/big";
-    so.flags = {absl::StrCat("--ram_budget=", small_budget / kMiB, "MiB"),
-                absl::StrCat("--max_swap_size=", 8 * small_budget / kMiB,
-                             "MiB")};
+    so.flags = {
+        absl::StrCat("--ram_budget=", small_budget / kMiB, "MiB"),
+        absl::StrCat("--max_swap_size=", 8 * small_budget / kMiB, "MiB")};
     auto server = testing::ServerProcess::Start(so);
     if (!server.ok()) Die("start tensorpagerd", server.status());
     for (int64_t size : sizes) {
@@ -292,16 +295,18 @@ int Main() {
       auto sdk = Connect((*server)->target(), 4 * max_streams * size);
       std::string value(size, '\0');
       for (char& c : value) c = static_cast<char>(rng());
-      std::fprintf(stderr, "  4x RAM, %s: %lu blocks\n",
-                   SizeName(size).c_str(), static_cast<unsigned long>(count));
+      std::fprintf(stderr, "  4x RAM, %s: %lu blocks\n", SizeName(size).c_str(),
+                   static_cast<unsigned long>(count));
       Fill(*sdk, size, count, value, max_streams);
       for (int64_t s : streams) {
-        Row w{"write", static_cast<uint64_t>(size), static_cast<int>(s), 0, -1, 0};
+        Row w{"write", static_cast<uint64_t>(size), static_cast<int>(s), 0, -1,
+              0};
         w.sdk = Timed(s, seconds, size, [&](int t, uint64_t i) {
           return sdk->Write(Id(size, (i * s + t) % count), value).status();
         });
         big_rows.push_back(w);
-        Row a{"access", static_cast<uint64_t>(size), static_cast<int>(s), 0, -1, 0};
+        Row a{"access", static_cast<uint64_t>(size), static_cast<int>(s), 0, -1,
+              0};
         auto st0 = sdk->Status();
         a.sdk = Timed(s, seconds, size, [&](int t, uint64_t i) {
           return AccessOnce(*sdk, size, count, s, t, i);
@@ -309,8 +314,8 @@ int Main() {
         auto st1 = sdk->Status();
         if (st0.ok() && st1.ok()) {
           // Here: the share of accesses the server served from disk.
-          const double disk = st1->efficiency().disk_hits() -
-                              st0->efficiency().disk_hits();
+          const double disk =
+              st1->efficiency().disk_hits() - st0->efficiency().disk_hits();
           const double ram =
               st1->efficiency().ram_hits() - st0->efficiency().ram_hits();
           a.local_hit_rate = disk + ram > 0 ? disk / (disk + ram) : 0;
@@ -338,10 +343,10 @@ int Main() {
     hit_ns_n = LocalHitNanos(*sdk, max_streams, kBlocks);
   }
 
-  std::printf("SDK vs Redis, loopback, data set %d MiB per size in the server's "
-              "RAM (budget %d MiB); SDK accesses all miss the local cache\n",
-              absl::GetFlag(FLAGS_fit_set_mib),
-              absl::GetFlag(FLAGS_ram_budget_mib));
+  std::printf(
+      "SDK vs Redis, loopback, data set %d MiB per size in the server's "
+      "RAM (budget %d MiB); SDK accesses all miss the local cache\n",
+      absl::GetFlag(FLAGS_fit_set_mib), absl::GetFlag(FLAGS_ram_budget_mib));
   std::printf("%-7s %-7s %-8s %-10s %-11s %-6s %-5s %s\n", "op", "value",
               "streams", "SDK GiB/s", "Redis GiB/s", "ratio", "goal",
               "SDK local hits");
@@ -351,24 +356,28 @@ int Main() {
     std::printf("%-7s %-7s %-8d %-10.2f %-11.2f %-6.2f %-5s %s\n", r.op.c_str(),
                 SizeName(r.size).c_str(), r.streams, r.sdk, r.redis, ratio,
                 ratio >= goal ? "met" : absl::StrFormat("<%.1f", goal).c_str(),
-                r.op == "access" ? absl::StrFormat("%.0f%%", 100 * r.local_hit_rate).c_str()
-                                 : "");
+                r.op == "access"
+                    ? absl::StrFormat("%.0f%%", 100 * r.local_hit_rate).c_str()
+                    : "");
   }
-  std::printf("\nSDK alone, data set 4x the server's RAM budget (%lu MiB of "
-              "blocks per size, budget %lu MiB)\n",
-              static_cast<unsigned long>(4 * small_budget / kMiB),
-              static_cast<unsigned long>(small_budget / kMiB));
+  std::printf(
+      "\nSDK alone, data set 4x the server's RAM budget (%lu MiB of "
+      "blocks per size, budget %lu MiB)\n",
+      static_cast<unsigned long>(4 * small_budget / kMiB),
+      static_cast<unsigned long>(small_budget / kMiB));
   std::printf("%-7s %-7s %-8s %-10s %s\n", "op", "value", "streams",
               "SDK GiB/s", "served from disk");
   for (const Row& r : big_rows) {
     std::printf("%-7s %-7s %-8d %-10.2f %s\n", r.op.c_str(),
                 SizeName(r.size).c_str(), r.streams, r.sdk,
-                r.op == "access" ? absl::StrFormat("%.0f%%", 100 * r.local_hit_rate).c_str()
-                                 : "");
+                r.op == "access"
+                    ? absl::StrFormat("%.0f%%", 100 * r.local_hit_rate).c_str()
+                    : "");
   }
-  std::printf("\nLocal-cache hit (Access + release of a resident 4 KiB block): "
-              "%.0f ns with 1 thread, %.0f ns per op with %d threads\n",
-              hit_ns_1, hit_ns_n, max_streams);
+  std::printf(
+      "\nLocal-cache hit (Access + release of a resident 4 KiB block): "
+      "%.0f ns with 1 thread, %.0f ns per op with %d threads\n",
+      hit_ns_1, hit_ns_n, max_streams);
   return 0;
 }
 

@@ -73,11 +73,10 @@ absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(
   r->port_ = *port;
   const std::string port_text = absl::StrCat(*port);
   const std::string log = work_dir + "/redis.log";
-  std::vector<std::string> args = {binary,        "--port",     port_text,
-                                   "--bind",      "127.0.0.1",  "--save",
-                                   "",            "--appendonly", "no",
-                                   "--dir",       work_dir,     "--logfile",
-                                   log,           "--protected-mode", "no"};
+  std::vector<std::string> args = {
+      binary, "--port",           port_text, "--bind", "127.0.0.1", "--save",
+      "",     "--appendonly",     "no",      "--dir",  work_dir,    "--logfile",
+      log,    "--protected-mode", "no"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -197,10 +196,9 @@ absl::Status RespClient::Set(absl::string_view key,
   const std::string head =
       absl::StrCat("*3\r\n$3\r\nSET\r\n$", key.size(), "\r\n", key, "\r\n$",
                    value.size(), "\r\n");
-  struct iovec iov[3] = {
-      {const_cast<char*>(head.data()), head.size()},
-      {const_cast<char*>(value.data()), value.size()},
-      {const_cast<char*>("\r\n"), 2}};
+  struct iovec iov[3] = {{const_cast<char*>(head.data()), head.size()},
+                         {const_cast<char*>(value.data()), value.size()},
+                         {const_cast<char*>("\r\n"), 2}};
   if (absl::Status s = SendAll(iov, 3); !s.ok()) return s;
   absl::StatusOr<std::string> reply = ReadLine();
   if (!reply.ok()) return reply.status();
@@ -211,8 +209,8 @@ absl::Status RespClient::Set(absl::string_view key,
 }
 
 absl::Status RespClient::Get(absl::string_view key, absl::Span<char> out) {
-  const std::string req = absl::StrCat("*2\r\n$3\r\nGET\r\n$", key.size(),
-                                       "\r\n", key, "\r\n");
+  const std::string req =
+      absl::StrCat("*2\r\n$3\r\nGET\r\n$", key.size(), "\r\n", key, "\r\n");
   struct iovec iov[1] = {{const_cast<char*>(req.data()), req.size()}};
   if (absl::Status s = SendAll(iov, 1); !s.ok()) return s;
   absl::StatusOr<std::string> head = ReadLine();

@@ -105,8 +105,7 @@ double TimedAccesses(Client& sdk, int n, int rounds, Placement where,
 
 // `streams` threads each Access their share of the blocks `rounds` times
 // (evicting first, so every access is a fetch from the server); GiB/s.
-double EndToEnd(Client& sdk, int n, int rounds, Placement where,
-                int streams) {
+double EndToEnd(Client& sdk, int n, int rounds, Placement where, int streams) {
   std::vector<std::thread> threads;
   const Clock::time_point start = Clock::now();
   for (int t = 0; t < streams; ++t) {
@@ -147,7 +146,8 @@ int Main() {
   Check((*sdk)->WaitUntilReady(absl::Seconds(30)), "tensorpagerd ready");
   Client& c = **sdk;
   std::string value(kBlock, '\0');
-  for (size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>(i * 131);
+  for (size_t i = 0; i < value.size(); ++i)
+    value[i] = static_cast<char>(i * 131);
   for (int i = 0; i < n; ++i) {
     BlockSpec spec{Id(i)};
     spec.size_bytes = kBlock;
@@ -164,7 +164,8 @@ int Main() {
   for (int i = 0; i < n; ++i) Check(c.Access(Id(i)).status(), "warm host");
   const Placement gpu = Placement::Device(0);
   // Warm-up pass (device buffers come from the pool after it).
-  TimedAccesses(c, n, 1, gpu, [&](int i) { Check(c.Evict(Id(i), gpu), "evict"); });
+  TimedAccesses(c, n, 1, gpu,
+                [&](int i) { Check(c.Evict(Id(i), gpu), "evict"); });
   const double sdk_h2d = TimedAccesses(c, n, rounds, gpu, [&](int i) {
     Check(c.Evict(Id(i), gpu), "evict device copy");
   });
@@ -184,21 +185,23 @@ int Main() {
 
   std::printf("tp-gpu-bench on %s (%s), %d x 4 MiB blocks, %d rounds\n",
               prop.name, c.device_runtime().name().c_str(), n, rounds);
-  std::printf("\n(a) SDK host cache <-> GPU vs cudaMemcpy from page-locked "
-              "memory (goal >= 0.8)\n");
+  std::printf(
+      "\n(a) SDK host cache <-> GPU vs cudaMemcpy from page-locked "
+      "memory (goal >= 0.8)\n");
   std::printf("%-16s %-12s %-14s %-6s %s\n", "direction", "SDK GiB/s",
               "cudaMemcpy", "ratio", "goal");
-  for (auto [name, sdk_v, ref] :
-       {std::tuple<const char*, double, double>{"host -> GPU", sdk_h2d, plain_h2d},
-        {"GPU -> host", sdk_d2h, plain_d2h}}) {
+  for (auto [name, sdk_v, ref] : {std::tuple<const char*, double, double>{
+                                      "host -> GPU", sdk_h2d, plain_h2d},
+                                  {"GPU -> host", sdk_d2h, plain_d2h}}) {
     const double ratio = sdk_v / ref;
     std::printf("%-16s %-12.2f %-14.2f %-6.2f %s\n", name, sdk_v, ref, ratio,
                 ratio >= 0.8 ? "met" : "MISSED");
   }
   std::printf("(pageable cudaMemcpy host -> GPU for reference: %.2f GiB/s)\n",
               pageable_h2d);
-  std::printf("\n(b) Access of 4 MiB blocks from tensorpagerd on loopback: GPU "
-              "placement vs host placement (goal >= 0.9)\n");
+  std::printf(
+      "\n(b) Access of 4 MiB blocks from tensorpagerd on loopback: GPU "
+      "placement vs host placement (goal >= 0.9)\n");
   std::printf("%-8s %-14s %-15s %-6s %s\n", "streams", "GPU GiB/s",
               "host GiB/s", "ratio", "goal");
   for (auto [streams, g, h] :

@@ -32,15 +32,15 @@ inline std::string CudaText(cudaError_t e) {
 }  // namespace tensorpager::testing
 
 // In a test: skips without a GPU (fails instead under TP_REQUIRE_GPU=1).
-#define TP_REQUIRE_GPU_OR_SKIP()                                         \
-  do {                                                                   \
-    const std::string reason = ::tensorpager::testing::NoGpuReason();    \
-    if (!reason.empty()) {                                               \
-      if (::tensorpager::testing::GpuRequired()) {                       \
-        FAIL() << "TP_REQUIRE_GPU=1 but no CUDA device: " << reason;     \
-      }                                                                  \
-      GTEST_SKIP() << "no CUDA device (" << reason << ")";               \
-    }                                                                    \
+#define TP_REQUIRE_GPU_OR_SKIP()                                      \
+  do {                                                                \
+    const std::string reason = ::tensorpager::testing::NoGpuReason(); \
+    if (!reason.empty()) {                                            \
+      if (::tensorpager::testing::GpuRequired()) {                    \
+        FAIL() << "TP_REQUIRE_GPU=1 but no CUDA device: " << reason;  \
+      }                                                               \
+      GTEST_SKIP() << "no CUDA device (" << reason << ")";            \
+    }                                                                 \
   } while (0)
 
 #define TP_CUDA_OK(call)                                                 \

@@ -66,8 +66,8 @@ TEST_F(SdkGpuTest, RegisterFromDeviceAndAccessOnTheDevice) {
   const std::string data = PatternBytes(9 * kMiB + 77, 5);
   DeviceBuffer src(data.size());
   ASSERT_NE(src.get(), nullptr);
-  TP_CUDA_OK(cudaMemcpy(src.get(), data.data(), data.size(),
-                        cudaMemcpyHostToDevice));
+  TP_CUDA_OK(
+      cudaMemcpy(src.get(), data.data(), data.size(), cudaMemcpyHostToDevice));
   BlockSpec spec{"kv"};
   spec.size_bytes = data.size();
   spec.region_type = v1::KV_CACHE;

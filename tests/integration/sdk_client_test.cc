@@ -249,7 +249,8 @@ TEST_F(SdkClientTest, PrefetchMakesTheNextAccessLocal) {
   auto sdk = Sdk();
   for (int i = 0; i < 4; ++i) Put(absl::StrCat("p", i), 512 * kKiB, i);
   std::vector<std::future<absl::Status>> done;
-  for (int i = 0; i < 4; ++i) done.push_back(sdk->Prefetch(absl::StrCat("p", i)));
+  for (int i = 0; i < 4; ++i)
+    done.push_back(sdk->Prefetch(absl::StrCat("p", i)));
   for (auto& f : done) ASSERT_TRUE(f.get().ok());
   EXPECT_EQ(sdk->Prefetch("missing").get().code(), absl::StatusCode::kNotFound);
   for (int i = 0; i < 4; ++i) {
@@ -273,7 +274,8 @@ TEST_F(SdkClientTest, PinnedBlockStaysInTheLocalCache) {
   auto pinned = sdk->Pin("b0");
   ASSERT_TRUE(pinned.ok());
   EXPECT_TRUE(pinned->pinned());
-  for (int i = 1; i < 4; ++i) ASSERT_TRUE(sdk->Access(absl::StrCat("b", i)).ok());
+  for (int i = 1; i < 4; ++i)
+    ASSERT_TRUE(sdk->Access(absl::StrCat("b", i)).ok());
   auto h = sdk->Access("b0");
   ASSERT_TRUE(h.ok());
   EXPECT_TRUE(h->local());
@@ -297,11 +299,12 @@ TEST_F(SdkClientTest, LocalAccessesReachTheServerInBatches) {
     auto st = client_->Status();
     reported = st.ok() ? st->efficiency().accesses_reported() : 0;
     return reported >= 100;
-  })) << "server saw " << reported << " reported accesses";
+  })) << "server saw "
+      << reported << " reported accesses";
   EXPECT_EQ(reported, 100u);
   // The SDK counts a report once the server's answer is back.
-  EXPECT_TRUE(Eventually(
-      [&] { return sdk->LocalStats().accesses_reported == 100u; }));
+  EXPECT_TRUE(
+      Eventually([&] { return sdk->LocalStats().accesses_reported == 100u; }));
   // The server's policy saw them: access counts went up.
   auto info = client_->Get("r3");
   ASSERT_TRUE(info.ok());
@@ -404,9 +407,9 @@ TEST_F(SdkClientTest, DeviceRoundTripThroughTheStagingPipeline) {
   const std::string data = PatternBytes(5 * kMiB + 123, 9);
   auto src = gpu->AllocDevice(1, data.size());
   ASSERT_TRUE(src.ok());
-  ASSERT_TRUE(gpu->Copy(1, *src, data.data(), data.size(),
-                        CopyDirection::kHostToDevice)
-                  .ok());
+  ASSERT_TRUE(
+      gpu->Copy(1, *src, data.data(), data.size(), CopyDirection::kHostToDevice)
+          .ok());
   BlockSpec spec{"kv-layer0"};
   spec.size_bytes = data.size();
   spec.region_type = v1::KV_CACHE;
@@ -422,8 +425,8 @@ TEST_F(SdkClientTest, DeviceRoundTripThroughTheStagingPipeline) {
     return out;
   };
   {
-    auto h = sdk->Access("kv-layer0", Placement::Device(0),
-                         AccessMode::kReadWrite);
+    auto h =
+        sdk->Access("kv-layer0", Placement::Device(0), AccessMode::kReadWrite);
     ASSERT_TRUE(h.ok()) << h.status();
     EXPECT_TRUE(read_device(*h) == data);
     const std::string stamp(1000, 'd');

@@ -1,8 +1,6 @@
 // The staging pipelines between byte streams and device memory, on the
 // simulated device: chunks that do not line up with the staging buffers,
 // more chunks than buffers, and the size classes of the SDK's pools.
-#include "client_sdk/src/device_pipeline.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -10,6 +8,7 @@
 #include <string>
 
 #include "client_sdk/src/buffer_pool.h"
+#include "client_sdk/src/device_pipeline.h"
 #include "client_sdk/src/stream_pool.h"
 #include "client_sdk/testing/fake_device_runtime.h"
 

@@ -2,8 +2,6 @@
 // fetches, eviction by the shared policy code, dirty write-back, handles
 // that pin copies, host <-> device copies on a simulated GPU, pressure,
 // access-report batching, and concurrent use.
-#include "client_sdk/src/local_cache.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client_sdk/src/local_cache.h"
 #include "client_sdk/testing/fake_device_runtime.h"
 
 namespace tensorpager::internal {
@@ -138,8 +137,8 @@ class LocalCacheTest : public ::testing::Test {
     o.host_budget_bytes = host_budget;
     o.gpu_budget_bytes = gpu_budget;
     o.algorithm = algorithm;
-    cache_ = std::make_unique<LocalCache>(o, report_batch, device_,
-                                          &streams_, &backend_, &log_);
+    cache_ = std::make_unique<LocalCache>(o, report_batch, device_, &streams_,
+                                          &backend_, &log_);
   }
 
   std::string HostBytes(const BlockHandle& h) {
@@ -192,10 +191,12 @@ TEST_F(LocalCacheTest, UnknownBlockKeepsTheServersCode) {
 
 TEST_F(LocalCacheTest, BudgetEvictsTheLeastRecentlyUsedBlock) {
   Make(4 * 64 * kKiB, 1 << 20);  // room for four 64 KiB blocks
-  for (int i = 0; i < 5; ++i) backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
+  for (int i = 0; i < 5; ++i)
+    backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
   for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(cache_->Acquire(absl::StrCat("b", i), Placement::Host(),
-                                AccessMode::kRead)
+    ASSERT_TRUE(cache_
+                    ->Acquire(absl::StrCat("b", i), Placement::Host(),
+                              AccessMode::kRead)
                     .ok());
   }
   // b0 becomes the most recent; b1 is the LRU victim when b4 arrives.
@@ -214,7 +215,8 @@ TEST_F(LocalCacheTest, BudgetEvictsTheLeastRecentlyUsedBlock) {
 
 TEST_F(LocalCacheTest, DirtyBlockIsWrittenBackBeforeItsCopyIsDropped) {
   Make(2 * 64 * kKiB, 1 << 20);
-  for (int i = 0; i < 3; ++i) backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
+  for (int i = 0; i < 3; ++i)
+    backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
   {
     auto h = cache_->Acquire("b0", Placement::Host(), AccessMode::kReadWrite);
     ASSERT_TRUE(h.ok());
@@ -252,7 +254,8 @@ TEST_F(LocalCacheTest, FailedWriteBackKeepsTheDirtyCopy) {
 
 TEST_F(LocalCacheTest, HandlesKeepCopiesInPlace) {
   Make(2 * 64 * kKiB, 1 << 20);
-  for (int i = 0; i < 3; ++i) backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
+  for (int i = 0; i < 3; ++i)
+    backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
   auto h0 = cache_->Acquire("b0", Placement::Host(), AccessMode::kRead);
   auto h1 = cache_->Acquire("b1", Placement::Host(), AccessMode::kRead);
   ASSERT_TRUE(h0.ok() && h1.ok());
@@ -277,11 +280,13 @@ TEST_F(LocalCacheTest, BlockLargerThanTheBudgetIsRefused) {
 TEST_F(LocalCacheTest, PinnedBlocksAreNotEvicted) {
   Make(2 * 64 * kKiB, 1 << 20);
   backend_.Put("p", Pattern(64 * kKiB, 1), v1::TENSOR_DATA, /*pinned=*/true);
-  for (int i = 0; i < 4; ++i) backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
+  for (int i = 0; i < 4; ++i)
+    backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
   ASSERT_TRUE(cache_->Acquire("p", Placement::Host(), AccessMode::kRead).ok());
   for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(cache_->Acquire(absl::StrCat("b", i), Placement::Host(),
-                                AccessMode::kRead)
+    ASSERT_TRUE(cache_
+                    ->Acquire(absl::StrCat("b", i), Placement::Host(),
+                              AccessMode::kRead)
                     .ok());
   }
   const int before = backend_.fetches();
@@ -289,8 +294,9 @@ TEST_F(LocalCacheTest, PinnedBlocksAreNotEvicted) {
   EXPECT_EQ(backend_.fetches(), before);
   cache_->SetPinned(BlockIdView("default", "p"), false);
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(cache_->Acquire(absl::StrCat("b", i), Placement::Host(),
-                                AccessMode::kRead)
+    ASSERT_TRUE(cache_
+                    ->Acquire(absl::StrCat("b", i), Placement::Host(),
+                              AccessMode::kRead)
                     .ok());
   }
   ASSERT_TRUE(cache_->Acquire("p", Placement::Host(), AccessMode::kRead).ok());
@@ -344,7 +350,8 @@ TEST_F(LocalCacheTest, HostCopyServesDeviceAccessWithoutFetch) {
   EXPECT_EQ(s.bytes_host_to_device, 100 * kKiB);
 }
 
-TEST_F(LocalCacheTest, WritingOnTheDeviceDropsTheHostCopyAndWritesBackFromTheDevice) {
+TEST_F(LocalCacheTest,
+       WritingOnTheDeviceDropsTheHostCopyAndWritesBackFromTheDevice) {
   Make(1 << 20, 1 << 20);
   backend_.Put("a", Pattern(150 * kKiB, 4));
   ASSERT_TRUE(cache_->Acquire("a", Placement::Host(), AccessMode::kRead).ok());
@@ -422,15 +429,18 @@ TEST_F(LocalCacheTest, FlushSkipsBlocksOpenForWriting) {
 
 TEST_F(LocalCacheTest, GpuPressureShrinksTheDeviceCacheAndGivesMemoryBack) {
   Make(1 << 20, 8 * 64 * kKiB);
-  for (int i = 0; i < 8; ++i) backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
+  for (int i = 0; i < 8; ++i)
+    backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
   for (int i = 0; i < 8; ++i) {
-    auto h = cache_->Acquire(absl::StrCat("b", i), Placement::Device(0),
-                             i == 7 ? AccessMode::kReadWrite : AccessMode::kRead);
+    auto h =
+        cache_->Acquire(absl::StrCat("b", i), Placement::Device(0),
+                        i == 7 ? AccessMode::kReadWrite : AccessMode::kRead);
     ASSERT_TRUE(h.ok()) << h.status();
     if (i == 7) {
       const std::string stamp(64, 'D');
-      ASSERT_TRUE(device_->Copy(0, h->data(), stamp.data(), 64,
-                                CopyDirection::kHostToDevice)
+      ASSERT_TRUE(device_
+                      ->Copy(0, h->data(), stamp.data(), 64,
+                             CopyDirection::kHostToDevice)
                       .ok());
     }
   }
@@ -458,17 +468,20 @@ TEST_F(LocalCacheTest, GpuPressureShrinksTheDeviceCacheAndGivesMemoryBack) {
       << "host memory is not under pressure";
 
   cache_->ApplyPressure("gpu0", v1::LOW);
-  EXPECT_TRUE(cache_->Acquire("b0", Placement::Device(0), AccessMode::kRead).ok());
+  EXPECT_TRUE(
+      cache_->Acquire("b0", Placement::Device(0), AccessMode::kRead).ok());
 }
 
 TEST_F(LocalCacheTest, PressureKeepsCopiesInUse) {
   Make(1 << 20, 4 * 64 * kKiB);
-  for (int i = 0; i < 4; ++i) backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
+  for (int i = 0; i < 4; ++i)
+    backend_.Put(absl::StrCat("b", i), Pattern(64 * kKiB, i));
   auto held = cache_->Acquire("b0", Placement::Device(0), AccessMode::kRead);
   ASSERT_TRUE(held.ok());
   for (int i = 1; i < 4; ++i) {
-    ASSERT_TRUE(cache_->Acquire(absl::StrCat("b", i), Placement::Device(0),
-                                AccessMode::kRead)
+    ASSERT_TRUE(cache_
+                    ->Acquire(absl::StrCat("b", i), Placement::Device(0),
+                              AccessMode::kRead)
                     .ok());
   }
   cache_->ApplyPressure("gpu0", v1::CRITICAL);
@@ -491,11 +504,13 @@ TEST_F(LocalCacheTest, LocalAccessesAreCountedForTheServer) {
   backend_.Put("b", Pattern(1000, 2));
   // Misses are seen by the server already; only local accesses count.
   for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(cache_->Acquire("a", Placement::Host(), AccessMode::kRead).ok());
+    ASSERT_TRUE(
+        cache_->Acquire("a", Placement::Host(), AccessMode::kRead).ok());
   }
   ASSERT_TRUE(cache_->Acquire("b", Placement::Host(), AccessMode::kRead).ok());
   ASSERT_TRUE(cache_->Acquire("b", Placement::Host(), AccessMode::kRead).ok());
-  ASSERT_TRUE(cache_->Acquire("b", Placement::Device(0), AccessMode::kRead).ok());
+  ASSERT_TRUE(
+      cache_->Acquire("b", Placement::Device(0), AccessMode::kRead).ok());
   std::vector<v1::AccessReport> out;
   // 3 + 2 local accesses fill the batch of 5: no waiting for the interval.
   cache_->TakeReports(absl::Hours(1), &out);
@@ -556,8 +571,8 @@ TEST_P(LocalCachePolicyTest, ManyThreadsSeeTheRightBytesUnderASmallBudget) {
         const int i = rng() % kBlocks;
         const Placement where =
             rng() % 3 == 0 ? Placement::Device(0) : Placement::Host();
-        auto h = cache_->Acquire(absl::StrCat("b", i), where,
-                                 AccessMode::kRead);
+        auto h =
+            cache_->Acquire(absl::StrCat("b", i), where, AccessMode::kRead);
         if (!h.ok()) {
           // Every copy may be held by the other threads for a moment.
           if (h.status().code() != absl::StatusCode::kResourceExhausted) {

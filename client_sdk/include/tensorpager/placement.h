@@ -25,7 +25,8 @@ class Placement {
   }
 
  private:
-  explicit constexpr Placement(int device) : device_(device < 0 ? -1 : device) {}
+  explicit constexpr Placement(int device)
+      : device_(device < 0 ? -1 : device) {}
   int device_;
 };
 
