@@ -62,8 +62,7 @@ int main(int argc, char** argv) {
           absl::MakeConstSpan(argv, argc),
           tensorpager::server::ProcessEnvironment);
   if (!effective.ok()) {
-    TP_LOG(ERROR) << "invalid configuration: "
-                  << effective.status().message();
+    TP_LOG(ERROR) << "invalid configuration: " << effective.status().message();
     return 2;
   }
   if (absl::GetFlag(FLAGS_print_config)) {

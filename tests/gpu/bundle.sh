@@ -7,7 +7,8 @@
 #
 # Uses /work/shared/tools/collect-libs.sh (COLLECT_LIBS overrides) to copy
 # tensorpagerd, the GPU test binary and tp-gpu-bench with their shared
-# libraries (not libc or the GPU driver) into OUTDIR and OUTDIR/lib.
+# libraries (not libc or the GPU driver) into OUTDIR and OUTDIR/lib, without
+# debug info (STRIP=0 keeps it).
 set -euo pipefail
 
 build_dir=$(cd "${1:?usage: bundle.sh BUILD_DIR OUTDIR}" && pwd)
@@ -26,6 +27,11 @@ rm -rf "${out}"
 mkdir -p "${out}/server"
 "${collect}" "${out}" "${bins[@]}"
 mv "${out}/tensorpagerd" "${out}/server/tensorpagerd"
+# Debug info is most of the size; the device machine takes at most 64 MiB.
+if [[ ${STRIP:-1} == 1 ]]; then
+  strip --strip-debug "${out}/sdk_gpu_test" "${out}/tp-gpu-bench" \
+    "${out}/server/tensorpagerd" "${out}"/lib/*
+fi
 cp "${here}/run.sh" "${out}/run.sh"
 chmod +x "${out}/run.sh"
 echo "bundle.sh: ${out} ready; on the GPU machine: ${out}/run.sh ${out}"
