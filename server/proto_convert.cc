@@ -33,6 +33,9 @@ void ToProto(const storage::BlockInfo& in, v1::BlockInfo* out) {
   out->set_lost_reason(in.lost_reason);
   out->set_version(in.version);
   out->set_codec(in.codec);
+  if (in.attrs.codec) {
+    out->set_compression(static_cast<v1::Compression>(*in.attrs.codec));
+  }
 }
 
 absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
@@ -48,6 +51,15 @@ absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
                       ? storage::RegionType::kTensorData
                       : static_cast<storage::RegionType>(region);
   a.pinned = request.pinned();
+  if (!v1::Compression_IsValid(request.compression())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "compression ", request.compression(),
+        " is unknown; use COMPRESSION_NONE, COMPRESSION_LZ4 or "
+        "COMPRESSION_ZSTD (or leave it unset for the server's default)"));
+  }
+  if (request.compression() != v1::COMPRESSION_UNSPECIFIED) {
+    a.codec = static_cast<storage::Codec>(request.compression());
+  }
   if (!v1::DType_IsValid(request.dtype())) {
     return absl::InvalidArgumentError(
         absl::StrCat("dtype ", request.dtype(), " is unknown"));

@@ -133,7 +133,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
                << FormatByteSize(options->ram_budget_bytes)
                << ", NVMe tier up to "
                << FormatByteSize(options->max_swap_bytes) << ", policy "
-               << c.algorithm << ")";
+               << c.algorithm << ", compression " << c.compression
+               << (c.compression_region_types_text.empty()
+                       ? ""
+                       : " with " + c.compression_region_types_text)
+               << ", " << c.max_concurrent_swaps << " concurrent swaps)";
   absl::StatusOr<std::unique_ptr<storage::BlockStore>> store =
       storage::BlockStore::Open(*std::move(options));
   if (!store.ok()) return store.status();

@@ -56,6 +56,19 @@ ABSL_FLAG(bool, durable_writes, false,
 ABSL_FLAG(std::string, durable_region_types, "",
           "Per region type override of --durable_writes, e.g. "
           "\"WEIGHT=true,TEMPORARY=false\".");
+ABSL_FLAG(std::string, compression, "none",
+          "Codec for bytes swapped out to the NVMe tier: none, lz4 or zstd. "
+          "fp16/bf16/fp32 blocks are byte-shuffled by element first; a block "
+          "whose ratio misses --compression_min_ratio is stored raw. A "
+          "block's own request (RegisterBlock.compression) wins.");
+ABSL_FLAG(std::string, compression_region_types, "",
+          "Per region type override of --compression, e.g. "
+          "\"KV_CACHE=lz4,WEIGHT=none\".");
+ABSL_FLAG(int, compression_level, 1,
+          "Compression level, 1 (fastest) to 9 (smallest).");
+ABSL_FLAG(double, compression_min_ratio, 1.1,
+          "Store a block compressed only when logical/stored bytes reaches "
+          "this ratio (decompressing costs CPU on every swap-in).");
 ABSL_FLAG(std::string, profile, "auto",
           "Hardware profile whose defaults apply to settings not given "
           "explicitly: auto (detected from the data dir's drive, RAM and "
@@ -84,18 +97,21 @@ constexpr std::array<const char*, storage::kNumRegionTypes> kRegionNames = {
     "", "TENSOR_DATA", "KV_CACHE", "ACTIVATION", "WEIGHT", "IMAGE_FEATURES",
     "TEMPORARY"};
 
-absl::Status ParseDurableRegions(
-    absl::string_view text,
-    std::array<std::optional<bool>, storage::kNumRegionTypes>* out) {
+// Parses "NAME=VALUE,..." keyed by region type name; `parse` turns a
+// value into T (false: invalid, then `expected` says what was wanted).
+template <typename T, typename Parse>
+absl::Status ParseRegionMap(
+    absl::string_view flag, absl::string_view text, absl::string_view expected,
+    Parse parse, std::array<std::optional<T>, storage::kNumRegionTypes>* out) {
   for (absl::string_view item :
        absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     std::pair<std::string, std::string> kv = absl::StrSplit(item, '=');
     const std::string name =
         absl::AsciiStrToUpper(absl::StripAsciiWhitespace(kv.first));
-    bool value;
-    if (!absl::SimpleAtob(absl::StripAsciiWhitespace(kv.second), &value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--durable_region_types: '", item, "' needs =true or =false"));
+    T value;
+    if (!parse(absl::StripAsciiWhitespace(kv.second), &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": '", item, "' needs =", expected));
     }
     bool found = false;
     for (int i = 1; i < storage::kNumRegionTypes; ++i) {
@@ -106,7 +122,7 @@ absl::Status ParseDurableRegions(
     }
     if (!found) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--durable_region_types: unknown region type '", kv.first,
+          "--", flag, ": unknown region type '", kv.first,
           "'; use TENSOR_DATA, KV_CACHE, ACTIVATION, WEIGHT, IMAGE_FEATURES "
           "or TEMPORARY"));
     }
@@ -157,11 +173,31 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.io_queue_depth = absl::GetFlag(FLAGS_io_queue_depth);
   c.max_concurrent_swaps = absl::GetFlag(FLAGS_max_concurrent_swaps);
   c.durable_writes = absl::GetFlag(FLAGS_durable_writes);
-  if (absl::Status s = ParseDurableRegions(
-          absl::GetFlag(FLAGS_durable_region_types), &c.durable_by_region);
+  if (absl::Status s = ParseRegionMap<bool>(
+          "durable_region_types", absl::GetFlag(FLAGS_durable_region_types),
+          "true or =false",
+          [](absl::string_view v, bool* out) {
+            return absl::SimpleAtob(v, out);
+          },
+          &c.durable_by_region);
       !s.ok()) {
     return s;
   }
+  c.compression = absl::GetFlag(FLAGS_compression);
+  if (absl::Status s = ParseRegionMap<storage::Codec>(
+          "compression_region_types",
+          absl::GetFlag(FLAGS_compression_region_types), "none, lz4 or zstd",
+          [](absl::string_view v, storage::Codec* out) {
+            return storage::ParseCodec(v, out);
+          },
+          &c.codec_by_region);
+      !s.ok()) {
+    return s;
+  }
+  c.compression_region_types_text =
+      absl::GetFlag(FLAGS_compression_region_types);
+  c.compression_level = absl::GetFlag(FLAGS_compression_level);
+  c.compression_min_ratio = absl::GetFlag(FLAGS_compression_min_ratio);
   c.profile = absl::GetFlag(FLAGS_profile);
   if (absl::Status s =
           ParseThresholds("ram_pressure_thresholds",
@@ -219,6 +255,19 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         "--io_queue_depth and --max_concurrent_swaps must be positive");
   }
+  storage::Codec codec;
+  if (!storage::ParseCodec(c.compression, &codec)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--compression=", c.compression, " is unknown; use none, lz4 or zstd"));
+  }
+  storage::CompressionSettings compression{codec, c.compression_level,
+                                           c.compression_min_ratio};
+  if (absl::Status s = storage::ValidateCompressionSettings(compression);
+      !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--compression_level/--compression_min_ratio: ",
+                     s.message()));
+  }
   if (c.policy_interval_ms <= 0) {
     return absl::InvalidArgumentError("--policy_interval_ms must be positive");
   }
@@ -249,6 +298,11 @@ absl::StatusOr<storage::BlockStoreOptions> StoreOptionsFor(
   o.io.queue_depth = c.io_queue_depth;
   o.durable_writes = c.durable_writes;
   o.durable_by_region = c.durable_by_region;
+  storage::ParseCodec(c.compression, &o.compression.codec);
+  o.compression.level = c.compression_level;
+  o.compression.min_ratio = c.compression_min_ratio;
+  o.codec_by_region = c.codec_by_region;
+  o.max_concurrent_swaps = c.max_concurrent_swaps;
   return o;
 }
 

@@ -34,6 +34,14 @@ struct ServerConfig {
   uint32_t max_concurrent_swaps = 4;
   bool durable_writes = false;
   std::array<std::optional<bool>, storage::kNumRegionTypes> durable_by_region;
+  // Codec of swapped-out bytes ("none", "lz4", "zstd"), per region type
+  // overrides, level 1..9 and the ratio below which blocks stay raw.
+  std::string compression = "none";
+  std::array<std::optional<storage::Codec>, storage::kNumRegionTypes>
+      codec_by_region;
+  std::string compression_region_types_text;  // as given, for the log
+  int compression_level = 1;
+  double compression_min_ratio = 1.1;
   // Hardware profile: auto, nvme, ssd, hdd or low-memory. Its defaults
   // apply to every setting not given explicitly.
   std::string profile = "auto";

@@ -217,6 +217,29 @@ absl::Status ServiceMetrics::Attach(const storage::BlockStore* store,
       gauge("tensorpager_disk_fragmentation_ratio",
             "1 - largest free range / free bytes of the NVMe tier.",
             [](const auto& s) { return s.disk.fragmentation; }),
+      gauge("tensorpager_disk_stored_bytes",
+            "Bytes of the NVMe tier's block images as stored (after "
+            "compression).",
+            [](const auto& s) { return s.disk_stored_bytes; }),
+      gauge("tensorpager_compression_ratio",
+            "Logical / stored bytes over the NVMe tier's blocks (0 when the "
+            "tier is empty).",
+            [](const auto& s) {
+              return s.disk_stored_bytes == 0
+                         ? 0.0
+                         : static_cast<double>(s.disk_bytes) /
+                               static_cast<double>(s.disk_stored_bytes);
+            }),
+      gauge("tensorpager_compressed_blocks",
+            "Blocks whose disk copy is stored compressed.",
+            [](const auto& s) { return s.blocks_compressed; }),
+      counter("tensorpager_compress_attempts_total",
+              "Disk copies written with a codec asked for.",
+              [](const auto& s) { return s.compress_attempts; }),
+      counter("tensorpager_compress_skipped_total",
+              "Disk copies stored raw because they compressed worse than "
+              "--compression_min_ratio.",
+              [](const auto& s) { return s.compress_skipped; }),
       gauge("tensorpager_io_inflight_requests",
             "Block reads and writes in flight in the I/O engine.",
             [](const auto& s) { return s.io_in_flight; }),

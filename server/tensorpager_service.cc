@@ -108,7 +108,8 @@ grpc::Status TensorPagerService::WriteBlock(
   std::optional<bool> durable;
   if (msg.has_durable()) durable = msg.durable();
 
-  storage::AlignedBuffer staging(declared != 0 ? declared : size - offset);
+  storage::AlignedBuffer staging =
+      store_->NewBuffer(declared != 0 ? declared : size - offset);
   if (!staging.ok()) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         "server is out of memory for the write's staging "
@@ -353,6 +354,8 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   disk->set_capacity_bytes(s.disk.capacity_bytes);
   disk->set_used_bytes(s.disk.used_bytes);
   disk->set_utilization(Ratio(s.disk.used_bytes, s.disk.capacity_bytes));
+  disk->set_stored_bytes(s.disk_stored_bytes);
+  disk->set_compressed_blocks(s.blocks_compressed);
 
   v1::Efficiency* e = response->mutable_efficiency();
   e->set_accesses(s.ram_hits + s.disk_hits + s.misses);
@@ -379,6 +382,9 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   e->set_prefetch_hits(s.prefetch_hits);
   e->set_prefetch_wasted(s.prefetch_wasted);
   e->set_accesses_reported(s.accesses_reported);
+  e->set_compression_ratio(Ratio(s.disk_bytes, s.disk_stored_bytes));
+  e->set_compress_attempts(s.compress_attempts);
+  e->set_compress_skipped(s.compress_skipped);
   FillPressure(response->mutable_pressure());
   response->set_profile(std::string(ProfileKindName(profile_->kind)));
   response->set_profile_reason(profile_->reason);

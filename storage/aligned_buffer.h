@@ -62,6 +62,13 @@ class AlignedBuffer {
   void Truncate(uint64_t size) {
     if (size < size_) size_ = size;
   }
+  // Gives a recycled buffer a new logical size within the same capacity
+  // and zeroes the padding past it (it reaches the disk).
+  void Resize(uint64_t size) {
+    if (AlignUp(size == 0 ? 1 : size) != capacity_) return;
+    size_ = size;
+    std::fill(data_.get() + size_, data_.get() + capacity_, std::byte{0});
+  }
 
   std::byte* data() { return data_.get(); }
   const std::byte* data() const { return data_.get(); }

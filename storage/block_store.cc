@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,24 @@
 #include "storage/log.h"
 
 namespace tensorpager::storage {
+
+// The durable copy of a block in the data file.
+struct BlockStore::DiskCopy {
+  Extent extent;
+  uint64_t stored_bytes = 0;     // image length within the extent
+  uint64_t stored_checksum = 0;  // xxh3-64 of the image
+  std::string codec = "none";    // see CompressedImage::codec
+
+  bool compressed() const { return codec != "none"; }
+  void ToRecord(BlockRecordProto* r) const {
+    r->set_on_disk(true);
+    r->set_extent_offset(extent.offset);
+    r->set_extent_length(extent.length);
+    r->set_stored_bytes(stored_bytes);
+    r->set_codec(codec);
+    r->set_stored_checksum(stored_checksum);
+  }
+};
 
 struct BlockStore::Entry {
   BlockKey key;
@@ -23,7 +42,7 @@ struct BlockStore::Entry {
   // buffer, so readers holding the old snapshot are never torn.
   std::shared_ptr<const AlignedBuffer> ram;
   // The durable copy; always matches `version` when present.
-  std::optional<Extent> extent;
+  std::optional<DiskCopy> disk;
   bool written = false;
   uint64_t version = 0;
   uint64_t checksum = 0;
@@ -40,7 +59,7 @@ namespace {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
-uint64_t ElementBytes(uint32_t dtype) {
+uint32_t ElementBytes(uint32_t dtype) {
   switch (dtype) {
     case 1:  // FLOAT32
     case 8:  // INT32
@@ -67,9 +86,13 @@ uint64_t ElementBytes(uint32_t dtype) {
 
 BlockStore::BlockStore(BlockStoreOptions options)
     : options_(std::move(options)),
+      swap_pool_(std::make_unique<TaskPool>(
+          static_cast<int>(std::max<uint32_t>(options_.max_concurrent_swaps,
+                                              1)))),
       ram_budget_(options_.ram_budget_bytes) {
   policy_ = policy::MakePolicy(options_.algorithm);
   policy_->SetCapacity(ram_budget_);
+  buffers_->SetLimit(ram_budget_);
 }
 
 BlockStore::~BlockStore() {
@@ -136,6 +159,9 @@ absl::Status BlockStore::Recover() {
     if (r.has_sequence()) {
       e->attrs.sequence = SequenceRef{r.sequence_group(), r.sequence_index()};
     }
+    if (r.requested_codec() != 0) {
+      e->attrs.codec = static_cast<Codec>(r.requested_codec());
+    }
     e->written = r.written();
     e->version = r.version();
     e->checksum = r.checksum();
@@ -145,9 +171,19 @@ absl::Status BlockStore::Recover() {
     e->lost_reason = r.lost_reason();
     ++recovery_.blocks;
     if (r.on_disk() && e->lost_reason.empty()) {
-      const Extent extent{r.extent_offset(), r.extent_length()};
-      if (absl::Status claim = allocator_->MarkUsed(extent); claim.ok()) {
-        e->extent = extent;
+      DiskCopy copy;
+      copy.extent = Extent{r.extent_offset(), r.extent_length()};
+      copy.stored_bytes = r.stored_bytes();
+      copy.stored_checksum = r.stored_checksum();
+      copy.codec = r.codec().empty() ? "none" : r.codec();
+      const absl::Status claim =
+          copy.stored_bytes > copy.extent.length
+              ? absl::DataLossError(absl::StrCat(
+                    "stored size ", copy.stored_bytes,
+                    " exceeds its extent of ", copy.extent.length))
+              : allocator_->MarkUsed(copy.extent);
+      if (claim.ok()) {
+        e->disk = std::move(copy);
         ++recovery_.blocks_on_disk;
         recovery_.bytes_on_disk += e->attrs.size_bytes;
       } else {
@@ -194,7 +230,7 @@ absl::StatusOr<BlockStore::Entry*> BlockStore::FindIdle(const BlockKey& key) {
 Tier BlockStore::TierOf(const Entry& e) const {
   if (!e.lost_reason.empty()) return Tier::kLost;
   if (!e.written) return Tier::kEmpty;
-  if (e.ram != nullptr && e.extent.has_value()) return Tier::kRamAndDisk;
+  if (e.ram != nullptr && e.disk.has_value()) return Tier::kRamAndDisk;
   if (e.ram != nullptr) return Tier::kRam;
   return Tier::kDisk;
 }
@@ -205,14 +241,14 @@ BlockInfo BlockStore::InfoOf(const Entry& e) const {
   info.id = e.key.id;
   info.attrs = e.attrs;
   info.tier = TierOf(e);
-  info.stored_bytes = e.extent ? e.extent->length : 0;
+  info.stored_bytes = e.disk ? e.disk->stored_bytes : 0;
   info.checksum = e.checksum;
   info.version = e.version;
   info.access_count = e.access_count;
   info.last_access_unix_ms = e.last_access_ms;
   info.created_unix_ms = e.created_ms;
   info.lost_reason = e.lost_reason;
-  info.codec = e.extent ? "none" : "";
+  info.codec = e.disk ? e.disk->codec : "";
   return info;
 }
 
@@ -232,14 +268,8 @@ BlockRecordProto BlockStore::RecordOf(const Entry& e) const {
   r.set_written(e.written);
   r.set_version(e.version);
   r.set_checksum(e.checksum);
-  if (e.extent) {
-    r.set_on_disk(true);
-    r.set_extent_offset(e.extent->offset);
-    r.set_extent_length(e.extent->length);
-    r.set_stored_bytes(e.extent->length);
-    r.set_codec("none");
-    r.set_stored_checksum(e.checksum);
-  }
+  if (e.attrs.codec) r.set_requested_codec(static_cast<uint32_t>(*e.attrs.codec));
+  if (e.disk) e.disk->ToRecord(&r);
   r.set_access_count(e.access_count);
   r.set_last_access_unix_ms(e.last_access_ms);
   r.set_created_unix_ms(e.created_ms);
@@ -339,6 +369,11 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
       }
       if (ram_used_ + ram_reserved_ + bytes <= ram_budget_) {
         ram_reserved_ += bytes;
+        UpdatePoolLimit();
+        mu_.Unlock();
+        // Cached buffers beyond the new room go back to the kernel.
+        buffers_->Trim();
+        mu_.Lock();
         return absl::OkStatus();
       }
       const uint64_t need = ram_used_ + ram_reserved_ + bytes - ram_budget_;
@@ -379,6 +414,7 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
 void BlockStore::ReleaseReservation(uint64_t bytes) {
   absl::MutexLock lock(&mu_);
   ram_reserved_ -= bytes;
+  UpdatePoolLimit();
   io_done_.SignalAll();
 }
 
@@ -415,24 +451,82 @@ absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
   return extent;
 }
 
+absl::StatusOr<BlockStore::DiskCopy> BlockStore::WriteDiskCopy(
+    const AlignedBuffer& data, uint64_t checksum, uint32_t element_bytes,
+    const CompressionSettings& settings) {
+  std::optional<CompressedImage> image;
+  if (settings.codec != Codec::kNone) {
+    compress_attempts_.fetch_add(1, std::memory_order_relaxed);
+    image = Compress(data.span(), element_bytes, settings, buffers_.get());
+    if (!image) compress_skipped_.fetch_add(1, std::memory_order_relaxed);
+  }
+  DiskCopy copy;
+  const AlignedBuffer& stored = image ? image->bytes : data;
+  absl::StatusOr<Extent> extent = WriteExtent(stored);
+  if (!extent.ok()) return extent.status();
+  copy.extent = *extent;
+  copy.stored_bytes = stored.size();
+  if (image) {
+    copy.codec = std::move(image->codec);
+    copy.stored_checksum = Checksum(stored.span());
+  } else {
+    copy.stored_checksum = checksum;
+  }
+  if (image) buffers_->Give(std::move(image->bytes));
+  return copy;
+}
+
+CompressionSettings BlockStore::CompressionFor(const Entry& e) const {
+  CompressionSettings settings = options_.compression;
+  const auto& by_region =
+      options_.codec_by_region[static_cast<int>(e.attrs.region_type)];
+  settings.codec = e.attrs.codec.value_or(by_region.value_or(settings.codec));
+  return settings;
+}
+
 void BlockStore::FreeExtent(const Extent& extent) {
   if (absl::Status s = allocator_->Free(extent); !s.ok()) {
     TP_LOG(ERROR) << "extent accounting error: " << s.message();
   }
 }
 
-absl::Status BlockStore::ReadVerified(const Entry& e, const Extent& extent,
+absl::Status BlockStore::ReadVerified(const Entry& e, const DiskCopy& copy,
                                       uint64_t checksum, AlignedBuffer* out) {
+  auto corrupt = [&](absl::string_view what) {
+    return absl::DataLossError(absl::StrCat(
+        "block ", e.key.ToString(), " failed its checksum on swap-in (",
+        what, " at offset ", copy.extent.offset,
+        "); its bytes are lost: unregister it or write it again"));
+  };
+  // A raw copy is read straight into the block's buffer; a compressed one
+  // into a staging buffer first.
+  AlignedBuffer staging;
+  if (copy.compressed()) {
+    staging = buffers_->Take(copy.extent.length);
+    if (!staging.ok()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "out of host memory allocating ", copy.extent.length, " bytes"));
+    }
+  } else if (out->capacity() < copy.extent.length) {
+    return corrupt("its extent is larger than the block");
+  }
+  AlignedBuffer& target = copy.compressed() ? staging : *out;
   ++io_in_flight_;
-  absl::Status read =
-      io_->Read(extent.offset, out->padded().subspan(0, extent.length));
+  absl::Status read = io_->Read(
+      copy.extent.offset, target.padded().subspan(0, copy.extent.length));
   --io_in_flight_;
   if (!read.ok()) return read;
+  if (copy.compressed()) {
+    const auto image = staging.span().subspan(0, copy.stored_bytes);
+    if (Checksum(image) != copy.stored_checksum) {
+      return corrupt("compressed image corrupted in the data file");
+    }
+    absl::Status decoded = Decompress(copy.codec, image, out->span());
+    buffers_->Give(std::move(staging));
+    if (!decoded.ok()) return corrupt(decoded.message());
+  }
   if (Checksum(out->span()) != checksum) {
-    return absl::DataLossError(absl::StrCat(
-        "block ", e.key.ToString(), " failed its checksum on swap-in (data "
-        "file corrupted at offset ", extent.offset,
-        "); its bytes are lost: unregister it or write it again"));
+    return corrupt("data file corrupted");
   }
   return absl::OkStatus();
 }
@@ -444,31 +538,46 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
   struct Job {
     Entry* e;
     std::shared_ptr<const AlignedBuffer> data;
-    std::optional<Extent> extent;  // new extent written
-    bool clean = false;            // already had a durable copy
+    uint64_t checksum = 0;
+    uint32_t element_bytes = 0;
+    CompressionSettings compression;
+    bool clean = false;  // already had a durable copy
+    absl::StatusOr<DiskCopy> copy = absl::UnknownError("not written");
   };
-  std::vector<Job> jobs;
-  jobs.reserve(entries.size());
+  std::vector<Job> jobs(entries.size());
   {
     absl::MutexLock lock(&mu_);
     swaps_in_flight_ += static_cast<int>(entries.size());
-    for (Entry* e : entries) {
-      jobs.push_back(Job{e, e->ram, std::nullopt, e->extent.has_value()});
+    for (size_t i = 0; i < entries.size(); ++i) {
+      Entry* e = entries[i];
+      Job& job = jobs[i];
+      job.e = e;
+      job.data = e->ram;
+      job.checksum = e->checksum;
+      job.element_bytes = ElementBytes(e->attrs.dtype);
+      job.compression = CompressionFor(*e);
+      job.clean = e->disk.has_value();
     }
   }
+  // Victims are compressed and written side by side; the sync and the
+  // metadata commit below are shared by all of them (group commit).
+  swap_pool_->ParallelFor(jobs.size(), [&](size_t i) {
+    Job& job = jobs[i];
+    if (job.clean) return;
+    job.copy = WriteDiskCopy(*job.data, job.checksum, job.element_bytes,
+                             job.compression);
+  });
   absl::Status first_error = absl::OkStatus();
   bool any_written = false;
   for (Job& job : jobs) {
     if (job.clean) continue;
-    absl::StatusOr<Extent> extent = WriteExtent(*job.data);
-    if (!extent.ok()) {
-      if (first_error.ok()) first_error = extent.status();
-      continue;
+    if (job.copy.ok()) {
+      any_written = true;
+    } else if (first_error.ok()) {
+      first_error = job.copy.status();
     }
-    job.extent = *extent;
-    any_written = true;
   }
-  // Group commit: one data sync and one metadata sync for the whole batch.
+  auto written = [](const Job& job) { return !job.clean && job.copy.ok(); };
   if (any_written) {
     absl::Status s = io_->Sync();
     if (s.ok()) {
@@ -476,14 +585,9 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
       {
         absl::ReaderMutexLock lock(&mu_);
         for (Job& job : jobs) {
-          if (!job.extent) continue;
+          if (!written(job)) continue;
           BlockRecordProto r = RecordOf(*job.e);
-          r.set_on_disk(true);
-          r.set_extent_offset(job.extent->offset);
-          r.set_extent_length(job.extent->length);
-          r.set_stored_bytes(job.extent->length);
-          r.set_codec("none");
-          r.set_stored_checksum(job.e->checksum);
+          job.copy->ToRecord(&r);
           records.emplace_back(job.e->key, std::move(r));
         }
       }
@@ -492,8 +596,9 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
     if (!s.ok()) {
       if (first_error.ok()) first_error = s;
       for (Job& job : jobs) {
-        if (job.extent) FreeExtent(*job.extent);
-        job.extent.reset();
+        if (!written(job)) continue;
+        FreeExtent(job.copy->extent);
+        job.copy = s;
       }
     }
   }
@@ -503,12 +608,12 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
     absl::MutexLock lock(&mu_);
     for (Job& job : jobs) {
       Entry* e = job.e;
-      const bool moved = job.clean || job.extent.has_value();
-      if (moved) {
-        if (job.extent) e->extent = job.extent;
+      if (job.clean || job.copy.ok()) {
+        if (!job.clean) e->disk = *std::move(job.copy);
         NoteLeavingRam(*e);
-        e->ram.reset();
         ram_used_ -= e->attrs.size_bytes;
+        UpdatePoolLimit();
+        e->ram.reset();
         policy_->Remove(e->handle, policy::RemoveReason::kEvicted);
         result->moved.push_back(e->key);
         result->bytes_moved += e->attrs.size_bytes;
@@ -531,12 +636,12 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
 absl::Status BlockStore::SwapInMarked(Entry* e) {
   const absl::Time start = absl::Now();
   uint64_t size;
-  Extent extent;
+  DiskCopy copy;
   uint64_t checksum;
   {
     absl::ReaderMutexLock lock(&mu_);
     size = e->attrs.size_bytes;
-    extent = *e->extent;
+    copy = *e->disk;
     checksum = e->checksum;
   }
   auto finish = [&](absl::Status s,
@@ -546,6 +651,7 @@ absl::Status BlockStore::SwapInMarked(Entry* e) {
     if (data != nullptr) {
       e->ram = std::move(data);
       ram_used_ += size;
+      UpdatePoolLimit();
       policy_->Insert(e->handle, size, PriorityOf(e->attrs.region_type));
       if (e->attrs.pinned) policy_->SetPinned(e->handle, true);
       ++counters_.swap_ins;
@@ -565,16 +671,17 @@ absl::Status BlockStore::SwapInMarked(Entry* e) {
     io_done_.SignalAll();
     return s;
   }
-  auto buf = std::make_shared<AlignedBuffer>(size);
-  if (!buf->ok()) {
+  AlignedBuffer buf = buffers_->Take(size);
+  if (!buf.ok()) {
     return finish(absl::ResourceExhaustedError(absl::StrCat(
                       "out of host memory allocating ", size, " bytes")),
                   nullptr);
   }
-  if (absl::Status s = ReadVerified(*e, extent, checksum, buf.get()); !s.ok()) {
+  if (absl::Status s = ReadVerified(*e, copy, checksum, &buf); !s.ok()) {
+    buffers_->Give(std::move(buf));
     return finish(s, nullptr);
   }
-  absl::Status ok = finish(absl::OkStatus(), std::move(buf));
+  absl::Status ok = finish(absl::OkStatus(), buffers_->Share(std::move(buf)));
   if (options_.observer != nullptr) {
     options_.observer->OnSwapIn(size, absl::Now() - start);
   }
@@ -590,8 +697,10 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   uint64_t size;
   bool durable;
   std::shared_ptr<const AlignedBuffer> current;
-  std::optional<Extent> old_extent;
+  std::optional<DiskCopy> old_copy;
   uint64_t old_checksum;
+  uint32_t element_bytes;
+  CompressionSettings compression;
   {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<Entry*> found = FindIdle(key);
@@ -616,8 +725,10 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     }
     durable = options.durable.value_or(DurableByDefault(e->attrs.region_type));
     current = e->ram;
-    old_extent = e->extent;
+    old_copy = e->disk;
     old_checksum = e->checksum;
+    element_bytes = ElementBytes(e->attrs.dtype);
+    compression = CompressionFor(*e);
     e->io = Io::kWriting;
   }
   auto abort = [&](absl::Status s) {
@@ -634,29 +745,32 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     return abort(std::move(s));
   };
 
-  std::shared_ptr<AlignedBuffer> next;
+  std::shared_ptr<const AlignedBuffer> next;
   if (offset == 0 && length == size) {
-    next = std::make_shared<AlignedBuffer>(std::move(data));
+    next = buffers_->Share(std::move(data));
   } else {
-    next = std::make_shared<AlignedBuffer>(size);
-    if (!next->ok()) {
+    AlignedBuffer merged = buffers_->Take(size);
+    if (!merged.ok()) {
       return release_and_abort(absl::ResourceExhaustedError(
           absl::StrCat("out of host memory allocating ", size, " bytes")));
     }
     if (current != nullptr) {
-      std::memcpy(next->data(), current->data(), size);
+      std::memcpy(merged.data(), current->data(), size);
     } else if (absl::Status s =
-                   ReadVerified(*e, *old_extent, old_checksum, next.get());
+                   ReadVerified(*e, *old_copy, old_checksum, &merged);
                !s.ok()) {
+      buffers_->Give(std::move(merged));
       return release_and_abort(s);
     }
-    std::memcpy(next->data() + offset, data.data(), length);
+    std::memcpy(merged.data() + offset, data.data(), length);
+    buffers_->Give(std::move(data));
+    next = buffers_->Share(std::move(merged));
   }
   const uint64_t checksum = Checksum(next->span());
 
   // Persist before publishing, so an acknowledged write never leaves a
   // record that would resurrect older bytes after a crash.
-  std::optional<Extent> new_extent;
+  std::optional<DiskCopy> new_copy;
   BlockRecordProto record;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -673,28 +787,24 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   record.clear_codec();
   record.clear_stored_checksum();
   if (durable) {
-    absl::StatusOr<Extent> extent = WriteExtent(*next);
-    if (!extent.ok()) return release_and_abort(extent.status());
+    absl::StatusOr<DiskCopy> copy =
+        WriteDiskCopy(*next, checksum, element_bytes, compression);
+    if (!copy.ok()) return release_and_abort(copy.status());
     if (absl::Status s = io_->Sync(); !s.ok()) {
-      FreeExtent(*extent);
+      FreeExtent(copy->extent);
       return release_and_abort(s);
     }
-    new_extent = *extent;
-    record.set_on_disk(true);
-    record.set_extent_offset(extent->offset);
-    record.set_extent_length(extent->length);
-    record.set_stored_bytes(extent->length);
-    record.set_codec("none");
-    record.set_stored_checksum(checksum);
+    copy->ToRecord(&record);
+    new_copy = *std::move(copy);
   }
   // A record that moves off an extent must be synced before the extent can
   // be reused; a RAM-only record needs no sync (process crashes keep it).
-  const bool sync = durable || old_extent.has_value();
+  const bool sync = durable || old_copy.has_value();
   if (absl::Status s = meta_->Put(key, record, sync); !s.ok()) {
-    if (new_extent) FreeExtent(*new_extent);
+    if (new_copy) FreeExtent(new_copy->extent);
     return release_and_abort(s);
   }
-  if (old_extent) FreeExtent(*old_extent);
+  if (old_copy) FreeExtent(old_copy->extent);
 
   WriteResult result;
   {
@@ -702,13 +812,14 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     ram_reserved_ -= reserve;
     if (current == nullptr) {
       ram_used_ += size;
+      UpdatePoolLimit();
       policy_->Insert(e->handle, size, PriorityOf(e->attrs.region_type));
       if (e->attrs.pinned) policy_->SetPinned(e->handle, true);
     } else {
       policy_->Touch(e->handle);
     }
     e->ram = std::move(next);
-    e->extent = new_extent;
+    e->disk = std::move(new_copy);
     e->written = true;
     e->version = record.version();
     e->checksum = checksum;
@@ -863,8 +974,52 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
       }
     }
   }
-  for (const BlockKey& key : keys) {
+  // Idle blocks are read side by side. Busy ones are taken one at a time
+  // afterwards: waiting for them while holding marks on others could
+  // deadlock against a caller marking the same blocks in another order.
+  // Sizes are taken while the blocks are marked: once a swap-in finishes,
+  // a concurrent Unregister may free its entry.
+  struct Marked {
     Entry* e;
+    uint64_t size;
+  };
+  std::vector<Marked> marked;
+  std::vector<BlockKey> keys_of_marked;
+  std::vector<BlockKey> busy;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::flat_hash_set<const Entry*> seen;
+    for (const BlockKey& key : keys) {
+      Entry* e = Find(key);
+      if (e != nullptr && !seen.insert(e).second) continue;
+      if (e == nullptr || e->io != Io::kIdle) {
+        busy.push_back(key);
+      } else if (e->ram != nullptr) {
+        result.already_there.push_back(key);
+      } else {
+        e->io = Io::kSwappingIn;
+        marked.push_back({e, e->attrs.size_bytes});
+        keys_of_marked.push_back(key);
+      }
+    }
+  }
+  std::vector<absl::Status> statuses(marked.size());
+  swap_pool_->ParallelFor(marked.size(), [&](size_t i) {
+    statuses[i] = SwapInMarked(marked[i].e);
+  });
+  absl::Status first_error = absl::OkStatus();
+  for (size_t i = 0; i < marked.size(); ++i) {
+    if (!statuses[i].ok()) {
+      if (first_error.ok()) first_error = statuses[i];
+      continue;
+    }
+    result.moved.push_back(keys_of_marked[i]);
+    result.bytes_moved += marked[i].size;
+  }
+  if (!first_error.ok()) return first_error;
+  for (const BlockKey& key : busy) {
+    Entry* e;
+    uint64_t size;
     {
       absl::MutexLock lock(&mu_);
       absl::StatusOr<Entry*> found = FindIdle(key);
@@ -875,11 +1030,11 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
         continue;
       }
       e->io = Io::kSwappingIn;
+      size = e->attrs.size_bytes;
     }
     if (absl::Status s = SwapInMarked(e); !s.ok()) return s;
-    absl::ReaderMutexLock lock(&mu_);
     result.moved.push_back(key);
-    result.bytes_moved += e->attrs.size_bytes;
+    result.bytes_moved += size;
   }
   result.duration = absl::Now() - start;
   return result;
@@ -919,7 +1074,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
                         ? ram_budget_ - ram_used_ - ram_reserved_
                         : 0;
     for (const auto& [encoded, e] : blocks_) {
-      if (e->io == Io::kIdle && e->ram == nullptr && e->extent &&
+      if (e->io == Io::kIdle && e->ram == nullptr && e->disk &&
           e->lost_reason.empty()) {
         candidates.emplace_back(e->last_access_ms, e->key);
       }
@@ -990,7 +1145,7 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
   }
   // Sync when an extent is released, so it is only reused once no durable
   // record points to it.
-  if (absl::Status s = meta_->Delete(key, e->extent.has_value()); !s.ok()) {
+  if (absl::Status s = meta_->Delete(key, e->disk.has_value()); !s.ok()) {
     absl::MutexLock lock(&mu_);
     e->io = Io::kIdle;
     io_done_.SignalAll();
@@ -1003,9 +1158,12 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
     if (e->ram != nullptr) {
       freed.ram_bytes = e->attrs.size_bytes;
       ram_used_ -= e->attrs.size_bytes;
+      UpdatePoolLimit();
     }
-    extent = e->extent;
-    if (extent) freed.disk_bytes = extent->length;
+    if (e->disk) {
+      extent = e->disk->extent;
+      freed.disk_bytes = extent->length;
+    }
     NoteLeavingRam(*e);
     UnindexSequence(*e);
     policy_->Remove(e->handle, policy::RemoveReason::kErased);
@@ -1072,10 +1230,19 @@ absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {
 }
 
 void BlockStore::SetRamBudget(uint64_t bytes) {
-  absl::MutexLock lock(&mu_);
-  ram_budget_ = bytes;
-  policy_->SetCapacity(bytes);
-  io_done_.SignalAll();
+  {
+    absl::MutexLock lock(&mu_);
+    ram_budget_ = bytes;
+    policy_->SetCapacity(bytes);
+    UpdatePoolLimit();
+    io_done_.SignalAll();
+  }
+  buffers_->Trim();
+}
+
+void BlockStore::UpdatePoolLimit() {
+  const uint64_t held = ram_used_ + ram_reserved_;
+  buffers_->SetLimit(ram_budget_ > held ? ram_budget_ - held : 0);
 }
 
 uint64_t BlockStore::ram_budget() const {
@@ -1114,6 +1281,7 @@ StoreStats BlockStore::Stats() const {
   s.disk = allocator_->Stats();
   s.io_engine = std::string(io_->name());
   s.io_in_flight = io_in_flight_.load(std::memory_order_relaxed);
+  s.buffers = buffers_->Stats();
   absl::ReaderMutexLock lock(&mu_);
   for (const auto& [encoded, e] : blocks_) {
     if (e->io == Io::kRemoving) continue;
@@ -1124,6 +1292,10 @@ StoreStats BlockStore::Stats() const {
     if (e->attrs.pinned) {
       ++s.blocks_pinned;
       s.pinned_bytes += e->attrs.size_bytes;
+    }
+    if (e->disk && e->lost_reason.empty()) {
+      s.disk_stored_bytes += e->disk->stored_bytes;
+      if (e->disk->compressed()) ++s.blocks_compressed;
     }
     switch (TierOf(*e)) {
       case Tier::kLost:
@@ -1159,6 +1331,8 @@ StoreStats BlockStore::Stats() const {
   s.prefetch_hits = counters_.prefetch_hits;
   s.prefetch_wasted = counters_.prefetch_wasted;
   s.accesses_reported = counters_.reported;
+  s.compress_attempts = compress_attempts_.load(std::memory_order_relaxed);
+  s.compress_skipped = compress_skipped_.load(std::memory_order_relaxed);
   s.swap_out_time = counters_.out_time;
   s.swap_in_time = counters_.in_time;
   s.algorithm = policy_->algorithm();
@@ -1201,7 +1375,7 @@ void BlockStore::SchedulePrefetch(const Entry& e) {
        it->first - first <= options_.prefetch_depth;
        ++it) {
     const Entry* next = it->second;
-    if (next->ram == nullptr && next->extent && next->io == Io::kIdle &&
+    if (next->ram == nullptr && next->disk && next->io == Io::kIdle &&
         next->lost_reason.empty()) {
       prefetch_queue_.push_back(next->key);
     }
@@ -1220,7 +1394,7 @@ void BlockStore::PrefetchLoop() {
       prefetch_queue_.pop_front();
       e = Find(key);
       // Prefetch only into free room: never evict for a guess.
-      if (e == nullptr || e->ram != nullptr || !e->extent ||
+      if (e == nullptr || e->ram != nullptr || !e->disk ||
           e->io != Io::kIdle || !e->lost_reason.empty() ||
           ram_used_ + ram_reserved_ + e->attrs.size_bytes > ram_budget_) {
         continue;

@@ -30,10 +30,13 @@
 #include "storage/aligned_buffer.h"
 #include "storage/block_key.h"
 #include "storage/block_types.h"
+#include "storage/buffer_pool.h"
+#include "storage/codec.h"
 #include "storage/extent_allocator.h"
 #include "storage/io_engine.h"
 #include "storage/metadata_store.h"
 #include "storage/policy/eviction_policy.h"
+#include "storage/task_pool.h"
 
 namespace tensorpager::storage {
 
@@ -62,6 +65,13 @@ struct BlockStoreOptions {
   // else the default.
   bool durable_writes = false;
   std::array<std::optional<bool>, kNumRegionTypes> durable_by_region;
+  // Compression of swapped-out bytes: the codec comes from the block's own
+  // request, else its region type's override, else compression.codec.
+  CompressionSettings compression;
+  std::array<std::optional<Codec>, kNumRegionTypes> codec_by_region;
+  // Blocks one eviction (or one SwapIn call) moves at the same time, each
+  // compressed and written by its own thread.
+  uint32_t max_concurrent_swaps = 4;
   // Eviction priority per region type (higher stays in RAM longer).
   std::array<int, kNumRegionTypes> region_priority = {0, 1, 1, 1, 3, 1, 0};
   // Accessing member i of a sequence swaps in members i+1 .. i+depth that
@@ -127,6 +137,8 @@ struct StoreStats {
   uint64_t ram_bytes = 0;
   uint64_t ram_budget_bytes = 0;
   uint64_t disk_bytes = 0;  // logical bytes of blocks with a disk copy
+  uint64_t disk_stored_bytes = 0;  // their bytes as stored (compressed)
+  uint64_t blocks_compressed = 0;  // disk copies stored compressed
   uint64_t pinned_bytes = 0;
   std::array<uint64_t, kNumRegionTypes> blocks_by_region{};
   std::array<uint64_t, kNumRegionTypes> bytes_by_region{};
@@ -142,12 +154,17 @@ struct StoreStats {
   uint64_t prefetch_hits = 0;
   uint64_t prefetch_wasted = 0;
   uint64_t accesses_reported = 0;
+  // Disk copies written with a codec asked for, and those of them stored
+  // raw because the ratio was poor.
+  uint64_t compress_attempts = 0;
+  uint64_t compress_skipped = 0;
   absl::Duration swap_out_time;
   absl::Duration swap_in_time;
   policy::Algorithm algorithm = policy::Algorithm::kLru;
   std::string io_engine;
   // Engine calls (block reads and writes) in flight now.
   int io_in_flight = 0;
+  BufferPoolStats buffers;
 };
 
 struct RecoveryReport {
@@ -216,12 +233,16 @@ class BlockStore {
   void SetAlgorithm(policy::Algorithm algorithm);
 
   StoreStats Stats() const;
+  // A buffer for a block's bytes, recycled from blocks that left RAM when
+  // one of the same size is free (see BufferPool).
+  AlignedBuffer NewBuffer(uint64_t size) { return buffers_->Take(size); }
   const RecoveryReport& recovery() const { return recovery_; }
   const BlockStoreOptions& options() const { return options_; }
 
  private:
   enum class Io { kIdle, kWriting, kSwappingOut, kSwappingIn, kRemoving };
   struct Entry;
+  struct DiskCopy;
 
   explicit BlockStore(BlockStoreOptions options);
   absl::Status Recover();
@@ -254,7 +275,18 @@ class BlockStore {
   absl::Status SwapInMarked(Entry* e) ABSL_LOCKS_EXCLUDED(mu_);
   // Allocates an extent, grows the file as needed and writes `data` there.
   absl::StatusOr<Extent> WriteExtent(const AlignedBuffer& data);
-  absl::Status ReadVerified(const Entry& e, const Extent& extent,
+  // Compresses `data` as `settings` ask (raw when that does not pay) and
+  // writes it to a new extent. The caller syncs.
+  absl::StatusOr<DiskCopy> WriteDiskCopy(const AlignedBuffer& data,
+                                         uint64_t checksum,
+                                         uint32_t element_bytes,
+                                         const CompressionSettings& settings);
+  // The compression settings for `e`'s next disk copy.
+  CompressionSettings CompressionFor(const Entry& e) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Reads a disk copy into `out` (the block's size), verifying checksums
+  // and decompressing.
+  absl::Status ReadVerified(const Entry& e, const DiskCopy& copy,
                             uint64_t checksum, AlignedBuffer* out);
   void FreeExtent(const Extent& extent);
   // Queues the sequence successors of `e` that are only on disk.
@@ -264,6 +296,10 @@ class BlockStore {
   void UnindexSequence(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Bookkeeping when a block leaves RAM or the store.
   void NoteLeavingRam(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lets the buffer pool keep what the RAM tier's budget has room for.
+  // Call after every change of ram_used_, ram_reserved_ or ram_budget_,
+  // before dropping a buffer.
+  void UpdatePoolLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   BlockStoreOptions options_;
   std::unique_ptr<MetadataStore> meta_;
@@ -271,6 +307,10 @@ class BlockStore {
   std::unique_ptr<ExtentAllocator> allocator_;
   RecoveryReport recovery_;
   std::atomic<int> io_in_flight_{0};
+  std::unique_ptr<TaskPool> swap_pool_;
+  std::shared_ptr<BufferPool> buffers_ = BufferPool::Create();
+  std::atomic<uint64_t> compress_attempts_{0};
+  std::atomic<uint64_t> compress_skipped_{0};
   absl::Mutex file_mu_;  // serialises growth of the data file
   uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_) = 0;
 

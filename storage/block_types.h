@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/codec.h"
+
 namespace tensorpager::storage {
 
 enum class RegionType : uint8_t {
@@ -46,6 +48,9 @@ struct BlockAttributes {
   std::vector<int64_t> shape;
   std::map<std::string, std::string> labels;
   std::optional<SequenceRef> sequence;
+  // Codec of its disk copies; unset: the region type's or the server's
+  // default.
+  std::optional<Codec> codec;
 };
 
 // A block as reported to clients.

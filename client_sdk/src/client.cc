@@ -210,6 +210,7 @@ absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec) {
   req.set_region_type(spec.region_type);
   req.set_pinned(spec.pinned);
   req.set_dtype(spec.dtype);
+  req.set_compression(spec.compression);
   for (int64_t d : spec.shape) req.add_shape(d);
   req.mutable_labels()->insert(spec.labels.begin(), spec.labels.end());
   if (spec.sequence) {

@@ -10,11 +10,21 @@
 //   tp-io-bench --dir=DIR --engine=... --latency --size=BYTES [--count=N]
 //     Times single 1 MiB reads at random aligned offsets of the file written
 //     by a previous run (QD1, like a swap-in). Prints p50/p99.
+//   tp-io-bench --dir=DIR --store --bs=BYTES --qd=N --size=BYTES
+//               [--codec=none|lz4|zstd] [--batch=N]
+//     The whole swap path of tensorpagerd's BlockStore: --size bytes of bf16
+//     blocks of --bs bytes written to the RAM tier, swapped out with SwapOut
+//     calls of --batch blocks (default 128 MiB worth, as one eviction of the
+//     policy thread would pick) (--qd of them compressed and written side by
+//     side, one group commit per call: data sync + RocksDB sync), then
+//     swapped back in with SwapIn calls of --batch blocks (checksums
+//     verified, decompressed). GiB/s counts logical bytes.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -27,10 +37,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "storage/aligned_buffer.h"
+#include "storage/block_store.h"
 #include "storage/io_engine.h"
+#include "tests/testing/tensor_bytes.h"
 
 namespace tensorpager::storage {
 namespace {
@@ -47,6 +60,9 @@ struct BenchOptions {
   uint64_t request = 0;  // 0: bs
   bool latency = false;
   uint32_t count = 300;
+  bool store = false;
+  Codec codec = Codec::kNone;
+  uint32_t batch = 0;  // 0: 128 MiB worth of blocks per call
 };
 
 int Usage(const char* why) {
@@ -54,7 +70,7 @@ int Usage(const char* why) {
                "tp-io-bench: %s\nusage: tp-io-bench --dir=DIR "
                "[--engine=io_uring|threads] [--bs=BYTES] [--qd=N] "
                "[--size=BYTES] [--callers=N] [--request=BYTES] [--latency] "
-               "[--count=N]\n",
+               "[--count=N] [--store [--codec=none|lz4|zstd] [--batch=N]]\n",
                why);
   return 2;
 }
@@ -67,8 +83,8 @@ int Fail(const absl::Status& status) {
 bool ParseArgs(int argc, char** argv, BenchOptions* o) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--latency") {
-      o->latency = true;
+    if (arg == "--latency" || arg == "--store") {
+      (arg == "--latency" ? o->latency : o->store) = true;
       continue;
     }
     const size_t eq = arg.find('=');
@@ -92,12 +108,19 @@ bool ParseArgs(int argc, char** argv, BenchOptions* o) {
       ok = absl::SimpleAtoi(value, &o->request);
     } else if (key == "count") {
       ok = absl::SimpleAtoi(value, &o->count);
+    } else if (key == "codec") {
+      ok = ParseCodec(value, &o->codec);
+    } else if (key == "batch") {
+      ok = absl::SimpleAtoi(value, &o->batch);
     } else {
       ok = false;
     }
     if (!ok) return false;
   }
   if (o->callers == 0) o->callers = o->qd;
+  if (o->batch == 0) {
+    o->batch = static_cast<uint32_t>(std::max<uint64_t>(1, (128ull << 20) / o->bs));
+  }
   if (o->request == 0) o->request = o->bs;
   return !o->dir.empty() && o->qd > 0 && o->bs > 0 &&
          o->request % kIoAlignment == 0 && o->size >= o->request;
@@ -216,6 +239,81 @@ int RunLatency(const BenchOptions& o) {
   return 0;
 }
 
+void PrintStoreResult(const char* op, const BenchOptions& o,
+                      const std::string& engine, uint64_t bytes,
+                      absl::Duration d, double ratio) {
+  const double seconds = absl::ToDoubleSeconds(d);
+  std::printf(
+      "RESULT op=%s engine=%s bs=%llu qd=%u batch=%u bytes=%llu "
+      "seconds=%.4f gib_per_s=%.4f compression_ratio=%.3f\n",
+      op, engine.c_str(), static_cast<unsigned long long>(o.bs), o.qd,
+      o.batch, static_cast<unsigned long long>(bytes), seconds,
+      static_cast<double>(bytes) / seconds / (1ull << 30), ratio);
+}
+
+int RunStore(const BenchOptions& o) {
+  const std::string dir = o.dir + "/tp-store-bench";
+  std::filesystem::remove_all(dir);
+  const uint64_t blocks = o.size / o.bs;
+  BlockStoreOptions options;
+  options.data_dir = dir;
+  options.ram_budget_bytes = 2 * blocks * o.bs + (64ull << 20);
+  options.max_swap_bytes = AlignUp(blocks * o.bs) + (64ull << 20);
+  options.max_block_bytes = o.bs;
+  options.io.kind = o.kind;
+  options.io.queue_depth = o.qd;
+  options.max_concurrent_swaps = o.qd;
+  options.prefetch_depth = 0;
+  options.compression.codec = o.codec;
+  absl::StatusOr<std::unique_ptr<BlockStore>> store =
+      BlockStore::Open(options);
+  if (!store.ok()) return Fail(store.status());
+  const std::string tensor = testing::Bf16TensorBytes(o.bs, 1);
+  std::vector<BlockKey> keys;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    BlockKey key{"bench", absl::StrCat("b", b)};
+    BlockAttributes attrs;
+    attrs.size_bytes = o.bs;
+    attrs.dtype = 3;  // BFLOAT16
+    if (auto r = (*store)->Register(key, attrs); !r.ok()) return Fail(r.status());
+    AlignedBuffer data(o.bs);
+    std::memcpy(data.data(), tensor.data(), o.bs);
+    std::memcpy(data.data(), &b, sizeof(b));  // every block differs
+    if (auto w = (*store)->Write(key, 0, std::move(data), {}); !w.ok()) {
+      return Fail(w.status());
+    }
+    keys.push_back(std::move(key));
+  }
+  const std::string engine = absl::StrCat(
+      "store+", (*store)->Stats().io_engine, "+", CodecName(o.codec));
+  for (const bool out : {true, false}) {
+    const absl::Time start = absl::Now();
+    for (size_t i = 0; i < keys.size(); i += o.batch) {
+      const std::vector<BlockKey> batch(
+          keys.begin() + i,
+          keys.begin() + std::min<size_t>(keys.size(), i + o.batch));
+      absl::StatusOr<SwapResult> r =
+          out ? (*store)->SwapOut(batch) : (*store)->SwapIn(batch);
+      if (!r.ok()) return Fail(r.status());
+      if (r->moved.size() != batch.size()) {
+        return Fail(absl::InternalError("a block did not move"));
+      }
+    }
+    const absl::Duration elapsed = absl::Now() - start;
+    const StoreStats stats = (*store)->Stats();
+    const double ratio =
+        stats.disk_stored_bytes == 0
+            ? 1.0
+            : static_cast<double>(stats.disk_bytes) /
+                  static_cast<double>(stats.disk_stored_bytes);
+    PrintStoreResult(out ? "write" : "read", o, engine, blocks * o.bs,
+                     elapsed, ratio);
+  }
+  store->reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
 }  // namespace
 }  // namespace tensorpager::storage
 
@@ -224,6 +322,7 @@ int main(int argc, char** argv) {
   if (!tensorpager::storage::ParseArgs(argc, argv, &options)) {
     return tensorpager::storage::Usage("bad arguments");
   }
+  if (options.store) return tensorpager::storage::RunStore(options);
   return options.latency ? tensorpager::storage::RunLatency(options)
                          : tensorpager::storage::RunThroughput(options);
 }

@@ -15,9 +15,13 @@
 # the same bytes: io_uring with one caller issuing QD-block requests that it
 # splits into units (the same shape as fio at QD), then io_uring and the
 # thread engine with QD callers each issuing one block at a time (the same
-# shape as QD fio jobs; concurrent swaps look like this). Each round ends
-# with the latency of single 1 MiB reads at QD1 (a swap-in), fio against
-# the engine. Prints the best of the rounds and engine/fio ratios.
+# shape as QD fio jobs; concurrent swaps look like this). Then the whole
+# service path: tensorpagerd's BlockStore swapping bf16 blocks out and back
+# in (SwapOut/SwapIn calls of 128 MiB of blocks, QD in flight, group
+# commit with fdatasync + RocksDB sync, checksums), raw and with lz4 (its
+# GiB/s count logical bytes). Each round ends with the latency of single
+# 1 MiB reads at QD1 (a swap-in), fio against the engine. Prints the best
+# of the rounds and engine/fio ratios.
 set -euo pipefail
 
 build_dir=${1:-build}
@@ -63,7 +67,7 @@ bench_rows() {
     --size=$((size_mb << 20)) "$@" |
     awk -v label="${label}" -v bs="${bs}" '$1 == "RESULT" {
         for (i = 2; i <= NF; ++i) { split($i, kv, "="); f[kv[1]] = kv[2] }
-        print label "\t" bs "\t" f["op"] "\t" f["gib_per_s"] "\t" f["engine"] }' \
+        print label "\t" bs "\t" f["op"] "\t" f["gib_per_s"] "\t" f["engine"] "\t" f["compression_ratio"] }' \
       >>"${results}"
 }
 
@@ -93,6 +97,8 @@ engine_rows() {
     --request=$((bs * qd))
   bench_rows io_uring "${bs}" --engine=io_uring
   bench_rows threads "${bs}" --engine=threads
+  bench_rows store "${bs}" --store --codec=none
+  bench_rows store-lz4 "${bs}" --store --codec=lz4
 }
 
 echo "io_bench: ${size_mb} MiB per pass, QD ${qd}, ${rounds} rounds, ${data_dir} (${fs_type}, $(df -P "${data_dir}" | awk 'NR == 2 { print $1 }'))" >&2
@@ -126,6 +132,7 @@ awk -F'\t' -v qd="${qd}" '
     key = $1 SUBSEP $2 SUBSEP $3
     if ($4 > best[key]) best[key] = $4
     name[$1] = $5
+    if ($6 != "") ratio_of[$1 SUBSEP $2] = $6
     next
   }
   {  # latencies: best p50 and p99 over the rounds
@@ -133,9 +140,10 @@ awk -F'\t' -v qd="${qd}" '
     if (!($1 in p99) || $3 < p99[$1]) p99[$1] = $3
   }
   END {
-    split("io_uring-split io_uring threads", labels, " ")
+    split("io_uring-split io_uring threads store store-lz4", labels, " ")
     how["io_uring-split"] = "1 caller, " qd "-unit requests"
     how["io_uring"] = qd " callers"; how["threads"] = qd " callers"
+    how["store"] = qd " at once"; how["store-lz4"] = qd " at once"
     fmt = "%-8s  %-5s  %-44s  %6s  %10s  %5s  %13s  %5s\n"
     printf fmt, "block", "dir", "engine", "GiB/s", "fio QD" qd, "ratio",
       "fio " qd "x QD1", "ratio"
@@ -144,7 +152,7 @@ awk -F'\t' -v qd="${qd}" '
     for (s = 1; s <= 2; ++s) for (o = 1; o <= 2; ++o) {
       ref = best["fio" SUBSEP sizes[s] SUBSEP ops[o]]
       jobs = best["fio-jobs" SUBSEP sizes[s] SUBSEP ops[o]]
-      for (l = 1; l <= 3; ++l) {
+      for (l = 1; l <= 5; ++l) {
         got = best[labels[l] SUBSEP sizes[s] SUBSEP ops[o]]
         printf fmt, sizes[s] / 1024 " KiB", ops[o],
           name[labels[l]] " (" how[labels[l]] ")", sprintf("%.2f", got),
@@ -152,6 +160,8 @@ awk -F'\t' -v qd="${qd}" '
           sprintf("%.2f", jobs), (jobs > 0 ? sprintf("%.2f", got / jobs) : "-")
       }
     }
+    printf "\nlz4 compression ratio of the bf16 blocks: %s (4 MiB), %s (64 KiB)\n",
+      ratio_of["store-lz4" SUBSEP 4194304], ratio_of["store-lz4" SUBSEP 65536]
     printf "\n1 MiB read latency, QD1 (us)  p50    p99\n"
     printf "fio io_uring direct          %5.0f  %5.0f\n", p50["fio-lat"], p99["fio-lat"]
     printf "engine io_uring              %5.0f  %5.0f  (p50 ratio %.2f)\n",

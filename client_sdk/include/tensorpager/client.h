@@ -64,6 +64,9 @@ struct BlockSpec {
   std::vector<int64_t> shape;
   std::map<std::string, std::string> labels;
   std::optional<std::pair<std::string, uint32_t>> sequence;  // group, index
+  // Codec of its NVMe copy; unspecified: the server's default for the
+  // region type.
+  v1::Compression compression = v1::COMPRESSION_UNSPECIFIED;
 };
 
 struct ReadResult {
