@@ -10,23 +10,29 @@ PolicyThread::PolicyThread(storage::BlockStore* store, Options options)
 
 PolicyThread::~PolicyThread() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
+    wakeup_.SignalAll();
   }
   thread_.join();
 }
 
 void PolicyThread::Wake() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   wake_ = true;
+  wakeup_.SignalAll();
 }
 
 void PolicyThread::Run() {
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(this, &PolicyThread::ShouldRun),
-                           options_.interval);
+      MutexLock lock(&mu_);
+      const absl::Time deadline = absl::Now() + options_.interval;
+      while (!ShouldRun()) {
+        const absl::Duration left = deadline - absl::Now();
+        if (left <= absl::ZeroDuration()) break;
+        wakeup_.WaitWithTimeout(&mu_, left);
+      }
       if (stop_) return;
       wake_ = false;
     }

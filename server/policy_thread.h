@@ -6,9 +6,9 @@
 
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/block_store.h"
+#include "storage/shared_mutex.h"
 
 namespace tensorpager::server {
 
@@ -36,7 +36,8 @@ class PolicyThread {
 
   storage::BlockStore* store_;
   const Options options_;
-  absl::Mutex mu_;
+  SharedMutex mu_;
+  CondVar wakeup_;  // signalled on Wake and on stop
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -129,7 +129,7 @@ absl::StatusOr<std::unique_ptr<ServiceMetrics>> ServiceMetrics::Create() {
 }
 
 storage::StoreStats ServiceMetrics::CachedStats() const {
-  absl::MutexLock lock(&stats_mu_);
+  MutexLock lock(&stats_mu_);
   const absl::Time now = absl::Now();
   if (now - stats_at_ > absl::Milliseconds(500)) {
     stats_ = store_->Stats();
@@ -240,6 +240,15 @@ absl::Status ServiceMetrics::Attach(const storage::BlockStore* store,
               "Disk copies stored raw because they compressed worse than "
               "--compression_min_ratio.",
               [](const auto& s) { return s.compress_skipped; }),
+      gauge("tensorpager_buffer_pool_bytes",
+            "Free block buffers kept for reuse (within the RAM budget).",
+            [](const auto& s) { return s.buffers.cached_bytes; }),
+      counter("tensorpager_buffers_reused_total",
+              "Block buffers served from the pool instead of fresh memory.",
+              [](const auto& s) { return s.buffers.reused; }),
+      counter("tensorpager_buffers_allocated_total",
+              "Block buffers that needed fresh memory.",
+              [](const auto& s) { return s.buffers.allocated; }),
       gauge("tensorpager_io_inflight_requests",
             "Block reads and writes in flight in the I/O engine.",
             [](const auto& s) { return s.io_in_flight; }),

@@ -9,13 +9,13 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "server/metrics/counter.h"
 #include "server/metrics/family.h"
 #include "server/metrics/histogram.h"
 #include "server/metrics/registry.h"
 #include "server/pressure/pressure_monitor.h"
 #include "storage/block_store.h"
+#include "storage/shared_mutex.h"
 
 namespace tensorpager::server {
 
@@ -54,7 +54,7 @@ class ServiceMetrics final : public storage::StoreObserver {
   metrics::Histogram* swap_in_seconds_ = nullptr;
   std::array<metrics::Counter*, 4> accesses_{};
   const storage::BlockStore* store_ = nullptr;
-  mutable absl::Mutex stats_mu_;
+  mutable SharedMutex stats_mu_;
   mutable storage::StoreStats stats_ ABSL_GUARDED_BY(stats_mu_);
   mutable absl::Time stats_at_ ABSL_GUARDED_BY(stats_mu_) =
       absl::InfinitePast();

@@ -389,7 +389,7 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   response->set_profile(std::string(ProfileKindName(profile_->kind)));
   response->set_profile_reason(profile_->reason);
   {
-    absl::MutexLock lock(&clients_mu_);
+    MutexLock lock(&clients_mu_);
     const int64_t oldest =
         absl::ToUnixMillis(absl::Now() - kClientReportTtl);
     for (auto it = clients_.begin(); it != clients_.end();) {
@@ -519,7 +519,7 @@ grpc::Status TensorPagerService::ReportClientUsage(
     }
   }
   {
-    absl::MutexLock lock(&clients_mu_);
+    MutexLock lock(&clients_mu_);
     if (!clients_.contains(id) && clients_.size() >= kMaxClients) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "too many clients report usage; retry later");

@@ -8,13 +8,13 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/pressure/hardware_profile.h"
 #include "server/pressure/pressure_monitor.h"
 #include "server/server_config.h"
 #include "storage/block_store.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
+#include "storage/shared_mutex.h"
 
 namespace tensorpager::server {
 
@@ -83,7 +83,7 @@ class TensorPagerService final : public v1::TensorPager::Service {
   const HardwareProfile* profile_;
   const absl::Time started_;
   // Latest usage each SDK client reported, by client id.
-  absl::Mutex clients_mu_;
+  SharedMutex clients_mu_;
   std::map<std::string, v1::ClientUsage> clients_ ABSL_GUARDED_BY(clients_mu_);
 };
 

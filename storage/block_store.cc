@@ -97,7 +97,7 @@ BlockStore::BlockStore(BlockStoreOptions options)
 
 BlockStore::~BlockStore() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     io_done_.SignalAll();
   }
@@ -142,7 +142,7 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
 
 absl::Status BlockStore::Recover() {
   const absl::Time start = absl::Now();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::Status s = meta_->ForEach([&](const BlockKey& key,
                                       const BlockRecordProto& r)
                                       ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -202,7 +202,7 @@ absl::Status BlockStore::Recover() {
   });
   if (!s.ok()) return s;
   {
-    absl::MutexLock file_lock(&file_mu_);
+    MutexLock file_lock(&file_mu_);
     file_bytes_ = io_->file_size();
   }
   recovery_.duration = absl::Now() - start;
@@ -321,7 +321,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
           " bytes but size_bytes is ", attrs.size_bytes));
     }
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const std::string encoded = key.Encode();
   if (blocks_.contains(encoded)) {
     return absl::AlreadyExistsError(absl::StrCat(
@@ -346,7 +346,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
 }
 
 absl::StatusOr<BlockInfo> BlockStore::Get(const BlockKey& key) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   const Entry* e = Find(key);
   if (e == nullptr) {
     return absl::NotFoundError(
@@ -361,7 +361,7 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
   for (;;) {
     std::vector<Entry*> marked;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (bytes > ram_budget_) {
         return absl::ResourceExhaustedError(absl::StrCat(
             "block needs ", bytes, " bytes but the RAM tier's budget is ",
@@ -369,11 +369,6 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
       }
       if (ram_used_ + ram_reserved_ + bytes <= ram_budget_) {
         ram_reserved_ += bytes;
-        UpdatePoolLimit();
-        mu_.Unlock();
-        // Cached buffers beyond the new room go back to the kernel.
-        buffers_->Trim();
-        mu_.Lock();
         return absl::OkStatus();
       }
       const uint64_t need = ram_used_ + ram_reserved_ + bytes - ram_budget_;
@@ -412,9 +407,8 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
 }
 
 void BlockStore::ReleaseReservation(uint64_t bytes) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ram_reserved_ -= bytes;
-  UpdatePoolLimit();
   io_done_.SignalAll();
 }
 
@@ -422,7 +416,7 @@ absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
   absl::StatusOr<Extent> extent = allocator_->Allocate(data.capacity());
   if (!extent.ok()) return extent.status();
   {
-    absl::MutexLock lock(&file_mu_);
+    MutexLock lock(&file_mu_);
     if (extent->end() > file_bytes_) {
       uint64_t grow =
           std::min(options_.max_swap_bytes,
@@ -546,7 +540,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
   };
   std::vector<Job> jobs(entries.size());
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     swaps_in_flight_ += static_cast<int>(entries.size());
     for (size_t i = 0; i < entries.size(); ++i) {
       Entry* e = entries[i];
@@ -583,7 +577,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
     if (s.ok()) {
       std::vector<std::pair<BlockKey, BlockRecordProto>> records;
       {
-        absl::ReaderMutexLock lock(&mu_);
+        ReaderMutexLock lock(&mu_);
         for (Job& job : jobs) {
           if (!written(job)) continue;
           BlockRecordProto r = RecordOf(*job.e);
@@ -605,7 +599,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
   const absl::Duration elapsed = absl::Now() - start;
   uint64_t moved_bytes = 0;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (Job& job : jobs) {
       Entry* e = job.e;
       if (job.clean || job.copy.ok()) {
@@ -639,14 +633,14 @@ absl::Status BlockStore::SwapInMarked(Entry* e) {
   DiskCopy copy;
   uint64_t checksum;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     size = e->attrs.size_bytes;
     copy = *e->disk;
     checksum = e->checksum;
   }
   auto finish = [&](absl::Status s,
                     std::shared_ptr<const AlignedBuffer> data) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ram_reserved_ -= size;
     if (data != nullptr) {
       e->ram = std::move(data);
@@ -666,7 +660,7 @@ absl::Status BlockStore::SwapInMarked(Entry* e) {
     return s;
   };
   if (absl::Status s = ReserveRam(size, e); !s.ok()) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     e->io = Io::kIdle;
     io_done_.SignalAll();
     return s;
@@ -682,6 +676,7 @@ absl::Status BlockStore::SwapInMarked(Entry* e) {
     return finish(s, nullptr);
   }
   absl::Status ok = finish(absl::OkStatus(), buffers_->Share(std::move(buf)));
+  buffers_->Trim();  // the RAM tier grew: less room for free buffers
   if (options_.observer != nullptr) {
     options_.observer->OnSwapIn(size, absl::Now() - start);
   }
@@ -702,7 +697,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   uint32_t element_bytes;
   CompressionSettings compression;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     absl::StatusOr<Entry*> found = FindIdle(key);
     if (!found.ok()) return found.status();
     e = *found;
@@ -732,7 +727,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     e->io = Io::kWriting;
   }
   auto abort = [&](absl::Status s) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     e->io = Io::kIdle;
     io_done_.SignalAll();
     return s;
@@ -773,7 +768,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   std::optional<DiskCopy> new_copy;
   BlockRecordProto record;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     record = RecordOf(*e);
   }
   record.set_written(true);
@@ -808,7 +803,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
 
   WriteResult result;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ram_reserved_ -= reserve;
     if (current == nullptr) {
       ram_used_ += size;
@@ -829,6 +824,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     result.block = InfoOf(*e);
   }
   result.bytes_written = length;
+  if (current == nullptr) buffers_->Trim();  // the RAM tier grew
   result.durable = durable;
   return result;
 }
@@ -841,7 +837,7 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
     return s;
   };
   bool swapped_in = false;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (;;) {
     Entry* e = Find(key);
     if (e == nullptr) {
@@ -920,7 +916,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapOut(
   SwapResult result;
   std::vector<Entry*> marked;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<Entry*> entries;
     for (const BlockKey& key : keys) {
       absl::StatusOr<Entry*> e = FindIdle(key);
@@ -960,7 +956,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
   const absl::Time start = absl::Now();
   SwapResult result;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const BlockKey& key : keys) {
       absl::StatusOr<Entry*> e = FindIdle(key);
       if (!e.ok()) return e.status();
@@ -987,7 +983,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
   std::vector<BlockKey> keys_of_marked;
   std::vector<BlockKey> busy;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     absl::flat_hash_set<const Entry*> seen;
     for (const BlockKey& key : keys) {
       Entry* e = Find(key);
@@ -1021,7 +1017,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
     Entry* e;
     uint64_t size;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       absl::StatusOr<Entry*> found = FindIdle(key);
       if (!found.ok()) return found.status();
       e = *found;
@@ -1045,7 +1041,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutBytes(uint64_t bytes) {
   SwapResult result;
   std::vector<Entry*> marked;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     victims_.clear();
     policy_->SelectVictims(
         bytes,
@@ -1069,7 +1065,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutBytes(uint64_t bytes) {
 absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
   std::vector<std::pair<int64_t, BlockKey>> candidates;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     uint64_t room = ram_budget_ > ram_used_ + ram_reserved_
                         ? ram_budget_ - ram_used_ - ram_reserved_
                         : 0;
@@ -1114,7 +1110,7 @@ absl::StatusOr<BlockInfo> BlockStore::SetPinned(const BlockKey& key,
       if (!in.ok()) return in.status();
     }
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<Entry*> found = FindIdle(key);
   if (!found.ok()) return found.status();
   Entry* e = *found;
@@ -1137,7 +1133,7 @@ absl::StatusOr<BlockInfo> BlockStore::SetPinned(const BlockKey& key,
 absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
   Entry* e;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     absl::StatusOr<Entry*> found = FindIdle(key);
     if (!found.ok()) return found.status();
     e = *found;
@@ -1146,7 +1142,7 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
   // Sync when an extent is released, so it is only reused once no durable
   // record points to it.
   if (absl::Status s = meta_->Delete(key, e->disk.has_value()); !s.ok()) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     e->io = Io::kIdle;
     io_done_.SignalAll();
     return s;
@@ -1154,7 +1150,7 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
   Freed freed;
   std::optional<Extent> extent;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (e->ram != nullptr) {
       freed.ram_bytes = e->attrs.size_bytes;
       ram_used_ -= e->attrs.size_bytes;
@@ -1188,7 +1184,7 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
       filter.ns.empty() ? std::string(kDefaultNamespace) : filter.ns;
   const std::string prefix =
       filter.all_namespaces ? "" : ns + std::string(1, '\0') + filter.id_prefix;
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   ListPage page;
   std::string last_returned;
   auto it = after.empty() ? blocks_.lower_bound(prefix)
@@ -1222,7 +1218,7 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
 absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {
   uint64_t excess;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     if (ram_used_ <= target_bytes) return SwapResult{};
     excess = ram_used_ - target_bytes;
   }
@@ -1231,7 +1227,7 @@ absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {
 
 void BlockStore::SetRamBudget(uint64_t bytes) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ram_budget_ = bytes;
     policy_->SetCapacity(bytes);
     UpdatePoolLimit();
@@ -1241,17 +1237,18 @@ void BlockStore::SetRamBudget(uint64_t bytes) {
 }
 
 void BlockStore::UpdatePoolLimit() {
-  const uint64_t held = ram_used_ + ram_reserved_;
-  buffers_->SetLimit(ram_budget_ > held ? ram_budget_ - held : 0);
+  // Reserved bytes are left in: a reservation is what a cached buffer is
+  // about to serve.
+  buffers_->SetLimit(ram_budget_ > ram_used_ ? ram_budget_ - ram_used_ : 0);
 }
 
 uint64_t BlockStore::ram_budget() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return ram_budget_;
 }
 
 void BlockStore::SetAlgorithm(policy::Algorithm algorithm) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (policy_->algorithm() == algorithm) return;
   std::vector<Entry*> resident;
   for (const auto& [encoded, e] : blocks_) {
@@ -1282,7 +1279,7 @@ StoreStats BlockStore::Stats() const {
   s.io_engine = std::string(io_->name());
   s.io_in_flight = io_in_flight_.load(std::memory_order_relaxed);
   s.buffers = buffers_->Stats();
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   for (const auto& [encoded, e] : blocks_) {
     if (e->io == Io::kRemoving) continue;
     ++s.blocks_registered;
@@ -1387,7 +1384,7 @@ void BlockStore::PrefetchLoop() {
   for (;;) {
     Entry* e = nullptr;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       while (!stopping_ && prefetch_queue_.empty()) io_done_.Wait(&mu_);
       if (stopping_) return;
       const BlockKey key = std::move(prefetch_queue_.front());
@@ -1402,7 +1399,7 @@ void BlockStore::PrefetchLoop() {
       e->io = Io::kSwappingIn;
     }
     absl::Status s = SwapInMarked(e);
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (s.ok()) {
       e->prefetched = true;
       ++counters_.prefetched;
@@ -1413,7 +1410,7 @@ void BlockStore::PrefetchLoop() {
 BlockStore::ReportResult BlockStore::ReportAccesses(
     const std::vector<AccessReport>& reports) {
   ReportResult result;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const int64_t now = NowMs();
   for (const AccessReport& r : reports) {
     Entry* e = Find(r.key);

@@ -25,7 +25,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "storage/aligned_buffer.h"
 #include "storage/block_key.h"
@@ -37,6 +36,7 @@
 #include "storage/metadata_store.h"
 #include "storage/policy/eviction_policy.h"
 #include "storage/task_pool.h"
+#include "storage/shared_mutex.h"
 
 namespace tensorpager::storage {
 
@@ -297,8 +297,8 @@ class BlockStore {
   // Bookkeeping when a block leaves RAM or the store.
   void NoteLeavingRam(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Lets the buffer pool keep what the RAM tier's budget has room for.
-  // Call after every change of ram_used_, ram_reserved_ or ram_budget_,
-  // before dropping a buffer.
+  // Call after every change of ram_used_ or ram_budget_, before dropping a
+  // buffer.
   void UpdatePoolLimit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   BlockStoreOptions options_;
@@ -311,11 +311,11 @@ class BlockStore {
   std::shared_ptr<BufferPool> buffers_ = BufferPool::Create();
   std::atomic<uint64_t> compress_attempts_{0};
   std::atomic<uint64_t> compress_skipped_{0};
-  absl::Mutex file_mu_;  // serialises growth of the data file
+  SharedMutex file_mu_;  // serialises growth of the data file
   uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_) = 0;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar io_done_;  // signalled whenever an entry's io state changes
+  mutable SharedMutex mu_;
+  CondVar io_done_;  // signalled whenever an entry's io state changes
   // Encoded key -> entry. Ordered, so listings page in key order.
   absl::btree_map<std::string, std::unique_ptr<Entry>> blocks_
       ABSL_GUARDED_BY(mu_);

@@ -6,7 +6,7 @@ namespace tensorpager::storage {
 
 ExtentAllocator::ExtentAllocator(uint64_t capacity_bytes, uint64_t alignment)
     : alignment_(alignment), capacity_(capacity_bytes / alignment * alignment) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (capacity_ > 0) InsertFree(0, capacity_);
 }
 
@@ -23,7 +23,7 @@ void ExtentAllocator::EraseFree(std::map<uint64_t, uint64_t>::iterator it) {
 absl::StatusOr<Extent> ExtentAllocator::Allocate(uint64_t bytes) {
   if (bytes == 0) return absl::InvalidArgumentError("extent of 0 bytes");
   const uint64_t length = (bytes + alignment_ - 1) / alignment_ * alignment_;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   // Best fit; among equal sizes the lowest offset, which keeps the file's
   // high-water mark (and so its size) down.
   auto fit = free_by_size_.lower_bound({length, 0});
@@ -45,7 +45,7 @@ absl::StatusOr<Extent> ExtentAllocator::Allocate(uint64_t bytes) {
 }
 
 absl::Status ExtentAllocator::Free(const Extent& extent) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto used = used_by_offset_.find(extent.offset);
   if (used == used_by_offset_.end() || used->second != extent.length) {
     return absl::InternalError(absl::StrCat("freeing extent [", extent.offset,
@@ -86,7 +86,7 @@ absl::Status ExtentAllocator::MarkUsed(const Extent& extent) {
         "extent [", extent.offset, ", +", extent.length,
         ") lies past the swap capacity of ", capacity_, " bytes"));
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = free_by_offset_.upper_bound(extent.offset);
   if (it == free_by_offset_.begin()) {
     return absl::AlreadyExistsError("extent overlaps an allocated one");
@@ -112,7 +112,7 @@ absl::Status ExtentAllocator::MarkUsed(const Extent& extent) {
 }
 
 AllocatorStats ExtentAllocator::Stats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   AllocatorStats s;
   s.capacity_bytes = capacity_;
   s.used_bytes = used_bytes_;

@@ -12,7 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "storage/shared_mutex.h"
 
 namespace tensorpager::storage {
 
@@ -61,7 +61,7 @@ class ExtentAllocator {
 
   const uint64_t alignment_;
   const uint64_t capacity_;
-  mutable absl::Mutex mu_;
+  mutable SharedMutex mu_;
   std::map<uint64_t, uint64_t> free_by_offset_ ABSL_GUARDED_BY(mu_);
   std::set<std::pair<uint64_t, uint64_t>> free_by_size_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, uint64_t> used_by_offset_ ABSL_GUARDED_BY(mu_);
