@@ -37,12 +37,14 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
   } else if (unit == "t" || unit == "tb" || unit == "tib") {
     multiplier = 1ull << 40;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", text, "' has an unknown unit '", unit, "'; use B, KiB, MiB, GiB or TiB"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' has an unknown unit '", unit,
+                     "'; use B, KiB, MiB, GiB or TiB"));
   }
   const double bytes = number * static_cast<double>(multiplier);
   if (bytes >= static_cast<double>(std::numeric_limits<uint64_t>::max())) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is too large"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' is too large"));
   }
   return static_cast<uint64_t>(std::llround(bytes));
 }
@@ -55,7 +57,8 @@ std::string FormatByteSize(uint64_t bytes) {
     whole /= 1024;
     ++unit;
   }
-  if (whole < 1024 * 1024 || unit == 4) return absl::StrCat(whole, kUnits[unit]);
+  if (whole < 1024 * 1024 || unit == 4)
+    return absl::StrCat(whole, kUnits[unit]);
   double value = static_cast<double>(bytes);
   unit = 0;
   while (unit < 4 && value >= 1024) {
@@ -75,6 +78,8 @@ bool AbslParseFlag(absl::string_view text, ByteSize* out, std::string* error) {
   return true;
 }
 
-std::string AbslUnparseFlag(ByteSize size) { return FormatByteSize(size.bytes); }
+std::string AbslUnparseFlag(ByteSize size) {
+  return FormatByteSize(size.bytes);
+}
 
 }  // namespace tensorpager::server

@@ -66,15 +66,15 @@ absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
   }
   a.dtype = static_cast<uint32_t>(request.dtype());
   if (static_cast<size_t>(request.shape_size()) > kMaxShapeRank) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "shape has ", request.shape_size(), " dimensions; at most ",
-        kMaxShapeRank, " are allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("shape has ", request.shape_size(),
+                     " dimensions; at most ", kMaxShapeRank, " are allowed"));
   }
   a.shape.assign(request.shape().begin(), request.shape().end());
   if (request.labels_size() > static_cast<int>(kMaxLabels)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "block has ", request.labels_size(), " labels; at most ", kMaxLabels,
-        " are allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("block has ", request.labels_size(), " labels; at most ",
+                     kMaxLabels, " are allowed"));
   }
   for (const auto& [k, v] : request.labels()) {
     if (k.empty() || k.size() > kMaxLabelBytes || v.size() > kMaxLabelBytes) {

@@ -4,9 +4,9 @@
 #ifndef TENSORPAGER_SERVER_SERVER_H_
 #define TENSORPAGER_SERVER_SERVER_H_
 
-#include <memory>
-
 #include <grpcpp/server.h>
+
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "server/metrics/metrics_http_server.h"

@@ -94,8 +94,8 @@ namespace tensorpager::server {
 namespace {
 
 constexpr std::array<const char*, storage::kNumRegionTypes> kRegionNames = {
-    "", "TENSOR_DATA", "KV_CACHE", "ACTIVATION", "WEIGHT", "IMAGE_FEATURES",
-    "TEMPORARY"};
+    "",       "TENSOR_DATA",    "KV_CACHE", "ACTIVATION",
+    "WEIGHT", "IMAGE_FEATURES", "TEMPORARY"};
 
 // Parses "NAME=VALUE,..." keyed by region type name; `parse` turns a
 // value into T (false: invalid, then `expected` says what was wanted).
@@ -139,19 +139,17 @@ absl::Status ParseThresholds(absl::string_view flag, absl::string_view text,
   }
   for (int i = 0; i < 3; ++i) {
     if (!absl::SimpleAtod(absl::StripAsciiWhitespace(parts[i]), &(*out)[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--", flag, ": '", parts[i], "' is not a number"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": '", parts[i], "' is not a number"));
     }
   }
   if (!(0 < (*out)[0] && (*out)[0] < (*out)[1] && (*out)[1] < (*out)[2] &&
         (*out)[2] <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--", flag, "=", text,
-        ": need 0 < medium < high < critical <= 1"));
+        "--", flag, "=", text, ": need 0 < medium < high < critical <= 1"));
   }
   return absl::OkStatus();
 }
-
 
 }  // namespace
 
@@ -199,17 +197,15 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.compression_level = absl::GetFlag(FLAGS_compression_level);
   c.compression_min_ratio = absl::GetFlag(FLAGS_compression_min_ratio);
   c.profile = absl::GetFlag(FLAGS_profile);
-  if (absl::Status s =
-          ParseThresholds("ram_pressure_thresholds",
-                          absl::GetFlag(FLAGS_ram_pressure_thresholds),
-                          &c.ram_thresholds);
+  if (absl::Status s = ParseThresholds(
+          "ram_pressure_thresholds",
+          absl::GetFlag(FLAGS_ram_pressure_thresholds), &c.ram_thresholds);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s =
-          ParseThresholds("gpu_pressure_thresholds",
-                          absl::GetFlag(FLAGS_gpu_pressure_thresholds),
-                          &c.gpu_thresholds);
+  if (absl::Status s = ParseThresholds(
+          "gpu_pressure_thresholds",
+          absl::GetFlag(FLAGS_gpu_pressure_thresholds), &c.gpu_thresholds);
       !s.ok()) {
     return s;
   }
@@ -225,13 +221,15 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
 absl::Status ValidateConfig(const ServerConfig& c) {
   policy::Algorithm algorithm;
   if (!policy::ParseAlgorithm(c.algorithm, &algorithm)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--algorithm=", c.algorithm, " is unknown; use lru, clock or adaptive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--algorithm=", c.algorithm,
+                     " is unknown; use lru, clock or adaptive"));
   }
   storage::IoEngineKind kind;
   if (!storage::ParseIoEngineKind(c.io_engine, &kind)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--io_engine=", c.io_engine, " is unknown; use auto, io_uring or threads"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--io_engine=", c.io_engine,
+                     " is unknown; use auto, io_uring or threads"));
   }
   if (!(c.swap_threshold > 0 && c.swap_threshold <= 1)) {
     return absl::InvalidArgumentError("--swap_threshold must be in (0, 1]");
@@ -264,15 +262,15 @@ absl::Status ValidateConfig(const ServerConfig& c) {
                                            c.compression_min_ratio};
   if (absl::Status s = storage::ValidateCompressionSettings(compression);
       !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--compression_level/--compression_min_ratio: ",
-                     s.message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--compression_level/--compression_min_ratio: ", s.message()));
   }
   if (c.policy_interval_ms <= 0) {
     return absl::InvalidArgumentError("--policy_interval_ms must be positive");
   }
   if (c.pressure_interval_ms <= 0) {
-    return absl::InvalidArgumentError("--pressure_interval_ms must be positive");
+    return absl::InvalidArgumentError(
+        "--pressure_interval_ms must be positive");
   }
   if (c.data_dir.empty()) {
     return absl::InvalidArgumentError("--data_dir must not be empty");

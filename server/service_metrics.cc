@@ -10,13 +10,23 @@ namespace {
 
 // The gRPC status code names, as clients see them.
 const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",
-      "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS",   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",
-      "DATA_LOSS",     "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
 }
@@ -33,7 +43,8 @@ class RpcInterceptor final : public grpc::experimental::Interceptor {
   RpcInterceptor(ServiceMetrics* metrics, std::string method)
       : metrics_(metrics), method_(std::move(method)), start_(absl::Now()) {}
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       metrics_->RecordRpc(method_, methods->GetSendStatus().error_code(),
@@ -55,14 +66,14 @@ class RpcInterceptorFactory final
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
     // gRPC takes ownership of the returned interceptor.
-    return std::make_unique<RpcInterceptor>(metrics_, MethodName(info->method()))
+    return std::make_unique<RpcInterceptor>(metrics_,
+                                            MethodName(info->method()))
         .release();
   }
 
  private:
   ServiceMetrics* metrics_;
 };
-
 
 }  // namespace
 
@@ -78,11 +89,11 @@ absl::StatusOr<std::unique_ptr<ServiceMetrics>> ServiceMetrics::Create() {
                             {"method", "code"}});
   if (!rpcs.ok()) return rpcs.status();
   m->rpcs_ = *rpcs;
-  auto rpc_seconds = r.AddHistogram(
-      {"tensorpager_rpc_duration_seconds",
-       "Time from an RPC's arrival to its status, by method.",
-       {"method"}},
-      *latency);
+  auto rpc_seconds =
+      r.AddHistogram({"tensorpager_rpc_duration_seconds",
+                      "Time from an RPC's arrival to its status, by method.",
+                      {"method"}},
+                     *latency);
   if (!rpc_seconds.ok()) return rpc_seconds.status();
   m->rpc_seconds_ = *rpc_seconds;
 
@@ -99,11 +110,11 @@ absl::StatusOr<std::unique_ptr<ServiceMetrics>> ServiceMetrics::Create() {
        "Duration of one swap-out batch (write, sync, metadata commit).",
        {}},
       *latency);
-  auto in_seconds = r.AddHistogram(
-      {"tensorpager_swap_in_duration_seconds",
-       "Duration of one block's swap-in (read and checksum).",
-       {}},
-      *latency);
+  auto in_seconds =
+      r.AddHistogram({"tensorpager_swap_in_duration_seconds",
+                      "Duration of one block's swap-in (read and checksum).",
+                      {}},
+                     *latency);
   auto accesses = r.AddCounter({"tensorpager_accesses_total",
                                 "Access RPCs by result: ram_hit, disk_hit "
                                 "(swapped in), miss (unknown), lost.",
@@ -171,29 +182,28 @@ absl::Status ServiceMetrics::Attach(const storage::BlockStore* store,
                            sink.Add({"ram"}, s.ram_bytes);
                            sink.Add({"disk"}, s.disk_bytes);
                          }),
-      r.AddGaugeCallback(
-          {"tensorpager_region_blocks", "Registered blocks per region type.",
-           {"region_type"}},
-          [this](SampleSink& sink) {
-            const storage::StoreStats s = CachedStats();
-            for (int i = 1; i < storage::kNumRegionTypes; ++i) {
-              sink.Add({storage::RegionTypeName(
-                           static_cast<storage::RegionType>(i))},
-                       s.blocks_by_region[i]);
-            }
-          }),
-      r.AddGaugeCallback(
-          {"tensorpager_region_bytes",
-           "Logical bytes of registered blocks per region type.",
-           {"region_type"}},
-          [this](SampleSink& sink) {
-            const storage::StoreStats s = CachedStats();
-            for (int i = 1; i < storage::kNumRegionTypes; ++i) {
-              sink.Add({storage::RegionTypeName(
-                           static_cast<storage::RegionType>(i))},
-                       s.bytes_by_region[i]);
-            }
-          }),
+      r.AddGaugeCallback({"tensorpager_region_blocks",
+                          "Registered blocks per region type.",
+                          {"region_type"}},
+                         [this](SampleSink& sink) {
+                           const storage::StoreStats s = CachedStats();
+                           for (int i = 1; i < storage::kNumRegionTypes; ++i) {
+                             sink.Add({storage::RegionTypeName(
+                                          static_cast<storage::RegionType>(i))},
+                                      s.blocks_by_region[i]);
+                           }
+                         }),
+      r.AddGaugeCallback({"tensorpager_region_bytes",
+                          "Logical bytes of registered blocks per region type.",
+                          {"region_type"}},
+                         [this](SampleSink& sink) {
+                           const storage::StoreStats s = CachedStats();
+                           for (int i = 1; i < storage::kNumRegionTypes; ++i) {
+                             sink.Add({storage::RegionTypeName(
+                                          static_cast<storage::RegionType>(i))},
+                                      s.bytes_by_region[i]);
+                           }
+                         }),
       gauge("tensorpager_blocks_registered", "Blocks registered.",
             [](const auto& s) { return s.blocks_registered; }),
       gauge("tensorpager_pinned_blocks", "Pinned blocks (never leave RAM).",
@@ -264,24 +274,25 @@ absl::Status ServiceMetrics::Attach(const storage::BlockStore* store,
       counter("tensorpager_reported_accesses_total",
               "Accesses SDK clients served locally and reported in batches.",
               [](const auto& s) { return s.accesses_reported; }),
-      r.AddGaugeCallback(
-          {"tensorpager_pressure_ratio",
-           "Usage ratio (used / total) per resource.",
-           {"resource"}},
-          [pressure](SampleSink& sink) {
-            for (const ResourceSnapshot& p : pressure->Snapshots()) {
-              if (p.present) sink.Add({p.name}, p.ratio);
-            }
-          }),
-      r.AddGaugeCallback(
-          {"tensorpager_pressure_smoothed_ratio",
-           "Exponentially smoothed usage ratio per resource.",
-           {"resource"}},
-          [pressure](SampleSink& sink) {
-            for (const ResourceSnapshot& p : pressure->Snapshots()) {
-              if (p.present) sink.Add({p.name}, p.smoothed_ratio);
-            }
-          }),
+      r.AddGaugeCallback({"tensorpager_pressure_ratio",
+                          "Usage ratio (used / total) per resource.",
+                          {"resource"}},
+                         [pressure](SampleSink& sink) {
+                           for (const ResourceSnapshot& p :
+                                pressure->Snapshots()) {
+                             if (p.present) sink.Add({p.name}, p.ratio);
+                           }
+                         }),
+      r.AddGaugeCallback({"tensorpager_pressure_smoothed_ratio",
+                          "Exponentially smoothed usage ratio per resource.",
+                          {"resource"}},
+                         [pressure](SampleSink& sink) {
+                           for (const ResourceSnapshot& p :
+                                pressure->Snapshots()) {
+                             if (p.present)
+                               sink.Add({p.name}, p.smoothed_ratio);
+                           }
+                         }),
       r.AddGaugeCallback(
           {"tensorpager_pressure_slope_per_second",
            "Trend of the usage ratio per resource (ratio per second).",
@@ -336,8 +347,8 @@ void ServiceMetrics::OnAccess(storage::AccessResult result) {
   accesses_[static_cast<int>(result)]->Increment();
 }
 
-void ServiceMetrics::RecordRpc(const std::string& method,
-                               grpc::StatusCode code, absl::Duration latency) {
+void ServiceMetrics::RecordRpc(const std::string& method, grpc::StatusCode code,
+                               absl::Duration latency) {
   rpcs_->WithLabels({method, CodeName(code)}).Increment();
   rpc_seconds_->WithLabels({method}).Observe(absl::ToDoubleSeconds(latency));
 }

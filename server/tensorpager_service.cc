@@ -40,7 +40,7 @@ void ToProto(const ResourceSnapshot& in, const ServerConfig& config,
     out->set_psi_full_avg10(in.psi->full_avg10);
   }
   const auto& t = in.name == kHostRamResource ? config.ram_thresholds
-                                               : config.gpu_thresholds;
+                                              : config.gpu_thresholds;
   out->set_threshold_medium(t[0]);
   out->set_threshold_high(t[1]);
   out->set_threshold_critical(t[2]);
@@ -57,7 +57,6 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
       pressure_(pressure),
       profile_(profile),
       started_(absl::Now()) {}
-
 
 grpc::Status TensorPagerService::RegisterBlock(
     grpc::ServerContext*, const v1::RegisterBlockRequest* request,
@@ -92,18 +91,16 @@ grpc::Status TensorPagerService::WriteBlock(
   const uint64_t size = info->attrs.size_bytes;
   const uint64_t offset = msg.offset();
   if (offset >= size) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("offset ", offset, " lies outside block ",
-                     key->ToString(), " of ", size, " bytes"));
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("offset ", offset, " lies outside block ",
+                                     key->ToString(), " of ", size, " bytes"));
   }
   const uint64_t declared = msg.total_bytes();
   if (declared > size - offset) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("total_bytes ", declared, " at offset ", offset,
-                     " does not fit block ", key->ToString(), " of ", size,
-                     " bytes"));
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("total_bytes ", declared, " at offset ",
+                                     offset, " does not fit block ",
+                                     key->ToString(), " of ", size, " bytes"));
   }
   std::optional<bool> durable;
   if (msg.has_durable()) durable = msg.durable();
@@ -118,9 +115,9 @@ grpc::Status TensorPagerService::WriteBlock(
   uint64_t received = 0;
   uint64_t index = 0;
   do {
-    if (index > 0 && ((!msg.id().empty() && msg.id() != key->id) ||
-                      (!msg.namespace_().empty() &&
-                       msg.namespace_() != key->ns))) {
+    if (index > 0 &&
+        ((!msg.id().empty() && msg.id() != key->id) ||
+         (!msg.namespace_().empty() && msg.namespace_() != key->ns))) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "every message of one WriteBlock stream must name "
                           "the same block (or leave the name empty)");
@@ -136,8 +133,8 @@ grpc::Status TensorPagerService::WriteBlock(
       return grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat("stream carries more than ", staging.size(),
-                       " bytes, past the end of block ", key->ToString(),
-                       " (", size, " bytes, offset ", offset,
+                       " bytes, past the end of block ", key->ToString(), " (",
+                       size, " bytes, offset ", offset,
                        declared ? ", total_bytes declared" : "", ")"));
     }
     std::copy(msg.data().begin(), msg.data().end(),
@@ -147,10 +144,11 @@ grpc::Status TensorPagerService::WriteBlock(
   } while (reader->Read(&msg));
 
   if (declared != 0 && received != declared) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("stream carried ", received, " bytes but total_bytes "
-                     "declared ", declared, "; nothing was written"));
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("stream carried ", received,
+                                     " bytes but total_bytes "
+                                     "declared ",
+                                     declared, "; nothing was written"));
   }
   if (received == 0) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -172,13 +170,12 @@ grpc::Status TensorPagerService::Access(
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(request->namespace_(), request->id());
   if (!key.ok()) return ToGrpc(key.status());
-  const uint32_t chunk = request->chunk_bytes() == 0
-                             ? kDefaultAccessChunkBytes
-                             : request->chunk_bytes();
+  const uint32_t chunk = request->chunk_bytes() == 0 ? kDefaultAccessChunkBytes
+                                                     : request->chunk_bytes();
   if (chunk > kMaxAccessChunkBytes) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("chunk_bytes is at most ",
-                                     kMaxAccessChunkBytes));
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("chunk_bytes is at most ", kMaxAccessChunkBytes));
   }
   storage::ReadOptions options;
   options.offset = request->offset();
@@ -312,9 +309,9 @@ grpc::Status TensorPagerService::ListBlocks(
     v1::ListBlocksResponse* response) {
   absl::StatusOr<storage::ListFilter> filter = FilterFromRequest(*request);
   if (!filter.ok()) return ToGrpc(filter.status());
-  const uint32_t page_size =
-      request->page_size() == 0 ? kDefaultPageSize
-                                : std::min(request->page_size(), kMaxPageSize);
+  const uint32_t page_size = request->page_size() == 0
+                                 ? kDefaultPageSize
+                                 : std::min(request->page_size(), kMaxPageSize);
   absl::StatusOr<storage::ListPage> page =
       store_->List(*filter, page_size, request->page_token());
   if (!page.ok()) return ToGrpc(page.status());
@@ -390,8 +387,7 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   response->set_profile_reason(profile_->reason);
   {
     MutexLock lock(&clients_mu_);
-    const int64_t oldest =
-        absl::ToUnixMillis(absl::Now() - kClientReportTtl);
+    const int64_t oldest = absl::ToUnixMillis(absl::Now() - kClientReportTtl);
     for (auto it = clients_.begin(); it != clients_.end();) {
       if (it->second.reported_unix_ms() < oldest) {
         it = clients_.erase(it);
@@ -431,9 +427,9 @@ grpc::Status TensorPagerService::WatchPressure(
     }
   }
   for (;;) {
-    absl::StatusOr<PressureChanges> changes = pressure_->WaitForChange(
-        sequence, absl::Now() + absl::Seconds(1),
-        [context] { return context->IsCancelled(); });
+    absl::StatusOr<PressureChanges> changes =
+        pressure_->WaitForChange(sequence, absl::Now() + absl::Seconds(1),
+                                 [context] { return context->IsCancelled(); });
     if (!changes.ok()) {
       if (changes.status().code() == absl::StatusCode::kCancelled) {
         return grpc::Status::OK;

@@ -13,8 +13,8 @@
 #include "server/pressure/pressure_monitor.h"
 #include "server/server_config.h"
 #include "storage/block_store.h"
-#include "tensorpager/v1/tensorpager.grpc.pb.h"
 #include "storage/shared_mutex.h"
+#include "tensorpager/v1/tensorpager.grpc.pb.h"
 
 namespace tensorpager::server {
 
@@ -46,9 +46,9 @@ class TensorPagerService final : public v1::TensorPager::Service {
   grpc::Status Unpin(grpc::ServerContext* context,
                      const v1::PinRequest* request,
                      v1::PinResponse* response) override;
-  grpc::Status UnregisterBlock(
-      grpc::ServerContext* context, const v1::UnregisterBlockRequest* request,
-      v1::UnregisterBlockResponse* response) override;
+  grpc::Status UnregisterBlock(grpc::ServerContext* context,
+                               const v1::UnregisterBlockRequest* request,
+                               v1::UnregisterBlockResponse* response) override;
   grpc::Status GetBlock(grpc::ServerContext* context,
                         const v1::GetBlockRequest* request,
                         v1::GetBlockResponse* response) override;

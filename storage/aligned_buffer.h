@@ -80,7 +80,9 @@ class AlignedBuffer {
   absl::Span<const std::byte> span() const { return {data_.get(), size_}; }
   // The whole padded capacity, for direct I/O.
   absl::Span<std::byte> padded() { return {data_.get(), capacity_}; }
-  absl::Span<const std::byte> padded() const { return {data_.get(), capacity_}; }
+  absl::Span<const std::byte> padded() const {
+    return {data_.get(), capacity_};
+  }
 
  private:
   static constexpr uint64_t kMmapThreshold = 256 * 1024;

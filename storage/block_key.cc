@@ -17,13 +17,14 @@ bool AllPrintable(absl::string_view s) {
 
 absl::Status ValidateBlockId(absl::string_view id) {
   if (id.empty()) {
-    return absl::InvalidArgumentError("block id is empty; give each block a "
-                                      "name of 1 to 256 printable characters");
+    return absl::InvalidArgumentError(
+        "block id is empty; give each block a "
+        "name of 1 to 256 printable characters");
   }
   if (id.size() > kMaxIdBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("block id is ", id.size(), " bytes; the limit is ",
-                     kMaxIdBytes, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("block id is ", id.size(),
+                                                   " bytes; the limit is ",
+                                                   kMaxIdBytes, " bytes"));
   }
   if (!AllPrintable(id)) {
     return absl::InvalidArgumentError(

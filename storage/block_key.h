@@ -4,11 +4,11 @@
 #define TENSORPAGER_STORAGE_BLOCK_KEY_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tensorpager::storage {
 

@@ -86,9 +86,8 @@ uint32_t ElementBytes(uint32_t dtype) {
 
 BlockStore::BlockStore(BlockStoreOptions options)
     : options_(std::move(options)),
-      swap_pool_(std::make_unique<TaskPool>(
-          static_cast<int>(std::max<uint32_t>(options_.max_concurrent_swaps,
-                                              1)))),
+      swap_pool_(std::make_unique<TaskPool>(static_cast<int>(
+          std::max<uint32_t>(options_.max_concurrent_swaps, 1)))),
       ram_budget_(options_.ram_budget_bytes) {
   policy_ = policy::MakePolicy(options_.algorithm);
   policy_->SetCapacity(ram_budget_);
@@ -112,13 +111,12 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create data dir ", options.data_dir, ": ",
-                     ec.message()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create data dir ", options.data_dir, ": ", ec.message()));
   }
   if (options.max_swap_bytes < kIoAlignment) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max swap size must be at least ", kIoAlignment, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max swap size must be at least ", kIoAlignment, " bytes"));
   }
   std::unique_ptr<BlockStore> store(new BlockStore(std::move(options)));
   absl::StatusOr<std::unique_ptr<MetadataStore>> meta =
@@ -144,8 +142,8 @@ absl::Status BlockStore::Recover() {
   const absl::Time start = absl::Now();
   MutexLock lock(&mu_);
   absl::Status s = meta_->ForEach([&](const BlockKey& key,
-                                      const BlockRecordProto& r)
-                                      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                      const BlockRecordProto&
+                                          r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     auto e = std::make_unique<Entry>();
     e->key = key;
     e->encoded = key.Encode();
@@ -178,9 +176,9 @@ absl::Status BlockStore::Recover() {
       copy.codec = r.codec().empty() ? "none" : r.codec();
       const absl::Status claim =
           copy.stored_bytes > copy.extent.length
-              ? absl::DataLossError(absl::StrCat(
-                    "stored size ", copy.stored_bytes,
-                    " exceeds its extent of ", copy.extent.length))
+              ? absl::DataLossError(
+                    absl::StrCat("stored size ", copy.stored_bytes,
+                                 " exceeds its extent of ", copy.extent.length))
               : allocator_->MarkUsed(copy.extent);
       if (claim.ok()) {
         e->disk = std::move(copy);
@@ -268,7 +266,8 @@ BlockRecordProto BlockStore::RecordOf(const Entry& e) const {
   r.set_written(e.written);
   r.set_version(e.version);
   r.set_checksum(e.checksum);
-  if (e.attrs.codec) r.set_requested_codec(static_cast<uint32_t>(*e.attrs.codec));
+  if (e.attrs.codec)
+    r.set_requested_codec(static_cast<uint32_t>(*e.attrs.codec));
   if (e.disk) e.disk->ToRecord(&r);
   r.set_access_count(e.access_count);
   r.set_last_access_unix_ms(e.last_access_ms);
@@ -308,9 +307,10 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
     uint64_t elements = 1;
     for (int64_t d : attrs.shape) {
       if (d < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("shape of ", key.ToString(), " has a negative "
-                         "dimension"));
+        return absl::InvalidArgumentError(absl::StrCat("shape of ",
+                                                       key.ToString(),
+                                                       " has a negative "
+                                                       "dimension"));
       }
       elements *= static_cast<uint64_t>(d);
     }
@@ -333,8 +333,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
   e->encoded = encoded;
   e->attrs = std::move(attrs);
   e->created_ms = NowMs();
-  if (absl::Status s = meta_->Put(key, RecordOf(*e), /*sync=*/false);
-      !s.ok()) {
+  if (absl::Status s = meta_->Put(key, RecordOf(*e), /*sync=*/false); !s.ok()) {
     return s;
   }
   e->handle = next_handle_++;
@@ -488,8 +487,8 @@ absl::Status BlockStore::ReadVerified(const Entry& e, const DiskCopy& copy,
                                       uint64_t checksum, AlignedBuffer* out) {
   auto corrupt = [&](absl::string_view what) {
     return absl::DataLossError(absl::StrCat(
-        "block ", e.key.ToString(), " failed its checksum on swap-in (",
-        what, " at offset ", copy.extent.offset,
+        "block ", e.key.ToString(), " failed its checksum on swap-in (", what,
+        " at offset ", copy.extent.offset,
         "); its bytes are lost: unregister it or write it again"));
   };
   // A raw copy is read straight into the block's buffer; a compressed one
@@ -506,8 +505,8 @@ absl::Status BlockStore::ReadVerified(const Entry& e, const DiskCopy& copy,
   }
   AlignedBuffer& target = copy.compressed() ? staging : *out;
   ++io_in_flight_;
-  absl::Status read = io_->Read(
-      copy.extent.offset, target.padded().subspan(0, copy.extent.length));
+  absl::Status read = io_->Read(copy.extent.offset,
+                                target.padded().subspan(0, copy.extent.length));
   --io_in_flight_;
   if (!read.ok()) return read;
   if (copy.compressed()) {
@@ -638,8 +637,7 @@ absl::Status BlockStore::SwapInMarked(Entry* e) {
     copy = *e->disk;
     checksum = e->checksum;
   }
-  auto finish = [&](absl::Status s,
-                    std::shared_ptr<const AlignedBuffer> data) {
+  auto finish = [&](absl::Status s, std::shared_ptr<const AlignedBuffer> data) {
     MutexLock lock(&mu_);
     ram_reserved_ -= size;
     if (data != nullptr) {
@@ -707,16 +705,19 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
           absl::StrCat("write to ", key.ToString(), " carries no data"));
     }
     if (offset > size || length > size - offset) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "write of ", length, " bytes at offset ", offset, " does not fit "
-          "block ", key.ToString(), " of ", size, " bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("write of ", length, " bytes at offset ", offset,
+                       " does not fit "
+                       "block ",
+                       key.ToString(), " of ", size, " bytes"));
     }
     const bool whole = offset == 0 && length == size;
     if (!whole && (!e->written || !e->lost_reason.empty())) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "block ", key.ToString(), " holds no data yet, so its first write "
-          "must cover all ", size, " bytes (got ", length, " at offset ",
-          offset, ")"));
+          "block ", key.ToString(),
+          " holds no data yet, so its first write "
+          "must cover all ",
+          size, " bytes (got ", length, " at offset ", offset, ")"));
     }
     durable = options.durable.value_or(DurableByDefault(e->attrs.region_type));
     current = e->ram;
@@ -842,8 +843,8 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
     Entry* e = Find(key);
     if (e == nullptr) {
       ++counters_.misses;
-      return miss(absl::NotFoundError(absl::StrCat(
-                      "block ", key.ToString(), " is not registered")),
+      return miss(absl::NotFoundError(absl::StrCat("block ", key.ToString(),
+                                                   " is not registered")),
                   AccessResult::kMiss);
     }
     if (!e->lost_reason.empty()) {
@@ -860,9 +861,11 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
     const uint64_t size = e->attrs.size_bytes;
     if (options.offset > size ||
         (options.length > 0 && options.length > size - options.offset)) {
-      return absl::OutOfRangeError(absl::StrCat(
-          "range [", options.offset, ", +", options.length, ") lies outside "
-          "block ", key.ToString(), " of ", size, " bytes"));
+      return absl::OutOfRangeError(
+          absl::StrCat("range [", options.offset, ", +", options.length,
+                       ") lies outside "
+                       "block ",
+                       key.ToString(), " of ", size, " bytes"));
     }
     if (e->ram != nullptr && e->io != Io::kWriting) {
       ReadResult r;
@@ -965,8 +968,8 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
             "block ", key.ToString(), " is lost: ", (*e)->lost_reason));
       }
       if (!(*e)->written) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "block ", key.ToString(), " was never written"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("block ", key.ToString(), " was never written"));
       }
     }
   }
@@ -1115,8 +1118,9 @@ absl::StatusOr<BlockInfo> BlockStore::SetPinned(const BlockKey& key,
   if (!found.ok()) return found.status();
   Entry* e = *found;
   if (pinned && e->written && e->ram == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "block ", key.ToString(), " was swapped out while being pinned; retry"));
+    return absl::UnavailableError(
+        absl::StrCat("block ", key.ToString(),
+                     " was swapped out while being pinned; retry"));
   }
   if (e->attrs.pinned != pinned) {
     e->attrs.pinned = pinned;
@@ -1187,8 +1191,8 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
   ReaderMutexLock lock(&mu_);
   ListPage page;
   std::string last_returned;
-  auto it = after.empty() ? blocks_.lower_bound(prefix)
-                          : blocks_.upper_bound(after);
+  auto it =
+      after.empty() ? blocks_.lower_bound(prefix) : blocks_.upper_bound(after);
   for (; it != blocks_.end(); ++it) {
     const Entry& e = *it->second;
     if (!filter.all_namespaces && !absl::StartsWith(it->first, prefix)) break;
@@ -1201,8 +1205,9 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
     const Tier tier = TierOf(e);
     if (filter.tier && tier != *filter.tier) {
       // RAM_AND_DISK counts as both RAM and DISK for filtering.
-      const bool both = tier == Tier::kRamAndDisk &&
-                        (*filter.tier == Tier::kRam || *filter.tier == Tier::kDisk);
+      const bool both =
+          tier == Tier::kRamAndDisk &&
+          (*filter.tier == Tier::kRam || *filter.tier == Tier::kDisk);
       if (!both) continue;
     }
     if (page.blocks.size() == page_size) {
@@ -1252,7 +1257,8 @@ void BlockStore::SetAlgorithm(policy::Algorithm algorithm) {
   if (policy_->algorithm() == algorithm) return;
   std::vector<Entry*> resident;
   for (const auto& [encoded, e] : blocks_) {
-    if (e->ram != nullptr && e->io != Io::kRemoving) resident.push_back(e.get());
+    if (e->ram != nullptr && e->io != Io::kRemoving)
+      resident.push_back(e.get());
   }
   std::sort(resident.begin(), resident.end(), [](Entry* a, Entry* b) {
     return a->last_access_ms < b->last_access_ms;
@@ -1391,8 +1397,8 @@ void BlockStore::PrefetchLoop() {
       prefetch_queue_.pop_front();
       e = Find(key);
       // Prefetch only into free room: never evict for a guess.
-      if (e == nullptr || e->ram != nullptr || !e->disk ||
-          e->io != Io::kIdle || !e->lost_reason.empty() ||
+      if (e == nullptr || e->ram != nullptr || !e->disk || e->io != Io::kIdle ||
+          !e->lost_reason.empty() ||
           ram_used_ + ram_reserved_ + e->attrs.size_bytes > ram_budget_) {
         continue;
       }

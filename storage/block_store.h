@@ -35,8 +35,8 @@
 #include "storage/io_engine.h"
 #include "storage/metadata_store.h"
 #include "storage/policy/eviction_policy.h"
-#include "storage/task_pool.h"
 #include "storage/shared_mutex.h"
+#include "storage/task_pool.h"
 
 namespace tensorpager::storage {
 
@@ -136,7 +136,7 @@ struct StoreStats {
   uint64_t blocks_empty = 0;
   uint64_t ram_bytes = 0;
   uint64_t ram_budget_bytes = 0;
-  uint64_t disk_bytes = 0;  // logical bytes of blocks with a disk copy
+  uint64_t disk_bytes = 0;         // logical bytes of blocks with a disk copy
   uint64_t disk_stored_bytes = 0;  // their bytes as stored (compressed)
   uint64_t blocks_compressed = 0;  // disk copies stored compressed
   uint64_t pinned_bytes = 0;
@@ -328,8 +328,8 @@ class BlockStore {
   uint64_t ram_reserved_ ABSL_GUARDED_BY(mu_) = 0;
   int swaps_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   // Sequence group -> index -> member, for prefetching successors.
-  absl::flat_hash_map<std::string, absl::btree_map<uint32_t, Entry*>>
-      sequences_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::btree_map<uint32_t, Entry*>> sequences_
+      ABSL_GUARDED_BY(mu_);
   std::deque<BlockKey> prefetch_queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread prefetcher_;

@@ -60,7 +60,8 @@ struct Returning {
 }  // namespace
 
 std::shared_ptr<const AlignedBuffer> BufferPool::Share(AlignedBuffer buffer) {
-  auto holder = std::make_shared<Returning>(weak_from_this(), std::move(buffer));
+  auto holder =
+      std::make_shared<Returning>(weak_from_this(), std::move(buffer));
   const AlignedBuffer* data = &holder->buffer;
   return std::shared_ptr<const AlignedBuffer>(std::move(holder), data);
 }

@@ -24,9 +24,9 @@ int BloscCompress(absl::Span<const std::byte> src, uint32_t element_bytes,
                   const CompressionSettings& s, absl::Span<std::byte> dest) {
   const bool shuffle = element_bytes > 1;
   return blosc_compress_ctx(s.level, shuffle ? BLOSC_SHUFFLE : BLOSC_NOSHUFFLE,
-                            shuffle ? element_bytes : 1, src.size(),
-                            src.data(), dest.data(), dest.size(),
-                            BloscCompressor(s.codec), /*blocksize=*/0,
+                            shuffle ? element_bytes : 1, src.size(), src.data(),
+                            dest.data(), dest.size(), BloscCompressor(s.codec),
+                            /*blocksize=*/0,
                             /*numinternalthreads=*/1);
 }
 
@@ -113,7 +113,8 @@ std::optional<CompressedImage> Compress(absl::Span<const std::byte> data,
   // Padding up to the alignment reaches the disk: keep it deterministic.
   std::fill(out.data() + n, out.data() + out.capacity(), std::byte{0});
   CompressedImage image{std::move(out), CodecName(settings.codec)};
-  if (element_bytes > 1) absl::StrAppend(&image.codec, "+shuffle", element_bytes);
+  if (element_bytes > 1)
+    absl::StrAppend(&image.codec, "+shuffle", element_bytes);
   return image;
 }
 
@@ -127,15 +128,15 @@ absl::Status Decompress(absl::string_view codec,
   size_t nbytes = 0;
   if (blosc_cbuffer_validate(stored.data(), stored.size(), &nbytes) != 0 ||
       nbytes != out.size()) {
-    return absl::DataLossError(absl::StrCat(
-        "compressed image (", codec, ", ", stored.size(),
-        " bytes) does not hold ", out.size(), " bytes"));
+    return absl::DataLossError(
+        absl::StrCat("compressed image (", codec, ", ", stored.size(),
+                     " bytes) does not hold ", out.size(), " bytes"));
   }
   const int n = blosc_decompress_ctx(stored.data(), out.data(), out.size(),
                                      /*numinternalthreads=*/1);
   if (n < 0 || static_cast<uint64_t>(n) != out.size()) {
-    return absl::DataLossError(absl::StrCat("compressed image (", codec,
-                                            ") failed to decode"));
+    return absl::DataLossError(
+        absl::StrCat("compressed image (", codec, ") failed to decode"));
   }
   return absl::OkStatus();
 }

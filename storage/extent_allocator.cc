@@ -30,8 +30,7 @@ absl::StatusOr<Extent> ExtentAllocator::Allocate(uint64_t bytes) {
   if (fit == free_by_size_.end()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "swap space full: need ", length, " bytes, ", capacity_ - used_bytes_,
-        " of ", capacity_,
-        " bytes free (largest free range ",
+        " of ", capacity_, " bytes free (largest free range ",
         free_by_size_.empty() ? 0 : free_by_size_.rbegin()->first,
         "); raise --max_swap_size or unregister blocks"));
   }
@@ -82,9 +81,9 @@ absl::Status ExtentAllocator::MarkUsed(const Extent& extent) {
                      ") is not aligned to ", alignment_));
   }
   if (extent.end() > capacity_) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "extent [", extent.offset, ", +", extent.length,
-        ") lies past the swap capacity of ", capacity_, " bytes"));
+    return absl::OutOfRangeError(
+        absl::StrCat("extent [", extent.offset, ", +", extent.length,
+                     ") lies past the swap capacity of ", capacity_, " bytes"));
   }
   MutexLock lock(&mu_);
   auto it = free_by_offset_.upper_bound(extent.offset);
@@ -95,9 +94,9 @@ absl::Status ExtentAllocator::MarkUsed(const Extent& extent) {
   const uint64_t free_offset = it->first;
   const uint64_t free_length = it->second;
   if (free_offset + free_length < extent.end()) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "extent [", extent.offset, ", +", extent.length,
-        ") overlaps an allocated one"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("extent [", extent.offset, ", +", extent.length,
+                     ") overlaps an allocated one"));
   }
   EraseFree(it);
   if (extent.offset > free_offset) {
@@ -121,10 +120,10 @@ AllocatorStats ExtentAllocator::Stats() const {
   s.free_ranges = free_by_offset_.size();
   s.largest_free_bytes =
       free_by_size_.empty() ? 0 : free_by_size_.rbegin()->first;
-  s.high_water_bytes = used_by_offset_.empty()
-                           ? 0
-                           : used_by_offset_.rbegin()->first +
-                                 used_by_offset_.rbegin()->second;
+  s.high_water_bytes =
+      used_by_offset_.empty()
+          ? 0
+          : used_by_offset_.rbegin()->first + used_by_offset_.rbegin()->second;
   s.fragmentation =
       s.free_bytes == 0
           ? 0

@@ -41,8 +41,8 @@ LogMessage::~LogMessage() {
   const std::string text = stream_.str();
   size_t done = 0;
   while (done < text.size()) {
-    const ssize_t n = ::write(STDERR_FILENO, text.data() + done,
-                              text.size() - done);
+    const ssize_t n =
+        ::write(STDERR_FILENO, text.data() + done, text.size() - done);
     if (n <= 0) break;  // stderr gone: nothing sensible left to do
     done += static_cast<size_t>(n);
   }

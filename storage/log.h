@@ -30,9 +30,9 @@ class LogMessage {
 #define TP_LOG_SEVERITY_INFO ::tensorpager::log::Severity::kInfo
 #define TP_LOG_SEVERITY_WARNING ::tensorpager::log::Severity::kWarning
 #define TP_LOG_SEVERITY_ERROR ::tensorpager::log::Severity::kError
-#define TP_LOG(severity)                                                    \
+#define TP_LOG(severity)                                               \
   ::tensorpager::log::LogMessage(TP_LOG_SEVERITY_##severity, __FILE__, \
-                                 __LINE__)                                  \
+                                 __LINE__)                             \
       .stream()
 
 #endif  // TENSORPAGER_STORAGE_LOG_H_

@@ -27,8 +27,8 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
         absl::StrCat(msg, "; free space on the data dir's filesystem"));
   }
   if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        msg, "; is another tensorpagerd using this data dir?"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(msg, "; is another tensorpagerd using this data dir?"));
   }
   return absl::InternalError(msg);
 }
@@ -95,8 +95,7 @@ absl::Status MetadataStore::Delete(const BlockKey& key, bool sync) {
                    absl::StrCat("delete ", key.ToString()));
 }
 
-absl::StatusOr<BlockRecordProto> MetadataStore::Get(
-    const BlockKey& key) const {
+absl::StatusOr<BlockRecordProto> MetadataStore::Get(const BlockKey& key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), RecordKey(key), &value);
   if (!s.ok()) return FromRocks(s, absl::StrCat("get ", key.ToString()));
@@ -118,7 +117,7 @@ absl::Status MetadataStore::ForEach(
                           kBlockPrefix.data(), kBlockPrefix.size()));
        it->Next()) {
     const absl::string_view raw(it->key().data() + kBlockPrefix.size(),
-                               it->key().size() - kBlockPrefix.size());
+                                it->key().size() - kBlockPrefix.size());
     absl::StatusOr<BlockKey> key = BlockKey::Decode(raw);
     if (!key.ok()) {
       return absl::DataLossError(absl::StrCat(
@@ -127,8 +126,8 @@ absl::Status MetadataStore::ForEach(
     BlockRecordProto record;
     if (!record.ParseFromArray(it->value().data(),
                                static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(absl::StrCat("metadata record of ",
-                                              key->ToString(), " is corrupt"));
+      return absl::DataLossError(
+          absl::StrCat("metadata record of ", key->ToString(), " is corrupt"));
     }
     if (absl::Status s = visit(*key, record); !s.ok()) return s;
   }

@@ -119,6 +119,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     // Each channel gets its own TCP connection (channels with equal
     // arguments would share one subchannel).
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    // Bulk transfers: big HTTP/2 frames and a deep stream window.
+    args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 4 << 20);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
     channels.push_back(grpc::CreateCustomChannel(
         target, grpc::InsecureChannelCredentials(), args));
   }

@@ -119,7 +119,8 @@ bool ParseArgs(int argc, char** argv, BenchOptions* o) {
   }
   if (o->callers == 0) o->callers = o->qd;
   if (o->batch == 0) {
-    o->batch = static_cast<uint32_t>(std::max<uint64_t>(1, (128ull << 20) / o->bs));
+    o->batch =
+        static_cast<uint32_t>(std::max<uint64_t>(1, (128ull << 20) / o->bs));
   }
   if (o->request == 0) o->request = o->bs;
   return !o->dir.empty() && o->qd > 0 && o->bs > 0 &&
@@ -246,8 +247,8 @@ void PrintStoreResult(const char* op, const BenchOptions& o,
   std::printf(
       "RESULT op=%s engine=%s bs=%llu qd=%u batch=%u bytes=%llu "
       "seconds=%.4f gib_per_s=%.4f compression_ratio=%.3f\n",
-      op, engine.c_str(), static_cast<unsigned long long>(o.bs), o.qd,
-      o.batch, static_cast<unsigned long long>(bytes), seconds,
+      op, engine.c_str(), static_cast<unsigned long long>(o.bs), o.qd, o.batch,
+      static_cast<unsigned long long>(bytes), seconds,
       static_cast<double>(bytes) / seconds / (1ull << 30), ratio);
 }
 
@@ -265,8 +266,7 @@ int RunStore(const BenchOptions& o) {
   options.max_concurrent_swaps = o.qd;
   options.prefetch_depth = 0;
   options.compression.codec = o.codec;
-  absl::StatusOr<std::unique_ptr<BlockStore>> store =
-      BlockStore::Open(options);
+  absl::StatusOr<std::unique_ptr<BlockStore>> store = BlockStore::Open(options);
   if (!store.ok()) return Fail(store.status());
   const std::string tensor = testing::Bf16TensorBytes(o.bs, 1);
   std::vector<BlockKey> keys;
@@ -275,7 +275,8 @@ int RunStore(const BenchOptions& o) {
     BlockAttributes attrs;
     attrs.size_bytes = o.bs;
     attrs.dtype = 3;  // BFLOAT16
-    if (auto r = (*store)->Register(key, attrs); !r.ok()) return Fail(r.status());
+    if (auto r = (*store)->Register(key, attrs); !r.ok())
+      return Fail(r.status());
     AlignedBuffer data(o.bs);
     std::memcpy(data.data(), tensor.data(), o.bs);
     std::memcpy(data.data(), &b, sizeof(b));  // every block differs
@@ -284,8 +285,8 @@ int RunStore(const BenchOptions& o) {
     }
     keys.push_back(std::move(key));
   }
-  const std::string engine = absl::StrCat(
-      "store+", (*store)->Stats().io_engine, "+", CodecName(o.codec));
+  const std::string engine = absl::StrCat("store+", (*store)->Stats().io_engine,
+                                          "+", CodecName(o.codec));
   for (const bool out : {true, false}) {
     const absl::Time start = absl::Now();
     for (size_t i = 0; i < keys.size(); i += o.batch) {
@@ -301,13 +302,12 @@ int RunStore(const BenchOptions& o) {
     }
     const absl::Duration elapsed = absl::Now() - start;
     const StoreStats stats = (*store)->Stats();
-    const double ratio =
-        stats.disk_stored_bytes == 0
-            ? 1.0
-            : static_cast<double>(stats.disk_bytes) /
-                  static_cast<double>(stats.disk_stored_bytes);
-    PrintStoreResult(out ? "write" : "read", o, engine, blocks * o.bs,
-                     elapsed, ratio);
+    const double ratio = stats.disk_stored_bytes == 0
+                             ? 1.0
+                             : static_cast<double>(stats.disk_bytes) /
+                                   static_cast<double>(stats.disk_stored_bytes);
+    PrintStoreResult(out ? "write" : "read", o, engine, blocks * o.bs, elapsed,
+                     ratio);
   }
   store->reset();
   std::filesystem::remove_all(dir);

@@ -35,15 +35,17 @@ class BadInputTest : public PagerTest {
     std::string out = absl::StrCat(
         "registered=", st->blocks_registered(), " ram=", st->blocks_in_ram(),
         " disk=", st->blocks_on_disk(), " pinned=", st->blocks_pinned(),
-        " ram_bytes=", st->ram().bytes(), " disk_used=", st->disk().used_bytes());
+        " ram_bytes=", st->ram().bytes(),
+        " disk_used=", st->disk().used_bytes());
     v1::ListBlocksRequest req;
     req.set_all_namespaces(true);
     auto list = client_->List(req);
     EXPECT_TRUE(list.ok());
     for (const auto& b : list->blocks()) {
-      absl::StrAppend(&out, "\n", b.namespace_(), "/", b.id(), " tier=",
-                      b.tier(), " v=", b.version(), " crc=", b.checksum(),
-                      " pinned=", b.pinned(), " size=", b.size_bytes());
+      absl::StrAppend(&out, "\n", b.namespace_(), "/", b.id(),
+                      " tier=", b.tier(), " v=", b.version(),
+                      " crc=", b.checksum(), " pinned=", b.pinned(),
+                      " size=", b.size_bytes());
     }
     return out;
   }
@@ -149,9 +151,9 @@ TEST_F(BadInputTest, WrongTotalSizeIsInvalidArgumentAndKeepsContents) {
                 .error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   // Declares more than fits.
-  EXPECT_EQ(RawWrite({Msg("existing", std::string(10, 'x'), 99995, 10)})
-                .error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      RawWrite({Msg("existing", std::string(10, 'x'), 99995, 10)}).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
   // Offset past the end.
   EXPECT_EQ(
       RawWrite({Msg("existing", std::string(1, 'x'), 100000)}).error_code(),

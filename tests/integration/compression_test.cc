@@ -45,8 +45,8 @@ class CompressionTest : public PagerTest {
 };
 
 TEST_F(CompressionTest, CompressibleBlocksShrinkOthersStayRawAllReadBack) {
-  StartServer({"--ram_budget=64MiB", "--compression=lz4",
-               "--max_concurrent_swaps=4"});
+  StartServer(
+      {"--ram_budget=64MiB", "--compression=lz4", "--max_concurrent_swaps=4"});
   std::vector<BlockName> names;
   std::map<std::string, std::string> contents;
   for (int i = 0; i < 8; ++i) {
@@ -139,8 +139,9 @@ TEST_F(CompressionTest, DurableCompressedWritesSurviveKill) {
   // Rewrite part of it: the new version is compressed again.
   std::string changed = data;
   changed.replace(4096, 8192, Bf16TensorBytes(8192, 3));
-  ASSERT_TRUE(client_->Write("durable", changed.substr(4096, 8192), 4096,
-                             /*durable=*/true)
+  ASSERT_TRUE(client_
+                  ->Write("durable", changed.substr(4096, 8192), 4096,
+                          /*durable=*/true)
                   .ok());
   server_->Kill();
   ASSERT_TRUE(server_->Restart().ok()) << server_->Log();

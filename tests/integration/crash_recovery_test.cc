@@ -48,8 +48,7 @@ TEST_F(CrashRecoveryTest, AcknowledgedDurableBlocksSurviveRandomKills) {
   for (int cycle = 0; cycle < cycles; ++cycle) {
     std::atomic<bool> stop{false};
     std::thread killer([&] {
-      std::this_thread::sleep_for(
-          std::chrono::milliseconds(50 + rng() % 250));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 250));
       stop = true;
       server_->Kill();
     });
@@ -74,7 +73,8 @@ TEST_F(CrashRecoveryTest, AcknowledgedDurableBlocksSurviveRandomKills) {
         in_flight.erase(b);
       } else if (op < 8) {
         std::vector<BlockName> names;
-        for (int i = 0; i < 3; ++i) names.emplace_back(absl::StrCat("c", rng() % kBlocks));
+        for (int i = 0; i < 3; ++i)
+          names.emplace_back(absl::StrCat("c", rng() % kBlocks));
         auto s = client_->SwapOut(names);
         if (!s.ok() && s.status().code() == absl::StatusCode::kUnavailable) {
           break;
@@ -94,7 +94,8 @@ TEST_F(CrashRecoveryTest, AcknowledgedDurableBlocksSurviveRandomKills) {
       const std::string id = absl::StrCat("c", b);
       auto r = client_->Read(id);
       ASSERT_TRUE(r.ok()) << "cycle " << cycle << ": " << id << ": "
-                          << r.status() << "\n" << server_->Log();
+                          << r.status() << "\n"
+                          << server_->Log();
       if (r->data == PatternBytes(SizeOf(b), seed)) continue;
       auto pending = in_flight.find(b);
       ASSERT_TRUE(pending != in_flight.end() &&
@@ -179,8 +180,7 @@ TEST_F(CrashRecoveryTest, SwapSpaceLimitIsResourceExhaustedAndServiceGoesOn) {
   auto full = client_->SwapOut({"b"});
   EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted)
       << full.status();
-  EXPECT_NE(full.status().message().find("--max_swap_size"),
-            std::string::npos);
+  EXPECT_NE(full.status().message().find("--max_swap_size"), std::string::npos);
   EXPECT_EQ(client_->Get("b")->tier(), v1::TIER_RAM);
   ExpectBytes("a", 600 * kKiB, 1);
   ExpectBytes("b", 600 * kKiB, 2);

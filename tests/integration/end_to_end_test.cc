@@ -27,8 +27,8 @@ struct Planned {
 
 // 200 blocks from 4 KiB to 8 MiB, sizes not all aligned to 4 KiB.
 std::vector<Planned> MixedBlocks(uint64_t* total) {
-  const uint64_t sizes[] = {4 * kKiB,        64 * kKiB + 17, 256 * kKiB,
-                            1 * kMiB - 3,    3 * kMiB,        8 * kMiB};
+  const uint64_t sizes[] = {4 * kKiB,     64 * kKiB + 17, 256 * kKiB,
+                            1 * kMiB - 3, 3 * kMiB,       8 * kMiB};
   std::vector<Planned> blocks;
   *total = 0;
   std::mt19937 rng(7);
@@ -179,7 +179,8 @@ TEST_F(EndToEndTest, SwapByTargetBytesLetsThePolicyChooseAndSparesPinned) {
   Put("pinned", 4 * kMiB, 1, /*pinned=*/true);
   for (int i = 0; i < 8; ++i) Put(absl::StrCat("u", i), 1 * kMiB, 10 + i);
   // Touch the newest blocks so the oldest are the LRU victims.
-  for (int i = 4; i < 8; ++i) ASSERT_TRUE(client_->Touch(absl::StrCat("u", i)).ok());
+  for (int i = 4; i < 8; ++i)
+    ASSERT_TRUE(client_->Touch(absl::StrCat("u", i)).ok());
 
   auto out = client_->SwapBytes(v1::SWAP_OUT, 3 * kMiB);
   ASSERT_TRUE(out.ok()) << out.status();
@@ -287,8 +288,7 @@ TEST_F(EndToEndTest, KillNineAfterSwapOutLosesNothingThatWasSwapped) {
   ASSERT_TRUE(client_->SwapOut(names).ok());
   // Swap one back in and rewrite another: the rewrite is RAM-only again.
   ASSERT_TRUE(client_->SwapIn({"k2"}).ok());
-  ASSERT_TRUE(
-      client_->Write("k4", PatternBytes(5 * 300 * kKiB + 4, 999)).ok());
+  ASSERT_TRUE(client_->Write("k4", PatternBytes(5 * 300 * kKiB + 4, 999)).ok());
 
   server_->Kill();
   ASSERT_TRUE(server_->Restart().ok()) << server_->Log();

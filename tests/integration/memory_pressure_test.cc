@@ -2,11 +2,10 @@
 // limit, fills its RAM tier, then another process in the same cgroup
 // allocates memory. The service must see the pressure, shrink its RAM tier
 // by swapping to disk, and neither process may be OOM-killed.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -34,7 +33,8 @@ class MemoryCgroup {
   // Empty path() when the machine refuses (not root, no controller).
   MemoryCgroup() {
     const std::string name = absl::StrCat("tensorpager-test-", ::getpid());
-    if (std::filesystem::exists("/sys/fs/cgroup/memory/memory.limit_in_bytes")) {
+    if (std::filesystem::exists(
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes")) {
       const std::string dir = "/sys/fs/cgroup/memory/" + name;
       std::error_code ec;
       if (std::filesystem::create_directory(dir, ec) &&
@@ -63,7 +63,8 @@ class MemoryCgroup {
   // sh prefix that moves itself into the cgroup, then execs "$0" "$@".
   std::vector<std::string> Wrapper() const {
     return {"/bin/sh", "-c",
-            absl::StrCat("echo $$ > ", path_, "/cgroup.procs && exec \"$0\" \"$@\"")};
+            absl::StrCat("echo $$ > ", path_,
+                         "/cgroup.procs && exec \"$0\" \"$@\"")};
   }
   int OomKills() const {
     std::ifstream f(path_ + (std::filesystem::exists(path_ + "/memory.events")
@@ -87,8 +88,8 @@ TEST(MemoryPressureTest, ServiceSwapsItsRamTierOutWhenItsCgroupFillsUp) {
   if (cgroup.path().empty()) GTEST_SKIP() << cgroup.why();
   ServerProcess::Options o;
   o.wrapper = cgroup.Wrapper();
-  o.flags = {"--ram_budget=400MiB", "--swap_threshold=0.95",
-             "--swap_target=0.9", "--pressure_interval_ms=100",
+  o.flags = {"--ram_budget=400MiB",  "--swap_threshold=0.95",
+             "--swap_target=0.9",    "--pressure_interval_ms=100",
              "--max_swap_size=1GiB", "--prefetch_depth=0"};
   auto server = ServerProcess::Start(o);
   ASSERT_TRUE(server.ok()) << server.status();
@@ -111,14 +112,14 @@ TEST(MemoryPressureTest, ServiceSwapsItsRamTierOutWhenItsCgroupFillsUp) {
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const std::string join = absl::StrCat("/bin/sh -c 'echo $$ > ", cgroup.path(),
-                                          "/cgroup.procs && exec /usr/bin/python3 -c \"",
-                                          "import time\nchunks=[]\n",
-                                          "for i in range(30):\n",
-                                          " chunks.append(bytes([i % 251 + 1]) * (10 << 20))\n",
-                                          " time.sleep(0.1)\n",
-                                          "time.sleep(2)\n\"'");
-    ::execl("/bin/sh", "/bin/sh", "-c", join.c_str(), static_cast<char*>(nullptr));
+    const std::string join =
+        absl::StrCat("/bin/sh -c 'echo $$ > ", cgroup.path(),
+                     "/cgroup.procs && exec /usr/bin/python3 -c \"",
+                     "import time\nchunks=[]\n", "for i in range(30):\n",
+                     " chunks.append(bytes([i % 251 + 1]) * (10 << 20))\n",
+                     " time.sleep(0.1)\n", "time.sleep(2)\n\"'");
+    ::execl("/bin/sh", "/bin/sh", "-c", join.c_str(),
+            static_cast<char*>(nullptr));
     ::_exit(127);
   }
   int status = 0;

@@ -1,11 +1,10 @@
 // /metrics of a live tensorpagerd: promtool accepts it, the families carry
 // the workload's figures, and a real Prometheus server scrapes it.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
@@ -29,7 +28,8 @@ class MetricsTest : public PagerTest {
   void Workload() {
     for (int i = 0; i < 12; ++i) Put(absl::StrCat("m", i), 256 * kKiB, i);
     ASSERT_TRUE(client_->SwapOut({"m0", "m1", "m2", "m3"}).ok());
-    for (int i = 0; i < 6; ++i) ExpectBytes(absl::StrCat("m", i), 256 * kKiB, i);
+    for (int i = 0; i < 6; ++i)
+      ExpectBytes(absl::StrCat("m", i), 256 * kKiB, i);
     EXPECT_FALSE(client_->Read("missing").ok());
   }
 
@@ -66,11 +66,22 @@ TEST_F(MetricsTest, LiveScrapePassesPromtoolAndCountsTheWorkload) {
   EXPECT_EQ(Sample(text, "tensorpager_swap_in_duration_seconds_count "), 4);
   EXPECT_EQ(Sample(text, "tensorpager_tier_blocks{tier=\"ram\"}"), 12);
   EXPECT_EQ(Sample(text, "tensorpager_blocks_registered "), 12);
-  EXPECT_EQ(Sample(text, "tensorpager_region_blocks{region_type=\"TENSOR_DATA\"}"), 12);
-  EXPECT_GE(Sample(text, "tensorpager_rpc_requests_total{method=\"Access\",code=\"NOT_FOUND\"}"), 1);
-  EXPECT_GE(Sample(text, "tensorpager_rpc_requests_total{method=\"WriteBlock\",code=\"OK\"}"), 12);
-  EXPECT_TRUE(absl::StrContains(text, "tensorpager_rpc_duration_seconds_bucket{method=\"Swap\""));
-  EXPECT_TRUE(absl::StrContains(text, "tensorpager_pressure_ratio{resource=\"host_ram\"}"));
+  EXPECT_EQ(
+      Sample(text, "tensorpager_region_blocks{region_type=\"TENSOR_DATA\"}"),
+      12);
+  EXPECT_GE(Sample(text,
+                   "tensorpager_rpc_requests_total{method=\"Access\",code="
+                   "\"NOT_FOUND\"}"),
+            1);
+  EXPECT_GE(
+      Sample(
+          text,
+          "tensorpager_rpc_requests_total{method=\"WriteBlock\",code=\"OK\"}"),
+      12);
+  EXPECT_TRUE(absl::StrContains(
+      text, "tensorpager_rpc_duration_seconds_bucket{method=\"Swap\""));
+  EXPECT_TRUE(absl::StrContains(
+      text, "tensorpager_pressure_ratio{resource=\"host_ram\"}"));
   EXPECT_TRUE(absl::StrContains(text, "tensorpager_build_info{"));
   EXPECT_GT(Sample(text, "tensorpager_disk_capacity_bytes "), 0);
 
@@ -116,7 +127,8 @@ TEST_F(MetricsTest, PrometheusScrapesSwapCountersAndHistogramQuantiles) {
     std::freopen(log.c_str(), "a", stdout);
     const std::string config = "--config.file=" + dir.Sub("prometheus.yml");
     const std::string storage = "--storage.tsdb.path=" + dir.Sub("tsdb");
-    const std::string listen = absl::StrCat("--web.listen-address=127.0.0.1:", port);
+    const std::string listen =
+        absl::StrCat("--web.listen-address=127.0.0.1:", port);
     ::execl(prometheus.c_str(), prometheus.c_str(), config.c_str(),
             storage.c_str(), listen.c_str(), "--web.enable-lifecycle",
             static_cast<char*>(nullptr));

@@ -24,7 +24,8 @@ inline std::string PatternBytes(uint64_t size, uint64_t seed) {
     const uint64_t v = rng();
     std::memcpy(out.data() + i, &v, 8);
   }
-  for (uint64_t i = size / 8 * 8; i < size; ++i) out[i] = static_cast<char>(rng());
+  for (uint64_t i = size / 8 * 8; i < size; ++i)
+    out[i] = static_cast<char>(rng());
   return out;
 }
 
@@ -48,8 +49,7 @@ class PagerTest : public ::testing::Test {
 
   // Registers and writes a block with PatternBytes(size, seed).
   void Put(const std::string& id, uint64_t size, uint64_t seed,
-           bool pinned = false,
-           v1::RegionType type = v1::TENSOR_DATA) {
+           bool pinned = false, v1::RegionType type = v1::TENSOR_DATA) {
     BlockSpec spec{id};
     spec.size_bytes = size;
     spec.pinned = pinned;

@@ -53,10 +53,10 @@ TEST_F(PolicyPressureTest, AccessToASequenceMemberPrefetchesTheNextOnes) {
     spec.region_type = v1::KV_CACHE;
     spec.sequence = std::make_pair("conversation-7", i);
     ASSERT_TRUE(client_->Register(spec).ok());
-    ASSERT_TRUE(client_
-                    ->Write(absl::StrCat("page", i),
-                            PatternBytes(128 * kKiB, 40 + i))
-                    .ok());
+    ASSERT_TRUE(
+        client_
+            ->Write(absl::StrCat("page", i), PatternBytes(128 * kKiB, 40 + i))
+            .ok());
   }
   std::vector<BlockName> all;
   for (int i = 0; i < 6; ++i) all.emplace_back(absl::StrCat("page", i));

@@ -73,15 +73,15 @@ TEST_F(ServerConfigCliTest, BadSettingsExitWith2AndSayWhere) {
   EXPECT_THAT(bad_env.err, AllOf(HasSubstr("--algorithm=fifo is unknown"),
                                  HasSubstr("from TENSORPAGER_ALGORITHM")));
 
-  CommandResult bad_codec = Server(
-      {"--print_config"},
-      {{"TENSORPAGER_CONFIG",
-        WriteConfig("compression_region_types: {KV_CACHE: brotli}\n")}});
+  CommandResult bad_codec =
+      Server({"--print_config"},
+             {{"TENSORPAGER_CONFIG",
+               WriteConfig("compression_region_types: {KV_CACHE: brotli}\n")}});
   EXPECT_EQ(bad_codec.exit_code, 2) << bad_codec;
-  EXPECT_THAT(bad_codec.err,
-              AllOf(HasSubstr("--compression_region_types"),
-                    HasSubstr("needs =none, lz4 or zstd")));
-  CommandResult bad_level = Server({"--print_config", "--compression_level=12"}, {});
+  EXPECT_THAT(bad_codec.err, AllOf(HasSubstr("--compression_region_types"),
+                                   HasSubstr("needs =none, lz4 or zstd")));
+  CommandResult bad_level =
+      Server({"--print_config", "--compression_level=12"}, {});
   EXPECT_EQ(bad_level.exit_code, 2) << bad_level;
   EXPECT_THAT(bad_level.err, HasSubstr("compression level must be 1"));
 

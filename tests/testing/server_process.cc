@@ -28,7 +28,8 @@ std::string ServerProcess::BinaryPath() {
 
 ServerProcess::ServerProcess(Options options)
     : options_(std::move(options)), temp_(std::make_unique<TempDir>()) {
-  data_dir_ = options_.data_dir.empty() ? temp_->Sub("data") : options_.data_dir;
+  data_dir_ =
+      options_.data_dir.empty() ? temp_->Sub("data") : options_.data_dir;
   ready_file_ = temp_->Sub("ready");
   log_file_ = temp_->Sub("server.log");
 }
@@ -53,8 +54,8 @@ absl::Status ServerProcess::Launch() {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const int log_fd =
-      ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int log_fd = ::open(log_file_.c_str(),
+                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) return absl::InternalError("cannot open server log");
   const pid_t parent = ::getpid();
   pid_ = ::fork();

@@ -24,9 +24,9 @@ std::string RandomBytes(uint64_t n, uint64_t seed) {
 
 std::string RoundTrip(const CompressedImage& image, uint64_t size) {
   std::string out(size, '\0');
-  absl::Status s = Decompress(
-      image.codec, image.bytes.span(),
-      {reinterpret_cast<std::byte*>(out.data()), out.size()});
+  absl::Status s =
+      Decompress(image.codec, image.bytes.span(),
+                 {reinterpret_cast<std::byte*>(out.data()), out.size()});
   EXPECT_TRUE(s.ok()) << s;
   return out;
 }
@@ -89,8 +89,8 @@ TEST(CodecTest, MinRatioDecides) {
   const std::string data = testing::Bf16TensorBytes(1 << 20, 11);
   auto image = Compress(Bytes(data), 2, {Codec::kZstd, 1, 1.0});
   ASSERT_TRUE(image.has_value());
-  const double ratio =
-      static_cast<double>(data.size()) / static_cast<double>(image->bytes.size());
+  const double ratio = static_cast<double>(data.size()) /
+                       static_cast<double>(image->bytes.size());
   EXPECT_FALSE(Compress(Bytes(data), 2, {Codec::kZstd, 1, ratio * 1.2}));
   EXPECT_TRUE(Compress(Bytes(data), 2, {Codec::kZstd, 1, ratio * 0.9}));
 }
@@ -110,8 +110,8 @@ TEST(CodecTest, DamagedImagesAreDataLoss) {
   auto image = Compress(Bytes(data), 2, {Codec::kLz4, 1, 1.1});
   ASSERT_TRUE(image.has_value());
   std::string out(data.size(), '\0');
-  auto out_span = absl::Span<std::byte>(reinterpret_cast<std::byte*>(out.data()),
-                                        out.size());
+  auto out_span = absl::Span<std::byte>(
+      reinterpret_cast<std::byte*>(out.data()), out.size());
   // Wrong logical size, truncated image, unknown codec.
   EXPECT_EQ(Decompress(image->codec, image->bytes.span(),
                        out_span.subspan(0, out.size() - 2))

@@ -43,7 +43,8 @@ TEST(TaskPoolTest, ParallelismOneRunsOnTheCaller) {
   TaskPool pool(1);
   const auto caller = std::this_thread::get_id();
   std::set<std::thread::id> threads;
-  pool.ParallelFor(8, [&](size_t) { threads.insert(std::this_thread::get_id()); });
+  pool.ParallelFor(8,
+                   [&](size_t) { threads.insert(std::this_thread::get_id()); });
   EXPECT_EQ(threads, std::set<std::thread::id>{caller});
 }
 
@@ -53,9 +54,8 @@ TEST(TaskPoolTest, NestedAndConcurrentCallersFinish) {
   std::vector<std::thread> callers;
   for (int c = 0; c < 4; ++c) {
     callers.emplace_back([&] {
-      pool.ParallelFor(5, [&](size_t) {
-        pool.ParallelFor(5, [&](size_t) { ++total; });
-      });
+      pool.ParallelFor(
+          5, [&](size_t) { pool.ParallelFor(5, [&](size_t) { ++total; }); });
     });
   }
   for (auto& t : callers) t.join();
