@@ -69,6 +69,11 @@ ABSL_FLAG(int, compression_level, 1,
 ABSL_FLAG(double, compression_min_ratio, 1.1,
           "Store a block compressed only when logical/stored bytes reaches "
           "this ratio (decompressing costs CPU on every swap-in).");
+ABSL_FLAG(bool, shared_memory, true,
+          "Let SDK clients on this host attach shared memory (sealed "
+          "memfds) so block bytes cross by memcpy instead of gRPC streams. "
+          "The server must be able to open the clients' descriptors (same "
+          "user or root, same PID namespace).");
 ABSL_FLAG(std::string, profile, "auto",
           "Hardware profile whose defaults apply to settings not given "
           "explicitly: auto (detected from the data dir's drive, RAM and "
@@ -214,6 +219,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.explicit_settings = std::move(explicit_settings);
   c.ready_file = absl::GetFlag(FLAGS_ready_file);
   c.shutdown_grace_ms = absl::GetFlag(FLAGS_shutdown_grace_ms);
+  c.shared_memory = absl::GetFlag(FLAGS_shared_memory);
   if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
   return c;
 }

@@ -57,6 +57,9 @@ struct ServerConfig {
   // Written once the server listens: "grpc_port=N" and "metrics_port=M".
   std::string ready_file;
   int shutdown_grace_ms = 5000;
+  // Lets clients on this host attach sealed memfds for the shared-memory
+  // data path.
+  bool shared_memory = true;
 };
 
 // Builds the configuration from the current flag values (after the config

@@ -1,7 +1,9 @@
 #include "server/tensorpager_service.h"
 
 #include <algorithm>
+#include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/proto_convert.h"
@@ -206,6 +208,102 @@ grpc::Status TensorPagerService::Access(
     response.clear_block();
     response.clear_hit();
   } while (sent < read->length && !context->IsCancelled());
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::AttachSharedMemory(
+    grpc::ServerContext* context, const v1::AttachSharedMemoryRequest* request,
+    v1::AttachSharedMemoryResponse* response) {
+  if (!config_->shared_memory) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "the shared-memory data path is off on this server "
+                        "(--shared_memory=false); use WriteBlock and Access");
+  }
+  // /proc/<pid> names a process on this host only.
+  const std::string peer = context->peer();
+  if (!absl::StartsWith(peer, "unix:") &&
+      !absl::StartsWith(peer, "ipv4:127.") &&
+      !absl::StartsWith(peer, "ipv6:[::1]")) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("shared memory is for clients on this "
+                                     "host; ",
+                                     peer, " is not"));
+  }
+  absl::StatusOr<uint64_t> id = segments_.Attach(
+      request->pid(), request->fd(), request->size_bytes(), request->token());
+  if (!id.ok()) return ToGrpc(id.status());
+  response->set_segment_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::DetachSharedMemory(
+    grpc::ServerContext*, const v1::DetachSharedMemoryRequest* request,
+    v1::DetachSharedMemoryResponse*) {
+  return ToGrpc(segments_.Detach(request->segment_id()));
+}
+
+grpc::Status TensorPagerService::WriteBlockShared(
+    grpc::ServerContext*, const v1::WriteBlockSharedRequest* request,
+    v1::WriteBlockResponse* response) {
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request->namespace_(), request->id());
+  if (!key.ok()) return ToGrpc(key.status());
+  const v1::SharedRange& source = request->source();
+  if (source.length() == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "source.length is 0: the write carries no data");
+  }
+  absl::StatusOr<SharedMemorySegments::Lease> lease =
+      segments_.Resolve(source.segment_id(), source.offset(), source.length());
+  if (!lease.ok()) return ToGrpc(lease.status());
+  // The store checks the range against the block; copying first keeps the
+  // client free to reuse its buffer as soon as the call returns.
+  storage::AlignedBuffer staging = store_->NewBuffer(source.length());
+  if (!staging.ok()) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "server is out of memory for the write's staging "
+                        "buffer; retry later");
+  }
+  std::memcpy(staging.data(), lease->bytes().data(), source.length());
+  std::optional<bool> durable;
+  if (request->has_durable()) durable = request->durable();
+  absl::StatusOr<storage::WriteResult> result =
+      store_->Write(*key, request->offset(), std::move(staging),
+                    storage::WriteOptions{durable});
+  if (!result.ok()) return ToGrpc(result.status());
+  ToProto(result->block, response->mutable_block());
+  response->set_bytes_written(result->bytes_written);
+  response->set_durable(result->durable);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::AccessShared(
+    grpc::ServerContext*, const v1::AccessSharedRequest* request,
+    v1::AccessSharedResponse* response) {
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request->namespace_(), request->id());
+  if (!key.ok()) return ToGrpc(key.status());
+  const v1::SharedRange& dest = request->destination();
+  absl::StatusOr<SharedMemorySegments::Lease> lease =
+      segments_.Resolve(dest.segment_id(), dest.offset(), dest.length());
+  if (!lease.ok()) return ToGrpc(lease.status());
+  storage::ReadOptions options;
+  options.offset = request->offset();
+  options.length = request->length();
+  absl::StatusOr<storage::ReadResult> read = store_->Read(*key, options);
+  if (!read.ok()) return ToGrpc(read.status());
+  if (read->length > dest.length()) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("destination holds ", dest.length(), " bytes but ",
+                     read->length, " bytes of ", key->ToString(),
+                     " were asked for; give a larger range"));
+  }
+  std::memcpy(lease->bytes().data(), read->data->data() + read->offset,
+              read->length);
+  ToProto(read->block, response->mutable_block());
+  response->set_hit(read->hit);
+  response->set_length(read->length);
   return grpc::Status::OK;
 }
 

@@ -12,6 +12,7 @@
 #include "server/pressure/hardware_profile.h"
 #include "server/pressure/pressure_monitor.h"
 #include "server/server_config.h"
+#include "server/shared_memory_segments.h"
 #include "storage/block_store.h"
 #include "storage/shared_mutex.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
@@ -70,6 +71,20 @@ class TensorPagerService final : public v1::TensorPager::Service {
   grpc::Status ReportClientUsage(
       grpc::ServerContext* context, const v1::ReportClientUsageRequest* request,
       v1::ReportClientUsageResponse* response) override;
+  grpc::Status AttachSharedMemory(
+      grpc::ServerContext* context,
+      const v1::AttachSharedMemoryRequest* request,
+      v1::AttachSharedMemoryResponse* response) override;
+  grpc::Status DetachSharedMemory(
+      grpc::ServerContext* context,
+      const v1::DetachSharedMemoryRequest* request,
+      v1::DetachSharedMemoryResponse* response) override;
+  grpc::Status WriteBlockShared(grpc::ServerContext* context,
+                                const v1::WriteBlockSharedRequest* request,
+                                v1::WriteBlockResponse* response) override;
+  grpc::Status AccessShared(grpc::ServerContext* context,
+                            const v1::AccessSharedRequest* request,
+                            v1::AccessSharedResponse* response) override;
 
  private:
   void FillPressure(
@@ -85,6 +100,7 @@ class TensorPagerService final : public v1::TensorPager::Service {
   // Latest usage each SDK client reported, by client id.
   SharedMutex clients_mu_;
   std::map<std::string, v1::ClientUsage> clients_ ABSL_GUARDED_BY(clients_mu_);
+  SharedMemorySegments segments_{SharedMemorySegments::Limits{}};
 };
 
 }  // namespace tensorpager::server

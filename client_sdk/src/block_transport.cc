@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client_sdk/src/device_pipeline.h"
 #include "client_sdk/src/rpc_util.h"
@@ -26,9 +27,164 @@ BlockTransport::BlockTransport(
   }
 }
 
+namespace {
+
+std::string SizeKey(absl::string_view ns, absl::string_view id) {
+  return absl::StrCat(ns.empty() ? kDefaultNamespace : ns,
+                      absl::string_view("\0", 1), id);
+}
+
+// Sizes remembered for the shared-memory path; past this many, start over
+// (a miss only costs one fetch over a stream).
+constexpr size_t kMaxKnownSizes = 1 << 20;
+
+}  // namespace
+
+void BlockTransport::OfferSharedMemory(uint64_t bytes, SdkLog* log) {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  arena_bytes_ = bytes;
+  log_ = log;
+}
+
+SharedArena* BlockTransport::Arena() {
+  if (arena_ready_.load(std::memory_order_acquire)) return arena_.get();
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  if (arena_ready_.load(std::memory_order_relaxed)) return arena_.get();
+  if (arena_bytes_ == 0) return nullptr;
+  absl::StatusOr<std::unique_ptr<SharedArena>> arena =
+      SharedArena::Create(control(), arena_bytes_, options_.timeout);
+  if (!arena.ok()) {
+    const absl::StatusCode code = arena.status().code();
+    if (code == absl::StatusCode::kUnavailable ||
+        code == absl::StatusCode::kDeadlineExceeded) {
+      return nullptr;  // server not up yet: try again next time
+    }
+    log_->Info(absl::StrCat("shared-memory data path off (",
+                            arena.status().ToString(),
+                            "); block bytes go over gRPC streams"));
+    arena_bytes_ = 0;
+    return nullptr;
+  }
+  log_->Info(absl::StrCat("shared-memory data path on: ", arena_bytes_ >> 20,
+                          " MiB arena"));
+  arena_ = *std::move(arena);
+  arena_ready_.store(true, std::memory_order_release);
+  return arena_.get();
+}
+
+void BlockTransport::DisableSharedMemory() {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  arena_bytes_ = 0;
+  if (arena_ != nullptr) arena_->Detach(control(), options_.timeout);
+}
+
+void BlockTransport::NoteBlockSize(BlockIdView id, uint64_t size) {
+  std::lock_guard<std::mutex> lock(sizes_mu_);
+  if (sizes_.size() >= kMaxKnownSizes) sizes_.clear();
+  sizes_[SizeKey(id.ns, id.id)] = size;
+}
+
+uint64_t BlockTransport::KnownSize(const std::string& ns,
+                                   const std::string& id) {
+  std::lock_guard<std::mutex> lock(sizes_mu_);
+  auto it = sizes_.find(SizeKey(ns, id));
+  return it == sizes_.end() ? 0 : it->second;
+}
+
+bool BlockTransport::SharedPathLost(const absl::Status& s) {
+  if (absl::StrContains(s.message(), "shared-memory segment")) {
+    // The server restarted and forgot the segment: attach it again for
+    // the next transfer; this one goes over a stream.
+    if (SharedArena* arena = Arena()) {
+      arena->Reattach(control(), options_.timeout).IgnoreError();
+    }
+    return true;
+  }
+  return absl::StrContains(s.message(), "destination holds");
+}
+
+std::optional<absl::StatusOr<v1::WriteBlockResponse>>
+BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
+                            uint64_t offset, std::optional<bool> durable) {
+  SharedArena* arena = Arena();
+  if (arena == nullptr) return std::nullopt;
+  std::optional<SharedArena::Range> range = arena->Allocate(size);
+  if (!range) return std::nullopt;
+  std::memcpy(range->data(), data, size);
+  v1::WriteBlockSharedRequest req;
+  req.set_namespace_(id.ns.data(), id.ns.size());
+  req.set_id(id.id.data(), id.id.size());
+  req.set_offset(offset);
+  if (durable) req.set_durable(*durable);
+  v1::SharedRange* source = req.mutable_source();
+  source->set_segment_id(range->segment_id());
+  source->set_offset(range->offset());
+  source->set_length(size);
+  v1::WriteBlockResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options_.timeout);
+  const uint32_t i = next_stub_.fetch_add(1, std::memory_order_relaxed);
+  absl::Status s =
+      FromGrpc(stubs_[i % stubs_.size()]->WriteBlockShared(&ctx, req, &resp));
+  if (!s.ok()) {
+    if (SharedPathLost(s)) return std::nullopt;
+    return s;
+  }
+  shared_transfers_.fetch_add(1, std::memory_order_relaxed);
+  shared_bytes_.fetch_add(size, std::memory_order_relaxed);
+  return resp;
+}
+
+std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
+    const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit) {
+  if (request.touch_only()) return std::nullopt;
+  SharedArena* arena = Arena();
+  if (arena == nullptr) return std::nullopt;
+  uint64_t want = request.length();
+  if (want == 0) {
+    const uint64_t size = KnownSize(request.namespace_(), request.id());
+    if (size <= request.offset()) return std::nullopt;
+    want = size - request.offset();
+  }
+  std::optional<SharedArena::Range> range = arena->Allocate(want);
+  if (!range) return std::nullopt;
+  v1::AccessSharedRequest req;
+  req.set_namespace_(request.namespace_());
+  req.set_id(request.id());
+  req.set_offset(request.offset());
+  req.set_length(request.length());
+  v1::SharedRange* dest = req.mutable_destination();
+  dest->set_segment_id(range->segment_id());
+  dest->set_offset(range->offset());
+  dest->set_length(range->length());
+  v1::AccessSharedResponse resp;
+  const uint32_t i = next_stub_.fetch_add(1, std::memory_order_relaxed);
+  grpc::Status rpc = WithRetries(
+      options_.timeout, options_.max_retries, options_.retry_backoff,
+      [&](grpc::ClientContext& ctx) {
+        return stubs_[i % stubs_.size()]->AccessShared(&ctx, req, &resp);
+      });
+  if (absl::Status s = FromGrpc(rpc); !s.ok()) {
+    if (SharedPathLost(s)) return std::nullopt;
+    return s;
+  }
+  absl::StatusOr<void*> dst = allocate(resp.block(), resp.length());
+  if (!dst.ok()) return dst.status();
+  std::memcpy(*dst, range->data(), resp.length());
+  if (hit != nullptr) *hit = resp.hit();
+  shared_transfers_.fetch_add(1, std::memory_order_relaxed);
+  shared_bytes_.fetch_add(resp.length(), std::memory_order_relaxed);
+  return std::move(*resp.mutable_block());
+}
+
 absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
     const v1::AccessRequest& request, Placement where, RangeAllocateFn allocate,
     bool* hit) {
+  if (!where.is_device()) {
+    if (auto shared = FetchShared(request, allocate, hit)) {
+      return *std::move(shared);
+    }
+  }
   std::optional<StreamPool::Lease> lease;
   if (where.is_device() && !request.touch_only()) {
     absl::StatusOr<StreamPool::Lease> l = streams_->Acquire(where.device());
@@ -118,12 +274,19 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
                                             " returned ", received, " of ",
                                             length, " bytes"));
   }
+  NoteBlockSize(BlockIdView(request.namespace_(), request.id()),
+                info.size_bytes());
   return info;
 }
 
 absl::StatusOr<v1::WriteBlockResponse> BlockTransport::Store(
     BlockIdView id, Placement from, const void* data, uint64_t size,
     uint64_t offset, std::optional<bool> durable) {
+  if (!from.is_device()) {
+    if (auto shared = StoreShared(id, data, size, offset, durable)) {
+      return *std::move(shared);
+    }
+  }
   std::optional<StreamPool::Lease> lease;
   if (from.is_device()) {
     absl::StatusOr<StreamPool::Lease> l = streams_->Acquire(from.device());

@@ -10,11 +10,15 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "client_sdk/src/cache_backend.h"
+#include "client_sdk/src/sdk_log.h"
+#include "client_sdk/src/shared_arena.h"
 #include "client_sdk/src/stream_pool.h"
 #include "client_sdk/src/wire_chunks.h"
 #include "tensorpager/client_options.h"
@@ -50,7 +54,30 @@ class BlockTransport final : public CacheBackend {
                           uint64_t size) override;
   absl::StatusOr<v1::BlockInfo> DescribeBlock(BlockIdView id) override;
 
+  // Offers the shared-memory data path with an arena of `bytes`, set up on
+  // the first transfer; where the server cannot attach it, `log` says why
+  // once and streams stay in use.
+  void OfferSharedMemory(uint64_t bytes, SdkLog* log);
+  void DisableSharedMemory();
+  // Block sizes let a fetch size its shared range without asking first.
+  void NoteBlockSize(BlockIdView id, uint64_t size);
+  uint64_t shared_transfers() const { return shared_transfers_.load(); }
+  uint64_t shared_bytes() const { return shared_bytes_.load(); }
+
  private:
+  // nullopt: not taken (no arena, no room, size unknown); use a stream.
+  std::optional<absl::StatusOr<v1::WriteBlockResponse>> StoreShared(
+      BlockIdView id, const void* data, uint64_t size, uint64_t offset,
+      std::optional<bool> durable);
+  std::optional<absl::StatusOr<v1::BlockInfo>> FetchShared(
+      const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit);
+  // After an error from a shared call: true when the stream path should
+  // take over (the server forgot the segment, or the range was too small).
+  bool SharedPathLost(const absl::Status& s);
+  uint64_t KnownSize(const std::string& ns, const std::string& id);
+  // The arena, attaching it on first use; null while the path is off.
+  SharedArena* Arena();
+
   // One connection and its registered data methods.
   struct Connection {
     std::shared_ptr<grpc::Channel> channel;
@@ -66,6 +93,17 @@ class BlockTransport final : public CacheBackend {
   std::vector<std::unique_ptr<v1::TensorPager::Stub>> stubs_;
   std::vector<Connection> connections_;
   std::atomic<uint32_t> next_{0};
+  std::atomic<uint32_t> next_stub_{0};
+  // Shared memory: offered (bytes > 0), attached (arena_), or given up.
+  std::mutex arena_mu_;
+  uint64_t arena_bytes_ ABSL_GUARDED_BY(arena_mu_) = 0;
+  SdkLog* log_ = nullptr;
+  std::unique_ptr<SharedArena> arena_;
+  std::atomic<bool> arena_ready_{false};
+  std::atomic<uint64_t> shared_transfers_{0};
+  std::atomic<uint64_t> shared_bytes_{0};
+  std::mutex sizes_mu_;
+  absl::flat_hash_map<std::string, uint64_t> sizes_ ABSL_GUARDED_BY(sizes_mu_);
   const ClientOptions& options_;
   StreamPool* streams_;
 };

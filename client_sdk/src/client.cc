@@ -12,7 +12,9 @@
 #include <cstring>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "client_sdk/src/allocator_tuning.h"
 #include "client_sdk/src/block_transport.h"
@@ -36,6 +38,17 @@ using internal::SetDeadline;
 constexpr int kMaxMessageBytes = 8 << 20;
 constexpr uint32_t kMaxChunkBytes = 1u << 20;
 constexpr uint32_t kMinChunkBytes = 4096;
+
+// Targets on this host, where the shared-memory data path can work (the
+// server checks the same from its side).
+bool IsLocalTarget(absl::string_view target) {
+  absl::ConsumePrefix(&target, "dns:///");
+  absl::ConsumePrefix(&target, "ipv4:");
+  absl::ConsumePrefix(&target, "ipv6:");
+  return absl::StartsWith(target, "unix:") ||
+         absl::StartsWith(target, "localhost") ||
+         absl::StartsWith(target, "127.") || absl::StartsWith(target, "[::1]");
+}
 
 absl::Status ValidateOptions(const ClientOptions& o) {
   if (o.write_chunk_bytes == 0 || o.write_chunk_bytes > kMaxChunkBytes) {
@@ -128,6 +141,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   std::unique_ptr<Client> client(
       new Client(std::move(channels), std::move(options)));
   client->Start();
+  if (IsLocalTarget(target) && client->options_.shared_memory_bytes > 0) {
+    client->transport_->OfferSharedMemory(client->options_.shared_memory_bytes,
+                                          client->log_.get());
+  }
   return client;
 }
 
@@ -173,7 +190,9 @@ absl::Status Client::Close() {
   prefetch_->Shutdown();
   if (pressure_ != nullptr) pressure_->Stop();
   reporter_->Stop();
-  return cache_->FlushAll();
+  absl::Status flushed = cache_->FlushAll();
+  transport_->DisableSharedMemory();
+  return flushed;
 }
 
 Client::~Client() {
@@ -227,6 +246,7 @@ absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec) {
       !s.ok()) {
     return s;
   }
+  transport_->NoteBlockSize(BlockIdView(spec.name), spec.size_bytes);
   return std::move(*resp.mutable_block());
 }
 

@@ -1,5 +1,6 @@
 // The local-cache layer of tensorpager::Client.
 #include "absl/strings/str_cat.h"
+#include "client_sdk/src/block_transport.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/src/work_queue.h"
 #include "tensorpager/client.h"
@@ -28,7 +29,12 @@ absl::Status Client::Evict(const BlockName& name,
   return cache_->Evict(internal::BlockIdView(name), where);
 }
 
-CacheStats Client::LocalStats() const { return cache_->Stats(); }
+CacheStats Client::LocalStats() const {
+  CacheStats stats = cache_->Stats();
+  stats.shared_memory_transfers = transport_->shared_transfers();
+  stats.shared_memory_bytes = transport_->shared_bytes();
+  return stats;
+}
 
 bool Client::host_mode() const { return runtime_->device_count() == 0; }
 

@@ -41,6 +41,10 @@ struct CacheStats {
   uint64_t pressure_evictions = 0;  // local copies dropped under pressure
   uint64_t accesses_reported = 0;   // local accesses the server accepted
   uint64_t prefetches = 0;
+  // Transfers (either way) that crossed through the shared-memory arena
+  // rather than a gRPC stream, and their bytes.
+  uint64_t shared_memory_transfers = 0;
+  uint64_t shared_memory_bytes = 0;
   std::vector<PoolStats> pools;
 
   // Share of accesses that needed no RPC.

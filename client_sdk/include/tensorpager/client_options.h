@@ -86,6 +86,12 @@ struct ClientOptions {
   TransferOptions transfer;
   // Threads that run Prefetch requests.
   int prefetch_threads = 2;
+  // Shared-memory data path to a server on this host (unix:, localhost or
+  // loopback target): an arena of this many bytes (a sealed memfd the
+  // server maps) through which host-memory transfers up to its size cross
+  // by memcpy instead of gRPC streams. 0 turns it off; so does a server
+  // that cannot attach (the SDK then says why once and uses streams).
+  uint64_t shared_memory_bytes = 64ull << 20;
   // Process-wide: raises glibc malloc's mmap and trim thresholds so the
   // large buffers gRPC allocates for every received MiB are reused rather
   // than mapped, faulted in page by page and unmapped again. That halves

@@ -1,0 +1,149 @@
+#include "client_sdk/src/shared_arena.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "client_sdk/src/rpc_util.h"
+
+namespace tensorpager::internal {
+namespace {
+
+// Ranges start on whole pages so transfers stay aligned. The first page
+// holds the token that identifies the segment to the server.
+constexpr uint64_t kGranule = 4096;
+constexpr size_t kTokenBytes = 16;
+
+uint64_t RoundUp(uint64_t n) {
+  return (n + kGranule - 1) / kGranule * kGranule;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SharedArena>> SharedArena::Create(
+    v1::TensorPager::Stub& stub, uint64_t size_bytes, absl::Duration timeout) {
+  size_bytes = RoundUp(std::max<uint64_t>(size_bytes, 2 * kGranule));
+  const int fd =
+      ::memfd_create("tensorpager-sdk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("memfd_create: ", std::strerror(errno)));
+  }
+  auto fail = [fd](absl::string_view what) {
+    const std::string message = absl::StrCat(what, ": ", std::strerror(errno));
+    ::close(fd);
+    return absl::UnavailableError(message);
+  };
+  if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) {
+    return fail("ftruncate of the shared-memory arena");
+  }
+  // Fixed size: the server's mapping can never run past the end of it.
+  if (::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !=
+      0) {
+    return fail("sealing the shared-memory arena");
+  }
+  void* p =
+      ::mmap(nullptr, size_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return fail("mapping the shared-memory arena");
+  std::unique_ptr<SharedArena> arena(
+      new SharedArena(fd, static_cast<std::byte*>(p), size_bytes));
+  std::random_device random;
+  for (size_t i = 0; i < kTokenBytes; ++i) {
+    arena->base_[i] = static_cast<std::byte>(random());
+  }
+  if (absl::Status s = arena->Attach(stub, timeout); !s.ok()) return s;
+  return arena;
+}
+
+SharedArena::SharedArena(int fd, std::byte* base, uint64_t size)
+    : fd_(fd), base_(base), size_(size) {
+  free_.emplace(kGranule, size - kGranule);
+}
+
+absl::Status SharedArena::Attach(v1::TensorPager::Stub& stub,
+                                 absl::Duration timeout) {
+  v1::AttachSharedMemoryRequest req;
+  req.set_pid(static_cast<int32_t>(::getpid()));
+  req.set_fd(fd_);
+  req.set_size_bytes(size_);
+  req.set_token(reinterpret_cast<const char*>(base_), kTokenBytes);
+  v1::AttachSharedMemoryResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout);
+  if (absl::Status s = FromGrpc(stub.AttachSharedMemory(&ctx, req, &resp));
+      !s.ok()) {
+    return s;
+  }
+  segment_id_ = resp.segment_id();
+  return absl::OkStatus();
+}
+
+absl::Status SharedArena::Reattach(v1::TensorPager::Stub& stub,
+                                   absl::Duration timeout) {
+  return Attach(stub, timeout);
+}
+
+SharedArena::~SharedArena() {
+  ::munmap(base_, size_);
+  ::close(fd_);
+}
+
+void SharedArena::Detach(v1::TensorPager::Stub& stub, absl::Duration timeout) {
+  v1::DetachSharedMemoryRequest req;
+  req.set_segment_id(segment_id_.load());
+  v1::DetachSharedMemoryResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, timeout);
+  stub.DetachSharedMemory(&ctx, req, &resp).ok();
+}
+
+std::optional<SharedArena::Range> SharedArena::Allocate(uint64_t length) {
+  const uint64_t want = RoundUp(length == 0 ? 1 : length);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = free_.begin(); it != free_.end(); ++it) {
+    if (it->second < want) continue;
+    const uint64_t offset = it->first;
+    const uint64_t rest = it->second - want;
+    free_.erase(it);
+    if (rest > 0) free_.emplace(offset + want, rest);
+    return Range(this, offset, want);
+  }
+  return std::nullopt;
+}
+
+void SharedArena::Free(uint64_t offset, uint64_t length) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto next = free_.lower_bound(offset);
+  if (next != free_.end() && offset + length == next->first) {
+    length += next->second;
+    next = free_.erase(next);
+  }
+  if (next != free_.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second == offset) {
+      prev->second += length;
+      return;
+    }
+  }
+  free_.emplace(offset, length);
+}
+
+SharedArena::Range::Range(Range&& other) noexcept
+    : arena_(other.arena_),
+      data_(other.data_),
+      offset_(other.offset_),
+      length_(other.length_) {
+  other.arena_ = nullptr;
+}
+
+SharedArena::Range::~Range() {
+  if (arena_ != nullptr) arena_->Free(offset_, length_);
+}
+
+}  // namespace tensorpager::internal

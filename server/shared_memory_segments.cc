@@ -1,0 +1,139 @@
+#include "server/shared_memory_segments.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace tensorpager::server {
+namespace {
+
+// Closes a descriptor on every path.
+struct Fd {
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int fd;
+};
+
+}  // namespace
+
+absl::StatusOr<uint64_t> SharedMemorySegments::Attach(int pid, int fd,
+                                                      uint64_t size_bytes,
+                                                      absl::string_view token) {
+  if (token.size() < 8 || token.size() > 64 || token.size() > size_bytes) {
+    return absl::InvalidArgumentError(
+        "token must be the segment's first 8 to 64 bytes");
+  }
+  if (pid <= 0 || fd < 0) {
+    return absl::InvalidArgumentError(
+        "pid and fd must name the client's memfd (pid > 0, fd >= 0)");
+  }
+  if (size_bytes == 0 || size_bytes > limits_.max_segment_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("segment size must be 1 to ",
+                                                   limits_.max_segment_bytes,
+                                                   " bytes, not ", size_bytes));
+  }
+  const std::string path = absl::StrCat("/proc/", pid, "/fd/", fd);
+  Fd file(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (file.fd < 0) {
+    const int err = errno;
+    const std::string why = absl::StrCat(
+        "cannot open the client's memfd at ", path, ": ", std::strerror(err),
+        " (the server needs the client's user or root, and the same PID "
+        "namespace); use the gRPC data path");
+    if (err == ENOENT) return absl::NotFoundError(why);
+    if (err == EACCES || err == EPERM) {
+      return absl::PermissionDeniedError(why);
+    }
+    return absl::FailedPreconditionError(why);
+  }
+  const int seals = ::fcntl(file.fd, F_GET_SEALS);
+  if (seals < 0 || (seals & F_SEAL_SHRINK) == 0 || (seals & F_SEAL_GROW) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path,
+                     " is not a memfd sealed against shrinking and growing "
+                     "(memfd_create with MFD_ALLOW_SEALING, then F_ADD_SEALS "
+                     "F_SEAL_SHRINK | F_SEAL_GROW)"));
+  }
+  struct stat st;
+  if (::fstat(file.fd, &st) != 0 ||
+      static_cast<uint64_t>(st.st_size) != size_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("segment ", path, " is ", st.st_size, " bytes, not the ",
+                     size_bytes, " the request names"));
+  }
+  void* p = ::mmap(nullptr, size_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   file.fd, 0);
+  if (p == MAP_FAILED) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot map ", size_bytes,
+                                                     " bytes of ", path, ": ",
+                                                     std::strerror(errno)));
+  }
+  std::shared_ptr<void> mapping(
+      p, [size_bytes](void* q) { ::munmap(q, size_bytes); });
+  if (std::memcmp(p, token.data(), token.size()) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        path,
+        " does not start with the request's token: it is not the "
+        "client's segment (different PID namespace?); use the gRPC "
+        "data path"));
+  }
+  MutexLock lock(&mu_);
+  if (segments_.size() >= limits_.max_segments) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(limits_.max_segments,
+                     " shared-memory segments are attached; detach unused "
+                     "ones (Client::Close does)"));
+  }
+  const uint64_t id = next_id_++;
+  segments_.emplace(id, Segment{std::move(mapping), size_bytes});
+  return id;
+}
+
+absl::Status SharedMemorySegments::Detach(uint64_t segment_id) {
+  MutexLock lock(&mu_);
+  if (segments_.erase(segment_id) == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("shared-memory segment ", segment_id, " is not attached"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SharedMemorySegments::Lease> SharedMemorySegments::Resolve(
+    uint64_t segment_id, uint64_t offset, uint64_t length) const {
+  ReaderMutexLock lock(&mu_);
+  auto it = segments_.find(segment_id);
+  if (it == segments_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("shared-memory segment ", segment_id,
+                     " is not attached; attach it again (AttachSharedMemory)"));
+  }
+  const Segment& s = it->second;
+  if (offset > s.size_bytes || length > s.size_bytes - offset) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("range [", offset, ", ", offset + length,
+                     ") lies outside shared-memory segment ", segment_id,
+                     " of ", s.size_bytes, " bytes"));
+  }
+  Lease lease;
+  lease.mapping_ = s.mapping;
+  lease.bytes_ = absl::Span<std::byte>(
+      static_cast<std::byte*>(s.mapping.get()) + offset, length);
+  return lease;
+}
+
+uint32_t SharedMemorySegments::size() const {
+  ReaderMutexLock lock(&mu_);
+  return static_cast<uint32_t>(segments_.size());
+}
+
+}  // namespace tensorpager::server

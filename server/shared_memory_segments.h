@@ -1,0 +1,71 @@
+// Shared-memory segments that clients on the same host attach, so block
+// bytes cross by memcpy instead of a gRPC stream (the shared-memory data
+// path of the SDK). A segment is a client's sealed memfd, opened through
+// /proc/<pid>/fd/<fd>: the seals (no shrink, no grow) guarantee that the
+// mapping stays valid however the client behaves, so a copy can never hit
+// SIGBUS. The server must be able to open the client's descriptors (same
+// user or root, same PID namespace); where it cannot, Attach fails with
+// PERMISSION_DENIED or NOT_FOUND and the client keeps using gRPC streams.
+#ifndef TENSORPAGER_SERVER_SHARED_MEMORY_SEGMENTS_H_
+#define TENSORPAGER_SERVER_SHARED_MEMORY_SEGMENTS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "storage/shared_mutex.h"
+
+namespace tensorpager::server {
+
+class SharedMemorySegments {
+ public:
+  struct Limits {
+    uint32_t max_segments = 1024;
+    uint64_t max_segment_bytes = 64ull << 30;
+  };
+  explicit SharedMemorySegments(Limits limits) : limits_(limits) {}
+  SharedMemorySegments(const SharedMemorySegments&) = delete;
+  SharedMemorySegments& operator=(const SharedMemorySegments&) = delete;
+
+  // `token` must equal the segment's first bytes (8 to 64 of them).
+  absl::StatusOr<uint64_t> Attach(int pid, int fd, uint64_t size_bytes,
+                                  absl::string_view token);
+  absl::Status Detach(uint64_t segment_id);
+
+  // A mapped range, valid while the lease lives (a concurrent Detach only
+  // unmaps once every lease is gone).
+  class Lease {
+   public:
+    absl::Span<std::byte> bytes() const { return bytes_; }
+
+   private:
+    friend class SharedMemorySegments;
+    std::shared_ptr<void> mapping_;
+    absl::Span<std::byte> bytes_;
+  };
+  // INVALID_ARGUMENT for a range outside the segment, NOT_FOUND for an
+  // unknown (or detached) segment.
+  absl::StatusOr<Lease> Resolve(uint64_t segment_id, uint64_t offset,
+                                uint64_t length) const;
+
+  uint32_t size() const;
+
+ private:
+  struct Segment {
+    std::shared_ptr<void> mapping;  // munmap when the last user goes
+    uint64_t size_bytes = 0;
+  };
+  const Limits limits_;
+  mutable SharedMutex mu_;
+  absl::flat_hash_map<uint64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+};
+
+}  // namespace tensorpager::server
+
+#endif  // TENSORPAGER_SERVER_SHARED_MEMORY_SEGMENTS_H_
