@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 #include "tensorpager/client.h"
 #include "tests/testing/server_process.h"
 
@@ -28,6 +32,28 @@ inline std::string PatternBytes(uint64_t size, uint64_t seed) {
     out[i] = static_cast<char>(rng());
   return out;
 }
+
+// Collects an SDK client's log lines (ClientOptions::log_sink) so tests
+// can check what it said.
+class SdkLogCapture {
+ public:
+  std::function<void(absl::string_view)> Sink() {
+    return [this](absl::string_view line) {
+      std::lock_guard<std::mutex> lock(mu_);
+      lines_.emplace_back(line);
+    };
+  }
+  int LinesWith(absl::string_view text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (const std::string& l : lines_) n += absl::StrContains(l, text);
+    return n;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
 
 class PagerTest : public ::testing::Test {
  protected:

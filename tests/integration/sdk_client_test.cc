@@ -42,28 +42,19 @@ class SdkClientTest : public PagerTest {
 
   // A second client with the SDK options under test; its log is kept.
   std::unique_ptr<Client> Sdk(ClientOptions o = {}) {
-    o.log_sink = [this](absl::string_view line) {
-      std::lock_guard<std::mutex> lock(log_mu_);
-      log_.emplace_back(line);
-    };
+    o.log_sink = log_.Sink();
     auto c = Client::Connect(server_->target(), std::move(o));
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *std::move(c) : nullptr;
   }
 
-  int LogLinesWith(absl::string_view text) {
-    std::lock_guard<std::mutex> lock(log_mu_);
-    int n = 0;
-    for (const std::string& l : log_) n += absl::StrContains(l, text);
-    return n;
-  }
+  int LogLinesWith(absl::string_view text) { return log_.LinesWith(text); }
 
   static std::string HostBytes(const BlockHandle& h) {
     return std::string(h.data_as<const char>(), h.size());
   }
 
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
+  SdkLogCapture log_;
 };
 
 TEST_F(SdkClientTest, HostRoundTripAndLocalHitAccounting) {

@@ -23,21 +23,12 @@ constexpr uint64_t kMiB = 1024 * 1024;
 class SdkSharedMemoryTest : public PagerTest {
  protected:
   std::unique_ptr<Client> Sdk(ClientOptions o = {}) {
-    o.log_sink = [this](absl::string_view line) {
-      std::lock_guard<std::mutex> lock(log_mu_);
-      log_.emplace_back(line);
-    };
+    o.log_sink = log_.Sink();
     auto c = Client::Connect(server_->target(), std::move(o));
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *std::move(c) : nullptr;
   }
-  bool Logged(absl::string_view text) {
-    std::lock_guard<std::mutex> lock(log_mu_);
-    for (const std::string& l : log_) {
-      if (absl::StrContains(l, text)) return true;
-    }
-    return false;
-  }
+  bool Logged(absl::string_view text) { return log_.LinesWith(text) > 0; }
   void RoundTrip(Client& sdk, const std::string& id, uint64_t size,
                  uint64_t seed) {
     BlockSpec spec{id, size};
@@ -52,8 +43,7 @@ class SdkSharedMemoryTest : public PagerTest {
     EXPECT_TRUE(r->data == data);
   }
 
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
+  SdkLogCapture log_;
 };
 
 TEST_F(SdkSharedMemoryTest, HostTransfersCrossTheArena) {
