@@ -26,9 +26,9 @@ struct Fd {
 
 }  // namespace
 
-absl::StatusOr<uint64_t> SharedMemorySegments::Attach(int pid, int fd,
-                                                      uint64_t size_bytes,
-                                                      absl::string_view token) {
+absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
+    int pid, int fd, uint64_t size_bytes, absl::string_view token,
+    bool want_ring) {
   if (token.size() < 8 || token.size() > 64 || token.size() > size_bytes) {
     return absl::InvalidArgumentError(
         "token must be the segment's first 8 to 64 bytes");
@@ -94,17 +94,34 @@ absl::StatusOr<uint64_t> SharedMemorySegments::Attach(int pid, int fd,
                      " shared-memory segments are attached; detach unused "
                      "ones (Client::Close does)"));
   }
-  const uint64_t id = next_id_++;
-  segments_.emplace(id, Segment{std::move(mapping), size_bytes});
-  return id;
+  Segment segment{mapping, size_bytes, nullptr};
+  if (want_ring && ring_handler_ && rings_ < limits_.max_rings) {
+    absl::StatusOr<std::unique_ptr<SharedMemoryRing>> ring =
+        SharedMemoryRing::Start(mapping, size_bytes, ring_handler_);
+    if (!ring.ok()) return ring.status();
+    segment.ring = *std::move(ring);
+    ++rings_;
+  }
+  Attached attached{next_id_++, segment.ring != nullptr};
+  segments_.emplace(attached.segment_id, std::move(segment));
+  return attached;
 }
 
 absl::Status SharedMemorySegments::Detach(uint64_t segment_id) {
-  MutexLock lock(&mu_);
-  if (segments_.erase(segment_id) == 0) {
-    return absl::NotFoundError(
-        absl::StrCat("shared-memory segment ", segment_id, " is not attached"));
+  Segment gone;
+  {
+    MutexLock lock(&mu_);
+    auto it = segments_.find(segment_id);
+    if (it == segments_.end()) {
+      return absl::NotFoundError(absl::StrCat("shared-memory segment ",
+                                              segment_id, " is not attached"));
+    }
+    gone = std::move(it->second);
+    segments_.erase(it);
+    if (gone.ring != nullptr) --rings_;
   }
+  // The ring's thread is joined here, outside the lock: it may be finishing
+  // a request.
   return absl::OkStatus();
 }
 

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "server/shared_memory_ring.h"
 #include "storage/shared_mutex.h"
 
 namespace tensorpager::server {
@@ -27,14 +28,25 @@ class SharedMemorySegments {
   struct Limits {
     uint32_t max_segments = 1024;
     uint64_t max_segment_bytes = 64ull << 30;
+    // Each served ring holds a thread.
+    uint32_t max_rings = 64;
   };
-  explicit SharedMemorySegments(Limits limits) : limits_(limits) {}
+  // `ring_handler` carries out ring requests; empty: rings are refused.
+  SharedMemorySegments(Limits limits, SharedMemoryRing::Handler ring_handler)
+      : limits_(limits), ring_handler_(std::move(ring_handler)) {}
   SharedMemorySegments(const SharedMemorySegments&) = delete;
   SharedMemorySegments& operator=(const SharedMemorySegments&) = delete;
 
-  // `token` must equal the segment's first bytes (8 to 64 of them).
-  absl::StatusOr<uint64_t> Attach(int pid, int fd, uint64_t size_bytes,
-                                  absl::string_view token);
+  struct Attached {
+    uint64_t segment_id = 0;
+    bool ring = false;  // its request ring is being served
+  };
+  // `token` must equal the segment's first bytes (8 to 64 of them). With
+  // `want_ring`, the segment's request ring is served when the server has a
+  // ring thread to spare (else Attached::ring is false and the client uses
+  // the RPCs).
+  absl::StatusOr<Attached> Attach(int pid, int fd, uint64_t size_bytes,
+                                  absl::string_view token, bool want_ring);
   absl::Status Detach(uint64_t segment_id);
 
   // A mapped range, valid while the lease lives (a concurrent Detach only
@@ -59,11 +71,14 @@ class SharedMemorySegments {
   struct Segment {
     std::shared_ptr<void> mapping;  // munmap when the last user goes
     uint64_t size_bytes = 0;
+    std::unique_ptr<SharedMemoryRing> ring;
   };
   const Limits limits_;
+  const SharedMemoryRing::Handler ring_handler_;
   mutable SharedMutex mu_;
   absl::flat_hash_map<uint64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint32_t rings_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tensorpager::server

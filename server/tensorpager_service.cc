@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "protos/tensorpager/v1/shared_ring.h"
 #include "server/proto_convert.h"
 
 namespace tensorpager::server {
@@ -58,7 +59,11 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
       config_(config),
       pressure_(pressure),
       profile_(profile),
-      started_(absl::Now()) {}
+      started_(absl::Now()),
+      segments_(
+          SharedMemorySegments::Limits{},
+          [this](const SharedMemoryRing::Request& r) { return ServeRing(r); }) {
+}
 
 grpc::Status TensorPagerService::RegisterBlock(
     grpc::ServerContext*, const v1::RegisterBlockRequest* request,
@@ -229,10 +234,12 @@ grpc::Status TensorPagerService::AttachSharedMemory(
                                      "host; ",
                                      peer, " is not"));
   }
-  absl::StatusOr<uint64_t> id = segments_.Attach(
-      request->pid(), request->fd(), request->size_bytes(), request->token());
-  if (!id.ok()) return ToGrpc(id.status());
-  response->set_segment_id(*id);
+  absl::StatusOr<SharedMemorySegments::Attached> attached =
+      segments_.Attach(request->pid(), request->fd(), request->size_bytes(),
+                       request->token(), request->ring());
+  if (!attached.ok()) return ToGrpc(attached.status());
+  response->set_segment_id(attached->segment_id);
+  response->set_ring(attached->ring);
   return grpc::Status::OK;
 }
 
@@ -242,6 +249,85 @@ grpc::Status TensorPagerService::DetachSharedMemory(
   return ToGrpc(segments_.Detach(request->segment_id()));
 }
 
+absl::StatusOr<v1::WriteBlockResponse> TensorPagerService::WriteFromShared(
+    const storage::BlockKey& key, uint64_t offset, std::optional<bool> durable,
+    absl::Span<const std::byte> source) {
+  if (source.empty()) {
+    return absl::InvalidArgumentError(
+        "the shared range is empty: the write carries no data");
+  }
+  // Copied first: the client may reuse its range as soon as we answer, and
+  // the store checks the range against the block.
+  storage::AlignedBuffer staging = store_->NewBuffer(source.size());
+  if (!staging.ok()) {
+    return absl::ResourceExhaustedError(
+        "server is out of memory for the write's staging buffer; retry "
+        "later");
+  }
+  std::memcpy(staging.data(), source.data(), source.size());
+  absl::StatusOr<storage::WriteResult> result = store_->Write(
+      key, offset, std::move(staging), storage::WriteOptions{durable});
+  if (!result.ok()) return result.status();
+  v1::WriteBlockResponse response;
+  ToProto(result->block, response.mutable_block());
+  response.set_bytes_written(result->bytes_written);
+  response.set_durable(result->durable);
+  return response;
+}
+
+absl::StatusOr<v1::AccessSharedResponse> TensorPagerService::ReadIntoShared(
+    const storage::BlockKey& key, uint64_t offset, uint64_t length,
+    absl::Span<std::byte> destination) {
+  storage::ReadOptions options;
+  options.offset = offset;
+  options.length = length;
+  absl::StatusOr<storage::ReadResult> read = store_->Read(key, options);
+  if (!read.ok()) return read.status();
+  if (read->length > destination.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "destination holds ", destination.size(), " bytes but ", read->length,
+        " bytes of ", key.ToString(), " were asked for; give a larger range"));
+  }
+  std::memcpy(destination.data(), read->data->data() + read->offset,
+              read->length);
+  v1::AccessSharedResponse response;
+  ToProto(read->block, response.mutable_block());
+  response.set_hit(read->hit);
+  response.set_length(read->length);
+  return response;
+}
+
+SharedMemoryRing::Result TensorPagerService::ServeRing(
+    const SharedMemoryRing::Request& request) {
+  SharedMemoryRing::Result result;
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request.ns, request.id);
+  if (!key.ok()) {
+    result.status = key.status();
+    return result;
+  }
+  if (request.op == v1::ring::kWrite) {
+    absl::StatusOr<v1::WriteBlockResponse> w =
+        WriteFromShared(*key, request.offset, request.durable, request.data);
+    result.status = w.status();
+    if (w.ok()) {
+      result.length = w->bytes_written();
+      result.durable = w->durable();
+      result.info = w->block().SerializeAsString();
+    }
+  } else {
+    absl::StatusOr<v1::AccessSharedResponse> r =
+        ReadIntoShared(*key, request.offset, request.length, request.data);
+    result.status = r.status();
+    if (r.ok()) {
+      result.length = r->length();
+      result.hit = r->hit();
+      result.info = r->block().SerializeAsString();
+    }
+  }
+  return result;
+}
+
 grpc::Status TensorPagerService::WriteBlockShared(
     grpc::ServerContext*, const v1::WriteBlockSharedRequest* request,
     v1::WriteBlockResponse* response) {
@@ -249,31 +335,15 @@ grpc::Status TensorPagerService::WriteBlockShared(
       storage::BlockKey::Make(request->namespace_(), request->id());
   if (!key.ok()) return ToGrpc(key.status());
   const v1::SharedRange& source = request->source();
-  if (source.length() == 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "source.length is 0: the write carries no data");
-  }
   absl::StatusOr<SharedMemorySegments::Lease> lease =
       segments_.Resolve(source.segment_id(), source.offset(), source.length());
   if (!lease.ok()) return ToGrpc(lease.status());
-  // The store checks the range against the block; copying first keeps the
-  // client free to reuse its buffer as soon as the call returns.
-  storage::AlignedBuffer staging = store_->NewBuffer(source.length());
-  if (!staging.ok()) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "server is out of memory for the write's staging "
-                        "buffer; retry later");
-  }
-  std::memcpy(staging.data(), lease->bytes().data(), source.length());
   std::optional<bool> durable;
   if (request->has_durable()) durable = request->durable();
-  absl::StatusOr<storage::WriteResult> result =
-      store_->Write(*key, request->offset(), std::move(staging),
-                    storage::WriteOptions{durable});
+  absl::StatusOr<v1::WriteBlockResponse> result =
+      WriteFromShared(*key, request->offset(), durable, lease->bytes());
   if (!result.ok()) return ToGrpc(result.status());
-  ToProto(result->block, response->mutable_block());
-  response->set_bytes_written(result->bytes_written);
-  response->set_durable(result->durable);
+  *response = *std::move(result);
   return grpc::Status::OK;
 }
 
@@ -287,23 +357,10 @@ grpc::Status TensorPagerService::AccessShared(
   absl::StatusOr<SharedMemorySegments::Lease> lease =
       segments_.Resolve(dest.segment_id(), dest.offset(), dest.length());
   if (!lease.ok()) return ToGrpc(lease.status());
-  storage::ReadOptions options;
-  options.offset = request->offset();
-  options.length = request->length();
-  absl::StatusOr<storage::ReadResult> read = store_->Read(*key, options);
-  if (!read.ok()) return ToGrpc(read.status());
-  if (read->length > dest.length()) {
-    return grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("destination holds ", dest.length(), " bytes but ",
-                     read->length, " bytes of ", key->ToString(),
-                     " were asked for; give a larger range"));
-  }
-  std::memcpy(lease->bytes().data(), read->data->data() + read->offset,
-              read->length);
-  ToProto(read->block, response->mutable_block());
-  response->set_hit(read->hit);
-  response->set_length(read->length);
+  absl::StatusOr<v1::AccessSharedResponse> result = ReadIntoShared(
+      *key, request->offset(), request->length(), lease->bytes());
+  if (!result.ok()) return ToGrpc(result.status());
+  *response = *std::move(result);
   return grpc::Status::OK;
 }
 

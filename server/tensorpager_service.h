@@ -87,6 +87,14 @@ class TensorPagerService final : public v1::TensorPager::Service {
                             v1::AccessSharedResponse* response) override;
 
  private:
+  // The shared-memory data path, for the RPCs and the request rings.
+  absl::StatusOr<v1::WriteBlockResponse> WriteFromShared(
+      const storage::BlockKey& key, uint64_t offset,
+      std::optional<bool> durable, absl::Span<const std::byte> source);
+  absl::StatusOr<v1::AccessSharedResponse> ReadIntoShared(
+      const storage::BlockKey& key, uint64_t offset, uint64_t length,
+      absl::Span<std::byte> destination);
+  SharedMemoryRing::Result ServeRing(const SharedMemoryRing::Request& request);
   void FillPressure(
       google::protobuf::RepeatedPtrField<v1::ResourcePressure>* out) const;
   grpc::Status SetPinned(const v1::PinRequest* request, bool pinned,
@@ -100,7 +108,9 @@ class TensorPagerService final : public v1::TensorPager::Service {
   // Latest usage each SDK client reported, by client id.
   SharedMutex clients_mu_;
   std::map<std::string, v1::ClientUsage> clients_ ABSL_GUARDED_BY(clients_mu_);
-  SharedMemorySegments segments_{SharedMemorySegments::Limits{}};
+  // Last: its ring threads call into the members above, so it stops them
+  // first.
+  SharedMemorySegments segments_;
 };
 
 }  // namespace tensorpager::server

@@ -266,8 +266,9 @@ BlockRecordProto BlockStore::RecordOf(const Entry& e) const {
   r.set_written(e.written);
   r.set_version(e.version);
   r.set_checksum(e.checksum);
-  if (e.attrs.codec)
+  if (e.attrs.codec) {
     r.set_requested_codec(static_cast<uint32_t>(*e.attrs.codec));
+  }
   if (e.disk) e.disk->ToRecord(&r);
   r.set_access_count(e.access_count);
   r.set_last_access_unix_ms(e.last_access_ms);
@@ -307,10 +308,8 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
     uint64_t elements = 1;
     for (int64_t d : attrs.shape) {
       if (d < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("shape of ",
-                                                       key.ToString(),
-                                                       " has a negative "
-                                                       "dimension"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "shape of ", key.ToString(), " has a negative dimension"));
       }
       elements *= static_cast<uint64_t>(d);
     }
@@ -691,6 +690,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   bool durable;
   std::shared_ptr<const AlignedBuffer> current;
   std::optional<DiskCopy> old_copy;
+  bool was_live;
   uint64_t old_checksum;
   uint32_t element_bytes;
   CompressionSettings compression;
@@ -705,22 +705,20 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
           absl::StrCat("write to ", key.ToString(), " carries no data"));
     }
     if (offset > size || length > size - offset) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("write of ", length, " bytes at offset ", offset,
-                       " does not fit "
-                       "block ",
-                       key.ToString(), " of ", size, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "write of ", length, " bytes at offset ", offset,
+          " does not fit block ", key.ToString(), " of ", size, " bytes"));
     }
     const bool whole = offset == 0 && length == size;
     if (!whole && (!e->written || !e->lost_reason.empty())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "block ", key.ToString(),
-          " holds no data yet, so its first write "
-          "must cover all ",
-          size, " bytes (got ", length, " at offset ", offset, ")"));
+          " holds no data yet, so its first write must cover all ", size,
+          " bytes (got ", length, " at offset ", offset, ")"));
     }
     durable = options.durable.value_or(DurableByDefault(e->attrs.region_type));
     current = e->ram;
+    was_live = e->written && e->lost_reason.empty();
     old_copy = e->disk;
     old_checksum = e->checksum;
     element_bytes = ElementBytes(e->attrs.dtype);
@@ -796,7 +794,13 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   // A record that moves off an extent must be synced before the extent can
   // be reused; a RAM-only record needs no sync (process crashes keep it).
   const bool sync = durable || old_copy.has_value();
-  if (absl::Status s = meta_->Put(key, record, sync); !s.ok()) {
+  // A rewrite of a block that lives only in RAM changes nothing a restart
+  // could use (such a block comes back lost either way): its record stays
+  // as it is, one RocksDB write less per update of a hot block.
+  const bool persist = sync || !was_live;
+  if (absl::Status s =
+          persist ? meta_->Put(key, record, sync) : absl::OkStatus();
+      !s.ok()) {
     if (new_copy) FreeExtent(new_copy->extent);
     return release_and_abort(s);
   }

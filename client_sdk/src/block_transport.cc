@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client_sdk/src/device_pipeline.h"
 #include "client_sdk/src/rpc_util.h"
+#include "protos/tensorpager/v1/shared_ring.h"
 
 namespace tensorpager::internal {
 
@@ -111,6 +112,29 @@ BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
   std::optional<SharedArena::Range> range = arena->Allocate(size);
   if (!range) return std::nullopt;
   std::memcpy(range->data(), data, size);
+  SharedArena::RingCall call;
+  call.op = v1::ring::kWrite;
+  call.ns = id.ns;
+  call.id = id.id;
+  call.offset = offset;
+  call.durable = durable;
+  // Only the bytes written: the range is rounded up to whole pages.
+  call.data_offset = range->offset();
+  call.data_length = size;
+  if (std::optional<SharedArena::RingReply> reply =
+          arena->Call(call, options_.timeout)) {
+    if (!reply->status.ok()) return reply->status;
+    v1::WriteBlockResponse resp;
+    if (!resp.mutable_block()->ParseFromString(reply->info)) {
+      return absl::InternalError("unreadable BlockInfo in a ring reply");
+    }
+    resp.set_bytes_written(reply->length);
+    resp.set_durable(reply->durable);
+    shared_transfers_.fetch_add(1, std::memory_order_relaxed);
+    ring_transfers_.fetch_add(1, std::memory_order_relaxed);
+    shared_bytes_.fetch_add(size, std::memory_order_relaxed);
+    return resp;
+  }
   v1::WriteBlockSharedRequest req;
   req.set_namespace_(id.ns.data(), id.ns.size());
   req.set_id(id.id.data(), id.id.size());
@@ -148,6 +172,35 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   }
   std::optional<SharedArena::Range> range = arena->Allocate(want);
   if (!range) return std::nullopt;
+  SharedArena::RingCall call;
+  call.op = v1::ring::kRead;
+  call.ns = request.namespace_().empty()
+                ? kDefaultNamespace
+                : absl::string_view(request.namespace_());
+  call.id = request.id();
+  call.offset = request.offset();
+  call.length = request.length();
+  call.data_offset = range->offset();
+  call.data_length = range->length();
+  if (std::optional<SharedArena::RingReply> reply =
+          arena->Call(call, options_.timeout)) {
+    if (!reply->status.ok()) {
+      if (SharedPathLost(reply->status)) return std::nullopt;
+      return reply->status;
+    }
+    v1::BlockInfo info;
+    if (!info.ParseFromString(reply->info)) {
+      return absl::InternalError("unreadable BlockInfo in a ring reply");
+    }
+    absl::StatusOr<void*> dst = allocate(info, reply->length);
+    if (!dst.ok()) return dst.status();
+    std::memcpy(*dst, range->data(), reply->length);
+    if (hit != nullptr) *hit = reply->hit;
+    shared_transfers_.fetch_add(1, std::memory_order_relaxed);
+    ring_transfers_.fetch_add(1, std::memory_order_relaxed);
+    shared_bytes_.fetch_add(reply->length, std::memory_order_relaxed);
+    return info;
+  }
   v1::AccessSharedRequest req;
   req.set_namespace_(request.namespace_());
   req.set_id(request.id());

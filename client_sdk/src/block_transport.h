@@ -63,6 +63,7 @@ class BlockTransport final : public CacheBackend {
   void NoteBlockSize(BlockIdView id, uint64_t size);
   uint64_t shared_transfers() const { return shared_transfers_.load(); }
   uint64_t shared_bytes() const { return shared_bytes_.load(); }
+  uint64_t ring_transfers() const { return ring_transfers_.load(); }
 
  private:
   // nullopt: not taken (no arena, no room, size unknown); use a stream.
@@ -102,6 +103,7 @@ class BlockTransport final : public CacheBackend {
   std::atomic<bool> arena_ready_{false};
   std::atomic<uint64_t> shared_transfers_{0};
   std::atomic<uint64_t> shared_bytes_{0};
+  std::atomic<uint64_t> ring_transfers_{0};
   std::mutex sizes_mu_;
   absl::flat_hash_map<std::string, uint64_t> sizes_ ABSL_GUARDED_BY(sizes_mu_);
   const ClientOptions& options_;

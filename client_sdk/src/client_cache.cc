@@ -33,6 +33,7 @@ CacheStats Client::LocalStats() const {
   CacheStats stats = cache_->Stats();
   stats.shared_memory_transfers = transport_->shared_transfers();
   stats.shared_memory_bytes = transport_->shared_bytes();
+  stats.shared_memory_ring_transfers = transport_->ring_transfers();
   return stats;
 }
 

@@ -12,9 +12,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "protos/tensorpager/v1/shared_ring.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
 namespace tensorpager::internal {
@@ -55,6 +58,30 @@ class SharedArena {
   // nullopt when no free range is large enough right now.
   std::optional<Range> Allocate(uint64_t length);
 
+  // The request ring (protos/tensorpager/v1/shared_ring.h): a transfer
+  // with no RPC, when the server serves the ring.
+  struct RingCall {
+    uint32_t op = 0;  // ring::kWrite or ring::kRead
+    absl::string_view ns;
+    absl::string_view id;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    std::optional<bool> durable;
+    // The arena bytes: a write's source, a read's destination capacity.
+    uint64_t data_offset = 0;
+    uint64_t data_length = 0;
+  };
+  struct RingReply {
+    absl::Status status;
+    uint64_t length = 0;
+    bool hit = false;
+    bool durable = false;
+    std::string info;  // serialized tensorpager.v1.BlockInfo
+  };
+  // nullopt: not taken (no ring, every slot busy, or the server stopped
+  // serving it — then use the RPCs, which attach again).
+  std::optional<RingReply> Call(const RingCall& call, absl::Duration timeout);
+
   // Attaches again after the server forgot the segment (it restarted).
   absl::Status Reattach(v1::TensorPager::Stub& stub, absl::Duration timeout);
   // Detaches from the server (best effort; the server also forgets the
@@ -65,11 +92,17 @@ class SharedArena {
   SharedArena(int fd, std::byte* base, uint64_t size);
   void Free(uint64_t offset, uint64_t length);
   absl::Status Attach(v1::TensorPager::Stub& stub, absl::Duration timeout);
+  v1::ring::Slot* Slots();
 
   int fd_;
   std::byte* base_;
   uint64_t size_;
   std::atomic<uint64_t> segment_id_{0};
+  std::atomic<bool> ring_{false};  // the server serves the ring
+  std::atomic<bool> stalled_{false};
+  std::atomic<uint32_t> stalled_beat_{0};
+  std::mutex slots_mu_;
+  bool slot_owned_[v1::ring::kSlots] = {};  // by a Call in this process
   std::mutex mu_;
   std::map<uint64_t, uint64_t> free_;  // offset -> length, coalesced
 };

@@ -67,7 +67,7 @@ class PagerTest : public ::testing::Test {
   }
 
   void Reconnect() {
-    auto client = Client::Connect(server_->target());
+    auto client = Client::Connect(server_->target(), client_options_);
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = *std::move(client);
     ASSERT_TRUE(client_->WaitUntilReady(absl::Seconds(30)).ok());
@@ -94,6 +94,8 @@ class PagerTest : public ::testing::Test {
   }
 
   std::unique_ptr<ServerProcess> server_;
+  // Options of client_ (set before StartServer).
+  ClientOptions client_options_;
   std::unique_ptr<Client> client_;
 };
 

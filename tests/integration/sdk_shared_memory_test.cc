@@ -54,6 +54,8 @@ TEST_F(SdkSharedMemoryTest, HostTransfersCrossTheArena) {
   const CacheStats s = sdk->LocalStats();
   // Each round trip: the write, the cache's fetch and the direct read.
   EXPECT_EQ(s.shared_memory_transfers, 6u);
+  // All of them through the request ring: no RPC carried any.
+  EXPECT_EQ(s.shared_memory_ring_transfers, 6u);
   EXPECT_EQ(s.shared_memory_bytes, 3 * (4 * kMiB + 65536 + 17));
   EXPECT_TRUE(Logged("shared-memory data path on"));
   // A partial write and a ranged read through the arena.
@@ -127,7 +129,8 @@ TEST_F(SdkSharedMemoryTest, ForgottenSegmentIsAttachedAgain) {
   v1::DetachSharedMemoryResponse done;
   grpc::ClientContext ctx;
   ASSERT_TRUE(stub->DetachSharedMemory(&ctx, detach, &done).ok());
-  // This read goes over a stream and attaches the arena again...
+  // This read finds the ring unserved (no heartbeat), goes over a stream
+  // and attaches the arena again...
   auto r = sdk->Read("kept");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->data == data);
@@ -137,6 +140,7 @@ TEST_F(SdkSharedMemoryTest, ForgottenSegmentIsAttachedAgain) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->data == data);
   EXPECT_EQ(sdk->LocalStats().shared_memory_transfers, 2u);
+  EXPECT_EQ(sdk->LocalStats().shared_memory_ring_transfers, 2u);
 }
 
 // The RPCs themselves, from a raw stub.

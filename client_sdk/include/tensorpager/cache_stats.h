@@ -45,6 +45,8 @@ struct CacheStats {
   // rather than a gRPC stream, and their bytes.
   uint64_t shared_memory_transfers = 0;
   uint64_t shared_memory_bytes = 0;
+  // Of those, the ones that needed no RPC (the arena's request ring).
+  uint64_t shared_memory_ring_transfers = 0;
   std::vector<PoolStats> pools;
 
   // Share of accesses that needed no RPC.

@@ -1,0 +1,172 @@
+#include "server/shared_memory_ring.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "protos/tensorpager/v1/shared_ring.h"
+
+namespace tensorpager::server {
+namespace {
+
+namespace ring = v1::ring;
+
+// Shared (not FUTEX_PRIVATE) operations: the word lives in another
+// process's memfd.
+void FutexWait(uint32_t* word, uint32_t expected, std::chrono::microseconds t) {
+  timespec ts{static_cast<time_t>(t.count() / 1000000),
+              static_cast<long>(t.count() % 1000000) * 1000};
+  ::syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+
+void FutexWakeAll(uint32_t* word) {
+  ::syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
+
+std::atomic_ref<uint32_t> Ref(uint32_t& word) {
+  return std::atomic_ref<uint32_t>(word);
+}
+
+// After the last request, stay awake this long before sleeping on the
+// doorbell: back-to-back requests then skip the wake-up.
+constexpr auto kSpin = std::chrono::microseconds(20);
+constexpr int kThreads = 2;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SharedMemoryRing>> SharedMemoryRing::Start(
+    std::shared_ptr<void> mapping, uint64_t size_bytes, Handler handler) {
+  if (size_bytes < ring::kDataOffset + 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a segment with a request ring needs at least ",
+                     ring::kDataOffset + 4096, " bytes, not ", size_bytes));
+  }
+  const auto* header = reinterpret_cast<const ring::Header*>(
+      static_cast<const std::byte*>(mapping.get()) + ring::kRingOffset);
+  if (header->magic != ring::kMagic || header->slots != ring::kSlots) {
+    return absl::InvalidArgumentError(
+        "the segment holds no request ring (wrong magic or slot count); "
+        "see protos/tensorpager/v1/shared_ring.h");
+  }
+  return std::unique_ptr<SharedMemoryRing>(
+      new SharedMemoryRing(std::move(mapping), size_bytes, std::move(handler)));
+}
+
+SharedMemoryRing::SharedMemoryRing(std::shared_ptr<void> mapping,
+                                   uint64_t size_bytes, Handler handler)
+    : mapping_(std::move(mapping)),
+      base_(static_cast<std::byte*>(mapping_.get())),
+      size_(size_bytes),
+      handler_(std::move(handler)) {
+  for (int i = 0; i < kThreads; ++i) threads_.emplace_back([this] { Loop(); });
+  heartbeat_ = std::thread([this] { Beat(); });
+}
+
+void SharedMemoryRing::Beat() {
+  auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
+  while (!stop_.load()) {
+    Ref(header->heartbeat).fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ring::kHeartbeatMs));
+  }
+}
+
+SharedMemoryRing::~SharedMemoryRing() {
+  stop_ = true;
+  auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
+  Ref(header->doorbell).fetch_add(1);
+  FutexWakeAll(&header->doorbell);
+  for (std::thread& t : threads_) t.join();
+  heartbeat_.join();
+}
+
+void SharedMemoryRing::Loop() {
+  auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
+  auto last_work = std::chrono::steady_clock::now();
+  while (!stop_.load()) {
+    if (ServeSubmitted()) {
+      last_work = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (std::chrono::steady_clock::now() - last_work < kSpin) continue;
+    // Announce the sleep before the last look, so a client either sees
+    // server_waiting and wakes us, or its request is seen by that look.
+    Ref(header->server_waiting).fetch_add(1);
+    const uint32_t seen = Ref(header->doorbell).load();
+    if (!ServeSubmitted() && !stop_.load()) {
+      FutexWait(&header->doorbell, seen,
+                std::chrono::milliseconds(ring::kHeartbeatMs));
+    }
+    Ref(header->server_waiting).fetch_sub(1);
+  }
+}
+
+bool SharedMemoryRing::ServeSubmitted() {
+  auto* slots = reinterpret_cast<ring::Slot*>(base_ + ring::kSlotsOffset);
+  bool served = false;
+  for (uint32_t i = 0; i < ring::kSlots; ++i) {
+    uint32_t expected = ring::kSubmitted;
+    if (Ref(slots[i].state)
+            .compare_exchange_strong(expected, ring::kProcessing)) {
+      Serve(i);
+      served = true;
+    }
+  }
+  return served;
+}
+
+void SharedMemoryRing::Serve(uint32_t index) {
+  ring::Slot& slot =
+      reinterpret_cast<ring::Slot*>(base_ + ring::kSlotsOffset)[index];
+  // Read every field once: the client may scribble on the slot meanwhile.
+  Request request;
+  request.op = slot.op;
+  const uint32_t ns_bytes =
+      std::min<uint32_t>(slot.namespace_bytes, ring::kMaxNamespaceBytes);
+  const uint32_t id_bytes =
+      std::min<uint32_t>(slot.id_bytes, ring::kMaxIdBytes);
+  request.ns.assign(slot.namespace_, ns_bytes);
+  request.id.assign(slot.id, id_bytes);
+  request.offset = slot.offset;
+  request.length = slot.length;
+  const uint64_t data_offset = slot.data_offset;
+  const uint64_t data_length = slot.data_length;
+  const uint32_t durable = slot.durable;
+  if (durable != 0) request.durable = durable == 2;
+
+  Result result;
+  if (request.op != ring::kWrite && request.op != ring::kRead) {
+    result.status = absl::InvalidArgumentError(
+        absl::StrCat("ring request op ", request.op, " is unknown"));
+  } else if (data_offset < ring::kDataOffset || data_offset > size_ ||
+             data_length > size_ - data_offset) {
+    result.status = absl::InvalidArgumentError(
+        absl::StrCat("ring request range [", data_offset, ", +", data_length,
+                     ") lies outside the segment's data area"));
+  } else {
+    request.data = absl::Span<std::byte>(base_ + data_offset, data_length);
+    result = handler_(request);
+  }
+
+  slot.code = static_cast<int32_t>(result.status.code());
+  const size_t message_bytes =
+      std::min<size_t>(result.status.message().size(), ring::kMaxMessageBytes);
+  std::memcpy(slot.message, result.status.message().data(), message_bytes);
+  slot.message_bytes = static_cast<uint32_t>(message_bytes);
+  slot.result_length = result.length;
+  slot.hit = result.hit;
+  slot.result_durable = result.durable;
+  const size_t info_bytes =
+      std::min<size_t>(result.info.size(), ring::kInfoBytes);
+  std::memcpy(slot.info, result.info.data(), info_bytes);
+  slot.info_bytes = static_cast<uint32_t>(info_bytes);
+  Ref(slot.state).store(ring::kDone, std::memory_order_release);
+  FutexWakeAll(&slot.state);
+}
+
+}  // namespace tensorpager::server
