@@ -1,12 +1,15 @@
 #include "server/shared_memory_segments.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -25,6 +28,36 @@ struct Fd {
 };
 
 }  // namespace
+
+// A pidfd of the client: it polls readable once the process exits. Where
+// the kernel has no pidfd_open the segment stays until detached.
+struct SharedMemorySegments::ProcessWatch {
+  explicit ProcessWatch(int pid)
+      : pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))) {}
+  bool Exited() const {
+    if (pidfd.fd < 0) return false;
+    pollfd p{pidfd.fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  }
+  Fd pidfd;
+};
+
+void SharedMemorySegments::ReapExited() {
+  std::vector<Segment> gone;
+  {
+    MutexLock lock(&mu_);
+    for (auto it = segments_.begin(); it != segments_.end();) {
+      if (it->second.client == nullptr || !it->second.client->Exited()) {
+        ++it;
+        continue;
+      }
+      if (it->second.ring != nullptr) --rings_;
+      gone.push_back(std::move(it->second));
+      segments_.erase(it++);
+    }
+  }
+  // Rings stop (their threads join) here, outside the lock.
+}
 
 absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
     int pid, int fd, uint64_t size_bytes, absl::string_view token,
@@ -87,6 +120,7 @@ absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
         "client's segment (different PID namespace?); use the gRPC "
         "data path"));
   }
+  ReapExited();
   MutexLock lock(&mu_);
   if (segments_.size() >= limits_.max_segments) {
     return absl::ResourceExhaustedError(
@@ -94,7 +128,8 @@ absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
                      " shared-memory segments are attached; detach unused "
                      "ones (Client::Close does)"));
   }
-  Segment segment{mapping, size_bytes, nullptr};
+  Segment segment{mapping, size_bytes, nullptr,
+                  std::make_shared<ProcessWatch>(pid)};
   if (want_ring && ring_handler_ && rings_ < limits_.max_rings) {
     absl::StatusOr<std::unique_ptr<SharedMemoryRing>> ring =
         SharedMemoryRing::Start(mapping, size_bytes, ring_handler_);
@@ -151,6 +186,11 @@ absl::StatusOr<SharedMemorySegments::Lease> SharedMemorySegments::Resolve(
 uint32_t SharedMemorySegments::size() const {
   ReaderMutexLock lock(&mu_);
   return static_cast<uint32_t>(segments_.size());
+}
+
+uint32_t SharedMemorySegments::rings() const {
+  ReaderMutexLock lock(&mu_);
+  return rings_;
 }
 
 }  // namespace tensorpager::server

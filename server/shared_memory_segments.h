@@ -66,13 +66,19 @@ class SharedMemorySegments {
                                 uint64_t length) const;
 
   uint32_t size() const;
+  uint32_t rings() const;
 
  private:
+  struct ProcessWatch;
   struct Segment {
     std::shared_ptr<void> mapping;  // munmap when the last user goes
     uint64_t size_bytes = 0;
     std::unique_ptr<SharedMemoryRing> ring;
+    std::shared_ptr<ProcessWatch> client;  // tells when the client exits
   };
+  // Detaches the segments of clients that exited without detaching, so
+  // their memory and ring threads go back.
+  void ReapExited();
   const Limits limits_;
   const SharedMemoryRing::Handler ring_handler_;
   mutable SharedMutex mu_;

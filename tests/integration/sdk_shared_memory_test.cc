@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -13,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "protos/tensorpager/v1/shared_ring.h"
 #include "tests/integration/pager_fixture.h"
 
 namespace tensorpager::testing {
@@ -256,6 +259,58 @@ TEST_F(SharedMemoryRpcTest, RangesAreCheckedAndFailuresChangeNothing) {
   ASSERT_TRUE(stub_->WriteBlockShared(&c6, w, &wr).ok());
   EXPECT_EQ(wr.bytes_written(), 8192u);
   ExpectBytes("blk", 8192, 8);
+}
+
+TEST_F(SharedMemoryRpcTest, ArenasOfExitedClientsAreReaped) {
+  // A "client" that holds an arena with a ring and dies without detaching:
+  // a child that only sleeps (no gRPC after fork), the parent attaching
+  // its descriptor for it.
+  const int child_fd = ::memfd_create("child", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_GE(child_fd, 0);
+  const uint64_t size = v1::ring::kDataOffset + (1 << 20);
+  ASSERT_EQ(::ftruncate(child_fd, size), 0);
+  ASSERT_EQ(::fcntl(child_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+  char* arena = static_cast<char*>(
+      ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, child_fd, 0));
+  ASSERT_NE(arena, MAP_FAILED);
+  std::memcpy(arena, "child-token-0123", 16);
+  auto* header =
+      reinterpret_cast<v1::ring::Header*>(arena + v1::ring::kRingOffset);
+  header->magic = v1::ring::kMagic;
+  header->slots = v1::ring::kSlots;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  v1::AttachSharedMemoryRequest req;
+  req.set_pid(child);
+  req.set_fd(child_fd);
+  req.set_size_bytes(size);
+  req.set_token("child-token-0123");
+  req.set_ring(true);
+  v1::AttachSharedMemoryResponse resp;
+  grpc::ClientContext c1;
+  ASSERT_TRUE(stub_->AttachSharedMemory(&c1, req, &resp).ok());
+  EXPECT_TRUE(resp.ring());
+  auto before = client_->Status();
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->shared_memory_segments(), 1u);
+  EXPECT_EQ(before->shared_memory_rings(), 1u);
+
+  ::kill(child, SIGKILL);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  // The next attach reaps the exited client's arena and its ring.
+  Seal();
+  uint64_t id = 0;
+  ASSERT_TRUE(Attach("token-0123456789", &id).ok());
+  auto after = client_->Status();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->shared_memory_segments(), 1u);
+  EXPECT_EQ(after->shared_memory_rings(), 0u) << "the parent asked for none";
+  ::munmap(arena, size);
+  ::close(child_fd);
 }
 
 }  // namespace
