@@ -92,6 +92,45 @@ uint64_t BlockTransport::KnownSize(const std::string& ns,
   return it == sizes_.end() ? 0 : it->second;
 }
 
+namespace {
+
+// Between the arena and the transfer's memory: a plain copy for host
+// memory, the pinned staging pipeline for a device.
+absl::Status CopyOut(StagingStream* staging, void* dst, const std::byte* src,
+                     uint64_t size) {
+  if (staging == nullptr) {
+    std::memcpy(dst, src, size);
+    return absl::OkStatus();
+  }
+  DeviceUpload upload(staging, dst);
+  if (absl::Status s = upload.Add(
+          0, absl::string_view(reinterpret_cast<const char*>(src), size));
+      !s.ok()) {
+    return s;
+  }
+  return upload.Finish();
+}
+
+absl::Status CopyIn(StagingStream* staging, std::byte* dst, const void* src,
+                    uint64_t size) {
+  if (staging == nullptr) {
+    std::memcpy(dst, src, size);
+    return absl::OkStatus();
+  }
+  DeviceDownload download(staging, src, size);
+  uint64_t at = 0;
+  for (;;) {
+    absl::StatusOr<absl::string_view> chunk = download.Next();
+    if (!chunk.ok()) return chunk.status();
+    if (chunk->empty()) break;
+    std::memcpy(dst + at, chunk->data(), chunk->size());
+    at += chunk->size();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 bool BlockTransport::SharedPathLost(const absl::Status& s) {
   if (absl::StrContains(s.message(), "shared-memory segment")) {
     // The server restarted and forgot the segment: attach it again for
@@ -106,12 +145,15 @@ bool BlockTransport::SharedPathLost(const absl::Status& s) {
 
 std::optional<absl::StatusOr<v1::WriteBlockResponse>>
 BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
-                            uint64_t offset, std::optional<bool> durable) {
+                            uint64_t offset, std::optional<bool> durable,
+                            StagingStream* staging) {
   SharedArena* arena = Arena();
   if (arena == nullptr) return std::nullopt;
   std::optional<SharedArena::Range> range = arena->Allocate(size);
   if (!range) return std::nullopt;
-  std::memcpy(range->data(), data, size);
+  if (absl::Status s = CopyIn(staging, range->data(), data, size); !s.ok()) {
+    return s;
+  }
   SharedArena::RingCall call;
   call.op = v1::ring::kWrite;
   call.ns = id.ns;
@@ -160,7 +202,8 @@ BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
 }
 
 std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
-    const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit) {
+    const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit,
+    StagingStream* staging) {
   if (request.touch_only()) return std::nullopt;
   SharedArena* arena = Arena();
   if (arena == nullptr) return std::nullopt;
@@ -194,7 +237,10 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
     }
     absl::StatusOr<void*> dst = allocate(info, reply->length);
     if (!dst.ok()) return dst.status();
-    std::memcpy(*dst, range->data(), reply->length);
+    if (absl::Status s = CopyOut(staging, *dst, range->data(), reply->length);
+        !s.ok()) {
+      return s;
+    }
     if (hit != nullptr) *hit = reply->hit;
     shared_transfers_.fetch_add(1, std::memory_order_relaxed);
     ring_transfers_.fetch_add(1, std::memory_order_relaxed);
@@ -223,7 +269,10 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   }
   absl::StatusOr<void*> dst = allocate(resp.block(), resp.length());
   if (!dst.ok()) return dst.status();
-  std::memcpy(*dst, range->data(), resp.length());
+  if (absl::Status s = CopyOut(staging, *dst, range->data(), resp.length());
+      !s.ok()) {
+    return s;
+  }
   if (hit != nullptr) *hit = resp.hit();
   shared_transfers_.fetch_add(1, std::memory_order_relaxed);
   shared_bytes_.fetch_add(resp.length(), std::memory_order_relaxed);
@@ -233,16 +282,15 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
 absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
     const v1::AccessRequest& request, Placement where, RangeAllocateFn allocate,
     bool* hit) {
-  if (!where.is_device()) {
-    if (auto shared = FetchShared(request, allocate, hit)) {
-      return *std::move(shared);
-    }
-  }
   std::optional<StreamPool::Lease> lease;
   if (where.is_device() && !request.touch_only()) {
     absl::StatusOr<StreamPool::Lease> l = streams_->Acquire(where.device());
     if (!l.ok()) return l.status();
     lease.emplace(*std::move(l));
+  }
+  if (auto shared =
+          FetchShared(request, allocate, hit, lease ? &**lease : nullptr)) {
+    return *std::move(shared);
   }
   v1::BlockInfo info;
   char* dst = nullptr;
@@ -335,16 +383,15 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
 absl::StatusOr<v1::WriteBlockResponse> BlockTransport::Store(
     BlockIdView id, Placement from, const void* data, uint64_t size,
     uint64_t offset, std::optional<bool> durable) {
-  if (!from.is_device()) {
-    if (auto shared = StoreShared(id, data, size, offset, durable)) {
-      return *std::move(shared);
-    }
-  }
   std::optional<StreamPool::Lease> lease;
   if (from.is_device()) {
     absl::StatusOr<StreamPool::Lease> l = streams_->Acquire(from.device());
     if (!l.ok()) return l.status();
     lease.emplace(*std::move(l));
+  }
+  if (auto shared = StoreShared(id, data, size, offset, durable,
+                                lease ? &**lease : nullptr)) {
+    return *std::move(shared);
   }
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.timeout);

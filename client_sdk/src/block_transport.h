@@ -67,11 +67,14 @@ class BlockTransport final : public CacheBackend {
 
  private:
   // nullopt: not taken (no arena, no room, size unknown); use a stream.
+  // `staging` (device transfers) moves the bytes between the arena and the
+  // device; null for host memory.
   std::optional<absl::StatusOr<v1::WriteBlockResponse>> StoreShared(
       BlockIdView id, const void* data, uint64_t size, uint64_t offset,
-      std::optional<bool> durable);
+      std::optional<bool> durable, StagingStream* staging);
   std::optional<absl::StatusOr<v1::BlockInfo>> FetchShared(
-      const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit);
+      const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit,
+      StagingStream* staging);
   // After an error from a shared call: true when the stream path should
   // take over (the server forgot the segment, or the range was too small).
   bool SharedPathLost(const absl::Status& s);

@@ -438,6 +438,10 @@ TEST_F(SdkClientTest, DeviceRoundTripThroughTheStagingPipeline) {
   auto r = client_->Read("kv-layer0");
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->data == expect);
+  // Device bytes crossed the shared-memory ring too (staged through pinned
+  // buffers): the write from device 1, the fetch to device 0 and the
+  // write-back.
+  EXPECT_EQ(sdk->LocalStats().shared_memory_ring_transfers, 3u);
   EXPECT_EQ(sdk->LocalStats().misses, 1u);
 }
 
