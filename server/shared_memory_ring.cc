@@ -156,14 +156,16 @@ void SharedMemoryRing::Serve(uint32_t index) {
   slot.code = static_cast<int32_t>(result.status.code());
   const size_t message_bytes =
       std::min<size_t>(result.status.message().size(), ring::kMaxMessageBytes);
-  std::memcpy(slot.message, result.status.message().data(), message_bytes);
+  if (message_bytes > 0) {
+    std::memcpy(slot.message, result.status.message().data(), message_bytes);
+  }
   slot.message_bytes = static_cast<uint32_t>(message_bytes);
   slot.result_length = result.length;
   slot.hit = result.hit;
   slot.result_durable = result.durable;
   const size_t info_bytes =
       std::min<size_t>(result.info.size(), ring::kInfoBytes);
-  std::memcpy(slot.info, result.info.data(), info_bytes);
+  if (info_bytes > 0) std::memcpy(slot.info, result.info.data(), info_bytes);
   slot.info_bytes = static_cast<uint32_t>(info_bytes);
   Ref(slot.state).store(ring::kDone, std::memory_order_release);
   FutexWakeAll(&slot.state);

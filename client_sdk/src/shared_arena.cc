@@ -168,9 +168,11 @@ std::optional<SharedArena::RingReply> SharedArena::Call(
   ring::Slot& slot = Slots()[index];
   slot.op = call.op;
   slot.namespace_bytes = static_cast<uint32_t>(call.ns.size());
-  std::memcpy(slot.namespace_, call.ns.data(), call.ns.size());
+  if (!call.ns.empty()) {
+    std::memcpy(slot.namespace_, call.ns.data(), call.ns.size());
+  }
   slot.id_bytes = static_cast<uint32_t>(call.id.size());
-  std::memcpy(slot.id, call.id.data(), call.id.size());
+  if (!call.id.empty()) std::memcpy(slot.id, call.id.data(), call.id.size());
   slot.offset = call.offset;
   slot.length = call.length;
   slot.data_offset = call.data_offset;
