@@ -49,7 +49,8 @@ ABSL_FLAG(tensorpager::server::ByteSize, io_block_size,
           "are in flight together.");
 ABSL_FLAG(uint32_t, io_queue_depth, 8, "I/O requests in flight per engine.");
 ABSL_FLAG(uint32_t, max_concurrent_swaps, 4,
-          "Blocks swapped concurrently by one eviction.");
+          "Blocks one eviction or Swap call moves side by side, each "
+          "compressed and written (or read back) by its own thread.");
 ABSL_FLAG(bool, durable_writes, false,
           "Acknowledge WriteBlock only once the bytes are on disk, unless the "
           "request says otherwise.");
