@@ -1,7 +1,5 @@
 #include "server/shared_memory_ring.h"
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,22 +14,6 @@ namespace tensorpager::server {
 namespace {
 
 namespace ring = v1::ring;
-
-// Shared (not FUTEX_PRIVATE) operations: the word lives in another
-// process's memfd.
-void FutexWait(uint32_t* word, uint32_t expected, std::chrono::microseconds t) {
-  timespec ts{static_cast<time_t>(t.count() / 1000000),
-              static_cast<long>(t.count() % 1000000) * 1000};
-  ::syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
-}
-
-void FutexWakeAll(uint32_t* word) {
-  ::syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
-
-std::atomic_ref<uint32_t> Ref(uint32_t& word) {
-  return std::atomic_ref<uint32_t>(word);
-}
 
 // After the last request, stay awake this long before sleeping on the
 // doorbell: back-to-back requests then skip the wake-up.
@@ -71,7 +53,7 @@ SharedMemoryRing::SharedMemoryRing(std::shared_ptr<void> mapping,
 void SharedMemoryRing::Beat() {
   auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
   while (!stop_.load()) {
-    Ref(header->heartbeat).fetch_add(1);
+    ring::Word(header->heartbeat).fetch_add(1);
     std::this_thread::sleep_for(std::chrono::milliseconds(ring::kHeartbeatMs));
   }
 }
@@ -79,8 +61,8 @@ void SharedMemoryRing::Beat() {
 SharedMemoryRing::~SharedMemoryRing() {
   stop_ = true;
   auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
-  Ref(header->doorbell).fetch_add(1);
-  FutexWakeAll(&header->doorbell);
+  ring::Word(header->doorbell).fetch_add(1);
+  ring::FutexWake(&header->doorbell, INT_MAX);
   for (std::thread& t : threads_) t.join();
   heartbeat_.join();
 }
@@ -96,13 +78,13 @@ void SharedMemoryRing::Loop() {
     if (std::chrono::steady_clock::now() - last_work < kSpin) continue;
     // Announce the sleep before the last look, so a client either sees
     // server_waiting and wakes us, or its request is seen by that look.
-    Ref(header->server_waiting).fetch_add(1);
-    const uint32_t seen = Ref(header->doorbell).load();
+    ring::Word(header->server_waiting).fetch_add(1);
+    const uint32_t seen = ring::Word(header->doorbell).load();
     if (!ServeSubmitted() && !stop_.load()) {
-      FutexWait(&header->doorbell, seen,
-                std::chrono::milliseconds(ring::kHeartbeatMs));
+      ring::FutexWait(&header->doorbell, seen,
+                      std::chrono::milliseconds(ring::kHeartbeatMs));
     }
-    Ref(header->server_waiting).fetch_sub(1);
+    ring::Word(header->server_waiting).fetch_sub(1);
   }
 }
 
@@ -111,7 +93,7 @@ bool SharedMemoryRing::ServeSubmitted() {
   bool served = false;
   for (uint32_t i = 0; i < ring::kSlots; ++i) {
     uint32_t expected = ring::kSubmitted;
-    if (Ref(slots[i].state)
+    if (ring::Word(slots[i].state)
             .compare_exchange_strong(expected, ring::kProcessing)) {
       Serve(i);
       served = true;
@@ -167,8 +149,8 @@ void SharedMemoryRing::Serve(uint32_t index) {
       std::min<size_t>(result.info.size(), ring::kInfoBytes);
   if (info_bytes > 0) std::memcpy(slot.info, result.info.data(), info_bytes);
   slot.info_bytes = static_cast<uint32_t>(info_bytes);
-  Ref(slot.state).store(ring::kDone, std::memory_order_release);
-  FutexWakeAll(&slot.state);
+  ring::Word(slot.state).store(ring::kDone, std::memory_order_release);
+  ring::FutexWake(&slot.state, INT_MAX);
 }
 
 }  // namespace tensorpager::server

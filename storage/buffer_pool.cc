@@ -67,6 +67,11 @@ std::shared_ptr<const AlignedBuffer> BufferPool::Share(AlignedBuffer buffer) {
 }
 
 void BufferPool::Trim() {
+  // Called after every swap-in and first write: usually nothing to do.
+  if (cached_bytes_.load(std::memory_order_relaxed) <=
+      limit_.load(std::memory_order_relaxed)) {
+    return;
+  }
   std::vector<AlignedBuffer> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -85,7 +90,7 @@ void BufferPool::Trim() {
 
 BufferPoolStats BufferPool::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return {cached_bytes_, reused_, allocated_};
+  return {cached_bytes_.load(), reused_, allocated_};
 }
 
 }  // namespace tensorpager::storage

@@ -64,7 +64,8 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   mutable std::mutex mu_;
   // Capacity -> free buffers of exactly that capacity.
   absl::flat_hash_map<uint64_t, std::vector<AlignedBuffer>> free_;
-  uint64_t cached_bytes_ = 0;
+  // Written under mu_; read without it by Trim's fast path.
+  std::atomic<uint64_t> cached_bytes_{0};
   uint64_t reused_ = 0;
   uint64_t allocated_ = 0;
 };

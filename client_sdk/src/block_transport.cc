@@ -16,9 +16,8 @@ BlockTransport::BlockTransport(
     const ClientOptions& options, StreamPool* streams)
     : options_(options), streams_(streams) {
   for (const std::shared_ptr<grpc::Channel>& c : channels) {
-    stubs_.push_back(v1::TensorPager::NewStub(c));
     connections_.push_back(Connection{
-        c,
+        c, v1::TensorPager::NewStub(c),
         grpc::internal::RpcMethod("/tensorpager.v1.TensorPager/Access",
                                   grpc::internal::RpcMethod::SERVER_STREAMING,
                                   c),
@@ -136,7 +135,7 @@ bool BlockTransport::SharedPathLost(const absl::Status& s) {
     // The server restarted and forgot the segment: attach it again for
     // the next transfer; this one goes over a stream.
     if (SharedArena* arena = Arena()) {
-      arena->Reattach(control(), options_.timeout).IgnoreError();
+      arena->Attach(control(), options_.timeout).IgnoreError();
     }
     return true;
   }
@@ -189,9 +188,7 @@ BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
   v1::WriteBlockResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(ctx, options_.timeout);
-  const uint32_t i = next_stub_.fetch_add(1, std::memory_order_relaxed);
-  absl::Status s =
-      FromGrpc(stubs_[i % stubs_.size()]->WriteBlockShared(&ctx, req, &resp));
+  absl::Status s = FromGrpc(Next().stub->WriteBlockShared(&ctx, req, &resp));
   if (!s.ok()) {
     if (SharedPathLost(s)) return std::nullopt;
     return s;
@@ -257,12 +254,12 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   dest->set_offset(range->offset());
   dest->set_length(range->length());
   v1::AccessSharedResponse resp;
-  const uint32_t i = next_stub_.fetch_add(1, std::memory_order_relaxed);
-  grpc::Status rpc = WithRetries(
-      options_.timeout, options_.max_retries, options_.retry_backoff,
-      [&](grpc::ClientContext& ctx) {
-        return stubs_[i % stubs_.size()]->AccessShared(&ctx, req, &resp);
-      });
+  const Connection& conn = Next();
+  grpc::Status rpc =
+      WithRetries(options_.timeout, options_.max_retries,
+                  options_.retry_backoff, [&](grpc::ClientContext& ctx) {
+                    return conn.stub->AccessShared(&ctx, req, &resp);
+                  });
   if (absl::Status s = FromGrpc(rpc); !s.ok()) {
     if (SharedPathLost(s)) return std::nullopt;
     return s;

@@ -36,7 +36,7 @@ class BlockTransport final : public CacheBackend {
                  const ClientOptions& options, StreamPool* streams);
 
   // For control RPCs.
-  v1::TensorPager::Stub& control() { return *stubs_.front(); }
+  v1::TensorPager::Stub& control() { return *connections_.front().stub; }
 
   // Streams the range `request` names into memory from `allocate`. A
   // touch-only request allocates nothing.
@@ -82,9 +82,10 @@ class BlockTransport final : public CacheBackend {
   // The arena, attaching it on first use; null while the path is off.
   SharedArena* Arena();
 
-  // One connection and its registered data methods.
+  // One connection, its stub and its registered data methods.
   struct Connection {
     std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::TensorPager::Stub> stub;
     grpc::internal::RpcMethod access;
     grpc::internal::RpcMethod write;
   };
@@ -94,10 +95,8 @@ class BlockTransport final : public CacheBackend {
                         connections_.size()];
   }
 
-  std::vector<std::unique_ptr<v1::TensorPager::Stub>> stubs_;
   std::vector<Connection> connections_;
   std::atomic<uint32_t> next_{0};
-  std::atomic<uint32_t> next_stub_{0};
   // Shared memory: offered (bytes > 0), attached (arena_), or given up.
   std::mutex arena_mu_;
   uint64_t arena_bytes_ ABSL_GUARDED_BY(arena_mu_) = 0;

@@ -1,9 +1,7 @@
 #include "client_sdk/src/shared_arena.h"
 
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,21 +30,6 @@ constexpr size_t kTokenBytes = 16;
 constexpr int kSpins = 2000;
 constexpr auto kWaitSlice = std::chrono::milliseconds(10);
 constexpr absl::Duration kServerSilence = absl::Milliseconds(500);
-
-std::atomic_ref<uint32_t> Ref(uint32_t& word) {
-  return std::atomic_ref<uint32_t>(word);
-}
-
-// Shared futex operations: the words live in a memfd the server maps.
-void FutexWait(uint32_t* word, uint32_t expected, std::chrono::microseconds t) {
-  timespec ts{static_cast<time_t>(t.count() / 1000000),
-              static_cast<long>(t.count() % 1000000) * 1000};
-  ::syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
-}
-
-void FutexWake(uint32_t* word) {
-  ::syscall(SYS_futex, word, FUTEX_WAKE, 1, nullptr, nullptr, 0);
-}
 
 uint64_t RoundUp(uint64_t n) {
   return (n + kGranule - 1) / kGranule * kGranule;
@@ -120,7 +103,7 @@ absl::Status SharedArena::Attach(v1::TensorPager::Stub& stub,
     // waiter gave up on them) are free again for the new one.
     std::lock_guard<std::mutex> lock(slots_mu_);
     for (uint32_t i = 0; i < ring::kSlots; ++i) {
-      if (!slot_owned_[i]) Ref(Slots()[i].state).store(ring::kFree);
+      if (!slot_owned_[i]) ring::Word(Slots()[i].state).store(ring::kFree);
     }
   }
   stalled_ = false;
@@ -136,7 +119,7 @@ std::optional<SharedArena::RingReply> SharedArena::Call(
   if (stalled_.load()) {
     // A request went unclaimed while the heartbeat stood still: use the
     // RPCs until the server shows signs of life (or is attached again).
-    if (Ref(header.heartbeat).load() == stalled_beat_.load()) {
+    if (ring::Word(header.heartbeat).load() == stalled_beat_.load()) {
       return std::nullopt;
     }
     stalled_ = false;
@@ -151,7 +134,7 @@ std::optional<SharedArena::RingReply> SharedArena::Call(
     for (uint32_t i = 0; i < ring::kSlots; ++i) {
       uint32_t expected = ring::kFree;
       if (!slot_owned_[i] &&
-          Ref(Slots()[i].state)
+          ring::Word(Slots()[i].state)
               .compare_exchange_strong(expected, ring::kFilling)) {
         slot_owned_[i] = true;
         index = i;
@@ -161,7 +144,7 @@ std::optional<SharedArena::RingReply> SharedArena::Call(
   }
   if (index == ring::kSlots) return std::nullopt;
   auto release = [&](bool free_slot) {
-    if (free_slot) Ref(Slots()[index].state).store(ring::kFree);
+    if (free_slot) ring::Word(Slots()[index].state).store(ring::kFree);
     std::lock_guard<std::mutex> lock(slots_mu_);
     slot_owned_[index] = false;
   };
@@ -178,22 +161,24 @@ std::optional<SharedArena::RingReply> SharedArena::Call(
   slot.data_offset = call.data_offset;
   slot.data_length = call.data_length;
   slot.durable = !call.durable ? 0 : (*call.durable ? 2 : 1);
-  Ref(slot.state).store(ring::kSubmitted, std::memory_order_release);
-  Ref(header.doorbell).fetch_add(1);
-  if (Ref(header.server_waiting).load() != 0) FutexWake(&header.doorbell);
+  ring::Word(slot.state).store(ring::kSubmitted, std::memory_order_release);
+  ring::Word(header.doorbell).fetch_add(1);
+  if (ring::Word(header.server_waiting).load() != 0)
+    ring::FutexWake(&header.doorbell, 1);
 
   // Spin briefly (the answer often comes within a futex round trip), then
   // sleep on the slot, watching the server's heartbeat.
   const absl::Time start = absl::Now();
-  uint32_t beat = Ref(header.heartbeat).load();
+  uint32_t beat = ring::Word(header.heartbeat).load();
   absl::Time beat_seen = start;
   for (int spins = 0;; ++spins) {
-    const uint32_t state = Ref(slot.state).load(std::memory_order_acquire);
+    const uint32_t state =
+        ring::Word(slot.state).load(std::memory_order_acquire);
     if (state == ring::kDone) break;
     if (spins < kSpins) continue;
-    FutexWait(&slot.state, state, kWaitSlice);
+    ring::FutexWait(&slot.state, state, kWaitSlice);
     const absl::Time now = absl::Now();
-    if (const uint32_t b = Ref(header.heartbeat).load(); b != beat) {
+    if (const uint32_t b = ring::Word(header.heartbeat).load(); b != beat) {
       beat = b;
       beat_seen = now;
     }
@@ -204,7 +189,8 @@ std::optional<SharedArena::RingReply> SharedArena::Call(
       stalled_beat_ = beat;
       stalled_ = true;
       uint32_t expected = ring::kSubmitted;
-      if (Ref(slot.state).compare_exchange_strong(expected, ring::kFree)) {
+      if (ring::Word(slot.state)
+              .compare_exchange_strong(expected, ring::kFree)) {
         release(/*free_slot=*/false);
         return std::nullopt;
       }
@@ -244,11 +230,6 @@ std::optional<SharedArena::RingReply> SharedArena::Call(
 
 ring::Slot* SharedArena::Slots() {
   return reinterpret_cast<ring::Slot*>(base_ + ring::kSlotsOffset);
-}
-
-absl::Status SharedArena::Reattach(v1::TensorPager::Stub& stub,
-                                   absl::Duration timeout) {
-  return Attach(stub, timeout);
 }
 
 SharedArena::~SharedArena() {

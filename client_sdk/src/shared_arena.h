@@ -82,8 +82,9 @@ class SharedArena {
   // serving it — then use the RPCs, which attach again).
   std::optional<RingReply> Call(const RingCall& call, absl::Duration timeout);
 
-  // Attaches again after the server forgot the segment (it restarted).
-  absl::Status Reattach(v1::TensorPager::Stub& stub, absl::Duration timeout);
+  // Has the server map the arena: at creation, and again after the server
+  // forgot it (it restarted).
+  absl::Status Attach(v1::TensorPager::Stub& stub, absl::Duration timeout);
   // Detaches from the server (best effort; the server also forgets the
   // segment when it restarts).
   void Detach(v1::TensorPager::Stub& stub, absl::Duration timeout);
@@ -91,7 +92,6 @@ class SharedArena {
  private:
   SharedArena(int fd, std::byte* base, uint64_t size);
   void Free(uint64_t offset, uint64_t length);
-  absl::Status Attach(v1::TensorPager::Stub& stub, absl::Duration timeout);
   v1::ring::Slot* Slots();
 
   int fd_;

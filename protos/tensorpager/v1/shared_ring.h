@@ -20,6 +20,13 @@
 #ifndef TENSORPAGER_PROTOS_TENSORPAGER_V1_SHARED_RING_H_
 #define TENSORPAGER_PROTOS_TENSORPAGER_V1_SHARED_RING_H_
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <type_traits>
 
@@ -86,6 +93,25 @@ inline constexpr uint64_t kSlotsOffset = kRingOffset + 4096;
 // Where block bytes may start: the ring rounded up to a page.
 inline constexpr uint64_t kDataOffset =
     (kSlotsOffset + kSlots * sizeof(Slot) + 4095) / 4096 * 4096;
+
+// The protocol's primitives on a shared word: atomic access, and shared
+// (not FUTEX_PRIVATE) futex waits and wakes, since the word lives in
+// another process's mapping of the memfd.
+inline std::atomic_ref<uint32_t> Word(uint32_t& word) {
+  return std::atomic_ref<uint32_t>(word);
+}
+
+// Returns when woken, when *word != expected, or after `timeout`.
+inline void FutexWait(uint32_t* word, uint32_t expected,
+                      std::chrono::microseconds timeout) {
+  timespec ts{static_cast<time_t>(timeout.count() / 1000000),
+              static_cast<long>(timeout.count() % 1000000) * 1000};
+  ::syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
+}
+
+inline void FutexWake(uint32_t* word, int waiters) {
+  ::syscall(SYS_futex, word, FUTEX_WAKE, waiters, nullptr, nullptr, 0);
+}
 
 static_assert(std::is_trivially_copyable_v<Slot>);
 static_assert(std::is_trivially_copyable_v<Header>);
