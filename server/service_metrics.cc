@@ -234,12 +234,7 @@ absl::Status ServiceMetrics::Attach(const storage::BlockStore* store,
       gauge("tensorpager_compression_ratio",
             "Logical / stored bytes over the NVMe tier's blocks (0 when the "
             "tier is empty).",
-            [](const auto& s) {
-              return s.disk_stored_bytes == 0
-                         ? 0.0
-                         : static_cast<double>(s.disk_bytes) /
-                               static_cast<double>(s.disk_stored_bytes);
-            }),
+            [](const auto& s) { return s.compression_ratio(); }),
       gauge("tensorpager_compressed_blocks",
             "Blocks whose disk copy is stored compressed.",
             [](const auto& s) { return s.blocks_compressed; }),

@@ -536,7 +536,7 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   e->set_accesses_reported(s.accesses_reported);
   response->set_shared_memory_segments(segments_.size());
   response->set_shared_memory_rings(segments_.rings());
-  e->set_compression_ratio(Ratio(s.disk_bytes, s.disk_stored_bytes));
+  e->set_compression_ratio(s.compression_ratio());
   e->set_compress_attempts(s.compress_attempts);
   e->set_compress_skipped(s.compress_skipped);
   FillPressure(response->mutable_pressure());

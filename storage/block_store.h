@@ -139,6 +139,12 @@ struct StoreStats {
   uint64_t disk_bytes = 0;         // logical bytes of blocks with a disk copy
   uint64_t disk_stored_bytes = 0;  // their bytes as stored (compressed)
   uint64_t blocks_compressed = 0;  // disk copies stored compressed
+  // Logical / stored bytes of the disk tier; 0 while it is empty.
+  double compression_ratio() const {
+    return disk_stored_bytes == 0 ? 0.0
+                                  : static_cast<double>(disk_bytes) /
+                                        static_cast<double>(disk_stored_bytes);
+  }
   uint64_t pinned_bytes = 0;
   std::array<uint64_t, kNumRegionTypes> blocks_by_region{};
   std::array<uint64_t, kNumRegionTypes> bytes_by_region{};

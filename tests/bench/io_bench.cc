@@ -301,13 +301,8 @@ int RunStore(const BenchOptions& o) {
       }
     }
     const absl::Duration elapsed = absl::Now() - start;
-    const StoreStats stats = (*store)->Stats();
-    const double ratio = stats.disk_stored_bytes == 0
-                             ? 1.0
-                             : static_cast<double>(stats.disk_bytes) /
-                                   static_cast<double>(stats.disk_stored_bytes);
     PrintStoreResult(out ? "write" : "read", o, engine, blocks * o.bs, elapsed,
-                     ratio);
+                     (*store)->Stats().compression_ratio());
   }
   store->reset();
   std::filesystem::remove_all(dir);
