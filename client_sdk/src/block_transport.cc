@@ -43,6 +43,7 @@ constexpr size_t kMaxKnownSizes = 1 << 20;
 void BlockTransport::OfferSharedMemory(uint64_t bytes, SdkLog* log) {
   std::lock_guard<std::mutex> lock(arena_mu_);
   arena_bytes_ = bytes;
+  shared_wanted_ = bytes > 0;
   log_ = log;
 }
 
@@ -63,6 +64,7 @@ SharedArena* BlockTransport::Arena() {
                             arena.status().ToString(),
                             "); block bytes go over gRPC streams"));
     arena_bytes_ = 0;
+    shared_wanted_ = false;
     return nullptr;
   }
   log_->Info(absl::StrCat("shared-memory data path on: ", arena_bytes_ >> 20,
@@ -75,10 +77,13 @@ SharedArena* BlockTransport::Arena() {
 void BlockTransport::DisableSharedMemory() {
   std::lock_guard<std::mutex> lock(arena_mu_);
   arena_bytes_ = 0;
+  shared_wanted_ = false;
   if (arena_ != nullptr) arena_->Detach(control(), options_.timeout);
 }
 
 void BlockTransport::NoteBlockSize(BlockIdView id, uint64_t size) {
+  // Sizes only serve the shared-memory path: no bookkeeping without it.
+  if (!shared_wanted_.load(std::memory_order_relaxed)) return;
   std::lock_guard<std::mutex> lock(sizes_mu_);
   if (sizes_.size() >= kMaxKnownSizes) sizes_.clear();
   sizes_[SizeKey(id.ns, id.id)] = size;

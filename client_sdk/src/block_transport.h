@@ -103,6 +103,7 @@ class BlockTransport final : public CacheBackend {
   SdkLog* log_ = nullptr;
   std::unique_ptr<SharedArena> arena_;
   std::atomic<bool> arena_ready_{false};
+  std::atomic<bool> shared_wanted_{false};  // offered and not given up
   std::atomic<uint64_t> shared_transfers_{0};
   std::atomic<uint64_t> shared_bytes_{0};
   std::atomic<uint64_t> ring_transfers_{0};
