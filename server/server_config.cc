@@ -51,6 +51,11 @@ ABSL_FLAG(uint32_t, io_queue_depth, 8, "I/O requests in flight per engine.");
 ABSL_FLAG(uint32_t, max_concurrent_swaps, 4,
           "Blocks one eviction or Swap call moves side by side, each "
           "compressed and written (or read back) by its own thread.");
+ABSL_FLAG(tensorpager::server::ByteSize, eviction_batch,
+          tensorpager::server::ByteSize{16ull << 20},
+          "A write or swap-in that finds the RAM tier full swaps out at least "
+          "this much (at most a sixteenth of --ram_budget), so small blocks "
+          "share one fdatasync and one metadata sync.");
 ABSL_FLAG(bool, durable_writes, false,
           "Acknowledge WriteBlock only once the bytes are on disk, unless the "
           "request says otherwise.");
@@ -176,6 +181,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.io_block_bytes = absl::GetFlag(FLAGS_io_block_size).bytes;
   c.io_queue_depth = absl::GetFlag(FLAGS_io_queue_depth);
   c.max_concurrent_swaps = absl::GetFlag(FLAGS_max_concurrent_swaps);
+  c.eviction_batch_bytes = absl::GetFlag(FLAGS_eviction_batch).bytes;
   c.durable_writes = absl::GetFlag(FLAGS_durable_writes);
   if (absl::Status s = ParseRegionMap<bool>(
           "durable_region_types", absl::GetFlag(FLAGS_durable_region_types),
@@ -308,6 +314,7 @@ absl::StatusOr<storage::BlockStoreOptions> StoreOptionsFor(
   o.compression.min_ratio = c.compression_min_ratio;
   o.codec_by_region = c.codec_by_region;
   o.max_concurrent_swaps = c.max_concurrent_swaps;
+  o.eviction_batch_bytes = c.eviction_batch_bytes;
   return o;
 }
 

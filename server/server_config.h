@@ -32,6 +32,7 @@ struct ServerConfig {
   uint64_t io_block_bytes = 4ull << 20;
   uint32_t io_queue_depth = 8;
   uint32_t max_concurrent_swaps = 4;
+  uint64_t eviction_batch_bytes = 16ull << 20;
   bool durable_writes = false;
   std::array<std::optional<bool>, storage::kNumRegionTypes> durable_by_region;
   // Codec of swapped-out bytes ("none", "lz4", "zstd"), per region type

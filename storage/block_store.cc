@@ -369,7 +369,9 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
         ram_reserved_ += bytes;
         return absl::OkStatus();
       }
-      const uint64_t need = ram_used_ + ram_reserved_ + bytes - ram_budget_;
+      const uint64_t need =
+          std::max(ram_used_ + ram_reserved_ + bytes - ram_budget_,
+                   std::min(options_.eviction_batch_bytes, ram_budget_ / 16));
       victims_.clear();
       policy_->SelectVictims(
           need,
@@ -412,6 +414,17 @@ void BlockStore::ReleaseReservation(uint64_t bytes) {
 
 absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
   absl::StatusOr<Extent> extent = allocator_->Allocate(data.capacity());
+  if (absl::IsResourceExhausted(extent.status())) {
+    // Extents of rewritten blocks may be waiting for a sync: sync now.
+    bool waiting;
+    {
+      ReaderMutexLock lock(&free_mu_);
+      waiting = !unsynced_frees_.empty();
+    }
+    if (waiting && SyncedMetaWrite([&] { return meta_->Sync(); }).ok()) {
+      extent = allocator_->Allocate(data.capacity());
+    }
+  }
   if (!extent.ok()) return extent.status();
   {
     MutexLock lock(&file_mu_);
@@ -480,6 +493,30 @@ void BlockStore::FreeExtent(const Extent& extent) {
   if (absl::Status s = allocator_->Free(extent); !s.ok()) {
     TP_LOG(ERROR) << "extent accounting error: " << s.message();
   }
+}
+
+void BlockStore::FreeAfterNextSync(const Extent& extent) {
+  MutexLock lock(&free_mu_);
+  unsynced_frees_.push_back(extent);
+}
+
+absl::Status BlockStore::SyncedMetaWrite(
+    absl::FunctionRef<absl::Status()> write) {
+  // Taken before the write: RocksDB's WAL is sequential, so the sync of
+  // this write also makes the earlier unsynced records durable.
+  std::vector<Extent> taken;
+  {
+    MutexLock lock(&free_mu_);
+    taken.swap(unsynced_frees_);
+  }
+  absl::Status s = write();
+  if (!s.ok()) {
+    MutexLock lock(&free_mu_);
+    unsynced_frees_.insert(unsynced_frees_.end(), taken.begin(), taken.end());
+    return s;
+  }
+  for (const Extent& extent : taken) FreeExtent(extent);
+  return s;
 }
 
 absl::Status BlockStore::ReadVerified(const Entry& e, const DiskCopy& copy,
@@ -583,7 +620,8 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
           records.emplace_back(job.e->key, std::move(r));
         }
       }
-      s = meta_->PutBatch(records, /*sync=*/true);
+      s = SyncedMetaWrite(
+          [&] { return meta_->PutBatch(records, /*sync=*/true); });
     }
     if (!s.ok()) {
       if (first_error.ok()) first_error = s;
@@ -763,7 +801,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   const uint64_t checksum = Checksum(next->span());
 
   // Persist before publishing, so an acknowledged write never leaves a
-  // record that would resurrect older bytes after a crash.
+  // record that would resurrect older bytes after a process crash.
   std::optional<DiskCopy> new_copy;
   BlockRecordProto record;
   {
@@ -791,20 +829,26 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     copy->ToRecord(&record);
     new_copy = *std::move(copy);
   }
-  // A record that moves off an extent must be synced before the extent can
-  // be reused; a RAM-only record needs no sync (process crashes keep it).
-  const bool sync = durable || old_copy.has_value();
+  // Only durable writes sync. An unsynced record survives process crashes
+  // (it is in the kernel's page cache); the old extent it stops pointing to
+  // is reused only after a later sync, so after a power loss the block
+  // reads as its last durable bytes, never as another block's.
   // A rewrite of a block that lives only in RAM changes nothing a restart
   // could use (such a block comes back lost either way): its record stays
   // as it is, one RocksDB write less per update of a hot block.
-  const bool persist = sync || !was_live;
-  if (absl::Status s =
-          persist ? meta_->Put(key, record, sync) : absl::OkStatus();
-      !s.ok()) {
-    if (new_copy) FreeExtent(new_copy->extent);
-    return release_and_abort(s);
+  const bool persist = durable || old_copy.has_value() || !was_live;
+  absl::Status persisted = absl::OkStatus();
+  if (durable) {
+    persisted =
+        SyncedMetaWrite([&] { return meta_->Put(key, record, /*sync=*/true); });
+  } else if (persist) {
+    persisted = meta_->Put(key, record, /*sync=*/false);
   }
-  if (old_copy) FreeExtent(old_copy->extent);
+  if (!persisted.ok()) {
+    if (new_copy) FreeExtent(new_copy->extent);
+    return release_and_abort(persisted);
+  }
+  if (old_copy) FreeAfterNextSync(old_copy->extent);
 
   WriteResult result;
   {
@@ -1149,11 +1193,15 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
   }
   // Sync when an extent is released, so it is only reused once no durable
   // record points to it.
-  if (absl::Status s = meta_->Delete(key, e->disk.has_value()); !s.ok()) {
+  absl::Status deleted =
+      e->disk.has_value()
+          ? SyncedMetaWrite([&] { return meta_->Delete(key, /*sync=*/true); })
+          : meta_->Delete(key, /*sync=*/false);
+  if (!deleted.ok()) {
     MutexLock lock(&mu_);
     e->io = Io::kIdle;
     io_done_.SignalAll();
-    return s;
+    return deleted;
   }
   Freed freed;
   std::optional<Extent> extent;

@@ -72,6 +72,10 @@ struct BlockStoreOptions {
   // Blocks one eviction (or one SwapIn call) moves at the same time, each
   // compressed and written by its own thread.
   uint32_t max_concurrent_swaps = 4;
+  // A write or swap-in that must make room frees at least this many bytes
+  // (at most a sixteenth of the budget), so small blocks share one
+  // fdatasync and one synced RocksDB batch instead of paying both per block.
+  uint64_t eviction_batch_bytes = 16ull << 20;
   // Eviction priority per region type (higher stays in RAM longer).
   std::array<int, kNumRegionTypes> region_priority = {0, 1, 1, 1, 3, 1, 0};
   // Accessing member i of a sequence swaps in members i+1 .. i+depth that
@@ -295,6 +299,13 @@ class BlockStore {
   absl::Status ReadVerified(const Entry& e, const DiskCopy& copy,
                             uint64_t checksum, AlignedBuffer* out);
   void FreeExtent(const Extent& extent);
+  // Frees `extent` once a later synced metadata write has made the
+  // unsynced record that stopped pointing to it durable.
+  void FreeAfterNextSync(const Extent& extent) ABSL_LOCKS_EXCLUDED(free_mu_);
+  // Runs a synced metadata write; on success frees the extents queued by
+  // FreeAfterNextSync before it started (the sync covers their records).
+  absl::Status SyncedMetaWrite(absl::FunctionRef<absl::Status()> write)
+      ABSL_LOCKS_EXCLUDED(free_mu_);
   // Queues the sequence successors of `e` that are only on disk.
   void SchedulePrefetch(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PrefetchLoop();
@@ -318,6 +329,8 @@ class BlockStore {
   std::atomic<uint64_t> compress_attempts_{0};
   std::atomic<uint64_t> compress_skipped_{0};
   SharedMutex file_mu_;  // serialises growth of the data file
+  SharedMutex free_mu_;
+  std::vector<Extent> unsynced_frees_ ABSL_GUARDED_BY(free_mu_);
   uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_) = 0;
 
   mutable SharedMutex mu_;

@@ -250,6 +250,25 @@ TEST_F(EndToEndTest, WritesBeyondBudgetEvictOthersButNeverPinned) {
   ExpectBytes("x", 2 * kMiB, 3);
 }
 
+TEST_F(EndToEndTest, WriteThatFindsRamFullSwapsOutABatch) {
+  StartServer({"--ram_budget=64MiB", "--swap_threshold=1", "--swap_target=1",
+               "--eviction_batch=3MiB"});
+  auto swap_outs = [&] { return client_->Status()->efficiency().swap_outs(); };
+  for (int i = 0; i < 64; ++i) Put(absl::StrCat("b", i), kMiB, i);
+  EXPECT_EQ(swap_outs(), 0u);
+  // 1 MiB is needed, 3 MiB go in one synced batch...
+  Put("b64", kMiB, 64);
+  EXPECT_EQ(swap_outs(), 3u);
+  EXPECT_EQ(client_->Status()->blocks_in_ram(), 62u);
+  // ...so the next two writes find room without swapping.
+  Put("b65", kMiB, 65);
+  Put("b66", kMiB, 66);
+  EXPECT_EQ(swap_outs(), 3u);
+  Put("b67", kMiB, 67);
+  EXPECT_EQ(swap_outs(), 6u);
+  for (int i = 0; i < 68; ++i) ExpectBytes(absl::StrCat("b", i), kMiB, i);
+}
+
 TEST_F(EndToEndTest, RestartKeepsEveryBlockThatReachedDisk) {
   StartServer({"--ram_budget=64MiB"});
   Put("disk-1", 1 * kMiB, 1);
