@@ -3,6 +3,7 @@
 // the direct RPCs, batched access reports and usage reports in the
 // server's Status, eviction on (injected) GPU pressure with a simulated
 // GPU, and many threads sharing one Client.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -382,6 +383,51 @@ TEST_F(SdkClientTest, GpuPressureEventDropsLocalGpuCopies) {
   ASSERT_TRUE(pressure->Publish("gpu0", v1::LOW).ok());
   EXPECT_TRUE(sdk->Access("kv0", Placement::Device(0)).ok());
   EXPECT_EQ(LogLinesWith("CRITICAL"), 1);
+}
+
+// The same reaction driven end to end: the server raises gpu0's level from
+// another client's usage report and the SDK hears it on its WatchPressure
+// stream (the default pressure source), not through an injected source.
+TEST_F(SdkClientTest, ServerPressureStreamReachesTheLocalCache) {
+  auto gpu = std::make_shared<FakeDeviceRuntime>(
+      FakeDeviceRuntime::Options{.devices = 1, .memory_bytes = 1ull << 30});
+  ClientOptions o;
+  o.device_runtime = gpu;
+  o.cache.gpu_budget_bytes = 8 * kMiB;
+  auto sdk = Sdk(o);
+  for (int i = 0; i < 4; ++i) Put(absl::StrCat("kv", i), kMiB, i);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(sdk->Access(absl::StrCat("kv", i), Placement::Device(0)).ok());
+  }
+  ASSERT_EQ(sdk->LocalStats().pools[1].resident_bytes, 4 * kMiB);
+
+  auto stub = v1::TensorPager::NewStub(client_->channel());
+  auto report = [&](uint64_t used_gib) {
+    grpc::ClientContext ctx;
+    v1::ReportClientUsageRequest usage;
+    usage.set_client_id("another-worker");
+    auto* g = usage.add_gpus();
+    g->set_device(0);
+    g->set_used_bytes(used_gib << 30);
+    g->set_total_bytes(80ull << 30);
+    v1::ReportClientUsageResponse resp;
+    return stub->ReportClientUsage(&ctx, usage, &resp).ok();
+  };
+  ASSERT_TRUE(report(79));
+  EXPECT_TRUE(Eventually([&] {
+    const CacheStats s = sdk->LocalStats();
+    return s.pools[1].pressure == v1::CRITICAL &&
+           s.pools[1].resident_bytes == 0;
+  })) << "gpu0 CRITICAL never reached the SDK's local cache";
+  EXPECT_GE(sdk->LocalStats().pressure_evictions, 4u);
+  EXPECT_GE(LogLinesWith("CRITICAL"), 1);
+  EXPECT_EQ(sdk->Access("kv0", Placement::Device(0)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+
+  ASSERT_TRUE(report(1));
+  EXPECT_TRUE(Eventually(
+      [&] { return sdk->LocalStats().pools[1].pressure == v1::LOW; }));
+  EXPECT_TRUE(sdk->Access("kv0", Placement::Device(0)).ok());
 }
 
 // Tensors registered straight from (simulated) device memory and accessed
