@@ -1,6 +1,5 @@
 // tensorpagerd: pages tensor blocks between host RAM and an NVMe tier for
 // inference servers. Flags: tensorpagerd --help.
-#include <malloc.h>
 #include <signal.h>
 
 #include <cstdlib>
@@ -14,6 +13,7 @@
 #include "server/config_layers.h"
 #include "server/server.h"
 #include "server/server_config.h"
+#include "storage/allocator_tuning.h"
 #include "storage/log.h"
 
 namespace {
@@ -26,14 +26,7 @@ bool IsOurFlagFile(absl::string_view path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block data moves in MiB-sized, short-lived buffers (gRPC messages,
-  // write staging). glibc's defaults map such buffers fresh and give them
-  // back, per thread arena, so every write faulted its memory in page by
-  // page: one arena that is neither unmapped nor trimmed lets them be
-  // reused (4 MiB WriteBlock: ~33 -> ~6 ms of server CPU in the SDK bench).
-  mallopt(M_ARENA_MAX, 1);
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  tensorpager::storage::TuneProcessAllocator();
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = IsOurFlagFile;
   usage.contains_helpshort_flags = IsOurFlagFile;

@@ -528,10 +528,12 @@ absl::Status BlockStore::ReadVerified(const Entry& e, const DiskCopy& copy,
         "); its bytes are lost: unregister it or write it again"));
   };
   // A raw copy is read straight into the block's buffer; a compressed one
-  // into a staging buffer first.
+  // into a staging buffer first, of the block's size (a stored image is
+  // never larger) so that it comes warm from the pool: images vary in
+  // size, and a fresh buffer's first touch costs more than the read.
   AlignedBuffer staging;
   if (copy.compressed()) {
-    staging = buffers_->Take(copy.extent.length);
+    staging = buffers_->Take(std::max(out->size(), copy.extent.length));
     if (!staging.ok()) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "out of host memory allocating ", copy.extent.length, " bytes"));

@@ -41,6 +41,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "storage/aligned_buffer.h"
+#include "storage/allocator_tuning.h"
 #include "storage/block_store.h"
 #include "storage/io_engine.h"
 #include "tests/testing/tensor_bytes.h"
@@ -313,6 +314,9 @@ int RunStore(const BenchOptions& o) {
 }  // namespace tensorpager::storage
 
 int main(int argc, char** argv) {
+  // Malloc behaves as in tensorpagerd: the codecs' scratch buffers would
+  // otherwise be faulted in afresh on every call.
+  tensorpager::storage::TuneProcessAllocator();
   tensorpager::storage::BenchOptions options;
   if (!tensorpager::storage::ParseArgs(argc, argv, &options)) {
     return tensorpager::storage::Usage("bad arguments");
