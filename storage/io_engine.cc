@@ -62,6 +62,13 @@ absl::Status ValidateIoEngineOptions(const IoEngineOptions& options) {
   return absl::OkStatus();
 }
 
+void IoEngine::TransferBatch(absl::Span<IoRequest> requests) {
+  for (IoRequest& r : requests) {
+    r.status =
+        r.op == IoOp::kWrite ? Write(r.offset, r.data) : Read(r.offset, r.data);
+  }
+}
+
 absl::Status CheckIoRequest(uint64_t offset, const void* data,
                             uint64_t length) {
   const auto address = reinterpret_cast<uintptr_t>(data);

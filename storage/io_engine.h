@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "storage/io_error.h"
 
 namespace tensorpager::storage {
 
@@ -30,6 +31,15 @@ struct IoEngineOptions {
   bool direct_io = true;
 };
 
+// One transfer of a batch (IoEngine::TransferBatch).
+struct IoRequest {
+  IoOp op = IoOp::kRead;  // kRead or kWrite
+  uint64_t offset = 0;
+  // Read into, or written from (a write only reads it).
+  absl::Span<std::byte> data;
+  absl::Status status;  // the outcome, set by TransferBatch
+};
+
 class IoEngine {
  public:
   virtual ~IoEngine() = default;
@@ -44,6 +54,12 @@ class IoEngine {
   virtual absl::Status Write(uint64_t offset,
                              absl::Span<const std::byte> data) = 0;
   virtual absl::Status Read(uint64_t offset, absl::Span<std::byte> data) = 0;
+  // Transfers every request and sets each one's status. The engines keep up
+  // to queue_depth units of the whole batch in flight, refilled as units
+  // complete: many small blocks move without a thread or a wake-up each
+  // (io_uring: one system call submits and reaps several). This default
+  // runs the requests one after another, for test doubles.
+  virtual void TransferBatch(absl::Span<IoRequest> requests);
   // Makes every write that completed before the call durable. Concurrent
   // callers may share one fdatasync (group commit).
   virtual absl::Status Sync() = 0;

@@ -11,26 +11,27 @@
 
 namespace tensorpager::storage {
 
-// A multi-unit request. Shared with the workers, which may still hold it
-// (finding no unit left) after the caller returned; they never touch
-// `data` then.
-struct ThreadIoEngine::Job {
-  Job(IoOp op, uint64_t offset, std::byte* data, uint64_t length,
-      uint64_t units)
-      : op(op), offset(offset), data(data), length(length), units(units) {}
+// One unit of a batch: a piece of one request.
+struct ThreadIoEngine::Unit {
+  IoRequest* request = nullptr;
+  uint64_t offset = 0;
+  std::byte* data = nullptr;
+  uint64_t length = 0;
+};
 
-  const IoOp op;
-  const uint64_t offset;
-  std::byte* const data;
-  const uint64_t length;
-  const uint64_t units;
+// A batch of several units. Shared with the workers, which may still hold
+// it (finding no unit left) after the caller returned; they never touch a
+// unit then.
+struct ThreadIoEngine::Job {
+  explicit Job(std::vector<Unit> units) : units(std::move(units)) {}
+
+  const std::vector<Unit> units;
   std::atomic<uint64_t> next_unit{0};
-  // Set on the first failure so the remaining units are skipped.
-  std::atomic<bool> failed{false};
   std::mutex mu;
   std::condition_variable all_finished;
   uint64_t finished = 0;  // guarded by mu
-  absl::Status status;    // the first failure, guarded by mu
+  // The requests' statuses are written under mu too: a failure marks the
+  // request so its remaining units are skipped.
 };
 
 ThreadIoEngine::ThreadIoEngine(std::unique_ptr<DataFile> file,
@@ -101,38 +102,44 @@ absl::Status ThreadIoEngine::TransferUnit(IoOp op, uint64_t offset,
 
 void ThreadIoEngine::Help(Job& job) const {
   while (true) {
-    const uint64_t unit = job.next_unit.fetch_add(1, std::memory_order_relaxed);
-    if (unit >= job.units) return;
+    const uint64_t i = job.next_unit.fetch_add(1, std::memory_order_relaxed);
+    if (i >= job.units.size()) return;
+    const Unit& unit = job.units[i];
+    bool wanted;
+    {
+      std::lock_guard lock(job.mu);
+      wanted = unit.request->status.ok();
+    }
     absl::Status s;
-    if (!job.failed.load(std::memory_order_relaxed)) {
-      const uint64_t start = unit * unit_bytes_;
-      s = TransferUnit(job.op, job.offset + start, job.data + start,
-                       std::min(unit_bytes_, job.length - start));
+    if (wanted) {
+      s = TransferUnit(unit.request->op, unit.offset, unit.data, unit.length);
     }
     std::lock_guard lock(job.mu);
-    if (!s.ok()) {
-      job.failed.store(true, std::memory_order_relaxed);
-      if (job.status.ok()) job.status = std::move(s);
-    }
-    if (++job.finished == job.units) job.all_finished.notify_one();
+    if (!s.ok() && unit.request->status.ok()) unit.request->status = s;
+    if (++job.finished == job.units.size()) job.all_finished.notify_one();
   }
 }
 
-absl::Status ThreadIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
-                                      uint64_t length) {
-  if (absl::Status s = CheckIoRequest(offset, data, length); !s.ok()) return s;
-  if (length == 0) return absl::OkStatus();
-  const uint64_t units = (length + unit_bytes_ - 1) / unit_bytes_;
-  absl::Status result;
-  if (units == 1 || workers_.empty()) {
-    for (uint64_t start = 0; start < length && result.ok();
-         start += unit_bytes_) {
-      result = TransferUnit(op, offset + start, data + start,
-                            std::min(unit_bytes_, length - start));
+void ThreadIoEngine::TransferBatch(absl::Span<IoRequest> requests) {
+  std::vector<Unit> units;
+  for (IoRequest& r : requests) {
+    r.status = CheckIoRequest(r.offset, r.data.data(), r.data.size());
+    if (!r.status.ok()) continue;
+    for (uint64_t start = 0; start < r.data.size(); start += unit_bytes_) {
+      units.push_back({&r, r.offset + start, r.data.data() + start,
+                       std::min(unit_bytes_, r.data.size() - start)});
     }
-  } else {
-    auto job = std::make_shared<Job>(op, offset, data, length, units);
-    const uint64_t helpers = std::min<uint64_t>(units - 1, workers_.size());
+  }
+  if (units.size() == 1 || workers_.empty()) {
+    for (const Unit& unit : units) {
+      if (!unit.request->status.ok()) continue;
+      unit.request->status =
+          TransferUnit(unit.request->op, unit.offset, unit.data, unit.length);
+    }
+  } else if (!units.empty()) {
+    auto job = std::make_shared<Job>(std::move(units));
+    const uint64_t helpers =
+        std::min<uint64_t>(job->units.size() - 1, workers_.size());
     {
       std::lock_guard lock(mu_);
       for (uint64_t i = 0; i < helpers; ++i) queue_.push_back(job);
@@ -140,17 +147,29 @@ absl::Status ThreadIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
     for (uint64_t i = 0; i < helpers; ++i) work_.notify_one();
     Help(*job);
     std::unique_lock lock(job->mu);
-    job->all_finished.wait(lock, [&] { return job->finished == job->units; });
-    result = job->status;
+    job->all_finished.wait(lock,
+                           [&] { return job->finished == job->units.size(); });
   }
-  if (op == IoOp::kWrite) {
-    if (result.ok()) {
-      file_->NoteWritten(offset + length);
+  bool write_failed = false;
+  for (IoRequest& r : requests) {
+    if (r.op != IoOp::kWrite) continue;
+    if (r.status.ok()) {
+      file_->NoteWritten(r.offset + r.data.size());
     } else {
-      file_->RefreshSize();
+      write_failed = true;
     }
   }
-  return result;
+  if (write_failed) file_->RefreshSize();
+}
+
+absl::Status ThreadIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
+                                      uint64_t length) {
+  IoRequest request;
+  request.op = op;
+  request.offset = offset;
+  request.data = {data, length};
+  TransferBatch(absl::MakeSpan(&request, 1));
+  return request.status;
 }
 
 absl::Status ThreadIoEngine::Write(uint64_t offset,

@@ -37,11 +37,13 @@ class ThreadIoEngine final : public IoEngine {
   absl::Status Write(uint64_t offset,
                      absl::Span<const std::byte> data) override;
   absl::Status Read(uint64_t offset, absl::Span<std::byte> data) override;
+  void TransferBatch(absl::Span<IoRequest> requests) override;
   absl::Status Sync() override;
   absl::Status Reserve(uint64_t bytes) override;
   uint64_t file_size() const override { return file_->size(); }
 
  private:
+  struct Unit;
   struct Job;
 
   absl::Status Transfer(IoOp op, uint64_t offset, std::byte* data,

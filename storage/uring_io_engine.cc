@@ -31,12 +31,13 @@ bool IsTransient(int result) {
 }  // namespace
 
 struct UringIoEngine::Unit {
-  IoOp op = IoOp::kRead;
+  IoRequest* request = nullptr;
   uint64_t offset = 0;
   std::byte* data = nullptr;
   uint32_t length = 0;
   uint32_t done = 0;  // bytes transferred so far
   uint32_t retries = 0;
+  bool finished = false;
 };
 
 // A ring held for one call. Given back to the pool when the call ends, or
@@ -156,7 +157,7 @@ void UringIoEngine::Prep(io_uring* ring, Unit& unit) {
   std::byte* at = unit.data + unit.done;
   const uint32_t left = unit.length - unit.done;
   const uint64_t offset = unit.offset + unit.done;
-  if (unit.op == IoOp::kRead) {
+  if (unit.request->op == IoOp::kRead) {
     io_uring_prep_read(sqe, file_->fd(), at, left, offset);
   } else {
     io_uring_prep_write(sqe, file_->fd(), at, left, offset);
@@ -164,38 +165,38 @@ void UringIoEngine::Prep(io_uring* ring, Unit& unit) {
   io_uring_sqe_set_data(sqe, &unit);
 }
 
-bool UringIoEngine::OnCompletion(io_uring* ring, Unit& unit, int result,
-                                 absl::Status* status) {
+bool UringIoEngine::OnCompletion(io_uring* ring, Unit& unit, int result) {
+  absl::Status& status = unit.request->status;
+  const IoOp op = unit.request->op;
   if (result > 0) {
     unit.done += static_cast<uint32_t>(result);
-    if (unit.done >= unit.length || !status->ok()) return true;
+    if (unit.done >= unit.length || !status.ok()) return true;
     Prep(ring, unit);  // a short transfer: queue the rest
     return false;
   }
   if (result == 0) {
-    if (status->ok()) {
-      const std::string what =
-          file_->Describe(unit.op, unit.offset, unit.length);
-      *status = unit.op == IoOp::kRead
-                    ? absl::OutOfRangeError(absl::StrCat(
-                          what, ": the file ends after ", unit.done,
-                          " of them (file size ", file_->size(), ")"))
-                    : absl::InternalError(
-                          absl::StrCat(what,
-                                       ": the kernel accepted no bytes "
-                                       "after ",
-                                       unit.done, " of them"));
+    if (status.ok()) {
+      const std::string what = file_->Describe(op, unit.offset, unit.length);
+      status = op == IoOp::kRead
+                   ? absl::OutOfRangeError(absl::StrCat(
+                         what, ": the file ends after ", unit.done,
+                         " of them (file size ", file_->size(), ")"))
+                   : absl::InternalError(
+                         absl::StrCat(what,
+                                      ": the kernel accepted no bytes "
+                                      "after ",
+                                      unit.done, " of them"));
     }
     return true;
   }
   if ((result == -EINTR || result == -EAGAIN) &&
-      ++unit.retries <= kMaxUnitRetries && status->ok()) {
+      ++unit.retries <= kMaxUnitRetries && status.ok()) {
     Prep(ring, unit);
     return false;
   }
-  if (status->ok()) {
-    *status = IoErrorStatus(-result, unit.op,
-                            file_->Describe(unit.op, unit.offset, unit.length));
+  if (status.ok()) {
+    status = IoErrorStatus(-result, op,
+                           file_->Describe(op, unit.offset, unit.length));
   }
   return true;
 }
@@ -222,47 +223,67 @@ void UringIoEngine::Drain(io_uring* ring, uint32_t* in_flight) {
   }
 }
 
-absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
-                                     uint64_t length) {
-  if (absl::Status s = CheckIoRequest(offset, data, length); !s.ok()) return s;
-  if (length == 0) return absl::OkStatus();
-  const uint64_t count = (length + unit_bytes_ - 1) / unit_bytes_;
+void UringIoEngine::TransferBatch(absl::Span<IoRequest> requests) {
+  uint64_t count = 0;
+  for (IoRequest& r : requests) {
+    r.status = CheckIoRequest(r.offset, r.data.data(), r.data.size());
+    if (r.status.ok()) count += (r.data.size() + unit_bytes_ - 1) / unit_bytes_;
+  }
+  if (count == 0) return;
   absl::FixedArray<Unit, 4> units(count);
-  for (uint64_t i = 0; i < count; ++i) {
-    const uint64_t start = i * unit_bytes_;
-    units[i] = Unit{
-        .op = op,
-        .offset = offset + start,
-        .data = data + start,
-        .length = static_cast<uint32_t>(std::min(unit_bytes_, length - start))};
+  uint64_t k = 0;
+  for (IoRequest& r : requests) {
+    if (!r.status.ok()) continue;
+    for (uint64_t start = 0; start < r.data.size(); start += unit_bytes_) {
+      units[k++] = Unit{.request = &r,
+                        .offset = r.offset + start,
+                        .data = r.data.data() + start,
+                        .length = static_cast<uint32_t>(
+                            std::min(unit_bytes_, r.data.size() - start))};
+    }
   }
   absl::StatusOr<UringRing> taken = TakeRing();
-  if (!taken.ok()) return taken.status();
+  if (!taken.ok()) {
+    for (IoRequest& r : requests) {
+      if (r.status.ok() && !r.data.empty()) r.status = taken.status();
+    }
+    return;
+  }
   RingLease lease(*this, *std::move(taken));
   io_uring* ring = lease.get();
 
-  absl::Status status;
   uint64_t next = 0;       // first unit not yet prepared
   uint32_t in_flight = 0;  // units holding a slot: prepared or submitted
   int transient_failures = 0;
   while (true) {
-    if (status.ok() && next < count && in_flight < ring_entries_) {
+    if (next < count && in_flight < ring_entries_) {
       const uint32_t wanted = static_cast<uint32_t>(
           std::min<uint64_t>(count - next, ring_entries_ - in_flight));
       const uint32_t got =
           in_flight == 0 ? AcquireSlots(wanted) : TryAcquireSlots(wanted);
-      for (uint32_t i = 0; i < got; ++i) Prep(ring, units[next++]);
-      in_flight += got;
+      uint32_t used = 0;
+      while (used < got && next < count) {
+        Unit& unit = units[next++];
+        // The rest of a request that failed is not worth moving.
+        if (!unit.request->status.ok()) continue;
+        Prep(ring, unit);
+        ++used;
+      }
+      if (used < got) ReleaseSlots(got - used);
+      in_flight += used;
     }
-    if (in_flight == 0) break;
+    if (in_flight == 0) {
+      if (next < count) continue;
+      break;
+    }
     // One system call submits what is prepared and waits for a completion.
     const int r = io_uring_submit_and_wait(ring, 1);
     if (r < 0 &&
         (!IsTransient(r) || ++transient_failures > kMaxTransientFailures)) {
-      status = absl::InternalError(absl::StrCat(
+      const absl::Status broken = absl::InternalError(absl::StrCat(
           "io_uring_submit on ", file_->path(), " failed: ", ErrnoText(-r),
           "; if this persists, run the server with the thread I/O engine"));
-      TP_LOG(ERROR) << status.message();
+      TP_LOG(ERROR) << broken.message();
       lease.MarkBroken();
       // Prepared entries the kernel did not take never complete; the ring
       // is dropped, so they are never submitted either.
@@ -270,6 +291,11 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
       in_flight -= stranded;
       ReleaseSlots(stranded);
       Drain(ring, &in_flight);
+      for (Unit& unit : units) {
+        if (!unit.finished && unit.request->status.ok()) {
+          unit.request->status = broken;
+        }
+      }
       break;
     }
     if (r >= 0) transient_failures = 0;
@@ -280,7 +306,10 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
     io_uring_for_each_cqe(ring, head, cqe) {
       ++seen;
       Unit& unit = *static_cast<Unit*>(io_uring_cqe_get_data(cqe));
-      if (OnCompletion(ring, unit, cqe->res, &status)) ++finished;
+      if (OnCompletion(ring, unit, cqe->res)) {
+        unit.finished = true;
+        ++finished;
+      }
     }
     io_uring_cq_advance(ring, seen);
     if (finished > 0) {
@@ -289,14 +318,26 @@ absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
     }
   }
 
-  if (op == IoOp::kWrite) {
-    if (status.ok()) {
-      file_->NoteWritten(offset + length);
+  bool write_failed = false;
+  for (IoRequest& r : requests) {
+    if (r.op != IoOp::kWrite) continue;
+    if (r.status.ok()) {
+      file_->NoteWritten(r.offset + r.data.size());
     } else {
-      file_->RefreshSize();
+      write_failed = true;
     }
   }
-  return status;
+  if (write_failed) file_->RefreshSize();
+}
+
+absl::Status UringIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
+                                     uint64_t length) {
+  IoRequest request;
+  request.op = op;
+  request.offset = offset;
+  request.data = {data, length};
+  TransferBatch(absl::MakeSpan(&request, 1));
+  return request.status;
 }
 
 absl::Status UringIoEngine::Write(uint64_t offset,

@@ -42,6 +42,7 @@ class UringIoEngine final : public IoEngine {
   absl::Status Write(uint64_t offset,
                      absl::Span<const std::byte> data) override;
   absl::Status Read(uint64_t offset, absl::Span<std::byte> data) override;
+  void TransferBatch(absl::Span<IoRequest> requests) override;
   absl::Status Sync() override;
   absl::Status Reserve(uint64_t bytes) override;
   uint64_t file_size() const override { return file_->size(); }
@@ -58,8 +59,8 @@ class UringIoEngine final : public IoEngine {
   void Drain(io_uring* ring, uint32_t* in_flight);
   // Applies one completion to its unit. Returns true when the unit is done
   // (its slot can go), false when its remainder was queued again.
-  bool OnCompletion(io_uring* ring, Unit& unit, int result,
-                    absl::Status* status);
+  // A failure goes to the unit's request status.
+  bool OnCompletion(io_uring* ring, Unit& unit, int result);
   void Prep(io_uring* ring, Unit& unit);
 
   // A ring from the pool, or a new one while fewer than max_rings_ exist;

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -160,6 +161,78 @@ TEST_P(IoEngineTest, RoundTripsOfManySizes) {
     ASSERT_TRUE(engine->Read(offsets[i], got.span()).ok());
     EXPECT_EQ(Compare(Pattern(sizes[i], i), got), "") << "size " << sizes[i];
   }
+}
+
+// Many requests of mixed sizes in one call, as a swap-out batch issues
+// them: more units than the queue depth, some spanning several units.
+TEST_P(IoEngineTest, BatchMovesEveryRequest) {
+  OPEN_OR_SKIP(engine);
+  std::vector<uint64_t> sizes;
+  for (int i = 0; i < 40; ++i) {
+    sizes.push_back(i % 5 == 0 ? 640 * kKiB : (4 + 12 * (i % 4)) * kKiB);
+  }
+  std::vector<AlignedBuffer> data;
+  std::vector<IoRequest> writes;
+  uint64_t offset = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    data.push_back(Pattern(sizes[i], 100 + i));
+    IoRequest w;
+    w.op = IoOp::kWrite;
+    // Scattered, in no order: every other request goes to the far end.
+    w.offset = i % 2 == 0 ? offset : 64 * kMiB - offset - sizes[i];
+    w.data = data.back().span();
+    writes.push_back(w);
+    offset += sizes[i];
+  }
+  engine->TransferBatch(absl::MakeSpan(writes));
+  uint64_t end = 0;
+  for (const IoRequest& w : writes) {
+    ASSERT_TRUE(w.status.ok()) << w.status;
+    end = std::max<uint64_t>(end, w.offset + w.data.size());
+  }
+  EXPECT_EQ(engine->file_size(), end);
+
+  std::vector<AlignedBuffer> got;
+  std::vector<IoRequest> reads;
+  for (size_t i = 0; i < sizes.size(); ++i) got.emplace_back(sizes[i]);
+  for (size_t i = sizes.size(); i-- > 0;) {
+    IoRequest r;
+    r.offset = writes[i].offset;
+    r.data = got[i].span();
+    reads.push_back(r);
+  }
+  engine->TransferBatch(absl::MakeSpan(reads));
+  for (const IoRequest& r : reads) ASSERT_TRUE(r.status.ok()) << r.status;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    EXPECT_EQ(Compare(data[i], got[i]), "") << "request " << i;
+  }
+}
+
+// A bad request fails alone; the others in its batch still move.
+TEST_P(IoEngineTest, BatchReportsEachRequestOnItsOwn) {
+  OPEN_OR_SKIP(engine);
+  ASSERT_TRUE(engine->Write(0, Pattern(1 * kMiB, 7).span()).ok());
+  AlignedBuffer a(256 * kKiB), past_end(512 * kKiB), b(64 * kKiB);
+  AlignedBuffer unaligned(8 * kKiB);
+  std::vector<IoRequest> batch(4);
+  batch[0].offset = 0;
+  batch[0].data = a.span();
+  batch[1].offset = 896 * kKiB;  // straddles the end of the file
+  batch[1].data = past_end.span();
+  batch[2].offset = 100;  // not a multiple of 4 KiB
+  batch[2].data = unaligned.span();
+  batch[3].offset = 960 * kKiB;
+  batch[3].data = b.span();
+  engine->TransferBatch(absl::MakeSpan(batch));
+  EXPECT_TRUE(batch[0].status.ok()) << batch[0].status;
+  EXPECT_EQ(batch[1].status.code(), absl::StatusCode::kOutOfRange)
+      << batch[1].status;
+  EXPECT_EQ(batch[2].status.code(), absl::StatusCode::kInvalidArgument)
+      << batch[2].status;
+  EXPECT_TRUE(batch[3].status.ok()) << batch[3].status;
+  const AlignedBuffer all = Pattern(1 * kMiB, 7);
+  EXPECT_EQ(std::memcmp(a.data(), all.data(), a.size()), 0);
+  EXPECT_EQ(std::memcmp(b.data(), all.data() + 960 * kKiB, b.size()), 0);
 }
 
 TEST_P(IoEngineTest, OverwriteReplacesBytes) {
