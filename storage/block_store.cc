@@ -57,6 +57,32 @@ struct BlockStore::Entry {
 
 namespace {
 
+// Blocks smaller than an I/O unit move in engine batches of at most this
+// many blocks and bytes, which bounds what a batch holds at once (RAM
+// reserved for swap-ins, compressed images of swap-outs).
+constexpr size_t kBatchBlocks = 256;
+constexpr uint64_t kBatchBytes = 64ull << 20;
+
+// Splits blocks of `sizes` into consecutive runs [begin, end) of at most
+// kBatchBlocks blocks and `max_bytes` bytes, each holding at least one.
+std::vector<std::pair<size_t, size_t>> BatchRanges(
+    absl::Span<const uint64_t> sizes, uint64_t max_bytes) {
+  std::vector<std::pair<size_t, size_t>> ranges;
+  size_t begin = 0;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (i > begin &&
+        (i - begin == kBatchBlocks || bytes + sizes[i] > max_bytes)) {
+      ranges.emplace_back(begin, i);
+      begin = i;
+      bytes = 0;
+    }
+    bytes += sizes[i];
+  }
+  if (begin < sizes.size()) ranges.emplace_back(begin, sizes.size());
+  return ranges;
+}
+
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 uint32_t ElementBytes(uint32_t dtype) {
@@ -412,8 +438,8 @@ void BlockStore::ReleaseReservation(uint64_t bytes) {
   io_done_.SignalAll();
 }
 
-absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
-  absl::StatusOr<Extent> extent = allocator_->Allocate(data.capacity());
+absl::StatusOr<Extent> BlockStore::AllocateExtent(uint64_t capacity) {
+  absl::StatusOr<Extent> extent = allocator_->Allocate(capacity);
   if (absl::IsResourceExhausted(extent.status())) {
     // Extents of rewritten blocks may be waiting for a sync: sync now.
     bool waiting;
@@ -422,7 +448,7 @@ absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
       waiting = !unsynced_frees_.empty();
     }
     if (waiting && SyncedMetaWrite([&] { return meta_->Sync(); }).ok()) {
-      extent = allocator_->Allocate(data.capacity());
+      extent = allocator_->Allocate(capacity);
     }
   }
   if (!extent.ok()) return extent.status();
@@ -446,39 +472,76 @@ absl::StatusOr<Extent> BlockStore::WriteExtent(const AlignedBuffer& data) {
       file_bytes_ = grow;
     }
   }
-  ++io_in_flight_;
-  absl::Status written = io_->Write(extent->offset, data.padded());
-  --io_in_flight_;
-  if (!written.ok()) {
-    FreeExtent(*extent);
-    return written;
-  }
   return extent;
 }
 
-absl::StatusOr<BlockStore::DiskCopy> BlockStore::WriteDiskCopy(
-    const AlignedBuffer& data, uint64_t checksum, uint32_t element_bytes,
-    const CompressionSettings& settings) {
-  std::optional<CompressedImage> image;
-  if (settings.codec != Codec::kNone) {
-    compress_attempts_.fetch_add(1, std::memory_order_relaxed);
-    image = Compress(data.span(), element_bytes, settings, buffers_.get());
-    if (!image) compress_skipped_.fetch_add(1, std::memory_order_relaxed);
+std::optional<CompressedImage> BlockStore::CompressForDisk(
+    const CopySource& source) {
+  if (source.compression.codec == Codec::kNone) return std::nullopt;
+  compress_attempts_.fetch_add(1, std::memory_order_relaxed);
+  std::optional<CompressedImage> image =
+      Compress(source.data->span(), source.element_bytes, source.compression,
+               buffers_.get());
+  if (!image) compress_skipped_.fetch_add(1, std::memory_order_relaxed);
+  return image;
+}
+
+void BlockStore::WriteDiskCopies(absl::Span<const CopySource> sources,
+                                 absl::Span<absl::StatusOr<DiskCopy>> copies) {
+  // Compression is CPU work: side by side when there are several.
+  std::vector<std::optional<CompressedImage>> images(sources.size());
+  const bool any_codec =
+      std::any_of(sources.begin(), sources.end(), [](const CopySource& s) {
+        return s.compression.codec != Codec::kNone;
+      });
+  if (any_codec && sources.size() > 1) {
+    swap_pool_->ParallelFor(sources.size(), [&](size_t i) {
+      images[i] = CompressForDisk(sources[i]);
+    });
+  } else if (any_codec) {
+    images[0] = CompressForDisk(sources[0]);
   }
-  DiskCopy copy;
-  const AlignedBuffer& stored = image ? image->bytes : data;
-  absl::StatusOr<Extent> extent = WriteExtent(stored);
-  if (!extent.ok()) return extent.status();
-  copy.extent = *extent;
-  copy.stored_bytes = stored.size();
-  if (image) {
-    copy.codec = std::move(image->codec);
-    copy.stored_checksum = Checksum(stored.span());
-  } else {
-    copy.stored_checksum = checksum;
+  // Then one batch of writes: the engine keeps its queue full from this
+  // thread, with no thread hop or wake-up per block.
+  std::vector<IoRequest> writes;
+  std::vector<size_t> writer;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const AlignedBuffer& stored = images[i] ? images[i]->bytes : *sources[i].data;
+    absl::StatusOr<Extent> extent = AllocateExtent(stored.capacity());
+    if (!extent.ok()) {
+      copies[i] = extent.status();
+      continue;
+    }
+    DiskCopy copy;
+    copy.extent = *extent;
+    copy.stored_bytes = stored.size();
+    if (images[i]) {
+      copy.codec = std::move(images[i]->codec);
+      copy.stored_checksum = Checksum(stored.span());
+    } else {
+      copy.stored_checksum = sources[i].checksum;
+    }
+    copies[i] = std::move(copy);
+    IoRequest write;
+    write.op = IoOp::kWrite;
+    write.offset = extent->offset;
+    // The engine only reads the buffer of a write.
+    const absl::Span<const std::byte> padded = stored.padded();
+    write.data = {const_cast<std::byte*>(padded.data()), padded.size()};
+    writes.push_back(write);
+    writer.push_back(i);
   }
-  if (image) buffers_->Give(std::move(image->bytes));
-  return copy;
+  io_in_flight_ += static_cast<int>(writes.size());
+  io_->TransferBatch(absl::MakeSpan(writes));
+  io_in_flight_ -= static_cast<int>(writes.size());
+  for (size_t w = 0; w < writes.size(); ++w) {
+    if (writes[w].status.ok()) continue;
+    FreeExtent(copies[writer[w]]->extent);
+    copies[writer[w]] = writes[w].status;
+  }
+  for (std::optional<CompressedImage>& image : images) {
+    if (image) buffers_->Give(std::move(image->bytes));
+  }
 }
 
 CompressionSettings BlockStore::CompressionFor(const Entry& e) const {
@@ -519,47 +582,71 @@ absl::Status BlockStore::SyncedMetaWrite(
   return s;
 }
 
-absl::Status BlockStore::ReadVerified(const Entry& e, const DiskCopy& copy,
-                                      uint64_t checksum, AlignedBuffer* out) {
-  auto corrupt = [&](absl::string_view what) {
-    return absl::DataLossError(absl::StrCat(
-        "block ", e.key.ToString(), " failed its checksum on swap-in (", what,
-        " at offset ", copy.extent.offset,
-        "); its bytes are lost: unregister it or write it again"));
-  };
+absl::Status BlockStore::CorruptCopy(const Entry& e, const DiskCopy& copy,
+                                     absl::string_view what) const {
+  return absl::DataLossError(absl::StrCat(
+      "block ", e.key.ToString(), " failed its checksum on swap-in (", what,
+      " at offset ", copy.extent.offset,
+      "); its bytes are lost: unregister it or write it again"));
+}
+
+absl::Status BlockStore::PrepareRead(const Entry& e, const DiskCopy& copy,
+                                     AlignedBuffer* out, AlignedBuffer* staging,
+                                     IoRequest* read) {
   // A raw copy is read straight into the block's buffer; a compressed one
   // into a staging buffer first, of the block's size (a stored image is
   // never larger) so that it comes warm from the pool: images vary in
   // size, and a fresh buffer's first touch costs more than the read.
-  AlignedBuffer staging;
   if (copy.compressed()) {
-    staging = buffers_->Take(std::max(out->size(), copy.extent.length));
-    if (!staging.ok()) {
+    *staging = buffers_->Take(std::max(out->size(), copy.extent.length));
+    if (!staging->ok()) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "out of host memory allocating ", copy.extent.length, " bytes"));
     }
   } else if (out->capacity() < copy.extent.length) {
-    return corrupt("its extent is larger than the block");
+    return CorruptCopy(e, copy, "its extent is larger than the block");
   }
-  AlignedBuffer& target = copy.compressed() ? staging : *out;
-  ++io_in_flight_;
-  absl::Status read = io_->Read(copy.extent.offset,
-                                target.padded().subspan(0, copy.extent.length));
-  --io_in_flight_;
-  if (!read.ok()) return read;
+  AlignedBuffer& target = copy.compressed() ? *staging : *out;
+  read->op = IoOp::kRead;
+  read->offset = copy.extent.offset;
+  read->data = target.padded().subspan(0, copy.extent.length);
+  return absl::OkStatus();
+}
+
+absl::Status BlockStore::FinishRead(const Entry& e, const DiskCopy& copy,
+                                    uint64_t checksum, AlignedBuffer* staging,
+                                    AlignedBuffer* out) {
   if (copy.compressed()) {
-    const auto image = staging.span().subspan(0, copy.stored_bytes);
-    if (Checksum(image) != copy.stored_checksum) {
-      return corrupt("compressed image corrupted in the data file");
-    }
-    absl::Status decoded = Decompress(copy.codec, image, out->span());
-    buffers_->Give(std::move(staging));
-    if (!decoded.ok()) return corrupt(decoded.message());
+    const auto image = staging->span().subspan(0, copy.stored_bytes);
+    absl::Status decoded = Checksum(image) == copy.stored_checksum
+                               ? Decompress(copy.codec, image, out->span())
+                               : absl::DataLossError(
+                                     "compressed image corrupted in the data "
+                                     "file");
+    buffers_->Give(std::move(*staging));
+    if (!decoded.ok()) return CorruptCopy(e, copy, decoded.message());
   }
   if (Checksum(out->span()) != checksum) {
-    return corrupt("data file corrupted");
+    return CorruptCopy(e, copy, "data file corrupted");
   }
   return absl::OkStatus();
+}
+
+absl::Status BlockStore::ReadVerified(const Entry& e, const DiskCopy& copy,
+                                      uint64_t checksum, AlignedBuffer* out) {
+  AlignedBuffer staging;
+  IoRequest read;
+  if (absl::Status s = PrepareRead(e, copy, out, &staging, &read); !s.ok()) {
+    return s;
+  }
+  ++io_in_flight_;
+  io_->TransferBatch({&read, 1});
+  --io_in_flight_;
+  if (!read.status.ok()) {
+    if (staging.ok()) buffers_->Give(std::move(staging));
+    return read.status;
+  }
+  return FinishRead(e, copy, checksum, &staging, out);
 }
 
 absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
@@ -590,14 +677,41 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
       job.clean = e->disk.has_value();
     }
   }
-  // Victims are compressed and written side by side; the sync and the
-  // metadata commit below are shared by all of them (group commit).
-  swap_pool_->ParallelFor(jobs.size(), [&](size_t i) {
-    Job& job = jobs[i];
-    if (job.clean) return;
-    job.copy = WriteDiskCopy(*job.data, job.checksum, job.element_bytes,
-                             job.compression);
+  // Victims of an I/O unit or more are compressed and written side by
+  // side, a thread each. Smaller ones go in batches from this thread (their
+  // compression still side by side): one thread keeps the queue full
+  // without a thread hop per block. The sync and the metadata commit below
+  // are shared by all of them (group commit).
+  std::vector<size_t> large;
+  std::vector<size_t> small;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (jobs[i].clean) continue;
+    (jobs[i].data->size() >= options_.io.io_unit_bytes ? large : small)
+        .push_back(i);
+  }
+  auto source_of = [&](const Job& job) {
+    return CopySource{job.data.get(), job.checksum, job.element_bytes,
+                      job.compression};
+  };
+  swap_pool_->ParallelFor(large.size(), [&](size_t k) {
+    Job& job = jobs[large[k]];
+    const CopySource source = source_of(job);
+    WriteDiskCopies({&source, 1}, {&job.copy, 1});
   });
+  std::vector<uint64_t> small_sizes;
+  for (size_t i : small) small_sizes.push_back(jobs[i].data->size());
+  for (const auto& [begin, end] : BatchRanges(small_sizes, kBatchBytes)) {
+    std::vector<CopySource> sources;
+    std::vector<absl::StatusOr<DiskCopy>> copies(
+        end - begin, absl::UnknownError("not written"));
+    for (size_t k = begin; k < end; ++k) {
+      sources.push_back(source_of(jobs[small[k]]));
+    }
+    WriteDiskCopies(sources, absl::MakeSpan(copies));
+    for (size_t k = begin; k < end; ++k) {
+      jobs[small[k]].copy = std::move(copies[k - begin]);
+    }
+  }
   absl::Status first_error = absl::OkStatus();
   bool any_written = false;
   for (Job& job : jobs) {
@@ -666,58 +780,113 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
 }
 
 absl::Status BlockStore::SwapInMarked(Entry* e) {
+  std::vector<absl::Status> statuses = SwapInMarked({&e, 1});
+  return statuses[0];
+}
+
+std::vector<absl::Status> BlockStore::SwapInMarked(
+    absl::Span<Entry* const> entries) {
   const absl::Time start = absl::Now();
-  uint64_t size;
-  DiskCopy copy;
-  uint64_t checksum;
+  struct Job {
+    Entry* e = nullptr;
+    uint64_t size = 0;
+    DiskCopy copy;
+    uint64_t checksum = 0;
+    bool reserved = false;
+    AlignedBuffer buf;
+    AlignedBuffer staging;
+    absl::Status status;
+  };
+  std::vector<Job> jobs(entries.size());
   {
     ReaderMutexLock lock(&mu_);
-    size = e->attrs.size_bytes;
-    copy = *e->disk;
-    checksum = e->checksum;
-  }
-  auto finish = [&](absl::Status s, std::shared_ptr<const AlignedBuffer> data) {
-    MutexLock lock(&mu_);
-    ram_reserved_ -= size;
-    if (data != nullptr) {
-      e->ram = std::move(data);
-      ram_used_ += size;
-      UpdatePoolLimit();
-      policy_->Insert(e->handle, size, PriorityOf(e->attrs.region_type));
-      if (e->attrs.pinned) policy_->SetPinned(e->handle, true);
-      ++counters_.swap_ins;
-      counters_.bytes_in += size;
-      counters_.in_time += absl::Now() - start;
-    } else if (s.code() == absl::StatusCode::kDataLoss) {
-      e->lost_reason = std::string(s.message());
-      meta_->Put(e->key, RecordOf(*e), /*sync=*/false).IgnoreError();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      Job& job = jobs[i];
+      job.e = entries[i];
+      job.size = job.e->attrs.size_bytes;
+      job.copy = *job.e->disk;
+      job.checksum = job.e->checksum;
     }
-    e->io = Io::kIdle;
-    io_done_.SignalAll();
-    return s;
+  }
+  // Room and buffers first, then the reads in one engine batch.
+  std::vector<IoRequest> reads;
+  std::vector<size_t> reader;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    Job& job = jobs[i];
+    job.status = ReserveRam(job.size, job.e);
+    if (!job.status.ok()) continue;
+    job.reserved = true;
+    job.buf = buffers_->Take(job.size);
+    if (!job.buf.ok()) {
+      job.status = absl::ResourceExhaustedError(
+          absl::StrCat("out of host memory allocating ", job.size, " bytes"));
+      continue;
+    }
+    IoRequest read;
+    job.status = PrepareRead(*job.e, job.copy, &job.buf, &job.staging, &read);
+    if (!job.status.ok()) continue;
+    reads.push_back(read);
+    reader.push_back(i);
+  }
+  io_in_flight_ += static_cast<int>(reads.size());
+  io_->TransferBatch(absl::MakeSpan(reads));
+  io_in_flight_ -= static_cast<int>(reads.size());
+  for (size_t r = 0; r < reads.size(); ++r) {
+    if (!reads[r].status.ok()) jobs[reader[r]].status = reads[r].status;
+  }
+  // Checksums and decompression are CPU work: side by side.
+  auto check = [&](size_t i) {
+    Job& job = jobs[i];
+    if (job.status.ok()) {
+      job.status =
+          FinishRead(*job.e, job.copy, job.checksum, &job.staging, &job.buf);
+    } else if (job.staging.ok()) {
+      buffers_->Give(std::move(job.staging));
+    }
   };
-  if (absl::Status s = ReserveRam(size, e); !s.ok()) {
+  if (jobs.size() > 1) {
+    swap_pool_->ParallelFor(jobs.size(), check);
+  } else {
+    check(0);
+  }
+
+  std::vector<absl::Status> statuses;
+  statuses.reserve(jobs.size());
+  uint64_t bytes_in = 0;
+  const absl::Duration elapsed = absl::Now() - start;
+  {
     MutexLock lock(&mu_);
-    e->io = Io::kIdle;
+    for (Job& job : jobs) {
+      Entry* e = job.e;
+      if (job.reserved) ram_reserved_ -= job.size;
+      if (job.status.ok()) {
+        e->ram = buffers_->Share(std::move(job.buf));
+        ram_used_ += job.size;
+        policy_->Insert(e->handle, job.size, PriorityOf(e->attrs.region_type));
+        if (e->attrs.pinned) policy_->SetPinned(e->handle, true);
+        ++counters_.swap_ins;
+        counters_.bytes_in += job.size;
+        bytes_in += job.size;
+      } else if (job.status.code() == absl::StatusCode::kDataLoss) {
+        e->lost_reason = std::string(job.status.message());
+        meta_->Put(e->key, RecordOf(*e), /*sync=*/false).IgnoreError();
+      }
+      e->io = Io::kIdle;
+      statuses.push_back(job.status);
+    }
+    // As for swap-outs: one batch, its time once (an average per block).
+    if (bytes_in > 0) counters_.in_time += elapsed;
+    UpdatePoolLimit();
     io_done_.SignalAll();
-    return s;
   }
-  AlignedBuffer buf = buffers_->Take(size);
-  if (!buf.ok()) {
-    return finish(absl::ResourceExhaustedError(absl::StrCat(
-                      "out of host memory allocating ", size, " bytes")),
-                  nullptr);
+  for (Job& job : jobs) {
+    if (job.buf.ok()) buffers_->Give(std::move(job.buf));
   }
-  if (absl::Status s = ReadVerified(*e, copy, checksum, &buf); !s.ok()) {
-    buffers_->Give(std::move(buf));
-    return finish(s, nullptr);
-  }
-  absl::Status ok = finish(absl::OkStatus(), buffers_->Share(std::move(buf)));
   buffers_->Trim();  // the RAM tier grew: less room for free buffers
-  if (options_.observer != nullptr) {
-    options_.observer->OnSwapIn(size, absl::Now() - start);
+  if (options_.observer != nullptr && bytes_in > 0) {
+    options_.observer->OnSwapIn(bytes_in, elapsed);
   }
-  return ok;
+  return statuses;
 }
 
 absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
@@ -821,8 +990,9 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   record.clear_codec();
   record.clear_stored_checksum();
   if (durable) {
-    absl::StatusOr<DiskCopy> copy =
-        WriteDiskCopy(*next, checksum, element_bytes, compression);
+    const CopySource source{next.get(), checksum, element_bytes, compression};
+    absl::StatusOr<DiskCopy> copy = absl::UnknownError("not written");
+    WriteDiskCopies({&source, 1}, {&copy, 1});
     if (!copy.ok()) return release_and_abort(copy.status());
     if (absl::Status s = io_->Sync(); !s.ok()) {
       FreeExtent(copy->extent);
@@ -1052,10 +1222,34 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
       }
     }
   }
+  // Blocks of an I/O unit or more are read side by side, a thread each;
+  // smaller ones in batches from this thread.
   std::vector<absl::Status> statuses(marked.size());
-  swap_pool_->ParallelFor(marked.size(), [&](size_t i) {
-    statuses[i] = SwapInMarked(marked[i].e);
+  std::vector<size_t> large;
+  std::vector<size_t> small;
+  for (size_t i = 0; i < marked.size(); ++i) {
+    (marked[i].size >= options_.io.io_unit_bytes ? large : small).push_back(i);
+  }
+  swap_pool_->ParallelFor(large.size(), [&](size_t k) {
+    statuses[large[k]] = SwapInMarked(marked[large[k]].e);
   });
+  // A batch reserves its RAM before reading: keep it to a share of the
+  // budget.
+  uint64_t max_batch_bytes;
+  {
+    ReaderMutexLock lock(&mu_);
+    max_batch_bytes = std::min(kBatchBytes, ram_budget_ / 4);
+  }
+  std::vector<uint64_t> small_sizes;
+  for (size_t i : small) small_sizes.push_back(marked[i].size);
+  for (const auto& [begin, end] : BatchRanges(small_sizes, max_batch_bytes)) {
+    std::vector<Entry*> batch;
+    for (size_t k = begin; k < end; ++k) batch.push_back(marked[small[k]].e);
+    std::vector<absl::Status> done = SwapInMarked(batch);
+    for (size_t k = begin; k < end; ++k) {
+      statuses[small[k]] = std::move(done[k - begin]);
+    }
+  }
   absl::Status first_error = absl::OkStatus();
   for (size_t i = 0; i < marked.size(); ++i) {
     if (!statuses[i].ok()) {

@@ -283,17 +283,44 @@ class BlockStore {
                              SwapResult* result) ABSL_LOCKS_EXCLUDED(mu_);
   // Swaps in one entry marked kSwappingIn by the caller.
   absl::Status SwapInMarked(Entry* e) ABSL_LOCKS_EXCLUDED(mu_);
-  // Allocates an extent, grows the file as needed and writes `data` there.
-  absl::StatusOr<Extent> WriteExtent(const AlignedBuffer& data);
-  // Compresses `data` as `settings` ask (raw when that does not pay) and
-  // writes it to a new extent. The caller syncs.
-  absl::StatusOr<DiskCopy> WriteDiskCopy(const AlignedBuffer& data,
-                                         uint64_t checksum,
-                                         uint32_t element_bytes,
-                                         const CompressionSettings& settings);
+  // Swaps in entries marked kSwappingIn by the caller, their reads in one
+  // engine batch; returns each one's outcome.
+  std::vector<absl::Status> SwapInMarked(absl::Span<Entry* const> entries)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // An extent of `capacity` bytes, the data file grown as needed. When the
+  // file is full and rewritten blocks' extents wait for a sync, syncs to
+  // free them first.
+  absl::StatusOr<Extent> AllocateExtent(uint64_t capacity);
+  // What a disk copy is made from.
+  struct CopySource {
+    const AlignedBuffer* data;
+    uint64_t checksum;  // of *data
+    uint32_t element_bytes;
+    CompressionSettings compression;
+  };
+  // Compresses the source as its settings ask, when that pays.
+  std::optional<CompressedImage> CompressForDisk(const CopySource& source);
+  // Writes each source to a new extent (compressed when that pays) with the
+  // writes in one engine batch; copies[i] gets the outcome of sources[i].
+  // The caller syncs.
+  void WriteDiskCopies(absl::Span<const CopySource> sources,
+                       absl::Span<absl::StatusOr<DiskCopy>> copies);
   // The compression settings for `e`'s next disk copy.
   CompressionSettings CompressionFor(const Entry& e) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // DATA_LOSS naming the block and what is wrong with its disk copy.
+  absl::Status CorruptCopy(const Entry& e, const DiskCopy& copy,
+                           absl::string_view what) const;
+  // Sets up `read` of a disk copy into `out` (the block's size): straight
+  // into it when raw, into `staging` (taken from the pool) when compressed.
+  absl::Status PrepareRead(const Entry& e, const DiskCopy& copy,
+                           AlignedBuffer* out, AlignedBuffer* staging,
+                           IoRequest* read);
+  // After the read: verifies the checksums and decompresses into `out`;
+  // gives `staging` back.
+  absl::Status FinishRead(const Entry& e, const DiskCopy& copy,
+                          uint64_t checksum, AlignedBuffer* staging,
+                          AlignedBuffer* out);
   // Reads a disk copy into `out` (the block's size), verifying checksums
   // and decompressing.
   absl::Status ReadVerified(const Entry& e, const DiskCopy& copy,
