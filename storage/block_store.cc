@@ -490,10 +490,9 @@ void BlockStore::WriteDiskCopies(absl::Span<const CopySource> sources,
                                  absl::Span<absl::StatusOr<DiskCopy>> copies) {
   // Compression is CPU work: side by side when there are several.
   std::vector<std::optional<CompressedImage>> images(sources.size());
-  const bool any_codec =
-      std::any_of(sources.begin(), sources.end(), [](const CopySource& s) {
-        return s.compression.codec != Codec::kNone;
-      });
+  const bool any_codec = std::any_of(
+      sources.begin(), sources.end(),
+      [](const CopySource& s) { return s.compression.codec != Codec::kNone; });
   if (any_codec && sources.size() > 1) {
     swap_pool_->ParallelFor(sources.size(), [&](size_t i) {
       images[i] = CompressForDisk(sources[i]);
@@ -506,7 +505,8 @@ void BlockStore::WriteDiskCopies(absl::Span<const CopySource> sources,
   std::vector<IoRequest> writes;
   std::vector<size_t> writer;
   for (size_t i = 0; i < sources.size(); ++i) {
-    const AlignedBuffer& stored = images[i] ? images[i]->bytes : *sources[i].data;
+    const AlignedBuffer& stored =
+        images[i] ? images[i]->bytes : *sources[i].data;
     absl::StatusOr<Extent> extent = AllocateExtent(stored.capacity());
     if (!extent.ok()) {
       copies[i] = extent.status();

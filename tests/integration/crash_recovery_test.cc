@@ -172,6 +172,44 @@ TEST_F(CrashRecoveryTest, CorruptedExtentIsDataLossForThatBlockOnly) {
   ExpectBytes("victim", 256 * kKiB, 3);
 }
 
+// A SWAP_IN of many small blocks reads them in one engine batch: a damaged
+// one fails alone, the others come in.
+TEST_F(CrashRecoveryTest, DamagedBlockInABatchedSwapInFailsAlone) {
+  StartServer({"--ram_budget=64MiB"});
+  std::vector<BlockName> names;
+  for (int i = 0; i < 12; ++i) {
+    Put(absl::StrCat("page", i), 64 * kKiB, 20 + i);
+    names.emplace_back(absl::StrCat("page", i));
+  }
+  ASSERT_TRUE(client_->SwapOut(names).ok());
+  ASSERT_TRUE(server_->Stop().ok());
+  const std::string data_file = server_->data_dir() + "/blocks.dat";
+  const std::string damaged = PatternBytes(64 * kKiB, 27);
+  const int64_t at = FindInFile(data_file, damaged.substr(0, 4096));
+  ASSERT_GE(at, 0) << "page7's bytes not found in the data file";
+  {
+    std::fstream f(data_file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(at + 5000);
+    const char flipped = static_cast<char>(damaged[5000] ^ 0x5a);
+    f.write(&flipped, 1);
+  }
+  ASSERT_TRUE(server_->Restart().ok()) << server_->Log();
+  Reconnect();
+
+  auto in = client_->SwapIn(names);
+  EXPECT_EQ(in.status().code(), absl::StatusCode::kDataLoss) << in.status();
+  EXPECT_NE(in.status().message().find("page7"), std::string::npos)
+      << in.status();
+  EXPECT_EQ(client_->Get("page7")->tier(), v1::TIER_LOST);
+  for (int i = 0; i < 12; ++i) {
+    if (i == 7) continue;
+    EXPECT_EQ(client_->Get(absl::StrCat("page", i))->tier(),
+              v1::TIER_RAM_AND_DISK)
+        << i;
+    ExpectBytes(absl::StrCat("page", i), 64 * kKiB, 20 + i);
+  }
+}
+
 TEST_F(CrashRecoveryTest, SwapSpaceLimitIsResourceExhaustedAndServiceGoesOn) {
   StartServer({"--ram_budget=64MiB", "--max_swap_size=1MiB"});
   Put("a", 600 * kKiB, 1);
