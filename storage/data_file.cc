@@ -80,6 +80,19 @@ void DataFile::NoteWritten(uint64_t end) {
   }
 }
 
+void DataFile::NoteWrites(absl::Span<const IoRequest> requests) {
+  bool failed = false;
+  for (const IoRequest& r : requests) {
+    if (r.op != IoOp::kWrite) continue;
+    if (r.status.ok()) {
+      NoteWritten(r.offset + r.data.size());
+    } else {
+      failed = true;
+    }
+  }
+  if (failed) RefreshSize();
+}
+
 void DataFile::RefreshSize() {
   struct stat st;
   if (::fstat(fd_, &st) == 0) NoteWritten(static_cast<uint64_t>(st.st_size));

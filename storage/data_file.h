@@ -12,7 +12,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "storage/io_error.h"
+#include "storage/io_request.h"
 
 namespace tensorpager::storage {
 
@@ -39,6 +41,9 @@ class DataFile {
   // Re-reads the size from the file, e.g. after a failed write that may
   // have grown it part of the way.
   void RefreshSize();
+  // NoteWritten for each write of a finished batch that succeeded; then
+  // RefreshSize if one failed.
+  void NoteWrites(absl::Span<const IoRequest> requests);
   // Grows the file to at least `bytes` with fallocate (posix_fallocate where
   // the filesystem lacks it); never shrinks it. ENOSPC is RESOURCE_EXHAUSTED.
   absl::Status Reserve(uint64_t bytes);

@@ -62,11 +62,23 @@ absl::Status ValidateIoEngineOptions(const IoEngineOptions& options) {
   return absl::OkStatus();
 }
 
-void IoEngine::TransferBatch(absl::Span<IoRequest> requests) {
-  for (IoRequest& r : requests) {
-    r.status =
-        r.op == IoOp::kWrite ? Write(r.offset, r.data) : Read(r.offset, r.data);
-  }
+absl::Status IoEngine::Write(uint64_t offset,
+                             absl::Span<const std::byte> data) {
+  IoRequest request;
+  request.op = IoOp::kWrite;
+  request.offset = offset;
+  // The engine only reads the buffer of a write.
+  request.data = {const_cast<std::byte*>(data.data()), data.size()};
+  TransferBatch({&request, 1});
+  return request.status;
+}
+
+absl::Status IoEngine::Read(uint64_t offset, absl::Span<std::byte> data) {
+  IoRequest request;
+  request.offset = offset;
+  request.data = data;
+  TransferBatch({&request, 1});
+  return request.status;
 }
 
 absl::Status CheckIoRequest(uint64_t offset, const void* data,

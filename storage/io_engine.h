@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "storage/io_error.h"
+#include "storage/io_request.h"
 
 namespace tensorpager::storage {
 
@@ -31,15 +31,6 @@ struct IoEngineOptions {
   bool direct_io = true;
 };
 
-// One transfer of a batch (IoEngine::TransferBatch).
-struct IoRequest {
-  IoOp op = IoOp::kRead;  // kRead or kWrite
-  uint64_t offset = 0;
-  // Read into, or written from (a write only reads it).
-  absl::Span<std::byte> data;
-  absl::Status status;  // the outcome, set by TransferBatch
-};
-
 class IoEngine {
  public:
   virtual ~IoEngine() = default;
@@ -48,18 +39,17 @@ class IoEngine {
   virtual std::string_view name() const = 0;
   virtual bool direct_io() const = 0;
 
-  // Offsets and lengths are multiples of kIoAlignment and buffers are
-  // aligned to it (see AlignedBuffer). Thread-safe: concurrent calls are in
-  // flight together. A short or failed transfer is an error status.
-  virtual absl::Status Write(uint64_t offset,
-                             absl::Span<const std::byte> data) = 0;
-  virtual absl::Status Read(uint64_t offset, absl::Span<std::byte> data) = 0;
-  // Transfers every request and sets each one's status. The engines keep up
-  // to queue_depth units of the whole batch in flight, refilled as units
-  // complete: many small blocks move without a thread or a wake-up each
-  // (io_uring: one system call submits and reaps several). This default
-  // runs the requests one after another, for test doubles.
-  virtual void TransferBatch(absl::Span<IoRequest> requests);
+  // Transfers every request and sets each one's status. Offsets and
+  // lengths are multiples of kIoAlignment and buffers are aligned to it (see
+  // AlignedBuffer); a short or failed transfer is an error status. Up to
+  // queue_depth units of the whole batch are in flight, refilled as units
+  // complete, so many small blocks move without a thread or a wake-up each
+  // (io_uring: one system call submits and reaps several). Thread-safe:
+  // concurrent calls are in flight together.
+  virtual void TransferBatch(absl::Span<IoRequest> requests) = 0;
+  // A batch of one request.
+  absl::Status Write(uint64_t offset, absl::Span<const std::byte> data);
+  absl::Status Read(uint64_t offset, absl::Span<std::byte> data);
   // Makes every write that completed before the call durable. Concurrent
   // callers may share one fdatasync (group commit).
   virtual absl::Status Sync() = 0;

@@ -150,38 +150,7 @@ void ThreadIoEngine::TransferBatch(absl::Span<IoRequest> requests) {
     job->all_finished.wait(lock,
                            [&] { return job->finished == job->units.size(); });
   }
-  bool write_failed = false;
-  for (IoRequest& r : requests) {
-    if (r.op != IoOp::kWrite) continue;
-    if (r.status.ok()) {
-      file_->NoteWritten(r.offset + r.data.size());
-    } else {
-      write_failed = true;
-    }
-  }
-  if (write_failed) file_->RefreshSize();
-}
-
-absl::Status ThreadIoEngine::Transfer(IoOp op, uint64_t offset, std::byte* data,
-                                      uint64_t length) {
-  IoRequest request;
-  request.op = op;
-  request.offset = offset;
-  request.data = {data, length};
-  TransferBatch(absl::MakeSpan(&request, 1));
-  return request.status;
-}
-
-absl::Status ThreadIoEngine::Write(uint64_t offset,
-                                   absl::Span<const std::byte> data) {
-  // pwrite only reads the buffer; Transfer takes one pointer type for both
-  // directions.
-  return Transfer(IoOp::kWrite, offset, const_cast<std::byte*>(data.data()),
-                  data.size());
-}
-
-absl::Status ThreadIoEngine::Read(uint64_t offset, absl::Span<std::byte> data) {
-  return Transfer(IoOp::kRead, offset, data.data(), data.size());
+  file_->NoteWrites(requests);
 }
 
 absl::Status ThreadIoEngine::Sync() {

@@ -1,7 +1,8 @@
-// The fallback I/O engine: pread/pwrite on the data file. A request larger
-// than io_unit_bytes is split into units that the calling thread and a pool
-// of queue_depth - 1 workers transfer together, so one large swap keeps
-// several device queues busy, as it does with io_uring.
+// The fallback I/O engine: pread/pwrite on the data file. The requests of
+// a batch are split into units of at most io_unit_bytes that the calling
+// thread and a pool of queue_depth - 1 workers transfer together, so one
+// large swap or a batch of small ones keeps several device queues busy, as
+// it does with io_uring.
 #ifndef TENSORPAGER_STORAGE_THREAD_IO_ENGINE_H_
 #define TENSORPAGER_STORAGE_THREAD_IO_ENGINE_H_
 
@@ -34,9 +35,6 @@ class ThreadIoEngine final : public IoEngine {
 
   std::string_view name() const override { return name_; }
   bool direct_io() const override { return file_->direct(); }
-  absl::Status Write(uint64_t offset,
-                     absl::Span<const std::byte> data) override;
-  absl::Status Read(uint64_t offset, absl::Span<std::byte> data) override;
   void TransferBatch(absl::Span<IoRequest> requests) override;
   absl::Status Sync() override;
   absl::Status Reserve(uint64_t bytes) override;
@@ -46,8 +44,6 @@ class ThreadIoEngine final : public IoEngine {
   struct Unit;
   struct Job;
 
-  absl::Status Transfer(IoOp op, uint64_t offset, std::byte* data,
-                        uint64_t length);
   // One unit, looping over short transfers and EINTR.
   absl::Status TransferUnit(IoOp op, uint64_t offset, std::byte* data,
                             uint64_t length) const;

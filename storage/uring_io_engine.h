@@ -1,10 +1,11 @@
-// The io_uring I/O engine. Each call runs on a ring of its own, taken from a
-// pool: it submits its units, waits on that ring and reaps them itself, as
-// fio does. The kernel completes a request on the thread that submitted it,
-// so a ring shared by several threads would need a thread hop (and a wake
-// up) per completion; per-call rings need none. A request larger than
-// io_unit_bytes is split into units that are in flight together; across all
-// callers at most queue_depth units are in flight.
+// The io_uring I/O engine. Each call (a batch of requests) runs on a ring
+// of its own, taken from a pool: it submits its units, waits on that ring
+// and reaps them itself, refilling the queue as they complete, as fio does. The
+// kernel completes a request on the thread that submitted it, so a ring shared
+// by several threads would need a thread hop (and a wake up) per completion;
+// per-call rings need none. A request larger than io_unit_bytes is split into
+// units that are in flight together; across all callers at most queue_depth
+// units are in flight.
 #ifndef TENSORPAGER_STORAGE_URING_IO_ENGINE_H_
 #define TENSORPAGER_STORAGE_URING_IO_ENGINE_H_
 
@@ -39,9 +40,6 @@ class UringIoEngine final : public IoEngine {
 
   std::string_view name() const override { return name_; }
   bool direct_io() const override { return file_->direct(); }
-  absl::Status Write(uint64_t offset,
-                     absl::Span<const std::byte> data) override;
-  absl::Status Read(uint64_t offset, absl::Span<std::byte> data) override;
   void TransferBatch(absl::Span<IoRequest> requests) override;
   absl::Status Sync() override;
   absl::Status Reserve(uint64_t bytes) override;
@@ -51,8 +49,6 @@ class UringIoEngine final : public IoEngine {
   struct Unit;
   class RingLease;
 
-  absl::Status Transfer(IoOp op, uint64_t offset, std::byte* data,
-                        uint64_t length);
   // Waits on `ring` until every unit in flight on it has completed. For a
   // request that failed: the kernel must be done with the caller's buffer
   // before the call returns.
