@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "protos/tensorpager/v1/shared_ring.h"
+#include "server/shared_memory_order.h"
 
 namespace tensorpager::server {
 namespace {
@@ -105,6 +106,7 @@ bool SharedMemoryRing::ServeSubmitted() {
 void SharedMemoryRing::Serve(uint32_t index) {
   ring::Slot& slot =
       reinterpret_cast<ring::Slot*>(base_ + ring::kSlotsOffset)[index];
+  TakeSharedMemoryRequest(base_);
   // Read every field once: the client may scribble on the slot meanwhile.
   Request request;
   request.op = slot.op;
@@ -149,6 +151,7 @@ void SharedMemoryRing::Serve(uint32_t index) {
       std::min<size_t>(result.info.size(), ring::kInfoBytes);
   if (info_bytes > 0) std::memcpy(slot.info, result.info.data(), info_bytes);
   slot.info_bytes = static_cast<uint32_t>(info_bytes);
+  PublishSharedMemoryResult(base_);
   ring::Word(slot.state).store(ring::kDone, std::memory_order_release);
   ring::FutexWake(&slot.state, INT_MAX);
 }

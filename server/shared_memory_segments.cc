@@ -57,6 +57,21 @@ void SharedMemorySegments::ReapExited() {
     }
   }
   // Rings stop (their threads join) here, outside the lock.
+  if (gone.empty()) return;
+  gone.clear();
+  AfterRingsStopped();
+}
+
+SharedMemorySegments::~SharedMemorySegments() {
+  // Pairs with AfterRingsStopped; the remaining rings stop with the members.
+  MutexLock lock(&mu_);
+}
+
+void SharedMemorySegments::AfterRingsStopped() {
+  // The destructor takes mu_ too, so the joins above are ordered before it
+  // even where the caller's thread and the destroying one synchronise only
+  // through gRPC, which ThreadSanitizer cannot see in Debian's build.
+  MutexLock lock(&mu_);
 }
 
 absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
@@ -155,8 +170,10 @@ absl::Status SharedMemorySegments::Detach(uint64_t segment_id) {
     segments_.erase(it);
     if (gone.ring != nullptr) --rings_;
   }
-  // The ring's thread is joined here, outside the lock: it may be finishing
-  // a request.
+  // The ring's threads are joined here, outside the lock: they may be
+  // finishing a request.
+  gone.ring.reset();
+  AfterRingsStopped();
   return absl::OkStatus();
 }
 

@@ -36,6 +36,7 @@ class SharedMemorySegments {
       : limits_(limits), ring_handler_(std::move(ring_handler)) {}
   SharedMemorySegments(const SharedMemorySegments&) = delete;
   SharedMemorySegments& operator=(const SharedMemorySegments&) = delete;
+  ~SharedMemorySegments();
 
   struct Attached {
     uint64_t segment_id = 0;
@@ -54,6 +55,8 @@ class SharedMemorySegments {
   class Lease {
    public:
     absl::Span<std::byte> bytes() const { return bytes_; }
+    // The whole mapping's address, the same for every range of it.
+    const void* arena() const { return mapping_.get(); }
 
    private:
     friend class SharedMemorySegments;
@@ -79,6 +82,8 @@ class SharedMemorySegments {
   // Detaches the segments of clients that exited without detaching, so
   // their memory and ring threads go back.
   void ReapExited();
+  // Takes and drops mu_ after rings were stopped outside it; see the .cc.
+  void AfterRingsStopped();
   const Limits limits_;
   const SharedMemoryRing::Handler ring_handler_;
   mutable SharedMutex mu_;

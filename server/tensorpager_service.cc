@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "protos/tensorpager/v1/shared_ring.h"
 #include "server/proto_convert.h"
+#include "server/shared_memory_order.h"
 
 namespace tensorpager::server {
 namespace {
@@ -340,8 +341,10 @@ grpc::Status TensorPagerService::WriteBlockShared(
   if (!lease.ok()) return ToGrpc(lease.status());
   std::optional<bool> durable;
   if (request->has_durable()) durable = request->durable();
+  TakeSharedMemoryRequest(lease->arena());
   absl::StatusOr<v1::WriteBlockResponse> result =
       WriteFromShared(*key, request->offset(), durable, lease->bytes());
+  PublishSharedMemoryResult(lease->arena());
   if (!result.ok()) return ToGrpc(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
@@ -357,8 +360,10 @@ grpc::Status TensorPagerService::AccessShared(
   absl::StatusOr<SharedMemorySegments::Lease> lease =
       segments_.Resolve(dest.segment_id(), dest.offset(), dest.length());
   if (!lease.ok()) return ToGrpc(lease.status());
+  TakeSharedMemoryRequest(lease->arena());
   absl::StatusOr<v1::AccessSharedResponse> result = ReadIntoShared(
       *key, request->offset(), request->length(), lease->bytes());
+  PublishSharedMemoryResult(lease->arena());
   if (!result.ok()) return ToGrpc(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
