@@ -142,6 +142,19 @@ int64_t FindInFile(const std::string& path, const std::string& needle) {
   return at == std::string::npos ? -1 : static_cast<int64_t>(at);
 }
 
+// Flips byte `offset` of the block whose bytes are `block` where its raw
+// copy lies in `data_file`; false when the copy is not found there.
+bool DamageBlockInFile(const std::string& data_file, const std::string& block,
+                       uint64_t offset) {
+  const int64_t at = FindInFile(data_file, block.substr(0, 4096));
+  if (at < 0) return false;
+  std::fstream f(data_file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(at + static_cast<int64_t>(offset));
+  const char flipped = static_cast<char>(block[offset] ^ 0x5a);
+  f.write(&flipped, 1);
+  return f.good();
+}
+
 TEST_F(CrashRecoveryTest, CorruptedExtentIsDataLossForThatBlockOnly) {
   StartServer({"--ram_budget=64MiB"});
   Put("victim", 256 * kKiB, 1);
@@ -149,16 +162,9 @@ TEST_F(CrashRecoveryTest, CorruptedExtentIsDataLossForThatBlockOnly) {
   ASSERT_TRUE(client_->SwapOut({"victim", "bystander"}).ok());
   ASSERT_TRUE(server_->Stop().ok());
 
-  const std::string data_file = server_->data_dir() + "/blocks.dat";
-  const std::string victim = PatternBytes(256 * kKiB, 1);
-  const int64_t at = FindInFile(data_file, victim.substr(0, 4096));
-  ASSERT_GE(at, 0) << "victim's bytes not found in the data file";
-  {
-    std::fstream f(data_file, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(at + 100000);
-    const char flipped = static_cast<char>(victim[100000] ^ 0x5a);
-    f.write(&flipped, 1);
-  }
+  ASSERT_TRUE(DamageBlockInFile(server_->data_dir() + "/blocks.dat",
+                                PatternBytes(256 * kKiB, 1), 100000))
+      << "victim's bytes not found in the data file";
   ASSERT_TRUE(server_->Restart().ok()) << server_->Log();
   Reconnect();
   auto r = client_->Read("victim");
@@ -183,16 +189,9 @@ TEST_F(CrashRecoveryTest, DamagedBlockInABatchedSwapInFailsAlone) {
   }
   ASSERT_TRUE(client_->SwapOut(names).ok());
   ASSERT_TRUE(server_->Stop().ok());
-  const std::string data_file = server_->data_dir() + "/blocks.dat";
-  const std::string damaged = PatternBytes(64 * kKiB, 27);
-  const int64_t at = FindInFile(data_file, damaged.substr(0, 4096));
-  ASSERT_GE(at, 0) << "page7's bytes not found in the data file";
-  {
-    std::fstream f(data_file, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(at + 5000);
-    const char flipped = static_cast<char>(damaged[5000] ^ 0x5a);
-    f.write(&flipped, 1);
-  }
+  ASSERT_TRUE(DamageBlockInFile(server_->data_dir() + "/blocks.dat",
+                                PatternBytes(64 * kKiB, 27), 5000))
+      << "page7's bytes not found in the data file";
   ASSERT_TRUE(server_->Restart().ok()) << server_->Log();
   Reconnect();
 
