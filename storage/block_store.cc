@@ -1533,6 +1533,12 @@ StoreStats BlockStore::Stats() const {
   s.io_engine = std::string(io_->name());
   s.io_in_flight = io_in_flight_.load(std::memory_order_relaxed);
   s.buffers = buffers_->Stats();
+  {
+    ReaderMutexLock lock(&free_mu_);
+    for (const Extent& extent : unsynced_frees_) {
+      s.disk_reclaimable_bytes += extent.length;
+    }
+  }
   ReaderMutexLock lock(&mu_);
   for (const auto& [encoded, e] : blocks_) {
     if (e->io == Io::kRemoving) continue;

@@ -143,6 +143,9 @@ struct StoreStats {
   uint64_t disk_bytes = 0;         // logical bytes of blocks with a disk copy
   uint64_t disk_stored_bytes = 0;  // their bytes as stored (compressed)
   uint64_t blocks_compressed = 0;  // disk copies stored compressed
+  // Extents of rewritten blocks, still counted as used: free once the next
+  // metadata sync makes the rewrite durable.
+  uint64_t disk_reclaimable_bytes = 0;
   // Logical / stored bytes of the disk tier; 0 while it is empty.
   double compression_ratio() const {
     return disk_stored_bytes == 0 ? 0.0
@@ -356,7 +359,7 @@ class BlockStore {
   std::atomic<uint64_t> compress_attempts_{0};
   std::atomic<uint64_t> compress_skipped_{0};
   SharedMutex file_mu_;  // serialises growth of the data file
-  SharedMutex free_mu_;
+  mutable SharedMutex free_mu_;
   std::vector<Extent> unsynced_frees_ ABSL_GUARDED_BY(free_mu_);
   uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_) = 0;
 

@@ -235,11 +235,14 @@ TEST_F(CrashRecoveryTest,
   // The rewrite's record is not synced, so a's old extent stays taken...
   ASSERT_TRUE(client_->Write("a", PatternBytes(600 * kKiB, 2)).ok());
   EXPECT_EQ(client_->Get("a")->tier(), v1::TIER_RAM);
+  EXPECT_EQ(client_->Status()->disk().reclaimable_bytes(), 600 * kKiB);
   // ...until the data file runs out of room: then the server syncs and
   // reuses it.
   Put("b", 600 * kKiB, 3);
   auto out = client_->SwapOut({"b"});
   ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(client_->Status()->disk().reclaimable_bytes(), 0u);
+  EXPECT_EQ(client_->Status()->disk().used_bytes(), 600 * kKiB);
   ExpectBytes("a", 600 * kKiB, 2);
   ExpectBytes("b", 600 * kKiB, 3);
 
