@@ -513,7 +513,6 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   disk->set_utilization(Ratio(s.disk.used_bytes, s.disk.capacity_bytes));
   disk->set_stored_bytes(s.disk_stored_bytes);
   disk->set_compressed_blocks(s.blocks_compressed);
-  disk->set_reclaimable_bytes(s.disk_reclaimable_bytes);
 
   v1::Efficiency* e = response->mutable_efficiency();
   e->set_accesses(s.ram_hits + s.disk_hits + s.misses);

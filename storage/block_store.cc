@@ -440,17 +440,6 @@ void BlockStore::ReleaseReservation(uint64_t bytes) {
 
 absl::StatusOr<Extent> BlockStore::AllocateExtent(uint64_t capacity) {
   absl::StatusOr<Extent> extent = allocator_->Allocate(capacity);
-  if (absl::IsResourceExhausted(extent.status())) {
-    // Extents of rewritten blocks may be waiting for a sync: sync now.
-    bool waiting;
-    {
-      ReaderMutexLock lock(&free_mu_);
-      waiting = !unsynced_frees_.empty();
-    }
-    if (waiting && SyncedMetaWrite([&] { return meta_->Sync(); }).ok()) {
-      extent = allocator_->Allocate(capacity);
-    }
-  }
   if (!extent.ok()) return extent.status();
   {
     MutexLock lock(&file_mu_);
@@ -556,30 +545,6 @@ void BlockStore::FreeExtent(const Extent& extent) {
   if (absl::Status s = allocator_->Free(extent); !s.ok()) {
     TP_LOG(ERROR) << "extent accounting error: " << s.message();
   }
-}
-
-void BlockStore::FreeAfterNextSync(const Extent& extent) {
-  MutexLock lock(&free_mu_);
-  unsynced_frees_.push_back(extent);
-}
-
-absl::Status BlockStore::SyncedMetaWrite(
-    absl::FunctionRef<absl::Status()> write) {
-  // Taken before the write: RocksDB's WAL is sequential, so the sync of
-  // this write also makes the earlier unsynced records durable.
-  std::vector<Extent> taken;
-  {
-    MutexLock lock(&free_mu_);
-    taken.swap(unsynced_frees_);
-  }
-  absl::Status s = write();
-  if (!s.ok()) {
-    MutexLock lock(&free_mu_);
-    unsynced_frees_.insert(unsynced_frees_.end(), taken.begin(), taken.end());
-    return s;
-  }
-  for (const Extent& extent : taken) FreeExtent(extent);
-  return s;
 }
 
 absl::Status BlockStore::CorruptCopy(const Entry& e, const DiskCopy& copy,
@@ -736,8 +701,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
           records.emplace_back(job.e->key, std::move(r));
         }
       }
-      s = SyncedMetaWrite(
-          [&] { return meta_->PutBatch(records, /*sync=*/true); });
+      s = meta_->PutBatch(records, /*sync=*/true);
     }
     if (!s.ok()) {
       if (first_error.ok()) first_error = s;
@@ -972,7 +936,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   const uint64_t checksum = Checksum(next->span());
 
   // Persist before publishing, so an acknowledged write never leaves a
-  // record that would resurrect older bytes after a process crash.
+  // record that would resurrect older bytes after a crash.
   std::optional<DiskCopy> new_copy;
   BlockRecordProto record;
   {
@@ -1001,26 +965,22 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     copy->ToRecord(&record);
     new_copy = *std::move(copy);
   }
-  // Only durable writes sync. An unsynced record survives process crashes
-  // (it is in the kernel's page cache); the old extent it stops pointing to
-  // is reused only after a later sync, so after a power loss the block
-  // reads as its last durable bytes, never as another block's.
+  // A record that moves off an extent must be synced: unsynced, a power
+  // loss could bring back the old record, and the block would read as its
+  // older bytes instead of lost. A RAM-only record needs no sync (process
+  // crashes keep it).
+  const bool sync = durable || old_copy.has_value();
   // A rewrite of a block that lives only in RAM changes nothing a restart
   // could use (such a block comes back lost either way): its record stays
   // as it is, one RocksDB write less per update of a hot block.
-  const bool persist = durable || old_copy.has_value() || !was_live;
-  absl::Status persisted = absl::OkStatus();
-  if (durable) {
-    persisted =
-        SyncedMetaWrite([&] { return meta_->Put(key, record, /*sync=*/true); });
-  } else if (persist) {
-    persisted = meta_->Put(key, record, /*sync=*/false);
-  }
-  if (!persisted.ok()) {
+  const bool persist = sync || !was_live;
+  if (absl::Status s =
+          persist ? meta_->Put(key, record, sync) : absl::OkStatus();
+      !s.ok()) {
     if (new_copy) FreeExtent(new_copy->extent);
-    return release_and_abort(persisted);
+    return release_and_abort(s);
   }
-  if (old_copy) FreeAfterNextSync(old_copy->extent);
+  if (old_copy) FreeExtent(old_copy->extent);
 
   WriteResult result;
   {
@@ -1389,15 +1349,11 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
   }
   // Sync when an extent is released, so it is only reused once no durable
   // record points to it.
-  absl::Status deleted =
-      e->disk.has_value()
-          ? SyncedMetaWrite([&] { return meta_->Delete(key, /*sync=*/true); })
-          : meta_->Delete(key, /*sync=*/false);
-  if (!deleted.ok()) {
+  if (absl::Status s = meta_->Delete(key, e->disk.has_value()); !s.ok()) {
     MutexLock lock(&mu_);
     e->io = Io::kIdle;
     io_done_.SignalAll();
-    return deleted;
+    return s;
   }
   Freed freed;
   std::optional<Extent> extent;
@@ -1533,12 +1489,6 @@ StoreStats BlockStore::Stats() const {
   s.io_engine = std::string(io_->name());
   s.io_in_flight = io_in_flight_.load(std::memory_order_relaxed);
   s.buffers = buffers_->Stats();
-  {
-    ReaderMutexLock lock(&free_mu_);
-    for (const Extent& extent : unsynced_frees_) {
-      s.disk_reclaimable_bytes += extent.length;
-    }
-  }
   ReaderMutexLock lock(&mu_);
   for (const auto& [encoded, e] : blocks_) {
     if (e->io == Io::kRemoving) continue;

@@ -143,9 +143,6 @@ struct StoreStats {
   uint64_t disk_bytes = 0;         // logical bytes of blocks with a disk copy
   uint64_t disk_stored_bytes = 0;  // their bytes as stored (compressed)
   uint64_t blocks_compressed = 0;  // disk copies stored compressed
-  // Extents of rewritten blocks, still counted as used: free once the next
-  // metadata sync makes the rewrite durable.
-  uint64_t disk_reclaimable_bytes = 0;
   // Logical / stored bytes of the disk tier; 0 while it is empty.
   double compression_ratio() const {
     return disk_stored_bytes == 0 ? 0.0
@@ -290,9 +287,7 @@ class BlockStore {
   // engine batch; returns each one's outcome.
   std::vector<absl::Status> SwapInMarked(absl::Span<Entry* const> entries)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // An extent of `capacity` bytes, the data file grown as needed. When the
-  // file is full and rewritten blocks' extents wait for a sync, syncs to
-  // free them first.
+  // An extent of `capacity` bytes, the data file grown as needed.
   absl::StatusOr<Extent> AllocateExtent(uint64_t capacity);
   // What a disk copy is made from.
   struct CopySource {
@@ -329,13 +324,6 @@ class BlockStore {
   absl::Status ReadVerified(const Entry& e, const DiskCopy& copy,
                             uint64_t checksum, AlignedBuffer* out);
   void FreeExtent(const Extent& extent);
-  // Frees `extent` once a later synced metadata write has made the
-  // unsynced record that stopped pointing to it durable.
-  void FreeAfterNextSync(const Extent& extent) ABSL_LOCKS_EXCLUDED(free_mu_);
-  // Runs a synced metadata write; on success frees the extents queued by
-  // FreeAfterNextSync before it started (the sync covers their records).
-  absl::Status SyncedMetaWrite(absl::FunctionRef<absl::Status()> write)
-      ABSL_LOCKS_EXCLUDED(free_mu_);
   // Queues the sequence successors of `e` that are only on disk.
   void SchedulePrefetch(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PrefetchLoop();
@@ -359,8 +347,6 @@ class BlockStore {
   std::atomic<uint64_t> compress_attempts_{0};
   std::atomic<uint64_t> compress_skipped_{0};
   SharedMutex file_mu_;  // serialises growth of the data file
-  mutable SharedMutex free_mu_;
-  std::vector<Extent> unsynced_frees_ ABSL_GUARDED_BY(free_mu_);
   uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_) = 0;
 
   mutable SharedMutex mu_;

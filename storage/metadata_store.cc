@@ -95,8 +95,6 @@ absl::Status MetadataStore::Delete(const BlockKey& key, bool sync) {
                    absl::StrCat("delete ", key.ToString()));
 }
 
-absl::Status MetadataStore::Sync() { return FromRocks(db_->SyncWAL(), "sync"); }
-
 absl::StatusOr<BlockRecordProto> MetadataStore::Get(const BlockKey& key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), RecordKey(key), &value);

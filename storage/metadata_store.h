@@ -1,5 +1,5 @@
-// Block metadata in RocksDB under the data dir. Writes that put a block on
-// disk are synced (WAL fsync) so a restart, even after a power
+// Block metadata in RocksDB under the data dir. Writes that change where a
+// block's bytes live are synced (WAL fsync) so a restart, even after a power
 // loss, knows every block that reached the disk.
 #ifndef TENSORPAGER_STORAGE_METADATA_STORE_H_
 #define TENSORPAGER_STORAGE_METADATA_STORE_H_
@@ -37,8 +37,6 @@ class MetadataStore {
       const std::vector<std::pair<BlockKey, BlockRecordProto>>& records,
       bool sync);
   absl::Status Delete(const BlockKey& key, bool sync);
-  // Makes every write so far durable (WAL fsync).
-  absl::Status Sync();
   // NOT_FOUND when absent.
   absl::StatusOr<BlockRecordProto> Get(const BlockKey& key) const;
   // Visits every record in key order; stops at the first error, which is

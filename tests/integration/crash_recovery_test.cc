@@ -227,32 +227,5 @@ TEST_F(CrashRecoveryTest, SwapSpaceLimitIsResourceExhaustedAndServiceGoesOn) {
   ExpectBytes("b", 600 * kKiB, 2);
 }
 
-TEST_F(CrashRecoveryTest,
-       ExtentOfARewrittenBlockIsReusedOnceItsRecordIsSynced) {
-  StartServer({"--ram_budget=64MiB", "--max_swap_size=1MiB"});
-  Put("a", 600 * kKiB, 1);
-  ASSERT_TRUE(client_->SwapOut({"a"}).ok());
-  // The rewrite's record is not synced, so a's old extent stays taken...
-  ASSERT_TRUE(client_->Write("a", PatternBytes(600 * kKiB, 2)).ok());
-  EXPECT_EQ(client_->Get("a")->tier(), v1::TIER_RAM);
-  EXPECT_EQ(client_->Status()->disk().reclaimable_bytes(), 600 * kKiB);
-  // ...until the data file runs out of room: then the server syncs and
-  // reuses it.
-  Put("b", 600 * kKiB, 3);
-  auto out = client_->SwapOut({"b"});
-  ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ(client_->Status()->disk().reclaimable_bytes(), 0u);
-  EXPECT_EQ(client_->Status()->disk().used_bytes(), 600 * kKiB);
-  ExpectBytes("a", 600 * kKiB, 2);
-  ExpectBytes("b", 600 * kKiB, 3);
-
-  server_->Kill();
-  ASSERT_TRUE(server_->Restart().ok()) << server_->Log();
-  Reconnect();
-  ExpectBytes("b", 600 * kKiB, 3);
-  // The rewrite lived only in RAM: lost, never its older bytes.
-  EXPECT_EQ(client_->Read("a").status().code(), absl::StatusCode::kDataLoss);
-}
-
 }  // namespace
 }  // namespace tensorpager::testing
