@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "protos/tensorpager/v1/shared_ring.h"
-#include "server/shared_memory_order.h"
+#include "storage/happens_before.h"
 
 namespace tensorpager::server {
 namespace {
@@ -106,7 +106,9 @@ bool SharedMemoryRing::ServeSubmitted() {
 void SharedMemoryRing::Serve(uint32_t index) {
   ring::Slot& slot =
       reinterpret_cast<ring::Slot*>(base_ + ring::kSlotsOffset)[index];
-  TakeSharedMemoryRequest(base_);
+  // The client orders its requests, in another process; see
+  // happens_before.h.
+  HappensAfter(base_);
   // Read every field once: the client may scribble on the slot meanwhile.
   Request request;
   request.op = slot.op;
@@ -151,7 +153,7 @@ void SharedMemoryRing::Serve(uint32_t index) {
       std::min<size_t>(result.info.size(), ring::kInfoBytes);
   if (info_bytes > 0) std::memcpy(slot.info, result.info.data(), info_bytes);
   slot.info_bytes = static_cast<uint32_t>(info_bytes);
-  PublishSharedMemoryResult(base_);
+  HappensBefore(base_);
   ring::Word(slot.state).store(ring::kDone, std::memory_order_release);
   ring::FutexWake(&slot.state, INT_MAX);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "storage/happens_before.h"
 
 namespace tensorpager::server {
 namespace {
@@ -57,21 +58,19 @@ void SharedMemorySegments::ReapExited() {
     }
   }
   // Rings stop (their threads join) here, outside the lock.
-  if (gone.empty()) return;
   gone.clear();
-  AfterRingsStopped();
+  HappensBefore(this);
+}
+
+SharedMemorySegments::Lease::~Lease() {
+  if (mapping_ != nullptr) HappensBefore(mapping_.get());
 }
 
 SharedMemorySegments::~SharedMemorySegments() {
-  // Pairs with AfterRingsStopped; the remaining rings stop with the members.
-  MutexLock lock(&mu_);
-}
-
-void SharedMemorySegments::AfterRingsStopped() {
-  // The destructor takes mu_ too, so the joins above are ordered before it
-  // even where the caller's thread and the destroying one synchronise only
-  // through gRPC, which ThreadSanitizer cannot see in Debian's build.
-  MutexLock lock(&mu_);
+  // Rings stopped by Detach or ReapExited were joined on threads whose
+  // ordering before this one passes through gRPC, which Debian builds
+  // without TSan.
+  HappensAfter(this);
 }
 
 absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
@@ -173,7 +172,7 @@ absl::Status SharedMemorySegments::Detach(uint64_t segment_id) {
   // The ring's threads are joined here, outside the lock: they may be
   // finishing a request.
   gone.ring.reset();
-  AfterRingsStopped();
+  HappensBefore(this);
   return absl::OkStatus();
 }
 
@@ -193,6 +192,8 @@ absl::StatusOr<SharedMemorySegments::Lease> SharedMemorySegments::Resolve(
                      ") lies outside shared-memory segment ", segment_id,
                      " of ", s.size_bytes, " bytes"));
   }
+  // Requests for one segment are ordered by its client, in another process.
+  HappensAfter(s.mapping.get());
   Lease lease;
   lease.mapping_ = s.mapping;
   lease.bytes_ = absl::Span<std::byte>(

@@ -54,9 +54,14 @@ class SharedMemorySegments {
   // unmaps once every lease is gone).
   class Lease {
    public:
+    Lease() = default;
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&&) = default;
+    // The client may reuse the range once the call that holds the lease
+    // has answered; tells TSan so (see storage/happens_before.h).
+    ~Lease();
+
     absl::Span<std::byte> bytes() const { return bytes_; }
-    // The whole mapping's address, the same for every range of it.
-    const void* arena() const { return mapping_.get(); }
 
    private:
     friend class SharedMemorySegments;
@@ -82,8 +87,6 @@ class SharedMemorySegments {
   // Detaches the segments of clients that exited without detaching, so
   // their memory and ring threads go back.
   void ReapExited();
-  // Takes and drops mu_ after rings were stopped outside it; see the .cc.
-  void AfterRingsStopped();
   const Limits limits_;
   const SharedMemoryRing::Handler ring_handler_;
   mutable SharedMutex mu_;

@@ -8,7 +8,6 @@
 #include "absl/time/clock.h"
 #include "protos/tensorpager/v1/shared_ring.h"
 #include "server/proto_convert.h"
-#include "server/shared_memory_order.h"
 
 namespace tensorpager::server {
 namespace {
@@ -329,22 +328,27 @@ SharedMemoryRing::Result TensorPagerService::ServeRing(
   return result;
 }
 
+absl::StatusOr<TensorPagerService::SharedTarget>
+TensorPagerService::ResolveShared(const std::string& ns, const std::string& id,
+                                  const v1::SharedRange& range) const {
+  absl::StatusOr<storage::BlockKey> key = storage::BlockKey::Make(ns, id);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<SharedMemorySegments::Lease> lease =
+      segments_.Resolve(range.segment_id(), range.offset(), range.length());
+  if (!lease.ok()) return lease.status();
+  return SharedTarget{*std::move(key), *std::move(lease)};
+}
+
 grpc::Status TensorPagerService::WriteBlockShared(
     grpc::ServerContext*, const v1::WriteBlockSharedRequest* request,
     v1::WriteBlockResponse* response) {
-  absl::StatusOr<storage::BlockKey> key =
-      storage::BlockKey::Make(request->namespace_(), request->id());
-  if (!key.ok()) return ToGrpc(key.status());
-  const v1::SharedRange& source = request->source();
-  absl::StatusOr<SharedMemorySegments::Lease> lease =
-      segments_.Resolve(source.segment_id(), source.offset(), source.length());
-  if (!lease.ok()) return ToGrpc(lease.status());
+  absl::StatusOr<SharedTarget> target =
+      ResolveShared(request->namespace_(), request->id(), request->source());
+  if (!target.ok()) return ToGrpc(target.status());
   std::optional<bool> durable;
   if (request->has_durable()) durable = request->durable();
-  TakeSharedMemoryRequest(lease->arena());
-  absl::StatusOr<v1::WriteBlockResponse> result =
-      WriteFromShared(*key, request->offset(), durable, lease->bytes());
-  PublishSharedMemoryResult(lease->arena());
+  absl::StatusOr<v1::WriteBlockResponse> result = WriteFromShared(
+      target->key, request->offset(), durable, target->lease.bytes());
   if (!result.ok()) return ToGrpc(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
@@ -353,17 +357,11 @@ grpc::Status TensorPagerService::WriteBlockShared(
 grpc::Status TensorPagerService::AccessShared(
     grpc::ServerContext*, const v1::AccessSharedRequest* request,
     v1::AccessSharedResponse* response) {
-  absl::StatusOr<storage::BlockKey> key =
-      storage::BlockKey::Make(request->namespace_(), request->id());
-  if (!key.ok()) return ToGrpc(key.status());
-  const v1::SharedRange& dest = request->destination();
-  absl::StatusOr<SharedMemorySegments::Lease> lease =
-      segments_.Resolve(dest.segment_id(), dest.offset(), dest.length());
-  if (!lease.ok()) return ToGrpc(lease.status());
-  TakeSharedMemoryRequest(lease->arena());
+  absl::StatusOr<SharedTarget> target = ResolveShared(
+      request->namespace_(), request->id(), request->destination());
+  if (!target.ok()) return ToGrpc(target.status());
   absl::StatusOr<v1::AccessSharedResponse> result = ReadIntoShared(
-      *key, request->offset(), request->length(), lease->bytes());
-  PublishSharedMemoryResult(lease->arena());
+      target->key, request->offset(), request->length(), target->lease.bytes());
   if (!result.ok()) return ToGrpc(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;

@@ -88,6 +88,14 @@ class TensorPagerService final : public v1::TensorPager::Service {
 
  private:
   // The shared-memory data path, for the RPCs and the request rings.
+  // The block and the client's memory a shared-memory RPC names.
+  struct SharedTarget {
+    storage::BlockKey key;
+    SharedMemorySegments::Lease lease;
+  };
+  absl::StatusOr<SharedTarget> ResolveShared(
+      const std::string& ns, const std::string& id,
+      const v1::SharedRange& range) const;
   absl::StatusOr<v1::WriteBlockResponse> WriteFromShared(
       const storage::BlockKey& key, uint64_t offset,
       std::optional<bool> durable, absl::Span<const std::byte> source);

@@ -135,6 +135,12 @@ absl::Status CopyIn(StagingStream* staging, std::byte* dst, const void* src,
 
 }  // namespace
 
+void BlockTransport::CountShared(uint64_t bytes, bool ring) {
+  shared_transfers_.fetch_add(1, std::memory_order_relaxed);
+  shared_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (ring) ring_transfers_.fetch_add(1, std::memory_order_relaxed);
+}
+
 bool BlockTransport::SharedPathLost(const absl::Status& s) {
   if (absl::StrContains(s.message(), "shared-memory segment")) {
     // The server restarted and forgot the segment: attach it again for
@@ -176,9 +182,7 @@ BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
     }
     resp.set_bytes_written(reply->length);
     resp.set_durable(reply->durable);
-    shared_transfers_.fetch_add(1, std::memory_order_relaxed);
-    ring_transfers_.fetch_add(1, std::memory_order_relaxed);
-    shared_bytes_.fetch_add(size, std::memory_order_relaxed);
+    CountShared(size, /*ring=*/true);
     return resp;
   }
   v1::WriteBlockSharedRequest req;
@@ -198,8 +202,7 @@ BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
     if (SharedPathLost(s)) return std::nullopt;
     return s;
   }
-  shared_transfers_.fetch_add(1, std::memory_order_relaxed);
-  shared_bytes_.fetch_add(size, std::memory_order_relaxed);
+  CountShared(size, /*ring=*/false);
   return resp;
 }
 
@@ -244,9 +247,7 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
       return s;
     }
     if (hit != nullptr) *hit = reply->hit;
-    shared_transfers_.fetch_add(1, std::memory_order_relaxed);
-    ring_transfers_.fetch_add(1, std::memory_order_relaxed);
-    shared_bytes_.fetch_add(reply->length, std::memory_order_relaxed);
+    CountShared(reply->length, /*ring=*/true);
     return info;
   }
   v1::AccessSharedRequest req;
@@ -276,8 +277,7 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
     return s;
   }
   if (hit != nullptr) *hit = resp.hit();
-  shared_transfers_.fetch_add(1, std::memory_order_relaxed);
-  shared_bytes_.fetch_add(resp.length(), std::memory_order_relaxed);
+  CountShared(resp.length(), /*ring=*/false);
   return std::move(*resp.mutable_block());
 }
 

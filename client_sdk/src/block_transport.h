@@ -78,6 +78,8 @@ class BlockTransport final : public CacheBackend {
   // After an error from a shared call: true when the stream path should
   // take over (the server forgot the segment, or the range was too small).
   bool SharedPathLost(const absl::Status& s);
+  // A transfer done over shared memory, through the ring or a unary RPC.
+  void CountShared(uint64_t bytes, bool ring);
   uint64_t KnownSize(const std::string& ns, const std::string& id);
   // The arena, attaching it on first use; null while the path is off.
   SharedArena* Arena();
