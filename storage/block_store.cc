@@ -620,10 +620,8 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
   const absl::Time start = absl::Now();
   struct Job {
     Entry* e;
-    std::shared_ptr<const AlignedBuffer> data;
-    uint64_t checksum = 0;
-    uint32_t element_bytes = 0;
-    CompressionSettings compression;
+    std::shared_ptr<const AlignedBuffer> data;  // keeps source.data alive
+    CopySource source;
     bool clean = false;  // already had a durable copy
     absl::StatusOr<DiskCopy> copy = absl::UnknownError("not written");
   };
@@ -636,9 +634,8 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
       Job& job = jobs[i];
       job.e = e;
       job.data = e->ram;
-      job.checksum = e->checksum;
-      job.element_bytes = ElementBytes(e->attrs.dtype);
-      job.compression = CompressionFor(*e);
+      job.source = CopySource{job.data.get(), e->checksum,
+                              ElementBytes(e->attrs.dtype), CompressionFor(*e)};
       job.clean = e->disk.has_value();
     }
   }
@@ -654,14 +651,9 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
     (jobs[i].data->size() >= options_.io.io_unit_bytes ? large : small)
         .push_back(i);
   }
-  auto source_of = [&](const Job& job) {
-    return CopySource{job.data.get(), job.checksum, job.element_bytes,
-                      job.compression};
-  };
   swap_pool_->ParallelFor(large.size(), [&](size_t k) {
     Job& job = jobs[large[k]];
-    const CopySource source = source_of(job);
-    WriteDiskCopies({&source, 1}, {&job.copy, 1});
+    WriteDiskCopies({&job.source, 1}, {&job.copy, 1});
   });
   std::vector<uint64_t> small_sizes;
   for (size_t i : small) small_sizes.push_back(jobs[i].data->size());
@@ -670,7 +662,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
     std::vector<absl::StatusOr<DiskCopy>> copies(
         end - begin, absl::UnknownError("not written"));
     for (size_t k = begin; k < end; ++k) {
-      sources.push_back(source_of(jobs[small[k]]));
+      sources.push_back(jobs[small[k]].source);
     }
     WriteDiskCopies(sources, absl::MakeSpan(copies));
     for (size_t k = begin; k < end; ++k) {

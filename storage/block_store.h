@@ -291,9 +291,9 @@ class BlockStore {
   absl::StatusOr<Extent> AllocateExtent(uint64_t capacity);
   // What a disk copy is made from.
   struct CopySource {
-    const AlignedBuffer* data;
-    uint64_t checksum;  // of *data
-    uint32_t element_bytes;
+    const AlignedBuffer* data = nullptr;
+    uint64_t checksum = 0;  // of *data
+    uint32_t element_bytes = 0;
     CompressionSettings compression;
   };
   // Compresses the source as its settings ask, when that pays.
