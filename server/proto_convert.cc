@@ -7,6 +7,9 @@ namespace {
 
 constexpr size_t kMaxLabels = 64;
 constexpr size_t kMaxLabelBytes = 256;
+// Labels live in RAM for the block's whole life: what one block may carry
+// in all, so a client cannot make metadata cost more than the block.
+constexpr size_t kMaxLabelBytesPerBlock = 2048;
 constexpr size_t kMaxShapeRank = 16;
 
 }  // namespace
@@ -76,14 +79,21 @@ absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
         absl::StrCat("block has ", request.labels_size(), " labels; at most ",
                      kMaxLabels, " are allowed"));
   }
+  size_t label_bytes = 0;
   for (const auto& [k, v] : request.labels()) {
     if (k.empty() || k.size() > kMaxLabelBytes || v.size() > kMaxLabelBytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "label '", k.substr(0, 32), "': keys must be 1 to ", kMaxLabelBytes,
           " bytes and values at most ", kMaxLabelBytes, " bytes"));
     }
-    a.labels.emplace(k, v);
+    label_bytes += k.size() + v.size();
   }
+  if (label_bytes > kMaxLabelBytesPerBlock) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "labels of the block take ", label_bytes, " bytes; keys and values "
+        "may take at most ", kMaxLabelBytesPerBlock, " bytes per block"));
+  }
+  a.labels.insert(request.labels().begin(), request.labels().end());
   if (request.has_sequence()) {
     if (request.sequence().group().empty() ||
         request.sequence().group().size() > storage::kMaxIdBytes) {

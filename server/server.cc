@@ -2,16 +2,16 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/byte_size.h"
+#include "server/output_file.h"
 #include "server/pressure/nvml_gpu_source.h"
 #include "storage/log.h"
 
@@ -22,24 +22,15 @@ constexpr char kServiceName[] = "tensorpager.v1.TensorPager";
 constexpr int kHttp2FrameBytes = 4 << 20;
 constexpr int kHttp2WindowBytes = 16 << 20;
 
+// Pollers see the whole file or none; a FIFO (or /dev/null) is written in
+// place rather than replaced (output_file.h).
 absl::Status WriteReadyFile(const std::string& path, int grpc_port,
                             int metrics_port) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << "grpc_port=" << grpc_port << "\nmetrics_port=" << metrics_port << "\n";
-    if (!f.good()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot write --ready_file ", path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot write --ready_file ", path, ": ", ec.message()));
-  }
-  return absl::OkStatus();
+  const absl::Status s = WriteOutputFile(
+      path, absl::StrCat("grpc_port=", grpc_port,
+                         "\nmetrics_port=", metrics_port, "\n"));
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("--ready_file: ", s.message()));
 }
 
 PressureThresholds Thresholds(const std::array<double, 3>& t) {
@@ -125,6 +116,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   options->max_block_bytes =
       std::min(options->max_block_bytes, options->ram_budget_bytes);
   server->base_ram_budget_ = options->ram_budget_bytes;
+  if (server->config_.max_inflight_bytes == 0) {
+    server->config_.max_inflight_bytes = std::max(
+        options->max_block_bytes, options->ram_budget_bytes / 4);
+  }
   absl::StatusOr<std::unique_ptr<ServiceMetrics>> metrics =
       ServiceMetrics::Create();
   if (!metrics.ok()) return metrics.status();
@@ -191,6 +186,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   builder.AddListeningPort(c.grpc_address, grpc::InsecureServerCredentials(),
                            &server->grpc_port_);
   builder.RegisterService(server->service_.get());
+  // Every call in flight holds a thread: a cap, so a flood of calls gets
+  // RESOURCE_EXHAUSTED instead of exhausting the process's threads (the
+  // service caps streams below this, so unary calls always find one).
+  grpc::ResourceQuota quota("tensorpagerd");
+  quota.SetMaxThreads(static_cast<int>(c.max_rpc_threads));
+  builder.SetResourceQuota(quota);
+  // Streams per connection: one connection cannot open unlimited calls.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 256);
   // Write chunks are 1 MiB; leave room for the envelope.
   builder.SetMaxReceiveMessageSize(4 << 20);
   builder.SetMaxSendMessageSize(4 << 20);

@@ -14,7 +14,8 @@
 
 ABSL_FLAG(std::string, data_dir, "./tensorpager-data",
           "Directory for the metadata (RocksDB) and the NVMe tier's data "
-          "file; put it on the NVMe drive.");
+          "file; put it on the NVMe drive. Private to the server's user: "
+          "created, or tightened at start, to mode 0700.");
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051",
           "host:port the gRPC API listens on (port 0 picks a free port; "
           "0.0.0.0 to serve other hosts).");
@@ -78,8 +79,10 @@ ABSL_FLAG(double, compression_min_ratio, 1.1,
 ABSL_FLAG(bool, shared_memory, true,
           "Let SDK clients on this host attach shared memory (sealed "
           "memfds) so block bytes cross by memcpy instead of gRPC streams. "
-          "The server must be able to open the clients' descriptors (same "
-          "user or root, same PID namespace).");
+          "Clients connect over loopback TCP; the server attaches only "
+          "memory of the calling user (checked with the kernel, never taken "
+          "on the request's word), and needs to be that user or root, in "
+          "the same PID namespace.");
 ABSL_FLAG(std::string, profile, "auto",
           "Hardware profile whose defaults apply to settings not given "
           "explicitly: auto (detected from the data dir's drive, RAM and "
@@ -97,9 +100,40 @@ ABSL_FLAG(uint32_t, prefetch_depth, 2,
           "of use when the RAM tier has room; 0 disables prefetching.");
 ABSL_FLAG(std::string, ready_file, "",
           "When set, written once the server listens, with lines "
-          "grpc_port=N and metrics_port=M (for scripts and tests).");
+          "grpc_port=N and metrics_port=M (for scripts and tests). A file "
+          "is replaced whole; a FIFO is written in place once a reader "
+          "opens it.");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "On SIGTERM/SIGINT, how long in-flight RPCs may take to finish.");
+
+ABSL_FLAG(tensorpager::server::ByteSize, max_inflight_bytes,
+          tensorpager::server::ByteSize{0},
+          "Staging memory that writes being received (WriteBlock streams, "
+          "shared-memory writes) may hold in all, outside the RAM budget; a "
+          "write beyond it fails RESOURCE_EXHAUSTED. 0: the larger of "
+          "--max_block_size and a quarter of --ram_budget.");
+ABSL_FLAG(uint64_t, max_blocks, 10'000'000,
+          "Most blocks that may be registered at once; RegisterBlock beyond "
+          "it fails RESOURCE_EXHAUSTED.");
+ABSL_FLAG(uint32_t, max_rpc_threads, 256,
+          "Most threads serving RPCs; calls beyond it fail "
+          "RESOURCE_EXHAUSTED instead of growing the process.");
+ABSL_FLAG(uint32_t, max_watch_streams, 64,
+          "Most WatchPressure streams open at once (each holds a thread).");
+ABSL_FLAG(uint32_t, max_watch_streams_per_client, 8,
+          "Most WatchPressure streams one client (a local user, or a remote "
+          "host) may hold open.");
+ABSL_FLAG(uint32_t, max_data_streams, 128,
+          "Most WriteBlock and Access streams open at once (each holds a "
+          "thread while it runs, and a stalled peer can keep it).");
+ABSL_FLAG(uint32_t, max_data_streams_per_client, 64,
+          "Most WriteBlock and Access streams one client (a local user, or "
+          "a remote host) may hold open.");
+ABSL_FLAG(uint32_t, max_segments_per_client, 64,
+          "Most shared-memory segments one local user may attach.");
+ABSL_FLAG(uint32_t, max_rings_per_client, 8,
+          "Most shared-memory request rings (2 server threads each) one "
+          "local user may have served; beyond it a segment uses the RPCs.");
 
 namespace tensorpager::server {
 namespace {
@@ -227,6 +261,17 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.ready_file = absl::GetFlag(FLAGS_ready_file);
   c.shutdown_grace_ms = absl::GetFlag(FLAGS_shutdown_grace_ms);
   c.shared_memory = absl::GetFlag(FLAGS_shared_memory);
+  c.max_inflight_bytes = absl::GetFlag(FLAGS_max_inflight_bytes).bytes;
+  c.max_blocks = absl::GetFlag(FLAGS_max_blocks);
+  c.max_rpc_threads = absl::GetFlag(FLAGS_max_rpc_threads);
+  c.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  c.max_watch_streams_per_client =
+      absl::GetFlag(FLAGS_max_watch_streams_per_client);
+  c.max_data_streams = absl::GetFlag(FLAGS_max_data_streams);
+  c.max_data_streams_per_client =
+      absl::GetFlag(FLAGS_max_data_streams_per_client);
+  c.max_segments_per_client = absl::GetFlag(FLAGS_max_segments_per_client);
+  c.max_rings_per_client = absl::GetFlag(FLAGS_max_rings_per_client);
   if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
   return c;
 }
@@ -288,6 +333,22 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.data_dir.empty()) {
     return absl::InvalidArgumentError("--data_dir must not be empty");
   }
+  if (c.max_blocks == 0 || c.max_watch_streams == 0 ||
+      c.max_watch_streams_per_client == 0 || c.max_data_streams == 0 ||
+      c.max_data_streams_per_client == 0 || c.max_segments_per_client == 0) {
+    return absl::InvalidArgumentError(
+        "--max_blocks, --max_watch_streams(_per_client), "
+        "--max_data_streams(_per_client) and --max_segments_per_client must "
+        "be positive");
+  }
+  // Streams hold threads: leave threads for unary calls.
+  if (c.max_rpc_threads < c.max_watch_streams + c.max_data_streams + 16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_rpc_threads=", c.max_rpc_threads,
+        " leaves no threads for unary calls; it must be at least "
+        "--max_watch_streams + --max_data_streams + 16 (",
+        c.max_watch_streams + c.max_data_streams + 16, ")"));
+  }
   return absl::OkStatus();
 }
 
@@ -315,6 +376,7 @@ absl::StatusOr<storage::BlockStoreOptions> StoreOptionsFor(
   o.codec_by_region = c.codec_by_region;
   o.max_concurrent_swaps = c.max_concurrent_swaps;
   o.eviction_batch_bytes = c.eviction_batch_bytes;
+  o.max_blocks = c.max_blocks;
   return o;
 }
 

@@ -61,6 +61,18 @@ struct ServerConfig {
   // Lets clients on this host attach sealed memfds for the shared-memory
   // data path.
   bool shared_memory = true;
+  // Limits that keep one client from starving or crashing the others.
+  // Staging bytes of writes being received (0: the larger of
+  // --max_block_size and a quarter of the RAM budget).
+  uint64_t max_inflight_bytes = 0;
+  uint64_t max_blocks = 10'000'000;
+  uint32_t max_rpc_threads = 256;
+  uint32_t max_watch_streams = 64;
+  uint32_t max_watch_streams_per_client = 8;
+  uint32_t max_data_streams = 128;
+  uint32_t max_data_streams_per_client = 64;
+  uint32_t max_segments_per_client = 64;
+  uint32_t max_rings_per_client = 8;
 };
 
 // Builds the configuration from the current flag values (after the config

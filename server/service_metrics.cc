@@ -1,9 +1,13 @@
 #include "server/service_metrics.h"
 
+#include <google/protobuf/descriptor.h>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/metrics/buckets.h"
 #include "server/metrics/build_info.h"
 #include "storage/block_types.h"
+#include "tensorpager/v1/tensorpager.grpc.pb.h"
 
 namespace tensorpager::server {
 namespace {
@@ -31,17 +35,45 @@ const char* CodeName(grpc::StatusCode code) {
   return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
 }
 
-// "/tensorpager.v1.TensorPager/Access" -> "Access".
-std::string MethodName(const char* full) {
-  std::string m = full == nullptr ? "" : full;
-  const size_t slash = m.rfind('/');
-  return slash == std::string::npos ? m : m.substr(slash + 1);
+// What server.cc registers besides tensorpager.v1.TensorPager: gRPC's
+// health service and server reflection (either version, by gRPC release).
+// Their protos are not all in this binary's descriptor pool, so they are
+// listed.
+constexpr absl::string_view kLibraryMethods[] = {
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.health.v1.Health/List",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+};
+
+// Path -> label ("/tensorpager.v1.TensorPager/Access" -> "Access") for
+// every method tensorpagerd serves; the service's own come from its
+// descriptor, so a new RPC gets its series without an edit here.
+absl::StatusOr<absl::flat_hash_map<std::string, std::string>>
+ServedMethodLabels() {
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          v1::TensorPager::service_full_name());
+  if (service == nullptr) {
+    return absl::InternalError(absl::StrCat(
+        "no descriptor for ", v1::TensorPager::service_full_name()));
+  }
+  absl::flat_hash_map<std::string, std::string> labels;
+  for (int i = 0; i < service->method_count(); ++i) {
+    const std::string& name = service->method(i)->name();
+    labels.emplace(absl::StrCat("/", service->full_name(), "/", name), name);
+  }
+  for (absl::string_view path : kLibraryMethods) {
+    labels.emplace(path, path.substr(path.rfind('/') + 1));
+  }
+  return labels;
 }
 
 class RpcInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RpcInterceptor(ServiceMetrics* metrics, std::string method)
-      : metrics_(metrics), method_(std::move(method)), start_(absl::Now()) {}
+  RpcInterceptor(ServiceMetrics* metrics, const std::string& method)
+      : metrics_(metrics), method_(method), start_(absl::Now()) {}
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -55,7 +87,7 @@ class RpcInterceptor final : public grpc::experimental::Interceptor {
 
  private:
   ServiceMetrics* metrics_;
-  const std::string method_;
+  const std::string& method_;  // from MethodLabel(), lives as long
   const absl::Time start_;
 };
 
@@ -66,8 +98,9 @@ class RpcInterceptorFactory final
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
     // gRPC takes ownership of the returned interceptor.
-    return std::make_unique<RpcInterceptor>(metrics_,
-                                            MethodName(info->method()))
+    return std::make_unique<RpcInterceptor>(
+               metrics_, metrics_->MethodLabel(
+                             info->method() == nullptr ? "" : info->method()))
         .release();
   }
 
@@ -79,6 +112,10 @@ class RpcInterceptorFactory final
 
 absl::StatusOr<std::unique_ptr<ServiceMetrics>> ServiceMetrics::Create() {
   std::unique_ptr<ServiceMetrics> m(new ServiceMetrics());
+  absl::StatusOr<absl::flat_hash_map<std::string, std::string>> labels =
+      ServedMethodLabels();
+  if (!labels.ok()) return labels.status();
+  m->method_labels_ = *std::move(labels);
   metrics::Registry& r = m->registry_;
   absl::StatusOr<std::vector<double>> latency =
       metrics::ExponentialBuckets(0.0001, 2, 18);  // 100 us .. 13 s
@@ -340,6 +377,11 @@ void ServiceMetrics::OnSwapIn(uint64_t bytes, absl::Duration duration) {
 
 void ServiceMetrics::OnAccess(storage::AccessResult result) {
   accesses_[static_cast<int>(result)]->Increment();
+}
+
+const std::string& ServiceMetrics::MethodLabel(absl::string_view path) const {
+  const auto it = method_labels_.find(path);
+  return it == method_labels_.end() ? other_method_label_ : it->second;
 }
 
 void ServiceMetrics::RecordRpc(const std::string& method, grpc::StatusCode code,

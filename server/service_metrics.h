@@ -7,8 +7,11 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include <memory>
+#include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/metrics/counter.h"
 #include "server/metrics/family.h"
 #include "server/metrics/histogram.h"
@@ -35,6 +38,12 @@ class ServiceMetrics final : public storage::StoreObserver {
   // Counts every RPC by method and status code and times it.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
   MakeInterceptorFactory();
+  // The `method` label of an RPC path ("/tensorpager.v1.TensorPager/Access"):
+  // the method's name for the services tensorpagerd serves (its own, health
+  // and reflection), "other" for every other path. Clients choose paths
+  // freely, so a series per path would let one grow /metrics without end.
+  const std::string& MethodLabel(absl::string_view path) const;
+  // `method`: a label from MethodLabel().
   void RecordRpc(const std::string& method, grpc::StatusCode code,
                  absl::Duration latency);
 
@@ -46,6 +55,11 @@ class ServiceMetrics final : public storage::StoreObserver {
   storage::StoreStats CachedStats() const;
 
   metrics::Registry registry_;
+  // Path -> label; filled by Create() and never changed, so the labels
+  // MethodLabel() hands out stay valid.
+  absl::flat_hash_map<std::string, std::string> method_labels_;
+  // The one series of every other path.
+  const std::string other_method_label_ = "other";
   metrics::Family<metrics::Counter>* rpcs_ = nullptr;
   metrics::Family<metrics::Histogram>* rpc_seconds_ = nullptr;
   metrics::Counter* swap_out_bytes_ = nullptr;

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "protos/tensorpager/v1/shared_ring.h"
+#include "server/ring_slot_decoder.h"
 #include "storage/happens_before.h"
 
 namespace tensorpager::server {
@@ -37,8 +39,22 @@ absl::StatusOr<std::unique_ptr<SharedMemoryRing>> SharedMemoryRing::Start(
         "the segment holds no request ring (wrong magic or slot count); "
         "see protos/tensorpager/v1/shared_ring.h");
   }
-  return std::unique_ptr<SharedMemoryRing>(
+  std::unique_ptr<SharedMemoryRing> ring(
       new SharedMemoryRing(std::move(mapping), size_bytes, std::move(handler)));
+  // The process may be out of threads: that is an answer for this client
+  // (it uses the RPCs), never a reason to abort the server. The destructor
+  // stops whatever threads did start.
+  try {
+    for (int i = 0; i < kThreads; ++i) {
+      ring->threads_.emplace_back([r = ring.get()] { r->Loop(); });
+    }
+    ring->heartbeat_ = std::thread([r = ring.get()] { r->Beat(); });
+  } catch (const std::system_error& e) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot start the request ring's threads (", e.what(),
+        "); the segment is served through the RPCs"));
+  }
+  return ring;
 }
 
 SharedMemoryRing::SharedMemoryRing(std::shared_ptr<void> mapping,
@@ -46,10 +62,7 @@ SharedMemoryRing::SharedMemoryRing(std::shared_ptr<void> mapping,
     : mapping_(std::move(mapping)),
       base_(static_cast<std::byte*>(mapping_.get())),
       size_(size_bytes),
-      handler_(std::move(handler)) {
-  for (int i = 0; i < kThreads; ++i) threads_.emplace_back([this] { Loop(); });
-  heartbeat_ = std::thread([this] { Beat(); });
-}
+      handler_(std::move(handler)) {}
 
 void SharedMemoryRing::Beat() {
   auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
@@ -65,7 +78,7 @@ SharedMemoryRing::~SharedMemoryRing() {
   ring::Word(header->doorbell).fetch_add(1);
   ring::FutexWake(&header->doorbell, INT_MAX);
   for (std::thread& t : threads_) t.join();
-  heartbeat_.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
 }
 
 void SharedMemoryRing::Loop() {
@@ -109,34 +122,15 @@ void SharedMemoryRing::Serve(uint32_t index) {
   // The client orders its requests, in another process; see
   // happens_before.h.
   HappensAfter(base_);
-  // Read every field once: the client may scribble on the slot meanwhile.
-  Request request;
-  request.op = slot.op;
-  const uint32_t ns_bytes =
-      std::min<uint32_t>(slot.namespace_bytes, ring::kMaxNamespaceBytes);
-  const uint32_t id_bytes =
-      std::min<uint32_t>(slot.id_bytes, ring::kMaxIdBytes);
-  request.ns.assign(slot.namespace_, ns_bytes);
-  request.id.assign(slot.id, id_bytes);
-  request.offset = slot.offset;
-  request.length = slot.length;
-  const uint64_t data_offset = slot.data_offset;
-  const uint64_t data_length = slot.data_length;
-  const uint32_t durable = slot.durable;
-  if (durable != 0) request.durable = durable == 2;
-
+  // DecodeSlot reads every field once: the client may scribble on the slot
+  // meanwhile.
+  absl::StatusOr<Request> request =
+      DecodeSlot(slot, absl::Span<std::byte>(base_, size_));
   Result result;
-  if (request.op != ring::kWrite && request.op != ring::kRead) {
-    result.status = absl::InvalidArgumentError(
-        absl::StrCat("ring request op ", request.op, " is unknown"));
-  } else if (data_offset < ring::kDataOffset || data_offset > size_ ||
-             data_length > size_ - data_offset) {
-    result.status = absl::InvalidArgumentError(
-        absl::StrCat("ring request range [", data_offset, ", +", data_length,
-                     ") lies outside the segment's data area"));
+  if (request.ok()) {
+    result = handler_(*request);
   } else {
-    request.data = absl::Span<std::byte>(base_ + data_offset, data_length);
-    result = handler_(request);
+    result.status = request.status();
   }
 
   slot.code = static_cast<int32_t>(result.status.code());

@@ -3,15 +3,22 @@
 // path of the SDK). A segment is a client's sealed memfd, opened through
 // /proc/<pid>/fd/<fd>: the seals (no shrink, no grow) guarantee that the
 // mapping stays valid however the client behaves, so a copy can never hit
-// SIGBUS. The server must be able to open the client's descriptors (same
-// user or root, same PID namespace); where it cannot, Attach fails with
-// PERMISSION_DENIED or NOT_FOUND and the client keeps using gRPC streams.
+// SIGBUS. A segment belongs to the user who attached it: the server opens
+// only descriptors of processes owned by the verified caller, and every
+// later call must come from that user with the segment's capability.
+// Where the server cannot attach (another PID namespace, a caller it
+// cannot identify), Attach fails and the client keeps using gRPC streams.
 #ifndef TENSORPAGER_SERVER_SHARED_MEMORY_SEGMENTS_H_
 #define TENSORPAGER_SERVER_SHARED_MEMORY_SEGMENTS_H_
+
+#include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -28,8 +35,12 @@ class SharedMemorySegments {
   struct Limits {
     uint32_t max_segments = 1024;
     uint64_t max_segment_bytes = 64ull << 30;
-    // Each served ring holds a thread.
+    // Each served ring holds threads.
     uint32_t max_rings = 64;
+    // What one user (uid) may hold of the above, so one client cannot take
+    // every segment or ring thread from the others.
+    uint32_t max_segments_per_user = 64;
+    uint32_t max_rings_per_user = 8;
   };
   // `ring_handler` carries out ring requests; empty: rings are refused.
   SharedMemorySegments(Limits limits, SharedMemoryRing::Handler ring_handler)
@@ -38,17 +49,30 @@ class SharedMemorySegments {
   SharedMemorySegments& operator=(const SharedMemorySegments&) = delete;
   ~SharedMemorySegments();
 
+  // Bytes of the capability Attach returns.
+  static constexpr size_t kCapabilityBytes = 16;
+
   struct Attached {
     uint64_t segment_id = 0;
+    // Unguessable: every later call on the segment must present it.
+    std::string capability;
     bool ring = false;  // its request ring is being served
   };
-  // `token` must equal the segment's first bytes (8 to 64 of them). With
-  // `want_ring`, the segment's request ring is served when the server has a
-  // ring thread to spare (else Attached::ring is false and the client uses
-  // the RPCs).
-  absl::StatusOr<Attached> Attach(int pid, int fd, uint64_t size_bytes,
-                                  absl::string_view token, bool want_ring);
-  absl::Status Detach(uint64_t segment_id);
+  // Attaches memfd `fd` of process `pid` for the caller, whose user the
+  // server verified (`caller_uid`): the process and the memfd must both
+  // belong to that user, so nobody can attach another user's memory by
+  // naming it. `token` must equal the segment's first bytes (8 to 64 of
+  // them). With `want_ring`, the segment's request ring is served when the
+  // server has a ring thread to spare (else Attached::ring is false and
+  // the client uses the RPCs).
+  absl::StatusOr<Attached> Attach(uid_t caller_uid, int pid, int fd,
+                                  uint64_t size_bytes, absl::string_view token,
+                                  bool want_ring);
+  // NOT_FOUND unless the segment is attached, belongs to `caller_uid` and
+  // `capability` is its capability. A caller whose user the server could
+  // not tell (nullopt) owns nothing.
+  absl::Status Detach(std::optional<uid_t> caller_uid, uint64_t segment_id,
+                      absl::string_view capability);
 
   // A mapped range, valid while the lease lives (a concurrent Detach only
   // unmaps once every lease is gone).
@@ -68,9 +92,12 @@ class SharedMemorySegments {
     std::shared_ptr<void> mapping_;
     absl::Span<std::byte> bytes_;
   };
-  // INVALID_ARGUMENT for a range outside the segment, NOT_FOUND for an
-  // unknown (or detached) segment.
-  absl::StatusOr<Lease> Resolve(uint64_t segment_id, uint64_t offset,
+  // NOT_FOUND for an unknown (or detached) segment, one of another user or
+  // a wrong capability, all alike; INVALID_ARGUMENT for a range outside the
+  // caller's segment.
+  absl::StatusOr<Lease> Resolve(std::optional<uid_t> caller_uid,
+                                uint64_t segment_id,
+                                absl::string_view capability, uint64_t offset,
                                 uint64_t length) const;
 
   uint32_t size() const;
@@ -81,9 +108,20 @@ class SharedMemorySegments {
   struct Segment {
     std::shared_ptr<void> mapping;  // munmap when the last user goes
     uint64_t size_bytes = 0;
+    uid_t owner = 0;
+    std::string capability;
     std::unique_ptr<SharedMemoryRing> ring;
     std::shared_ptr<ProcessWatch> client;  // tells when the client exits
   };
+  // The caller's segment, or null (unknown, another user's, wrong
+  // capability: callers cannot tell these apart).
+  const Segment* FindOwned(std::optional<uid_t> caller_uid,
+                           uint64_t segment_id,
+                           absl::string_view capability) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Removes a segment from the books; the caller stops its ring outside
+  // the lock.
+  Segment Remove(uint64_t segment_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Detaches the segments of clients that exited without detaching, so
   // their memory and ring threads go back.
   void ReapExited();
@@ -93,6 +131,9 @@ class SharedMemorySegments {
   absl::flat_hash_map<uint64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t rings_ ABSL_GUARDED_BY(mu_) = 0;
+  // Segments and rings per user.
+  absl::flat_hash_map<uid_t, std::pair<uint32_t, uint32_t>> per_user_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tensorpager::server

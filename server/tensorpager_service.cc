@@ -20,6 +20,8 @@ double Ratio(double num, double den) { return den > 0 ? num / den : 0; }
 // How long a client's usage report stays in Status without a refresh.
 constexpr absl::Duration kClientReportTtl = absl::Seconds(30);
 constexpr size_t kMaxClients = 1024;
+// A usage report is kept for kClientReportTtl: bound what one may hold.
+constexpr int kMaxGpusPerReport = 64;
 constexpr int kMaxAccessReports = 10000;
 
 v1::PressureLevel ToProto(PressureLevel level) {
@@ -60,9 +62,28 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
       pressure_(pressure),
       profile_(profile),
       started_(absl::Now()),
+      inflight_(config->max_inflight_bytes),
+      watch_slots_("WatchPressure streams", config->max_watch_streams,
+                   config->max_watch_streams_per_client),
+      data_slots_("WriteBlock and Access streams", config->max_data_streams,
+                  config->max_data_streams_per_client),
       segments_(
-          SharedMemorySegments::Limits{},
+          SharedMemorySegments::Limits{
+              .max_segments_per_user = config->max_segments_per_client,
+              .max_rings_per_user = config->max_rings_per_client},
           [this](const SharedMemoryRing::Request& r) { return ServeRing(r); }) {
+}
+
+std::string TensorPagerService::CallerOf(grpc::ServerContext* context) {
+  const std::string peer = context->peer();
+  if (std::optional<uid_t> uid = peers_.UidOf(peer)) {
+    return absl::StrCat("uid ", *uid);
+  }
+  // A remote host (or a Unix socket peer) is one caller, whatever port.
+  const size_t colon = peer.rfind(':');
+  return absl::StrCat("host ", colon == std::string::npos || colon < 5
+                                   ? peer
+                                   : peer.substr(0, colon));
 }
 
 grpc::Status TensorPagerService::RegisterBlock(
@@ -82,8 +103,11 @@ grpc::Status TensorPagerService::RegisterBlock(
 }
 
 grpc::Status TensorPagerService::WriteBlock(
-    grpc::ServerContext*, grpc::ServerReader<v1::WriteBlockRequest>* reader,
+    grpc::ServerContext* context,
+    grpc::ServerReader<v1::WriteBlockRequest>* reader,
     v1::WriteBlockResponse* response) {
+  absl::StatusOr<CallSlots::Slot> slot = data_slots_.Enter(CallerOf(context));
+  if (!slot.ok()) return ToGrpc(slot.status());
   v1::WriteBlockRequest msg;
   if (!reader->Read(&msg)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -112,8 +136,11 @@ grpc::Status TensorPagerService::WriteBlock(
   std::optional<bool> durable;
   if (msg.has_durable()) durable = msg.durable();
 
-  storage::AlignedBuffer staging =
-      store_->NewBuffer(declared != 0 ? declared : size - offset);
+  const uint64_t capacity = declared != 0 ? declared : size - offset;
+  absl::StatusOr<InflightBudget::Hold> hold =
+      inflight_.Take(capacity, absl::StrCat("WriteBlock of ", key->ToString()));
+  if (!hold.ok()) return ToGrpc(hold.status());
+  storage::AlignedBuffer staging = store_->NewBuffer(capacity);
   if (!staging.ok()) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         "server is out of memory for the write's staging "
@@ -174,6 +201,8 @@ grpc::Status TensorPagerService::WriteBlock(
 grpc::Status TensorPagerService::Access(
     grpc::ServerContext* context, const v1::AccessRequest* request,
     grpc::ServerWriter<v1::AccessResponse>* writer) {
+  absl::StatusOr<CallSlots::Slot> slot = data_slots_.Enter(CallerOf(context));
+  if (!slot.ok()) return ToGrpc(slot.status());
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(request->namespace_(), request->id());
   if (!key.ok()) return ToGrpc(key.status());
@@ -234,19 +263,34 @@ grpc::Status TensorPagerService::AttachSharedMemory(
                                      "host; ",
                                      peer, " is not"));
   }
+  // The server opens the client's memory only for the user the kernel
+  // says is calling, never on the request's word.
+  const std::optional<uid_t> uid = peers_.UidOf(peer);
+  if (!uid) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("the server cannot tell which user is calling over ",
+                     peer,
+                     "; shared memory needs a loopback TCP connection "
+                     "(127.0.0.1 or [::1]); use WriteBlock and Access"));
+  }
   absl::StatusOr<SharedMemorySegments::Attached> attached =
-      segments_.Attach(request->pid(), request->fd(), request->size_bytes(),
-                       request->token(), request->ring());
+      segments_.Attach(*uid, request->pid(), request->fd(),
+                       request->size_bytes(), request->token(),
+                       request->ring());
   if (!attached.ok()) return ToGrpc(attached.status());
   response->set_segment_id(attached->segment_id);
   response->set_ring(attached->ring);
+  response->set_capability(attached->capability);
   return grpc::Status::OK;
 }
 
 grpc::Status TensorPagerService::DetachSharedMemory(
-    grpc::ServerContext*, const v1::DetachSharedMemoryRequest* request,
+    grpc::ServerContext* context, const v1::DetachSharedMemoryRequest* request,
     v1::DetachSharedMemoryResponse*) {
-  return ToGrpc(segments_.Detach(request->segment_id()));
+  // An unidentified caller owns nothing: NOT_FOUND, as for a wrong segment.
+  return ToGrpc(segments_.Detach(peers_.UidOf(context->peer()),
+                                 request->segment_id(), request->capability()));
 }
 
 absl::StatusOr<v1::WriteBlockResponse> TensorPagerService::WriteFromShared(
@@ -256,8 +300,20 @@ absl::StatusOr<v1::WriteBlockResponse> TensorPagerService::WriteFromShared(
     return absl::InvalidArgumentError(
         "the shared range is empty: the write carries no data");
   }
-  // Copied first: the client may reuse its range as soon as we answer, and
-  // the store checks the range against the block.
+  // Checked before anything is allocated: the block must exist and the
+  // range fit it (the store checks again under its lock).
+  absl::StatusOr<storage::BlockInfo> info = store_->Get(key);
+  if (!info.ok()) return info.status();
+  const uint64_t size = info->attrs.size_bytes;
+  if (offset > size || source.size() > size - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "write of ", source.size(), " bytes at offset ", offset,
+        " does not fit block ", key.ToString(), " of ", size, " bytes"));
+  }
+  absl::StatusOr<InflightBudget::Hold> hold = inflight_.Take(
+      source.size(), absl::StrCat("shared-memory write of ", key.ToString()));
+  if (!hold.ok()) return hold.status();
+  // Copied first: the client may reuse its range as soon as we answer.
   storage::AlignedBuffer staging = store_->NewBuffer(source.size());
   if (!staging.ok()) {
     return absl::ResourceExhaustedError(
@@ -329,21 +385,25 @@ SharedMemoryRing::Result TensorPagerService::ServeRing(
 }
 
 absl::StatusOr<TensorPagerService::SharedTarget>
-TensorPagerService::ResolveShared(const std::string& ns, const std::string& id,
-                                  const v1::SharedRange& range) const {
+TensorPagerService::ResolveShared(grpc::ServerContext* context,
+                                  const std::string& ns, const std::string& id,
+                                  const v1::SharedRange& range) {
   absl::StatusOr<storage::BlockKey> key = storage::BlockKey::Make(ns, id);
   if (!key.ok()) return key.status();
-  absl::StatusOr<SharedMemorySegments::Lease> lease =
-      segments_.Resolve(range.segment_id(), range.offset(), range.length());
+  // Every call proves its user again: a segment id and capability alone
+  // do not hand another user's memory over.
+  absl::StatusOr<SharedMemorySegments::Lease> lease = segments_.Resolve(
+      peers_.UidOf(context->peer()), range.segment_id(), range.capability(),
+      range.offset(), range.length());
   if (!lease.ok()) return lease.status();
   return SharedTarget{*std::move(key), *std::move(lease)};
 }
 
 grpc::Status TensorPagerService::WriteBlockShared(
-    grpc::ServerContext*, const v1::WriteBlockSharedRequest* request,
+    grpc::ServerContext* context, const v1::WriteBlockSharedRequest* request,
     v1::WriteBlockResponse* response) {
-  absl::StatusOr<SharedTarget> target =
-      ResolveShared(request->namespace_(), request->id(), request->source());
+  absl::StatusOr<SharedTarget> target = ResolveShared(
+      context, request->namespace_(), request->id(), request->source());
   if (!target.ok()) return ToGrpc(target.status());
   std::optional<bool> durable;
   if (request->has_durable()) durable = request->durable();
@@ -355,10 +415,11 @@ grpc::Status TensorPagerService::WriteBlockShared(
 }
 
 grpc::Status TensorPagerService::AccessShared(
-    grpc::ServerContext*, const v1::AccessSharedRequest* request,
+    grpc::ServerContext* context, const v1::AccessSharedRequest* request,
     v1::AccessSharedResponse* response) {
-  absl::StatusOr<SharedTarget> target = ResolveShared(
-      request->namespace_(), request->id(), request->destination());
+  absl::StatusOr<SharedTarget> target =
+      ResolveShared(context, request->namespace_(), request->id(),
+                    request->destination());
   if (!target.ok()) return ToGrpc(target.status());
   absl::StatusOr<v1::AccessSharedResponse> result = ReadIntoShared(
       target->key, request->offset(), request->length(), target->lease.bytes());
@@ -539,6 +600,10 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   e->set_accesses_reported(s.accesses_reported);
   response->set_shared_memory_segments(segments_.size());
   response->set_shared_memory_rings(segments_.rings());
+  response->set_inflight_bytes(inflight_.used());
+  response->set_max_inflight_bytes(inflight_.limit());
+  response->set_open_data_streams(data_slots_.open());
+  response->set_open_watch_streams(watch_slots_.open());
   e->set_compression_ratio(s.compression_ratio());
   e->set_compress_attempts(s.compress_attempts);
   e->set_compress_skipped(s.compress_skipped);
@@ -570,6 +635,8 @@ void TensorPagerService::FillPressure(
 grpc::Status TensorPagerService::WatchPressure(
     grpc::ServerContext* context, const v1::WatchPressureRequest* request,
     grpc::ServerWriter<v1::PressureEvent>* writer) {
+  absl::StatusOr<CallSlots::Slot> slot = watch_slots_.Enter(CallerOf(context));
+  if (!slot.ok()) return ToGrpc(slot.status());
   PressureState state = pressure_->Current();
   uint64_t sequence = state.sequence;
   auto send = [&](const ResourceSnapshot& r, PressureLevel previous) {
@@ -666,7 +733,19 @@ grpc::Status TensorPagerService::ReportClientUsage(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "client_id must be 1 to 256 bytes");
   }
+  if (request->gpus_size() > kMaxGpusPerReport) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("a report lists ", request->gpus_size(),
+                     " GPUs; at most ", kMaxGpusPerReport, " are allowed"));
+  }
   for (const v1::GpuUsage& g : request->gpus()) {
+    if (g.device() >= static_cast<uint32_t>(kMaxGpusPerReport)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("gpu device ", g.device(),
+                                       " is out of range; devices are 0 to ",
+                                       kMaxGpusPerReport - 1));
+    }
     if (g.total_bytes() == 0 || g.used_bytes() > g.total_bytes()) {
       return grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,

@@ -9,6 +9,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "server/call_slots.h"
+#include "server/inflight_budget.h"
+#include "server/peer_identity.h"
 #include "server/pressure/hardware_profile.h"
 #include "server/pressure/pressure_monitor.h"
 #include "server/server_config.h"
@@ -94,8 +97,11 @@ class TensorPagerService final : public v1::TensorPager::Service {
     SharedMemorySegments::Lease lease;
   };
   absl::StatusOr<SharedTarget> ResolveShared(
-      const std::string& ns, const std::string& id,
-      const v1::SharedRange& range) const;
+      grpc::ServerContext* context, const std::string& ns,
+      const std::string& id, const v1::SharedRange& range);
+  // Who is calling, for per-caller limits: "uid N" for a loopback peer
+  // whose user the kernel names, else the peer's host.
+  std::string CallerOf(grpc::ServerContext* context);
   absl::StatusOr<v1::WriteBlockResponse> WriteFromShared(
       const storage::BlockKey& key, uint64_t offset,
       std::optional<bool> durable, absl::Span<const std::byte> source);
@@ -116,6 +122,12 @@ class TensorPagerService final : public v1::TensorPager::Service {
   // Latest usage each SDK client reported, by client id.
   SharedMutex clients_mu_;
   std::map<std::string, v1::ClientUsage> clients_ ABSL_GUARDED_BY(clients_mu_);
+  PeerIdentity peers_;
+  // Staging buffers of writes being received.
+  InflightBudget inflight_;
+  // Streams hold a server thread each for as long as they are open.
+  CallSlots watch_slots_;
+  CallSlots data_slots_;
   // Last: its ring threads call into the members above, so it stops them
   // first.
   SharedMemorySegments segments_;

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "storage/checksum.h"
 #include "storage/log.h"
+#include "storage/private_dir.h"
 
 namespace tensorpager::storage {
 
@@ -55,6 +56,24 @@ struct BlockStore::Entry {
   int64_t created_ms = 0;
 };
 
+// Takes an entry's share out of the tally and puts it back, as changed,
+// when it goes out of scope.
+class BlockStore::Recount {
+ public:
+  Recount(BlockStore* store, const Entry& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->mu_)
+      : store_(store), e_(e) {
+    store_->Count(e_, -1);
+  }
+  ~Recount() ABSL_NO_THREAD_SAFETY_ANALYSIS { store_->Count(e_, +1); }
+  Recount(const Recount&) = delete;
+  Recount& operator=(const Recount&) = delete;
+
+ private:
+  BlockStore* store_;
+  const Entry& e_;
+};
+
 namespace {
 
 // Blocks smaller than an I/O unit move in engine batches of at most this
@@ -62,6 +81,9 @@ namespace {
 // reserved for swap-ins, compressed images of swap-outs).
 constexpr size_t kBatchBlocks = 256;
 constexpr uint64_t kBatchBytes = 64ull << 20;
+
+// Entries a listing examines per hold of the store's lock.
+constexpr size_t kListScanPerLock = 4096;
 
 // Splits blocks of `sizes` into consecutive runs [begin, end) of at most
 // kBatchBlocks blocks and `max_bytes` bytes, each holding at least one.
@@ -135,7 +157,7 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
     return absl::InvalidArgumentError("data dir is empty");
   }
   std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
+  ec = MakePrivateDirectory(options.data_dir);
   if (ec) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create data dir ", options.data_dir, ": ", ec.message()));
@@ -221,6 +243,7 @@ absl::Status BlockStore::Recover() {
     if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
     IndexSequence(e.get());
     by_handle_.emplace(e->handle, e.get());
+    Count(*e, +1);
     blocks_.emplace(e->encoded, std::move(e));
     return absl::OkStatus();
   });
@@ -237,6 +260,29 @@ BlockStore::Entry* BlockStore::Find(const BlockKey& key) const {
   auto it = blocks_.find(key.Encode());
   if (it == blocks_.end() || it->second->io == Io::kRemoving) return nullptr;
   return it->second.get();
+}
+
+absl::StatusOr<std::vector<BlockStore::Entry*>> BlockStore::FindAllIdle(
+    absl::Span<const BlockKey> keys) {
+  for (;;) {
+    // Looked up afresh after every wait: while the lock was released, an
+    // entry found before may have been unregistered and freed.
+    std::vector<Entry*> entries;
+    entries.reserve(keys.size());
+    bool busy = false;
+    for (const BlockKey& key : keys) {
+      Entry* e = Find(key);
+      if (e == nullptr) {
+        return absl::NotFoundError(absl::StrCat("block ", key.ToString(),
+                                                " is not registered; call "
+                                                "RegisterBlock"));
+      }
+      busy = busy || e->io != Io::kIdle;
+      entries.push_back(e);
+    }
+    if (!busy) return entries;
+    io_done_.Wait(&mu_);
+  }
 }
 
 absl::StatusOr<BlockStore::Entry*> BlockStore::FindIdle(const BlockKey& key) {
@@ -353,6 +399,13 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
         "block ", key.ToString(),
         " is already registered; unregister it first or use another id"));
   }
+  // Every block costs metadata memory whether or not it holds bytes.
+  if (blocks_.size() >= options_.max_blocks) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        blocks_.size(), " blocks are registered, the most this server holds "
+        "(--max_blocks); unregister blocks you no longer need or raise "
+        "--max_blocks"));
+  }
   auto e = std::make_unique<Entry>();
   e->key = key;
   e->encoded = encoded;
@@ -365,6 +418,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
   BlockInfo info = InfoOf(*e);
   IndexSequence(e.get());
   by_handle_.emplace(e->handle, e.get());
+  Count(*e, +1);
   blocks_.emplace(encoded, std::move(e));
   return info;
 }
@@ -711,6 +765,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
     for (Job& job : jobs) {
       Entry* e = job.e;
       if (job.clean || job.copy.ok()) {
+        Recount recount(this, *e);
         if (!job.clean) e->disk = *std::move(job.copy);
         NoteLeavingRam(*e);
         ram_used_ -= e->attrs.size_bytes;
@@ -741,7 +796,7 @@ absl::Status BlockStore::SwapInMarked(Entry* e) {
 }
 
 std::vector<absl::Status> BlockStore::SwapInMarked(
-    absl::Span<Entry* const> entries) {
+    absl::Span<Entry* const> entries, bool prefetch) {
   const absl::Time start = absl::Now();
   struct Job {
     Entry* e = nullptr;
@@ -814,6 +869,7 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
     MutexLock lock(&mu_);
     for (Job& job : jobs) {
       Entry* e = job.e;
+      Recount recount(this, *e);
       if (job.reserved) ram_reserved_ -= job.size;
       if (job.status.ok()) {
         e->ram = buffers_->Share(std::move(job.buf));
@@ -823,6 +879,10 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
         ++counters_.swap_ins;
         counters_.bytes_in += job.size;
         bytes_in += job.size;
+        if (prefetch) {
+          e->prefetched = true;
+          ++counters_.prefetched;
+        }
       } else if (job.status.code() == absl::StatusCode::kDataLoss) {
         e->lost_reason = std::string(job.status.message());
         meta_->Put(e->key, RecordOf(*e), /*sync=*/false).IgnoreError();
@@ -977,6 +1037,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   WriteResult result;
   {
     MutexLock lock(&mu_);
+    Recount recount(this, *e);
     ram_reserved_ -= reserve;
     if (current == nullptr) {
       ram_used_ += size;
@@ -1092,12 +1153,9 @@ absl::StatusOr<SwapResult> BlockStore::SwapOut(
   std::vector<Entry*> marked;
   {
     MutexLock lock(&mu_);
-    std::vector<Entry*> entries;
-    for (const BlockKey& key : keys) {
-      absl::StatusOr<Entry*> e = FindIdle(key);
-      if (!e.ok()) return e.status();
-      entries.push_back(*e);
-    }
+    absl::StatusOr<std::vector<Entry*>> found = FindAllIdle(keys);
+    if (!found.ok()) return found.status();
+    const std::vector<Entry*>& entries = *found;
     // Check everything before moving anything.
     for (Entry* e : entries) {
       if (e->attrs.pinned) {
@@ -1319,6 +1377,7 @@ absl::StatusOr<BlockInfo> BlockStore::SetPinned(const BlockKey& key,
                      " was swapped out while being pinned; retry"));
   }
   if (e->attrs.pinned != pinned) {
+    Recount recount(this, *e);
     e->attrs.pinned = pinned;
     if (absl::Status s = meta_->Put(key, RecordOf(*e), /*sync=*/false);
         !s.ok()) {
@@ -1337,6 +1396,7 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
     absl::StatusOr<Entry*> found = FindIdle(key);
     if (!found.ok()) return found.status();
     e = *found;
+    Count(*e, -1);  // a block being removed counts nowhere
     e->io = Io::kRemoving;
   }
   // Sync when an extent is released, so it is only reused once no durable
@@ -1344,6 +1404,7 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
   if (absl::Status s = meta_->Delete(key, e->disk.has_value()); !s.ok()) {
     MutexLock lock(&mu_);
     e->io = Io::kIdle;
+    Count(*e, +1);
     io_done_.SignalAll();
     return s;
   }
@@ -1384,36 +1445,50 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
       filter.ns.empty() ? std::string(kDefaultNamespace) : filter.ns;
   const std::string prefix =
       filter.all_namespaces ? "" : ns + std::string(1, '\0') + filter.id_prefix;
-  ReaderMutexLock lock(&mu_);
   ListPage page;
   std::string last_returned;
-  auto it =
-      after.empty() ? blocks_.lower_bound(prefix) : blocks_.upper_bound(after);
-  for (; it != blocks_.end(); ++it) {
-    const Entry& e = *it->second;
-    if (!filter.all_namespaces && !absl::StartsWith(it->first, prefix)) break;
-    if (e.io == Io::kRemoving) continue;
-    if (filter.all_namespaces && !absl::StartsWith(e.key.id, filter.id_prefix))
-      continue;
-    if (filter.region_type && e.attrs.region_type != *filter.region_type)
-      continue;
-    if (filter.pinned && e.attrs.pinned != *filter.pinned) continue;
-    const Tier tier = TierOf(e);
-    if (filter.tier && tier != *filter.tier) {
-      // RAM_AND_DISK counts as both RAM and DISK for filtering.
-      const bool both =
-          tier == Tier::kRamAndDisk &&
-          (*filter.tier == Tier::kRam || *filter.tier == Tier::kDisk);
-      if (!both) continue;
+  // The scan lets go of the lock every kListScanPerLock entries, so a
+  // listing with a rare filter never stalls the data path for long.
+  std::string cursor = after;
+  bool from_prefix = after.empty();
+  for (;;) {
+    ReaderMutexLock lock(&mu_);
+    auto it = from_prefix ? blocks_.lower_bound(prefix)
+                          : blocks_.upper_bound(cursor);
+    from_prefix = false;
+    size_t scanned = 0;
+    for (; it != blocks_.end(); ++it) {
+      if (++scanned > kListScanPerLock) break;
+      cursor = it->first;
+      const Entry& e = *it->second;
+      if (!filter.all_namespaces && !absl::StartsWith(it->first, prefix)) {
+        return page;
+      }
+      if (e.io == Io::kRemoving) continue;
+      if (filter.all_namespaces &&
+          !absl::StartsWith(e.key.id, filter.id_prefix)) {
+        continue;
+      }
+      if (filter.region_type && e.attrs.region_type != *filter.region_type)
+        continue;
+      if (filter.pinned && e.attrs.pinned != *filter.pinned) continue;
+      const Tier tier = TierOf(e);
+      if (filter.tier && tier != *filter.tier) {
+        // RAM_AND_DISK counts as both RAM and DISK for filtering.
+        const bool both =
+            tier == Tier::kRamAndDisk &&
+            (*filter.tier == Tier::kRam || *filter.tier == Tier::kDisk);
+        if (!both) continue;
+      }
+      if (page.blocks.size() == page_size) {
+        page.next_page_token = absl::WebSafeBase64Escape(last_returned);
+        return page;
+      }
+      page.blocks.push_back(InfoOf(e));
+      last_returned = it->first;
     }
-    if (page.blocks.size() == page_size) {
-      page.next_page_token = absl::WebSafeBase64Escape(last_returned);
-      break;
-    }
-    page.blocks.push_back(InfoOf(e));
-    last_returned = it->first;
+    if (it == blocks_.end()) return page;
   }
-  return page;
 }
 
 absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {
@@ -1475,6 +1550,44 @@ void BlockStore::SetAlgorithm(policy::Algorithm algorithm) {
                << resident.size() << " resident blocks carried over";
 }
 
+void BlockStore::Count(const Entry& e, int sign) {
+  if (e.io == Io::kRemoving) return;
+  Tally& t = tally_;
+  const int64_t size = static_cast<int64_t>(e.attrs.size_bytes) * sign;
+  t.blocks_registered += sign;
+  const int region = static_cast<int>(e.attrs.region_type);
+  t.blocks_by_region[region] += sign;
+  t.bytes_by_region[region] += size;
+  if (e.attrs.pinned) {
+    t.blocks_pinned += sign;
+    t.pinned_bytes += size;
+  }
+  if (e.disk && e.lost_reason.empty()) {
+    t.disk_stored_bytes += static_cast<int64_t>(e.disk->stored_bytes) * sign;
+    if (e.disk->compressed()) t.blocks_compressed += sign;
+  }
+  switch (TierOf(e)) {
+    case Tier::kLost:
+      t.blocks_lost += sign;
+      break;
+    case Tier::kEmpty:
+      t.blocks_empty += sign;
+      break;
+    case Tier::kRam:
+      t.blocks_in_ram += sign;
+      break;
+    case Tier::kDisk:
+      t.blocks_on_disk += sign;
+      t.disk_bytes += size;
+      break;
+    case Tier::kRamAndDisk:
+      t.blocks_in_ram += sign;
+      t.blocks_on_disk += sign;
+      t.disk_bytes += size;
+      break;
+  }
+}
+
 StoreStats BlockStore::Stats() const {
   StoreStats s;
   s.disk = allocator_->Stats();
@@ -1482,40 +1595,20 @@ StoreStats BlockStore::Stats() const {
   s.io_in_flight = io_in_flight_.load(std::memory_order_relaxed);
   s.buffers = buffers_->Stats();
   ReaderMutexLock lock(&mu_);
-  for (const auto& [encoded, e] : blocks_) {
-    if (e->io == Io::kRemoving) continue;
-    ++s.blocks_registered;
-    const int region = static_cast<int>(e->attrs.region_type);
-    ++s.blocks_by_region[region];
-    s.bytes_by_region[region] += e->attrs.size_bytes;
-    if (e->attrs.pinned) {
-      ++s.blocks_pinned;
-      s.pinned_bytes += e->attrs.size_bytes;
-    }
-    if (e->disk && e->lost_reason.empty()) {
-      s.disk_stored_bytes += e->disk->stored_bytes;
-      if (e->disk->compressed()) ++s.blocks_compressed;
-    }
-    switch (TierOf(*e)) {
-      case Tier::kLost:
-        ++s.blocks_lost;
-        break;
-      case Tier::kEmpty:
-        ++s.blocks_empty;
-        break;
-      case Tier::kRam:
-        ++s.blocks_in_ram;
-        break;
-      case Tier::kDisk:
-        ++s.blocks_on_disk;
-        s.disk_bytes += e->attrs.size_bytes;
-        break;
-      case Tier::kRamAndDisk:
-        ++s.blocks_in_ram;
-        ++s.blocks_on_disk;
-        s.disk_bytes += e->attrs.size_bytes;
-        break;
-    }
+  const Tally& t = tally_;
+  s.blocks_registered = static_cast<uint64_t>(t.blocks_registered);
+  s.blocks_in_ram = static_cast<uint64_t>(t.blocks_in_ram);
+  s.blocks_on_disk = static_cast<uint64_t>(t.blocks_on_disk);
+  s.blocks_pinned = static_cast<uint64_t>(t.blocks_pinned);
+  s.blocks_lost = static_cast<uint64_t>(t.blocks_lost);
+  s.blocks_empty = static_cast<uint64_t>(t.blocks_empty);
+  s.disk_bytes = static_cast<uint64_t>(t.disk_bytes);
+  s.disk_stored_bytes = static_cast<uint64_t>(t.disk_stored_bytes);
+  s.blocks_compressed = static_cast<uint64_t>(t.blocks_compressed);
+  s.pinned_bytes = static_cast<uint64_t>(t.pinned_bytes);
+  for (int i = 0; i < kNumRegionTypes; ++i) {
+    s.blocks_by_region[i] = static_cast<uint64_t>(t.blocks_by_region[i]);
+    s.bytes_by_region[i] = static_cast<uint64_t>(t.bytes_by_region[i]);
   }
   s.ram_bytes = ram_used_;
   s.ram_budget_bytes = ram_budget_;
@@ -1600,12 +1693,9 @@ void BlockStore::PrefetchLoop() {
       }
       e->io = Io::kSwappingIn;
     }
-    absl::Status s = SwapInMarked(e);
-    MutexLock lock(&mu_);
-    if (s.ok()) {
-      e->prefetched = true;
-      ++counters_.prefetched;
-    }
+    // Marks the block as prefetched under the lock that makes it idle:
+    // once idle, a concurrent Unregister may free it.
+    SwapInMarked({&e, 1}, /*prefetch=*/true);
   }
 }
 

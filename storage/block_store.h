@@ -57,6 +57,8 @@ struct BlockStoreOptions {
   uint64_t ram_budget_bytes = 1ull << 30;
   uint64_t max_swap_bytes = 2ull << 30;
   uint64_t max_block_bytes = 1ull << 30;
+  // Registered blocks at most (each costs metadata memory).
+  uint64_t max_blocks = 10'000'000;
   // The data file grows in steps of this size (preallocated).
   uint64_t file_growth_bytes = 64ull << 20;
   IoEngineOptions io;  // io.path is set by the store
@@ -262,6 +264,10 @@ class BlockStore {
   // flight on it.
   absl::StatusOr<Entry*> FindIdle(const BlockKey& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Finds every block (NOT_FOUND for the first missing one) and waits until
+  // all are idle at once. Never keeps an entry across a wait.
+  absl::StatusOr<std::vector<Entry*>> FindAllIdle(
+      absl::Span<const BlockKey> keys) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Tier TierOf(const Entry& e) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   BlockInfo InfoOf(const Entry& e) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   BlockRecordProto RecordOf(const Entry& e) const
@@ -284,8 +290,10 @@ class BlockStore {
   // Swaps in one entry marked kSwappingIn by the caller.
   absl::Status SwapInMarked(Entry* e) ABSL_LOCKS_EXCLUDED(mu_);
   // Swaps in entries marked kSwappingIn by the caller, their reads in one
-  // engine batch; returns each one's outcome.
-  std::vector<absl::Status> SwapInMarked(absl::Span<Entry* const> entries)
+  // engine batch; returns each one's outcome. With `prefetch`, the blocks
+  // brought in count as prefetched (until their first access).
+  std::vector<absl::Status> SwapInMarked(absl::Span<Entry* const> entries,
+                                         bool prefetch = false)
       ABSL_LOCKS_EXCLUDED(mu_);
   // An extent of `capacity` bytes, the data file grown as needed.
   absl::StatusOr<Extent> AllocateExtent(uint64_t capacity);
@@ -368,6 +376,23 @@ class BlockStore {
   std::deque<BlockKey> prefetch_queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread prefetcher_;
+
+  // Adds (sign +1) or takes away (-1) what `e` contributes to tally_.
+  // Every change of a field that the tally reads (tier, pinned, removal)
+  // sits between a -1 and a +1 (see Recount), so Stats never scans.
+  void Count(const Entry& e, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  class Recount;
+  // Block counts and bytes by tier, region and pinning, kept as blocks
+  // change (the StoreStats fields of the same names).
+  struct Tally {
+    int64_t blocks_registered = 0, blocks_in_ram = 0, blocks_on_disk = 0;
+    int64_t blocks_pinned = 0, blocks_lost = 0, blocks_empty = 0;
+    int64_t disk_bytes = 0, disk_stored_bytes = 0, blocks_compressed = 0;
+    int64_t pinned_bytes = 0;
+    std::array<int64_t, kNumRegionTypes> blocks_by_region{};
+    std::array<int64_t, kNumRegionTypes> bytes_by_region{};
+  };
+  Tally tally_ ABSL_GUARDED_BY(mu_);
 
   struct Counters {
     uint64_t ram_hits = 0, disk_hits = 0, misses = 0;

@@ -17,10 +17,11 @@ namespace {
 
 constexpr uint64_t kMaxFileBytes = std::numeric_limits<off_t>::max();
 
-// open(2) retried on EINTR; returns the descriptor or -errno.
+// open(2) retried on EINTR; returns the descriptor or -errno. A created
+// file holds block bytes: the server's user alone may read it.
 int OpenRetrying(const std::string& path, int flags) {
   while (true) {
-    const int fd = ::open(path.c_str(), flags, 0644);
+    const int fd = ::open(path.c_str(), flags, 0600);
     if (fd >= 0) return fd;
     if (errno != EINTR) return -errno;
   }

@@ -44,6 +44,13 @@ MetadataStore::~MetadataStore() {
 
 absl::StatusOr<std::unique_ptr<MetadataStore>> MetadataStore::Open(
     const std::string& path) {
+  // RocksDB would create the directory 0755 and its files with the umask;
+  // a private directory keeps them from other users whatever the files'
+  // modes.
+  if (std::error_code ec = MakePrivateDirectory(path); ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create metadata dir ", path, ": ", ec.message()));
+  }
   rocksdb::Options options;
   options.create_if_missing = true;
   // Records are small and few compared with block bytes; keep RocksDB's

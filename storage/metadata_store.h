@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "storage/block_key.h"
+#include "storage/private_dir.h"
 #include "storage/proto/block_record.pb.h"
 
 namespace rocksdb {

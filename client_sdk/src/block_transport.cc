@@ -191,8 +191,7 @@ BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
   req.set_offset(offset);
   if (durable) req.set_durable(*durable);
   v1::SharedRange* source = req.mutable_source();
-  source->set_segment_id(range->segment_id());
-  source->set_offset(range->offset());
+  range->Describe(source);
   source->set_length(size);
   v1::WriteBlockResponse resp;
   grpc::ClientContext ctx;
@@ -256,9 +255,7 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   req.set_offset(request.offset());
   req.set_length(request.length());
   v1::SharedRange* dest = req.mutable_destination();
-  dest->set_segment_id(range->segment_id());
-  dest->set_offset(range->offset());
-  dest->set_length(range->length());
+  range->Describe(dest);
   v1::AccessSharedResponse resp;
   const Connection& conn = Next();
   grpc::Status rpc =

@@ -97,7 +97,11 @@ absl::Status SharedArena::Attach(v1::TensorPager::Stub& stub,
       !s.ok()) {
     return s;
   }
-  segment_id_ = resp.segment_id();
+  {
+    std::lock_guard<std::mutex> lock(attach_mu_);
+    segment_id_ = resp.segment_id();
+    capability_ = resp.capability();
+  }
   {
     // Slots a previous server left behind (it died mid-request, or a
     // waiter gave up on them) are free again for the new one.
@@ -239,11 +243,25 @@ SharedArena::~SharedArena() {
 
 void SharedArena::Detach(v1::TensorPager::Stub& stub, absl::Duration timeout) {
   v1::DetachSharedMemoryRequest req;
-  req.set_segment_id(segment_id_.load());
+  {
+    std::lock_guard<std::mutex> lock(attach_mu_);
+    req.set_segment_id(segment_id_);
+    req.set_capability(capability_);
+  }
   v1::DetachSharedMemoryResponse resp;
   grpc::ClientContext ctx;
   SetDeadline(ctx, timeout);
   stub.DetachSharedMemory(&ctx, req, &resp).ok();
+}
+
+void SharedArena::Range::Describe(v1::SharedRange* out) const {
+  {
+    std::lock_guard<std::mutex> lock(arena_->attach_mu_);
+    out->set_segment_id(arena_->segment_id_);
+    out->set_capability(arena_->capability_);
+  }
+  out->set_offset(offset_);
+  out->set_length(length_);
 }
 
 std::optional<SharedArena::Range> SharedArena::Allocate(uint64_t length) {

@@ -41,7 +41,9 @@ class SharedArena {
     std::byte* data() const { return data_; }
     uint64_t offset() const { return offset_; }
     uint64_t length() const { return length_; }
-    uint64_t segment_id() const { return arena_->segment_id_.load(); }
+    // Names the range for a shared-memory RPC: segment, capability, offset
+    // and length.
+    void Describe(v1::SharedRange* out) const;
 
    private:
     friend class SharedArena;
@@ -97,7 +99,10 @@ class SharedArena {
   int fd_;
   std::byte* base_;
   uint64_t size_;
-  std::atomic<uint64_t> segment_id_{0};
+  // What Attach got back; every RPC on the arena names both.
+  mutable std::mutex attach_mu_;
+  uint64_t segment_id_ = 0;
+  std::string capability_;
   std::atomic<bool> ring_{false};  // the server serves the ring
   std::atomic<bool> stalled_{false};
   std::atomic<uint32_t> stalled_beat_{0};

@@ -23,7 +23,9 @@ bool WouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
 HttpConnection::HttpConnection(ScopedFd fd, Limits limits,
                                Clock::time_point now)
-    : fd_(std::move(fd)), limits_(limits), deadline_(now + limits.io_timeout) {}
+    : fd_(std::move(fd)),
+      limits_(limits),
+      deadline_(now + limits.request_timeout) {}
 
 short HttpConnection::poll_events() const {
   return state_ == State::kWriting ? POLLOUT : POLLIN;

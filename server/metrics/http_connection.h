@@ -22,7 +22,9 @@ class HttpConnection {
   using Handler = absl::FunctionRef<HttpResponse(const HttpRequest&)>;
 
   struct Limits {
-    // To send the request head, and again to take the response.
+    // To send the request head, counted from the accept.
+    Clock::duration request_timeout;
+    // To take the response.
     Clock::duration io_timeout;
     size_t max_request_bytes;
   };
@@ -35,6 +37,10 @@ class HttpConnection {
   short poll_events() const;
   Clock::time_point deadline() const { return deadline_; }
   bool closed() const { return state_ == State::kClosed; }
+  // Still waiting for (the rest of) its request head.
+  bool awaiting_request() const { return state_ == State::kReading; }
+  // Has sent no byte yet.
+  bool silent() const { return awaiting_request() && in_.empty(); }
 
   // Acts on poll()'s revents; runs `handler` once a whole request head
   // has arrived and parses.
@@ -43,6 +49,10 @@ class HttpConnection {
   // Called at or after deadline(): a client that has not finished its
   // request head gets 408, any other is dropped.
   void OnDeadline(Clock::time_point now);
+
+  // Closes the connection at once, without a response: its slot is wanted
+  // for a new one.
+  void Evict() { Close(); }
 
  private:
   enum class State { kReading, kWriting, kDraining, kClosed };

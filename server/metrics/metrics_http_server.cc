@@ -153,6 +153,21 @@ int PollTimeoutMs(Clock::time_point now,
   return static_cast<int>(std::min<int64_t>(ms.count(), 60'000));
 }
 
+// The connection to close when every slot is taken and another client
+// connects: the oldest that has sent nothing, else the oldest still
+// sending its request head. nullptr while every connection is being
+// answered; those finish within their deadlines. `connections` is in
+// accept order.
+HttpConnection* SlotToReclaim(
+    const std::vector<std::unique_ptr<HttpConnection>>& connections) {
+  HttpConnection* partial = nullptr;
+  for (const auto& c : connections) {
+    if (c->silent()) return c.get();
+    if (partial == nullptr && c->awaiting_request()) partial = c.get();
+  }
+  return partial;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
@@ -160,10 +175,12 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   if (registry == nullptr) {
     return absl::InvalidArgumentError("metrics server needs a registry");
   }
-  if (options.io_timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics server io_timeout must be positive, got ",
-                     absl::FormatDuration(options.io_timeout)));
+  if (options.request_timeout <= absl::ZeroDuration() ||
+      options.io_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics server timeouts must be positive, got request_timeout ",
+        absl::FormatDuration(options.request_timeout), " and io_timeout ",
+        absl::FormatDuration(options.io_timeout)));
   }
   // Room for a request line with a few ordinary headers.
   if (options.max_request_bytes < 256) {
@@ -214,8 +231,10 @@ MetricsHttpServer::~MetricsHttpServer() {
 
 void MetricsHttpServer::Run() {
   const HttpConnection::Limits limits{
+      .request_timeout = absl::ToChronoNanoseconds(options_.request_timeout),
       .io_timeout = absl::ToChronoNanoseconds(options_.io_timeout),
       .max_request_bytes = options_.max_request_bytes};
+  const size_t max_connections = static_cast<size_t>(options_.max_connections);
   const auto handler = [this](const HttpRequest& request) {
     return Route(request, *registry_);
   };
@@ -226,19 +245,16 @@ void MetricsHttpServer::Run() {
 
   while (true) {
     Clock::time_point now = Clock::now();
-    const bool accepting =
-        connections.size() < static_cast<size_t>(options_.max_connections) &&
-        now >= accept_resumes;
+    const bool room = connections.size() < max_connections ||
+                      SlotToReclaim(connections) != nullptr;
+    const bool accepting = room && now >= accept_resumes;
     fds.clear();
     deadlines.clear();
     fds.push_back({wake_fd_.get(), POLLIN, 0});
     // poll() skips negative descriptors: the listening socket is left out
-    // while full or backing off.
+    // while every connection is being answered, or while backing off.
     fds.push_back({accepting ? listen_fd_.get() : -1, POLLIN, 0});
-    if (!accepting &&
-        connections.size() < static_cast<size_t>(options_.max_connections)) {
-      deadlines.push_back(accept_resumes);
-    }
+    if (room && !accepting) deadlines.push_back(accept_resumes);
     for (const auto& c : connections) {
       fds.push_back({c->fd(), c->poll_events(), 0});
       deadlines.push_back(c->deadline());
@@ -260,12 +276,27 @@ void MetricsHttpServer::Run() {
     std::erase_if(connections, [](const auto& c) { return c->closed(); });
 
     if ((fds[1].revents & POLLIN) == 0) continue;
-    while (connections.size() < static_cast<size_t>(options_.max_connections)) {
+    // At most a full set of connections per round, so that a flood of
+    // connects cannot keep the loop from the others.
+    for (size_t round = 0; round < max_connections; ++round) {
+      HttpConnection* reclaim = nullptr;
+      if (connections.size() >= max_connections) {
+        reclaim = SlotToReclaim(connections);
+        if (reclaim == nullptr) break;
+      }
       ScopedFd fd(::accept4(listen_fd_.get(), nullptr, nullptr,
                             SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (fd.valid()) {
-        connections.push_back(
-            std::make_unique<HttpConnection>(std::move(fd), limits, now));
+        if (reclaim != nullptr) {
+          reclaim->Evict();
+          std::erase_if(connections, [](const auto& c) { return c->closed(); });
+        }
+        auto c = std::make_unique<HttpConnection>(std::move(fd), limits, now);
+        // A scraper's request is usually here already: answer it now, so
+        // that it is past the request stage before another connect could
+        // reclaim its slot.
+        c->OnReady(POLLIN, now, handler);
+        if (!c->closed()) connections.push_back(std::move(c));
         continue;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;

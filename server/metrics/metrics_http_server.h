@@ -4,9 +4,11 @@
 //   other paths   404; other methods on these paths 405 (HEAD is served)
 // Every response closes its connection. One poll() loop multiplexes the
 // connections, so a slow or silent client delays nobody; each connection
-// gets `io_timeout` to send its request head (then 408) and as long again
-// to read the response, and a head longer than `max_request_bytes` is
-// refused with 431.
+// gets `request_timeout` to send its request head (then 408) and
+// `io_timeout` to read the response, and a head longer than
+// `max_request_bytes` is refused with 431. When every slot is taken, a new
+// connection closes the oldest one still waiting for its request (one that
+// sent nothing first): idle sockets cannot keep a scraper in the backlog.
 #ifndef TENSORPAGER_SERVER_METRICS_METRICS_HTTP_SERVER_H_
 #define TENSORPAGER_SERVER_METRICS_METRICS_HTTP_SERVER_H_
 
@@ -25,9 +27,14 @@ namespace tensorpager::metrics {
 struct MetricsHttpServerOptions {
   // host:port (see host_port.h); port 0 picks a free one, see port().
   std::string address = "0.0.0.0:9464";
+  // Scrapers send their request as they connect: a connection that has not
+  // sent a whole head this long after it was accepted is idle or stalling.
+  absl::Duration request_timeout = absl::Seconds(2);
   absl::Duration io_timeout = absl::Seconds(10);
   size_t max_request_bytes = 8 * 1024;
-  // Beyond this many open connections new ones wait in the listen backlog.
+  // Open connections. Beyond this, a new one closes the oldest connection
+  // still waiting for its request; only while every connection is being
+  // answered do new ones wait in the listen backlog.
   int max_connections = 64;
 };
 

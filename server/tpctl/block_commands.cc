@@ -1,11 +1,7 @@
 #include "server/tpctl/block_commands.h"
 
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -18,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "server/byte_size.h"
+#include "server/output_file.h"
 #include "server/tpctl/enum_args.h"
 #include "server/tpctl/format.h"
 #include "server/tpctl/json_output.h"
@@ -213,8 +210,8 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
   return std::move(data).str();
 }
 
-// Writes beside `path` and renames, so an interrupted get leaves no partial
-// file under the final name.
+// "-" is stdout; a file is replaced whole, a device or FIFO written in
+// place (see output_file.h).
 absl::Status WriteOutput(const std::string& path, absl::string_view data) {
   if (path == "-") {
     std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
@@ -222,27 +219,7 @@ absl::Status WriteOutput(const std::string& path, absl::string_view data) {
     if (!std::cout) return absl::DataLossError("cannot write stdout");
     return absl::OkStatus();
   }
-  const std::string temp = absl::StrCat(path, ".tpctl-", ::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create ", temp, ": ", std::strerror(errno)));
-    }
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    out.close();
-    if (!out) {
-      std::filesystem::remove(temp);
-      return absl::DataLossError(absl::StrCat("cannot write ", temp));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::filesystem::remove(temp);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot rename ", temp, " to ", path, ": ", std::strerror(err)));
-  }
-  return absl::OkStatus();
+  return server::WriteOutputFile(path, data);
 }
 
 absl::StatusOr<BlockSpec> SpecFromOptions(const Invocation& inv,
@@ -493,8 +470,9 @@ std::vector<CommandSpec> BlockCommands() {
       .arguments = "ID FILE",
       .summary = "read block ID into FILE (- for stdout)",
       .description =
-          "Swaps the block in when it is on disk. FILE is written under a "
-          "temporary name and renamed, so it is whole or absent.",
+          "Swaps the block in when it is on disk. A regular FILE is written "
+          "under a\ntemporary name and renamed, so it is whole or absent; a "
+          "device or FIFO\n(/dev/null, a named pipe) is written in place.",
       .min_args = 2,
       .max_args = 2,
       .options = {NamespaceOption(),

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -451,18 +452,25 @@ def exercise(target, workdir):
     blob = os.path.join(workdir, "blob")
     with open(blob, "wb") as f:
         f.write(os.urandom(1 << 20))
+    # Reads go to a file of the test's own, never to a device node: run as
+    # root, a tpctl that replaced its destination (issue 10) turned
+    # /dev/null into a regular file for the whole machine.
+    got = os.path.join(workdir, "got")
     steps = [["put", "m0", blob, "--region_type", "kv_cache"],
              ["put", "m1", blob, "--sequence", "s:0"],
              ["put", "m2", blob, "--sequence", "s:1"],
              ["swap-out", "m0", "m1", "m2"],
-             ["get", "m0", os.devnull],
-             ["get", "m1", os.devnull],
-             ["get", "m0", os.devnull],
+             ["get", "m0", got],
+             ["get", "m1", got],
+             ["get", "m0", got],
              ["info", "absent"]]
     for step in steps:
         r = run([tpctl, "--target", target] + step)
         if r.returncode != 0 and step[0] != "info":
             raise SystemExit("FAIL: tpctl %s: %s" % (" ".join(step), r.stderr))
+    if not stat.S_ISCHR(os.stat(os.devnull).st_mode):
+        raise SystemExit("FAIL: %s is no longer a character device" %
+                         os.devnull)
 
 
 def metrics():

@@ -1,5 +1,10 @@
 // /metrics of a live tensorpagerd: promtool accepts it, the families carry
 // the workload's figures, and a real Prometheus server scrapes it.
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -10,6 +15,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -103,6 +110,75 @@ TEST_F(MetricsTest, LiveScrapePassesPromtoolAndCountsTheWorkload) {
   while (size_t n = fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
   const int rc = ::pclose(p);
   EXPECT_EQ(WEXITSTATUS(rc), 0) << out;
+}
+
+// The `method` label values of one family's samples.
+std::set<std::string> MethodLabels(const std::string& text,
+                                   const std::string& family) {
+  std::set<std::string> methods;
+  const std::string prefix = family + "{method=\"";
+  size_t at = 0;
+  while ((at = text.find("\n" + prefix, at)) != std::string::npos) {
+    at += 1 + prefix.size();
+    methods.insert(text.substr(at, text.find('"', at) - at));
+  }
+  return methods;
+}
+
+TEST_F(MetricsTest, UnknownMethodsShareOneSeries) {
+  StartServer({"--ram_budget=64MiB"});
+  ASSERT_TRUE(client_->Status().ok());
+  // What may have a series of its own: the methods served, and "other".
+  std::set<std::string> allowed = {"Check", "Watch", "List",
+                                   "ServerReflectionInfo", "other"};
+  const google::protobuf::ServiceDescriptor* service =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          "tensorpager.v1.TensorPager");
+  ASSERT_NE(service, nullptr);
+  for (int i = 0; i < service->method_count(); ++i) {
+    allowed.insert(service->method(i)->name());
+  }
+
+  // Made-up paths, as a probing client sends them: new methods of the real
+  // service, other services, and one that borrows a real method's name.
+  grpc::GenericStub stub(grpc::CreateChannel(
+      server_->target(), grpc::InsecureChannelCredentials()));
+  constexpr int kCalls = 300;
+  for (int i = 0; i < kCalls; ++i) {
+    const std::string method =
+        i % 3 == 0   ? absl::StrCat("/tensorpager.v1.TensorPager/NoSuch", i)
+        : i % 3 == 1 ? absl::StrCat("/evil.v", i, ".Service/Method")
+                     : absl::StrCat("/evil.v", i, ".Service/Status");
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    grpc::Slice empty("");
+    grpc::ByteBuffer request(&empty, 1), response;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    ASSERT_EQ(done.get_future().get().error_code(), grpc::UNIMPLEMENTED)
+        << method;
+  }
+
+  const std::string text = Scrape();
+  for (const char* family : {"tensorpager_rpc_requests_total",
+                             "tensorpager_rpc_duration_seconds_count"}) {
+    const std::set<std::string> methods = MethodLabels(text, family);
+    EXPECT_TRUE(methods.contains("Status")) << family;
+    EXPECT_TRUE(methods.contains("other")) << family;
+    for (const std::string& m : methods) {
+      EXPECT_TRUE(allowed.contains(m))
+          << family << " has method=\"" << m << "\"";
+    }
+  }
+  EXPECT_EQ(Sample(text,
+                   "tensorpager_rpc_requests_total{method=\"other\",code="
+                   "\"UNIMPLEMENTED\"}"),
+            kCalls);
+  // A borrowed name is not the real method's.
+  EXPECT_FALSE(
+      absl::StrContains(text, "{method=\"Status\",code=\"UNIMPLEMENTED\"}"));
 }
 
 TEST_F(MetricsTest, PrometheusScrapesSwapCountersAndHistogramQuantiles) {

@@ -50,6 +50,7 @@ std::string SharedMemoryUnavailable(const std::string& target) {
     if (s.ok()) {
       v1::DetachSharedMemoryRequest detach;
       detach.set_segment_id(resp.segment_id());
+      detach.set_capability(resp.capability());
       v1::DetachSharedMemoryResponse done;
       grpc::ClientContext c2;
       stub->DetachSharedMemory(&c2, detach, &done).ok();
@@ -165,7 +166,8 @@ TEST_F(SdkSharedMemoryTest, StreamsTakeOverWhereTheArenaCannot) {
 }
 
 TEST_F(SdkSharedMemoryTest, ForgottenSegmentIsAttachedAgain) {
-  StartServer({"--ram_budget=256MiB"});
+  // Durable, so the block outlives the restart below.
+  StartServer({"--ram_budget=256MiB", "--durable_writes"});
   if (std::string why = SharedMemoryUnavailable(server_->target());
       !why.empty()) {
     GTEST_SKIP() << why;
@@ -175,18 +177,8 @@ TEST_F(SdkSharedMemoryTest, ForgottenSegmentIsAttachedAgain) {
   BlockSpec spec{"kept", data.size()};
   ASSERT_TRUE(sdk->Register(spec, data.data(), Placement::Host()).ok());
   EXPECT_EQ(sdk->LocalStats().shared_memory_transfers, 1u);
-  // What a server restart does to the SDK's segment (the only one).
-  auto stub = v1::TensorPager::NewStub(grpc::CreateChannel(
-      server_->target(), grpc::InsecureChannelCredentials()));
-  int detached = 0;
-  for (uint64_t id = 1; id <= 8; ++id) {  // the SDK's is the only one
-    v1::DetachSharedMemoryRequest detach;
-    detach.set_segment_id(id);
-    v1::DetachSharedMemoryResponse done;
-    grpc::ClientContext ctx;
-    detached += stub->DetachSharedMemory(&ctx, detach, &done).ok();
-  }
-  ASSERT_EQ(detached, 1);
+  // A server restart (on the same port) forgets the SDK's segment.
+  ASSERT_TRUE(server_->Restart(/*same_port=*/true).ok()) << server_->Log();
   // This read finds the ring unserved (no heartbeat), goes over a stream
   // and attaches the arena again...
   auto r = sdk->Read("kept");
@@ -237,8 +229,15 @@ class SharedMemoryRpcTest : public PagerTest {
     grpc::ClientContext ctx;
     grpc::Status s = stub_->AttachSharedMemory(&ctx, req, &resp);
     *id = resp.segment_id();
+    capability_ = resp.capability();
     return s;
   }
+  // A range of the attached segment, as the RPCs name it.
+  void Name(v1::SharedRange* range, uint64_t id) const {
+    range->set_segment_id(id);
+    range->set_capability(capability_);
+  }
+  std::string capability_;
   static constexpr uint64_t kSize = 1 << 20;
   std::unique_ptr<v1::TensorPager::Stub> stub_;
   int fd_ = -1;
@@ -260,6 +259,7 @@ TEST_F(SharedMemoryRpcTest, AttachChecksSealsAndToken) {
 
   v1::DetachSharedMemoryRequest detach;
   detach.set_segment_id(id);
+  detach.set_capability(capability_);
   v1::DetachSharedMemoryResponse done;
   grpc::ClientContext c1;
   EXPECT_TRUE(stub_->DetachSharedMemory(&c1, detach, &done).ok());
@@ -276,7 +276,7 @@ TEST_F(SharedMemoryRpcTest, RangesAreCheckedAndFailuresChangeNothing) {
 
   v1::WriteBlockSharedRequest w;
   w.set_id("blk");
-  w.mutable_source()->set_segment_id(id);
+  Name(w.mutable_source(), id);
   w.mutable_source()->set_offset(kSize - 4096);
   w.mutable_source()->set_length(8192);  // runs past the segment
   v1::WriteBlockResponse wr;
@@ -297,7 +297,7 @@ TEST_F(SharedMemoryRpcTest, RangesAreCheckedAndFailuresChangeNothing) {
 
   v1::AccessSharedRequest a;
   a.set_id("blk");
-  a.mutable_destination()->set_segment_id(id);
+  Name(a.mutable_destination(), id);
   a.mutable_destination()->set_offset(4096);
   a.mutable_destination()->set_length(4096);  // too small for the block
   v1::AccessSharedResponse ar;

@@ -1,12 +1,22 @@
 // tensorpagerd's configuration as an operator meets it: --print_config,
 // TENSORPAGER_* environment variables, a --config YAML file, their
-// precedence, and a running server that took its settings from the file.
+// precedence, a running server that took its settings from the file, and
+// what it makes of the paths it is given (--data_dir, --ready_file).
 #include <gmock/gmock.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_format.h"
 #include "tests/integration/pager_fixture.h"
 #include "tests/integration/run_command.h"
+#include "tests/testing/fifo_reader.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tensorpager::testing {
@@ -107,6 +117,95 @@ TEST_F(ConfiguredServerTest, ServerRunsWithSettingsFromTheConfigFile) {
   EXPECT_EQ(status->max_block_bytes(), 8u << 20);
   EXPECT_DOUBLE_EQ(status->swap_threshold(), 0.9);
   EXPECT_DOUBLE_EQ(status->swap_target(), 0.6) << "the flag wins";
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+  return st.st_mode;
+}
+
+// "0700", as ls and chmod write permissions.
+std::string PermissionsOf(const std::string& path) {
+  return absl::StrFormat("%04o", ModeOf(path) & 07777);
+}
+
+TEST(ServerPathsTest, DataDirAndDataFileArePrivateToTheServersUser) {
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string dir = (*server)->data_dir();
+  // Block bytes and ids: another local user may not even list them.
+  EXPECT_EQ(PermissionsOf(dir), "0700");
+  EXPECT_EQ(PermissionsOf(dir + "/metadata"), "0700");
+  EXPECT_TRUE(S_ISREG(ModeOf(dir + "/blocks.dat")));
+  EXPECT_EQ(PermissionsOf(dir + "/blocks.dat"), "0600");
+}
+
+TEST(ServerPathsTest, AWiderDataDirIsTightenedAtStartWithALogLine) {
+  TempDir dir;
+  const std::string data = dir.Sub("data");
+  ASSERT_EQ(::mkdir(data.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(data.c_str(), 0755), 0);  // whatever the umask
+  ServerProcess::Options options;
+  options.data_dir = data;
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ(PermissionsOf(data), "0700");
+  const std::string log = (*server)->Log();
+  EXPECT_THAT(log, HasSubstr("tightened " + data + " from mode 0755 to 0700"));
+  // A restart finds nothing left to tighten.
+  ASSERT_TRUE((*server)->Restart().ok());
+  const std::string both = (*server)->Log();
+  EXPECT_EQ(both.find("tightened "), both.rfind("tightened ")) << both;
+}
+
+// tensorpagerd with `args`, its output into `log`; killed with the test.
+pid_t SpawnServer(std::vector<std::string> args, const std::string& log) {
+  args.insert(args.begin(), ServerProcess::BinaryPath());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    std::freopen(log.c_str(), "w", stderr);
+    std::freopen(log.c_str(), "a", stdout);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+TEST(ServerPathsTest, ReadyFileFifoIsWrittenInPlace) {
+  TempDir dir;
+  const std::string fifo = dir.Sub("ready");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  FifoReader reader(fifo);
+  const pid_t pid = SpawnServer(
+      {"--data_dir=" + dir.Sub("data"), "--grpc_address=127.0.0.1:0",
+       "--metrics_address=", "--ready_file=" + fifo},
+      dir.Sub("server.log"));
+  ASSERT_GT(pid, 0);
+  const std::string ready = reader.Finish();
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  const std::string log = ReadFileBytes(dir.Sub("server.log"));
+  EXPECT_TRUE(reader.complete()) << log;
+  EXPECT_THAT(ready, AllOf(::testing::StartsWith("grpc_port="),
+                           HasSubstr("\nmetrics_port=0\n")))
+      << log;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log;
+  // Still the FIFO, and no temporary file beside it.
+  EXPECT_TRUE(S_ISFIFO(ModeOf(fifo)));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_THAT(entry.path().filename().string(),
+                ::testing::AnyOf("ready", "data", "server.log"));
+  }
 }
 
 }  // namespace

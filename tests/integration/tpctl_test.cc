@@ -2,12 +2,17 @@
 // every command, its output (tables and --json), and its exit codes
 // (0 ok, 1 request failed, 2 usage error, 3 server unavailable).
 #include <gmock/gmock.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "tests/integration/pager_fixture.h"
 #include "tests/integration/run_command.h"
+#include "tests/testing/fifo_reader.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tensorpager::testing {
@@ -190,6 +195,59 @@ TEST_F(TpctlTest, StdinStdoutNamespacesRangesAndReplace) {
   CommandResult no_file = Ctl({"put", "x", files_.Sub("absent.bin")});
   EXPECT_EQ(no_file.exit_code, 1) << no_file;
   EXPECT_THAT(no_file.err, HasSubstr("absent.bin"));
+}
+
+// /dev/null is still the null device. Should a regression have replaced it
+// (only root can), it is put back, so that one failure does not break
+// every later command on the machine.
+void ExpectDevNullIntact() {
+  struct stat st {};
+  ASSERT_EQ(::lstat("/dev/null", &st), 0);
+  const bool intact = S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+  EXPECT_TRUE(intact) << "/dev/null was replaced, mode " << std::oct
+                      << st.st_mode;
+  if (!intact && ::geteuid() == 0) {
+    ::unlink("/dev/null");
+    ::mknod("/dev/null", S_IFCHR | 0666, makedev(1, 3));
+    ::chmod("/dev/null", 0666);
+  }
+}
+
+TEST_F(TpctlTest, GetWritesDevicesAndFifosInPlace) {
+  const std::string data = PatternBytes(1 << 20, 4);
+  ASSERT_EQ(Ctl({"put", "blk", "-"}, data).exit_code, 0);
+
+  // As root, the old rename put a 1 MiB regular file at /dev/null.
+  CommandResult null = Ctl({"get", "blk", "/dev/null"});
+  EXPECT_EQ(null.exit_code, 0) << null;
+  ExpectDevNullIntact();
+
+  // A FIFO gets the bytes (more than a pipe holds) and stays a FIFO.
+  const std::string fifo = files_.Sub("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  FifoReader reader(fifo);
+  CommandResult piped = Ctl({"get", "blk", fifo});
+  EXPECT_EQ(piped.exit_code, 0) << piped;
+  const std::string got = reader.Finish();
+  EXPECT_TRUE(reader.complete());
+  EXPECT_TRUE(got == data) << "got " << got.size() << " bytes";
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+
+  // A regular file is still replaced whole, with no temporary left over.
+  const std::string file = files_.Sub("file");
+  std::ofstream(file) << "old contents, longer than nothing";
+  ASSERT_EQ(Ctl({"get", "blk", file, "--length", "10"}).exit_code, 0);
+  EXPECT_TRUE(ReadAll(file) == data.substr(0, 10));
+  for (const auto& entry : std::filesystem::directory_iterator(files_.path())) {
+    EXPECT_THAT(entry.path().filename().string(),
+                ::testing::AnyOf("pipe", "file"));
+  }
+
+  CommandResult dir = Ctl({"get", "blk", files_.path()});
+  EXPECT_EQ(dir.exit_code, 1) << dir;
+  EXPECT_THAT(dir.err, HasSubstr("is a directory"));
 }
 
 TEST_F(TpctlTest, SwapByBytesStatusHealthAndVersion) {

@@ -46,7 +46,7 @@ absl::Status ServerProcess::Launch() {
   std::vector<std::string> args = options_.wrapper;
   args.push_back(BinaryPath());
   args.push_back("--data_dir=" + data_dir_);
-  args.push_back("--grpc_address=127.0.0.1:0");
+  args.push_back(absl::StrCat("--grpc_address=127.0.0.1:", reuse_port_));
   args.push_back("--metrics_address=127.0.0.1:0");
   args.push_back("--ready_file=" + ready_file_);
   for (const std::string& f : options_.flags) args.push_back(f);
@@ -144,8 +144,9 @@ void ServerProcess::Kill() {
   pid_ = -1;
 }
 
-absl::Status ServerProcess::Restart() {
+absl::Status ServerProcess::Restart(bool same_port) {
   if (absl::Status s = Stop(); !s.ok()) return s;
+  reuse_port_ = same_port ? grpc_port_ : 0;
   grpc_port_ = metrics_port_ = 0;
   return Launch();
 }

@@ -33,8 +33,9 @@ class ServerProcess {
   absl::Status Stop();
   // SIGKILL, as a crash would.
   void Kill();
-  // Starts again on the same data dir (new port).
-  absl::Status Restart();
+  // Starts again on the same data dir: on a new port, or on the same one
+  // (clients connected before then reach the new process).
+  absl::Status Restart(bool same_port = false);
 
   std::string target() const;
   int grpc_port() const { return grpc_port_; }
@@ -58,6 +59,7 @@ class ServerProcess {
   std::string ready_file_;
   std::string log_file_;
   pid_t pid_ = -1;
+  int reuse_port_ = 0;  // the port Launch asks for (0: any)
   int grpc_port_ = 0;
   int metrics_port_ = 0;
 };
