@@ -205,7 +205,17 @@ absl::Status BlockStore::Recover() {
     if (r.has_sequence()) {
       e->attrs.sequence = SequenceRef{r.sequence_group(), r.sequence_index()};
     }
-    if (r.requested_codec() != 0) {
+    // Values this server never writes make the block lost, not trusted: an
+    // unknown region type would index past the per-region tallies, an
+    // unknown codec would compress under another codec's name.
+    std::string invalid;
+    if (r.region_type() >= kNumRegionTypes) {
+      invalid = absl::StrCat("unknown region type ", r.region_type());
+      e->attrs.region_type = RegionType::kTensorData;
+    }
+    if (r.requested_codec() > static_cast<uint32_t>(Codec::kZstd)) {
+      invalid = absl::StrCat("unknown codec ", r.requested_codec());
+    } else if (r.requested_codec() != 0) {
       e->attrs.codec = static_cast<Codec>(r.requested_codec());
     }
     e->written = r.written();
@@ -215,6 +225,10 @@ absl::Status BlockStore::Recover() {
     e->last_access_ms = r.last_access_unix_ms();
     e->created_ms = r.created_unix_ms();
     e->lost_reason = r.lost_reason();
+    if (!invalid.empty() && e->lost_reason.empty()) {
+      e->lost_reason = absl::StrCat(
+          "its metadata record is invalid after restart (", invalid, ")");
+    }
     ++recovery_.blocks;
     if (r.on_disk() && e->lost_reason.empty()) {
       DiskCopy copy;

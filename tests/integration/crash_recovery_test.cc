@@ -24,7 +24,7 @@ constexpr uint64_t kKiB = 1024;
 int Cycles() {
   int cycles = 30;
   if (const char* env = std::getenv("TP_CRASH_CYCLES")) {
-    absl::SimpleAtoi(env, &cycles);
+    if (!absl::SimpleAtoi(env, &cycles)) cycles = 30;
   }
   return cycles;
 }

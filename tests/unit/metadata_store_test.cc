@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include "storage/block_store.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tensorpager::storage {
@@ -79,6 +80,61 @@ TEST(MetadataStoreTest, SecondOpenOfSameDirIsFailedPrecondition) {
   auto second = MetadataStore::Open(dir.Sub("db"));
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition)
       << second.status();
+}
+
+// Found by tests/fuzz/block_record_fuzzer: a record with a region type past
+// the known ones made BlockStore::Recover index past its per-region
+// tallies. Unknown values now make the block lost, with the reason.
+TEST(MetadataStoreTest, RecoveryReportsRecordsWithUnknownValuesAsLost) {
+  testing::TempDir dir;
+  {
+    auto meta = MetadataStore::Open(dir.Sub("data/metadata"));
+    ASSERT_TRUE(meta.ok()) << meta.status();
+    BlockRecordProto region = Record(4096, true);
+    region.set_extent_offset(0);
+    region.set_extent_length(4096);
+    region.set_stored_bytes(4096);
+    region.set_region_type(45);
+    BlockRecordProto codec = Record(4096, false);
+    codec.set_region_type(2);
+    codec.set_requested_codec(7);
+    BlockRecordProto fine = Record(4096, false);
+    fine.set_region_type(4);
+    ASSERT_TRUE((*meta)
+                    ->PutBatch({{*BlockKey::Make("", "region"), region},
+                                {*BlockKey::Make("", "codec"), codec},
+                                {*BlockKey::Make("", "fine"), fine}},
+                               true)
+                    .ok());
+  }
+  BlockStoreOptions options;
+  options.data_dir = dir.Sub("data");
+  options.prefetch_depth = 0;
+  auto store = BlockStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->recovery().blocks, 3u);
+  EXPECT_EQ((*store)->recovery().blocks_lost, 3u)
+      << "the third was only in RAM";
+  EXPECT_EQ((*store)->recovery().blocks_on_disk, 0u);
+  auto region = (*store)->Get(*BlockKey::Make("", "region"));
+  ASSERT_TRUE(region.ok());
+  EXPECT_EQ(region->tier, Tier::kLost);
+  EXPECT_NE(region->lost_reason.find("unknown region type 45"),
+            std::string::npos)
+      << region->lost_reason;
+  auto codec = (*store)->Get(*BlockKey::Make("", "codec"));
+  ASSERT_TRUE(codec.ok());
+  EXPECT_NE(codec->lost_reason.find("unknown codec 7"), std::string::npos)
+      << codec->lost_reason;
+  const StoreStats stats = (*store)->Stats();
+  EXPECT_EQ(stats.blocks_lost, 3u);
+  EXPECT_EQ(stats.blocks_by_region[static_cast<int>(RegionType::kWeight)], 1u);
+  uint64_t by_region = 0;
+  for (uint64_t n : stats.blocks_by_region) by_region += n;
+  EXPECT_EQ(by_region, 3u);
+  for (const char* id : {"region", "codec", "fine"}) {
+    EXPECT_TRUE((*store)->Unregister(*BlockKey::Make("", id)).ok()) << id;
+  }
 }
 
 }  // namespace

@@ -163,7 +163,7 @@ TEST(SharedMemoryRingTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
     // Alone in the group, then room for exactly one more thread.
     std::ofstream(group + "/cgroup.procs") << ::getpid() << std::flush;
     std::ofstream(group + "/pids.max") << 2 << std::flush;
-    const uint64_t size = v1::ring::kDataOffset + 4096;
+    constexpr uint64_t size = v1::ring::kDataOffset + 4096;
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) ::_exit(3);
@@ -171,7 +171,8 @@ TEST(SharedMemoryRingTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
         static_cast<std::byte*>(p) + v1::ring::kRingOffset);
     header->magic = v1::ring::kMagic;
     header->slots = v1::ring::kSlots;
-    std::shared_ptr<void> mapping(p, [size](void* q) { ::munmap(q, size); });
+    // A constant: clang rejects capturing it (-Wunused-lambda-capture).
+    std::shared_ptr<void> mapping(p, [](void* q) { ::munmap(q, size); });
     auto ring = SharedMemoryRing::Start(
         mapping, size,
         [](const SharedMemoryRing::Request&) { return SharedMemoryRing::Result{}; });
