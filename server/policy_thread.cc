@@ -1,6 +1,7 @@
 #include "server/policy_thread.h"
 
 #include "server/byte_size.h"
+#include "storage/allocator_tuning.h"
 #include "storage/log.h"
 
 namespace tensorpager::server {
@@ -24,6 +25,7 @@ void PolicyThread::Wake() {
 }
 
 void PolicyThread::Run() {
+  absl::Time next_trim = absl::Now() + kHeapTrimInterval;
   for (;;) {
     {
       MutexLock lock(&mu_);
@@ -37,6 +39,13 @@ void PolicyThread::Run() {
       wake_ = false;
     }
     CheckOnce();
+    if (absl::Now() >= next_trim) {
+      // Freed staging and message buffers stay in the heap (see
+      // allocator_tuning.h): hand what is free back now and then, so the
+      // server's memory follows what it holds instead of its peak.
+      storage::ReturnFreeHeapPages(kHeapTrimKeepBytes);
+      next_trim = absl::Now() + kHeapTrimInterval;
+    }
   }
 }
 

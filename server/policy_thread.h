@@ -34,6 +34,11 @@ class PolicyThread {
   void Run();
   void CheckOnce();
 
+  // How often free heap pages go back to the kernel, and how much free
+  // memory stays at the heap's top for the next buffers.
+  static constexpr absl::Duration kHeapTrimInterval = absl::Seconds(10);
+  static constexpr size_t kHeapTrimKeepBytes = 64 << 20;
+
   storage::BlockStore* store_;
   const Options options_;
   SharedMutex mu_;

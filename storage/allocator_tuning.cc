@@ -18,4 +18,6 @@ void TuneProcessAllocator() {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 }
 
+void ReturnFreeHeapPages(size_t keep_bytes) { malloc_trim(keep_bytes); }
+
 }  // namespace tensorpager::storage

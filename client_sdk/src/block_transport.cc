@@ -141,12 +141,14 @@ void BlockTransport::CountShared(uint64_t bytes, bool ring) {
   if (ring) ring_transfers_.fetch_add(1, std::memory_order_relaxed);
 }
 
-bool BlockTransport::SharedPathLost(const absl::Status& s) {
+bool BlockTransport::SharedPathLost(const absl::Status& s,
+                                    const std::string& capability) {
   if (absl::StrContains(s.message(), "shared-memory segment")) {
-    // The server restarted and forgot the segment: attach it again for
-    // the next transfer; this one goes over a stream.
+    // The server restarted and forgot the segment: attach it again (once,
+    // however many transfers found it gone) for the next transfer; this
+    // one goes over a stream.
     if (SharedArena* arena = Arena()) {
-      arena->Attach(control(), options_.timeout).IgnoreError();
+      arena->Reattach(capability, control(), options_.timeout).IgnoreError();
     }
     return true;
   }
@@ -198,7 +200,7 @@ BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
   SetDeadline(ctx, options_.timeout);
   absl::Status s = FromGrpc(Next().stub->WriteBlockShared(&ctx, req, &resp));
   if (!s.ok()) {
-    if (SharedPathLost(s)) return std::nullopt;
+    if (SharedPathLost(s, source->capability())) return std::nullopt;
     return s;
   }
   CountShared(size, /*ring=*/false);
@@ -232,7 +234,8 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   if (std::optional<SharedArena::RingReply> reply =
           arena->Call(call, options_.timeout)) {
     if (!reply->status.ok()) {
-      if (SharedPathLost(reply->status)) return std::nullopt;
+      // The ring is the segment's own: it names no segment to forget.
+      if (SharedPathLost(reply->status, "")) return std::nullopt;
       return reply->status;
     }
     v1::BlockInfo info;
@@ -264,7 +267,7 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
                     return conn.stub->AccessShared(&ctx, req, &resp);
                   });
   if (absl::Status s = FromGrpc(rpc); !s.ok()) {
-    if (SharedPathLost(s)) return std::nullopt;
+    if (SharedPathLost(s, dest->capability())) return std::nullopt;
     return s;
   }
   absl::StatusOr<void*> dst = allocate(resp.block(), resp.length());

@@ -75,9 +75,10 @@ class BlockTransport final : public CacheBackend {
   std::optional<absl::StatusOr<v1::BlockInfo>> FetchShared(
       const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit,
       StagingStream* staging);
-  // After an error from a shared call: true when the stream path should
-  // take over (the server forgot the segment, or the range was too small).
-  bool SharedPathLost(const absl::Status& s);
+  // After an error from a shared call that named the arena's segment by
+  // `capability`: true when the stream path should take over (the server
+  // forgot the segment, or the range was too small).
+  bool SharedPathLost(const absl::Status& s, const std::string& capability);
   // A transfer done over shared memory, through the ring or a unary RPC.
   void CountShared(uint64_t bytes, bool ring);
   uint64_t KnownSize(const std::string& ns, const std::string& id);

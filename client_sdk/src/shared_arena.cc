@@ -115,6 +115,17 @@ absl::Status SharedArena::Attach(v1::TensorPager::Stub& stub,
   return absl::OkStatus();
 }
 
+absl::Status SharedArena::Reattach(const std::string& lost_capability,
+                                   v1::TensorPager::Stub& stub,
+                                   absl::Duration timeout) {
+  std::lock_guard<std::mutex> reattach(reattach_mu_);
+  {
+    std::lock_guard<std::mutex> lock(attach_mu_);
+    if (capability_ != lost_capability) return absl::OkStatus();
+  }
+  return Attach(stub, timeout);
+}
+
 std::optional<SharedArena::RingReply> SharedArena::Call(
     const RingCall& call, absl::Duration timeout) {
   if (!ring_.load(std::memory_order_acquire)) return std::nullopt;

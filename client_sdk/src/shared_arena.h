@@ -87,6 +87,14 @@ class SharedArena {
   // Has the server map the arena: at creation, and again after the server
   // forgot it (it restarted).
   absl::Status Attach(v1::TensorPager::Stub& stub, absl::Duration timeout);
+  // Attach again after a call that named the segment by `lost_capability`
+  // found it forgotten, unless another thread already did: every transfer
+  // in flight when the server restarted fails alike, and each attach makes
+  // a segment (and a ring with its server threads) that only a detach or
+  // this process's exit frees. (The capability, not the id: a restarted
+  // server numbers its segments from 1 again.)
+  absl::Status Reattach(const std::string& lost_capability,
+                        v1::TensorPager::Stub& stub, absl::Duration timeout);
   // Detaches from the server (best effort; the server also forgets the
   // segment when it restarts).
   void Detach(v1::TensorPager::Stub& stub, absl::Duration timeout);
@@ -99,6 +107,7 @@ class SharedArena {
   int fd_;
   std::byte* base_;
   uint64_t size_;
+  std::mutex reattach_mu_;  // one Reattach at a time
   // What Attach got back; every RPC on the arena names both.
   mutable std::mutex attach_mu_;
   uint64_t segment_id_ = 0;

@@ -162,13 +162,17 @@ bool SoakClient::CreateSegment() {
   segment_.base = static_cast<char*>(p);
   segment_.token = absl::StrCat("soak-token-", prefix_, rng_());
   std::memcpy(segment_.base, segment_.token.data(), segment_.token.size());
+  auto* ring = reinterpret_cast<v1::ring::Header*>(segment_.base +
+                                                   v1::ring::kRingOffset);
+  ring->magic = v1::ring::kMagic;
+  ring->slots = v1::ring::kSlots;
   if (::fcntl(segment_.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
     return false;
   }
   unsealed_fd_ = ::memfd_create("soak-unsealed", MFD_CLOEXEC);
   if (unsealed_fd_ < 0 || ::ftruncate(unsealed_fd_, 65536) != 0 ||
-      ::pwrite(unsealed_fd_, segment_.token.data(), segment_.token.size(),
-               0) != static_cast<ssize_t>(segment_.token.size())) {
+      ::pwrite(unsealed_fd_, segment_.token.data(), segment_.token.size(), 0) !=
+          static_cast<ssize_t>(segment_.token.size())) {
     return false;
   }
   return true;
@@ -193,15 +197,28 @@ void SoakClient::SegmentOp() {
   if (!shared_->shared_memory) return;
   if (segment_.fd < 0 && !CreateSegment()) {
     CallRecorder call = Begin(Rpc::kAttachSharedMemory);
-    call.Wrong(absl::StrCat("cannot create a sealed memfd: ",
-                            std::strerror(errno)));
+    call.Wrong(
+        absl::StrCat("cannot create a sealed memfd: ", std::strerror(errno)));
     shared_->shared_memory = false;
     return;
   }
-  const uint64_t life = shared_->life.lifetime();
+  // While a restart is under way the old server may still answer.
+  const uint64_t epoch = shared_->life.epoch();
+  if ((epoch & 1) != 0) return;
+  const uint64_t life = ServerLife::LifetimeOf(epoch);
   if (segment_.attached && segment_.life != life) {
-    if (segment_.life == 0) {  // attached around a restart: either server
-      DetachSegment();
+    if (segment_.life == 0) {
+      // Attached around a restart, by either server: detached now, or
+      // unknown to this one.
+      CallRecorder call = Begin(Rpc::kDetachSharedMemory);
+      v1::DetachSharedMemoryRequest req;
+      req.set_segment_id(segment_.id);
+      req.set_capability(segment_.capability);
+      v1::DetachSharedMemoryResponse resp;
+      grpc::Status st = stub_->DetachSharedMemory(Context().get(), req, &resp);
+      if (st.error_code() == StatusCode::NOT_FOUND) st = grpc::Status::OK;
+      call.Valid(st, absl::StrCat("detach segment ", segment_.id,
+                                  " attached around a restart"));
       segment_.attached = false;
       return;
     }
@@ -212,10 +229,10 @@ void SoakClient::SegmentOp() {
     req.set_segment_id(segment_.id);
     req.set_capability(segment_.capability);
     v1::DetachSharedMemoryResponse resp;
-    call.Bad(stub_->DetachSharedMemory(Context().get(), req, &resp),
-             StatusCode::NOT_FOUND,
-             absl::StrCat("detach segment ", segment_.id,
-                          " of an earlier server"));
+    call.Bad(
+        stub_->DetachSharedMemory(Context().get(), req, &resp),
+        StatusCode::NOT_FOUND,
+        absl::StrCat("detach segment ", segment_.id, " of an earlier server"));
     segment_.attached = false;
     return;
   }
@@ -236,8 +253,8 @@ void SoakClient::SegmentOp() {
     return;
   }
   if (resp.capability().size() < 16) {
-    call.Wrong(absl::StrCat("a capability of ", resp.capability().size(),
-                            " bytes"));
+    call.Wrong(
+        absl::StrCat("a capability of ", resp.capability().size(), " bytes"));
   }
   segment_.attached = true;
   segment_.id = resp.segment_id();
@@ -349,8 +366,8 @@ void SoakClient::BadWrite(Slot& s) {
       what = "total_bytes past the end";
       break;
     case 3:  // sends more than the block holds
-      msgs[0].set_data(std::string(std::min<uint64_t>(s.size, 1 << 20), 'y'));
-      msgs.emplace_back().set_data(std::string(s.size % (1 << 20) + 1, 'z'));
+      msgs[0].set_data(std::string(s.size, 'y'));  // at most 1 MiB
+      msgs.emplace_back().set_data("z");
       what = "more bytes than the block holds";
       break;
     default:  // declares more than it sends
@@ -359,7 +376,6 @@ void SoakClient::BadWrite(Slot& s) {
       what = "fewer bytes than total_bytes";
       break;
   }
-  if (kind == 3 && s.size > (1 << 20)) return;
   auto ctx = Context();
   v1::WriteBlockResponse resp;
   auto writer = stub_->WriteBlock(ctx.get(), &resp);
@@ -472,15 +488,15 @@ void SoakClient::BadUnknown() {
       st = FromAbsl(sdk_->Get(ghost).status());
       break;
   }
-  call.Bad(st, StatusCode::NOT_FOUND, absl::StrCat("call ", kind, " on ", ghost));
+  call.Bad(st, StatusCode::NOT_FOUND,
+           absl::StrCat("call ", kind, " on ", ghost));
 }
 
 void SoakClient::BadShared(Slot* s) {
   const bool usable = segment_.attached &&
                       segment_.life == shared_->life.lifetime() && s != nullptr;
   const uint64_t kind = Random(usable ? 5 : 2);
-  CallRecorder call =
-      Begin(kind < 2 ? Rpc::kBadSegment : Rpc::kBadSharedRange);
+  CallRecorder call = Begin(kind < 2 ? Rpc::kBadSegment : Rpc::kBadSharedRange);
   v1::SharedRange range;
   range.set_segment_id(segment_.id);
   range.set_capability(segment_.capability);
