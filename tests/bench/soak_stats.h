@@ -188,7 +188,7 @@ class CallRecorder {
   grpc::StatusCode also_transient_ = grpc::StatusCode::OK;
 };
 
-const char* CodeName(grpc::StatusCode code);
+std::string CodeName(grpc::StatusCode code);
 // Transient answers this thread has seen (a client backs off after one).
 uint64_t TransientsOnThisThread();
 

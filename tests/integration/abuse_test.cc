@@ -406,19 +406,23 @@ class SharedMemoryAbuseTest : public AbuseTest {
     header->slots = v1::ring::kSlots;
     ASSERT_EQ(
         ::fcntl(segment_.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
-    v1::AttachSharedMemoryRequest req;
-    req.set_pid(::getpid());
-    req.set_fd(segment_.fd);
-    req.set_size_bytes(segment_.size);
-    req.set_token(segment_.token);
     v1::AttachSharedMemoryResponse resp;
-    grpc::Status s = Call(&v1::TensorPager::Stub::AttachSharedMemory, req,
-                          &resp);
+    grpc::Status s = AttachSegment(/*ring=*/false, &resp);
     if (!s.ok()) GTEST_SKIP() << "cannot attach here: " << s.error_message();
     segment_.id = resp.segment_id();
     segment_.capability = resp.capability();
     ASSERT_EQ(segment_.capability.size(), 16u);
     Put("secret", 8192, 42);
+  }
+  // Attaches the fixture's segment (once more) for this process.
+  grpc::Status AttachSegment(bool ring, v1::AttachSharedMemoryResponse* resp) {
+    v1::AttachSharedMemoryRequest req;
+    req.set_pid(::getpid());
+    req.set_fd(segment_.fd);
+    req.set_size_bytes(segment_.size);
+    req.set_token(segment_.token);
+    req.set_ring(ring);
+    return Call(&v1::TensorPager::Stub::AttachSharedMemory, req, resp);
   }
   grpc::Status ReadInto(uint64_t id, const std::string& capability) {
     v1::AccessSharedRequest a;
@@ -464,17 +468,10 @@ TEST_F(SharedMemoryAbuseTest, WrongCapabilityLooksLikeAMissingSegment) {
 TEST_F(SharedMemoryAbuseTest, SegmentsPerUserAreCapped) {
   server_->Stop().IgnoreError();
   Start({"--ram_budget=64MiB", "--max_segments_per_client=1"});
-  v1::AttachSharedMemoryRequest req;
-  req.set_pid(::getpid());
-  req.set_fd(segment_.fd);
-  req.set_size_bytes(segment_.size);
-  req.set_token(segment_.token);
   v1::AttachSharedMemoryResponse resp;
   // The fixture's SDK client attached its arena to the first server only.
-  ASSERT_TRUE(
-      Call(&v1::TensorPager::Stub::AttachSharedMemory, req, &resp).ok());
-  grpc::Status second =
-      Call(&v1::TensorPager::Stub::AttachSharedMemory, req, &resp);
+  ASSERT_TRUE(AttachSegment(/*ring=*/false, &resp).ok());
+  grpc::Status second = AttachSegment(/*ring=*/false, &resp);
   EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_TRUE(absl::StrContains(second.error_message(), "most one user may"))
       << second.error_message();
@@ -483,20 +480,12 @@ TEST_F(SharedMemoryAbuseTest, SegmentsPerUserAreCapped) {
 TEST_F(SharedMemoryAbuseTest, RingThreadsPerUserAreCapped) {
   server_->Stop().IgnoreError();
   Start({"--ram_budget=64MiB", "--max_rings_per_client=1"});
-  v1::AttachSharedMemoryRequest req;
-  req.set_pid(::getpid());
-  req.set_fd(segment_.fd);
-  req.set_size_bytes(segment_.size);
-  req.set_token(segment_.token);
-  req.set_ring(true);
   v1::AttachSharedMemoryResponse first;
-  ASSERT_TRUE(
-      Call(&v1::TensorPager::Stub::AttachSharedMemory, req, &first).ok());
+  ASSERT_TRUE(AttachSegment(/*ring=*/true, &first).ok());
   EXPECT_TRUE(first.ring());
   // Over the cap the segment still attaches, served through the RPCs.
   v1::AttachSharedMemoryResponse second;
-  ASSERT_TRUE(
-      Call(&v1::TensorPager::Stub::AttachSharedMemory, req, &second).ok());
+  ASSERT_TRUE(AttachSegment(/*ring=*/true, &second).ok());
   EXPECT_FALSE(second.ring());
   v1::StatusRequest sreq;
   v1::StatusResponse status;
