@@ -13,7 +13,8 @@ absl::StatusOr<CallSlots::Slot> CallSlots::Enter(const std::string& caller) {
   MutexLock lock(&mu_);
   if (total_ >= max_total_) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(total_, " ", what_, " are open, the most the server "
+        absl::StrCat(total_, " ", what_,
+                     " are open, the most the server "
                      "allows; close unused ones and retry"));
   }
   uint32_t& mine = per_caller_[caller];

@@ -25,8 +25,7 @@ class InflightBudget {
   class Hold {
    public:
     Hold() = default;
-    Hold(Hold&& other) noexcept
-        : budget_(other.budget_), bytes_(other.bytes_) {
+    Hold(Hold&& other) noexcept : budget_(other.budget_), bytes_(other.bytes_) {
       other.budget_ = nullptr;
     }
     Hold& operator=(Hold&& other) noexcept;

@@ -64,7 +64,8 @@ std::optional<LoopbackEndpoint> ParseLoopbackPeer(absl::string_view peer) {
   } else if (absl::ConsumePrefix(&peer, "ipv6:")) {
     e.v6 = true;
     // gRPC writes the brackets plainly or percent-encoded.
-    if (!absl::ConsumePrefix(&peer, "[") && !absl::ConsumePrefix(&peer, "%5B")) {
+    if (!absl::ConsumePrefix(&peer, "[") &&
+        !absl::ConsumePrefix(&peer, "%5B")) {
       return std::nullopt;
     }
     size_t close = peer.find(']');

@@ -89,9 +89,11 @@ absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
     label_bytes += k.size() + v.size();
   }
   if (label_bytes > kMaxLabelBytesPerBlock) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "labels of the block take ", label_bytes, " bytes; keys and values "
-        "may take at most ", kMaxLabelBytesPerBlock, " bytes per block"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("labels of the block take ", label_bytes,
+                     " bytes; keys and values "
+                     "may take at most ",
+                     kMaxLabelBytesPerBlock, " bytes per block"));
   }
   a.labels.insert(request.labels().begin(), request.labels().end());
   if (request.has_sequence()) {

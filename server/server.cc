@@ -117,8 +117,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
       std::min(options->max_block_bytes, options->ram_budget_bytes);
   server->base_ram_budget_ = options->ram_budget_bytes;
   if (server->config_.max_inflight_bytes == 0) {
-    server->config_.max_inflight_bytes = std::max(
-        options->max_block_bytes, options->ram_budget_bytes / 4);
+    server->config_.max_inflight_bytes =
+        std::max(options->max_block_bytes, options->ram_budget_bytes / 4);
   }
   absl::StatusOr<std::unique_ptr<ServiceMetrics>> metrics =
       ServiceMetrics::Create();

@@ -343,11 +343,11 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   }
   // Streams hold threads: leave threads for unary calls.
   if (c.max_rpc_threads < c.max_watch_streams + c.max_data_streams + 16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--max_rpc_threads=", c.max_rpc_threads,
-        " leaves no threads for unary calls; it must be at least "
-        "--max_watch_streams + --max_data_streams + 16 (",
-        c.max_watch_streams + c.max_data_streams + 16, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_rpc_threads=", c.max_rpc_threads,
+                     " leaves no threads for unary calls; it must be at least "
+                     "--max_watch_streams + --max_data_streams + 16 (",
+                     c.max_watch_streams + c.max_data_streams + 16, ")"));
   }
   return absl::OkStatus();
 }

@@ -50,9 +50,9 @@ absl::StatusOr<std::unique_ptr<SharedMemoryRing>> SharedMemoryRing::Start(
     }
     ring->heartbeat_ = std::thread([r = ring.get()] { r->Beat(); });
   } catch (const std::system_error& e) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot start the request ring's threads (", e.what(),
-        "); the segment is served through the RPCs"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start the request ring's threads (", e.what(),
+                     "); the segment is served through the RPCs"));
   }
   return ring;
 }

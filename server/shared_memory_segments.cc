@@ -199,8 +199,8 @@ absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
         " shared-memory segments attached, the most one user may; detach "
         "unused ones (Client::Close does)"));
   }
-  Segment segment{mapping, size_bytes, caller_uid, capability, nullptr,
-                  std::make_shared<ProcessWatch>(pid)};
+  Segment segment{mapping,    size_bytes, caller_uid,
+                  capability, nullptr,    std::make_shared<ProcessWatch>(pid)};
   if (want_ring && ring_handler_ && rings_ < limits_.max_rings &&
       user_rings < limits_.max_rings_per_user) {
     absl::StatusOr<std::unique_ptr<SharedMemoryRing>> ring =
@@ -237,10 +237,10 @@ const SharedMemorySegments::Segment* SharedMemorySegments::FindOwned(
 namespace {
 
 absl::Status NotAttached(uint64_t segment_id) {
-  return absl::NotFoundError(absl::StrCat(
-      "shared-memory segment ", segment_id,
-      " is not attached for this caller; attach it again "
-      "(AttachSharedMemory) and pass the capability it returns"));
+  return absl::NotFoundError(
+      absl::StrCat("shared-memory segment ", segment_id,
+                   " is not attached for this caller; attach it again "
+                   "(AttachSharedMemory) and pass the capability it returns"));
 }
 
 }  // namespace

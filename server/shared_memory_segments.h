@@ -115,8 +115,7 @@ class SharedMemorySegments {
   };
   // The caller's segment, or null (unknown, another user's, wrong
   // capability: callers cannot tell these apart).
-  const Segment* FindOwned(std::optional<uid_t> caller_uid,
-                           uint64_t segment_id,
+  const Segment* FindOwned(std::optional<uid_t> caller_uid, uint64_t segment_id,
                            absl::string_view capability) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Removes a segment from the books; the caller stops its ring outside

@@ -269,15 +269,13 @@ grpc::Status TensorPagerService::AttachSharedMemory(
   if (!uid) {
     return grpc::Status(
         grpc::StatusCode::FAILED_PRECONDITION,
-        absl::StrCat("the server cannot tell which user is calling over ",
-                     peer,
+        absl::StrCat("the server cannot tell which user is calling over ", peer,
                      "; shared memory needs a loopback TCP connection "
                      "(127.0.0.1 or [::1]); use WriteBlock and Access"));
   }
-  absl::StatusOr<SharedMemorySegments::Attached> attached =
-      segments_.Attach(*uid, request->pid(), request->fd(),
-                       request->size_bytes(), request->token(),
-                       request->ring());
+  absl::StatusOr<SharedMemorySegments::Attached> attached = segments_.Attach(
+      *uid, request->pid(), request->fd(), request->size_bytes(),
+      request->token(), request->ring());
   if (!attached.ok()) return ToGrpc(attached.status());
   response->set_segment_id(attached->segment_id);
   response->set_ring(attached->ring);
@@ -392,9 +390,9 @@ TensorPagerService::ResolveShared(grpc::ServerContext* context,
   if (!key.ok()) return key.status();
   // Every call proves its user again: a segment id and capability alone
   // do not hand another user's memory over.
-  absl::StatusOr<SharedMemorySegments::Lease> lease = segments_.Resolve(
-      peers_.UidOf(context->peer()), range.segment_id(), range.capability(),
-      range.offset(), range.length());
+  absl::StatusOr<SharedMemorySegments::Lease> lease =
+      segments_.Resolve(peers_.UidOf(context->peer()), range.segment_id(),
+                        range.capability(), range.offset(), range.length());
   if (!lease.ok()) return lease.status();
   return SharedTarget{*std::move(key), *std::move(lease)};
 }
@@ -417,9 +415,8 @@ grpc::Status TensorPagerService::WriteBlockShared(
 grpc::Status TensorPagerService::AccessShared(
     grpc::ServerContext* context, const v1::AccessSharedRequest* request,
     v1::AccessSharedResponse* response) {
-  absl::StatusOr<SharedTarget> target =
-      ResolveShared(context, request->namespace_(), request->id(),
-                    request->destination());
+  absl::StatusOr<SharedTarget> target = ResolveShared(
+      context, request->namespace_(), request->id(), request->destination());
   if (!target.ok()) return ToGrpc(target.status());
   absl::StatusOr<v1::AccessSharedResponse> result = ReadIntoShared(
       target->key, request->offset(), request->length(), target->lease.bytes());
@@ -736,8 +733,8 @@ grpc::Status TensorPagerService::ReportClientUsage(
   if (request->gpus_size() > kMaxGpusPerReport) {
     return grpc::Status(
         grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("a report lists ", request->gpus_size(),
-                     " GPUs; at most ", kMaxGpusPerReport, " are allowed"));
+        absl::StrCat("a report lists ", request->gpus_size(), " GPUs; at most ",
+                     kMaxGpusPerReport, " are allowed"));
   }
   for (const v1::GpuUsage& g : request->gpus()) {
     if (g.device() >= static_cast<uint32_t>(kMaxGpusPerReport)) {

@@ -96,9 +96,10 @@ class TensorPagerService final : public v1::TensorPager::Service {
     storage::BlockKey key;
     SharedMemorySegments::Lease lease;
   };
-  absl::StatusOr<SharedTarget> ResolveShared(
-      grpc::ServerContext* context, const std::string& ns,
-      const std::string& id, const v1::SharedRange& range);
+  absl::StatusOr<SharedTarget> ResolveShared(grpc::ServerContext* context,
+                                             const std::string& ns,
+                                             const std::string& id,
+                                             const v1::SharedRange& range);
   // Who is calling, for per-caller limits: "uid N" for a loopback peer
   // whose user the kernel names, else the peer's host.
   std::string CallerOf(grpc::ServerContext* context);

@@ -416,7 +416,8 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
   // Every block costs metadata memory whether or not it holds bytes.
   if (blocks_.size() >= options_.max_blocks) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        blocks_.size(), " blocks are registered, the most this server holds "
+        blocks_.size(),
+        " blocks are registered, the most this server holds "
         "(--max_blocks); unregister blocks you no longer need or raise "
         "--max_blocks"));
   }
@@ -1467,8 +1468,8 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
   bool from_prefix = after.empty();
   for (;;) {
     ReaderMutexLock lock(&mu_);
-    auto it = from_prefix ? blocks_.lower_bound(prefix)
-                          : blocks_.upper_bound(cursor);
+    auto it =
+        from_prefix ? blocks_.lower_bound(prefix) : blocks_.upper_bound(cursor);
     from_prefix = false;
     size_t scanned = 0;
     for (; it != blocks_.end(); ++it) {

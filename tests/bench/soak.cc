@@ -13,10 +13,10 @@
 // the run (--warmup_fraction) is warm-up; of the samples after it, the
 // mean of the last fifth must stay within 5% (--rss_tolerance) of the
 // mean of the first fifth (one sample swings by a few percent with the
-// buffers in flight that second). The gated figure is VmRSS less RssShmem: the shared-memory
-// segments clients attach are their memfds, mapped into the server and
-// counted in its VmRSS page by page as transfers touch them, and they go
-// when a client detaches; VmRSS itself is reported next to it. The
+// buffers in flight that second). The gated figure is VmRSS less RssShmem: the
+// shared-memory segments clients attach are their memfds, mapped into the
+// server and counted in its VmRSS page by page as transfers touch them, and
+// they go when a client detaches; VmRSS itself is reported next to it. The
 // restarted servers' RSS is reported, not judged (their lifetimes are too
 // short for a warm-up of their own).
 //

@@ -5,8 +5,8 @@
 #   tests/gpu/bundle.sh BUILD_DIR OUTDIR
 #   (copy OUTDIR over) OUTDIR/run.sh OUTDIR
 #
-# Uses /work/shared/tools/collect-libs.sh (COLLECT_LIBS overrides) to copy
-# tensorpagerd, the GPU test binary and tp-gpu-bench with their shared
+# Uses the collect-libs tool named by $COLLECT_LIBS (the device machine's
+# tooling provides one; nothing in this repository) to copy tensorpagerd, the GPU test binary and tp-gpu-bench with their shared
 # libraries (not libc or the GPU driver) into OUTDIR and OUTDIR/lib, without
 # debug info (STRIP=0 keeps it).
 set -euo pipefail
@@ -14,7 +14,7 @@ set -euo pipefail
 build_dir=$(cd "${1:?usage: bundle.sh BUILD_DIR OUTDIR}" && pwd)
 out=${2:?usage: bundle.sh BUILD_DIR OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
-collect=${COLLECT_LIBS:-/work/shared/tools/collect-libs.sh}
+collect=${COLLECT_LIBS:?set COLLECT_LIBS to the collect-libs.sh that gathers binaries and their libraries}
 
 bins=("${build_dir}/server/tensorpagerd" "${build_dir}/tests/gpu/sdk_gpu_test"
       "${build_dir}/tests/gpu/tp-gpu-bench")

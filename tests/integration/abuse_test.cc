@@ -122,8 +122,9 @@ TEST_F(AbuseTest, SwapWaitingOnABusyBlockSurvivesUnregisterOfAnother) {
     Put(c, kMiB, 3);
     auto t1 = std::async(std::launch::async, [&] { return SwapOut({b}); });
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    auto t2 =
-        std::async(std::launch::async, [&] { return SwapOut({c, a, b}); });
+    auto t2 = std::async(std::launch::async, [&] {
+      return SwapOut({c, a, b});
+    });
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     grpc::Status unregistered = Unregister(a);
     EXPECT_TRUE(unregistered.ok()) << unregistered.error_message();
@@ -226,8 +227,8 @@ TEST_F(AbuseTest, StalledWriteStreamsStayWithinTheInflightBudget) {
   third->WritesDone();
   grpc::Status refused = third->Finish();
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_TRUE(absl::StrContains(refused.error_message(),
-                                "--max_inflight_bytes"))
+  EXPECT_TRUE(
+      absl::StrContains(refused.error_message(), "--max_inflight_bytes"))
       << refused.error_message();
   // The refused stream took nothing.
   WaitForStatus(
@@ -404,8 +405,8 @@ class SharedMemoryAbuseTest : public AbuseTest {
                                                        v1::ring::kRingOffset);
     header->magic = v1::ring::kMagic;
     header->slots = v1::ring::kSlots;
-    ASSERT_EQ(
-        ::fcntl(segment_.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+    ASSERT_EQ(::fcntl(segment_.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW),
+              0);
     v1::AttachSharedMemoryResponse resp;
     grpc::Status s = AttachSegment(/*ring=*/false, &resp);
     if (!s.ok()) GTEST_SKIP() << "cannot attach here: " << s.error_message();
@@ -448,10 +449,9 @@ TEST_F(SharedMemoryAbuseTest, WrongCapabilityLooksLikeAMissingSegment) {
   detach.set_segment_id(segment_.id);
   detach.set_capability(guessed);
   v1::DetachSharedMemoryResponse done;
-  EXPECT_EQ(
-      Call(&v1::TensorPager::Stub::DetachSharedMemory, detach, &done)
-          .error_code(),
-      grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Call(&v1::TensorPager::Stub::DetachSharedMemory, detach, &done)
+                .error_code(),
+            grpc::StatusCode::NOT_FOUND);
   // Still attached for its owner...
   ASSERT_TRUE(ReadInto(segment_.id, segment_.capability).ok());
   EXPECT_EQ(std::string(segment_.base + 8192, 8192), PatternBytes(8192, 42));
@@ -516,8 +516,7 @@ TEST_F(SharedMemoryAbuseTest, AnotherUserCannotUseOrAttachTheSegment) {
     self[n] = '\0';
     ::execl("/usr/bin/setpriv", "setpriv", "--reuid=65534", "--regid=65534",
             "--clear-groups", self, "--gtest_also_run_disabled_tests",
-            "--gtest_filter=IntruderTest.*",
-            static_cast<char*>(nullptr));
+            "--gtest_filter=IntruderTest.*", static_cast<char*>(nullptr));
     ::_exit(121);
   }
   int status = 0;

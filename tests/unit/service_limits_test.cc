@@ -13,7 +13,6 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-
 #include "protos/tensorpager/v1/shared_ring.h"
 #include "server/call_slots.h"
 #include "server/inflight_budget.h"
@@ -173,20 +172,21 @@ TEST(SharedMemoryRingTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
     header->slots = v1::ring::kSlots;
     // A constant: clang rejects capturing it (-Wunused-lambda-capture).
     std::shared_ptr<void> mapping(p, [](void* q) { ::munmap(q, size); });
-    auto ring = SharedMemoryRing::Start(
-        mapping, size,
-        [](const SharedMemoryRing::Request&) { return SharedMemoryRing::Result{}; });
-    ::_exit(!ring.ok() && ring.status().code() ==
-                              absl::StatusCode::kResourceExhausted
+    auto ring = SharedMemoryRing::Start(mapping, size,
+                                        [](const SharedMemoryRing::Request&) {
+                                          return SharedMemoryRing::Result{};
+                                        });
+    ::_exit(!ring.ok() &&
+                    ring.status().code() == absl::StatusCode::kResourceExhausted
                 ? 0
                 : 4);
   }
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   std::filesystem::remove(group, ec);
-  ASSERT_TRUE(WIFEXITED(status)) << "the ring aborted the process (signal "
-                                 << (WIFSIGNALED(status) ? WTERMSIG(status) : 0)
-                                 << ")";
+  ASSERT_TRUE(WIFEXITED(status))
+      << "the ring aborted the process (signal "
+      << (WIFSIGNALED(status) ? WTERMSIG(status) : 0) << ")";
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
