@@ -1,0 +1,197 @@
+// The shared-memory data path of the service: attaching and detaching a
+// client's segment, the unary RPCs that move block bytes through it, and
+// the request ring's handler. Every call names its segment by id and
+// capability and comes from the user that attached it
+// (shared_memory_segments.h); nothing is allocated before the block and
+// the range are checked.
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "protos/tensorpager/v1/shared_ring.h"
+#include "server/proto_convert.h"
+#include "server/tensorpager_service.h"  // the class these members belong to
+
+namespace tensorpager::server {
+
+grpc::Status TensorPagerService::AttachSharedMemory(
+    grpc::ServerContext* context, const v1::AttachSharedMemoryRequest* request,
+    v1::AttachSharedMemoryResponse* response) {
+  if (!config_->shared_memory) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "the shared-memory data path is off on this server "
+                        "(--shared_memory=false); use WriteBlock and Access");
+  }
+  // /proc/<pid> names a process on this host only.
+  const std::string peer = context->peer();
+  if (!absl::StartsWith(peer, "unix:") &&
+      !absl::StartsWith(peer, "ipv4:127.") &&
+      !absl::StartsWith(peer, "ipv6:[::1]")) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        absl::StrCat("shared memory is for clients on this "
+                                     "host; ",
+                                     peer, " is not"));
+  }
+  // The server opens the client's memory only for the user the kernel
+  // says is calling, never on the request's word.
+  const std::optional<uid_t> uid = peers_.UidOf(peer);
+  if (!uid) {
+    return grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        absl::StrCat("the server cannot tell which user is calling over ", peer,
+                     "; shared memory needs a loopback TCP connection "
+                     "(127.0.0.1 or [::1]); use WriteBlock and Access"));
+  }
+  absl::StatusOr<SharedMemorySegments::Attached> attached = segments_.Attach(
+      *uid, request->pid(), request->fd(), request->size_bytes(),
+      request->token(), request->ring());
+  if (!attached.ok()) return ToGrpc(attached.status());
+  response->set_segment_id(attached->segment_id);
+  response->set_ring(attached->ring);
+  response->set_capability(attached->capability);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::DetachSharedMemory(
+    grpc::ServerContext* context, const v1::DetachSharedMemoryRequest* request,
+    v1::DetachSharedMemoryResponse*) {
+  // An unidentified caller owns nothing: NOT_FOUND, as for a wrong segment.
+  return ToGrpc(segments_.Detach(peers_.UidOf(context->peer()),
+                                 request->segment_id(), request->capability()));
+}
+
+absl::StatusOr<v1::WriteBlockResponse> TensorPagerService::WriteFromShared(
+    const storage::BlockKey& key, uint64_t offset, std::optional<bool> durable,
+    absl::Span<const std::byte> source) {
+  if (source.empty()) {
+    return absl::InvalidArgumentError(
+        "the shared range is empty: the write carries no data");
+  }
+  // Checked before anything is allocated: the block must exist and the
+  // range fit it (the store checks again under its lock).
+  absl::StatusOr<storage::BlockInfo> info = store_->Get(key);
+  if (!info.ok()) return info.status();
+  const uint64_t size = info->attrs.size_bytes;
+  if (offset > size || source.size() > size - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "write of ", source.size(), " bytes at offset ", offset,
+        " does not fit block ", key.ToString(), " of ", size, " bytes"));
+  }
+  absl::StatusOr<InflightBudget::Hold> hold = inflight_.Take(
+      source.size(), absl::StrCat("shared-memory write of ", key.ToString()));
+  if (!hold.ok()) return hold.status();
+  // Copied first: the client may reuse its range as soon as we answer.
+  storage::AlignedBuffer staging = store_->NewBuffer(source.size());
+  if (!staging.ok()) {
+    return absl::ResourceExhaustedError(
+        "server is out of memory for the write's staging buffer; retry "
+        "later");
+  }
+  std::memcpy(staging.data(), source.data(), source.size());
+  absl::StatusOr<storage::WriteResult> result = store_->Write(
+      key, offset, std::move(staging), storage::WriteOptions{durable});
+  if (!result.ok()) return result.status();
+  v1::WriteBlockResponse response;
+  ToProto(result->block, response.mutable_block());
+  response.set_bytes_written(result->bytes_written);
+  response.set_durable(result->durable);
+  return response;
+}
+
+absl::StatusOr<v1::AccessSharedResponse> TensorPagerService::ReadIntoShared(
+    const storage::BlockKey& key, uint64_t offset, uint64_t length,
+    absl::Span<std::byte> destination) {
+  storage::ReadOptions options;
+  options.offset = offset;
+  options.length = length;
+  absl::StatusOr<storage::ReadResult> read = store_->Read(key, options);
+  if (!read.ok()) return read.status();
+  if (read->length > destination.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "destination holds ", destination.size(), " bytes but ", read->length,
+        " bytes of ", key.ToString(), " were asked for; give a larger range"));
+  }
+  std::memcpy(destination.data(), read->data->data() + read->offset,
+              read->length);
+  v1::AccessSharedResponse response;
+  ToProto(read->block, response.mutable_block());
+  response.set_hit(read->hit);
+  response.set_length(read->length);
+  return response;
+}
+
+SharedMemoryRing::Result TensorPagerService::ServeRing(
+    const SharedMemoryRing::Request& request) {
+  SharedMemoryRing::Result result;
+  absl::StatusOr<storage::BlockKey> key =
+      storage::BlockKey::Make(request.ns, request.id);
+  if (!key.ok()) {
+    result.status = key.status();
+    return result;
+  }
+  if (request.op == v1::ring::kWrite) {
+    absl::StatusOr<v1::WriteBlockResponse> w =
+        WriteFromShared(*key, request.offset, request.durable, request.data);
+    result.status = w.status();
+    if (w.ok()) {
+      result.length = w->bytes_written();
+      result.durable = w->durable();
+      result.info = w->block().SerializeAsString();
+    }
+  } else {
+    absl::StatusOr<v1::AccessSharedResponse> r =
+        ReadIntoShared(*key, request.offset, request.length, request.data);
+    result.status = r.status();
+    if (r.ok()) {
+      result.length = r->length();
+      result.hit = r->hit();
+      result.info = r->block().SerializeAsString();
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<TensorPagerService::SharedTarget>
+TensorPagerService::ResolveShared(grpc::ServerContext* context,
+                                  const std::string& ns, const std::string& id,
+                                  const v1::SharedRange& range) {
+  absl::StatusOr<storage::BlockKey> key = storage::BlockKey::Make(ns, id);
+  if (!key.ok()) return key.status();
+  // Every call proves its user again: a segment id and capability alone
+  // do not hand another user's memory over.
+  absl::StatusOr<SharedMemorySegments::Lease> lease =
+      segments_.Resolve(peers_.UidOf(context->peer()), range.segment_id(),
+                        range.capability(), range.offset(), range.length());
+  if (!lease.ok()) return lease.status();
+  return SharedTarget{*std::move(key), *std::move(lease)};
+}
+
+grpc::Status TensorPagerService::WriteBlockShared(
+    grpc::ServerContext* context, const v1::WriteBlockSharedRequest* request,
+    v1::WriteBlockResponse* response) {
+  absl::StatusOr<SharedTarget> target = ResolveShared(
+      context, request->namespace_(), request->id(), request->source());
+  if (!target.ok()) return ToGrpc(target.status());
+  std::optional<bool> durable;
+  if (request->has_durable()) durable = request->durable();
+  absl::StatusOr<v1::WriteBlockResponse> result = WriteFromShared(
+      target->key, request->offset(), durable, target->lease.bytes());
+  if (!result.ok()) return ToGrpc(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status TensorPagerService::AccessShared(
+    grpc::ServerContext* context, const v1::AccessSharedRequest* request,
+    v1::AccessSharedResponse* response) {
+  absl::StatusOr<SharedTarget> target = ResolveShared(
+      context, request->namespace_(), request->id(), request->destination());
+  if (!target.ok()) return ToGrpc(target.status());
+  absl::StatusOr<v1::AccessSharedResponse> result = ReadIntoShared(
+      target->key, request->offset(), request->length(), target->lease.bytes());
+  if (!result.ok()) return ToGrpc(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+}  // namespace tensorpager::server

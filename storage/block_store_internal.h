@@ -1,0 +1,136 @@
+// The block store's private parts, shared by the files that implement it
+// (block_store*.cc): the index entry, the disk copy, the tally guard and
+// the batching helpers. Nothing outside storage/block_store*.cc includes it.
+#ifndef TENSORPAGER_STORAGE_BLOCK_STORE_INTERNAL_H_
+#define TENSORPAGER_STORAGE_BLOCK_STORE_INTERNAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/types/span.h"
+#include "storage/block_store.h"
+
+namespace tensorpager::storage {
+
+// The durable copy of a block in the data file.
+struct BlockStore::DiskCopy {
+  Extent extent;
+  uint64_t stored_bytes = 0;     // image length within the extent
+  uint64_t stored_checksum = 0;  // xxh3-64 of the image
+  std::string codec = "none";    // see CompressedImage::codec
+
+  bool compressed() const { return codec != "none"; }
+  void ToRecord(BlockRecordProto* r) const {
+    r->set_on_disk(true);
+    r->set_extent_offset(extent.offset);
+    r->set_extent_length(extent.length);
+    r->set_stored_bytes(stored_bytes);
+    r->set_codec(codec);
+    r->set_stored_checksum(stored_checksum);
+  }
+};
+
+struct BlockStore::Entry {
+  BlockKey key;
+  std::string encoded;
+  policy::Key handle = 0;
+  BlockAttributes attrs;
+  // The resident bytes. Immutable once published: a write publishes a new
+  // buffer, so readers holding the old snapshot are never torn.
+  std::shared_ptr<const AlignedBuffer> ram;
+  // The durable copy; always matches `version` when present.
+  std::optional<DiskCopy> disk;
+  bool written = false;
+  uint64_t version = 0;
+  uint64_t checksum = 0;
+  std::string lost_reason;
+  Io io = Io::kIdle;
+  // Swapped in by the prefetcher and not accessed since.
+  bool prefetched = false;
+  uint64_t access_count = 0;
+  int64_t last_access_ms = 0;
+  int64_t created_ms = 0;
+};
+
+// Takes an entry's share out of the tally and puts it back, as changed,
+// when it goes out of scope.
+class BlockStore::Recount {
+ public:
+  Recount(BlockStore* store, const Entry& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(store->mu_)
+      : store_(store), e_(e) {
+    store_->Count(e_, -1);
+  }
+  ~Recount() ABSL_NO_THREAD_SAFETY_ANALYSIS { store_->Count(e_, +1); }
+  Recount(const Recount&) = delete;
+  Recount& operator=(const Recount&) = delete;
+
+ private:
+  BlockStore* store_;
+  const Entry& e_;
+};
+
+// Helpers of the block store files.
+
+// Blocks smaller than an I/O unit move in engine batches of at most this
+// many blocks and bytes, which bounds what a batch holds at once (RAM
+// reserved for swap-ins, compressed images of swap-outs).
+inline constexpr size_t kBatchBlocks = 256;
+inline constexpr uint64_t kBatchBytes = 64ull << 20;
+
+// Entries a listing examines per hold of the store's lock.
+inline constexpr size_t kListScanPerLock = 4096;
+
+// Splits blocks of `sizes` into consecutive runs [begin, end) of at most
+// kBatchBlocks blocks and `max_bytes` bytes, each holding at least one.
+inline std::vector<std::pair<size_t, size_t>> BatchRanges(
+    absl::Span<const uint64_t> sizes, uint64_t max_bytes) {
+  std::vector<std::pair<size_t, size_t>> ranges;
+  size_t begin = 0;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (i > begin &&
+        (i - begin == kBatchBlocks || bytes + sizes[i] > max_bytes)) {
+      ranges.emplace_back(begin, i);
+      begin = i;
+      bytes = 0;
+    }
+    bytes += sizes[i];
+  }
+  if (begin < sizes.size()) ranges.emplace_back(begin, sizes.size());
+  return ranges;
+}
+
+inline int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+inline uint32_t ElementBytes(uint32_t dtype) {
+  switch (dtype) {
+    case 1:  // FLOAT32
+    case 8:  // INT32
+      return 4;
+    case 2:  // FLOAT16
+    case 3:  // BFLOAT16
+    case 7:  // INT16
+      return 2;
+    case 4:  // FLOAT64
+    case 9:  // INT64
+      return 8;
+    case 5:   // INT8
+    case 6:   // UINT8
+    case 10:  // BOOL
+    case 11:  // FLOAT8_E4M3
+    case 12:  // FLOAT8_E5M2
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace tensorpager::storage
+
+#endif  // TENSORPAGER_STORAGE_BLOCK_STORE_INTERNAL_H_

@@ -1,0 +1,160 @@
+// BlockStore: the kept tally, Stats and List.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "storage/block_store.h"
+#include "storage/block_store_internal.h"
+#include "storage/checksum.h"
+#include "storage/log.h"
+#include "storage/private_dir.h"
+
+namespace tensorpager::storage {
+
+absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
+                                          uint32_t page_size,
+                                          const std::string& page_token) const {
+  std::string after;
+  if (!page_token.empty() && !absl::WebSafeBase64Unescape(page_token, &after)) {
+    return absl::InvalidArgumentError(
+        "page_token is malformed; pass the next_page_token of the previous "
+        "response unchanged");
+  }
+  const std::string ns =
+      filter.ns.empty() ? std::string(kDefaultNamespace) : filter.ns;
+  const std::string prefix =
+      filter.all_namespaces ? "" : ns + std::string(1, '\0') + filter.id_prefix;
+  ListPage page;
+  std::string last_returned;
+  // The scan lets go of the lock every kListScanPerLock entries, so a
+  // listing with a rare filter never stalls the data path for long.
+  std::string cursor = after;
+  bool from_prefix = after.empty();
+  for (;;) {
+    ReaderMutexLock lock(&mu_);
+    auto it =
+        from_prefix ? blocks_.lower_bound(prefix) : blocks_.upper_bound(cursor);
+    from_prefix = false;
+    size_t scanned = 0;
+    for (; it != blocks_.end(); ++it) {
+      if (++scanned > kListScanPerLock) break;
+      cursor = it->first;
+      const Entry& e = *it->second;
+      if (!filter.all_namespaces && !absl::StartsWith(it->first, prefix)) {
+        return page;
+      }
+      if (e.io == Io::kRemoving) continue;
+      if (filter.all_namespaces &&
+          !absl::StartsWith(e.key.id, filter.id_prefix)) {
+        continue;
+      }
+      if (filter.region_type && e.attrs.region_type != *filter.region_type)
+        continue;
+      if (filter.pinned && e.attrs.pinned != *filter.pinned) continue;
+      const Tier tier = TierOf(e);
+      if (filter.tier && tier != *filter.tier) {
+        // RAM_AND_DISK counts as both RAM and DISK for filtering.
+        const bool both =
+            tier == Tier::kRamAndDisk &&
+            (*filter.tier == Tier::kRam || *filter.tier == Tier::kDisk);
+        if (!both) continue;
+      }
+      if (page.blocks.size() == page_size) {
+        page.next_page_token = absl::WebSafeBase64Escape(last_returned);
+        return page;
+      }
+      page.blocks.push_back(InfoOf(e));
+      last_returned = it->first;
+    }
+    if (it == blocks_.end()) return page;
+  }
+}
+
+void BlockStore::Count(const Entry& e, int sign) {
+  if (e.io == Io::kRemoving) return;
+  Tally& t = tally_;
+  const int64_t size = static_cast<int64_t>(e.attrs.size_bytes) * sign;
+  t.blocks_registered += sign;
+  const int region = static_cast<int>(e.attrs.region_type);
+  t.blocks_by_region[region] += sign;
+  t.bytes_by_region[region] += size;
+  if (e.attrs.pinned) {
+    t.blocks_pinned += sign;
+    t.pinned_bytes += size;
+  }
+  if (e.disk && e.lost_reason.empty()) {
+    t.disk_stored_bytes += static_cast<int64_t>(e.disk->stored_bytes) * sign;
+    if (e.disk->compressed()) t.blocks_compressed += sign;
+  }
+  switch (TierOf(e)) {
+    case Tier::kLost:
+      t.blocks_lost += sign;
+      break;
+    case Tier::kEmpty:
+      t.blocks_empty += sign;
+      break;
+    case Tier::kRam:
+      t.blocks_in_ram += sign;
+      break;
+    case Tier::kDisk:
+      t.blocks_on_disk += sign;
+      t.disk_bytes += size;
+      break;
+    case Tier::kRamAndDisk:
+      t.blocks_in_ram += sign;
+      t.blocks_on_disk += sign;
+      t.disk_bytes += size;
+      break;
+  }
+}
+
+StoreStats BlockStore::Stats() const {
+  StoreStats s;
+  s.disk = allocator_->Stats();
+  s.io_engine = std::string(io_->name());
+  s.io_in_flight = io_in_flight_.load(std::memory_order_relaxed);
+  s.buffers = buffers_->Stats();
+  ReaderMutexLock lock(&mu_);
+  const Tally& t = tally_;
+  s.blocks_registered = static_cast<uint64_t>(t.blocks_registered);
+  s.blocks_in_ram = static_cast<uint64_t>(t.blocks_in_ram);
+  s.blocks_on_disk = static_cast<uint64_t>(t.blocks_on_disk);
+  s.blocks_pinned = static_cast<uint64_t>(t.blocks_pinned);
+  s.blocks_lost = static_cast<uint64_t>(t.blocks_lost);
+  s.blocks_empty = static_cast<uint64_t>(t.blocks_empty);
+  s.disk_bytes = static_cast<uint64_t>(t.disk_bytes);
+  s.disk_stored_bytes = static_cast<uint64_t>(t.disk_stored_bytes);
+  s.blocks_compressed = static_cast<uint64_t>(t.blocks_compressed);
+  s.pinned_bytes = static_cast<uint64_t>(t.pinned_bytes);
+  for (int i = 0; i < kNumRegionTypes; ++i) {
+    s.blocks_by_region[i] = static_cast<uint64_t>(t.blocks_by_region[i]);
+    s.bytes_by_region[i] = static_cast<uint64_t>(t.bytes_by_region[i]);
+  }
+  s.ram_bytes = ram_used_;
+  s.ram_budget_bytes = ram_budget_;
+  s.ram_hits = counters_.ram_hits;
+  s.disk_hits = counters_.disk_hits;
+  s.misses = counters_.misses;
+  s.swap_outs = counters_.swap_outs;
+  s.swap_ins = counters_.swap_ins;
+  s.bytes_swapped_out = counters_.bytes_out;
+  s.bytes_swapped_in = counters_.bytes_in;
+  s.prefetched = counters_.prefetched;
+  s.prefetch_hits = counters_.prefetch_hits;
+  s.prefetch_wasted = counters_.prefetch_wasted;
+  s.accesses_reported = counters_.reported;
+  s.compress_attempts = compress_attempts_.load(std::memory_order_relaxed);
+  s.compress_skipped = compress_skipped_.load(std::memory_order_relaxed);
+  s.swap_out_time = counters_.out_time;
+  s.swap_in_time = counters_.in_time;
+  s.algorithm = policy_->algorithm();
+  return s;
+}
+
+}  // namespace tensorpager::storage

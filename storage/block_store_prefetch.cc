@@ -1,0 +1,84 @@
+// BlockStore: sequences and the prefetcher.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "storage/block_store.h"
+#include "storage/block_store_internal.h"
+#include "storage/checksum.h"
+#include "storage/log.h"
+#include "storage/private_dir.h"
+
+namespace tensorpager::storage {
+
+void BlockStore::IndexSequence(Entry* e) {
+  if (!e->attrs.sequence) return;
+  sequences_[e->attrs.sequence->group][e->attrs.sequence->index] = e;
+}
+
+void BlockStore::UnindexSequence(const Entry& e) {
+  if (!e.attrs.sequence) return;
+  auto group = sequences_.find(e.attrs.sequence->group);
+  if (group == sequences_.end()) return;
+  auto member = group->second.find(e.attrs.sequence->index);
+  if (member != group->second.end() && member->second == &e) {
+    group->second.erase(member);
+  }
+  if (group->second.empty()) sequences_.erase(group);
+}
+
+void BlockStore::NoteLeavingRam(Entry& e) {
+  if (e.prefetched) {
+    e.prefetched = false;
+    ++counters_.prefetch_wasted;
+  }
+}
+
+void BlockStore::SchedulePrefetch(const Entry& e) {
+  auto group = sequences_.find(e.attrs.sequence->group);
+  if (group == sequences_.end()) return;
+  const uint32_t first = e.attrs.sequence->index;
+  for (auto it = group->second.upper_bound(first);
+       it != group->second.end() &&
+       it->first - first <= options_.prefetch_depth;
+       ++it) {
+    const Entry* next = it->second;
+    if (next->ram == nullptr && next->disk && next->io == Io::kIdle &&
+        next->lost_reason.empty()) {
+      prefetch_queue_.push_back(next->key);
+    }
+  }
+  if (!prefetch_queue_.empty()) io_done_.SignalAll();
+}
+
+void BlockStore::PrefetchLoop() {
+  for (;;) {
+    Entry* e = nullptr;
+    {
+      MutexLock lock(&mu_);
+      while (!stopping_ && prefetch_queue_.empty()) io_done_.Wait(&mu_);
+      if (stopping_) return;
+      const BlockKey key = std::move(prefetch_queue_.front());
+      prefetch_queue_.pop_front();
+      e = Find(key);
+      // Prefetch only into free room: never evict for a guess.
+      if (e == nullptr || e->ram != nullptr || !e->disk || e->io != Io::kIdle ||
+          !e->lost_reason.empty() ||
+          ram_used_ + ram_reserved_ + e->attrs.size_bytes > ram_budget_) {
+        continue;
+      }
+      e->io = Io::kSwappingIn;
+    }
+    // Marks the block as prefetched under the lock that makes it idle:
+    // once idle, a concurrent Unregister may free it.
+    SwapInMarked({&e, 1}, /*prefetch=*/true);
+  }
+}
+
+}  // namespace tensorpager::storage

@@ -1,0 +1,104 @@
+// BlockStore: rebuilding the index from the metadata records at start.
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "storage/block_store.h"
+#include "storage/block_store_internal.h"
+#include "storage/checksum.h"
+#include "storage/log.h"
+#include "storage/private_dir.h"
+
+namespace tensorpager::storage {
+
+absl::Status BlockStore::Recover() {
+  const absl::Time start = absl::Now();
+  MutexLock lock(&mu_);
+  absl::Status s = meta_->ForEach([&](const BlockKey& key,
+                                      const BlockRecordProto&
+                                          r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto e = std::make_unique<Entry>();
+    e->key = key;
+    e->encoded = key.Encode();
+    e->handle = next_handle_++;
+    e->attrs.size_bytes = r.size_bytes();
+    e->attrs.region_type = static_cast<RegionType>(r.region_type());
+    e->attrs.pinned = r.pinned();
+    e->attrs.dtype = r.dtype();
+    e->attrs.shape.assign(r.shape().begin(), r.shape().end());
+    e->attrs.labels.insert(r.labels().begin(), r.labels().end());
+    if (r.has_sequence()) {
+      e->attrs.sequence = SequenceRef{r.sequence_group(), r.sequence_index()};
+    }
+    // Values this server never writes make the block lost, not trusted: an
+    // unknown region type would index past the per-region tallies, an
+    // unknown codec would compress under another codec's name.
+    std::string invalid;
+    if (r.region_type() >= kNumRegionTypes) {
+      invalid = absl::StrCat("unknown region type ", r.region_type());
+      e->attrs.region_type = RegionType::kTensorData;
+    }
+    if (r.requested_codec() > static_cast<uint32_t>(Codec::kZstd)) {
+      invalid = absl::StrCat("unknown codec ", r.requested_codec());
+    } else if (r.requested_codec() != 0) {
+      e->attrs.codec = static_cast<Codec>(r.requested_codec());
+    }
+    e->written = r.written();
+    e->version = r.version();
+    e->checksum = r.checksum();
+    e->access_count = r.access_count();
+    e->last_access_ms = r.last_access_unix_ms();
+    e->created_ms = r.created_unix_ms();
+    e->lost_reason = r.lost_reason();
+    if (!invalid.empty() && e->lost_reason.empty()) {
+      e->lost_reason = absl::StrCat(
+          "its metadata record is invalid after restart (", invalid, ")");
+    }
+    ++recovery_.blocks;
+    if (r.on_disk() && e->lost_reason.empty()) {
+      DiskCopy copy;
+      copy.extent = Extent{r.extent_offset(), r.extent_length()};
+      copy.stored_bytes = r.stored_bytes();
+      copy.stored_checksum = r.stored_checksum();
+      copy.codec = r.codec().empty() ? "none" : r.codec();
+      const absl::Status claim =
+          copy.stored_bytes > copy.extent.length
+              ? absl::DataLossError(
+                    absl::StrCat("stored size ", copy.stored_bytes,
+                                 " exceeds its extent of ", copy.extent.length))
+              : allocator_->MarkUsed(copy.extent);
+      if (claim.ok()) {
+        e->disk = std::move(copy);
+        ++recovery_.blocks_on_disk;
+        recovery_.bytes_on_disk += e->attrs.size_bytes;
+      } else {
+        e->lost_reason = absl::StrCat(
+            "its disk extent is invalid after restart (", claim.message(), ")");
+      }
+    } else if (r.written() && e->lost_reason.empty()) {
+      e->lost_reason =
+          "it was only in RAM when the server stopped; write it again";
+    }
+    if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
+    IndexSequence(e.get());
+    by_handle_.emplace(e->handle, e.get());
+    Count(*e, +1);
+    blocks_.emplace(e->encoded, std::move(e));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  {
+    MutexLock file_lock(&file_mu_);
+    file_bytes_ = io_->file_size();
+  }
+  recovery_.duration = absl::Now() - start;
+  return absl::OkStatus();
+}
+
+}  // namespace tensorpager::storage

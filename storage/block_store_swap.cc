@@ -1,0 +1,295 @@
+// BlockStore: making room in the RAM tier and the Swap calls (by name and by
+// bytes).
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "storage/block_store.h"
+#include "storage/block_store_internal.h"
+#include "storage/checksum.h"
+#include "storage/log.h"
+#include "storage/private_dir.h"
+
+namespace tensorpager::storage {
+
+absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
+  if (bytes == 0) return absl::OkStatus();
+  absl::Status last_error = absl::OkStatus();
+  for (;;) {
+    std::vector<Entry*> marked;
+    {
+      MutexLock lock(&mu_);
+      if (bytes > ram_budget_) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "block needs ", bytes, " bytes but the RAM tier's budget is ",
+            ram_budget_, " bytes; raise --ram_budget"));
+      }
+      if (ram_used_ + ram_reserved_ + bytes <= ram_budget_) {
+        ram_reserved_ += bytes;
+        return absl::OkStatus();
+      }
+      const uint64_t need =
+          std::max(ram_used_ + ram_reserved_ + bytes - ram_budget_,
+                   std::min(options_.eviction_batch_bytes, ram_budget_ / 16));
+      victims_.clear();
+      policy_->SelectVictims(
+          need,
+          [&](policy::Key k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            const Entry* v = by_handle_.at(k);
+            return v != exclude && v->io == Io::kIdle && v->ram != nullptr &&
+                   !v->attrs.pinned;
+          },
+          &victims_);
+      for (policy::Key k : victims_) {
+        Entry* v = by_handle_.at(k);
+        v->io = Io::kSwappingOut;
+        marked.push_back(v);
+      }
+      if (marked.empty()) {
+        if (swaps_in_flight_ > 0) {
+          // Someone else's swap will free RAM or fail; look again then.
+          io_done_.Wait(&mu_);
+          continue;
+        }
+        if (!last_error.ok()) return last_error;
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "RAM tier full: ", ram_used_ + ram_reserved_, " of ", ram_budget_,
+            " bytes are held by pinned or busy blocks and ", bytes,
+            " more are needed; unpin blocks, unregister blocks or raise "
+            "--ram_budget"));
+      }
+    }
+    SwapResult ignored;
+    last_error = SwapOutMarked(marked, &ignored);
+    if (!last_error.ok() && ignored.moved.empty()) return last_error;
+  }
+}
+
+void BlockStore::ReleaseReservation(uint64_t bytes) {
+  MutexLock lock(&mu_);
+  ram_reserved_ -= bytes;
+  io_done_.SignalAll();
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapOut(
+    const std::vector<BlockKey>& keys) {
+  const absl::Time start = absl::Now();
+  SwapResult result;
+  std::vector<Entry*> marked;
+  {
+    MutexLock lock(&mu_);
+    absl::StatusOr<std::vector<Entry*>> found = FindAllIdle(keys);
+    if (!found.ok()) return found.status();
+    const std::vector<Entry*>& entries = *found;
+    // Check everything before moving anything.
+    for (Entry* e : entries) {
+      if (e->attrs.pinned) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("block ", e->key.ToString(),
+                         " is pinned and never leaves RAM; unpin it first"));
+      }
+      if (!e->lost_reason.empty() || !e->written) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "block ", e->key.ToString(), " holds no data to swap out (",
+            TierName(TierOf(*e)), ")"));
+      }
+    }
+    for (Entry* e : entries) {
+      if (e->ram == nullptr || e->io != Io::kIdle) {
+        if (e->ram == nullptr) result.already_there.push_back(e->key);
+        continue;
+      }
+      e->io = Io::kSwappingOut;
+      marked.push_back(e);
+    }
+  }
+  absl::Status s = SwapOutMarked(marked, &result);
+  if (!s.ok()) return s;
+  result.duration = absl::Now() - start;
+  return result;
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapIn(
+    const std::vector<BlockKey>& keys) {
+  const absl::Time start = absl::Now();
+  SwapResult result;
+  {
+    MutexLock lock(&mu_);
+    for (const BlockKey& key : keys) {
+      absl::StatusOr<Entry*> e = FindIdle(key);
+      if (!e.ok()) return e.status();
+      if (!(*e)->lost_reason.empty()) {
+        return absl::DataLossError(absl::StrCat(
+            "block ", key.ToString(), " is lost: ", (*e)->lost_reason));
+      }
+      if (!(*e)->written) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("block ", key.ToString(), " was never written"));
+      }
+    }
+  }
+  // Idle blocks are read side by side. Busy ones are taken one at a time
+  // afterwards: waiting for them while holding marks on others could
+  // deadlock against a caller marking the same blocks in another order.
+  // Sizes are taken while the blocks are marked: once a swap-in finishes,
+  // a concurrent Unregister may free its entry.
+  struct Marked {
+    Entry* e;
+    uint64_t size;
+  };
+  std::vector<Marked> marked;
+  std::vector<BlockKey> keys_of_marked;
+  std::vector<BlockKey> busy;
+  {
+    MutexLock lock(&mu_);
+    absl::flat_hash_set<const Entry*> seen;
+    for (const BlockKey& key : keys) {
+      Entry* e = Find(key);
+      if (e != nullptr && !seen.insert(e).second) continue;
+      if (e == nullptr || e->io != Io::kIdle) {
+        busy.push_back(key);
+      } else if (e->ram != nullptr) {
+        result.already_there.push_back(key);
+      } else {
+        e->io = Io::kSwappingIn;
+        marked.push_back({e, e->attrs.size_bytes});
+        keys_of_marked.push_back(key);
+      }
+    }
+  }
+  // Blocks of an I/O unit or more are read side by side, a thread each;
+  // smaller ones in batches from this thread.
+  std::vector<absl::Status> statuses(marked.size());
+  std::vector<size_t> large;
+  std::vector<size_t> small;
+  for (size_t i = 0; i < marked.size(); ++i) {
+    (marked[i].size >= options_.io.io_unit_bytes ? large : small).push_back(i);
+  }
+  swap_pool_->ParallelFor(large.size(), [&](size_t k) {
+    statuses[large[k]] = SwapInMarked(marked[large[k]].e);
+  });
+  // A batch reserves its RAM before reading: keep it to a share of the
+  // budget.
+  uint64_t max_batch_bytes;
+  {
+    ReaderMutexLock lock(&mu_);
+    max_batch_bytes = std::min(kBatchBytes, ram_budget_ / 4);
+  }
+  std::vector<uint64_t> small_sizes;
+  for (size_t i : small) small_sizes.push_back(marked[i].size);
+  for (const auto& [begin, end] : BatchRanges(small_sizes, max_batch_bytes)) {
+    std::vector<Entry*> batch;
+    for (size_t k = begin; k < end; ++k) batch.push_back(marked[small[k]].e);
+    std::vector<absl::Status> done = SwapInMarked(batch);
+    for (size_t k = begin; k < end; ++k) {
+      statuses[small[k]] = std::move(done[k - begin]);
+    }
+  }
+  absl::Status first_error = absl::OkStatus();
+  for (size_t i = 0; i < marked.size(); ++i) {
+    if (!statuses[i].ok()) {
+      if (first_error.ok()) first_error = statuses[i];
+      continue;
+    }
+    result.moved.push_back(keys_of_marked[i]);
+    result.bytes_moved += marked[i].size;
+  }
+  if (!first_error.ok()) return first_error;
+  for (const BlockKey& key : busy) {
+    Entry* e;
+    uint64_t size;
+    {
+      MutexLock lock(&mu_);
+      absl::StatusOr<Entry*> found = FindIdle(key);
+      if (!found.ok()) return found.status();
+      e = *found;
+      if (e->ram != nullptr) {
+        result.already_there.push_back(key);
+        continue;
+      }
+      e->io = Io::kSwappingIn;
+      size = e->attrs.size_bytes;
+    }
+    if (absl::Status s = SwapInMarked(e); !s.ok()) return s;
+    result.moved.push_back(key);
+    result.bytes_moved += size;
+  }
+  result.duration = absl::Now() - start;
+  return result;
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapOutBytes(uint64_t bytes) {
+  const absl::Time start = absl::Now();
+  SwapResult result;
+  std::vector<Entry*> marked;
+  {
+    MutexLock lock(&mu_);
+    victims_.clear();
+    policy_->SelectVictims(
+        bytes,
+        [&](policy::Key k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          const Entry* v = by_handle_.at(k);
+          return v->io == Io::kIdle && v->ram != nullptr && !v->attrs.pinned;
+        },
+        &victims_);
+    for (policy::Key k : victims_) {
+      Entry* v = by_handle_.at(k);
+      v->io = Io::kSwappingOut;
+      marked.push_back(v);
+    }
+  }
+  absl::Status s = SwapOutMarked(marked, &result);
+  if (!s.ok() && result.moved.empty()) return s;
+  result.duration = absl::Now() - start;
+  return result;
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
+  std::vector<std::pair<int64_t, BlockKey>> candidates;
+  {
+    ReaderMutexLock lock(&mu_);
+    uint64_t room = ram_budget_ > ram_used_ + ram_reserved_
+                        ? ram_budget_ - ram_used_ - ram_reserved_
+                        : 0;
+    for (const auto& [encoded, e] : blocks_) {
+      if (e->io == Io::kIdle && e->ram == nullptr && e->disk &&
+          e->lost_reason.empty()) {
+        candidates.emplace_back(e->last_access_ms, e->key);
+      }
+    }
+    std::sort(candidates.begin(), candidates.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::pair<int64_t, BlockKey>> chosen;
+    uint64_t total = 0;
+    for (auto& c : candidates) {
+      if (total >= bytes) break;
+      const uint64_t size = Find(c.second)->attrs.size_bytes;
+      if (size > room) continue;
+      room -= size;
+      total += size;
+      chosen.push_back(std::move(c));
+    }
+    candidates = std::move(chosen);
+  }
+  std::vector<BlockKey> keys;
+  for (auto& c : candidates) keys.push_back(std::move(c.second));
+  return SwapIn(keys);
+}
+
+absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {
+  uint64_t excess;
+  {
+    ReaderMutexLock lock(&mu_);
+    if (ram_used_ <= target_bytes) return SwapResult{};
+    excess = ram_used_ - target_bytes;
+  }
+  return SwapOutBytes(excess);
+}
+
+}  // namespace tensorpager::storage
