@@ -58,11 +58,14 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
   store->meta_ = *std::move(meta);
   store->options_.io.path = store->options_.data_dir + "/blocks.dat";
   absl::StatusOr<std::unique_ptr<IoEngine>> io =
-      OpenIoEngine(store->options_.io);
+      store->options_.open_io_engine
+          ? store->options_.open_io_engine(store->options_.io)
+          : OpenIoEngine(store->options_.io);
   if (!io.ok()) return io.status();
-  store->io_ = *std::move(io);
-  store->allocator_ = std::make_unique<ExtentAllocator>(
-      store->options_.max_swap_bytes, kIoAlignment);
+  store->disk_ = std::make_unique<DiskTier>(
+      DiskTierOptions{store->options_.max_swap_bytes,
+                      store->options_.file_growth_bytes},
+      *std::move(io), store->buffers_, store->swap_pool_.get());
   if (absl::Status s = store->Recover(); !s.ok()) return s;
   if (store->options_.prefetch_depth > 0) {
     BlockStore* raw = store.get();
@@ -326,7 +329,7 @@ absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
     blocks_.erase(e->encoded);
     io_done_.SignalAll();
   }
-  if (extent) FreeExtent(*extent);
+  if (extent) disk_->Free(*extent);
   return freed;
 }
 

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,7 +32,7 @@
 #include "storage/block_types.h"
 #include "storage/buffer_pool.h"
 #include "storage/codec.h"
-#include "storage/extent_allocator.h"
+#include "storage/disk_tier.h"
 #include "storage/io_engine.h"
 #include "storage/metadata_store.h"
 #include "storage/policy/eviction_policy.h"
@@ -62,6 +63,12 @@ struct BlockStoreOptions {
   // The data file grows in steps of this size (preallocated).
   uint64_t file_growth_bytes = 64ull << 20;
   IoEngineOptions io;  // io.path is set by the store
+  // Opens the NVMe tier's engine over `io`. Unset: OpenIoEngine (io_uring
+  // or threads on the real file). Tests hand in engines that keep the bytes
+  // in memory or fail on demand.
+  std::function<absl::StatusOr<std::unique_ptr<IoEngine>>(
+      const IoEngineOptions&)>
+      open_io_engine;
   policy::Algorithm algorithm = policy::Algorithm::kLru;
   // WriteBlock without an explicit durable flag: per region type override,
   // else the default.
@@ -254,7 +261,6 @@ class BlockStore {
  private:
   enum class Io { kIdle, kWriting, kSwappingOut, kSwappingIn, kRemoving };
   struct Entry;
-  struct DiskCopy;
 
   explicit BlockStore(BlockStoreOptions options);
   absl::Status Recover();
@@ -295,43 +301,9 @@ class BlockStore {
   std::vector<absl::Status> SwapInMarked(absl::Span<Entry* const> entries,
                                          bool prefetch = false)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // An extent of `capacity` bytes, the data file grown as needed.
-  absl::StatusOr<Extent> AllocateExtent(uint64_t capacity);
-  // What a disk copy is made from.
-  struct CopySource {
-    const AlignedBuffer* data = nullptr;
-    uint64_t checksum = 0;  // of *data
-    uint32_t element_bytes = 0;
-    CompressionSettings compression;
-  };
-  // Compresses the source as its settings ask, when that pays.
-  std::optional<CompressedImage> CompressForDisk(const CopySource& source);
-  // Writes each source to a new extent (compressed when that pays) with the
-  // writes in one engine batch; copies[i] gets the outcome of sources[i].
-  // The caller syncs.
-  void WriteDiskCopies(absl::Span<const CopySource> sources,
-                       absl::Span<absl::StatusOr<DiskCopy>> copies);
   // The compression settings for `e`'s next disk copy.
   CompressionSettings CompressionFor(const Entry& e) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // DATA_LOSS naming the block and what is wrong with its disk copy.
-  absl::Status CorruptCopy(const Entry& e, const DiskCopy& copy,
-                           absl::string_view what) const;
-  // Sets up `read` of a disk copy into `out` (the block's size): straight
-  // into it when raw, into `staging` (taken from the pool) when compressed.
-  absl::Status PrepareRead(const Entry& e, const DiskCopy& copy,
-                           AlignedBuffer* out, AlignedBuffer* staging,
-                           IoRequest* read);
-  // After the read: verifies the checksums and decompresses into `out`;
-  // gives `staging` back.
-  absl::Status FinishRead(const Entry& e, const DiskCopy& copy,
-                          uint64_t checksum, AlignedBuffer* staging,
-                          AlignedBuffer* out);
-  // Reads a disk copy into `out` (the block's size), verifying checksums
-  // and decompressing.
-  absl::Status ReadVerified(const Entry& e, const DiskCopy& copy,
-                            uint64_t checksum, AlignedBuffer* out);
-  void FreeExtent(const Extent& extent);
   // Queues the sequence successors of `e` that are only on disk.
   void SchedulePrefetch(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PrefetchLoop();
@@ -346,16 +318,10 @@ class BlockStore {
 
   BlockStoreOptions options_;
   std::unique_ptr<MetadataStore> meta_;
-  std::unique_ptr<IoEngine> io_;
-  std::unique_ptr<ExtentAllocator> allocator_;
   RecoveryReport recovery_;
-  std::atomic<int> io_in_flight_{0};
   std::unique_ptr<TaskPool> swap_pool_;
   std::shared_ptr<BufferPool> buffers_ = BufferPool::Create();
-  std::atomic<uint64_t> compress_attempts_{0};
-  std::atomic<uint64_t> compress_skipped_{0};
-  SharedMutex file_mu_;  // serialises growth of the data file
-  uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_) = 0;
+  std::unique_ptr<DiskTier> disk_;  // after the pools it borrows
 
   mutable SharedMutex mu_;
   CondVar io_done_;  // signalled whenever an entry's io state changes

@@ -87,8 +87,8 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     }
     if (current != nullptr) {
       std::memcpy(merged.data(), current->data(), size);
-    } else if (absl::Status s =
-                   ReadVerified(*e, *old_copy, old_checksum, &merged);
+    } else if (absl::Status s = disk_->ReadVerified(e->key, *old_copy,
+                                                    old_checksum, &merged);
                !s.ok()) {
       buffers_->Give(std::move(merged));
       return release_and_abort(s);
@@ -118,12 +118,13 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   record.clear_codec();
   record.clear_stored_checksum();
   if (durable) {
-    const CopySource source{next.get(), checksum, element_bytes, compression};
+    const DiskTier::Source source{next.get(), checksum, element_bytes,
+                                  compression};
     absl::StatusOr<DiskCopy> copy = absl::UnknownError("not written");
-    WriteDiskCopies({&source, 1}, {&copy, 1});
+    disk_->Write({&source, 1}, {&copy, 1});
     if (!copy.ok()) return release_and_abort(copy.status());
-    if (absl::Status s = io_->Sync(); !s.ok()) {
-      FreeExtent(copy->extent);
+    if (absl::Status s = disk_->Sync(); !s.ok()) {
+      disk_->Free(copy->extent);
       return release_and_abort(s);
     }
     copy->ToRecord(&record);
@@ -141,10 +142,10 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   if (absl::Status s =
           persist ? meta_->Put(key, record, sync) : absl::OkStatus();
       !s.ok()) {
-    if (new_copy) FreeExtent(new_copy->extent);
+    if (new_copy) disk_->Free(new_copy->extent);
     return release_and_abort(s);
   }
-  if (old_copy) FreeExtent(old_copy->extent);
+  if (old_copy) disk_->Free(old_copy->extent);
 
   WriteResult result;
   {

@@ -1,6 +1,6 @@
 // The block store's private parts, shared by the files that implement it
-// (block_store*.cc): the index entry, the disk copy, the tally guard and
-// the batching helpers. Nothing outside storage/block_store*.cc includes it.
+// (block_store*.cc): the index entry, the tally guard and the batching
+// helpers. Nothing outside storage/block_store*.cc includes it.
 #ifndef TENSORPAGER_STORAGE_BLOCK_STORE_INTERNAL_H_
 #define TENSORPAGER_STORAGE_BLOCK_STORE_INTERNAL_H_
 
@@ -16,24 +16,6 @@
 #include "storage/block_store.h"
 
 namespace tensorpager::storage {
-
-// The durable copy of a block in the data file.
-struct BlockStore::DiskCopy {
-  Extent extent;
-  uint64_t stored_bytes = 0;     // image length within the extent
-  uint64_t stored_checksum = 0;  // xxh3-64 of the image
-  std::string codec = "none";    // see CompressedImage::codec
-
-  bool compressed() const { return codec != "none"; }
-  void ToRecord(BlockRecordProto* r) const {
-    r->set_on_disk(true);
-    r->set_extent_offset(extent.offset);
-    r->set_extent_length(extent.length);
-    r->set_stored_bytes(stored_bytes);
-    r->set_codec(codec);
-    r->set_stored_checksum(stored_checksum);
-  }
-};
 
 struct BlockStore::Entry {
   BlockKey key;

@@ -116,9 +116,12 @@ void BlockStore::Count(const Entry& e, int sign) {
 
 StoreStats BlockStore::Stats() const {
   StoreStats s;
-  s.disk = allocator_->Stats();
-  s.io_engine = std::string(io_->name());
-  s.io_in_flight = io_in_flight_.load(std::memory_order_relaxed);
+  DiskTierStats disk = disk_->Stats();
+  s.disk = disk.space;
+  s.io_engine = std::move(disk.engine);
+  s.io_in_flight = disk.in_flight;
+  s.compress_attempts = disk.compress_attempts;
+  s.compress_skipped = disk.compress_skipped;
   s.buffers = buffers_->Stats();
   ReaderMutexLock lock(&mu_);
   const Tally& t = tally_;
@@ -149,8 +152,6 @@ StoreStats BlockStore::Stats() const {
   s.prefetch_hits = counters_.prefetch_hits;
   s.prefetch_wasted = counters_.prefetch_wasted;
   s.accesses_reported = counters_.reported;
-  s.compress_attempts = compress_attempts_.load(std::memory_order_relaxed);
-  s.compress_skipped = compress_skipped_.load(std::memory_order_relaxed);
   s.swap_out_time = counters_.out_time;
   s.swap_in_time = counters_.in_time;
   s.algorithm = policy_->algorithm();

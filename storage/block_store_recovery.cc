@@ -1,19 +1,13 @@
 // BlockStore: rebuilding the index from the metadata records at start.
-#include <algorithm>
-#include <cstring>
-#include <filesystem>
-#include <system_error>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
 
-#include "absl/container/flat_hash_set.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "storage/block_store.h"
 #include "storage/block_store_internal.h"
-#include "storage/checksum.h"
-#include "storage/log.h"
-#include "storage/private_dir.h"
 
 namespace tensorpager::storage {
 
@@ -62,17 +56,8 @@ absl::Status BlockStore::Recover() {
     }
     ++recovery_.blocks;
     if (r.on_disk() && e->lost_reason.empty()) {
-      DiskCopy copy;
-      copy.extent = Extent{r.extent_offset(), r.extent_length()};
-      copy.stored_bytes = r.stored_bytes();
-      copy.stored_checksum = r.stored_checksum();
-      copy.codec = r.codec().empty() ? "none" : r.codec();
-      const absl::Status claim =
-          copy.stored_bytes > copy.extent.length
-              ? absl::DataLossError(
-                    absl::StrCat("stored size ", copy.stored_bytes,
-                                 " exceeds its extent of ", copy.extent.length))
-              : allocator_->MarkUsed(copy.extent);
+      std::optional<DiskCopy> copy = DiskCopy::FromRecord(r);
+      const absl::Status claim = disk_->Claim(*copy);
       if (claim.ok()) {
         e->disk = std::move(copy);
         ++recovery_.blocks_on_disk;
@@ -93,10 +78,6 @@ absl::Status BlockStore::Recover() {
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  {
-    MutexLock file_lock(&file_mu_);
-    file_bytes_ = io_->file_size();
-  }
   recovery_.duration = absl::Now() - start;
   return absl::OkStatus();
 }

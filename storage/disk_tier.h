@@ -1,0 +1,135 @@
+// The NVMe tier: block images in one data file, behind an IoEngine handed
+// in from outside (as LevelDB takes an Env and CacheLib's Navy a Device), so
+// tests can run the store over engines that keep bytes in memory or fail on
+// demand. It owns the extents, the file's growth, compression and the
+// checksums of what it stores, and moves many images per engine batch.
+//
+// It keeps no index: the block store records each block's DiskCopy and
+// hands it back to read or free it. Thread-safe.
+#ifndef TENSORPAGER_STORAGE_DISK_TIER_H_
+#define TENSORPAGER_STORAGE_DISK_TIER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "storage/aligned_buffer.h"
+#include "storage/block_key.h"
+#include "storage/buffer_pool.h"
+#include "storage/codec.h"
+#include "storage/extent_allocator.h"
+#include "storage/io_engine.h"
+#include "storage/proto/block_record.pb.h"
+#include "storage/shared_mutex.h"
+#include "storage/task_pool.h"
+
+namespace tensorpager::storage {
+
+// The durable copy of a block in the data file.
+struct DiskCopy {
+  Extent extent;
+  uint64_t stored_bytes = 0;     // image length within the extent
+  uint64_t stored_checksum = 0;  // xxh3-64 of the image
+  std::string codec = "none";    // see CompressedImage::codec
+
+  bool compressed() const { return codec != "none"; }
+  void ToRecord(BlockRecordProto* r) const;
+  // The copy a record names, nullopt when it names none.
+  static std::optional<DiskCopy> FromRecord(const BlockRecordProto& r);
+};
+
+struct DiskTierOptions {
+  // Capacity of the data file (--max_swap_size).
+  uint64_t max_bytes = 2ull << 30;
+  // The file grows in steps of this size (preallocated).
+  uint64_t file_growth_bytes = 64ull << 20;
+};
+
+struct DiskTierStats {
+  AllocatorStats space;
+  std::string engine;
+  int in_flight = 0;  // engine requests in flight now
+  // Copies written with a codec asked for, and those of them stored raw
+  // because the ratio was poor.
+  uint64_t compress_attempts = 0;
+  uint64_t compress_skipped = 0;
+};
+
+class DiskTier {
+ public:
+  // `buffers` lends scratch and staging buffers; `workers` compresses and
+  // checks side by side (not owned, outlives the tier).
+  DiskTier(DiskTierOptions options, std::unique_ptr<IoEngine> engine,
+           std::shared_ptr<BufferPool> buffers, TaskPool* workers);
+  DiskTier(const DiskTier&) = delete;
+  DiskTier& operator=(const DiskTier&) = delete;
+
+  // What a disk copy is made from.
+  struct Source {
+    const AlignedBuffer* data = nullptr;
+    uint64_t checksum = 0;  // of *data
+    uint32_t element_bytes = 0;
+    CompressionSettings compression;
+  };
+  // Writes each source to a new extent (compressed when that pays), the
+  // writes in one engine batch; copies[i] gets the outcome of sources[i].
+  // Not durable until Sync.
+  void Write(absl::Span<const Source> sources,
+             absl::Span<absl::StatusOr<DiskCopy>> copies);
+  // Makes every completed Write durable.
+  absl::Status Sync();
+
+  // One block's read, in three steps so that many go in one engine batch:
+  // Prepare (buffers, the request), Transfer (all requests), Finish
+  // (checksums, decompression).
+  struct Read {
+    const BlockKey* key = nullptr;  // names the block in errors
+    DiskCopy copy;
+    uint64_t checksum = 0;         // of the block's bytes
+    AlignedBuffer* out = nullptr;  // the block's size
+    AlignedBuffer staging;         // a compressed image, from the pool
+    IoRequest request;
+  };
+  absl::Status Prepare(Read* read);
+  void Transfer(absl::Span<IoRequest> requests);
+  // Verifies and decompresses into *out; gives the staging buffer back.
+  // DATA_LOSS when the copy is damaged. Also call it after a failed
+  // Prepare or transfer: it then only releases the staging buffer.
+  absl::Status Finish(Read* read, absl::Status transferred);
+  // All three for one block.
+  absl::Status ReadVerified(const BlockKey& key, const DiskCopy& copy,
+                            uint64_t checksum, AlignedBuffer* out);
+
+  void Free(const Extent& extent);
+  // Recovery: claims the extent of a copy recorded before a restart.
+  absl::Status Claim(const DiskCopy& copy);
+
+  DiskTierStats Stats() const;
+
+ private:
+  absl::StatusOr<Extent> Allocate(uint64_t capacity);
+  std::optional<CompressedImage> Compress(const Source& source);
+  absl::Status Corrupt(const Read& read, absl::string_view what) const;
+
+  const DiskTierOptions options_;
+  const std::unique_ptr<IoEngine> engine_;
+  const std::shared_ptr<BufferPool> buffers_;
+  TaskPool* const workers_;
+  ExtentAllocator allocator_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<uint64_t> compress_attempts_{0};
+  std::atomic<uint64_t> compress_skipped_{0};
+  SharedMutex file_mu_;  // serialises growth of the data file
+  uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_);
+};
+
+}  // namespace tensorpager::storage
+
+#endif  // TENSORPAGER_STORAGE_DISK_TIER_H_
