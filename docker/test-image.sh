@@ -166,7 +166,7 @@ main() {
   # The image's HEALTHCHECK, run by hand (its timer would need systemd).
   "${podman_cmd[@]}" healthcheck run "$container" || fail "the image's HEALTHCHECK fails"
   # From the host, over the host's loopback, when tpctl is built here.
-  local host_tpctl="${TP_BINARY_DIR:-$repo/build}/server/tpctl/tpctl"
+  local host_tpctl="${TP_BINARY_DIR:-$repo/build}/client_sdk/tpctl/tpctl"
   if [[ -x "$host_tpctl" ]]; then
     [[ $("$host_tpctl" --target "127.0.0.1:$grpc_port" health) == SERVING ]] ||
       fail "health over gRPC from the host is not SERVING"

@@ -10,9 +10,9 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
-#include "server/config_layers.h"
+#include "server/config/config_layers.h"
+#include "server/config/server_config.h"
 #include "server/server.h"
-#include "server/server_config.h"
 #include "storage/allocator_tuning.h"
 #include "storage/log.h"
 

@@ -1,10 +1,12 @@
 #include "server/policy_thread.h"
 
-#include "server/byte_size.h"
 #include "storage/allocator_tuning.h"
+#include "storage/base/byte_size.h"
 #include "storage/log.h"
 
 namespace tensorpager::server {
+
+using base::FormatByteSize;
 
 PolicyThread::PolicyThread(storage::BlockStore* store, Options options)
     : store_(store), options_(options), thread_([this] { Run(); }) {}

@@ -10,12 +10,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/byte_size.h"
-#include "server/output_file.h"
 #include "server/pressure/nvml_gpu_source.h"
+#include "storage/base/byte_size.h"
+#include "storage/base/output_file.h"
 #include "storage/log.h"
 
 namespace tensorpager::server {
+
+using base::FormatByteSize;
+using base::WriteOutputFile;
+
 namespace {
 
 constexpr char kServiceName[] = "tensorpager.v1.TensorPager";

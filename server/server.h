@@ -9,11 +9,11 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "server/config/server_config.h"
 #include "server/metrics/metrics_http_server.h"
 #include "server/policy_thread.h"
-#include "server/pressure/hardware_profile.h"
 #include "server/pressure/pressure_monitor.h"
-#include "server/server_config.h"
+#include "server/profile/hardware_profile.h"
 #include "server/service_metrics.h"
 #include "server/tensorpager_service.h"
 #include "storage/block_store.h"

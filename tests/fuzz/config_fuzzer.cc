@@ -1,6 +1,6 @@
-// Fuzzes the config file parser (server/config_file.h) and the layering of
-// the config file and TENSORPAGER_* environment variables over the flags
-// (server/config_layers.h).
+// Fuzzes the config file parser (server/config/config_file.h) and the
+// layering of the config file and TENSORPAGER_* environment variables over
+// the flags (server/config/config_layers.h).
 //
 // Input: the config file's YAML text, optionally followed by a NUL byte and
 // environment lines "NAME=VALUE" (newline-separated). NAME is a setting's
@@ -20,8 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "server/config_file.h"
-#include "server/config_layers.h"
+#include "server/config/config_file.h"
+#include "server/config/config_layers.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

@@ -1,4 +1,4 @@
-// Fuzzes the scrape endpoint's request parsing (server/metrics/
+// Fuzzes the scrape endpoint's request parsing (server/http/
 // http_request.h) on its own and through a real HttpConnection over a
 // socket pair, with the input sent in pieces as a client might.
 #include <poll.h>
@@ -15,30 +15,29 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "server/metrics/http_connection.h"
-#include "server/metrics/http_request.h"
-#include "server/metrics/http_response.h"
-#include "server/metrics/scoped_fd.h"
+#include "server/http/http_connection.h"
+#include "server/http/http_request.h"
+#include "server/http/http_response.h"
+#include "server/http/scoped_fd.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
 
-using tensorpager::metrics::HttpConnection;
-using tensorpager::metrics::HttpRequest;
-using tensorpager::metrics::HttpResponse;
+using tensorpager::http::HttpConnection;
+using tensorpager::http::HttpRequest;
+using tensorpager::http::HttpResponse;
 
 constexpr size_t kMaxRequestBytes = 8 * 1024;  // the server's default
 
 void FuzzParser(absl::string_view data) {
-  const std::optional<size_t> head =
-      tensorpager::metrics::RequestHeadLength(data);
+  const std::optional<size_t> head = tensorpager::http::RequestHeadLength(data);
   if (head.has_value()) {
     TP_FUZZ_CHECK(*head >= 2 && *head <= data.size());
     TP_FUZZ_CHECK(data[*head - 1] == '\n');
   }
   const absl::string_view line = head ? data.substr(0, *head) : data;
   const absl::StatusOr<HttpRequest> request =
-      tensorpager::metrics::ParseRequestLine(line);
+      tensorpager::http::ParseRequestLine(line);
   if (request.ok()) {
     TP_FUZZ_CHECK(!request->method.empty());
     TP_FUZZ_CHECK(absl::StartsWith(request->path, "/"));
@@ -66,7 +65,7 @@ void FuzzConnection(absl::string_view data) {
   const int client = fds[1];
   auto now = HttpConnection::Clock::time_point();
   HttpConnection connection(
-      tensorpager::metrics::ScopedFd(fds[0]),
+      tensorpager::http::ScopedFd(fds[0]),
       HttpConnection::Limits{std::chrono::seconds(2), std::chrono::seconds(2),
                              kMaxRequestBytes},
       now);

@@ -46,9 +46,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "server/pressure/hardware_profile.h"
+#include "server/config/server_config.h"
 #include "server/pressure/pressure_monitor.h"
-#include "server/server_config.h"
+#include "server/profile/hardware_profile.h"
 #include "server/tensorpager_service.h"
 #include "storage/block_store.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"

@@ -446,7 +446,7 @@ class Server:
 
 def exercise(target, workdir):
     """Traffic through every path the queries look at, with tpctl."""
-    tpctl = os.path.join(BINARY_DIR, "server", "tpctl", "tpctl")
+    tpctl = os.path.join(BINARY_DIR, "client_sdk", "tpctl", "tpctl")
     if not os.access(tpctl, os.X_OK):
         raise SystemExit("FAIL: %s is not built" % tpctl)
     blob = os.path.join(workdir, "blob")

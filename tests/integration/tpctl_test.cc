@@ -25,7 +25,7 @@ using ::testing::Not;
 std::string TpctlPath() {
   const char* dir = std::getenv("TP_BINARY_DIR");
   return std::string(dir != nullptr ? dir : TP_BINARY_DIR) +
-         "/server/tpctl/tpctl";
+         "/client_sdk/tpctl/tpctl";
 }
 
 // Runs tpctl with `args` and stdin `input`; the caller's

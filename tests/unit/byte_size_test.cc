@@ -1,8 +1,8 @@
-#include "server/byte_size.h"
+#include "storage/base/byte_size.h"
 
 #include <gtest/gtest.h>
 
-namespace tensorpager::server {
+namespace tensorpager::base {
 namespace {
 
 TEST(ByteSizeTest, ParsesUnits) {
@@ -30,4 +30,4 @@ TEST(ByteSizeTest, FormatsReadably) {
 }
 
 }  // namespace
-}  // namespace tensorpager::server
+}  // namespace tensorpager::base

@@ -1,6 +1,6 @@
 // The YAML config file parser: values in flag syntax, and errors that name
 // the key and line an operator has to fix.
-#include "server/config_file.h"
+#include "server/config/config_file.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

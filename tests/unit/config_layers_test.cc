@@ -1,7 +1,7 @@
 // Layering of tensorpagerd's settings: command line > environment > config
 // file > defaults, and errors that say which source holds the bad value.
 // Each test restores the flags it changes (absl::FlagSaver).
-#include "server/config_layers.h"
+#include "server/config/config_layers.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,8 +11,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
-#include "server/byte_size.h"
-#include "server/config_file.h"
+#include "server/config/config_file.h"
+#include "storage/base/byte_size.h"
 #include "tests/testing/temp_dir.h"
 
 ABSL_DECLARE_FLAG(std::string, io_engine);
@@ -198,7 +198,8 @@ TEST_F(ConfigLayersTest, PrintedConfigReproducesTheSettings) {
   }
   EXPECT_EQ(parsed->at("algorithm").value, "clock");
   EXPECT_EQ(parsed->at("metrics_address").value, "");
-  EXPECT_EQ(ParseByteSize(parsed->at("ram_budget").value).value(), 96ull << 20);
+  EXPECT_EQ(base::ParseByteSize(parsed->at("ram_budget").value).value(),
+            96ull << 20);
 }
 
 }  // namespace

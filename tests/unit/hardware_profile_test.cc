@@ -1,4 +1,4 @@
-#include "server/pressure/hardware_profile.h"
+#include "server/profile/hardware_profile.h"
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/pressure/nvml_gpu_source.h"
-#include "server/pressure/storage_device.h"
+#include "server/profile/storage_device.h"
 #include "tests/unit/pressure_fake_gpu_source.h"
 #include "tests/unit/pressure_fake_root.h"
 

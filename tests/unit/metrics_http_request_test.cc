@@ -1,9 +1,9 @@
 #include "gtest/gtest.h"
-#include "server/metrics/host_port.h"
-#include "server/metrics/http_request.h"
-#include "server/metrics/http_response.h"
+#include "server/http/host_port.h"
+#include "server/http/http_request.h"
+#include "server/http/http_response.h"
 
-namespace tensorpager::metrics {
+namespace tensorpager::http {
 namespace {
 
 TEST(MetricsHttpRequestTest, HeadEndsAtTheFirstEmptyLine) {
@@ -83,4 +83,4 @@ TEST(MetricsHostPortTest, ParsesListenAddresses) {
 }
 
 }  // namespace
-}  // namespace tensorpager::metrics
+}  // namespace tensorpager::http

@@ -16,12 +16,13 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/metrics/scoped_fd.h"
+#include "server/http/scoped_fd.h"
 #include "server/metrics/text_format.h"
 
 namespace tensorpager::metrics {
 namespace {
 
+using http::ScopedFd;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 

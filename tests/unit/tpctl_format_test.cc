@@ -3,12 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "server/tpctl/command_line.h"
-#include "server/tpctl/enum_args.h"
-#include "server/tpctl/exit_code.h"
-#include "server/tpctl/format.h"
-#include "server/tpctl/text_table.h"
-#include "server/tpctl/usage_error.h"
+#include "client_sdk/tpctl/command_line.h"
+#include "client_sdk/tpctl/enum_args.h"
+#include "client_sdk/tpctl/exit_code.h"
+#include "client_sdk/tpctl/format.h"
+#include "client_sdk/tpctl/text_table.h"
+#include "client_sdk/tpctl/usage_error.h"
 
 namespace tensorpager::tpctl {
 namespace {

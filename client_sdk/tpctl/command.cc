@@ -1,0 +1,63 @@
+#include "client_sdk/tpctl/command.h"
+
+#include "absl/time/clock.h"
+
+namespace tensorpager::tpctl {
+
+bool Invocation::Has(absl::string_view option) const {
+  return options_.count(std::string(option)) != 0;
+}
+
+std::string Invocation::Get(absl::string_view option,
+                            absl::string_view fallback) const {
+  auto range = options_.equal_range(std::string(option));
+  if (range.first == range.second) return std::string(fallback);
+  return std::prev(range.second)->second;
+}
+
+std::vector<std::string> Invocation::GetAll(absl::string_view option) const {
+  std::vector<std::string> values;
+  auto range = options_.equal_range(std::string(option));
+  for (auto it = range.first; it != range.second; ++it) {
+    values.push_back(it->second);
+  }
+  return values;
+}
+
+Context::Context(std::string target, absl::Duration timeout, std::ostream& out)
+    : target_(std::move(target)), timeout_(timeout), out_(out) {}
+
+absl::StatusOr<Client*> Context::client() {
+  if (client_ == nullptr) {
+    // A one-shot tool: one connection, no local cache traffic, no pressure
+    // following or usage reports, no device probing, and no SDK log lines
+    // (every failure reaches the user as the command's status).
+    ClientOptions options;
+    options.timeout = timeout_;
+    options.connections = 1;
+    options.prefetch_threads = 1;
+    options.client_id = "tpctl";
+    options.reporting.watch_pressure = false;
+    options.reporting.usage_interval = absl::ZeroDuration();
+    options.device_runtime =
+        HostOnlyDeviceRuntime("tpctl moves bytes between files and the server");
+    options.log_sink = [](absl::string_view) {};
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        Client::Connect(target_, options);
+    if (!client.ok()) return client.status();
+    client_ = *std::move(client);
+  }
+  return client_.get();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Context::channel() {
+  absl::StatusOr<Client*> c = client();
+  if (!c.ok()) return c.status();
+  return (*c)->channel();
+}
+
+void Context::SetDeadline(grpc::ClientContext& context) const {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+}
+
+}  // namespace tensorpager::tpctl

@@ -1,0 +1,45 @@
+// tpctl's command line: global options, a command, its arguments and
+// options, in any order after the command ("--" ends the options).
+//   tpctl [--target HOST:PORT] [--timeout DURATION] COMMAND [ARGS] [OPTIONS]
+// Options take their value as --name=VALUE or --name VALUE.
+#ifndef TENSORPAGER_CLIENT_SDK_TPCTL_COMMAND_LINE_H_
+#define TENSORPAGER_CLIENT_SDK_TPCTL_COMMAND_LINE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client_sdk/tpctl/command.h"
+
+namespace tensorpager::tpctl {
+
+inline constexpr absl::string_view kTargetVariable = "TENSORPAGER_TARGET";
+inline constexpr absl::string_view kDefaultTarget = "127.0.0.1:50051";
+inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(30);
+
+// Options every command accepts.
+std::vector<OptionSpec> GlobalOptions();
+
+struct ParsedCommandLine {
+  std::string target;
+  absl::Duration timeout = kDefaultTimeout;
+  // Set when help was asked for (--help, -h, tpctl help [COMMAND]): the text
+  // to print; nothing runs.
+  std::optional<std::string> help;
+  const CommandSpec* command = nullptr;
+  Invocation invocation;
+};
+
+// `args` excludes the program name. `default_target` is used when --target
+// is not given. Mistakes are usage errors (IsUsageError). The result's
+// `command` points into `commands`, which must outlive it.
+absl::StatusOr<ParsedCommandLine> ParseCommandLine(
+    const std::vector<std::string>& args,
+    const std::vector<CommandSpec>& commands, absl::string_view default_target);
+
+}  // namespace tensorpager::tpctl
+
+#endif  // TENSORPAGER_CLIENT_SDK_TPCTL_COMMAND_LINE_H_
