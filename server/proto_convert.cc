@@ -1,6 +1,7 @@
 #include "server/proto_convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/proto_enums.h"
 
 namespace tensorpager::server {
 namespace {
@@ -18,12 +19,12 @@ void ToProto(const storage::BlockInfo& in, v1::BlockInfo* out) {
   out->set_namespace_(in.ns);
   out->set_id(in.id);
   out->set_size_bytes(in.attrs.size_bytes);
-  out->set_region_type(static_cast<v1::RegionType>(in.attrs.region_type));
+  out->set_region_type(ToProto(in.attrs.region_type));
   out->set_pinned(in.attrs.pinned);
-  out->set_dtype(static_cast<v1::DType>(in.attrs.dtype));
+  out->set_dtype(ToProto(in.attrs.dtype));
   for (int64_t d : in.attrs.shape) out->add_shape(d);
   out->mutable_labels()->insert(in.attrs.labels.begin(), in.attrs.labels.end());
-  out->set_tier(static_cast<v1::Tier>(in.tier));
+  out->set_tier(ToProto(in.tier));
   out->set_stored_bytes(in.stored_bytes);
   out->set_checksum(in.checksum);
   out->set_access_count(in.access_count);
@@ -37,7 +38,7 @@ void ToProto(const storage::BlockInfo& in, v1::BlockInfo* out) {
   out->set_version(in.version);
   out->set_codec(in.codec);
   if (in.attrs.codec) {
-    out->set_compression(static_cast<v1::Compression>(*in.attrs.codec));
+    out->set_compression(ToProto(*in.attrs.codec));
   }
 }
 
@@ -45,29 +46,31 @@ absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
     const v1::RegisterBlockRequest& request) {
   storage::BlockAttributes a;
   a.size_bytes = request.size_bytes();
-  const int region = request.region_type();
-  if (region < 0 || region >= storage::kNumRegionTypes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("region_type ", region, " is unknown"));
+  if (request.region_type() != v1::REGION_TYPE_UNSPECIFIED) {
+    std::optional<storage::RegionType> region =
+        FromProto(request.region_type());
+    if (!region) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("region_type ", request.region_type(), " is unknown"));
+    }
+    a.region_type = *region;
   }
-  a.region_type = region == v1::REGION_TYPE_UNSPECIFIED
-                      ? storage::RegionType::kTensorData
-                      : static_cast<storage::RegionType>(region);
   a.pinned = request.pinned();
-  if (!v1::Compression_IsValid(request.compression())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "compression ", request.compression(),
-        " is unknown; use COMPRESSION_NONE, COMPRESSION_LZ4 or "
-        "COMPRESSION_ZSTD (or leave it unset for the server's default)"));
-  }
   if (request.compression() != v1::COMPRESSION_UNSPECIFIED) {
-    a.codec = static_cast<storage::Codec>(request.compression());
+    a.codec = FromProto(request.compression());
+    if (!a.codec) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "compression ", request.compression(),
+          " is unknown; use COMPRESSION_NONE, COMPRESSION_LZ4 or "
+          "COMPRESSION_ZSTD (or leave it unset for the server's default)"));
+    }
   }
-  if (!v1::DType_IsValid(request.dtype())) {
+  std::optional<storage::DType> dtype = FromProto(request.dtype());
+  if (!dtype) {
     return absl::InvalidArgumentError(
         absl::StrCat("dtype ", request.dtype(), " is unknown"));
   }
-  a.dtype = static_cast<uint32_t>(request.dtype());
+  a.dtype = *dtype;
   if (static_cast<size_t>(request.shape_size()) > kMaxShapeRank) {
     return absl::InvalidArgumentError(
         absl::StrCat("shape has ", request.shape_size(),
@@ -119,18 +122,18 @@ absl::StatusOr<storage::ListFilter> FilterFromRequest(
   f.all_namespaces = request.all_namespaces();
   f.id_prefix = request.id_prefix();
   if (request.tier() != v1::TIER_UNSPECIFIED) {
-    if (!v1::Tier_IsValid(request.tier())) {
+    f.tier = FromProto(request.tier());
+    if (!f.tier) {
       return absl::InvalidArgumentError(
           absl::StrCat("tier filter ", request.tier(), " is unknown"));
     }
-    f.tier = static_cast<storage::Tier>(request.tier());
   }
   if (request.region_type() != v1::REGION_TYPE_UNSPECIFIED) {
-    if (!v1::RegionType_IsValid(request.region_type())) {
+    f.region_type = FromProto(request.region_type());
+    if (!f.region_type) {
       return absl::InvalidArgumentError(absl::StrCat(
           "region_type filter ", request.region_type(), " is unknown"));
     }
-    f.region_type = static_cast<storage::RegionType>(request.region_type());
   }
   switch (request.pinned()) {
     case v1::PINNED_ANY:

@@ -4,10 +4,15 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "storage/base/block_key.h"
 
 namespace tensorpager::server {
 
 namespace ring = v1::ring;
+
+// A slot's name fields hold every name the id rules allow, and no more.
+static_assert(ring::kMaxNamespaceBytes == storage::kMaxNamespaceBytes);
+static_assert(ring::kMaxIdBytes == storage::kMaxIdBytes);
 
 absl::StatusOr<SharedMemoryRing::Request> DecodeSlot(
     const ring::Slot& slot, absl::Span<std::byte> segment) {
@@ -23,8 +28,7 @@ absl::StatusOr<SharedMemoryRing::Request> DecodeSlot(
   request.length = slot.length;
   const uint64_t data_offset = slot.data_offset;
   const uint64_t data_length = slot.data_length;
-  const uint32_t durable = slot.durable;
-  if (durable != 0) request.durable = durable == 2;
+  request.durable = ring::DecodeDurable(slot.durable);
 
   if (request.op != ring::kWrite && request.op != ring::kRead) {
     return absl::InvalidArgumentError(

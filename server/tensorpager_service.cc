@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/proto_convert.h"
+#include "server/proto_enums.h"
 
 namespace tensorpager::server {
 namespace {
@@ -20,10 +21,6 @@ constexpr size_t kMaxClients = 1024;
 // A usage report is kept for kClientReportTtl: bound what one may hold.
 constexpr int kMaxGpusPerReport = 64;
 constexpr int kMaxAccessReports = 10000;
-
-v1::PressureLevel ToProto(PressureLevel level) {
-  return static_cast<v1::PressureLevel>(static_cast<int>(level) + 1);
-}
 
 void ToProto(const ResourceSnapshot& in, const ServerConfig& config,
              v1::ResourcePressure* out) {
@@ -360,8 +357,7 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
                                         v1::StatusResponse* response) {
   const storage::StoreStats s = store_->Stats();
   response->set_version(TENSORPAGER_VERSION);
-  response->set_algorithm(
-      static_cast<v1::Algorithm>(static_cast<int>(s.algorithm) + 1));
+  response->set_algorithm(ToProto(s.algorithm));
   response->set_swap_threshold(config_->swap_threshold);
   response->set_max_block_bytes(config_->max_block_bytes);
   response->set_blocks_registered(s.blocks_registered);
@@ -493,25 +489,14 @@ grpc::Status TensorPagerService::WatchPressure(
 grpc::Status TensorPagerService::SetPolicy(grpc::ServerContext*,
                                            const v1::SetPolicyRequest* request,
                                            v1::SetPolicyResponse* response) {
-  policy::Algorithm next;
-  switch (request->algorithm()) {
-    case v1::LRU:
-      next = policy::Algorithm::kLru;
-      break;
-    case v1::CLOCK:
-      next = policy::Algorithm::kClock;
-      break;
-    case v1::ADAPTIVE:
-      next = policy::Algorithm::kAdaptive;
-      break;
-    default:
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "algorithm must be LRU, CLOCK or ADAPTIVE");
+  const std::optional<policy::Algorithm> next = FromProto(request->algorithm());
+  if (!next) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "algorithm must be LRU, CLOCK or ADAPTIVE");
   }
   const storage::StoreStats before = store_->Stats();
-  store_->SetAlgorithm(next);
-  response->set_previous(
-      static_cast<v1::Algorithm>(static_cast<int>(before.algorithm) + 1));
+  store_->SetAlgorithm(*next);
+  response->set_previous(ToProto(before.algorithm));
   response->set_algorithm(request->algorithm());
   response->set_resident_blocks(before.blocks_in_ram);
   return grpc::Status::OK;

@@ -145,7 +145,7 @@ BlockRecordProto BlockStore::RecordOf(const Entry& e) const {
   r.set_size_bytes(e.attrs.size_bytes);
   r.set_region_type(static_cast<uint32_t>(e.attrs.region_type));
   r.set_pinned(e.attrs.pinned);
-  r.set_dtype(e.attrs.dtype);
+  r.set_dtype(static_cast<uint32_t>(e.attrs.dtype));
   for (int64_t d : e.attrs.shape) r.add_shape(d);
   r.mutable_labels()->insert(e.attrs.labels.begin(), e.attrs.labels.end());
   if (e.attrs.sequence) {

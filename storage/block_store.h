@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "storage/aligned_buffer.h"
-#include "storage/block_key.h"
+#include "storage/base/block_key.h"
 #include "storage/block_types.h"
 #include "storage/buffer_pool.h"
 #include "storage/codec.h"
@@ -328,10 +328,10 @@ class BlockStore {
   // Encoded key -> entry. Ordered, so listings page in key order.
   absl::btree_map<std::string, std::unique_ptr<Entry>> blocks_
       ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<policy::Key, Entry*> by_handle_ ABSL_GUARDED_BY(mu_);
-  policy::Key next_handle_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<policy::Handle, Entry*> by_handle_ ABSL_GUARDED_BY(mu_);
+  policy::Handle next_handle_ ABSL_GUARDED_BY(mu_) = 1;
   std::unique_ptr<policy::EvictionPolicy> policy_ ABSL_GUARDED_BY(mu_);
-  std::vector<policy::Key> victims_ ABSL_GUARDED_BY(mu_);
+  std::vector<policy::Handle> victims_ ABSL_GUARDED_BY(mu_);
   uint64_t ram_budget_ ABSL_GUARDED_BY(mu_);
   uint64_t ram_used_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t ram_reserved_ ABSL_GUARDED_BY(mu_) = 0;

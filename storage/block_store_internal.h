@@ -20,7 +20,7 @@ namespace tensorpager::storage {
 struct BlockStore::Entry {
   BlockKey key;
   std::string encoded;
-  policy::Key handle = 0;
+  policy::Handle handle = 0;
   BlockAttributes attrs;
   // The resident bytes. Immutable once published: a write publishes a new
   // buffer, so readers holding the old snapshot are never torn.
@@ -89,29 +89,6 @@ inline std::vector<std::pair<size_t, size_t>> BatchRanges(
 }
 
 inline int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
-
-inline uint32_t ElementBytes(uint32_t dtype) {
-  switch (dtype) {
-    case 1:  // FLOAT32
-    case 8:  // INT32
-      return 4;
-    case 2:  // FLOAT16
-    case 3:  // BFLOAT16
-    case 7:  // INT16
-      return 2;
-    case 4:  // FLOAT64
-    case 9:  // INT64
-      return 8;
-    case 5:   // INT8
-    case 6:   // UINT8
-    case 10:  // BOOL
-    case 11:  // FLOAT8_E4M3
-    case 12:  // FLOAT8_E5M2
-      return 1;
-    default:
-      return 0;
-  }
-}
 
 }  // namespace tensorpager::storage
 

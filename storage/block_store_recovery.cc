@@ -24,7 +24,7 @@ absl::Status BlockStore::Recover() {
     e->attrs.size_bytes = r.size_bytes();
     e->attrs.region_type = static_cast<RegionType>(r.region_type());
     e->attrs.pinned = r.pinned();
-    e->attrs.dtype = r.dtype();
+    e->attrs.dtype = static_cast<DType>(r.dtype());
     e->attrs.shape.assign(r.shape().begin(), r.shape().end());
     e->attrs.labels.insert(r.labels().begin(), r.labels().end());
     if (r.has_sequence()) {

@@ -40,13 +40,13 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
       victims_.clear();
       policy_->SelectVictims(
           need,
-          [&](policy::Key k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
             const Entry* v = by_handle_.at(k);
             return v != exclude && v->io == Io::kIdle && v->ram != nullptr &&
                    !v->attrs.pinned;
           },
           &victims_);
-      for (policy::Key k : victims_) {
+      for (policy::Handle k : victims_) {
         Entry* v = by_handle_.at(k);
         v->io = Io::kSwappingOut;
         marked.push_back(v);
@@ -233,12 +233,12 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutBytes(uint64_t bytes) {
     victims_.clear();
     policy_->SelectVictims(
         bytes,
-        [&](policy::Key k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
           const Entry* v = by_handle_.at(k);
           return v->io == Io::kIdle && v->ram != nullptr && !v->attrs.pinned;
         },
         &victims_);
-    for (policy::Key k : victims_) {
+    for (policy::Handle k : victims_) {
       Entry* v = by_handle_.at(k);
       v->io = Io::kSwappingOut;
       marked.push_back(v);

@@ -21,7 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "storage/aligned_buffer.h"
-#include "storage/block_key.h"
+#include "storage/base/block_key.h"
 #include "storage/buffer_pool.h"
 #include "storage/codec.h"
 #include "storage/extent_allocator.h"

@@ -13,7 +13,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "storage/block_key.h"
+#include "storage/base/block_key.h"
 #include "storage/private_dir.h"
 #include "storage/proto/block_record.pb.h"
 

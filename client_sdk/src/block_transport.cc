@@ -30,8 +30,7 @@ BlockTransport::BlockTransport(
 namespace {
 
 std::string SizeKey(absl::string_view ns, absl::string_view id) {
-  return absl::StrCat(ns.empty() ? kDefaultNamespace : ns,
-                      absl::string_view("\0", 1), id);
+  return storage::BlockKeyView::Resolve(ns, id).Encode();
 }
 
 // Sizes remembered for the shared-memory path; past this many, start over
@@ -81,7 +80,7 @@ void BlockTransport::DisableSharedMemory() {
   if (arena_ != nullptr) arena_->Detach(control(), options_.timeout);
 }
 
-void BlockTransport::NoteBlockSize(BlockIdView id, uint64_t size) {
+void BlockTransport::NoteBlockSize(storage::BlockKeyView id, uint64_t size) {
   // Sizes only serve the shared-memory path: no bookkeeping without it.
   if (!shared_wanted_.load(std::memory_order_relaxed)) return;
   std::lock_guard<std::mutex> lock(sizes_mu_);
@@ -156,8 +155,9 @@ bool BlockTransport::SharedPathLost(const absl::Status& s,
 }
 
 std::optional<absl::StatusOr<v1::WriteBlockResponse>>
-BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
-                            uint64_t offset, std::optional<bool> durable,
+BlockTransport::StoreShared(storage::BlockKeyView id, const void* data,
+                            uint64_t size, uint64_t offset,
+                            std::optional<bool> durable,
                             StagingStream* staging) {
   SharedArena* arena = Arena();
   if (arena == nullptr) return std::nullopt;
@@ -223,10 +223,10 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   if (!range) return std::nullopt;
   SharedArena::RingCall call;
   call.op = v1::ring::kRead;
-  call.ns = request.namespace_().empty()
-                ? kDefaultNamespace
-                : absl::string_view(request.namespace_());
-  call.id = request.id();
+  const storage::BlockKeyView key =
+      storage::BlockKeyView::Resolve(request.namespace_(), request.id());
+  call.ns = key.ns;
+  call.id = key.id;
   call.offset = request.offset();
   call.length = request.length();
   call.data_offset = range->offset();
@@ -377,13 +377,14 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::Fetch(
                                             " returned ", received, " of ",
                                             length, " bytes"));
   }
-  NoteBlockSize(BlockIdView(request.namespace_(), request.id()),
-                info.size_bytes());
+  NoteBlockSize(
+      storage::BlockKeyView::Resolve(request.namespace_(), request.id()),
+      info.size_bytes());
   return info;
 }
 
 absl::StatusOr<v1::WriteBlockResponse> BlockTransport::Store(
-    BlockIdView id, Placement from, const void* data, uint64_t size,
+    storage::BlockKeyView id, Placement from, const void* data, uint64_t size,
     uint64_t offset, std::optional<bool> durable) {
   std::optional<StreamPool::Lease> lease;
   if (from.is_device()) {
@@ -454,9 +455,8 @@ absl::StatusOr<v1::WriteBlockResponse> BlockTransport::Store(
   return resp;
 }
 
-absl::StatusOr<v1::BlockInfo> BlockTransport::FetchBlock(BlockIdView id,
-                                                         Placement where,
-                                                         AllocateFn allocate) {
+absl::StatusOr<v1::BlockInfo> BlockTransport::FetchBlock(
+    storage::BlockKeyView id, Placement where, AllocateFn allocate) {
   v1::AccessRequest request;
   request.set_namespace_(id.ns.data(), id.ns.size());
   request.set_id(id.id.data(), id.id.size());
@@ -467,12 +467,14 @@ absl::StatusOr<v1::BlockInfo> BlockTransport::FetchBlock(BlockIdView id,
       nullptr);
 }
 
-absl::Status BlockTransport::StoreBlock(BlockIdView id, Placement from,
-                                        const void* data, uint64_t size) {
+absl::Status BlockTransport::StoreBlock(storage::BlockKeyView id,
+                                        Placement from, const void* data,
+                                        uint64_t size) {
   return Store(id, from, data, size, 0, std::nullopt).status();
 }
 
-absl::StatusOr<v1::BlockInfo> BlockTransport::DescribeBlock(BlockIdView id) {
+absl::StatusOr<v1::BlockInfo> BlockTransport::DescribeBlock(
+    storage::BlockKeyView id) {
   v1::GetBlockRequest req;
   req.set_namespace_(id.ns.data(), id.ns.size());
   req.set_id(id.id.data(), id.id.size());

@@ -43,16 +43,18 @@ class BlockTransport final : public CacheBackend {
   absl::StatusOr<v1::BlockInfo> Fetch(const v1::AccessRequest& request,
                                       Placement where, RangeAllocateFn allocate,
                                       bool* hit);
-  absl::StatusOr<v1::WriteBlockResponse> Store(BlockIdView id, Placement from,
-                                               const void* data, uint64_t size,
-                                               uint64_t offset,
+  absl::StatusOr<v1::WriteBlockResponse> Store(storage::BlockKeyView id,
+                                               Placement from, const void* data,
+                                               uint64_t size, uint64_t offset,
                                                std::optional<bool> durable);
 
-  absl::StatusOr<v1::BlockInfo> FetchBlock(BlockIdView id, Placement where,
+  absl::StatusOr<v1::BlockInfo> FetchBlock(storage::BlockKeyView id,
+                                           Placement where,
                                            AllocateFn allocate) override;
-  absl::Status StoreBlock(BlockIdView id, Placement from, const void* data,
-                          uint64_t size) override;
-  absl::StatusOr<v1::BlockInfo> DescribeBlock(BlockIdView id) override;
+  absl::Status StoreBlock(storage::BlockKeyView id, Placement from,
+                          const void* data, uint64_t size) override;
+  absl::StatusOr<v1::BlockInfo> DescribeBlock(
+      storage::BlockKeyView id) override;
 
   // Offers the shared-memory data path with an arena of `bytes`, set up on
   // the first transfer; where the server cannot attach it, `log` says why
@@ -60,7 +62,7 @@ class BlockTransport final : public CacheBackend {
   void OfferSharedMemory(uint64_t bytes, SdkLog* log);
   void DisableSharedMemory();
   // Block sizes let a fetch size its shared range without asking first.
-  void NoteBlockSize(BlockIdView id, uint64_t size);
+  void NoteBlockSize(storage::BlockKeyView id, uint64_t size);
   uint64_t shared_transfers() const { return shared_transfers_.load(); }
   uint64_t shared_bytes() const { return shared_bytes_.load(); }
   uint64_t ring_transfers() const { return ring_transfers_.load(); }
@@ -70,8 +72,8 @@ class BlockTransport final : public CacheBackend {
   // `staging` (device transfers) moves the bytes between the arena and the
   // device; null for host memory.
   std::optional<absl::StatusOr<v1::WriteBlockResponse>> StoreShared(
-      BlockIdView id, const void* data, uint64_t size, uint64_t offset,
-      std::optional<bool> durable, StagingStream* staging);
+      storage::BlockKeyView id, const void* data, uint64_t size,
+      uint64_t offset, std::optional<bool> durable, StagingStream* staging);
   std::optional<absl::StatusOr<v1::BlockInfo>> FetchShared(
       const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit,
       StagingStream* staging);

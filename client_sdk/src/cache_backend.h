@@ -9,7 +9,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client_sdk/src/block_id.h"
+#include "storage/base/block_key.h"
 #include "tensorpager/placement.h"
 #include "tensorpager/v1/tensorpager.pb.h"
 
@@ -24,12 +24,13 @@ class CacheBackend {
  public:
   virtual ~CacheBackend() = default;
 
-  virtual absl::StatusOr<v1::BlockInfo> FetchBlock(BlockIdView id,
+  virtual absl::StatusOr<v1::BlockInfo> FetchBlock(storage::BlockKeyView id,
                                                    Placement where,
                                                    AllocateFn allocate) = 0;
-  virtual absl::Status StoreBlock(BlockIdView id, Placement from,
+  virtual absl::Status StoreBlock(storage::BlockKeyView id, Placement from,
                                   const void* data, uint64_t size) = 0;
-  virtual absl::StatusOr<v1::BlockInfo> DescribeBlock(BlockIdView id) = 0;
+  virtual absl::StatusOr<v1::BlockInfo> DescribeBlock(
+      storage::BlockKeyView id) = 0;
 };
 
 }  // namespace tensorpager::internal

@@ -30,7 +30,6 @@
 namespace tensorpager {
 namespace {
 
-using internal::BlockIdView;
 using internal::FromGrpc;
 using internal::SetDeadline;
 
@@ -38,6 +37,18 @@ using internal::SetDeadline;
 constexpr int kMaxMessageBytes = 8 << 20;
 constexpr uint32_t kMaxChunkBytes = 1u << 20;
 constexpr uint32_t kMinChunkBytes = 4096;
+
+// Resolves and checks a name with the server's rules (the same code), so a
+// bad name fails here, with the server's message, before any RPC.
+absl::StatusOr<storage::BlockKeyView> CheckedKey(const BlockName& name) {
+  return storage::BlockKeyView::Make(name.ns, name.id);
+}
+
+// Resolves a name for a lookup in the local cache, where a name that was
+// never checked simply is not found.
+storage::BlockKeyView LocalKey(const BlockName& name) {
+  return storage::BlockKeyView::Resolve(name.ns, name.id);
+}
 
 // Targets on this host, where the shared-memory data path can work (the
 // server checks the same from its side).
@@ -225,6 +236,8 @@ absl::Status Client::WaitUntilReady(absl::Duration timeout) {
 }
 
 absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec) {
+  absl::StatusOr<storage::BlockKeyView> key = CheckedKey(spec.name);
+  if (!key.ok()) return key.status();
   v1::RegisterBlockRequest req;
   req.set_namespace_(spec.name.ns);
   req.set_id(spec.name.id);
@@ -246,7 +259,7 @@ absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec) {
       !s.ok()) {
     return s;
   }
-  transport_->NoteBlockSize(BlockIdView(spec.name), spec.size_bytes);
+  transport_->NoteBlockSize(*key, spec.size_bytes);
   return std::move(*resp.mutable_block());
 }
 
@@ -267,7 +280,7 @@ absl::StatusOr<v1::BlockInfo> Client::Register(const BlockSpec& spec,
   absl::StatusOr<v1::BlockInfo> info = Register(spec);
   if (!info.ok()) return info;
   absl::StatusOr<v1::WriteBlockResponse> w = transport_->Store(
-      BlockIdView(spec.name), from, data, spec.size_bytes, 0, std::nullopt);
+      LocalKey(spec.name), from, data, spec.size_bytes, 0, std::nullopt);
   if (!w.ok()) {
     // Leave nothing half-made behind: a registered block with no bytes.
     static_cast<void>(Unregister(spec.name));
@@ -301,23 +314,23 @@ absl::StatusOr<v1::WriteBlockResponse> Client::WriteFrom(
         absl::StrCat("cannot write from ", from.ToString(), ": ",
                      runtime_->device_count(), " CUDA device(s) present"));
   }
+  absl::StatusOr<storage::BlockKeyView> key = CheckedKey(name);
+  if (!key.ok()) return key.status();
   // A partial write must land on top of the newest bytes, and the local
   // copies are stale afterwards.
   if (absl::Status s = FlushIfDirty(name); !s.ok()) return s;
-  if (absl::Status s = cache_->Invalidate(BlockIdView(name)); !s.ok()) {
-    return s;
-  }
-  return transport_->Store(BlockIdView(name), from, data, size, offset,
-                           durable);
+  if (absl::Status s = cache_->Invalidate(*key); !s.ok()) return s;
+  return transport_->Store(*key, from, data, size, offset, durable);
 }
 
 absl::Status Client::FlushIfDirty(const BlockName& name) {
-  if (!cache_->IsDirty(BlockIdView(name))) return absl::OkStatus();
-  return cache_->Flush(BlockIdView(name));
+  if (!cache_->IsDirty(LocalKey(name))) return absl::OkStatus();
+  return cache_->Flush(LocalKey(name));
 }
 
 absl::StatusOr<ReadResult> Client::Read(const BlockName& name, uint64_t offset,
                                         uint64_t length) {
+  if (absl::Status s = CheckedKey(name).status(); !s.ok()) return s;
   if (absl::Status s = FlushIfDirty(name); !s.ok()) return s;
   v1::AccessRequest req;
   req.set_namespace_(name.ns);
@@ -340,6 +353,7 @@ absl::StatusOr<ReadResult> Client::Read(const BlockName& name, uint64_t offset,
 absl::StatusOr<v1::BlockInfo> Client::ReadInto(const BlockName& name,
                                                absl::Span<std::byte> out,
                                                uint64_t offset, bool* hit) {
+  if (absl::Status s = CheckedKey(name).status(); !s.ok()) return s;
   if (absl::Status s = FlushIfDirty(name); !s.ok()) return s;
   v1::AccessRequest req;
   req.set_namespace_(name.ns);
@@ -360,6 +374,7 @@ absl::StatusOr<v1::BlockInfo> Client::ReadInto(const BlockName& name,
 }
 
 absl::StatusOr<ReadResult> Client::Touch(const BlockName& name) {
+  if (absl::Status s = CheckedKey(name).status(); !s.ok()) return s;
   v1::AccessRequest req;
   req.set_namespace_(name.ns);
   req.set_id(name.id);
@@ -386,23 +401,34 @@ absl::StatusOr<v1::SwapResponse> Client::DoSwap(const v1::SwapRequest& req) {
   return resp;
 }
 
-static v1::SwapRequest SwapRequestFor(v1::SwapDirection direction,
-                                      const std::vector<BlockName>& names) {
+// The request names every block in the first name's namespace, and the
+// server checks them as such: so does this.
+static absl::StatusOr<v1::SwapRequest> SwapRequestFor(
+    v1::SwapDirection direction, const std::vector<BlockName>& names) {
   v1::SwapRequest req;
   req.set_direction(direction);
   if (!names.empty()) req.set_namespace_(names.front().ns);
-  for (const BlockName& n : names) req.add_ids(n.id);
+  for (const BlockName& n : names) {
+    absl::Status s =
+        storage::BlockKeyView::Make(req.namespace_(), n.id).status();
+    if (!s.ok()) return s;
+    req.add_ids(n.id);
+  }
   return req;
 }
 
 absl::StatusOr<v1::SwapResponse> Client::SwapOut(
     const std::vector<BlockName>& names) {
-  return DoSwap(SwapRequestFor(v1::SWAP_OUT, names));
+  absl::StatusOr<v1::SwapRequest> req = SwapRequestFor(v1::SWAP_OUT, names);
+  if (!req.ok()) return req.status();
+  return DoSwap(*req);
 }
 
 absl::StatusOr<v1::SwapResponse> Client::SwapIn(
     const std::vector<BlockName>& names) {
-  return DoSwap(SwapRequestFor(v1::SWAP_IN, names));
+  absl::StatusOr<v1::SwapRequest> req = SwapRequestFor(v1::SWAP_IN, names);
+  if (!req.ok()) return req.status();
+  return DoSwap(*req);
 }
 
 absl::StatusOr<v1::SwapResponse> Client::SwapBytes(v1::SwapDirection direction,
@@ -415,6 +441,7 @@ absl::StatusOr<v1::SwapResponse> Client::SwapBytes(v1::SwapDirection direction,
 
 absl::StatusOr<v1::BlockInfo> Client::SetPinned(const BlockName& name,
                                                 bool pinned) {
+  if (absl::Status s = CheckedKey(name).status(); !s.ok()) return s;
   v1::PinRequest req;
   req.set_namespace_(name.ns);
   req.set_id(name.id);
@@ -424,7 +451,7 @@ absl::StatusOr<v1::BlockInfo> Client::SetPinned(const BlockName& name,
   const grpc::Status s =
       pinned ? stub_->Pin(&ctx, req, &resp) : stub_->Unpin(&ctx, req, &resp);
   if (absl::Status st = FromGrpc(s); !st.ok()) return st;
-  cache_->SetPinned(BlockIdView(name), resp.block().pinned());
+  cache_->SetPinned(LocalKey(name), resp.block().pinned());
   return std::move(*resp.mutable_block());
 }
 
@@ -438,9 +465,9 @@ absl::StatusOr<v1::BlockInfo> Client::Unpin(const BlockName& name) {
 
 absl::StatusOr<v1::UnregisterBlockResponse> Client::Unregister(
     const BlockName& name) {
-  if (absl::Status s = cache_->Invalidate(BlockIdView(name)); !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<storage::BlockKeyView> key = CheckedKey(name);
+  if (!key.ok()) return key.status();
+  if (absl::Status s = cache_->Invalidate(*key); !s.ok()) return s;
   v1::UnregisterBlockRequest req;
   req.set_namespace_(name.ns);
   req.set_id(name.id);
@@ -455,7 +482,9 @@ absl::StatusOr<v1::UnregisterBlockResponse> Client::Unregister(
 }
 
 absl::StatusOr<v1::BlockInfo> Client::Get(const BlockName& name) {
-  return transport_->DescribeBlock(BlockIdView(name));
+  absl::StatusOr<storage::BlockKeyView> key = CheckedKey(name);
+  if (!key.ok()) return key.status();
+  return transport_->DescribeBlock(*key);
 }
 
 absl::StatusOr<v1::ListBlocksResponse> Client::List(

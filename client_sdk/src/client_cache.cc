@@ -21,12 +21,12 @@ std::future<absl::Status> Client::Prefetch(const BlockName& name,
 absl::Status Client::Flush() { return cache_->FlushAll(); }
 
 absl::Status Client::Flush(const BlockName& name) {
-  return cache_->Flush(internal::BlockIdView(name));
+  return cache_->Flush(storage::BlockKeyView::Resolve(name.ns, name.id));
 }
 
 absl::Status Client::Evict(const BlockName& name,
                            std::optional<Placement> where) {
-  return cache_->Evict(internal::BlockIdView(name), where);
+  return cache_->Evict(storage::BlockKeyView::Resolve(name.ns, name.id), where);
 }
 
 CacheStats Client::LocalStats() const {

@@ -12,18 +12,17 @@
 namespace tensorpager::internal {
 namespace {
 
+// By name: the proto's and the policies' names agree (proto_enums_test
+// pins them). ALGORITHM_UNSPECIFIED and unknown numbers: LRU.
 policy::Algorithm PolicyAlgorithm(v1::Algorithm a) {
-  switch (a) {
-    case v1::CLOCK:
-      return policy::Algorithm::kClock;
-    case v1::ADAPTIVE:
-      return policy::Algorithm::kAdaptive;
-    default:
-      return policy::Algorithm::kLru;
-  }
+  policy::Algorithm out = policy::Algorithm::kLru;
+  policy::ParseAlgorithm(v1::Algorithm_Name(a), &out);
+  return out;
 }
 
+// A new proto value fails the static_assert until it is given a share.
 double BudgetShare(const CacheOptions& o, v1::PressureLevel level) {
+  static_assert(v1::PressureLevel_ARRAYSIZE == 5, "give the new level a share");
   switch (level) {
     case v1::HIGH:
       return o.high_pressure_budget_share;
@@ -130,12 +129,12 @@ absl::StatusOr<int> LocalCache::PoolIndex(Placement where) const {
   return where.device() + 1;
 }
 
-CachedBlock* LocalCache::Find(BlockIdView id) {
+CachedBlock* LocalCache::Find(storage::BlockKeyView id) {
   auto it = blocks_.find(id);
   return it == blocks_.end() ? nullptr : it->second.get();
 }
 
-CachedBlock* LocalCache::FindKey(policy::Key key) {
+CachedBlock* LocalCache::FindKey(policy::Handle key) {
   auto it = by_key_.find(key);
   return it == by_key_.end() ? nullptr : it->second;
 }
@@ -156,11 +155,14 @@ absl::StatusOr<BlockHandle> LocalCache::Acquire(const BlockName& name,
                                                 AccessMode mode) {
   absl::StatusOr<int> pool = PoolIndex(where);
   if (!pool.ok()) return pool.status();
+  absl::StatusOr<storage::BlockKeyView> key =
+      storage::BlockKeyView::Make(name.ns, name.id);
+  if (!key.ok()) return key.status();
   BlockHandle h;
   Lock lock(mu_);
   bool local = false;
   absl::StatusOr<CachedCopy*> c =
-      AcquireCopy(lock, BlockIdView(name), *pool, mode, true, &local);
+      AcquireCopy(lock, *key, *pool, mode, true, &local);
   if (!c.ok()) return c.status();
   h.cache_ = this;
   h.copy_ = *c;
@@ -175,17 +177,21 @@ absl::StatusOr<BlockHandle> LocalCache::Acquire(const BlockName& name,
 absl::Status LocalCache::Load(const BlockName& name, Placement where) {
   absl::StatusOr<int> pool = PoolIndex(where);
   if (!pool.ok()) return pool.status();
+  absl::StatusOr<storage::BlockKeyView> key =
+      storage::BlockKeyView::Make(name.ns, name.id);
+  if (!key.ok()) return key.status();
   Lock lock(mu_);
   bool local = false;
-  absl::StatusOr<CachedCopy*> c = AcquireCopy(lock, BlockIdView(name), *pool,
-                                              AccessMode::kRead, false, &local);
+  absl::StatusOr<CachedCopy*> c =
+      AcquireCopy(lock, *key, *pool, AccessMode::kRead, false, &local);
   if (!c.ok()) return c.status();
   --(*c)->handles;
   ++stats_.prefetches;
   return absl::OkStatus();
 }
 
-absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(Lock& lock, BlockIdView id,
+absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(Lock& lock,
+                                                    storage::BlockKeyView id,
                                                     int pool, AccessMode mode,
                                                     bool count, bool* local) {
   for (;;) {
@@ -315,9 +321,10 @@ absl::StatusOr<CachedCopy*> LocalCache::CopyFromLocal(Lock& lock,
 }
 
 absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(Lock& lock,
-                                                       BlockIdView id, int pool,
+                                                       storage::BlockKeyView id,
+                                                       int pool,
                                                        AccessMode mode) {
-  auto [it, inserted] = blocks_.try_emplace(BlockId(id), nullptr);
+  auto [it, inserted] = blocks_.try_emplace(storage::BlockKey(id), nullptr);
   if (inserted) {
     it->second = std::make_unique<CachedBlock>(id, next_key_++, pools_.size());
     by_key_[it->second->key] = it->second.get();
@@ -425,7 +432,7 @@ absl::Status LocalCache::MakeRoom(Lock& lock, int pool, uint64_t need,
     victims_.clear();
     p.policy->SelectVictims(
         excess,
-        [this, pool](policy::Key key) {
+        [this, pool](policy::Handle key) {
           CachedBlock* b = FindKey(key);
           // Pinned copies are out of the policy's reach already; checked
           // here too so no policy quirk can evict one.
@@ -447,8 +454,8 @@ absl::Status LocalCache::MakeRoom(Lock& lock, int pool, uint64_t need,
           "handles or raise the budget"));
     }
     std::vector<CachedCopy*> write_back;
-    const std::vector<policy::Key> chosen = victims_;
-    for (policy::Key key : chosen) {
+    const std::vector<policy::Handle> chosen = victims_;
+    for (policy::Handle key : chosen) {
       CachedBlock* b = FindKey(key);
       CachedCopy* c = b->copies[pool].get();
       if (b->dirty && b->resident == 1) {
@@ -573,7 +580,7 @@ absl::Status LocalCache::MarkDirty(CachedCopy* copy) {
   return absl::OkStatus();
 }
 
-absl::Status LocalCache::FlushKey(Lock& lock, policy::Key key) {
+absl::Status LocalCache::FlushKey(Lock& lock, policy::Handle key) {
   for (;;) {
     CachedBlock* b = FindKey(key);
     if (b == nullptr || !b->dirty) return absl::OkStatus();
@@ -612,32 +619,33 @@ absl::Status LocalCache::FlushKey(Lock& lock, policy::Key key) {
 
 absl::Status LocalCache::FlushAll() {
   Lock lock(mu_);
-  std::vector<policy::Key> dirty;
+  std::vector<policy::Handle> dirty;
   for (auto& [id, b] : blocks_) {
     if (b->dirty) dirty.push_back(b->key);
   }
   absl::Status first;
-  for (policy::Key key : dirty) {
+  for (policy::Handle key : dirty) {
     absl::Status s = FlushKey(lock, key);
     if (!s.ok() && first.ok()) first = s;
   }
   return first;
 }
 
-absl::Status LocalCache::Flush(BlockIdView id) {
+absl::Status LocalCache::Flush(storage::BlockKeyView id) {
   Lock lock(mu_);
   CachedBlock* b = Find(id);
   if (b == nullptr) return absl::OkStatus();
   return FlushKey(lock, b->key);
 }
 
-bool LocalCache::IsDirty(BlockIdView id) {
+bool LocalCache::IsDirty(storage::BlockKeyView id) {
   Lock lock(mu_);
   CachedBlock* b = Find(id);
   return b != nullptr && b->dirty;
 }
 
-absl::Status LocalCache::Evict(BlockIdView id, std::optional<Placement> where) {
+absl::Status LocalCache::Evict(storage::BlockKeyView id,
+                               std::optional<Placement> where) {
   std::optional<int> only;
   if (where) {
     absl::StatusOr<int> pool = PoolIndex(*where);
@@ -666,7 +674,7 @@ absl::Status LocalCache::Evict(BlockIdView id, std::optional<Placement> where) {
     if (targets.empty()) return absl::OkStatus();
     if (b->dirty && static_cast<int>(targets.size()) == b->resident) {
       // The last copy goes: the server must have the bytes first.
-      const policy::Key key = b->key;
+      const policy::Handle key = b->key;
       if (absl::Status s = FlushKey(lock, key); !s.ok()) return s;
       continue;  // re-check: the block may have changed meanwhile
     }
@@ -678,7 +686,7 @@ absl::Status LocalCache::Evict(BlockIdView id, std::optional<Placement> where) {
   }
 }
 
-absl::Status LocalCache::Invalidate(BlockIdView id) {
+absl::Status LocalCache::Invalidate(storage::BlockKeyView id) {
   Lock lock(mu_);
   for (;;) {
     CachedBlock* b = Find(id);
@@ -704,7 +712,7 @@ absl::Status LocalCache::Invalidate(BlockIdView id) {
   }
 }
 
-void LocalCache::SetPinned(BlockIdView id, bool pinned) {
+void LocalCache::SetPinned(storage::BlockKeyView id, bool pinned) {
   Lock lock(mu_);
   CachedBlock* b = Find(id);
   if (b == nullptr) return;
@@ -762,7 +770,7 @@ void LocalCache::TakeReports(absl::Duration max_wait,
   reports_ready_.wait_for(lock, absl::ToChronoNanoseconds(max_wait), [this] {
     return pending_reports_ >= report_batch_ || stop_waiting_;
   });
-  for (policy::Key key : report_queue_) {
+  for (policy::Handle key : report_queue_) {
     CachedBlock* b = FindKey(key);
     if (b == nullptr || b->unreported == 0) continue;
     v1::AccessReport& r = out->emplace_back();

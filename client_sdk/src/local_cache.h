@@ -22,13 +22,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client_sdk/src/block_id.h"
 #include "client_sdk/src/buffer_pool.h"
 #include "client_sdk/src/cache_backend.h"
 #include "client_sdk/src/sdk_log.h"
 #include "client_sdk/src/stream_pool.h"
+#include "storage/base/block_key.h"
 #include "storage/policy/eviction_policy.h"
 #include "tensorpager/block_handle.h"
+#include "tensorpager/block_name.h"
 #include "tensorpager/cache_stats.h"
 #include "tensorpager/client_options.h"
 #include "tensorpager/device_runtime.h"
@@ -49,11 +50,11 @@ struct CachedCopy {
 };
 
 struct CachedBlock {
-  CachedBlock(BlockIdView id, policy::Key key, int pools)
+  CachedBlock(storage::BlockKeyView id, policy::Handle key, int pools)
       : id(id), key(key), copies(pools) {}
 
-  BlockId id;
-  policy::Key key;  // the same key in every pool's policy
+  storage::BlockKey id;
+  policy::Handle key;  // the same key in every pool's policy
   uint64_t size = 0;
   int priority = 0;
   bool pinned = false;
@@ -87,17 +88,17 @@ class LocalCache {
   // Writes back every dirty block; FAILED_PRECONDITION (after writing the
   // others) when some are held by write handles.
   absl::Status FlushAll();
-  absl::Status Flush(BlockIdView id);
+  absl::Status Flush(storage::BlockKeyView id);
   // Drops the block's copy on `where` (every copy when unset), writing a
   // dirty block back first when its last copy goes.
-  absl::Status Evict(BlockIdView id, std::optional<Placement> where);
+  absl::Status Evict(storage::BlockKeyView id, std::optional<Placement> where);
   // Forgets the block's copies without writing back (the server's bytes
   // changed, or the block is gone).
-  absl::Status Invalidate(BlockIdView id);
+  absl::Status Invalidate(storage::BlockKeyView id);
   // Whether the block is dirty here (false when not cached).
-  bool IsDirty(BlockIdView id);
+  bool IsDirty(storage::BlockKeyView id);
   // Mirrors the server's pinned flag on the cached copies.
-  void SetPinned(BlockIdView id, bool pinned);
+  void SetPinned(storage::BlockKeyView id, bool pinned);
   // Reacts to a pressure level on "host_ram" or "gpuN"; other resources
   // are ignored.
   void ApplyPressure(absl::string_view resource, v1::PressureLevel level);
@@ -132,18 +133,19 @@ class LocalCache {
 
   static Placement PlacementOf(int pool);
   absl::StatusOr<int> PoolIndex(Placement where) const;
-  CachedBlock* Find(BlockIdView id);
-  CachedBlock* FindKey(policy::Key key);
+  CachedBlock* Find(storage::BlockKeyView id);
+  CachedBlock* FindKey(policy::Handle key);
 
   // The core of Acquire and Load; on success the copy carries one more
   // handle.
-  absl::StatusOr<CachedCopy*> AcquireCopy(Lock& lock, BlockIdView id, int pool,
-                                          AccessMode mode, bool count,
+  absl::StatusOr<CachedCopy*> AcquireCopy(Lock& lock, storage::BlockKeyView id,
+                                          int pool, AccessMode mode, bool count,
                                           bool* local);
   absl::StatusOr<CachedCopy*> CopyFromLocal(Lock& lock, CachedBlock* b,
                                             CachedCopy* src, int pool);
-  absl::StatusOr<CachedCopy*> LoadFromServer(Lock& lock, BlockIdView id,
-                                             int pool, AccessMode mode);
+  absl::StatusOr<CachedCopy*> LoadFromServer(Lock& lock,
+                                             storage::BlockKeyView id, int pool,
+                                             AccessMode mode);
   // Drops the block's other copies so `pool` holds the only one.
   absl::Status MakeExclusive(CachedBlock* b, int pool);
   void TakeForWriting(CachedBlock* b);
@@ -169,7 +171,7 @@ class LocalCache {
   void RemoveCopy(CachedCopy* c);
   // Frees spares beyond what the pool's effective budget leaves room for.
   void TrimSpares(Lock& lock, int pool);
-  absl::Status FlushKey(Lock& lock, policy::Key key);
+  absl::Status FlushKey(Lock& lock, policy::Handle key);
   // Copies `size` bytes between two local copies (host <-> device).
   absl::Status CopyBytes(const CachedCopy& dst, const CachedCopy& src,
                          uint64_t size);
@@ -193,15 +195,15 @@ class LocalCache {
   // A batch of access reports is pending, or StopWaiting was called.
   std::condition_variable reports_ready_;
   std::vector<Pool> pools_;  // [0] host, [1 + d] GPU d
-  absl::flat_hash_map<BlockId, std::unique_ptr<CachedBlock>, BlockIdHash,
-                      BlockIdEq>
+  absl::flat_hash_map<storage::BlockKey, std::unique_ptr<CachedBlock>,
+                      storage::BlockKeyHash, storage::BlockKeyEq>
       blocks_;
-  absl::flat_hash_map<policy::Key, CachedBlock*> by_key_;
-  policy::Key next_key_ = 1;
-  std::vector<policy::Key> victims_;
+  absl::flat_hash_map<policy::Handle, CachedBlock*> by_key_;
+  policy::Handle next_key_ = 1;
+  std::vector<policy::Handle> victims_;
 
   // Access reporting.
-  std::vector<policy::Key> report_queue_;
+  std::vector<policy::Handle> report_queue_;
   std::vector<v1::AccessReport> orphan_reports_;
   uint64_t pending_reports_ = 0;
   bool stop_waiting_ = false;

@@ -175,7 +175,7 @@ std::optional<SharedArena::RingReply> SharedArena::Call(
   slot.length = call.length;
   slot.data_offset = call.data_offset;
   slot.data_length = call.data_length;
-  slot.durable = !call.durable ? 0 : (*call.durable ? 2 : 1);
+  slot.durable = ring::EncodeDurable(call.durable);
   ring::Word(slot.state).store(ring::kSubmitted, std::memory_order_release);
   ring::Word(header.doorbell).fetch_add(1);
   if (ring::Word(header.server_waiting).load() != 0)

@@ -23,8 +23,10 @@ ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9464",
           "host:port of the Prometheus /metrics endpoint; empty disables it.");
 ABSL_FLAG(tensorpager::base::ByteSize, ram_budget,
           tensorpager::base::ByteSize{0},
-          "Bytes of host RAM the RAM tier may hold (e.g. 8GiB). 0: a quarter "
-          "of the memory available at startup (cgroup limit aware).");
+          "Bytes of host RAM the RAM tier may hold (e.g. 8GiB). 0: the "
+          "hardware profile's share of the host's memory (cgroup limit "
+          "aware): 25% (low-memory), 50% (ssd, nvme) or 60% (hdd), 10 points "
+          "less with GPUs.");
 ABSL_FLAG(tensorpager::base::ByteSize, max_swap_size,
           tensorpager::base::ByteSize{2ull << 30},
           "Largest size the NVMe tier's data file may grow to.");
@@ -138,10 +140,6 @@ ABSL_FLAG(uint32_t, max_rings_per_client, 8,
 namespace tensorpager::server {
 namespace {
 
-constexpr std::array<const char*, storage::kNumRegionTypes> kRegionNames = {
-    "",       "TENSOR_DATA",    "KV_CACHE", "ACTIVATION",
-    "WEIGHT", "IMAGE_FEATURES", "TEMPORARY"};
-
 // Parses "NAME=VALUE,..." keyed by region type name; `parse` turns a
 // value into T (false: invalid, then `expected` says what was wanted).
 template <typename T, typename Parse>
@@ -160,7 +158,8 @@ absl::Status ParseRegionMap(
     }
     bool found = false;
     for (int i = 1; i < storage::kNumRegionTypes; ++i) {
-      if (name == kRegionNames[i]) {
+      if (name ==
+          storage::RegionTypeName(static_cast<storage::RegionType>(i))) {
         (*out)[i] = value;
         found = true;
       }

@@ -18,7 +18,8 @@ struct ServerConfig {
   std::string data_dir = "./tensorpager-data";
   std::string grpc_address = "127.0.0.1:50051";
   std::string metrics_address = "0.0.0.0:9464";  // empty: no metrics endpoint
-  // 0: a quarter of the memory available at startup.
+  // 0: the hardware profile's share of the host's memory (Server::
+  // ChooseProfile; DefaultsFor in server/profile/hardware_profile.cc).
   uint64_t ram_budget_bytes = 0;
   uint64_t max_swap_bytes = 2ull << 30;
   uint64_t max_block_bytes = 1ull << 30;

@@ -46,12 +46,12 @@ EntryList& AdaptivePolicy::ListOf(ListId id) {
   }
 }
 
-bool AdaptivePolicy::Contains(Key key) const {
+bool AdaptivePolicy::Contains(Handle key) const {
   const NodeIndex i = table_.Find(key);
   return i != kNoNode && !IsGhost(table_[i].list);
 }
 
-bool AdaptivePolicy::InWindow(Key key) const {
+bool AdaptivePolicy::InWindow(Handle key) const {
   const NodeIndex i = table_.Find(key);
   return i != kNoNode && table_[i].list == kWindowList;
 }
@@ -196,7 +196,7 @@ void AdaptivePolicy::ForgetOldGhosts(EntryList& ghosts) {
   }
 }
 
-void AdaptivePolicy::Insert(Key key, uint64_t bytes, int priority) {
+void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
   NodeIndex i = table_.Find(key);
   if (i != kNoNode && !IsGhost(table_[i].list)) {
     // Already resident: a size change plus a hit.
@@ -230,7 +230,7 @@ void AdaptivePolicy::Insert(Key key, uint64_t bytes, int priority) {
   MoveWindowOverflowToMain();
 }
 
-void AdaptivePolicy::Touch(Key key) {
+void AdaptivePolicy::Touch(Handle key) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode || IsGhost(table_[i].list)) return;
   sketch_.Increment(key);
@@ -255,7 +255,7 @@ void AdaptivePolicy::Touch(Key key) {
   }
 }
 
-void AdaptivePolicy::Remove(Key key, RemoveReason reason) {
+void AdaptivePolicy::Remove(Handle key, RemoveReason reason) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode) return;
   EntryNode& n = table_[i];
@@ -277,7 +277,7 @@ void AdaptivePolicy::Remove(Key key, RemoveReason reason) {
   ForgetOldGhosts(ghosts);
 }
 
-void AdaptivePolicy::SetPinned(Key key, bool pinned) {
+void AdaptivePolicy::SetPinned(Handle key, bool pinned) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode || IsGhost(table_[i].list) || table_[i].pinned == pinned) {
     return;
@@ -311,7 +311,7 @@ void AdaptivePolicy::AdmitDuringSelection(NodeIndex c) {
 }
 
 NodeIndex AdaptivePolicy::NextWindowCandidate(
-    absl::FunctionRef<bool(Key)> eligible) {
+    absl::FunctionRef<bool(Handle)> eligible) {
   while (window_cursor_ != kNoNode) {
     const NodeIndex i = window_cursor_;
     window_cursor_ = window_.newer(i);
@@ -321,7 +321,7 @@ NodeIndex AdaptivePolicy::NextWindowCandidate(
 }
 
 NodeIndex AdaptivePolicy::PeekMainVictim(
-    size_t k, absl::FunctionRef<bool(Key)> eligible) {
+    size_t k, absl::FunctionRef<bool(Handle)> eligible) {
   while (main_victims_.size() <= main_committed_ + k) {
     NodeIndex found = kNoNode;
     for (EntryList* list : {&probation_, &protected_}) {
@@ -354,8 +354,8 @@ NodeIndex AdaptivePolicy::PeekMainVictim(
 }
 
 uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
-                                       absl::FunctionRef<bool(Key)> eligible,
-                                       std::vector<Key>* out) {
+                                       absl::FunctionRef<bool(Handle)> eligible,
+                                       std::vector<Handle>* out) {
   if (bytes == 0) return 0;
   if (capacity_hint_ == 0) observed_budget_ = resident_bytes();
   StartSelection();

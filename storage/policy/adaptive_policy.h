@@ -100,13 +100,14 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   Algorithm algorithm() const override { return Algorithm::kAdaptive; }
   std::string_view name() const override { return "ADAPTIVE"; }
-  void Insert(Key key, uint64_t bytes, int priority) override;
-  void Touch(Key key) override;
-  void Remove(Key key, RemoveReason reason) override;
-  void SetPinned(Key key, bool pinned) override;
-  bool Contains(Key key) const override;
-  uint64_t SelectVictims(uint64_t bytes, absl::FunctionRef<bool(Key)> eligible,
-                         std::vector<Key>* out) override;
+  void Insert(Handle key, uint64_t bytes, int priority) override;
+  void Touch(Handle key) override;
+  void Remove(Handle key, RemoveReason reason) override;
+  void SetPinned(Handle key, bool pinned) override;
+  bool Contains(Handle key) const override;
+  uint64_t SelectVictims(uint64_t bytes,
+                         absl::FunctionRef<bool(Handle)> eligible,
+                         std::vector<Handle>* out) override;
   size_t size() const override;
   uint64_t resident_bytes() const override;
   void SetCapacity(uint64_t bytes) override { capacity_hint_ = bytes; }
@@ -119,7 +120,7 @@ class AdaptivePolicy final : public EvictionPolicy {
   }
   // Whether `key` is resident in the admission window (tests use it to
   // tell admission from eviction).
-  bool InWindow(Key key) const;
+  bool InWindow(Handle key) const;
 
  private:
   enum : ListId {
@@ -150,10 +151,10 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   // SelectVictims helpers; state lives in the scratch members below.
   void StartSelection();
-  NodeIndex NextWindowCandidate(absl::FunctionRef<bool(Key)> eligible);
+  NodeIndex NextWindowCandidate(absl::FunctionRef<bool(Handle)> eligible);
   void AdmitDuringSelection(NodeIndex c);
   // The k-th main victim not yet committed, scanning on demand.
-  NodeIndex PeekMainVictim(size_t k, absl::FunctionRef<bool(Key)> eligible);
+  NodeIndex PeekMainVictim(size_t k, absl::FunctionRef<bool(Handle)> eligible);
 
   Options options_;
   EntryTable table_;

@@ -2,7 +2,7 @@
 
 namespace tensorpager::policy {
 
-void ClockPolicy::Insert(Key key, uint64_t bytes, int priority) {
+void ClockPolicy::Insert(Handle key, uint64_t bytes, int priority) {
   NodeIndex i = table_.Find(key);
   if (i != kNoNode) {
     // Already resident: a size change plus a hit; the position is kept.
@@ -17,7 +17,7 @@ void ClockPolicy::Insert(Key key, uint64_t bytes, int priority) {
   table_[i].credits = table_[i].priority;
 }
 
-void ClockPolicy::Touch(Key key) {
+void ClockPolicy::Touch(Handle key) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode) return;
   EntryNode& n = table_[i];
@@ -25,14 +25,14 @@ void ClockPolicy::Touch(Key key) {
   n.credits = n.priority;
 }
 
-void ClockPolicy::Remove(Key key, RemoveReason /*reason*/) {
+void ClockPolicy::Remove(Handle key, RemoveReason /*reason*/) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode) return;
   ListOf(table_[i]).Unlink(i);
   table_.Release(i);
 }
 
-void ClockPolicy::SetPinned(Key key, bool pinned) {
+void ClockPolicy::SetPinned(Handle key, bool pinned) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode || table_[i].pinned == pinned) return;
   EntryNode& n = table_[i];
@@ -47,8 +47,8 @@ void ClockPolicy::SetPinned(Key key, bool pinned) {
 }
 
 uint64_t ClockPolicy::SelectVictims(uint64_t bytes,
-                                    absl::FunctionRef<bool(Key)> eligible,
-                                    std::vector<Key>* out) {
+                                    absl::FunctionRef<bool(Handle)> eligible,
+                                    std::vector<Handle>* out) {
   uint64_t chosen = 0;
   // Requeued entries go to the front, ahead of the hand, so one sweep sees
   // each at most credits + 2 times. The front entry itself is simply

@@ -23,7 +23,7 @@ using ListId = uint8_t;
 inline constexpr ListId kUnlinked = 0;
 
 struct EntryNode {
-  Key key = 0;
+  Handle key = 0;
   uint64_t bytes = 0;
   NodeIndex prev = kNoNode;
   NodeIndex next = kNoNode;
@@ -58,13 +58,13 @@ class EntryTable {
   EntryTable(const EntryTable&) = delete;
   EntryTable& operator=(const EntryTable&) = delete;
 
-  NodeIndex Find(Key key) const {
+  NodeIndex Find(Handle key) const {
     auto it = index_.find(key);
     return it == index_.end() ? kNoNode : it->second;
   }
 
   // Creates an unlinked node for a key that is not in the table.
-  NodeIndex Add(Key key) {
+  NodeIndex Add(Handle key) {
     NodeIndex i;
     if (free_head_ != kNoNode) {
       i = free_head_;
@@ -95,7 +95,7 @@ class EntryTable {
  private:
   std::vector<EntryNode> nodes_;
   NodeIndex free_head_ = kNoNode;
-  absl::flat_hash_map<Key, NodeIndex> index_;
+  absl::flat_hash_map<Handle, NodeIndex> index_;
 };
 
 }  // namespace tensorpager::policy

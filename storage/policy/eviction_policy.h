@@ -16,8 +16,10 @@
 
 namespace tensorpager::policy {
 
-// Dense handle the owner assigns to each entry (never reused while tracked).
-using Key = uint64_t;
+// The number the owner gives an entry it tracks in a policy (never reused
+// while tracked): a slot handle, not the block's identity, which is a
+// storage::BlockKey (storage/base/block_key.h).
+using Handle = uint64_t;
 
 enum class Algorithm { kLru, kClock, kAdaptive };
 
@@ -34,22 +36,22 @@ class EvictionPolicy {
 
   // A new resident entry. `priority` ranks region types (higher stays
   // longer); policies that ignore it must still accept it.
-  virtual void Insert(Key key, uint64_t bytes, int priority) = 0;
+  virtual void Insert(Handle key, uint64_t bytes, int priority) = 0;
   // A hit on a resident entry. Unknown keys are ignored.
-  virtual void Touch(Key key) = 0;
+  virtual void Touch(Handle key) = 0;
   // The entry is no longer resident. Unknown keys are ignored.
-  virtual void Remove(Key key, RemoveReason reason) = 0;
+  virtual void Remove(Handle key, RemoveReason reason) = 0;
   // Pinned entries are never chosen as victims. Unknown keys are ignored.
-  virtual void SetPinned(Key key, bool pinned) = 0;
-  virtual bool Contains(Key key) const = 0;
+  virtual void SetPinned(Handle key, bool pinned) = 0;
+  virtual bool Contains(Handle key) const = 0;
 
   // Appends to `out`, in eviction order, unpinned entries for which
   // `eligible` returns true until their sizes add up to at least `bytes` or
   // no candidate is left. Entries stay tracked (the caller removes those it
   // really evicts, with kEvicted). Returns the bytes chosen.
   virtual uint64_t SelectVictims(uint64_t bytes,
-                                 absl::FunctionRef<bool(Key)> eligible,
-                                 std::vector<Key>* out) = 0;
+                                 absl::FunctionRef<bool(Handle)> eligible,
+                                 std::vector<Handle>* out) = 0;
 
   virtual size_t size() const = 0;
   virtual uint64_t resident_bytes() const = 0;

@@ -2,7 +2,7 @@
 
 namespace tensorpager::policy {
 
-void LruPolicy::Insert(Key key, uint64_t bytes, int priority) {
+void LruPolicy::Insert(Handle key, uint64_t bytes, int priority) {
   NodeIndex i = table_.Find(key);
   if (i != kNoNode) {
     // Already resident: a size change plus a use.
@@ -18,7 +18,7 @@ void LruPolicy::Insert(Key key, uint64_t bytes, int priority) {
   table_[i].credits = table_[i].priority;
 }
 
-void LruPolicy::Touch(Key key) {
+void LruPolicy::Touch(Handle key) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode) return;
   EntryNode& n = table_[i];
@@ -26,14 +26,14 @@ void LruPolicy::Touch(Key key) {
   ListOf(n).MoveToFront(i);
 }
 
-void LruPolicy::Remove(Key key, RemoveReason /*reason*/) {
+void LruPolicy::Remove(Handle key, RemoveReason /*reason*/) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode) return;
   ListOf(table_[i]).Unlink(i);
   table_.Release(i);
 }
 
-void LruPolicy::SetPinned(Key key, bool pinned) {
+void LruPolicy::SetPinned(Handle key, bool pinned) {
   const NodeIndex i = table_.Find(key);
   if (i == kNoNode || table_[i].pinned == pinned) return;
   EntryNode& n = table_[i];
@@ -45,8 +45,8 @@ void LruPolicy::SetPinned(Key key, bool pinned) {
 }
 
 uint64_t LruPolicy::SelectVictims(uint64_t bytes,
-                                  absl::FunctionRef<bool(Key)> eligible,
-                                  std::vector<Key>* out) {
+                                  absl::FunctionRef<bool(Handle)> eligible,
+                                  std::vector<Handle>* out) {
   uint64_t chosen = 0;
   // Entries requeued for their priority go to the front, ahead of the
   // cursor, so one pass visits each at most credits + 1 times; the front

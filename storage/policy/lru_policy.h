@@ -19,13 +19,16 @@ class LruPolicy final : public EvictionPolicy {
 
   Algorithm algorithm() const override { return Algorithm::kLru; }
   std::string_view name() const override { return "LRU"; }
-  void Insert(Key key, uint64_t bytes, int priority) override;
-  void Touch(Key key) override;
-  void Remove(Key key, RemoveReason reason) override;
-  void SetPinned(Key key, bool pinned) override;
-  bool Contains(Key key) const override { return table_.Find(key) != kNoNode; }
-  uint64_t SelectVictims(uint64_t bytes, absl::FunctionRef<bool(Key)> eligible,
-                         std::vector<Key>* out) override;
+  void Insert(Handle key, uint64_t bytes, int priority) override;
+  void Touch(Handle key) override;
+  void Remove(Handle key, RemoveReason reason) override;
+  void SetPinned(Handle key, bool pinned) override;
+  bool Contains(Handle key) const override {
+    return table_.Find(key) != kNoNode;
+  }
+  uint64_t SelectVictims(uint64_t bytes,
+                         absl::FunctionRef<bool(Handle)> eligible,
+                         std::vector<Handle>* out) override;
   size_t size() const override { return table_.size(); }
   uint64_t resident_bytes() const override {
     return order_.bytes() + pinned_.bytes();

@@ -275,7 +275,7 @@ int RunStore(const BenchOptions& o) {
     BlockKey key{"bench", absl::StrCat("b", b)};
     BlockAttributes attrs;
     attrs.size_bytes = o.bs;
-    attrs.dtype = 3;  // BFLOAT16
+    attrs.dtype = DType::kBFloat16;
     if (auto r = (*store)->Register(key, attrs); !r.ok())
       return Fail(r.status());
     AlignedBuffer data(o.bs);

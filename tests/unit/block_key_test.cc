@@ -1,7 +1,12 @@
-#include "storage/block_key.h"
+#include "storage/base/block_key.h"
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
 #include "storage/checksum.h"
 
 namespace tensorpager::storage {
@@ -32,6 +37,35 @@ TEST(BlockKeyTest, RejectsBadIdsWithActionableMessages) {
   EXPECT_NE(too_long.status().message().find("256"), std::string::npos);
   EXPECT_FALSE(BlockKey::Make("", "line\nbreak").ok());
   EXPECT_FALSE(BlockKey::Make("bad\x01", "x").ok());
+}
+
+TEST(BlockKeyTest, ViewsCheckAndResolveAsKeysDo) {
+  for (const auto& [ns, id] : std::vector<std::pair<std::string, std::string>>{
+           {"", "x"},
+           {"n", ""},
+           {"", std::string(kMaxIdBytes + 1, 'a')},
+           {std::string(kMaxNamespaceBytes + 1, 'n'), "x"},
+           {"bad\x01", "x"},
+           {"n", std::string("nul\0", 4)}}) {
+    const absl::StatusOr<BlockKey> key = BlockKey::Make(ns, id);
+    const absl::StatusOr<BlockKeyView> view = BlockKeyView::Make(ns, id);
+    ASSERT_EQ(key.status(), view.status());
+    if (key.ok()) {
+      EXPECT_EQ(BlockKey(*view), *key);
+    }
+  }
+  EXPECT_EQ(BlockKeyView::Resolve("", "x").ns, kDefaultNamespace);
+  EXPECT_EQ(BlockKeyView::Resolve("", "x").Encode(),
+            BlockKey::Make("", "x")->Encode());
+}
+
+TEST(BlockKeyTest, LookupsByViewFindKeys) {
+  absl::flat_hash_set<BlockKey, BlockKeyHash, BlockKeyEq> keys;
+  keys.insert(*BlockKey::Make("", "a"));
+  EXPECT_TRUE(keys.contains(BlockKeyView("default", "a")));
+  EXPECT_FALSE(keys.contains(BlockKeyView("other", "a")));
+  EXPECT_EQ(BlockKeyHash()(*BlockKey::Make("", "a")),
+            BlockKeyHash()(BlockKeyView("default", "a")));
 }
 
 TEST(ChecksumTest, DetectsSingleBitFlips) {

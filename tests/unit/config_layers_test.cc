@@ -6,12 +6,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/str_cat.h"
 #include "server/config/config_file.h"
+#include "server/profile/hardware_profile.h"
 #include "storage/base/byte_size.h"
 #include "tests/testing/temp_dir.h"
 
@@ -200,6 +204,27 @@ TEST_F(ConfigLayersTest, PrintedConfigReproducesTheSettings) {
   EXPECT_EQ(parsed->at("metrics_address").value, "");
   EXPECT_EQ(base::ParseByteSize(parsed->at("ram_budget").value).value(),
             96ull << 20);
+}
+
+// --ram_budget's help quotes what the profiles do when it is left at 0.
+TEST(RamBudgetHelpTest, QuotesEveryProfilesShare) {
+  const absl::CommandLineFlag* flag = absl::FindCommandLineFlag("ram_budget");
+  ASSERT_NE(flag, nullptr);
+  const std::string help = flag->Help();
+  for (ProfileKind kind : {ProfileKind::kNvme, ProfileKind::kSsd,
+                           ProfileKind::kHdd, ProfileKind::kLowMemory}) {
+    HardwareInfo hardware;
+    const double share =
+        ChooseProfile(kind, hardware).defaults.ram_budget_fraction;
+    hardware.gpus = {"gpu"};
+    const double with_gpus =
+        ChooseProfile(kind, hardware).defaults.ram_budget_fraction;
+    EXPECT_THAT(help, HasSubstr(absl::StrCat(std::lround(share * 100), "% (")));
+    EXPECT_THAT(help, HasSubstr(ProfileKindName(kind)));
+    EXPECT_THAT(help,
+                HasSubstr(absl::StrCat(std::lround((share - with_gpus) * 100),
+                                       " points less with GPUs")));
+  }
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 namespace tensorpager::policy {
 namespace {
 
-constexpr auto kAll = [](Key) { return true; };
+constexpr auto kAll = [](Handle) { return true; };
 
 // Drives a policy like the block store: hit -> Touch; miss -> make room,
 // evict, Insert. Returns whether the request hit.
@@ -21,7 +21,7 @@ class Cache {
     policy_->SetCapacity(capacity);
   }
 
-  bool Request(Key key, uint64_t bytes = 1) {
+  bool Request(Handle key, uint64_t bytes = 1) {
     if (policy_->Contains(key)) {
       policy_->Touch(key);
       return true;
@@ -30,7 +30,7 @@ class Cache {
     if (resident + bytes > capacity_) {
       victims_.clear();
       policy_->SelectVictims(resident + bytes - capacity_, kAll, &victims_);
-      for (Key v : victims_) policy_->Remove(v, RemoveReason::kEvicted);
+      for (Handle v : victims_) policy_->Remove(v, RemoveReason::kEvicted);
     }
     policy_->Insert(key, bytes, 0);
     return false;
@@ -39,7 +39,7 @@ class Cache {
  private:
   EvictionPolicy* policy_;
   uint64_t capacity_;
-  std::vector<Key> victims_;
+  std::vector<Handle> victims_;
 };
 
 TEST(AdaptivePolicyTest, HotSetSurvivesAScan) {
@@ -47,12 +47,12 @@ TEST(AdaptivePolicyTest, HotSetSurvivesAScan) {
   Cache cache(&p, 100);
   // 50 hot keys, requested often.
   for (int round = 0; round < 20; ++round) {
-    for (Key k = 0; k < 50; ++k) cache.Request(k);
+    for (Handle k = 0; k < 50; ++k) cache.Request(k);
   }
   // A scan of 1000 keys seen once each.
-  for (Key k = 1000; k < 2000; ++k) cache.Request(k);
+  for (Handle k = 1000; k < 2000; ++k) cache.Request(k);
   int hot_resident = 0;
-  for (Key k = 0; k < 50; ++k) hot_resident += p.Contains(k) ? 1 : 0;
+  for (Handle k = 0; k < 50; ++k) hot_resident += p.Contains(k) ? 1 : 0;
   EXPECT_GE(hot_resident, 45);
   EXPECT_LE(p.resident_bytes(), 100u);
 }
@@ -62,7 +62,7 @@ TEST(AdaptivePolicyTest, LoopLargerThanTheCacheStillHits) {
   Cache cache(&p, 100);
   int hits = 0;
   for (int pass = 0; pass < 40; ++pass) {
-    for (Key k = 0; k < 500; ++k) hits += cache.Request(k) ? 1 : 0;
+    for (Handle k = 0; k < 500; ++k) hits += cache.Request(k) ? 1 : 0;
   }
   // LRU and CLOCK hit nothing here; keeping a fixed subset hits 20%.
   EXPECT_GT(hits, 40 * 500 / 10);
@@ -92,7 +92,7 @@ TEST(AdaptivePolicyTest, EvictedKeysBecomeGhostsErasedOnesDoNot) {
 TEST(AdaptivePolicyTest, GhostsAreBoundedByTheBudget) {
   AdaptivePolicy p;
   Cache cache(&p, 50);
-  for (Key k = 0; k < 10000; ++k) cache.Request(k);
+  for (Handle k = 0; k < 10000; ++k) cache.Request(k);
   // Each ghost list remembers at most one budget of bytes.
   EXPECT_LE(p.ghost_count(), 100u);
   EXPECT_GT(p.ghost_count(), 0u);
@@ -107,7 +107,7 @@ TEST(AdaptivePolicyTest, ReusedOnceTrafficGrowsTheWindow) {
   Cache cache(&p, 300);
   int hits = 0;
   int requests = 0;
-  for (Key k = 0; k < 20000; ++k) {
+  for (Handle k = 0; k < 20000; ++k) {
     cache.Request(k);
     ++requests;
     if (k >= 100) {
@@ -125,12 +125,12 @@ TEST(AdaptivePolicyTest, ColdLargeCandidateDoesNotDisplaceHotSmallEntries) {
   Cache cache(&p, 1000);
   // 90 hot 10-byte entries, requested many times.
   for (int round = 0; round < 30; ++round) {
-    for (Key k = 0; k < 90; ++k) cache.Request(k, 10);
+    for (Handle k = 0; k < 90; ++k) cache.Request(k, 10);
   }
   // A stream of 200-byte objects seen once each.
-  for (Key k = 1000; k < 1100; ++k) cache.Request(k, 200);
+  for (Handle k = 1000; k < 1100; ++k) cache.Request(k, 200);
   int hot_resident = 0;
-  for (Key k = 0; k < 90; ++k) hot_resident += p.Contains(k) ? 1 : 0;
+  for (Handle k = 0; k < 90; ++k) hot_resident += p.Contains(k) ? 1 : 0;
   // The window lets a few pass through; main keeps the hot set.
   EXPECT_GE(hot_resident, 80);
 }
@@ -138,12 +138,12 @@ TEST(AdaptivePolicyTest, ColdLargeCandidateDoesNotDisplaceHotSmallEntries) {
 TEST(AdaptivePolicyTest, PinnedEntriesWaitOutsideTheQueues) {
   AdaptivePolicy p;
   Cache cache(&p, 20);
-  for (Key k = 0; k < 20; ++k) cache.Request(k);
+  for (Handle k = 0; k < 20; ++k) cache.Request(k);
   p.SetPinned(3, true);
-  for (Key k = 100; k < 1000; ++k) cache.Request(k);
+  for (Handle k = 100; k < 1000; ++k) cache.Request(k);
   EXPECT_TRUE(p.Contains(3));
   p.SetPinned(3, false);
-  for (Key k = 1000; k < 2000; ++k) cache.Request(k);
+  for (Handle k = 1000; k < 2000; ++k) cache.Request(k);
   EXPECT_FALSE(p.Contains(3));
 }
 
@@ -151,10 +151,10 @@ TEST(AdaptivePolicyTest, WorksWithoutACapacityHint) {
   // The SDK or a test may never call SetCapacity: the budget is inferred
   // from the resident bytes when victims are requested.
   AdaptivePolicy p;
-  std::vector<Key> victims;
+  std::vector<Handle> victims;
   int hot_resident = 0;
   for (int round = 0; round < 20; ++round) {
-    for (Key k = 0; k < 30; ++k) {
+    for (Handle k = 0; k < 30; ++k) {
       if (p.Contains(k)) {
         p.Touch(k);
         continue;
@@ -162,22 +162,22 @@ TEST(AdaptivePolicyTest, WorksWithoutACapacityHint) {
       if (p.resident_bytes() + 1 > 64) {
         victims.clear();
         p.SelectVictims(p.resident_bytes() + 1 - 64, kAll, &victims);
-        for (Key v : victims) p.Remove(v, RemoveReason::kEvicted);
+        for (Handle v : victims) p.Remove(v, RemoveReason::kEvicted);
       }
       p.Insert(k, 1, 0);
     }
     // One-hit traffic in between.
-    for (Key k = 0; k < 100; ++k) {
-      const Key cold = 1000 + round * 100 + k;
+    for (Handle k = 0; k < 100; ++k) {
+      const Handle cold = 1000 + round * 100 + k;
       if (p.resident_bytes() + 1 > 64) {
         victims.clear();
         p.SelectVictims(p.resident_bytes() + 1 - 64, kAll, &victims);
-        for (Key v : victims) p.Remove(v, RemoveReason::kEvicted);
+        for (Handle v : victims) p.Remove(v, RemoveReason::kEvicted);
       }
       p.Insert(cold, 1, 0);
     }
   }
-  for (Key k = 0; k < 30; ++k) hot_resident += p.Contains(k) ? 1 : 0;
+  for (Handle k = 0; k < 30; ++k) hot_resident += p.Contains(k) ? 1 : 0;
   EXPECT_GE(hot_resident, 25);
   EXPECT_LE(p.resident_bytes(), 64u);
 }
@@ -188,7 +188,7 @@ TEST(AdaptivePolicyTest, AdmittedCandidatesMoveToMainDuringSelection) {
   // Key 7 is requested often before it ever reaches main.
   for (int i = 0; i < 5; ++i) cache.Request(7);
   EXPECT_TRUE(p.InWindow(7));
-  for (Key k = 100; k < 120; ++k) cache.Request(k);
+  for (Handle k = 100; k < 120; ++k) cache.Request(k);
   EXPECT_TRUE(p.Contains(7));
   EXPECT_FALSE(p.InWindow(7));
 }
@@ -233,14 +233,14 @@ TEST(FrequencySketchTest, GrowsItsHistoryWhenMostKeysAreNew) {
 TEST(FrequencySketchTest, GrowingKeepsEstimates) {
   FrequencySketch s;
   s.EnsureCapacity(64);
-  for (Key k = 0; k < 20; ++k) {
-    for (Key i = 0; i <= k % 10; ++i) s.Increment(k);
+  for (Handle k = 0; k < 20; ++k) {
+    for (Handle i = 0; i <= k % 10; ++i) s.Increment(k);
   }
   std::vector<int> before;
-  for (Key k = 0; k < 20; ++k) before.push_back(s.Frequency(k));
+  for (Handle k = 0; k < 20; ++k) before.push_back(s.Frequency(k));
   s.EnsureCapacity(4096);
   EXPECT_GE(s.capacity(), 4096u);
-  for (Key k = 0; k < 20; ++k) EXPECT_EQ(s.Frequency(k), before[k]) << k;
+  for (Handle k = 0; k < 20; ++k) EXPECT_EQ(s.Frequency(k), before[k]) << k;
 }
 
 }  // namespace

@@ -38,13 +38,13 @@ TEST_P(PolicyAllocationTest, SteadyStateAllocatesNothing) {
   std::unique_ptr<EvictionPolicy> policy = MakePolicy(GetParam());
   constexpr uint64_t kCapacity = 2000;
   policy->SetCapacity(kCapacity);
-  std::vector<Key> victims;
+  std::vector<Handle> victims;
   victims.reserve(1024);
   std::mt19937_64 rng(3);
   // Skewed keys over a universe 10x the cache, mixed sizes and priorities.
   auto step = [&] {
     const uint64_t r = rng();
-    const Key key = (r % 4 == 0) ? r % 20000 : r % 500;
+    const Handle key = (r % 4 == 0) ? r % 20000 : r % 500;
     if (policy->Contains(key)) {
       policy->Touch(key);
       if (r % 97 == 0) policy->SetPinned(key, true);
@@ -56,8 +56,8 @@ TEST_P(PolicyAllocationTest, SteadyStateAllocatesNothing) {
       victims.clear();
       policy->SelectVictims(
           policy->resident_bytes() + bytes - kCapacity,
-          [](Key) { return true; }, &victims);
-      for (Key v : victims) policy->Remove(v, RemoveReason::kEvicted);
+          [](Handle) { return true; }, &victims);
+      for (Handle v : victims) policy->Remove(v, RemoveReason::kEvicted);
     }
     policy->Insert(key, bytes, static_cast<int>((r >> 40) % 3));
   };

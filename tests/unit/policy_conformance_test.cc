@@ -15,14 +15,14 @@
 namespace tensorpager::policy {
 namespace {
 
-constexpr auto kAll = [](Key) { return true; };
+constexpr auto kAll = [](Handle) { return true; };
 
 class PolicyConformanceTest : public testing::TestWithParam<Algorithm> {
  protected:
   void SetUp() override { policy_ = MakePolicy(GetParam()); }
 
-  std::vector<Key> Select(uint64_t bytes) {
-    std::vector<Key> out;
+  std::vector<Handle> Select(uint64_t bytes) {
+    std::vector<Handle> out;
     policy_->SelectVictims(bytes, kAll, &out);
     return out;
   }
@@ -71,66 +71,67 @@ TEST_P(PolicyConformanceTest, UnknownKeysAreIgnored) {
 }
 
 TEST_P(PolicyConformanceTest, SelectVictimsKeepsEntriesTracked) {
-  for (Key k = 1; k <= 10; ++k) policy_->Insert(k, 10, 0);
-  std::vector<Key> out;
+  for (Handle k = 1; k <= 10; ++k) policy_->Insert(k, 10, 0);
+  std::vector<Handle> out;
   const uint64_t chosen = policy_->SelectVictims(35, kAll, &out);
   EXPECT_GE(chosen, 35u);
   EXPECT_EQ(chosen, 10 * out.size());
   EXPECT_EQ(policy_->size(), 10u);
   EXPECT_EQ(policy_->resident_bytes(), 100u);
-  for (Key k : out) EXPECT_TRUE(policy_->Contains(k)) << k;
+  for (Handle k : out) EXPECT_TRUE(policy_->Contains(k)) << k;
 }
 
 TEST_P(PolicyConformanceTest, SelectVictimsAppendsAndReportsBytesChosen) {
   policy_->Insert(1, 30, 0);
   policy_->Insert(2, 70, 0);
-  std::vector<Key> out = {42};
+  std::vector<Handle> out = {42};
   const uint64_t chosen = policy_->SelectVictims(1000, kAll, &out);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[0], 42u);
   EXPECT_EQ(chosen, 100u);  // everything, short of the request
-  EXPECT_EQ(std::set<Key>(out.begin() + 1, out.end()), (std::set<Key>{1, 2}));
+  EXPECT_EQ(std::set<Handle>(out.begin() + 1, out.end()),
+            (std::set<Handle>{1, 2}));
   EXPECT_EQ(policy_->SelectVictims(0, kAll, &out), 0u);
 }
 
 TEST_P(PolicyConformanceTest, SelectsAtLeastTheRequestedBytes) {
-  for (Key k = 1; k <= 20; ++k) policy_->Insert(k, k * 10, 0);
+  for (Handle k = 1; k <= 20; ++k) policy_->Insert(k, k * 10, 0);
   for (uint64_t want : {1u, 10u, 55u, 400u, 2099u}) {
-    std::vector<Key> out;
+    std::vector<Handle> out;
     const uint64_t chosen = policy_->SelectVictims(want, kAll, &out);
     uint64_t sum = 0;
-    for (Key k : out) sum += k * 10;
+    for (Handle k : out) sum += k * 10;
     EXPECT_EQ(chosen, sum) << want;
     EXPECT_GE(chosen, want);
-    EXPECT_EQ(std::set<Key>(out.begin(), out.end()).size(), out.size());
+    EXPECT_EQ(std::set<Handle>(out.begin(), out.end()).size(), out.size());
   }
 }
 
 TEST_P(PolicyConformanceTest, PinnedEntriesAreNeverChosen) {
-  for (Key k = 1; k <= 8; ++k) policy_->Insert(k, 10, 0);
+  for (Handle k = 1; k <= 8; ++k) policy_->Insert(k, 10, 0);
   policy_->SetPinned(1, true);
   policy_->SetPinned(5, true);
   for (int round = 0; round < 3; ++round) {
-    const std::vector<Key> out = Select(1000);
+    const std::vector<Handle> out = Select(1000);
     EXPECT_EQ(out.size(), 6u);
-    for (Key k : out) EXPECT_TRUE(k != 1 && k != 5) << k;
+    for (Handle k : out) EXPECT_TRUE(k != 1 && k != 5) << k;
   }
   // Pinned entries still count as resident.
   EXPECT_EQ(policy_->resident_bytes(), 80u);
   policy_->Touch(1);
   policy_->SetPinned(1, false);
-  const std::vector<Key> out = Select(1000);
+  const std::vector<Handle> out = Select(1000);
   EXPECT_EQ(out.size(), 7u);
   EXPECT_NE(std::find(out.begin(), out.end(), 1), out.end());
 }
 
 TEST_P(PolicyConformanceTest, OnlyEligibleEntriesAreChosen) {
-  for (Key k = 1; k <= 10; ++k) policy_->Insert(k, 10, 0);
-  std::vector<Key> out;
+  for (Handle k = 1; k <= 10; ++k) policy_->Insert(k, 10, 0);
+  std::vector<Handle> out;
   const uint64_t chosen = policy_->SelectVictims(
-      1000, [](Key k) { return k % 2 == 0; }, &out);
+      1000, [](Handle k) { return k % 2 == 0; }, &out);
   EXPECT_EQ(chosen, 50u);
-  for (Key k : out) EXPECT_EQ(k % 2, 0u) << k;
+  for (Handle k : out) EXPECT_EQ(k % 2, 0u) << k;
 }
 
 TEST_P(PolicyConformanceTest, RemovedKeysCanComeBack) {
@@ -151,14 +152,14 @@ TEST_P(PolicyConformanceTest, HigherPriorityStaysLonger) {
   // stream through a 10-entry cache. Nobody is ever hit, so only the
   // priority can keep key 1.
   policy_->Insert(1, 1, 4);
-  std::vector<Key> out;
-  Key next = 2;
+  std::vector<Handle> out;
+  Handle next = 2;
   int survived = 0;
   for (; next < 200 && policy_->Contains(1); ++next) {
     if (policy_->resident_bytes() + 1 > 10) {
       out.clear();
       policy_->SelectVictims(1, kAll, &out);
-      for (Key k : out) policy_->Remove(k, RemoveReason::kEvicted);
+      for (Handle k : out) policy_->Remove(k, RemoveReason::kEvicted);
     }
     policy_->Insert(next, 1, 0);
     ++survived;
@@ -169,11 +170,11 @@ TEST_P(PolicyConformanceTest, HigherPriorityStaysLonger) {
 
 TEST_P(PolicyConformanceTest, RandomOperationsKeepTheContract) {
   std::mt19937_64 rng(7);
-  absl::flat_hash_map<Key, uint64_t> resident;
-  absl::flat_hash_set<Key> pinned;
+  absl::flat_hash_map<Handle, uint64_t> resident;
+  absl::flat_hash_set<Handle> pinned;
   uint64_t bytes = 0;
   for (int step = 0; step < 20000; ++step) {
-    const Key key = rng() % 300;
+    const Handle key = rng() % 300;
     const int op = static_cast<int>(rng() % 100);
     if (op < 40) {
       const uint64_t size = 1 + rng() % 64;
@@ -204,12 +205,12 @@ TEST_P(PolicyConformanceTest, RandomOperationsKeepTheContract) {
       }
     } else {
       const uint64_t want = 1 + rng() % 200;
-      std::vector<Key> out;
+      std::vector<Handle> out;
       const uint64_t chosen = policy_->SelectVictims(
-          want, [](Key k) { return k % 7 != 0; }, &out);
+          want, [](Handle k) { return k % 7 != 0; }, &out);
       uint64_t sum = 0;
-      absl::flat_hash_set<Key> seen;
-      for (Key k : out) {
+      absl::flat_hash_set<Handle> seen;
+      for (Handle k : out) {
         ASSERT_TRUE(resident.contains(k)) << k;
         ASSERT_FALSE(pinned.contains(k)) << k;
         ASSERT_NE(k % 7, 0u) << k;

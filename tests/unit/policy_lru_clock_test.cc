@@ -11,17 +11,17 @@ namespace {
 
 using ::testing::ElementsAre;
 
-constexpr auto kAll = [](Key) { return true; };
+constexpr auto kAll = [](Handle) { return true; };
 
-std::vector<Key> Order(EvictionPolicy& p) {
-  std::vector<Key> out;
+std::vector<Handle> Order(EvictionPolicy& p) {
+  std::vector<Handle> out;
   p.SelectVictims(UINT64_MAX, kAll, &out);
   return out;
 }
 
 TEST(LruPolicyTest, EvictsLeastRecentlyUsedFirst) {
   LruPolicy p;
-  for (Key k = 1; k <= 4; ++k) p.Insert(k, 1, 0);
+  for (Handle k = 1; k <= 4; ++k) p.Insert(k, 1, 0);
   p.Touch(2);
   p.Touch(1);
   EXPECT_THAT(Order(p), ElementsAre(3, 4, 2, 1));
@@ -32,7 +32,7 @@ TEST(LruPolicyTest, SelectionStopsOnceEnoughBytesAreChosen) {
   p.Insert(1, 5, 0);
   p.Insert(2, 5, 0);
   p.Insert(3, 5, 0);
-  std::vector<Key> out;
+  std::vector<Handle> out;
   EXPECT_EQ(p.SelectVictims(6, kAll, &out), 10u);
   EXPECT_THAT(out, ElementsAre(1, 2));
 }
@@ -48,7 +48,7 @@ TEST(LruPolicyTest, ReinsertCountsAsUse) {
 
 TEST(LruPolicyTest, UnpinnedEntryRejoinsAsMostRecent) {
   LruPolicy p;
-  for (Key k = 1; k <= 3; ++k) p.Insert(k, 1, 0);
+  for (Handle k = 1; k <= 3; ++k) p.Insert(k, 1, 0);
   p.SetPinned(1, true);
   EXPECT_THAT(Order(p), ElementsAre(2, 3));
   p.SetPinned(1, false);
@@ -61,7 +61,7 @@ TEST(LruPolicyTest, PrioritySpendsOneLapPerLevel) {
   p.Insert(2, 1, 0);
   p.Insert(3, 1, 0);
   // Key 1 is requeued twice before its turn comes.
-  std::vector<Key> out;
+  std::vector<Handle> out;
   p.SelectVictims(1, kAll, &out);
   EXPECT_THAT(out, ElementsAre(2));
   p.Remove(2, RemoveReason::kEvicted);
@@ -76,7 +76,7 @@ TEST(LruPolicyTest, PrioritySpendsOneLapPerLevel) {
 
 TEST(ClockPolicyTest, HitsDoNotReorderButEarnASecondChance) {
   ClockPolicy p;
-  for (Key k = 1; k <= 4; ++k) p.Insert(k, 1, 0);
+  for (Handle k = 1; k <= 4; ++k) p.Insert(k, 1, 0);
   p.Touch(3);
   p.Touch(1);
   // FIFO order, except 1 and 3 are requeued once with their bits cleared.
@@ -88,7 +88,7 @@ TEST(ClockPolicyTest, SecondChanceIsSpentBySelection) {
   p.Insert(1, 1, 0);
   p.Insert(2, 1, 0);
   p.Touch(1);
-  std::vector<Key> out;
+  std::vector<Handle> out;
   p.SelectVictims(1, kAll, &out);
   EXPECT_THAT(out, ElementsAre(2));
   // The sweep cleared 1's bit and requeued it behind 2: 2 first again.
@@ -110,7 +110,7 @@ TEST(ClockPolicyTest, PriorityAddsChancesAfterTheBit) {
   p.Insert(2, 1, 0);
   p.Touch(1);
   // Key 1 survives its bit and then its one priority credit.
-  std::vector<Key> out;
+  std::vector<Handle> out;
   p.SelectVictims(1, kAll, &out);
   EXPECT_THAT(out, ElementsAre(2));
   p.Remove(2, RemoveReason::kEvicted);

@@ -64,7 +64,8 @@ class FakeBackend final : public CacheBackend {
     fail_stores_ = fail;
   }
 
-  absl::StatusOr<v1::BlockInfo> FetchBlock(BlockIdView id, Placement where,
+  absl::StatusOr<v1::BlockInfo> FetchBlock(storage::BlockKeyView id,
+                                           Placement where,
                                            AllocateFn allocate) override {
     v1::BlockInfo info;
     std::string bytes;
@@ -91,8 +92,8 @@ class FakeBackend final : public CacheBackend {
     return info;
   }
 
-  absl::Status StoreBlock(BlockIdView id, Placement from, const void* data,
-                          uint64_t size) override {
+  absl::Status StoreBlock(storage::BlockKeyView id, Placement from,
+                          const void* data, uint64_t size) override {
     std::string bytes(size, '\0');
     if (from.is_host()) {
       std::memcpy(bytes.data(), data, size);
@@ -109,7 +110,8 @@ class FakeBackend final : public CacheBackend {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<v1::BlockInfo> DescribeBlock(BlockIdView id) override {
+  absl::StatusOr<v1::BlockInfo> DescribeBlock(
+      storage::BlockKeyView id) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = blocks_.find(std::string(id.id));
     if (it == blocks_.end()) return absl::NotFoundError("no such block");
@@ -222,7 +224,7 @@ TEST_F(LocalCacheTest, DirtyBlockIsWrittenBackBeforeItsCopyIsDropped) {
     ASSERT_TRUE(h.ok());
     std::memset(h->data(), 0x5A, 100);
   }
-  EXPECT_TRUE(cache_->IsDirty(BlockIdView("default", "b0")));
+  EXPECT_TRUE(cache_->IsDirty(storage::BlockKeyView("default", "b0")));
   ASSERT_TRUE(cache_->Acquire("b1", Placement::Host(), AccessMode::kRead).ok());
   EXPECT_EQ(backend_.stores(), 0) << "nothing evicted yet";
   ASSERT_TRUE(cache_->Acquire("b2", Placement::Host(), AccessMode::kRead).ok());
@@ -231,7 +233,7 @@ TEST_F(LocalCacheTest, DirtyBlockIsWrittenBackBeforeItsCopyIsDropped) {
   std::memset(expect.data(), 0x5A, 100);
   EXPECT_EQ(backend_.Bytes("b0"), expect);
   EXPECT_EQ(cache_->Stats().write_backs, 1u);
-  EXPECT_FALSE(cache_->IsDirty(BlockIdView("default", "b0")));
+  EXPECT_FALSE(cache_->IsDirty(storage::BlockKeyView("default", "b0")));
 }
 
 TEST_F(LocalCacheTest, FailedWriteBackKeepsTheDirtyCopy) {
@@ -246,7 +248,7 @@ TEST_F(LocalCacheTest, FailedWriteBackKeepsTheDirtyCopy) {
   backend_.FailStores(true);
   auto b = cache_->Acquire("b", Placement::Host(), AccessMode::kRead);
   EXPECT_EQ(b.status().code(), absl::StatusCode::kUnavailable) << b.status();
-  EXPECT_TRUE(cache_->IsDirty(BlockIdView("default", "a")));
+  EXPECT_TRUE(cache_->IsDirty(storage::BlockKeyView("default", "a")));
   backend_.FailStores(false);
   ASSERT_TRUE(cache_->Acquire("b", Placement::Host(), AccessMode::kRead).ok());
   EXPECT_EQ(backend_.Bytes("a")[0], 'X');
@@ -292,7 +294,7 @@ TEST_F(LocalCacheTest, PinnedBlocksAreNotEvicted) {
   const int before = backend_.fetches();
   ASSERT_TRUE(cache_->Acquire("p", Placement::Host(), AccessMode::kRead).ok());
   EXPECT_EQ(backend_.fetches(), before);
-  cache_->SetPinned(BlockIdView("default", "p"), false);
+  cache_->SetPinned(storage::BlockKeyView("default", "p"), false);
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(cache_
                     ->Acquire(absl::StrCat("b", i), Placement::Host(),
@@ -323,6 +325,20 @@ TEST_F(LocalCacheTest, MissingDeviceOrdinalIsInvalidArgument) {
   backend_.Put("a", Pattern(100, 1));
   auto h = cache_->Acquire("a", Placement::Device(3), AccessMode::kRead);
   EXPECT_EQ(h.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Names are checked with the server's rules and messages, before a fetch.
+TEST_F(LocalCacheTest, BadNamesFailWithTheServersMessageBeforeAnyFetch) {
+  Make(1 << 20, 0);
+  const std::string long_id(storage::kMaxIdBytes + 1, 'a');
+  backend_.Put(long_id, Pattern(100, 1));
+  EXPECT_EQ(
+      cache_->Acquire(long_id, Placement::Host(), AccessMode::kRead).status(),
+      storage::ValidateBlockId(long_id));
+  const std::string long_ns(storage::kMaxNamespaceBytes + 1, 'n');
+  EXPECT_EQ(cache_->Load(BlockName(long_ns, "a"), Placement::Host()),
+            storage::ValidateNamespace(long_ns));
+  EXPECT_EQ(backend_.fetches(), 0);
 }
 
 TEST_F(LocalCacheTest, FetchesStraightOntoTheDevice) {
@@ -371,7 +387,8 @@ TEST_F(LocalCacheTest,
     ASSERT_TRUE(h.ok());
     EXPECT_EQ(HostBytes(*h).substr(0, 1000), std::string(1000, 'Q'));
   }
-  ASSERT_TRUE(cache_->Evict(BlockIdView("default", "a"), std::nullopt).ok());
+  ASSERT_TRUE(
+      cache_->Evict(storage::BlockKeyView("default", "a"), std::nullopt).ok());
   std::string expect = Pattern(150 * kKiB, 4);
   expect.replace(0, 1000, std::string(1000, 'Q'));
   EXPECT_EQ(backend_.Bytes("a"), expect);
@@ -531,7 +548,7 @@ TEST_F(LocalCacheTest, CountsOfDroppedBlocksAreStillReported) {
   backend_.Put("a", Pattern(1000, 1));
   ASSERT_TRUE(cache_->Acquire("a", Placement::Host(), AccessMode::kRead).ok());
   ASSERT_TRUE(cache_->Acquire("a", Placement::Host(), AccessMode::kRead).ok());
-  ASSERT_TRUE(cache_->Invalidate(BlockIdView("default", "a")).ok());
+  ASSERT_TRUE(cache_->Invalidate(storage::BlockKeyView("default", "a")).ok());
   std::vector<v1::AccessReport> out;
   cache_->TakeReports(absl::Milliseconds(1), &out);
   ASSERT_EQ(out.size(), 1u);
@@ -543,10 +560,10 @@ TEST_F(LocalCacheTest, InvalidateRefusesWhileInUse) {
   backend_.Put("a", Pattern(1000, 1));
   auto h = cache_->Acquire("a", Placement::Host(), AccessMode::kRead);
   ASSERT_TRUE(h.ok());
-  EXPECT_EQ(cache_->Invalidate(BlockIdView("default", "a")).code(),
+  EXPECT_EQ(cache_->Invalidate(storage::BlockKeyView("default", "a")).code(),
             absl::StatusCode::kFailedPrecondition);
   h->Release();
-  EXPECT_TRUE(cache_->Invalidate(BlockIdView("default", "a")).ok());
+  EXPECT_TRUE(cache_->Invalidate(storage::BlockKeyView("default", "a")).ok());
   EXPECT_EQ(cache_->Stats().pools[0].blocks, 0u);
 }
 

@@ -7,7 +7,10 @@
 
 namespace tensorpager {
 
-// An empty namespace means "default", as on the server.
+// The name a caller gives a block; public API. It resolves to the block's
+// identity, a BlockKey (storage/base/block_key.h, shared by the SDK and the
+// server): an empty namespace means "default", and the SDK checks both
+// parts with the server's rules and messages before it sends a request.
 struct BlockName {
   BlockName(const char* id) : id(id) {}             // NOLINT: ids convert
   BlockName(std::string id) : id(std::move(id)) {}  // NOLINT: implicitly
@@ -17,9 +20,7 @@ struct BlockName {
   std::string id;
 
   // "ns/id" with the namespace resolved, for messages.
-  std::string ToString() const {
-    return (ns.empty() ? std::string("default") : ns) + "/" + id;
-  }
+  std::string ToString() const;
 };
 
 }  // namespace tensorpager

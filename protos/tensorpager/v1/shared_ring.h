@@ -28,6 +28,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <type_traits>
 
 namespace tensorpager::v1::ring {
@@ -50,6 +51,13 @@ enum SlotState : uint32_t {
   kDone = 4,
 };
 
+// Slot.durable: WriteBlockRequest.durable, which is optional.
+enum Durable : uint32_t {
+  kDurableDefault = 0,  // unset: the server's default for the region type
+  kDurableNo = 1,
+  kDurableYes = 2,
+};
+
 enum Op : uint32_t {
   kWrite = 1,  // arena [data_offset, +data_length) -> block at `offset`
   kRead = 2,   // block [offset, +length) (0: to the end) -> arena range
@@ -66,7 +74,7 @@ struct Slot {
   uint64_t length;
   uint64_t data_offset;
   uint64_t data_length;
-  uint32_t durable;  // 0: the server's default, 1: false, 2: true
+  uint32_t durable;  // a Durable
   // Result: an absl::StatusCode and message, then the call's outputs.
   int32_t code;
   uint32_t message_bytes;
@@ -93,6 +101,17 @@ inline constexpr uint64_t kSlotsOffset = kRingOffset + 4096;
 // Where block bytes may start: the ring rounded up to a page.
 inline constexpr uint64_t kDataOffset =
     (kSlotsOffset + kSlots * sizeof(Slot) + 4095) / 4096 * 4096;
+
+inline uint32_t EncodeDurable(std::optional<bool> durable) {
+  if (!durable) return kDurableDefault;
+  return *durable ? kDurableYes : kDurableNo;
+}
+
+// Any value but kDurableDefault and kDurableYes reads as false.
+inline std::optional<bool> DecodeDurable(uint32_t durable) {
+  if (durable == kDurableDefault) return std::nullopt;
+  return durable == kDurableYes;
+}
 
 // The protocol's primitives on a shared word: atomic access, and shared
 // (not FUTEX_PRIVATE) futex waits and wakes, since the word lives in

@@ -11,8 +11,8 @@ SimResult Replay(const Trace& trace, EvictionPolicy& policy,
   r.policy = std::string(policy.name());
   r.capacity_bytes = capacity_bytes;
   if (options.capacity_hint) policy.SetCapacity(capacity_bytes);
-  std::vector<Key> victims;
-  const auto any = [](Key) { return true; };
+  std::vector<Handle> victims;
+  const auto any = [](Handle) { return true; };
   uint64_t calls = 0;
   const auto start = std::chrono::steady_clock::now();
   for (const Request& q : trace.requests) {
@@ -32,7 +32,7 @@ SimResult Replay(const Trace& trace, EvictionPolicy& policy,
       ++calls;
       const uint64_t need = resident + q.bytes - capacity_bytes;
       if (policy.SelectVictims(need, any, &victims) < need) continue;
-      for (Key v : victims) policy.Remove(v, RemoveReason::kEvicted);
+      for (Handle v : victims) policy.Remove(v, RemoveReason::kEvicted);
       calls += victims.size();
     }
     ++calls;

@@ -1,4 +1,4 @@
-#include "storage/block_key.h"
+#include "storage/base/block_key.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -6,6 +6,7 @@
 namespace tensorpager::storage {
 namespace {
 
+// Printable ASCII holds no NUL, which BlockKey::Encode uses as separator.
 bool AllPrintable(absl::string_view s) {
   for (char c : s) {
     if (!absl::ascii_isprint(static_cast<unsigned char>(c))) return false;
@@ -18,8 +19,8 @@ bool AllPrintable(absl::string_view s) {
 absl::Status ValidateBlockId(absl::string_view id) {
   if (id.empty()) {
     return absl::InvalidArgumentError(
-        "block id is empty; give each block a "
-        "name of 1 to 256 printable characters");
+        absl::StrCat("block id is empty; give each block a name of 1 to ",
+                     kMaxIdBytes, " printable characters"));
   }
   if (id.size() > kMaxIdBytes) {
     return absl::InvalidArgumentError(absl::StrCat("block id is ", id.size(),
@@ -46,21 +47,24 @@ absl::Status ValidateNamespace(absl::string_view ns) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<BlockKey> BlockKey::Make(absl::string_view ns,
-                                        absl::string_view id) {
+absl::StatusOr<BlockKeyView> BlockKeyView::Make(absl::string_view ns,
+                                                absl::string_view id) {
   if (absl::Status s = ValidateNamespace(ns); !s.ok()) return s;
   if (absl::Status s = ValidateBlockId(id); !s.ok()) return s;
-  return BlockKey{ns.empty() ? std::string(kDefaultNamespace) : std::string(ns),
-                  std::string(id)};
+  return Resolve(ns, id);
 }
 
-std::string BlockKey::Encode() const {
-  std::string out;
-  out.reserve(ns.size() + 1 + id.size());
-  out.append(ns);
-  out.push_back('\0');
-  out.append(id);
-  return out;
+std::string BlockKeyView::Encode() const {
+  return absl::StrCat(ns, absl::string_view("\0", 1), id);
+}
+
+std::string BlockKeyView::ToString() const { return absl::StrCat(ns, "/", id); }
+
+absl::StatusOr<BlockKey> BlockKey::Make(absl::string_view ns,
+                                        absl::string_view id) {
+  absl::StatusOr<BlockKeyView> view = BlockKeyView::Make(ns, id);
+  if (!view.ok()) return view.status();
+  return BlockKey(*view);
 }
 
 absl::StatusOr<BlockKey> BlockKey::Decode(absl::string_view encoded) {
