@@ -13,7 +13,7 @@
 #include "server/byte_size.h"
 #include "server/output_file.h"
 #include "server/pressure/nvml_gpu_source.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::server {
 namespace {

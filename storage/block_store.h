@@ -26,7 +26,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "storage/aligned_buffer.h"
+#include "storage/base/aligned_buffer.h"
+#include "storage/base/shared_mutex.h"
+#include "storage/base/task_pool.h"
 #include "storage/block_key.h"
 #include "storage/block_types.h"
 #include "storage/buffer_pool.h"
@@ -35,8 +37,6 @@
 #include "storage/io_engine.h"
 #include "storage/metadata_store.h"
 #include "storage/policy/eviction_policy.h"
-#include "storage/shared_mutex.h"
-#include "storage/task_pool.h"
 
 namespace tensorpager::storage {
 
@@ -107,7 +107,7 @@ struct ReadResult {
   bool hit = false;
   // The block's bytes (immutable snapshot; null for touch-only). The range
   // asked for is [offset, offset + length).
-  std::shared_ptr<const AlignedBuffer> data;
+  std::shared_ptr<const base::AlignedBuffer> data;
   uint64_t offset = 0;
   uint64_t length = 0;
 };
@@ -202,7 +202,7 @@ class BlockStore {
   // Writes `data` at `offset`. The first write of a block (and of a lost
   // one) must cover it whole. On error the previous contents stay intact.
   absl::StatusOr<WriteResult> Write(const BlockKey& key, uint64_t offset,
-                                    AlignedBuffer data,
+                                    base::AlignedBuffer data,
                                     const WriteOptions& options);
   // Returns the bytes, swapping the block in when it is only on disk.
   absl::StatusOr<ReadResult> Read(const BlockKey& key,
@@ -247,7 +247,7 @@ class BlockStore {
   StoreStats Stats() const;
   // A buffer for a block's bytes, recycled from blocks that left RAM when
   // one of the same size is free (see BufferPool).
-  AlignedBuffer NewBuffer(uint64_t size) { return buffers_->Take(size); }
+  base::AlignedBuffer NewBuffer(uint64_t size) { return buffers_->Take(size); }
   const RecoveryReport& recovery() const { return recovery_; }
   const BlockStoreOptions& options() const { return options_; }
 
@@ -299,7 +299,7 @@ class BlockStore {
   absl::StatusOr<Extent> AllocateExtent(uint64_t capacity);
   // What a disk copy is made from.
   struct CopySource {
-    const AlignedBuffer* data = nullptr;
+    const base::AlignedBuffer* data = nullptr;
     uint64_t checksum = 0;  // of *data
     uint32_t element_bytes = 0;
     CompressionSettings compression;
@@ -320,17 +320,17 @@ class BlockStore {
   // Sets up `read` of a disk copy into `out` (the block's size): straight
   // into it when raw, into `staging` (taken from the pool) when compressed.
   absl::Status PrepareRead(const Entry& e, const DiskCopy& copy,
-                           AlignedBuffer* out, AlignedBuffer* staging,
-                           IoRequest* read);
+                           base::AlignedBuffer* out,
+                           base::AlignedBuffer* staging, IoRequest* read);
   // After the read: verifies the checksums and decompresses into `out`;
   // gives `staging` back.
   absl::Status FinishRead(const Entry& e, const DiskCopy& copy,
-                          uint64_t checksum, AlignedBuffer* staging,
-                          AlignedBuffer* out);
+                          uint64_t checksum, base::AlignedBuffer* staging,
+                          base::AlignedBuffer* out);
   // Reads a disk copy into `out` (the block's size), verifying checksums
   // and decompressing.
   absl::Status ReadVerified(const Entry& e, const DiskCopy& copy,
-                            uint64_t checksum, AlignedBuffer* out);
+                            uint64_t checksum, base::AlignedBuffer* out);
   void FreeExtent(const Extent& extent);
   // Queues the sequence successors of `e` that are only on disk.
   void SchedulePrefetch(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -350,7 +350,7 @@ class BlockStore {
   std::unique_ptr<ExtentAllocator> allocator_;
   RecoveryReport recovery_;
   std::atomic<int> io_in_flight_{0};
-  std::unique_ptr<TaskPool> swap_pool_;
+  std::unique_ptr<base::TaskPool> swap_pool_;
   std::shared_ptr<BufferPool> buffers_ = BufferPool::Create();
   std::atomic<uint64_t> compress_attempts_{0};
   std::atomic<uint64_t> compress_skipped_{0};

@@ -10,10 +10,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "storage/base/log.h"
 #include "storage/block_store.h"
 #include "storage/block_store_internal.h"
 #include "storage/checksum.h"
-#include "storage/log.h"
 #include "storage/private_dir.h"
 
 namespace tensorpager::storage {
@@ -24,10 +24,10 @@ absl::StatusOr<Extent> BlockStore::AllocateExtent(uint64_t capacity) {
   {
     MutexLock lock(&file_mu_);
     if (extent->end() > file_bytes_) {
-      uint64_t grow =
-          std::min(options_.max_swap_bytes,
-                   std::max(extent->end(),
-                            AlignUp(file_bytes_ + options_.file_growth_bytes)));
+      uint64_t grow = std::min(
+          options_.max_swap_bytes,
+          std::max(extent->end(),
+                   base::AlignUp(file_bytes_ + options_.file_growth_bytes)));
       absl::Status s = io_->Reserve(grow);
       if (!s.ok() && grow > extent->end()) {
         // The growth step does not fit the filesystem; the extent may.
@@ -74,7 +74,7 @@ void BlockStore::WriteDiskCopies(absl::Span<const CopySource> sources,
   std::vector<IoRequest> writes;
   std::vector<size_t> writer;
   for (size_t i = 0; i < sources.size(); ++i) {
-    const AlignedBuffer& stored =
+    const base::AlignedBuffer& stored =
         images[i] ? images[i]->bytes : *sources[i].data;
     absl::StatusOr<Extent> extent = AllocateExtent(stored.capacity());
     if (!extent.ok()) {
@@ -136,7 +136,8 @@ absl::Status BlockStore::CorruptCopy(const Entry& e, const DiskCopy& copy,
 }
 
 absl::Status BlockStore::PrepareRead(const Entry& e, const DiskCopy& copy,
-                                     AlignedBuffer* out, AlignedBuffer* staging,
+                                     base::AlignedBuffer* out,
+                                     base::AlignedBuffer* staging,
                                      IoRequest* read) {
   // A raw copy is read straight into the block's buffer; a compressed one
   // into a staging buffer first, of the block's size (a stored image is
@@ -151,7 +152,7 @@ absl::Status BlockStore::PrepareRead(const Entry& e, const DiskCopy& copy,
   } else if (out->capacity() < copy.extent.length) {
     return CorruptCopy(e, copy, "its extent is larger than the block");
   }
-  AlignedBuffer& target = copy.compressed() ? *staging : *out;
+  base::AlignedBuffer& target = copy.compressed() ? *staging : *out;
   read->op = IoOp::kRead;
   read->offset = copy.extent.offset;
   read->data = target.padded().subspan(0, copy.extent.length);
@@ -159,8 +160,9 @@ absl::Status BlockStore::PrepareRead(const Entry& e, const DiskCopy& copy,
 }
 
 absl::Status BlockStore::FinishRead(const Entry& e, const DiskCopy& copy,
-                                    uint64_t checksum, AlignedBuffer* staging,
-                                    AlignedBuffer* out) {
+                                    uint64_t checksum,
+                                    base::AlignedBuffer* staging,
+                                    base::AlignedBuffer* out) {
   if (copy.compressed()) {
     const auto image = staging->span().subspan(0, copy.stored_bytes);
     absl::Status decoded = Checksum(image) == copy.stored_checksum
@@ -178,8 +180,9 @@ absl::Status BlockStore::FinishRead(const Entry& e, const DiskCopy& copy,
 }
 
 absl::Status BlockStore::ReadVerified(const Entry& e, const DiskCopy& copy,
-                                      uint64_t checksum, AlignedBuffer* out) {
-  AlignedBuffer staging;
+                                      uint64_t checksum,
+                                      base::AlignedBuffer* out) {
+  base::AlignedBuffer staging;
   IoRequest read;
   if (absl::Status s = PrepareRead(e, copy, out, &staging, &read); !s.ok()) {
     return s;
@@ -200,7 +203,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
   const absl::Time start = absl::Now();
   struct Job {
     Entry* e;
-    std::shared_ptr<const AlignedBuffer> data;  // keeps source.data alive
+    std::shared_ptr<const base::AlignedBuffer> data;  // keeps source.data alive
     CopySource source;
     bool clean = false;  // already had a durable copy
     absl::StatusOr<DiskCopy> copy = absl::UnknownError("not written");
@@ -330,8 +333,8 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
     DiskCopy copy;
     uint64_t checksum = 0;
     bool reserved = false;
-    AlignedBuffer buf;
-    AlignedBuffer staging;
+    base::AlignedBuffer buf;
+    base::AlignedBuffer staging;
     absl::Status status;
   };
   std::vector<Job> jobs(entries.size());

@@ -8,12 +8,12 @@ std::shared_ptr<BufferPool> BufferPool::Create() {
   return std::make_shared<BufferPool>(Passkey{});
 }
 
-AlignedBuffer BufferPool::Take(uint64_t size) {
+base::AlignedBuffer BufferPool::Take(uint64_t size) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = free_.find(AlignUp(size == 0 ? 1 : size));
+    auto it = free_.find(base::AlignUp(size == 0 ? 1 : size));
     if (it != free_.end() && !it->second.empty()) {
-      AlignedBuffer b = std::move(it->second.back());
+      base::AlignedBuffer b = std::move(it->second.back());
       it->second.pop_back();
       cached_bytes_ -= b.capacity();
       ++reused_;
@@ -22,10 +22,10 @@ AlignedBuffer BufferPool::Take(uint64_t size) {
     }
     ++allocated_;
   }
-  return AlignedBuffer(size);
+  return base::AlignedBuffer(size);
 }
 
-void BufferPool::Give(AlignedBuffer buffer) {
+void BufferPool::Give(base::AlignedBuffer buffer) {
   if (!buffer.ok()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -44,7 +44,7 @@ namespace {
 // Owns a shared buffer and hands it back to its pool when the last
 // reference goes.
 struct Returning {
-  Returning(std::weak_ptr<BufferPool> p, AlignedBuffer b)
+  Returning(std::weak_ptr<BufferPool> p, base::AlignedBuffer b)
       : pool(std::move(p)), buffer(std::move(b)) {}
   ~Returning() {
     if (std::shared_ptr<BufferPool> live = pool.lock()) {
@@ -54,16 +54,17 @@ struct Returning {
   Returning(const Returning&) = delete;
   Returning& operator=(const Returning&) = delete;
   std::weak_ptr<BufferPool> pool;
-  AlignedBuffer buffer;
+  base::AlignedBuffer buffer;
 };
 
 }  // namespace
 
-std::shared_ptr<const AlignedBuffer> BufferPool::Share(AlignedBuffer buffer) {
+std::shared_ptr<const base::AlignedBuffer> BufferPool::Share(
+    base::AlignedBuffer buffer) {
   auto holder =
       std::make_shared<Returning>(weak_from_this(), std::move(buffer));
-  const AlignedBuffer* data = &holder->buffer;
-  return std::shared_ptr<const AlignedBuffer>(std::move(holder), data);
+  const base::AlignedBuffer* data = &holder->buffer;
+  return std::shared_ptr<const base::AlignedBuffer>(std::move(holder), data);
 }
 
 void BufferPool::Trim() {
@@ -72,7 +73,7 @@ void BufferPool::Trim() {
       limit_.load(std::memory_order_relaxed)) {
     return;
   }
-  std::vector<AlignedBuffer> dropped;
+  std::vector<base::AlignedBuffer> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t limit = limit_.load(std::memory_order_relaxed);

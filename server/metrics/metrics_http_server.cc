@@ -16,7 +16,7 @@
 #include "server/metrics/host_port.h"
 #include "server/metrics/http_connection.h"
 #include "server/metrics/text_format.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::metrics {
 namespace {

@@ -1,11 +1,11 @@
 // Process-wide malloc settings for a process that moves block bytes
 // (tensorpagerd, and the benchmarks that stand in for it).
-#ifndef TENSORPAGER_STORAGE_ALLOCATOR_TUNING_H_
-#define TENSORPAGER_STORAGE_ALLOCATOR_TUNING_H_
+#ifndef TENSORPAGER_STORAGE_BASE_ALLOCATOR_TUNING_H_
+#define TENSORPAGER_STORAGE_BASE_ALLOCATOR_TUNING_H_
 
 #include <cstddef>
 
-namespace tensorpager::storage {
+namespace tensorpager::base {
 
 // One malloc arena that keeps allocations up to 32 MiB on the heap and
 // freed memory up to 512 MiB in it. Call once, first thing in main().
@@ -18,6 +18,6 @@ void TuneProcessAllocator();
 // most): the pages it returns fault back in when reused.
 void ReturnFreeHeapPages(size_t keep_bytes);
 
-}  // namespace tensorpager::storage
+}  // namespace tensorpager::base
 
-#endif  // TENSORPAGER_STORAGE_ALLOCATOR_TUNING_H_
+#endif  // TENSORPAGER_STORAGE_BASE_ALLOCATOR_TUNING_H_

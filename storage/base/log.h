@@ -2,8 +2,8 @@
 // absl/log). Each message is formatted completely, then written with one
 // write(2) call so lines from different threads never interleave.
 //   TP_LOG(INFO) << "recovered " << n << " blocks";
-#ifndef TENSORPAGER_STORAGE_LOG_H_
-#define TENSORPAGER_STORAGE_LOG_H_
+#ifndef TENSORPAGER_STORAGE_BASE_LOG_H_
+#define TENSORPAGER_STORAGE_BASE_LOG_H_
 
 #include <sstream>
 #include <string_view>
@@ -35,4 +35,4 @@ class LogMessage {
                                  __LINE__)                             \
       .stream()
 
-#endif  // TENSORPAGER_STORAGE_LOG_H_
+#endif  // TENSORPAGER_STORAGE_BASE_LOG_H_

@@ -1,4 +1,4 @@
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 #include <unistd.h>
 

@@ -1,8 +1,8 @@
-#include "storage/allocator_tuning.h"
+#include "storage/base/allocator_tuning.h"
 
 #include <malloc.h>
 
-namespace tensorpager::storage {
+namespace tensorpager::base {
 
 void TuneProcessAllocator() {
   // Block data moves in short-lived buffers of KiB to MiB (gRPC messages,
@@ -20,4 +20,4 @@ void TuneProcessAllocator() {
 
 void ReturnFreeHeapPages(size_t keep_bytes) { malloc_trim(keep_bytes); }
 
-}  // namespace tensorpager::storage
+}  // namespace tensorpager::base
