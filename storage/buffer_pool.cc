@@ -1,6 +1,8 @@
 #include "storage/buffer_pool.h"
 
+#include <optional>
 #include <utility>
+#include <vector>
 
 namespace tensorpager::storage {
 
@@ -11,14 +13,13 @@ std::shared_ptr<BufferPool> BufferPool::Create() {
 base::AlignedBuffer BufferPool::Take(uint64_t size) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = free_.find(base::AlignUp(size == 0 ? 1 : size));
-    if (it != free_.end() && !it->second.empty()) {
-      base::AlignedBuffer b = std::move(it->second.back());
-      it->second.pop_back();
-      cached_bytes_ -= b.capacity();
+    std::optional<base::AlignedBuffer> b =
+        free_.TakeSpare(base::AlignUp(size == 0 ? 1 : size));
+    if (b.has_value()) {
+      cached_bytes_ = free_.spare_bytes();
       ++reused_;
-      b.Resize(size);
-      return b;
+      b->Resize(size);
+      return std::move(*b);
     }
     ++allocated_;
   }
@@ -29,10 +30,10 @@ void BufferPool::Give(base::AlignedBuffer buffer) {
   if (!buffer.ok()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cached_bytes_ + buffer.capacity() <=
+    if (free_.spare_bytes() + buffer.capacity() <=
         limit_.load(std::memory_order_relaxed)) {
-      cached_bytes_ += buffer.capacity();
-      free_[buffer.capacity()].push_back(std::move(buffer));
+      free_.PutSpare(buffer.capacity(), std::move(buffer));
+      cached_bytes_ = free_.spare_bytes();
       return;
     }
   }
@@ -76,15 +77,8 @@ void BufferPool::Trim() {
   std::vector<base::AlignedBuffer> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const uint64_t limit = limit_.load(std::memory_order_relaxed);
-    for (auto it = free_.begin(); it != free_.end() && cached_bytes_ > limit;
-         ++it) {
-      while (!it->second.empty() && cached_bytes_ > limit) {
-        cached_bytes_ -= it->second.back().capacity();
-        dropped.push_back(std::move(it->second.back()));
-        it->second.pop_back();
-      }
-    }
+    dropped = free_.TakeSparesAbove(limit_.load(std::memory_order_relaxed));
+    cached_bytes_ = free_.spare_bytes();
   }
   // `dropped` unmaps here, outside the lock.
 }

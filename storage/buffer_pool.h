@@ -13,10 +13,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "storage/base/aligned_buffer.h"
+#include "storage/base/spare_list.h"
 
 namespace tensorpager::storage {
 
@@ -62,9 +61,10 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
  private:
   std::atomic<uint64_t> limit_{0};
   mutable std::mutex mu_;
-  // Capacity -> free buffers of exactly that capacity.
-  absl::flat_hash_map<uint64_t, std::vector<base::AlignedBuffer>> free_;
-  // Written under mu_; read without it by Trim's fast path.
+  // Free buffers by capacity.
+  base::SpareList<base::AlignedBuffer> free_;  // guarded by mu_
+  // free_'s byte count, written under mu_; read without it by Trim's fast
+  // path.
   std::atomic<uint64_t> cached_bytes_{0};
   uint64_t reused_ = 0;
   uint64_t allocated_ = 0;

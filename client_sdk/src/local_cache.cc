@@ -46,7 +46,8 @@ std::string Bytes(uint64_t b) {
 
 LocalCache::LocalCache(const CacheOptions& options, uint32_t report_batch,
                        std::shared_ptr<DeviceRuntime> runtime,
-                       StreamPool* streams, CacheBackend* backend, SdkLog* log)
+                       StreamPool* streams, CacheBackend* backend,
+                       base::Logger* log)
     : options_(options),
       report_batch_(std::max<uint32_t>(report_batch, 1)),
       runtime_(std::move(runtime)),
@@ -395,9 +396,8 @@ absl::Status LocalCache::ReserveAndAllocate(Lock& lock, CachedCopy* c,
   Pool& p = pools_[pool];
   p.used += bytes;
   c->buffer.bytes = bytes;
-  RawBuffer spare = p.buffers->TakeSpare(bytes);
-  if (spare.ptr != nullptr) {
-    c->buffer = spare;
+  if (std::optional<RawBuffer> spare = p.buffers->TakeSpare(bytes)) {
+    c->buffer = *spare;
     return absl::OkStatus();
   }
   // Keep used + spares within the budget: free spares of other classes.
@@ -532,7 +532,7 @@ void LocalCache::RemoveCopy(CachedCopy* c) {
   CachedBlock* b = c->block;
   Pool& p = pools_[c->pool];
   p.used -= c->buffer.bytes;
-  if (c->buffer.ptr != nullptr) p.buffers->PutSpare(c->buffer);
+  if (c->buffer.ptr != nullptr) p.buffers->PutSpare(c->buffer.bytes, c->buffer);
   --b->resident;
   b->copies[c->pool].reset();
   if (b->resident == 0) {

@@ -25,8 +25,8 @@
 #include "client_sdk/src/block_id.h"
 #include "client_sdk/src/buffer_pool.h"
 #include "client_sdk/src/cache_backend.h"
-#include "client_sdk/src/sdk_log.h"
 #include "client_sdk/src/stream_pool.h"
+#include "storage/base/log.h"
 #include "storage/policy/eviction_policy.h"
 #include "tensorpager/block_handle.h"
 #include "tensorpager/cache_stats.h"
@@ -70,7 +70,7 @@ class LocalCache {
  public:
   LocalCache(const CacheOptions& options, uint32_t report_batch,
              std::shared_ptr<DeviceRuntime> runtime, StreamPool* streams,
-             CacheBackend* backend, SdkLog* log);
+             CacheBackend* backend, base::Logger* log);
   LocalCache(const LocalCache&) = delete;
   LocalCache& operator=(const LocalCache&) = delete;
   // Frees every copy without writing back: call FlushAll first.
@@ -182,7 +182,7 @@ class LocalCache {
   const std::shared_ptr<DeviceRuntime> runtime_;
   StreamPool* const streams_;
   CacheBackend* const backend_;
-  SdkLog* const log_;
+  base::Logger* const log_;
 
   // std::mutex, not absl::Mutex: Debian's prebuilt Abseil is not built for
   // ThreadSanitizer, which then cannot see absl::Mutex hand-offs. mu_
