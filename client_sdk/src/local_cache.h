@@ -134,6 +134,12 @@ class LocalCache {
   absl::StatusOr<int> PoolIndex(Placement where) const;
   CachedBlock* Find(BlockIdView id);
   CachedBlock* FindKey(policy::Key key);
+  // The block once none of its copies is loading or being written back
+  // (waits for that), or null when it is not cached.
+  CachedBlock* FindSettled(Lock& lock, BlockIdView id);
+  // The copy to read the block from: the host's when there is one, else
+  // any; null when the block has none.
+  static CachedCopy* SourceCopy(CachedBlock* b);
 
   // The core of Acquire and Load; on success the copy carries one more
   // handle.
@@ -176,6 +182,9 @@ class LocalCache {
   absl::Status ZeroFill(const CachedCopy& c, uint64_t size);
   int PriorityOf(v1::RegionType type) const;
   std::string Describe(int pool) const;
+  // FAILED_PRECONDITION naming the copy's handles; `then` says what
+  // releasing them allows.
+  absl::Status InUseError(const CachedCopy& c, absl::string_view then) const;
 
   const CacheOptions options_;
   const uint32_t report_batch_;
