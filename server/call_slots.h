@@ -10,7 +10,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "storage/shared_mutex.h"
+#include "storage/base/shared_mutex.h"
 
 namespace tensorpager::server {
 

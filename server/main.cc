@@ -13,8 +13,8 @@
 #include "server/config/config_layers.h"
 #include "server/config/server_config.h"
 #include "server/server.h"
-#include "storage/allocator_tuning.h"
-#include "storage/log.h"
+#include "storage/base/allocator_tuning.h"
+#include "storage/base/log.h"
 
 namespace {
 
@@ -26,7 +26,7 @@ bool IsOurFlagFile(absl::string_view path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tensorpager::storage::TuneProcessAllocator();
+  tensorpager::base::TuneProcessAllocator();
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = IsOurFlagFile;
   usage.contains_helpshort_flags = IsOurFlagFile;

@@ -18,7 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "storage/shared_mutex.h"
+#include "storage/base/shared_mutex.h"
 
 namespace tensorpager::server {
 

@@ -1,8 +1,8 @@
 #include "server/policy_thread.h"
 
-#include "storage/allocator_tuning.h"
+#include "storage/base/allocator_tuning.h"
 #include "storage/base/byte_size.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::server {
 
@@ -45,7 +45,7 @@ void PolicyThread::Run() {
       // Freed staging and message buffers stay in the heap (see
       // allocator_tuning.h): hand what is free back now and then, so the
       // server's memory follows what it holds instead of its peak.
-      storage::ReturnFreeHeapPages(kHeapTrimKeepBytes);
+      base::ReturnFreeHeapPages(kHeapTrimKeepBytes);
       next_trim = absl::Now() + kHeapTrimInterval;
     }
   }

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "absl/time/time.h"
+#include "storage/base/shared_mutex.h"
 #include "storage/block_store.h"
-#include "storage/shared_mutex.h"
 
 namespace tensorpager::server {
 

@@ -12,8 +12,8 @@
 #include "absl/time/clock.h"
 #include "server/pressure/nvml_gpu_source.h"
 #include "storage/base/byte_size.h"
+#include "storage/base/log.h"
 #include "storage/base/output_file.h"
-#include "storage/log.h"
 
 namespace tensorpager::server {
 

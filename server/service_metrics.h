@@ -17,8 +17,8 @@
 #include "server/metrics/histogram.h"
 #include "server/metrics/registry.h"
 #include "server/pressure/pressure_monitor.h"
+#include "storage/base/shared_mutex.h"
 #include "storage/block_store.h"
-#include "storage/shared_mutex.h"
 
 namespace tensorpager::server {
 

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "protos/tensorpager/v1/shared_ring.h"
 #include "server/ring_slot_decoder.h"
-#include "storage/happens_before.h"
+#include "storage/base/happens_before.h"
 
 namespace tensorpager::server {
 namespace {

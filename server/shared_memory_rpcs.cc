@@ -81,7 +81,7 @@ absl::StatusOr<v1::WriteBlockResponse> TensorPagerService::WriteFromShared(
       source.size(), absl::StrCat("shared-memory write of ", key.ToString()));
   if (!hold.ok()) return hold.status();
   // Copied first: the client may reuse its range as soon as we answer.
-  storage::AlignedBuffer staging = store_->NewBuffer(source.size());
+  base::AlignedBuffer staging = store_->NewBuffer(source.size());
   if (!staging.ok()) {
     return absl::ResourceExhaustedError(
         "server is out of memory for the write's staging buffer; retry "

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "storage/happens_before.h"
+#include "storage/base/happens_before.h"
 
 namespace tensorpager::server {
 namespace {

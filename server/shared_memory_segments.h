@@ -26,7 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "server/shared_memory_ring.h"
-#include "storage/shared_mutex.h"
+#include "storage/base/shared_mutex.h"
 
 namespace tensorpager::server {
 
@@ -82,7 +82,7 @@ class SharedMemorySegments {
     Lease(Lease&&) = default;
     Lease& operator=(Lease&&) = default;
     // The client may reuse the range once the call that holds the lease
-    // has answered; tells TSan so (see storage/happens_before.h).
+    // has answered; tells TSan so (see storage/base/happens_before.h).
     ~Lease();
 
     absl::Span<std::byte> bytes() const { return bytes_; }

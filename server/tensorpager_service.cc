@@ -134,7 +134,7 @@ grpc::Status TensorPagerService::WriteBlock(
   absl::StatusOr<InflightBudget::Hold> hold =
       inflight_.Take(capacity, absl::StrCat("WriteBlock of ", key->ToString()));
   if (!hold.ok()) return ToGrpc(hold.status());
-  storage::AlignedBuffer staging = store_->NewBuffer(capacity);
+  base::AlignedBuffer staging = store_->NewBuffer(capacity);
   if (!staging.ok()) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         "server is out of memory for the write's staging "

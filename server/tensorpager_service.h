@@ -16,8 +16,8 @@
 #include "server/pressure/pressure_monitor.h"
 #include "server/profile/hardware_profile.h"
 #include "server/shared_memory_segments.h"
+#include "storage/base/shared_mutex.h"
 #include "storage/block_store.h"
-#include "storage/shared_mutex.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
 namespace tensorpager::server {

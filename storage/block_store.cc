@@ -10,16 +10,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "storage/base/log.h"
 #include "storage/block_store_internal.h"
 #include "storage/checksum.h"
-#include "storage/log.h"
 #include "storage/private_dir.h"
 
 namespace tensorpager::storage {
 
 BlockStore::BlockStore(BlockStoreOptions options)
     : options_(std::move(options)),
-      swap_pool_(std::make_unique<TaskPool>(static_cast<int>(
+      swap_pool_(std::make_unique<base::TaskPool>(static_cast<int>(
           std::max<uint32_t>(options_.max_concurrent_swaps, 1)))),
       ram_budget_(options_.ram_budget_bytes) {
   policy_ = policy::MakePolicy(options_.algorithm);
@@ -47,9 +47,9 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create data dir ", options.data_dir, ": ", ec.message()));
   }
-  if (options.max_swap_bytes < kIoAlignment) {
+  if (options.max_swap_bytes < base::kIoAlignment) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "max swap size must be at least ", kIoAlignment, " bytes"));
+        "max swap size must be at least ", base::kIoAlignment, " bytes"));
   }
   std::unique_ptr<BlockStore> store(new BlockStore(std::move(options)));
   absl::StatusOr<std::unique_ptr<MetadataStore>> meta =

@@ -27,8 +27,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "storage/aligned_buffer.h"
+#include "storage/base/aligned_buffer.h"
 #include "storage/base/block_key.h"
+#include "storage/base/shared_mutex.h"
+#include "storage/base/task_pool.h"
 #include "storage/block_types.h"
 #include "storage/buffer_pool.h"
 #include "storage/codec.h"
@@ -36,8 +38,6 @@
 #include "storage/io_engine.h"
 #include "storage/metadata_store.h"
 #include "storage/policy/eviction_policy.h"
-#include "storage/shared_mutex.h"
-#include "storage/task_pool.h"
 
 namespace tensorpager::storage {
 
@@ -114,7 +114,7 @@ struct ReadResult {
   bool hit = false;
   // The block's bytes (immutable snapshot; null for touch-only). The range
   // asked for is [offset, offset + length).
-  std::shared_ptr<const AlignedBuffer> data;
+  std::shared_ptr<const base::AlignedBuffer> data;
   uint64_t offset = 0;
   uint64_t length = 0;
 };
@@ -209,7 +209,7 @@ class BlockStore {
   // Writes `data` at `offset`. The first write of a block (and of a lost
   // one) must cover it whole. On error the previous contents stay intact.
   absl::StatusOr<WriteResult> Write(const BlockKey& key, uint64_t offset,
-                                    AlignedBuffer data,
+                                    base::AlignedBuffer data,
                                     const WriteOptions& options);
   // Returns the bytes, swapping the block in when it is only on disk.
   absl::StatusOr<ReadResult> Read(const BlockKey& key,
@@ -254,7 +254,7 @@ class BlockStore {
   StoreStats Stats() const;
   // A buffer for a block's bytes, recycled from blocks that left RAM when
   // one of the same size is free (see BufferPool).
-  AlignedBuffer NewBuffer(uint64_t size) { return buffers_->Take(size); }
+  base::AlignedBuffer NewBuffer(uint64_t size) { return buffers_->Take(size); }
   const RecoveryReport& recovery() const { return recovery_; }
   const BlockStoreOptions& options() const { return options_; }
 
@@ -319,7 +319,7 @@ class BlockStore {
   BlockStoreOptions options_;
   std::unique_ptr<MetadataStore> meta_;
   RecoveryReport recovery_;
-  std::unique_ptr<TaskPool> swap_pool_;
+  std::unique_ptr<base::TaskPool> swap_pool_;
   std::shared_ptr<BufferPool> buffers_ = BufferPool::Create();
   std::unique_ptr<DiskTier> disk_;  // after the pools it borrows
 

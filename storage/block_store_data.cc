@@ -9,23 +9,23 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "storage/base/log.h"
 #include "storage/block_store.h"
 #include "storage/block_store_internal.h"
 #include "storage/checksum.h"
-#include "storage/log.h"
 #include "storage/private_dir.h"
 
 namespace tensorpager::storage {
 
 absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
                                               uint64_t offset,
-                                              AlignedBuffer data,
+                                              base::AlignedBuffer data,
                                               const WriteOptions& options) {
   const uint64_t length = data.size();
   Entry* e;
   uint64_t size;
   bool durable;
-  std::shared_ptr<const AlignedBuffer> current;
+  std::shared_ptr<const base::AlignedBuffer> current;
   std::optional<DiskCopy> old_copy;
   bool was_live;
   uint64_t old_checksum;
@@ -76,11 +76,11 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     return abort(std::move(s));
   };
 
-  std::shared_ptr<const AlignedBuffer> next;
+  std::shared_ptr<const base::AlignedBuffer> next;
   if (offset == 0 && length == size) {
     next = buffers_->Share(std::move(data));
   } else {
-    AlignedBuffer merged = buffers_->Take(size);
+    base::AlignedBuffer merged = buffers_->Take(size);
     if (!merged.ok()) {
       return release_and_abort(absl::ResourceExhaustedError(
           absl::StrCat("out of host memory allocating ", size, " bytes")));

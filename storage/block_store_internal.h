@@ -24,7 +24,7 @@ struct BlockStore::Entry {
   BlockAttributes attrs;
   // The resident bytes. Immutable once published: a write publishes a new
   // buffer, so readers holding the old snapshot are never torn.
-  std::shared_ptr<const AlignedBuffer> ram;
+  std::shared_ptr<const base::AlignedBuffer> ram;
   // The durable copy; always matches `version` when present.
   std::optional<DiskCopy> disk;
   bool written = false;

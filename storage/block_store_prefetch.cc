@@ -9,10 +9,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "storage/base/log.h"
 #include "storage/block_store.h"
 #include "storage/block_store_internal.h"
 #include "storage/checksum.h"
-#include "storage/log.h"
 #include "storage/private_dir.h"
 
 namespace tensorpager::storage {

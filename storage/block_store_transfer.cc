@@ -24,7 +24,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
   const absl::Time start = absl::Now();
   struct Job {
     Entry* e;
-    std::shared_ptr<const AlignedBuffer> data;  // keeps source.data alive
+    std::shared_ptr<const base::AlignedBuffer> data;  // keeps source.data alive
     DiskTier::Source source;
     bool clean = false;  // already had a durable copy
     absl::StatusOr<DiskCopy> copy = absl::UnknownError("not written");
@@ -153,7 +153,7 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
     Entry* e = nullptr;
     uint64_t size = 0;
     bool reserved = false;
-    AlignedBuffer buf;
+    base::AlignedBuffer buf;
     DiskTier::Read read;
     absl::Status status;
   };

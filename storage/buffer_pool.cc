@@ -1,6 +1,8 @@
 #include "storage/buffer_pool.h"
 
+#include <optional>
 #include <utility>
+#include <vector>
 
 namespace tensorpager::storage {
 
@@ -8,31 +10,30 @@ std::shared_ptr<BufferPool> BufferPool::Create() {
   return std::make_shared<BufferPool>(Passkey{});
 }
 
-AlignedBuffer BufferPool::Take(uint64_t size) {
+base::AlignedBuffer BufferPool::Take(uint64_t size) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = free_.find(AlignUp(size == 0 ? 1 : size));
-    if (it != free_.end() && !it->second.empty()) {
-      AlignedBuffer b = std::move(it->second.back());
-      it->second.pop_back();
-      cached_bytes_ -= b.capacity();
+    std::optional<base::AlignedBuffer> b =
+        free_.TakeSpare(base::AlignUp(size == 0 ? 1 : size));
+    if (b.has_value()) {
+      cached_bytes_ = free_.spare_bytes();
       ++reused_;
-      b.Resize(size);
-      return b;
+      b->Resize(size);
+      return std::move(*b);
     }
     ++allocated_;
   }
-  return AlignedBuffer(size);
+  return base::AlignedBuffer(size);
 }
 
-void BufferPool::Give(AlignedBuffer buffer) {
+void BufferPool::Give(base::AlignedBuffer buffer) {
   if (!buffer.ok()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cached_bytes_ + buffer.capacity() <=
+    if (free_.spare_bytes() + buffer.capacity() <=
         limit_.load(std::memory_order_relaxed)) {
-      cached_bytes_ += buffer.capacity();
-      free_[buffer.capacity()].push_back(std::move(buffer));
+      free_.PutSpare(buffer.capacity(), std::move(buffer));
+      cached_bytes_ = free_.spare_bytes();
       return;
     }
   }
@@ -44,7 +45,7 @@ namespace {
 // Owns a shared buffer and hands it back to its pool when the last
 // reference goes.
 struct Returning {
-  Returning(std::weak_ptr<BufferPool> p, AlignedBuffer b)
+  Returning(std::weak_ptr<BufferPool> p, base::AlignedBuffer b)
       : pool(std::move(p)), buffer(std::move(b)) {}
   ~Returning() {
     if (std::shared_ptr<BufferPool> live = pool.lock()) {
@@ -54,16 +55,17 @@ struct Returning {
   Returning(const Returning&) = delete;
   Returning& operator=(const Returning&) = delete;
   std::weak_ptr<BufferPool> pool;
-  AlignedBuffer buffer;
+  base::AlignedBuffer buffer;
 };
 
 }  // namespace
 
-std::shared_ptr<const AlignedBuffer> BufferPool::Share(AlignedBuffer buffer) {
+std::shared_ptr<const base::AlignedBuffer> BufferPool::Share(
+    base::AlignedBuffer buffer) {
   auto holder =
       std::make_shared<Returning>(weak_from_this(), std::move(buffer));
-  const AlignedBuffer* data = &holder->buffer;
-  return std::shared_ptr<const AlignedBuffer>(std::move(holder), data);
+  const base::AlignedBuffer* data = &holder->buffer;
+  return std::shared_ptr<const base::AlignedBuffer>(std::move(holder), data);
 }
 
 void BufferPool::Trim() {
@@ -72,18 +74,11 @@ void BufferPool::Trim() {
       limit_.load(std::memory_order_relaxed)) {
     return;
   }
-  std::vector<AlignedBuffer> dropped;
+  std::vector<base::AlignedBuffer> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const uint64_t limit = limit_.load(std::memory_order_relaxed);
-    for (auto it = free_.begin(); it != free_.end() && cached_bytes_ > limit;
-         ++it) {
-      while (!it->second.empty() && cached_bytes_ > limit) {
-        cached_bytes_ -= it->second.back().capacity();
-        dropped.push_back(std::move(it->second.back()));
-        it->second.pop_back();
-      }
-    }
+    dropped = free_.TakeSparesAbove(limit_.load(std::memory_order_relaxed));
+    cached_bytes_ = free_.spare_bytes();
   }
   // `dropped` unmaps here, outside the lock.
 }

@@ -13,10 +13,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "storage/aligned_buffer.h"
+#include "storage/base/aligned_buffer.h"
+#include "storage/base/spare_list.h"
 
 namespace tensorpager::storage {
 
@@ -42,12 +41,12 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
   // A buffer of `size` bytes (contents undefined, padding zeroed); ok()
   // is false when memory is exhausted.
-  AlignedBuffer Take(uint64_t size);
+  base::AlignedBuffer Take(uint64_t size);
   // Keeps `buffer` for reuse when it fits the limit, else frees it.
-  void Give(AlignedBuffer buffer);
+  void Give(base::AlignedBuffer buffer);
   // Wraps `buffer` for sharing between the RAM tier and readers; it comes
   // back through Give once no one holds it.
-  std::shared_ptr<const AlignedBuffer> Share(AlignedBuffer buffer);
+  std::shared_ptr<const base::AlignedBuffer> Share(base::AlignedBuffer buffer);
 
   // Bytes of free buffers the pool may keep. Lowering it frees the excess
   // on the next Trim (or Give).
@@ -62,9 +61,10 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
  private:
   std::atomic<uint64_t> limit_{0};
   mutable std::mutex mu_;
-  // Capacity -> free buffers of exactly that capacity.
-  absl::flat_hash_map<uint64_t, std::vector<AlignedBuffer>> free_;
-  // Written under mu_; read without it by Trim's fast path.
+  // Free buffers by capacity.
+  base::SpareList<base::AlignedBuffer> free_;  // guarded by mu_
+  // free_'s byte count, written under mu_; read without it by Trim's fast
+  // path.
   std::atomic<uint64_t> cached_bytes_{0};
   uint64_t reused_ = 0;
   uint64_t allocated_ = 0;

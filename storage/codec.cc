@@ -78,9 +78,9 @@ std::optional<CompressedImage> Compress(absl::Span<const std::byte> data,
                                         const CompressionSettings& settings,
                                         BufferPool* pool) {
   auto take = [pool](uint64_t size) {
-    return pool != nullptr ? pool->Take(size) : AlignedBuffer(size);
+    return pool != nullptr ? pool->Take(size) : base::AlignedBuffer(size);
   };
-  auto give = [pool](AlignedBuffer b) {
+  auto give = [pool](base::AlignedBuffer b) {
     if (pool != nullptr) pool->Give(std::move(b));
   };
   if (settings.codec == Codec::kNone || data.empty() ||
@@ -93,8 +93,9 @@ std::optional<CompressedImage> Compress(absl::Span<const std::byte> data,
   if (data.size() >= 4 * kSampleBytes) {
     // The middle of the tensor: headers and padding at its ends would make
     // the sample look better than the block.
-    const uint64_t at = (data.size() / 2) / kIoAlignment * kIoAlignment;
-    AlignedBuffer probe = take(kSampleBytes + BLOSC_MAX_OVERHEAD);
+    const uint64_t at =
+        (data.size() / 2) / base::kIoAlignment * base::kIoAlignment;
+    base::AlignedBuffer probe = take(kSampleBytes + BLOSC_MAX_OVERHEAD);
     if (!probe.ok()) return std::nullopt;
     const int n = BloscCompress(
         data.subspan(at, kSampleBytes), element_bytes, settings,
@@ -102,7 +103,7 @@ std::optional<CompressedImage> Compress(absl::Span<const std::byte> data,
     give(std::move(probe));
     if (n <= 0) return std::nullopt;
   }
-  AlignedBuffer out = take(limit);
+  base::AlignedBuffer out = take(limit);
   if (!out.ok()) return std::nullopt;
   const int n = BloscCompress(data, element_bytes, settings, out.span());
   if (n <= 0) {

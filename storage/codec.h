@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "storage/aligned_buffer.h"
+#include "storage/base/aligned_buffer.h"
 #include "storage/buffer_pool.h"
 
 namespace tensorpager::storage {
@@ -41,7 +41,7 @@ absl::Status ValidateCompressionSettings(const CompressionSettings& s);
 
 // A block's bytes as stored on disk when compressed.
 struct CompressedImage {
-  AlignedBuffer bytes;  // size() is the stored length
+  base::AlignedBuffer bytes;  // size() is the stored length
   // What the record keeps and Decompress takes: the codec's name, plus
   // "+shuffleN" when bytes were shuffled by N-byte elements.
   std::string codec;

@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::storage {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "storage/checksum.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::storage {
 
@@ -30,12 +30,12 @@ std::optional<DiskCopy> DiskCopy::FromRecord(const BlockRecordProto& r) {
 }
 
 DiskTier::DiskTier(DiskTierOptions options, std::unique_ptr<IoEngine> engine,
-                   std::shared_ptr<BufferPool> buffers, TaskPool* workers)
+                   std::shared_ptr<BufferPool> buffers, base::TaskPool* workers)
     : options_(options),
       engine_(std::move(engine)),
       buffers_(std::move(buffers)),
       workers_(workers),
-      allocator_(options_.max_bytes, kIoAlignment),
+      allocator_(options_.max_bytes, base::kIoAlignment),
       file_bytes_(engine_->file_size()) {}
 
 absl::StatusOr<Extent> DiskTier::Allocate(uint64_t capacity) {
@@ -46,7 +46,7 @@ absl::StatusOr<Extent> DiskTier::Allocate(uint64_t capacity) {
     uint64_t grow =
         std::min(options_.max_bytes,
                  std::max(extent->end(),
-                          AlignUp(file_bytes_ + options_.file_growth_bytes)));
+                          base::AlignUp(file_bytes_ + options_.file_growth_bytes)));
     absl::Status s = engine_->Reserve(grow);
     if (!s.ok() && grow > extent->end()) {
       // The growth step does not fit the filesystem; the extent may.
@@ -90,11 +90,11 @@ void DiskTier::Write(absl::Span<const Source> sources,
   std::vector<IoRequest> writes;
   std::vector<size_t> writer;
   for (size_t i = 0; i < sources.size(); ++i) {
-    const AlignedBuffer& stored =
+    const base::AlignedBuffer& stored =
         images[i] ? images[i]->bytes : *sources[i].data;
     // The image's own size, not its buffer's: a compressed image sits in
     // a buffer sized for the worst case, and its extent is what it saves.
-    const uint64_t length = AlignUp(std::max<uint64_t>(stored.size(), 1));
+    const uint64_t length = base::AlignUp(std::max<uint64_t>(stored.size(), 1));
     absl::StatusOr<Extent> extent = Allocate(length);
     if (!extent.ok()) {
       copies[i] = extent.status();
@@ -163,7 +163,7 @@ absl::Status DiskTier::Prepare(Read* read) {
   } else if (read->out->capacity() < copy.extent.length) {
     return Corrupt(*read, "its extent is larger than the block");
   }
-  AlignedBuffer& target = copy.compressed() ? read->staging : *read->out;
+  base::AlignedBuffer& target = copy.compressed() ? read->staging : *read->out;
   read->request.op = IoOp::kRead;
   read->request.offset = copy.extent.offset;
   read->request.data = target.padded().subspan(0, copy.extent.length);
@@ -190,7 +190,7 @@ absl::Status DiskTier::Finish(Read* read, absl::Status transferred) {
 }
 
 absl::Status DiskTier::ReadVerified(const BlockKey& key, const DiskCopy& copy,
-                                    uint64_t checksum, AlignedBuffer* out) {
+                                    uint64_t checksum, base::AlignedBuffer* out) {
   Read read;
   read.key = &key;
   read.copy = copy;

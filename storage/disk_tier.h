@@ -20,15 +20,15 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "storage/aligned_buffer.h"
+#include "storage/base/aligned_buffer.h"
 #include "storage/base/block_key.h"
 #include "storage/buffer_pool.h"
 #include "storage/codec.h"
 #include "storage/extent_allocator.h"
 #include "storage/io_engine.h"
 #include "storage/proto/block_record.pb.h"
-#include "storage/shared_mutex.h"
-#include "storage/task_pool.h"
+#include "storage/base/shared_mutex.h"
+#include "storage/base/task_pool.h"
 
 namespace tensorpager::storage {
 
@@ -67,13 +67,13 @@ class DiskTier {
   // `buffers` lends scratch and staging buffers; `workers` compresses and
   // checks side by side (not owned, outlives the tier).
   DiskTier(DiskTierOptions options, std::unique_ptr<IoEngine> engine,
-           std::shared_ptr<BufferPool> buffers, TaskPool* workers);
+           std::shared_ptr<BufferPool> buffers, base::TaskPool* workers);
   DiskTier(const DiskTier&) = delete;
   DiskTier& operator=(const DiskTier&) = delete;
 
   // What a disk copy is made from.
   struct Source {
-    const AlignedBuffer* data = nullptr;
+    const base::AlignedBuffer* data = nullptr;
     uint64_t checksum = 0;  // of *data
     uint32_t element_bytes = 0;
     CompressionSettings compression;
@@ -93,8 +93,8 @@ class DiskTier {
     const BlockKey* key = nullptr;  // names the block in errors
     DiskCopy copy;
     uint64_t checksum = 0;         // of the block's bytes
-    AlignedBuffer* out = nullptr;  // the block's size
-    AlignedBuffer staging;         // a compressed image, from the pool
+    base::AlignedBuffer* out = nullptr;  // the block's size
+    base::AlignedBuffer staging;         // a compressed image, from the pool
     IoRequest request;
   };
   absl::Status Prepare(Read* read);
@@ -105,7 +105,7 @@ class DiskTier {
   absl::Status Finish(Read* read, absl::Status transferred);
   // All three for one block.
   absl::Status ReadVerified(const BlockKey& key, const DiskCopy& copy,
-                            uint64_t checksum, AlignedBuffer* out);
+                            uint64_t checksum, base::AlignedBuffer* out);
 
   void Free(const Extent& extent);
   // Recovery: claims the extent of a copy recorded before a restart.
@@ -121,7 +121,7 @@ class DiskTier {
   const DiskTierOptions options_;
   const std::unique_ptr<IoEngine> engine_;
   const std::shared_ptr<BufferPool> buffers_;
-  TaskPool* const workers_;
+  base::TaskPool* const workers_;
   ExtentAllocator allocator_;
   std::atomic<int> in_flight_{0};
   std::atomic<uint64_t> compress_attempts_{0};

@@ -12,7 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "storage/shared_mutex.h"
+#include "storage/base/shared_mutex.h"
 
 namespace tensorpager::storage {
 

@@ -5,9 +5,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "storage/aligned_buffer.h"
+#include "storage/base/aligned_buffer.h"
+#include "storage/base/log.h"
 #include "storage/data_file.h"
-#include "storage/log.h"
 #include "storage/thread_io_engine.h"
 #include "storage/uring_io_engine.h"
 #include "storage/uring_ring.h"
@@ -48,11 +48,12 @@ absl::Status ValidateIoEngineOptions(const IoEngineOptions& options) {
   if (options.path.empty()) {
     return absl::InvalidArgumentError("the I/O engine needs a data file path");
   }
-  if (options.io_unit_bytes == 0 || options.io_unit_bytes % kIoAlignment != 0 ||
+  if (options.io_unit_bytes == 0 ||
+      options.io_unit_bytes % base::kIoAlignment != 0 ||
       options.io_unit_bytes > kMaxIoUnitBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "io unit of ", options.io_unit_bytes, " bytes: must be a multiple of ",
-        kIoAlignment, " up to ", kMaxIoUnitBytes));
+        base::kIoAlignment, " up to ", kMaxIoUnitBytes));
   }
   if (options.queue_depth == 0 || options.queue_depth > kMaxQueueDepth) {
     return absl::InvalidArgumentError(
@@ -84,14 +85,14 @@ absl::Status IoEngine::Read(uint64_t offset, absl::Span<std::byte> data) {
 absl::Status CheckIoRequest(uint64_t offset, const void* data,
                             uint64_t length) {
   const auto address = reinterpret_cast<uintptr_t>(data);
-  if (offset % kIoAlignment != 0 || length % kIoAlignment != 0 ||
-      address % kIoAlignment != 0) {
+  if (offset % base::kIoAlignment != 0 || length % base::kIoAlignment != 0 ||
+      address % base::kIoAlignment != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("I/O of ", length, " bytes at offset ", offset,
                      " from address 0x", absl::Hex(address),
                      ": offset, length and buffer address must be "
                      "multiples of ",
-                     kIoAlignment, " (use AlignedBuffer)"));
+                     base::kIoAlignment, " (use AlignedBuffer)"));
   }
   if (offset > kMaxFileOffset || length > kMaxFileOffset - offset) {
     return absl::InvalidArgumentError(

@@ -40,9 +40,9 @@ class IoEngine {
   virtual bool direct_io() const = 0;
 
   // Transfers every request and sets each one's status. Offsets and
-  // lengths are multiples of kIoAlignment and buffers are aligned to it (see
-  // AlignedBuffer); a short or failed transfer is an error status. Up to
-  // queue_depth units of the whole batch are in flight, refilled as units
+  // lengths are multiples of base::kIoAlignment and buffers are aligned to it
+  // (see base::AlignedBuffer); a short or failed transfer is an error status.
+  // Up to queue_depth units of the whole batch are in flight, refilled as units
   // complete, so many small blocks move without a thread or a wake-up each
   // (io_uring: one system call submits and reaps several). Thread-safe:
   // concurrent calls are in flight together.
@@ -69,12 +69,12 @@ bool ParseIoEngineKind(std::string_view text, IoEngineKind* out);
 std::string_view IoEngineKindName(IoEngineKind kind);
 
 // INVALID_ARGUMENT unless `options` can open an engine: a path, an
-// io_unit_bytes that is a multiple of kIoAlignment up to 1 GiB, and a
+// io_unit_bytes that is a multiple of base::kIoAlignment up to 1 GiB, and a
 // queue_depth of 1 to 4096.
 absl::Status ValidateIoEngineOptions(const IoEngineOptions& options);
 
 // INVALID_ARGUMENT unless offset, length and the buffer address are
-// multiples of kIoAlignment (and offset + length fits a file offset). For
+// multiples of base::kIoAlignment (and offset + length fits a file offset). For
 // engines, including test doubles, to reject what the real ones reject.
 absl::Status CheckIoRequest(uint64_t offset, const void* data, uint64_t length);
 

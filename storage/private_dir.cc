@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::storage {
 namespace {

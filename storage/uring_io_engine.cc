@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::storage {
 namespace {

@@ -39,7 +39,7 @@ constexpr size_t kMaxKnownSizes = 1 << 20;
 
 }  // namespace
 
-void BlockTransport::OfferSharedMemory(uint64_t bytes, SdkLog* log) {
+void BlockTransport::OfferSharedMemory(uint64_t bytes, base::Logger* log) {
   std::lock_guard<std::mutex> lock(arena_mu_);
   arena_bytes_ = bytes;
   shared_wanted_ = bytes > 0;

@@ -17,10 +17,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "client_sdk/src/cache_backend.h"
-#include "client_sdk/src/sdk_log.h"
 #include "client_sdk/src/shared_arena.h"
 #include "client_sdk/src/stream_pool.h"
 #include "client_sdk/src/wire_chunks.h"
+#include "storage/base/log.h"
 #include "tensorpager/client_options.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
@@ -59,7 +59,7 @@ class BlockTransport final : public CacheBackend {
   // Offers the shared-memory data path with an arena of `bytes`, set up on
   // the first transfer; where the server cannot attach it, `log` says why
   // once and streams stay in use.
-  void OfferSharedMemory(uint64_t bytes, SdkLog* log);
+  void OfferSharedMemory(uint64_t bytes, base::Logger* log);
   void DisableSharedMemory();
   // Block sizes let a fetch size its shared range without asking first.
   void NoteBlockSize(storage::BlockKeyView id, uint64_t size);
@@ -105,7 +105,7 @@ class BlockTransport final : public CacheBackend {
   // Shared memory: offered (bytes > 0), attached (arena_), or given up.
   std::mutex arena_mu_;
   uint64_t arena_bytes_ ABSL_GUARDED_BY(arena_mu_) = 0;
-  SdkLog* log_ = nullptr;
+  base::Logger* log_ = nullptr;
   std::unique_ptr<SharedArena> arena_;
   std::atomic<bool> arena_ready_{false};
   std::atomic<bool> shared_wanted_{false};  // offered and not given up

@@ -23,32 +23,6 @@ uint64_t BufferPool::ClassBytes(uint64_t bytes) {
   return (bytes + kMiB - 1) / kMiB * kMiB;
 }
 
-RawBuffer BufferPool::TakeSpare(uint64_t class_bytes) {
-  auto it = spares_.find(class_bytes);
-  if (it == spares_.end() || it->second.empty()) return {};
-  RawBuffer b{it->second.back(), class_bytes};
-  it->second.pop_back();
-  spare_bytes_ -= class_bytes;
-  return b;
-}
-
-void BufferPool::PutSpare(RawBuffer buffer) {
-  spares_[buffer.bytes].push_back(buffer.ptr);
-  spare_bytes_ += buffer.bytes;
-}
-
-std::vector<RawBuffer> BufferPool::TakeSparesAbove(uint64_t keep_bytes) {
-  std::vector<RawBuffer> out;
-  for (auto& [bytes, list] : spares_) {
-    while (spare_bytes_ > keep_bytes && !list.empty()) {
-      out.push_back({list.back(), bytes});
-      list.pop_back();
-      spare_bytes_ -= bytes;
-    }
-  }
-  return out;
-}
-
 absl::StatusOr<RawBuffer> BufferPool::Allocate(uint64_t class_bytes) const {
   absl::StatusOr<void*> ptr = alloc_(class_bytes);
   if (!ptr.ok()) return ptr.status();

@@ -16,16 +16,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "client_sdk/src/allocator_tuning.h"
 #include "client_sdk/src/block_transport.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/src/pressure_follower.h"
 #include "client_sdk/src/rpc_util.h"
-#include "client_sdk/src/sdk_log.h"
 #include "client_sdk/src/server_pressure_source.h"
 #include "client_sdk/src/stream_pool.h"
 #include "client_sdk/src/usage_reporter.h"
 #include "client_sdk/src/work_queue.h"
+#include "storage/base/allocator_tuning.h"
+#include "storage/base/log.h"
 
 namespace tensorpager {
 namespace {
@@ -123,7 +123,8 @@ Client::Client(std::vector<std::shared_ptr<grpc::Channel>> channels,
       channels_(std::move(channels)),
       channel_(channels_.front()),
       stub_(v1::TensorPager::NewStub(channel_)),
-      log_(std::make_unique<internal::SdkLog>(options_.log_sink)),
+      log_(
+          std::make_unique<base::Logger>(options_.log_sink, "tensorpager-sdk")),
       runtime_(options_.device_runtime != nullptr ? options_.device_runtime
                                                   : DefaultDeviceRuntime()) {}
 
@@ -134,7 +135,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
         "target is empty; use host:port or unix:/path");
   }
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
-  if (options.tune_allocator) internal::TuneProcessAllocator();
+  if (options.tune_allocator) base::TuneProcessAllocator();
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < options.connections; ++i) {
     grpc::ChannelArguments args;

@@ -24,9 +24,9 @@
 #include "absl/time/time.h"
 #include "client_sdk/src/buffer_pool.h"
 #include "client_sdk/src/cache_backend.h"
-#include "client_sdk/src/sdk_log.h"
 #include "client_sdk/src/stream_pool.h"
 #include "storage/base/block_key.h"
+#include "storage/base/log.h"
 #include "storage/policy/eviction_policy.h"
 #include "tensorpager/block_handle.h"
 #include "tensorpager/block_name.h"
@@ -71,7 +71,7 @@ class LocalCache {
  public:
   LocalCache(const CacheOptions& options, uint32_t report_batch,
              std::shared_ptr<DeviceRuntime> runtime, StreamPool* streams,
-             CacheBackend* backend, SdkLog* log);
+             CacheBackend* backend, base::Logger* log);
   LocalCache(const LocalCache&) = delete;
   LocalCache& operator=(const LocalCache&) = delete;
   // Frees every copy without writing back: call FlushAll first.
@@ -135,6 +135,12 @@ class LocalCache {
   absl::StatusOr<int> PoolIndex(Placement where) const;
   CachedBlock* Find(storage::BlockKeyView id);
   CachedBlock* FindKey(policy::Handle key);
+  // The block once none of its copies is loading or being written back
+  // (waits for that), or null when it is not cached.
+  CachedBlock* FindSettled(Lock& lock, storage::BlockKeyView id);
+  // The copy to read the block from: the host's when there is one, else
+  // any; null when the block has none.
+  static CachedCopy* SourceCopy(CachedBlock* b);
 
   // The core of Acquire and Load; on success the copy carries one more
   // handle.
@@ -178,13 +184,16 @@ class LocalCache {
   absl::Status ZeroFill(const CachedCopy& c, uint64_t size);
   int PriorityOf(v1::RegionType type) const;
   std::string Describe(int pool) const;
+  // FAILED_PRECONDITION naming the copy's handles; `then` says what
+  // releasing them allows.
+  absl::Status InUseError(const CachedCopy& c, absl::string_view then) const;
 
   const CacheOptions options_;
   const uint32_t report_batch_;
   const std::shared_ptr<DeviceRuntime> runtime_;
   StreamPool* const streams_;
   CacheBackend* const backend_;
-  SdkLog* const log_;
+  base::Logger* const log_;
 
   // std::mutex, not absl::Mutex: Debian's prebuilt Abseil is not built for
   // ThreadSanitizer, which then cannot see absl::Mutex hand-offs. mu_

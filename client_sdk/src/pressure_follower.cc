@@ -15,7 +15,7 @@ constexpr absl::Duration kUnimplementedBackoff = absl::Seconds(30);
 }  // namespace
 
 PressureFollower::PressureFollower(std::shared_ptr<PressureSource> source,
-                                   LocalCache* cache, SdkLog* log)
+                                   LocalCache* cache, base::Logger* log)
     : source_(std::move(source)), cache_(cache), log_(log) {
   thread_ = std::thread([this] { Loop(); });
 }

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "client_sdk/src/local_cache.h"
-#include "client_sdk/src/sdk_log.h"
+#include "storage/base/log.h"
 #include "tensorpager/pressure_source.h"
 
 namespace tensorpager::internal {
@@ -17,7 +17,7 @@ namespace tensorpager::internal {
 class PressureFollower {
  public:
   PressureFollower(std::shared_ptr<PressureSource> source, LocalCache* cache,
-                   SdkLog* log);
+                   base::Logger* log);
   PressureFollower(const PressureFollower&) = delete;
   PressureFollower& operator=(const PressureFollower&) = delete;
   ~PressureFollower() { Stop(); }
@@ -29,7 +29,7 @@ class PressureFollower {
 
   std::shared_ptr<PressureSource> source_;
   LocalCache* cache_;
-  SdkLog* log_;
+  base::Logger* log_;
   std::mutex mu_;
   std::condition_variable stop_;
   bool stopping_ = false;  // guarded by mu_

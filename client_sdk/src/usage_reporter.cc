@@ -20,7 +20,7 @@ constexpr absl::Duration kReportTimeout = absl::Seconds(5);
 UsageReporter::UsageReporter(v1::TensorPager::Stub* stub, std::string client_id,
                              const ClientOptions& options,
                              DeviceRuntime* runtime, LocalCache* cache,
-                             SdkLog* log, bool apply_pressure)
+                             base::Logger* log, bool apply_pressure)
     : stub_(stub),
       client_id_(std::move(client_id)),
       options_(options),

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "client_sdk/src/local_cache.h"
-#include "client_sdk/src/sdk_log.h"
+#include "storage/base/log.h"
 #include "tensorpager/client_options.h"
 #include "tensorpager/device_runtime.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
@@ -25,7 +25,7 @@ class UsageReporter {
   // (off when the application supplied its own PressureSource).
   UsageReporter(v1::TensorPager::Stub* stub, std::string client_id,
                 const ClientOptions& options, DeviceRuntime* runtime,
-                LocalCache* cache, SdkLog* log, bool apply_pressure);
+                LocalCache* cache, base::Logger* log, bool apply_pressure);
   UsageReporter(const UsageReporter&) = delete;
   UsageReporter& operator=(const UsageReporter&) = delete;
   ~UsageReporter() { Stop(); }
@@ -43,7 +43,7 @@ class UsageReporter {
   const ClientOptions& options_;
   DeviceRuntime* runtime_;
   LocalCache* cache_;
-  SdkLog* log_;
+  base::Logger* log_;
   const bool apply_pressure_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

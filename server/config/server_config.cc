@@ -295,14 +295,14 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         "--swap_target must be in (0, --swap_threshold]");
   }
-  if (c.max_swap_bytes < storage::kIoAlignment) {
+  if (c.max_swap_bytes < base::kIoAlignment) {
     return absl::InvalidArgumentError("--max_swap_size must be at least 4KiB");
   }
   if (c.max_block_bytes == 0) {
     return absl::InvalidArgumentError("--max_block_size must be positive");
   }
-  if (c.io_block_bytes < storage::kIoAlignment ||
-      c.io_block_bytes % storage::kIoAlignment != 0) {
+  if (c.io_block_bytes < base::kIoAlignment ||
+      c.io_block_bytes % base::kIoAlignment != 0) {
     return absl::InvalidArgumentError(
         "--io_block_size must be a positive multiple of 4KiB");
   }

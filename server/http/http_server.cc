@@ -15,7 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "server/http/host_port.h"
 #include "server/http/http_connection.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::http {
 namespace {

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "server/metrics/text_format.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::metrics {
 namespace {

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/metrics/text_format.h"
-#include "storage/log.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::metrics {
 namespace {

@@ -40,8 +40,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "storage/aligned_buffer.h"
-#include "storage/allocator_tuning.h"
+#include "storage/base/aligned_buffer.h"
+#include "storage/base/allocator_tuning.h"
 #include "storage/block_store.h"
 #include "storage/io_engine.h"
 #include "tests/testing/tensor_bytes.h"
@@ -125,7 +125,7 @@ bool ParseArgs(int argc, char** argv, BenchOptions* o) {
   }
   if (o->request == 0) o->request = o->bs;
   return !o->dir.empty() && o->qd > 0 && o->bs > 0 &&
-         o->request % kIoAlignment == 0 && o->size >= o->request;
+         o->request % base::kIoAlignment == 0 && o->size >= o->request;
 }
 
 absl::StatusOr<std::unique_ptr<IoEngine>> Open(const BenchOptions& o) {
@@ -143,9 +143,9 @@ absl::StatusOr<absl::Duration> Pass(IoEngine& engine, const BenchOptions& o,
   const uint64_t requests = o.size / o.request;
   std::atomic<uint64_t> next{0};
   std::vector<absl::Status> errors(o.callers);
-  std::vector<AlignedBuffer> buffers;
+  std::vector<base::AlignedBuffer> buffers;
   for (uint32_t c = 0; c < o.callers; ++c) {
-    AlignedBuffer b(o.request);
+    base::AlignedBuffer b(o.request);
     if (!b.ok()) return absl::ResourceExhaustedError("out of memory");
     // Non-zero, non-repeating bytes, so nothing below can shortcut zeros.
     for (uint64_t i = 0; i < b.size(); i += 8) {
@@ -215,7 +215,7 @@ int RunLatency(const BenchOptions& o) {
     return Fail(absl::FailedPreconditionError(
         "the file is empty: run a throughput pass first"));
   }
-  AlignedBuffer buf(kLatencyReadBytes);
+  base::AlignedBuffer buf(kLatencyReadBytes);
   std::mt19937_64 rng(42);
   std::vector<double> micros;
   micros.reserve(o.count);
@@ -260,7 +260,7 @@ int RunStore(const BenchOptions& o) {
   BlockStoreOptions options;
   options.data_dir = dir;
   options.ram_budget_bytes = 2 * blocks * o.bs + (64ull << 20);
-  options.max_swap_bytes = AlignUp(blocks * o.bs) + (64ull << 20);
+  options.max_swap_bytes = base::AlignUp(blocks * o.bs) + (64ull << 20);
   options.max_block_bytes = o.bs;
   options.io.kind = o.kind;
   options.io.queue_depth = o.qd;
@@ -278,7 +278,7 @@ int RunStore(const BenchOptions& o) {
     attrs.dtype = DType::kBFloat16;
     if (auto r = (*store)->Register(key, attrs); !r.ok())
       return Fail(r.status());
-    AlignedBuffer data(o.bs);
+    base::AlignedBuffer data(o.bs);
     std::memcpy(data.data(), tensor.data(), o.bs);
     std::memcpy(data.data(), &b, sizeof(b));  // every block differs
     if (auto w = (*store)->Write(key, 0, std::move(data), {}); !w.ok()) {
@@ -316,7 +316,7 @@ int RunStore(const BenchOptions& o) {
 int main(int argc, char** argv) {
   // Malloc behaves as in tensorpagerd: the codecs' scratch buffers would
   // otherwise be faulted in afresh on every call.
-  tensorpager::storage::TuneProcessAllocator();
+  tensorpager::base::TuneProcessAllocator();
   tensorpager::storage::BenchOptions options;
   if (!tensorpager::storage::ParseArgs(argc, argv, &options)) {
     return tensorpager::storage::Usage("bad arguments");

@@ -26,7 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "storage/aligned_buffer.h"
+#include "storage/base/aligned_buffer.h"
 #include "storage/block_store.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -107,7 +107,7 @@ void Exercise(st::BlockStore& store) {
     (void)store.SwapIn({*key});
     (void)store.SetPinned(*key, !info->attrs.pinned);
     if (size > 0 && size <= kMaxWriteBytes) {
-      st::AlignedBuffer data = store.NewBuffer(size);
+      tensorpager::base::AlignedBuffer data = store.NewBuffer(size);
       TP_FUZZ_CHECK(data.ok());
       std::memset(data.data(), 0x5a, size);
       absl::StatusOr<st::WriteResult> w =

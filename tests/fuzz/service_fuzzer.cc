@@ -245,7 +245,7 @@ void Register(Harness& h, const std::string& id, uint64_t size,
 
 void Fill(Harness& h, const std::string& id, uint64_t size) {
   absl::StatusOr<st::BlockKey> key = st::BlockKey::Make("", id);
-  st::AlignedBuffer data = h.store->NewBuffer(size);
+  tensorpager::base::AlignedBuffer data = h.store->NewBuffer(size);
   TP_FUZZ_CHECK(data.ok());
   for (uint64_t i = 0; i < size; ++i) {
     data.data()[i] = static_cast<std::byte>(i % 251);

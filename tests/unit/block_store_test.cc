@@ -72,7 +72,7 @@ class BlockStoreTest : public ::testing::Test {
 
   absl::Status Write(const std::string& id, const std::vector<std::byte>& bytes,
                      bool durable, uint64_t offset = 0) {
-    AlignedBuffer data = store_->NewBuffer(bytes.size());
+    base::AlignedBuffer data = store_->NewBuffer(bytes.size());
     std::memcpy(data.data(), bytes.data(), bytes.size());
     WriteOptions options;
     options.durable = durable;
@@ -277,7 +277,7 @@ TEST_F(BlockStoreTest, TornCompressedImageIsDataLoss) {
   ASSERT_TRUE(Write("a", zeros, true).ok());
   ASSERT_EQ(store_->Stats().blocks_compressed, 1u);
   // The extent holds the image (a few hundred bytes), not the block.
-  EXPECT_EQ(DiskUsed(), kIoAlignment);
+  EXPECT_EQ(DiskUsed(), base::kIoAlignment);
   Open(options);
   EXPECT_EQ(Read("a").status().code(), absl::StatusCode::kDataLoss);
 }

@@ -10,7 +10,7 @@ namespace {
 TEST(BufferPoolTest, SharedBuffersComeBackForTheSameSize) {
   auto pool = BufferPool::Create();
   pool->SetLimit(64 << 20);
-  AlignedBuffer a = pool->Take(4 << 20);
+  base::AlignedBuffer a = pool->Take(4 << 20);
   ASSERT_TRUE(a.ok());
   const std::byte* address = a.data();
   std::memset(a.data(), 0x7f, a.size());
@@ -21,7 +21,7 @@ TEST(BufferPoolTest, SharedBuffersComeBackForTheSameSize) {
   EXPECT_EQ(pool->Stats().cached_bytes, 4u << 20);
   // A slightly smaller block of the same capacity reuses it, padding
   // zeroed.
-  AlignedBuffer b = pool->Take((4 << 20) - 100);
+  base::AlignedBuffer b = pool->Take((4 << 20) - 100);
   EXPECT_EQ(b.data(), address);
   EXPECT_EQ(b.size(), (4u << 20) - 100);
   for (uint64_t i = b.size(); i < b.capacity(); ++i) {
@@ -30,7 +30,7 @@ TEST(BufferPoolTest, SharedBuffersComeBackForTheSameSize) {
   EXPECT_EQ(pool->Stats().reused, 1u);
   EXPECT_EQ(pool->Stats().allocated, 1u);
   // Another size class allocates fresh memory.
-  AlignedBuffer c = pool->Take(1 << 20);
+  base::AlignedBuffer c = pool->Take(1 << 20);
   EXPECT_NE(c.data(), address);
   EXPECT_EQ(pool->Stats().allocated, 2u);
 }
@@ -38,7 +38,7 @@ TEST(BufferPoolTest, SharedBuffersComeBackForTheSameSize) {
 TEST(BufferPoolTest, KeepsOnlyWhatTheLimitAllows) {
   auto pool = BufferPool::Create();
   pool->SetLimit(3 << 20);
-  for (int i = 0; i < 5; ++i) pool->Give(AlignedBuffer(1 << 20));
+  for (int i = 0; i < 5; ++i) pool->Give(base::AlignedBuffer(1 << 20));
   EXPECT_EQ(pool->Stats().cached_bytes, 3u << 20);
   pool->SetLimit(1 << 20);
   EXPECT_EQ(pool->Stats().cached_bytes, 3u << 20) << "trimmed lazily";
@@ -50,11 +50,11 @@ TEST(BufferPoolTest, KeepsOnlyWhatTheLimitAllows) {
 }
 
 TEST(BufferPoolTest, BuffersOutliveThePool) {
-  std::shared_ptr<const AlignedBuffer> survivor;
+  std::shared_ptr<const base::AlignedBuffer> survivor;
   {
     auto pool = BufferPool::Create();
     pool->SetLimit(16 << 20);
-    AlignedBuffer b = pool->Take(8192);
+    base::AlignedBuffer b = pool->Take(8192);
     std::memset(b.data(), 1, b.size());
     survivor = pool->Share(std::move(b));
   }

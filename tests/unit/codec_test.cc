@@ -101,7 +101,7 @@ TEST(CodecTest, OddSizesAndWideElementsRoundTrip) {
   auto image = Compress(Bytes(data), 4, {Codec::kLz4, 5, 1.0});
   ASSERT_TRUE(image.has_value());
   EXPECT_EQ(image->codec, "lz4+shuffle4");
-  EXPECT_EQ(image->bytes.capacity() % kIoAlignment, 0u);
+  EXPECT_EQ(image->bytes.capacity() % base::kIoAlignment, 0u);
   EXPECT_TRUE(RoundTrip(*image, data.size()) == data);
 }
 

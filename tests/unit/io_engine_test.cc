@@ -29,7 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "storage/aligned_buffer.h"
+#include "storage/base/aligned_buffer.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tensorpager::storage {
@@ -44,8 +44,8 @@ constexpr uint64_t kMiB = 1024 * kKiB;
 
 // Bytes that differ for every (seed, position), so a block read from the
 // wrong offset or a torn unit never compares equal.
-AlignedBuffer Pattern(uint64_t size, uint64_t seed) {
-  AlignedBuffer b(size);
+base::AlignedBuffer Pattern(uint64_t size, uint64_t seed) {
+  base::AlignedBuffer b(size);
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
   for (uint64_t i = 0; i < size; i += sizeof(uint64_t)) {
     x ^= x << 13;
@@ -57,7 +57,8 @@ AlignedBuffer Pattern(uint64_t size, uint64_t seed) {
 }
 
 // Empty when equal, else where the first difference is.
-std::string Compare(const AlignedBuffer& want, const AlignedBuffer& got) {
+std::string Compare(const base::AlignedBuffer& want,
+                    const base::AlignedBuffer& got) {
   if (want.size() != got.size()) {
     return absl::StrCat("size ", got.size(), " != ", want.size());
   }
@@ -157,7 +158,7 @@ TEST_P(IoEngineTest, RoundTripsOfManySizes) {
   EXPECT_EQ(engine->file_size(), offset);
   // Read back in reverse, so nothing is served by the order of writes.
   for (size_t i = sizes.size(); i-- > 0;) {
-    AlignedBuffer got(sizes[i]);
+    base::AlignedBuffer got(sizes[i]);
     ASSERT_TRUE(engine->Read(offsets[i], got.span()).ok());
     EXPECT_EQ(Compare(Pattern(sizes[i], i), got), "") << "size " << sizes[i];
   }
@@ -171,7 +172,7 @@ TEST_P(IoEngineTest, BatchMovesEveryRequest) {
   for (int i = 0; i < 40; ++i) {
     sizes.push_back(i % 5 == 0 ? 640 * kKiB : (4 + 12 * (i % 4)) * kKiB);
   }
-  std::vector<AlignedBuffer> data;
+  std::vector<base::AlignedBuffer> data;
   std::vector<IoRequest> writes;
   uint64_t offset = 0;
   for (size_t i = 0; i < sizes.size(); ++i) {
@@ -192,7 +193,7 @@ TEST_P(IoEngineTest, BatchMovesEveryRequest) {
   }
   EXPECT_EQ(engine->file_size(), end);
 
-  std::vector<AlignedBuffer> got;
+  std::vector<base::AlignedBuffer> got;
   std::vector<IoRequest> reads;
   for (size_t i = 0; i < sizes.size(); ++i) got.emplace_back(sizes[i]);
   for (size_t i = sizes.size(); i-- > 0;) {
@@ -212,8 +213,8 @@ TEST_P(IoEngineTest, BatchMovesEveryRequest) {
 TEST_P(IoEngineTest, BatchReportsEachRequestOnItsOwn) {
   OPEN_OR_SKIP(engine);
   ASSERT_TRUE(engine->Write(0, Pattern(1 * kMiB, 7).span()).ok());
-  AlignedBuffer a(256 * kKiB), past_end(512 * kKiB), b(64 * kKiB);
-  AlignedBuffer unaligned(8 * kKiB);
+  base::AlignedBuffer a(256 * kKiB), past_end(512 * kKiB), b(64 * kKiB);
+  base::AlignedBuffer unaligned(8 * kKiB);
   std::vector<IoRequest> batch(4);
   batch[0].offset = 0;
   batch[0].data = a.span();
@@ -230,7 +231,7 @@ TEST_P(IoEngineTest, BatchReportsEachRequestOnItsOwn) {
   EXPECT_EQ(batch[2].status.code(), absl::StatusCode::kInvalidArgument)
       << batch[2].status;
   EXPECT_TRUE(batch[3].status.ok()) << batch[3].status;
-  const AlignedBuffer all = Pattern(1 * kMiB, 7);
+  const base::AlignedBuffer all = Pattern(1 * kMiB, 7);
   EXPECT_EQ(std::memcmp(a.data(), all.data(), a.size()), 0);
   EXPECT_EQ(std::memcmp(b.data(), all.data() + 960 * kKiB, b.size()), 0);
 }
@@ -239,7 +240,7 @@ TEST_P(IoEngineTest, OverwriteReplacesBytes) {
   OPEN_OR_SKIP(engine);
   ASSERT_TRUE(engine->Write(0, Pattern(1 * kMiB, 1).span()).ok());
   ASSERT_TRUE(engine->Write(256 * kKiB, Pattern(512 * kKiB, 2).span()).ok());
-  AlignedBuffer got(512 * kKiB);
+  base::AlignedBuffer got(512 * kKiB);
   ASSERT_TRUE(engine->Read(256 * kKiB, got.span()).ok());
   EXPECT_EQ(Compare(Pattern(512 * kKiB, 2), got), "");
 }
@@ -269,7 +270,7 @@ TEST_P(IoEngineTest, ConcurrentCallersOnDistinctRanges) {
       // Read this thread's blocks and a neighbour's (written concurrently,
       // so only its own are known to be there yet).
       for (int b = 0; b < kBlocksPerThread; ++b) {
-        AlignedBuffer got(kBlock);
+        base::AlignedBuffer got(kBlock);
         const uint64_t at = t * kRange + b * kBlock;
         if (absl::Status s = engine->Read(at, got.span()); !s.ok()) {
           errors[t] = s.ToString();
@@ -291,7 +292,7 @@ TEST_P(IoEngineTest, ConcurrentCallersOnDistinctRanges) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       const int owner = (t + 1) % kThreads;
-      AlignedBuffer got(kRange);
+      base::AlignedBuffer got(kRange);
       if (absl::Status s = engine->Read(owner * kRange, got.span()); !s.ok()) {
         errors[t] = s.ToString();
         return;
@@ -323,15 +324,15 @@ TEST_P(IoEngineTest, ReserveGrowsAndNeverShrinks) {
   ASSERT_TRUE(engine->Reserve(4 * kMiB).ok());
   EXPECT_EQ(engine->file_size(), 8 * kMiB);
   // Reserved space reads as zeros, not as stale disk contents.
-  AlignedBuffer got(1 * kMiB);
+  base::AlignedBuffer got(1 * kMiB);
   ASSERT_TRUE(engine->Read(7 * kMiB, got.span()).ok());
-  EXPECT_EQ(Compare(AlignedBuffer::Zeroed(1 * kMiB), got), "");
+  EXPECT_EQ(Compare(base::AlignedBuffer::Zeroed(1 * kMiB), got), "");
 }
 
 TEST_P(IoEngineTest, ReadingPastTheEndIsAnError) {
   OPEN_OR_SKIP(engine);
   ASSERT_TRUE(engine->Write(0, Pattern(8 * kKiB, 3).span()).ok());
-  AlignedBuffer got(1 * kMiB);
+  base::AlignedBuffer got(1 * kMiB);
   // Straddling the end: a short read must not pass as success.
   absl::Status s = engine->Read(0, got.span());
   EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
@@ -340,7 +341,7 @@ TEST_P(IoEngineTest, ReadingPastTheEndIsAnError) {
   s = engine->Read(4 * kMiB, got.span());
   EXPECT_EQ(s.code(), absl::StatusCode::kOutOfRange) << s;
   // The engine still works afterwards.
-  AlignedBuffer small(8 * kKiB);
+  base::AlignedBuffer small(8 * kKiB);
   ASSERT_TRUE(engine->Read(0, small.span()).ok());
   EXPECT_EQ(Compare(Pattern(8 * kKiB, 3), small), "");
 }
@@ -365,7 +366,7 @@ TEST_P(IoEngineTest, SyncAloneAndConcurrently) {
 
 TEST_P(IoEngineTest, UnalignedArgumentsAreInvalid) {
   OPEN_OR_SKIP(engine);
-  AlignedBuffer buf(64 * kKiB);
+  base::AlignedBuffer buf(64 * kKiB);
   const auto expect_invalid = [](const absl::Status& s) {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
     EXPECT_THAT(s.message(), HasSubstr("multiples of 4096"));
@@ -392,7 +393,7 @@ TEST_P(IoEngineTest, BufferedWhenAskedWorks) {
   EXPECT_FALSE(engine->direct_io());
   EXPECT_THAT(std::string(engine->name()), HasSubstr("+buffered"));
   ASSERT_TRUE(engine->Write(0, Pattern(1 * kMiB, 5).span()).ok());
-  AlignedBuffer got(1 * kMiB);
+  base::AlignedBuffer got(1 * kMiB);
   ASSERT_TRUE(engine->Read(0, got.span()).ok());
   EXPECT_EQ(Compare(Pattern(1 * kMiB, 5), got), "");
 }
@@ -413,7 +414,7 @@ TEST_P(IoEngineTest, WorksOnTmpfs) {
   OPEN_OR_SKIP(engine, Options(path));
   EXPECT_EQ(engine->name().ends_with("+direct"), engine->direct_io());
   ASSERT_TRUE(engine->Write(0, Pattern(2 * kMiB, 6).span()).ok());
-  AlignedBuffer got(2 * kMiB);
+  base::AlignedBuffer got(2 * kMiB);
   ASSERT_TRUE(engine->Read(0, got.span()).ok());
   EXPECT_EQ(Compare(Pattern(2 * kMiB, 6), got), "");
 }
@@ -428,7 +429,7 @@ TEST_P(IoEngineTest, FallsBackToBufferedWhereDirectIoIsRefused) {
   ASSERT_TRUE(engine->Reserve(4 * kMiB).ok());
   ASSERT_TRUE(engine->Write(kMiB, Pattern(2 * kMiB, 7).span()).ok());
   ASSERT_TRUE(engine->Sync().ok());
-  AlignedBuffer got(2 * kMiB);
+  base::AlignedBuffer got(2 * kMiB);
   ASSERT_TRUE(engine->Read(kMiB, got.span()).ok());
   EXPECT_EQ(Compare(Pattern(2 * kMiB, 7), got), "");
 }
@@ -451,7 +452,7 @@ TEST_P(IoEngineTest, FullDiskIsResourceExhausted) {
 
   // What fits still works.
   ASSERT_TRUE(engine->Write(0, Pattern(1 * kMiB, 9).span()).ok());
-  AlignedBuffer got(1 * kMiB);
+  base::AlignedBuffer got(1 * kMiB);
   ASSERT_TRUE(engine->Read(0, got.span()).ok());
   EXPECT_EQ(Compare(Pattern(1 * kMiB, 9), got), "");
 }
@@ -465,7 +466,7 @@ TEST_P(IoEngineTest, ReopenSeesEarlierBytes) {
   }
   OPEN_OR_SKIP(engine, o);
   EXPECT_EQ(engine->file_size(), 4 * kKiB + 1 * kMiB);
-  AlignedBuffer got(1 * kMiB);
+  base::AlignedBuffer got(1 * kMiB);
   ASSERT_TRUE(engine->Read(4 * kKiB, got.span()).ok());
   EXPECT_EQ(Compare(Pattern(1 * kMiB, 11), got), "");
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -115,12 +116,13 @@ TEST(BufferPoolTest, SparesAreReusedAndTrimmed) {
       });
   auto a = pool.Allocate(8192);
   ASSERT_TRUE(a.ok());
-  pool.PutSpare(*a);
+  pool.PutSpare(a->bytes, *a);
   EXPECT_EQ(pool.spare_bytes(), 8192u);
-  EXPECT_EQ(pool.TakeSpare(4096).ptr, nullptr) << "classes do not mix";
-  RawBuffer again = pool.TakeSpare(8192);
-  EXPECT_EQ(again.ptr, a->ptr);
-  pool.PutSpare(again);
+  EXPECT_FALSE(pool.TakeSpare(4096).has_value()) << "classes do not mix";
+  std::optional<RawBuffer> again = pool.TakeSpare(8192);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->ptr, a->ptr);
+  pool.PutSpare(again->bytes, *again);
   for (RawBuffer b : pool.TakeSparesAbove(0)) pool.Free(b);
   EXPECT_EQ(pool.spare_bytes(), 0u);
   EXPECT_EQ(allocs, 1);

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/testing/fake_device_runtime.h"
+#include "storage/base/log.h"
 
 namespace tensorpager::internal {
 namespace {
@@ -159,7 +160,7 @@ class LocalCacheTest : public ::testing::Test {
       std::make_shared<FakeDeviceRuntime>(FakeDeviceRuntime::Options{});
   StreamPool streams_{device_, 2, 3, 64 * kKiB};
   FakeBackend backend_{device_.get()};
-  SdkLog log_{[](absl::string_view) {}};
+  base::Logger log_{[](absl::string_view) {}, "tensorpager-sdk"};
   std::unique_ptr<LocalCache> cache_;
 };
 

@@ -1,4 +1,4 @@
-#include "storage/task_pool.h"
+#include "storage/base/task_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-namespace tensorpager::storage {
+namespace tensorpager::base {
 namespace {
 
 TEST(TaskPoolTest, RunsEveryItemOnce) {
@@ -63,4 +63,4 @@ TEST(TaskPoolTest, NestedAndConcurrentCallersFinish) {
 }
 
 }  // namespace
-}  // namespace tensorpager::storage
+}  // namespace tensorpager::base

@@ -43,11 +43,13 @@
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
 namespace tensorpager {
+namespace base {
+class Logger;
+}  // namespace base
 namespace internal {
 class BlockTransport;
 class LocalCache;
 class PressureFollower;
-class SdkLog;
 class StreamPool;
 class UsageReporter;
 class WorkQueue;
@@ -176,7 +178,7 @@ class Client {
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TensorPager::Stub> stub_;
-  std::unique_ptr<internal::SdkLog> log_;
+  std::unique_ptr<base::Logger> log_;
   std::shared_ptr<DeviceRuntime> runtime_;
   std::unique_ptr<internal::StreamPool> streams_;
   std::unique_ptr<internal::BlockTransport> transport_;

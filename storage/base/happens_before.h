@@ -3,8 +3,8 @@
 // before the first ahead of everything after the second. For orderings that
 // pass through another process (a client's shared memory) or through
 // libraries built without TSan (Debian's gRPC). No-ops in other builds.
-#ifndef TENSORPAGER_STORAGE_HAPPENS_BEFORE_H_
-#define TENSORPAGER_STORAGE_HAPPENS_BEFORE_H_
+#ifndef TENSORPAGER_STORAGE_BASE_HAPPENS_BEFORE_H_
+#define TENSORPAGER_STORAGE_BASE_HAPPENS_BEFORE_H_
 
 #if defined(__SANITIZE_THREAD__)
 #include <sanitizer/tsan_interface.h>
@@ -26,4 +26,4 @@ inline void HappensAfter([[maybe_unused]] const void* key) {
 
 }  // namespace tensorpager
 
-#endif  // TENSORPAGER_STORAGE_HAPPENS_BEFORE_H_
+#endif  // TENSORPAGER_STORAGE_BASE_HAPPENS_BEFORE_H_

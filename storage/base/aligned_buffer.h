@@ -1,7 +1,7 @@
 // A heap buffer aligned and padded for O_DIRECT I/O. Block bytes live in
 // these from the moment they are written, so swap-out needs no copy.
-#ifndef TENSORPAGER_STORAGE_ALIGNED_BUFFER_H_
-#define TENSORPAGER_STORAGE_ALIGNED_BUFFER_H_
+#ifndef TENSORPAGER_STORAGE_BASE_ALIGNED_BUFFER_H_
+#define TENSORPAGER_STORAGE_BASE_ALIGNED_BUFFER_H_
 
 #include <sys/mman.h>
 
@@ -13,7 +13,7 @@
 
 #include "absl/types/span.h"
 
-namespace tensorpager::storage {
+namespace tensorpager::base {
 
 // Alignment of offsets, lengths and memory for direct I/O.
 inline constexpr uint64_t kIoAlignment = 4096;
@@ -103,6 +103,6 @@ class AlignedBuffer {
   uint64_t capacity_ = 0;
 };
 
-}  // namespace tensorpager::storage
+}  // namespace tensorpager::base
 
-#endif  // TENSORPAGER_STORAGE_ALIGNED_BUFFER_H_
+#endif  // TENSORPAGER_STORAGE_BASE_ALIGNED_BUFFER_H_

@@ -1,9 +1,9 @@
-#include "storage/task_pool.h"
+#include "storage/base/task_pool.h"
 
 #include <algorithm>
 #include <atomic>
 
-namespace tensorpager::storage {
+namespace tensorpager::base {
 
 struct TaskPool::Batch {
   const std::function<void(size_t)>* fn;
@@ -82,4 +82,4 @@ void TaskPool::WorkerLoop() {
   }
 }
 
-}  // namespace tensorpager::storage
+}  // namespace tensorpager::base

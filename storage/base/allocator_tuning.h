@@ -1,14 +1,16 @@
 // Process-wide malloc settings for a process that moves block bytes
-// (tensorpagerd, and the benchmarks that stand in for it).
-#ifndef TENSORPAGER_STORAGE_ALLOCATOR_TUNING_H_
-#define TENSORPAGER_STORAGE_ALLOCATOR_TUNING_H_
+// (tensorpagerd, the benchmarks that stand in for it, and applications
+// that opt in through the SDK's ClientOptions::tune_allocator).
+#ifndef TENSORPAGER_STORAGE_BASE_ALLOCATOR_TUNING_H_
+#define TENSORPAGER_STORAGE_BASE_ALLOCATOR_TUNING_H_
 
 #include <cstddef>
 
-namespace tensorpager::storage {
+namespace tensorpager::base {
 
 // One malloc arena that keeps allocations up to 32 MiB on the heap and
-// freed memory up to 512 MiB in it. Call once, first thing in main().
+// freed memory up to 512 MiB in it. Idempotent. Call it early: tensorpagerd
+// first thing in main(), the SDK when a Client is made.
 void TuneProcessAllocator();
 
 // Gives free pages of the heap back to the kernel, keeping `keep_bytes` at
@@ -18,6 +20,6 @@ void TuneProcessAllocator();
 // most): the pages it returns fault back in when reused.
 void ReturnFreeHeapPages(size_t keep_bytes);
 
-}  // namespace tensorpager::storage
+}  // namespace tensorpager::base
 
-#endif  // TENSORPAGER_STORAGE_ALLOCATOR_TUNING_H_
+#endif  // TENSORPAGER_STORAGE_BASE_ALLOCATOR_TUNING_H_

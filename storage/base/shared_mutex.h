@@ -5,8 +5,8 @@
 // every access they guard as a race; std::shared_mutex it understands.
 // Keeping absl's spelling lets the annotations (ABSL_GUARDED_BY and
 // friends) keep working unchanged.
-#ifndef TENSORPAGER_STORAGE_SHARED_MUTEX_H_
-#define TENSORPAGER_STORAGE_SHARED_MUTEX_H_
+#ifndef TENSORPAGER_STORAGE_BASE_SHARED_MUTEX_H_
+#define TENSORPAGER_STORAGE_BASE_SHARED_MUTEX_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -84,4 +84,4 @@ class CondVar {
 
 }  // namespace tensorpager
 
-#endif  // TENSORPAGER_STORAGE_SHARED_MUTEX_H_
+#endif  // TENSORPAGER_STORAGE_BASE_SHARED_MUTEX_H_

@@ -3,8 +3,8 @@
 // blocks of one swap-in. The caller works too, so a ParallelFor always makes
 // progress even when every pool thread is busy with another caller's work
 // (which is what makes nested use, an eviction inside a swap-in, safe).
-#ifndef TENSORPAGER_STORAGE_TASK_POOL_H_
-#define TENSORPAGER_STORAGE_TASK_POOL_H_
+#ifndef TENSORPAGER_STORAGE_BASE_TASK_POOL_H_
+#define TENSORPAGER_STORAGE_BASE_TASK_POOL_H_
 
 #include <condition_variable>
 #include <cstddef>
@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-namespace tensorpager::storage {
+namespace tensorpager::base {
 
 class TaskPool {
  public:
@@ -42,6 +42,6 @@ class TaskPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace tensorpager::storage
+}  // namespace tensorpager::base
 
-#endif  // TENSORPAGER_STORAGE_TASK_POOL_H_
+#endif  // TENSORPAGER_STORAGE_BASE_TASK_POOL_H_
