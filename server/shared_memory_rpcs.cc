@@ -8,9 +8,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "protos/tensorpager/v1/shared_ring.h"
 #include "server/proto_convert.h"
 #include "server/tensorpager_service.h"  // the class these members belong to
+#include "storage/shared_memory/ring_layout.h"
 
 namespace tensorpager::server {
 

@@ -25,7 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "server/shared_memory_ring.h"
+#include "storage/shared_memory/ring_server.h"
 #include "storage/shared_mutex.h"
 
 namespace tensorpager::server {

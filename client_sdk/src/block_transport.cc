@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client_sdk/src/device_pipeline.h"
 #include "client_sdk/src/rpc_util.h"
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_layout.h"
 
 namespace tensorpager::internal {
 

@@ -17,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_layout.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
 namespace tensorpager::internal {
@@ -60,7 +60,7 @@ class SharedArena {
   // nullopt when no free range is large enough right now.
   std::optional<Range> Allocate(uint64_t length);
 
-  // The request ring (protos/tensorpager/v1/shared_ring.h): a transfer
+  // The request ring (storage/shared_memory/ring_layout.h): a transfer
   // with no RPC, when the server serves the ring.
   struct RingCall {
     uint32_t op = 0;  // ring::kWrite or ring::kRead

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_layout.h"
 #include "tensorpager/client.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 #include "tests/bench/soak_stats.h"

@@ -1,6 +1,6 @@
-// Fuzzes the decoding of a request-ring slot (server/ring_slot_decoder.h):
-// the slot is memory an untrusted client writes
-// (protos/tensorpager/v1/shared_ring.h).
+// Fuzzes the decoding of a request-ring slot
+// (storage/shared_memory/ring_slot_decoder.h): the slot is memory an untrusted
+// client writes (storage/shared_memory/ring_layout.h).
 //
 // Input: a little-endian uint32 choosing the segment's size (0 to 64 pages
 // past the ring; with the top bit set, a size short of the ring's end),
@@ -13,8 +13,8 @@
 #include <memory>
 
 #include "absl/types/span.h"
-#include "protos/tensorpager/v1/shared_ring.h"
-#include "server/ring_slot_decoder.h"
+#include "storage/shared_memory/ring_layout.h"
+#include "storage/shared_memory/ring_slot_decoder.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace ring = tensorpager::v1::ring;

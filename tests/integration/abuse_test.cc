@@ -21,7 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_layout.h"
 #include "tests/integration/pager_fixture.h"
 
 namespace tensorpager::testing {

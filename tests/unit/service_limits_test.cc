@@ -13,11 +13,11 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "protos/tensorpager/v1/shared_ring.h"
 #include "server/call_slots.h"
 #include "server/inflight_budget.h"
 #include "server/peer_identity.h"
-#include "server/shared_memory_ring.h"
+#include "storage/shared_memory/ring_layout.h"
+#include "storage/shared_memory/ring_server.h"
 
 namespace tensorpager::server {
 namespace {

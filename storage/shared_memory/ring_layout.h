@@ -17,8 +17,8 @@
 // Every field is plain data read and written through std::atomic_ref where
 // both sides touch it concurrently; the server treats all of it as
 // untrusted input.
-#ifndef TENSORPAGER_PROTOS_TENSORPAGER_V1_SHARED_RING_H_
-#define TENSORPAGER_PROTOS_TENSORPAGER_V1_SHARED_RING_H_
+#ifndef TENSORPAGER_STORAGE_SHARED_MEMORY_RING_LAYOUT_H_
+#define TENSORPAGER_STORAGE_SHARED_MEMORY_RING_LAYOUT_H_
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -120,4 +120,4 @@ static_assert(sizeof(Slot) % 8 == 0);
 
 }  // namespace tensorpager::v1::ring
 
-#endif  // TENSORPAGER_PROTOS_TENSORPAGER_V1_SHARED_RING_H_
+#endif  // TENSORPAGER_STORAGE_SHARED_MEMORY_RING_LAYOUT_H_

@@ -1,9 +1,9 @@
 // Serves the request ring of one attached shared-memory segment
-// (protos/tensorpager/v1/shared_ring.h) on its own thread, so a client on
+// (storage/shared_memory/ring_layout.h) on its own thread, so a client on
 // this host moves block bytes with no RPC at all: a futex round trip costs
 // ~13 µs here, a gRPC unary call 100-190 µs.
-#ifndef TENSORPAGER_SERVER_SHARED_MEMORY_RING_H_
-#define TENSORPAGER_SERVER_SHARED_MEMORY_RING_H_
+#ifndef TENSORPAGER_STORAGE_SHARED_MEMORY_RING_SERVER_H_
+#define TENSORPAGER_STORAGE_SHARED_MEMORY_RING_SERVER_H_
 
 #include <atomic>
 #include <cstddef>
@@ -74,4 +74,4 @@ class SharedMemoryRing {
 
 }  // namespace tensorpager::server
 
-#endif  // TENSORPAGER_SERVER_SHARED_MEMORY_RING_H_
+#endif  // TENSORPAGER_STORAGE_SHARED_MEMORY_RING_SERVER_H_

@@ -1,4 +1,4 @@
-#include "server/ring_slot_decoder.h"
+#include "storage/shared_memory/ring_slot_decoder.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,17 +1,17 @@
 // Decodes one slot of a shared-memory request ring
-// (protos/tensorpager/v1/shared_ring.h) into a SharedMemoryRing::Request.
+// (storage/shared_memory/ring_layout.h) into a SharedMemoryRing::Request.
 // The slot lives in memory the client writes, so everything in it is
 // untrusted: a pure function, apart from the ring's threads, so that it can
 // be tested and fuzzed on its own (tests/fuzz/ring_slot_fuzzer.cc).
-#ifndef TENSORPAGER_SERVER_RING_SLOT_DECODER_H_
-#define TENSORPAGER_SERVER_RING_SLOT_DECODER_H_
+#ifndef TENSORPAGER_STORAGE_SHARED_MEMORY_RING_SLOT_DECODER_H_
+#define TENSORPAGER_STORAGE_SHARED_MEMORY_RING_SLOT_DECODER_H_
 
 #include <cstddef>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "protos/tensorpager/v1/shared_ring.h"
-#include "server/shared_memory_ring.h"
+#include "storage/shared_memory/ring_layout.h"
+#include "storage/shared_memory/ring_server.h"
 
 namespace tensorpager::server {
 
@@ -26,4 +26,4 @@ absl::StatusOr<SharedMemoryRing::Request> DecodeSlot(
 
 }  // namespace tensorpager::server
 
-#endif  // TENSORPAGER_SERVER_RING_SLOT_DECODER_H_
+#endif  // TENSORPAGER_STORAGE_SHARED_MEMORY_RING_SLOT_DECODER_H_

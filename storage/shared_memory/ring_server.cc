@@ -1,4 +1,4 @@
-#include "server/shared_memory_ring.h"
+#include "storage/shared_memory/ring_server.h"
 
 #include <unistd.h>
 
@@ -9,9 +9,9 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
-#include "protos/tensorpager/v1/shared_ring.h"
-#include "server/ring_slot_decoder.h"
 #include "storage/happens_before.h"
+#include "storage/shared_memory/ring_layout.h"
+#include "storage/shared_memory/ring_slot_decoder.h"
 
 namespace tensorpager::server {
 namespace {
@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<SharedMemoryRing>> SharedMemoryRing::Start(
   if (header->magic != ring::kMagic || header->slots != ring::kSlots) {
     return absl::InvalidArgumentError(
         "the segment holds no request ring (wrong magic or slot count); "
-        "see protos/tensorpager/v1/shared_ring.h");
+        "see storage/shared_memory/ring_layout.h");
   }
   std::unique_ptr<SharedMemoryRing> ring(
       new SharedMemoryRing(std::move(mapping), size_bytes, std::move(handler)));
