@@ -166,17 +166,17 @@ BlockTransport::StoreShared(BlockIdView id, const void* data, uint64_t size,
   if (absl::Status s = CopyIn(staging, range->data(), data, size); !s.ok()) {
     return s;
   }
-  SharedArena::RingCall call;
-  call.op = v1::ring::kWrite;
-  call.ns = id.ns;
-  call.id = id.id;
+  shared_memory::RingRequest call;
+  call.op = shared_memory::kWrite;
+  call.ns = std::string(id.ns);
+  call.id = std::string(id.id);
   call.offset = offset;
   call.durable = durable;
   // Only the bytes written: the range is rounded up to whole pages.
   call.data_offset = range->offset();
   call.data_length = size;
-  if (std::optional<SharedArena::RingReply> reply =
-          arena->Call(call, options_.timeout)) {
+  if (std::optional<shared_memory::RingCompletion> reply =
+          arena->ring().Call(call, options_.timeout)) {
     if (!reply->status.ok()) return reply->status;
     v1::WriteBlockResponse resp;
     if (!resp.mutable_block()->ParseFromString(reply->info)) {
@@ -221,18 +221,17 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   }
   std::optional<SharedArena::Range> range = arena->Allocate(want);
   if (!range) return std::nullopt;
-  SharedArena::RingCall call;
-  call.op = v1::ring::kRead;
-  call.ns = request.namespace_().empty()
-                ? kDefaultNamespace
-                : absl::string_view(request.namespace_());
+  shared_memory::RingRequest call;
+  call.op = shared_memory::kRead;
+  call.ns = request.namespace_().empty() ? std::string(kDefaultNamespace)
+                                         : request.namespace_();
   call.id = request.id();
   call.offset = request.offset();
   call.length = request.length();
   call.data_offset = range->offset();
   call.data_length = range->length();
-  if (std::optional<SharedArena::RingReply> reply =
-          arena->Call(call, options_.timeout)) {
+  if (std::optional<shared_memory::RingCompletion> reply =
+          arena->ring().Call(call, options_.timeout)) {
     if (!reply->status.ok()) {
       // The ring is the segment's own: it names no segment to forget.
       if (SharedPathLost(reply->status, "")) return std::nullopt;

@@ -1,7 +1,18 @@
-// The request ring of the shared-memory data path: part of the public
-// contract beside tensorpager.proto, for clients that attach an arena with
-// AttachSharedMemoryRequest.ring set. It lives at kRingOffset of the arena
-// (after the token page); block bytes go in the rest of the arena.
+// The wire layout of the shared-memory data path, defined once for both
+// halves: the SDK (ring_client.h) and tensorpagerd (ring_server.h), built
+// from the same tree. It is a same-host contract beside tensorpager.proto,
+// for clients that attach a segment with AttachSharedMemoryRequest.ring set.
+//
+// Three words, one thing each:
+//  - segment: a sealed memfd a client created and the server attached
+//    (AttachSharedMemory); both map all of it. It holds, in order, the
+//    token page (the token that identifies it to the server), the ring at
+//    kRingOffset and the data area from kDataOffset to its end.
+//  - ring: the request queue inside a segment: a RingHeader and kSlots
+//    RingSlots. A served ring moves block bytes with no RPC at all.
+//  - arena: the SDK's allocator over its segment's data area
+//    (client_sdk/src/shared_arena.h): one range per transfer in flight,
+//    named by a RingSlot's data_offset/data_length or by a SharedRange.
 //
 // A transfer takes a Free slot (compare-and-swap Free -> Filling), fills
 // the request, publishes it (Submitted, release), bumps the doorbell and,
@@ -15,22 +26,20 @@
 // that stands still means the server is gone.
 //
 // Every field is plain data read and written through std::atomic_ref where
-// both sides touch it concurrently; the server treats all of it as
-// untrusted input.
+// both sides touch it concurrently (futex.h); the server treats all of it
+// as untrusted input. No syscalls here: the layout only.
 #ifndef TENSORPAGER_STORAGE_SHARED_MEMORY_RING_LAYOUT_H_
 #define TENSORPAGER_STORAGE_SHARED_MEMORY_RING_LAYOUT_H_
 
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <type_traits>
 
-namespace tensorpager::v1::ring {
+#include "absl/status/status.h"
+
+namespace tensorpager::shared_memory {
 
 inline constexpr uint64_t kMagic = 0x31474e4952505421ull;  // "!TPRING1"
 inline constexpr uint32_t kSlots = 16;
@@ -50,13 +59,14 @@ enum SlotState : uint32_t {
   kDone = 4,
 };
 
-enum Op : uint32_t {
-  kWrite = 1,  // arena [data_offset, +data_length) -> block at `offset`
-  kRead = 2,   // block [offset, +length) (0: to the end) -> arena range
+enum RingOp : uint32_t {
+  kWrite = 1,  // segment [data_offset, +data_length) -> block at `offset`
+  kRead = 2,   // block [offset, +length) (0: to the end) -> segment range
 };
 
-struct Slot {
+struct RingSlot {
   uint32_t state;
+  // The request: the client writes it, the server reads it.
   uint32_t op;
   uint32_t namespace_bytes;
   uint32_t id_bytes;
@@ -67,10 +77,12 @@ struct Slot {
   uint64_t data_offset;
   uint64_t data_length;
   uint32_t durable;  // 0: the server's default, 1: false, 2: true
-  // Result: an absl::StatusCode and message, then the call's outputs.
+  // The completion: an absl::StatusCode and message, then the call's
+  // outputs.
   int32_t code;
   uint32_t message_bytes;
   char message[kMaxMessageBytes];
+  uint32_t padding;        // unused: keeps result_length 8-aligned
   uint64_t result_length;  // read: bytes copied; write: bytes written
   uint32_t hit;
   uint32_t result_durable;
@@ -79,7 +91,7 @@ struct Slot {
   char info[kInfoBytes];  // serialized tensorpager.v1.BlockInfo
 };
 
-struct Header {
+struct RingHeader {
   uint64_t magic;
   uint32_t slots;
   uint32_t doorbell;        // bumped on every submission (futex word)
@@ -92,32 +104,58 @@ inline constexpr uint64_t kRingOffset = 4096;
 inline constexpr uint64_t kSlotsOffset = kRingOffset + 4096;
 // Where block bytes may start: the ring rounded up to a page.
 inline constexpr uint64_t kDataOffset =
-    (kSlotsOffset + kSlots * sizeof(Slot) + 4095) / 4096 * 4096;
+    (kSlotsOffset + kSlots * sizeof(RingSlot) + 4095) / 4096 * 4096;
 
-// The protocol's primitives on a shared word: atomic access, and shared
-// (not FUTEX_PRIVATE) futex waits and wakes, since the word lives in
-// another process's mapping of the memfd.
-inline std::atomic_ref<uint32_t> Word(uint32_t& word) {
-  return std::atomic_ref<uint32_t>(word);
-}
+// A slot's request as a value: what the client posts and what the server
+// decodes (every length already within its field's bound).
+struct RingRequest {
+  uint32_t op = 0;  // kWrite or kRead
+  std::string ns;
+  std::string id;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  std::optional<bool> durable;
+  // The segment's bytes: a write's source, a read's destination capacity.
+  uint64_t data_offset = 0;
+  uint64_t data_length = 0;
+};
 
-// Returns when woken, when *word != expected, or after `timeout`.
-inline void FutexWait(uint32_t* word, uint32_t expected,
-                      std::chrono::microseconds timeout) {
-  timespec ts{static_cast<time_t>(timeout.count() / 1000000),
-              static_cast<long>(timeout.count() % 1000000) * 1000};
-  ::syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
-}
+// A slot's completion as a value: what the server answers and what the
+// client reads back.
+struct RingCompletion {
+  absl::Status status;
+  uint64_t length = 0;
+  bool hit = false;
+  bool durable = false;
+  std::string info;  // serialized tensorpager.v1.BlockInfo
+};
 
-inline void FutexWake(uint32_t* word, int waiters) {
-  ::syscall(SYS_futex, word, FUTEX_WAKE, waiters, nullptr, nullptr, 0);
-}
+// The bytes are the contract: both halves (and tests/fuzz/make_corpus.py)
+// depend on these numbers.
+static_assert(std::is_trivially_copyable_v<RingSlot>);
+static_assert(std::is_trivially_copyable_v<RingHeader>);
+static_assert(std::is_standard_layout_v<RingSlot>);
+static_assert(std::is_standard_layout_v<RingHeader>);
+static_assert(alignof(RingSlot) == 8 && alignof(RingHeader) == 8);
+static_assert(sizeof(RingHeader) == 56 && sizeof(RingHeader) <= 4096);
+static_assert(offsetof(RingHeader, doorbell) == 12);
+static_assert(offsetof(RingHeader, server_waiting) == 16);
+static_assert(offsetof(RingHeader, heartbeat) == 20);
+static_assert(sizeof(RingSlot) == 41880 && sizeof(RingSlot) % 8 == 0);
+static_assert(offsetof(RingSlot, op) == 4);
+static_assert(offsetof(RingSlot, namespace_) == 16);
+static_assert(offsetof(RingSlot, id) == 80);
+static_assert(offsetof(RingSlot, offset) == 336);
+static_assert(offsetof(RingSlot, data_offset) == 352);
+static_assert(offsetof(RingSlot, durable) == 368);
+static_assert(offsetof(RingSlot, code) == 372);
+static_assert(offsetof(RingSlot, message) == 380);
+static_assert(offsetof(RingSlot, result_length) == 896);
+static_assert(offsetof(RingSlot, info_bytes) == 912);
+static_assert(offsetof(RingSlot, info) == 920);
+static_assert(kSlotsOffset % alignof(RingSlot) == 0);
+static_assert(kDataOffset == 679936);
 
-static_assert(std::is_trivially_copyable_v<Slot>);
-static_assert(std::is_trivially_copyable_v<Header>);
-static_assert(sizeof(Header) <= 4096);
-static_assert(sizeof(Slot) % 8 == 0);
-
-}  // namespace tensorpager::v1::ring
+}  // namespace tensorpager::shared_memory
 
 #endif  // TENSORPAGER_STORAGE_SHARED_MEMORY_RING_LAYOUT_H_

@@ -10,13 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "storage/happens_before.h"
-#include "storage/shared_memory/ring_layout.h"
-#include "storage/shared_memory/ring_slot_decoder.h"
+#include "storage/shared_memory/futex.h"
 
-namespace tensorpager::server {
+namespace tensorpager::shared_memory {
 namespace {
-
-namespace ring = v1::ring;
 
 // After the last request, stay awake this long before sleeping on the
 // doorbell: back-to-back requests then skip the wake-up.
@@ -25,22 +22,72 @@ constexpr int kThreads = 2;
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SharedMemoryRing>> SharedMemoryRing::Start(
+absl::StatusOr<RingRequest> DecodeRequest(const RingSlot& slot,
+                                          uint64_t segment_bytes) {
+  RingRequest request;
+  request.op = slot.op;
+  const uint32_t ns_bytes =
+      std::min<uint32_t>(slot.namespace_bytes, kMaxNamespaceBytes);
+  const uint32_t id_bytes = std::min<uint32_t>(slot.id_bytes, kMaxIdBytes);
+  request.ns.assign(slot.namespace_, ns_bytes);
+  request.id.assign(slot.id, id_bytes);
+  request.offset = slot.offset;
+  request.length = slot.length;
+  request.data_offset = slot.data_offset;
+  request.data_length = slot.data_length;
+  const uint32_t durable = slot.durable;
+  if (durable != 0) request.durable = durable == 2;
+
+  if (request.op != kWrite && request.op != kRead) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring request op ", request.op, " is unknown"));
+  }
+  if (request.data_offset < kDataOffset ||
+      request.data_offset > segment_bytes ||
+      request.data_length > segment_bytes - request.data_offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ring request range [", request.data_offset, ", +", request.data_length,
+        ") lies outside the segment's data area"));
+  }
+  return request;
+}
+
+void EncodeCompletion(const RingCompletion& completion, RingSlot& slot) {
+  slot.code = static_cast<int32_t>(completion.status.code());
+  const size_t message_bytes =
+      std::min<size_t>(completion.status.message().size(), kMaxMessageBytes);
+  if (message_bytes > 0) {
+    std::memcpy(slot.message, completion.status.message().data(),
+                message_bytes);
+  }
+  slot.message_bytes = static_cast<uint32_t>(message_bytes);
+  slot.result_length = completion.length;
+  slot.hit = completion.hit;
+  slot.result_durable = completion.durable;
+  const size_t info_bytes =
+      std::min<size_t>(completion.info.size(), kInfoBytes);
+  if (info_bytes > 0) {
+    std::memcpy(slot.info, completion.info.data(), info_bytes);
+  }
+  slot.info_bytes = static_cast<uint32_t>(info_bytes);
+}
+
+absl::StatusOr<std::unique_ptr<RingServer>> RingServer::Start(
     std::shared_ptr<void> mapping, uint64_t size_bytes, Handler handler) {
-  if (size_bytes < ring::kDataOffset + 4096) {
+  if (size_bytes < kDataOffset + 4096) {
     return absl::InvalidArgumentError(
         absl::StrCat("a segment with a request ring needs at least ",
-                     ring::kDataOffset + 4096, " bytes, not ", size_bytes));
+                     kDataOffset + 4096, " bytes, not ", size_bytes));
   }
-  const auto* header = reinterpret_cast<const ring::Header*>(
-      static_cast<const std::byte*>(mapping.get()) + ring::kRingOffset);
-  if (header->magic != ring::kMagic || header->slots != ring::kSlots) {
+  const auto* header = reinterpret_cast<const RingHeader*>(
+      static_cast<const std::byte*>(mapping.get()) + kRingOffset);
+  if (header->magic != kMagic || header->slots != kSlots) {
     return absl::InvalidArgumentError(
         "the segment holds no request ring (wrong magic or slot count); "
         "see storage/shared_memory/ring_layout.h");
   }
-  std::unique_ptr<SharedMemoryRing> ring(
-      new SharedMemoryRing(std::move(mapping), size_bytes, std::move(handler)));
+  std::unique_ptr<RingServer> ring(
+      new RingServer(std::move(mapping), size_bytes, std::move(handler)));
   // The process may be out of threads: that is an answer for this client
   // (it uses the RPCs), never a reason to abort the server. The destructor
   // stops whatever threads did start.
@@ -57,32 +104,34 @@ absl::StatusOr<std::unique_ptr<SharedMemoryRing>> SharedMemoryRing::Start(
   return ring;
 }
 
-SharedMemoryRing::SharedMemoryRing(std::shared_ptr<void> mapping,
-                                   uint64_t size_bytes, Handler handler)
+RingServer::RingServer(std::shared_ptr<void> mapping, uint64_t size_bytes,
+                       Handler handler)
     : mapping_(std::move(mapping)),
       base_(static_cast<std::byte*>(mapping_.get())),
       size_(size_bytes),
       handler_(std::move(handler)) {}
 
-void SharedMemoryRing::Beat() {
-  auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
+RingHeader& RingServer::header() const {
+  return *reinterpret_cast<RingHeader*>(base_ + kRingOffset);
+}
+
+void RingServer::Beat() {
   while (!stop_.load()) {
-    ring::Word(header->heartbeat).fetch_add(1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(ring::kHeartbeatMs));
+    Word(header().heartbeat).fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(kHeartbeatMs));
   }
 }
 
-SharedMemoryRing::~SharedMemoryRing() {
+RingServer::~RingServer() {
   stop_ = true;
-  auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
-  ring::Word(header->doorbell).fetch_add(1);
-  ring::FutexWake(&header->doorbell, INT_MAX);
+  Word(header().doorbell).fetch_add(1);
+  FutexWake(&header().doorbell, INT_MAX);
   for (std::thread& t : threads_) t.join();
   if (heartbeat_.joinable()) heartbeat_.join();
 }
 
-void SharedMemoryRing::Loop() {
-  auto* header = reinterpret_cast<ring::Header*>(base_ + ring::kRingOffset);
+void RingServer::Loop() {
+  RingHeader& h = header();
   auto last_work = std::chrono::steady_clock::now();
   while (!stop_.load()) {
     if (ServeSubmitted()) {
@@ -92,23 +141,21 @@ void SharedMemoryRing::Loop() {
     if (std::chrono::steady_clock::now() - last_work < kSpin) continue;
     // Announce the sleep before the last look, so a client either sees
     // server_waiting and wakes us, or its request is seen by that look.
-    ring::Word(header->server_waiting).fetch_add(1);
-    const uint32_t seen = ring::Word(header->doorbell).load();
+    Word(h.server_waiting).fetch_add(1);
+    const uint32_t seen = Word(h.doorbell).load();
     if (!ServeSubmitted() && !stop_.load()) {
-      ring::FutexWait(&header->doorbell, seen,
-                      std::chrono::milliseconds(ring::kHeartbeatMs));
+      FutexWait(&h.doorbell, seen, std::chrono::milliseconds(kHeartbeatMs));
     }
-    ring::Word(header->server_waiting).fetch_sub(1);
+    Word(h.server_waiting).fetch_sub(1);
   }
 }
 
-bool SharedMemoryRing::ServeSubmitted() {
-  auto* slots = reinterpret_cast<ring::Slot*>(base_ + ring::kSlotsOffset);
+bool RingServer::ServeSubmitted() {
+  auto* slots = reinterpret_cast<RingSlot*>(base_ + kSlotsOffset);
   bool served = false;
-  for (uint32_t i = 0; i < ring::kSlots; ++i) {
-    uint32_t expected = ring::kSubmitted;
-    if (ring::Word(slots[i].state)
-            .compare_exchange_strong(expected, ring::kProcessing)) {
+  for (uint32_t i = 0; i < kSlots; ++i) {
+    uint32_t expected = kSubmitted;
+    if (Word(slots[i].state).compare_exchange_strong(expected, kProcessing)) {
       Serve(i);
       served = true;
     }
@@ -116,40 +163,26 @@ bool SharedMemoryRing::ServeSubmitted() {
   return served;
 }
 
-void SharedMemoryRing::Serve(uint32_t index) {
-  ring::Slot& slot =
-      reinterpret_cast<ring::Slot*>(base_ + ring::kSlotsOffset)[index];
+void RingServer::Serve(uint32_t index) {
+  RingSlot& slot = reinterpret_cast<RingSlot*>(base_ + kSlotsOffset)[index];
   // The client orders its requests, in another process; see
   // happens_before.h.
   HappensAfter(base_);
-  // DecodeSlot reads every field once: the client may scribble on the slot
-  // meanwhile.
-  absl::StatusOr<Request> request =
-      DecodeSlot(slot, absl::Span<std::byte>(base_, size_));
-  Result result;
+  // DecodeRequest reads every field once: the client may scribble on the
+  // slot meanwhile.
+  absl::StatusOr<RingRequest> request = DecodeRequest(slot, size_);
+  RingCompletion completion;
   if (request.ok()) {
-    result = handler_(*request);
+    completion =
+        handler_(*request, absl::Span<std::byte>(base_ + request->data_offset,
+                                                 request->data_length));
   } else {
-    result.status = request.status();
+    completion.status = request.status();
   }
-
-  slot.code = static_cast<int32_t>(result.status.code());
-  const size_t message_bytes =
-      std::min<size_t>(result.status.message().size(), ring::kMaxMessageBytes);
-  if (message_bytes > 0) {
-    std::memcpy(slot.message, result.status.message().data(), message_bytes);
-  }
-  slot.message_bytes = static_cast<uint32_t>(message_bytes);
-  slot.result_length = result.length;
-  slot.hit = result.hit;
-  slot.result_durable = result.durable;
-  const size_t info_bytes =
-      std::min<size_t>(result.info.size(), ring::kInfoBytes);
-  if (info_bytes > 0) std::memcpy(slot.info, result.info.data(), info_bytes);
-  slot.info_bytes = static_cast<uint32_t>(info_bytes);
+  EncodeCompletion(completion, slot);
   HappensBefore(base_);
-  ring::Word(slot.state).store(ring::kDone, std::memory_order_release);
-  ring::FutexWake(&slot.state, INT_MAX);
+  Word(slot.state).store(kDone, std::memory_order_release);
+  FutexWake(&slot.state, INT_MAX);
 }
 
-}  // namespace tensorpager::server
+}  // namespace tensorpager::shared_memory

@@ -78,7 +78,7 @@ class SoakClient {
     std::string capability;
     uint64_t life = 0;  // the server lifetime that attached it
   };
-  static constexpr uint64_t kSegmentHeader = v1::ring::kDataOffset;
+  static constexpr uint64_t kSegmentHeader = shared_memory::kDataOffset;
 
   // ---- soak_client.cc and soak_client_slots.cc: slots, their data ----
   void Iteration();
