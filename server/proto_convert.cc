@@ -42,6 +42,12 @@ void ToProto(const storage::BlockInfo& in, v1::BlockInfo* out) {
   }
 }
 
+void ToProto(const storage::WriteResult& in, v1::WriteBlockResponse* out) {
+  ToProto(in.block, out->mutable_block());
+  out->set_bytes_written(in.bytes_written);
+  out->set_durable(in.durable);
+}
+
 absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
     const v1::RegisterBlockRequest& request) {
   storage::BlockAttributes a;

@@ -19,6 +19,8 @@ inline grpc::Status ToGrpc(const absl::Status& s) {
 }
 
 void ToProto(const storage::BlockInfo& in, v1::BlockInfo* out);
+// The answer to a write, whichever transport carried it.
+void ToProto(const storage::WriteResult& in, v1::WriteBlockResponse* out);
 
 // Checks the request's attributes; INVALID_ARGUMENT names the bad field.
 absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(

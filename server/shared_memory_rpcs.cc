@@ -4,11 +4,8 @@
 // capability and comes from the user that attached it
 // (shared_memory_segments.h); nothing is allocated before the block and
 // the range are checked.
-#include <cstring>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "protos/tensorpager/v1/shared_ring.h"
 #include "server/proto_convert.h"
 #include "server/tensorpager_service.h"  // the class these members belong to
 
@@ -60,95 +57,45 @@ grpc::Status TensorPagerService::DetachSharedMemory(
                                  request->segment_id(), request->capability()));
 }
 
-absl::StatusOr<v1::WriteBlockResponse> TensorPagerService::WriteFromShared(
+absl::StatusOr<storage::WriteResult> TensorPagerService::WriteFromShared(
     const storage::BlockKey& key, uint64_t offset, std::optional<bool> durable,
     absl::Span<const std::byte> source) {
   if (source.empty()) {
     return absl::InvalidArgumentError(
         "the shared range is empty: the write carries no data");
   }
-  // Checked before anything is allocated: the block must exist and the
-  // range fit it (the store checks again under its lock).
-  absl::StatusOr<storage::BlockInfo> info = store_->Get(key);
-  if (!info.ok()) return info.status();
-  const uint64_t size = info->attrs.size_bytes;
-  if (offset > size || source.size() > size - offset) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "write of ", source.size(), " bytes at offset ", offset,
-        " does not fit block ", key.ToString(), " of ", size, " bytes"));
-  }
-  absl::StatusOr<InflightBudget::Hold> hold = inflight_.Take(
-      source.size(), absl::StrCat("shared-memory write of ", key.ToString()));
-  if (!hold.ok()) return hold.status();
-  // Copied first: the client may reuse its range as soon as we answer.
-  base::AlignedBuffer staging = store_->NewBuffer(source.size());
-  if (!staging.ok()) {
-    return absl::ResourceExhaustedError(
-        "server is out of memory for the write's staging buffer; retry "
-        "later");
-  }
-  std::memcpy(staging.data(), source.data(), source.size());
-  absl::StatusOr<storage::WriteResult> result = store_->Write(
-      key, offset, std::move(staging), storage::WriteOptions{durable});
-  if (!result.ok()) return result.status();
-  v1::WriteBlockResponse response;
-  ToProto(result->block, response.mutable_block());
-  response.set_bytes_written(result->bytes_written);
-  response.set_durable(result->durable);
-  return response;
+  return data_path_.Write(key, offset, durable, source, "shared-memory write");
 }
 
-absl::StatusOr<v1::AccessSharedResponse> TensorPagerService::ReadIntoShared(
-    const storage::BlockKey& key, uint64_t offset, uint64_t length,
-    absl::Span<std::byte> destination) {
-  storage::ReadOptions options;
-  options.offset = offset;
-  options.length = length;
-  absl::StatusOr<storage::ReadResult> read = store_->Read(key, options);
-  if (!read.ok()) return read.status();
-  if (read->length > destination.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "destination holds ", destination.size(), " bytes but ", read->length,
-        " bytes of ", key.ToString(), " were asked for; give a larger range"));
-  }
-  std::memcpy(destination.data(), read->data->data() + read->offset,
-              read->length);
-  v1::AccessSharedResponse response;
-  ToProto(read->block, response.mutable_block());
-  response.set_hit(read->hit);
-  response.set_length(read->length);
-  return response;
-}
-
-SharedMemoryRing::Result TensorPagerService::ServeRing(
-    const SharedMemoryRing::Request& request) {
-  SharedMemoryRing::Result result;
+shared_memory::RingCompletion TensorPagerService::ServeRing(
+    const shared_memory::RingRequest& request, absl::Span<std::byte> data) {
+  shared_memory::RingCompletion completion;
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(request.ns, request.id);
   if (!key.ok()) {
-    result.status = key.status();
-    return result;
+    completion.status = key.status();
+    return completion;
   }
-  if (request.op == v1::ring::kWrite) {
-    absl::StatusOr<v1::WriteBlockResponse> w =
-        WriteFromShared(*key, request.offset, request.durable, request.data);
-    result.status = w.status();
-    if (w.ok()) {
-      result.length = w->bytes_written();
-      result.durable = w->durable();
-      result.info = w->block().SerializeAsString();
-    }
+  v1::BlockInfo info;
+  if (request.op == shared_memory::kWrite) {
+    absl::StatusOr<storage::WriteResult> w =
+        WriteFromShared(*key, request.offset, request.durable, data);
+    completion.status = w.status();
+    if (!w.ok()) return completion;
+    completion.length = w->bytes_written;
+    completion.durable = w->durable;
+    ToProto(w->block, &info);
   } else {
-    absl::StatusOr<v1::AccessSharedResponse> r =
-        ReadIntoShared(*key, request.offset, request.length, request.data);
-    result.status = r.status();
-    if (r.ok()) {
-      result.length = r->length();
-      result.hit = r->hit();
-      result.info = r->block().SerializeAsString();
-    }
+    absl::StatusOr<storage::ReadResult> r =
+        data_path_.ReadInto(*key, request.offset, request.length, data);
+    completion.status = r.status();
+    if (!r.ok()) return completion;
+    completion.length = r->length;
+    completion.hit = r->hit;
+    ToProto(r->block, &info);
   }
-  return result;
+  completion.info = info.SerializeAsString();
+  return completion;
 }
 
 absl::StatusOr<TensorPagerService::SharedTarget>
@@ -174,10 +121,10 @@ grpc::Status TensorPagerService::WriteBlockShared(
   if (!target.ok()) return ToGrpc(target.status());
   std::optional<bool> durable;
   if (request->has_durable()) durable = request->durable();
-  absl::StatusOr<v1::WriteBlockResponse> result = WriteFromShared(
+  absl::StatusOr<storage::WriteResult> result = WriteFromShared(
       target->key, request->offset(), durable, target->lease.bytes());
   if (!result.ok()) return ToGrpc(result.status());
-  *response = *std::move(result);
+  ToProto(*result, response);
   return grpc::Status::OK;
 }
 
@@ -187,10 +134,12 @@ grpc::Status TensorPagerService::AccessShared(
   absl::StatusOr<SharedTarget> target = ResolveShared(
       context, request->namespace_(), request->id(), request->destination());
   if (!target.ok()) return ToGrpc(target.status());
-  absl::StatusOr<v1::AccessSharedResponse> result = ReadIntoShared(
+  absl::StatusOr<storage::ReadResult> read = data_path_.ReadInto(
       target->key, request->offset(), request->length(), target->lease.bytes());
-  if (!result.ok()) return ToGrpc(result.status());
-  *response = *std::move(result);
+  if (!read.ok()) return ToGrpc(read.status());
+  ToProto(read->block, response->mutable_block());
+  response->set_hit(read->hit);
+  response->set_length(read->length);
   return grpc::Status::OK;
 }
 

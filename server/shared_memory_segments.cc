@@ -203,8 +203,8 @@ absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
                   capability, nullptr,    std::make_shared<ProcessWatch>(pid)};
   if (want_ring && ring_handler_ && rings_ < limits_.max_rings &&
       user_rings < limits_.max_rings_per_user) {
-    absl::StatusOr<std::unique_ptr<SharedMemoryRing>> ring =
-        SharedMemoryRing::Start(mapping, size_bytes, ring_handler_);
+    absl::StatusOr<std::unique_ptr<shared_memory::RingServer>> ring =
+        shared_memory::RingServer::Start(mapping, size_bytes, ring_handler_);
     // Without a ring (no thread to spare) the segment still serves the
     // RPCs.
     if (ring.ok()) {

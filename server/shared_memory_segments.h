@@ -25,8 +25,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "server/shared_memory_ring.h"
 #include "storage/base/shared_mutex.h"
+#include "storage/shared_memory/ring_server.h"
 
 namespace tensorpager::server {
 
@@ -43,7 +43,8 @@ class SharedMemorySegments {
     uint32_t max_rings_per_user = 8;
   };
   // `ring_handler` carries out ring requests; empty: rings are refused.
-  SharedMemorySegments(Limits limits, SharedMemoryRing::Handler ring_handler)
+  SharedMemorySegments(Limits limits,
+                       shared_memory::RingServer::Handler ring_handler)
       : limits_(limits), ring_handler_(std::move(ring_handler)) {}
   SharedMemorySegments(const SharedMemorySegments&) = delete;
   SharedMemorySegments& operator=(const SharedMemorySegments&) = delete;
@@ -110,7 +111,7 @@ class SharedMemorySegments {
     uint64_t size_bytes = 0;
     uid_t owner = 0;
     std::string capability;
-    std::unique_ptr<SharedMemoryRing> ring;
+    std::unique_ptr<shared_memory::RingServer> ring;
     std::shared_ptr<ProcessWatch> client;  // tells when the client exits
   };
   // The caller's segment, or null (unknown, another user's, wrong
@@ -125,7 +126,7 @@ class SharedMemorySegments {
   // their memory and ring threads go back.
   void ReapExited();
   const Limits limits_;
-  const SharedMemoryRing::Handler ring_handler_;
+  const shared_memory::RingServer::Handler ring_handler_;
   mutable SharedMutex mu_;
   absl::flat_hash_map<uint64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;

@@ -57,6 +57,7 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
       profile_(profile),
       started_(absl::Now()),
       inflight_(config->max_inflight_bytes),
+      data_path_(store, &inflight_),
       watch_slots_("WatchPressure streams", config->max_watch_streams,
                    config->max_watch_streams_per_client),
       data_slots_("WriteBlock and Access streams", config->max_data_streams,
@@ -65,8 +66,8 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
           SharedMemorySegments::Limits{
               .max_segments_per_user = config->max_segments_per_client,
               .max_rings_per_user = config->max_rings_per_client},
-          [this](const SharedMemoryRing::Request& r) { return ServeRing(r); }) {
-}
+          [this](const shared_memory::RingRequest& r,
+                 absl::Span<std::byte> data) { return ServeRing(r, data); }) {}
 
 std::string TensorPagerService::CallerOf(grpc::ServerContext* context) {
   const std::string peer = context->peer();
@@ -111,9 +112,9 @@ grpc::Status TensorPagerService::WriteBlock(
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(msg.namespace_(), msg.id());
   if (!key.ok()) return ToGrpc(key.status());
-  absl::StatusOr<storage::BlockInfo> info = store_->Get(*key);
-  if (!info.ok()) return ToGrpc(info.status());
-  const uint64_t size = info->attrs.size_bytes;
+  absl::StatusOr<uint64_t> block_size = data_path_.BlockSize(*key);
+  if (!block_size.ok()) return ToGrpc(block_size.status());
+  const uint64_t size = *block_size;
   const uint64_t offset = msg.offset();
   if (offset >= size) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -130,16 +131,9 @@ grpc::Status TensorPagerService::WriteBlock(
   std::optional<bool> durable;
   if (msg.has_durable()) durable = msg.durable();
 
-  const uint64_t capacity = declared != 0 ? declared : size - offset;
-  absl::StatusOr<InflightBudget::Hold> hold =
-      inflight_.Take(capacity, absl::StrCat("WriteBlock of ", key->ToString()));
-  if (!hold.ok()) return ToGrpc(hold.status());
-  base::AlignedBuffer staging = store_->NewBuffer(capacity);
-  if (!staging.ok()) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        "server is out of memory for the write's staging "
-                        "buffer; retry later");
-  }
+  absl::StatusOr<DataPath::StagedWrite> staging = data_path_.Stage(
+      *key, offset, declared != 0 ? declared : size - offset, "WriteBlock");
+  if (!staging.ok()) return ToGrpc(staging.status());
   uint64_t received = 0;
   uint64_t index = 0;
   do {
@@ -157,16 +151,16 @@ grpc::Status TensorPagerService::WriteBlock(
                        " bytes; chunks are at most ", kMaxWriteChunkBytes,
                        " bytes"));
     }
-    if (msg.data().size() > staging.size() - received) {
+    if (msg.data().size() > staging->capacity() - received) {
       return grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("stream carries more than ", staging.size(),
+          absl::StrCat("stream carries more than ", staging->capacity(),
                        " bytes, past the end of block ", key->ToString(), " (",
                        size, " bytes, offset ", offset,
                        declared ? ", total_bytes declared" : "", ")"));
     }
     std::copy(msg.data().begin(), msg.data().end(),
-              reinterpret_cast<char*>(staging.data()) + received);
+              reinterpret_cast<char*>(staging->data()) + received);
     received += msg.data().size();
     ++index;
   } while (reader->Read(&msg));
@@ -182,13 +176,10 @@ grpc::Status TensorPagerService::WriteBlock(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "WriteBlock stream carried no data");
   }
-  staging.Truncate(received);
-  absl::StatusOr<storage::WriteResult> result = store_->Write(
-      *key, offset, std::move(staging), storage::WriteOptions{durable});
+  absl::StatusOr<storage::WriteResult> result =
+      staging->Commit(received, durable);
   if (!result.ok()) return ToGrpc(result.status());
-  ToProto(result->block, response->mutable_block());
-  response->set_bytes_written(result->bytes_written);
-  response->set_durable(result->durable);
+  ToProto(*result, response);
   return grpc::Status::OK;
 }
 
@@ -211,7 +202,7 @@ grpc::Status TensorPagerService::Access(
   options.offset = request->offset();
   options.length = request->length();
   options.touch_only = request->touch_only();
-  absl::StatusOr<storage::ReadResult> read = store_->Read(*key, options);
+  absl::StatusOr<storage::ReadResult> read = data_path_.Read(*key, options);
   if (!read.ok()) return ToGrpc(read.status());
 
   v1::AccessResponse response;

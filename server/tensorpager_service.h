@@ -1,6 +1,8 @@
 // The gRPC front of the block store: validates requests, maps them to
-// BlockStore calls and streams bytes. Synchronous API: gRPC's thread pool
-// runs handlers concurrently; the store does its own locking.
+// BlockStore calls and streams bytes; block bytes, whichever transport
+// carries them, go through the data path (data_path.h). Synchronous API:
+// gRPC's thread pool runs handlers concurrently; the store does its own
+// locking.
 #ifndef TENSORPAGER_SERVER_TENSORPAGER_SERVICE_H_
 #define TENSORPAGER_SERVER_TENSORPAGER_SERVICE_H_
 
@@ -11,6 +13,7 @@
 #include "absl/time/time.h"
 #include "server/call_slots.h"
 #include "server/config/server_config.h"
+#include "server/data_path.h"
 #include "server/inflight_budget.h"
 #include "server/peer_identity.h"
 #include "server/pressure/pressure_monitor.h"
@@ -100,16 +103,17 @@ class TensorPagerService final : public v1::TensorPager::Service {
                                              const std::string& ns,
                                              const std::string& id,
                                              const v1::SharedRange& range);
+  // A write from a segment range (the RPC's or the ring's): refuses an
+  // empty one, then goes through the data path.
+  absl::StatusOr<storage::WriteResult> WriteFromShared(
+      const storage::BlockKey& key, uint64_t offset,
+      std::optional<bool> durable, absl::Span<const std::byte> source);
+  // The ring's handler: one decoded request, its segment range checked.
+  shared_memory::RingCompletion ServeRing(
+      const shared_memory::RingRequest& request, absl::Span<std::byte> data);
   // Who is calling, for per-caller limits: "uid N" for a loopback peer
   // whose user the kernel names, else the peer's host.
   std::string CallerOf(grpc::ServerContext* context);
-  absl::StatusOr<v1::WriteBlockResponse> WriteFromShared(
-      const storage::BlockKey& key, uint64_t offset,
-      std::optional<bool> durable, absl::Span<const std::byte> source);
-  absl::StatusOr<v1::AccessSharedResponse> ReadIntoShared(
-      const storage::BlockKey& key, uint64_t offset, uint64_t length,
-      absl::Span<std::byte> destination);
-  SharedMemoryRing::Result ServeRing(const SharedMemoryRing::Request& request);
   void FillPressure(
       google::protobuf::RepeatedPtrField<v1::ResourcePressure>* out) const;
   grpc::Status SetPinned(const v1::PinRequest* request, bool pinned,
@@ -126,6 +130,8 @@ class TensorPagerService final : public v1::TensorPager::Service {
   PeerIdentity peers_;
   // Staging buffers of writes being received.
   InflightBudget inflight_;
+  // Every transport's way to the store's bytes.
+  DataPath data_path_;
   // Streams hold a server thread each for as long as they are open.
   CallSlots watch_slots_;
   CallSlots data_slots_;

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client_sdk/src/device_pipeline.h"
 #include "client_sdk/src/rpc_util.h"
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_layout.h"
 
 namespace tensorpager::internal {
 
@@ -166,17 +166,17 @@ BlockTransport::StoreShared(storage::BlockKeyView id, const void* data,
   if (absl::Status s = CopyIn(staging, range->data(), data, size); !s.ok()) {
     return s;
   }
-  SharedArena::RingCall call;
-  call.op = v1::ring::kWrite;
-  call.ns = id.ns;
-  call.id = id.id;
+  shared_memory::RingRequest call;
+  call.op = shared_memory::kWrite;
+  call.ns = std::string(id.ns);
+  call.id = std::string(id.id);
   call.offset = offset;
   call.durable = durable;
   // Only the bytes written: the range is rounded up to whole pages.
   call.data_offset = range->offset();
   call.data_length = size;
-  if (std::optional<SharedArena::RingReply> reply =
-          arena->Call(call, options_.timeout)) {
+  if (std::optional<shared_memory::RingCompletion> reply =
+          arena->ring().Call(call, options_.timeout)) {
     if (!reply->status.ok()) return reply->status;
     v1::WriteBlockResponse resp;
     if (!resp.mutable_block()->ParseFromString(reply->info)) {
@@ -221,18 +221,18 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   }
   std::optional<SharedArena::Range> range = arena->Allocate(want);
   if (!range) return std::nullopt;
-  SharedArena::RingCall call;
-  call.op = v1::ring::kRead;
+  shared_memory::RingRequest call;
+  call.op = shared_memory::kRead;
   const storage::BlockKeyView key =
       storage::BlockKeyView::Resolve(request.namespace_(), request.id());
-  call.ns = key.ns;
-  call.id = key.id;
+  call.ns = std::string(key.ns);
+  call.id = std::string(key.id);
   call.offset = request.offset();
   call.length = request.length();
   call.data_offset = range->offset();
   call.data_length = range->length();
-  if (std::optional<SharedArena::RingReply> reply =
-          arena->Call(call, options_.timeout)) {
+  if (std::optional<shared_memory::RingCompletion> reply =
+          arena->ring().Call(call, options_.timeout)) {
     if (!reply->status.ok()) {
       // The ring is the segment's own: it names no segment to forget.
       if (SharedPathLost(reply->status, "")) return std::nullopt;

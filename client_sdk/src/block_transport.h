@@ -84,7 +84,8 @@ class BlockTransport final : public CacheBackend {
   // A transfer done over shared memory, through the ring or a unary RPC.
   void CountShared(uint64_t bytes, bool ring);
   uint64_t KnownSize(const std::string& ns, const std::string& id);
-  // The arena, attaching it on first use; null while the path is off.
+  // The arena, its segment attached on first use; null while the path is
+  // off.
   SharedArena* Arena();
 
   // One connection, its stub and its registered data methods.

@@ -1,11 +1,12 @@
-// The client's half of the shared-memory data path: one sealed memfd
-// mapped here and attached by tensorpagerd (AttachSharedMemory), carved into
-// transient ranges, one per transfer in flight. A transfer that finds no
-// room (or a server that cannot attach) uses the gRPC streams instead.
+// The SDK's arena: an allocator over the data area of one segment (a
+// sealed memfd mapped here and attached by tensorpagerd with
+// AttachSharedMemory; words as in storage/shared_memory/ring_layout.h),
+// carved into transient ranges, one per transfer in flight. It owns the
+// segment and the client's half of its ring. A transfer that finds no room
+// (or a server that cannot attach) uses the gRPC streams instead.
 #ifndef TENSORPAGER_CLIENT_SDK_SRC_SHARED_ARENA_H_
 #define TENSORPAGER_CLIENT_SDK_SRC_SHARED_ARENA_H_
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -15,17 +16,16 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_client.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
 namespace tensorpager::internal {
 
 class SharedArena {
  public:
-  // Creates the memfd and has the server attach it. An error means the
-  // shared-memory path is unavailable (say why once, then use streams).
+  // Creates the segment (a memfd) and has the server attach it. An error means
+  // the shared-memory path is unavailable (say why once, then use streams).
   static absl::StatusOr<std::unique_ptr<SharedArena>> Create(
       v1::TensorPager::Stub& stub, uint64_t size_bytes, absl::Duration timeout);
   ~SharedArena();
@@ -60,32 +60,11 @@ class SharedArena {
   // nullopt when no free range is large enough right now.
   std::optional<Range> Allocate(uint64_t length);
 
-  // The request ring (protos/tensorpager/v1/shared_ring.h): a transfer
-  // with no RPC, when the server serves the ring.
-  struct RingCall {
-    uint32_t op = 0;  // ring::kWrite or ring::kRead
-    absl::string_view ns;
-    absl::string_view id;
-    uint64_t offset = 0;
-    uint64_t length = 0;
-    std::optional<bool> durable;
-    // The arena bytes: a write's source, a read's destination capacity.
-    uint64_t data_offset = 0;
-    uint64_t data_length = 0;
-  };
-  struct RingReply {
-    absl::Status status;
-    uint64_t length = 0;
-    bool hit = false;
-    bool durable = false;
-    std::string info;  // serialized tensorpager.v1.BlockInfo
-  };
-  // nullopt: not taken (no ring, every slot busy, or the server stopped
-  // serving it — then use the RPCs, which attach again).
-  std::optional<RingReply> Call(const RingCall& call, absl::Duration timeout);
+  // The segment's ring: a transfer with no RPC, when the server serves it.
+  shared_memory::RingClient& ring() { return ring_; }
 
-  // Has the server map the arena: at creation, and again after the server
-  // forgot it (it restarted).
+  // Has the server attach the segment: at creation, and again after the
+  // server forgot it (it restarted).
   absl::Status Attach(v1::TensorPager::Stub& stub, absl::Duration timeout);
   // Attach again after a call that named the segment by `lost_capability`
   // found it forgotten, unless another thread already did: every transfer
@@ -102,21 +81,16 @@ class SharedArena {
  private:
   SharedArena(int fd, std::byte* base, uint64_t size);
   void Free(uint64_t offset, uint64_t length);
-  v1::ring::Slot* Slots();
 
   int fd_;
   std::byte* base_;
   uint64_t size_;
   std::mutex reattach_mu_;  // one Reattach at a time
-  // What Attach got back; every RPC on the arena names both.
+  // What Attach got back; every RPC on the segment names both.
   mutable std::mutex attach_mu_;
   uint64_t segment_id_ = 0;
   std::string capability_;
-  std::atomic<bool> ring_{false};  // the server serves the ring
-  std::atomic<bool> stalled_{false};
-  std::atomic<uint32_t> stalled_beat_{0};
-  std::mutex slots_mu_;
-  bool slot_owned_[v1::ring::kSlots] = {};  // by a Call in this process
+  shared_memory::RingClient ring_;
   std::mutex mu_;
   std::map<uint64_t, uint64_t> free_;  // offset -> length, coalesced
 };

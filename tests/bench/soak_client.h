@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_layout.h"
 #include "tensorpager/client.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 #include "tests/bench/soak_stats.h"
@@ -78,7 +78,7 @@ class SoakClient {
     std::string capability;
     uint64_t life = 0;  // the server lifetime that attached it
   };
-  static constexpr uint64_t kSegmentHeader = v1::ring::kDataOffset;
+  static constexpr uint64_t kSegmentHeader = shared_memory::kDataOffset;
 
   // ---- soak_client.cc and soak_client_slots.cc: slots, their data ----
   void Iteration();

@@ -106,7 +106,7 @@ def config():
 
 
 # --- ring_slot --------------------------------------------------------------------
-# Slot layout (protos/tensorpager/v1/shared_ring.h): state, op,
+# Slot layout (storage/shared_memory/ring_layout.h): state, op,
 # namespace_bytes, id_bytes (u32 each), namespace[64], id[256], offset,
 # length, data_offset, data_length (u64 each), durable (u32). The decoder
 # reads nothing after durable.

@@ -21,7 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_layout.h"
 #include "tests/integration/pager_fixture.h"
 
 namespace tensorpager::testing {
@@ -401,10 +401,10 @@ class SharedMemoryAbuseTest : public AbuseTest {
                                               MAP_SHARED, segment_.fd, 0));
     ASSERT_NE(segment_.base, MAP_FAILED);
     std::memcpy(segment_.base, segment_.token.data(), segment_.token.size());
-    auto* header = reinterpret_cast<v1::ring::Header*>(segment_.base +
-                                                       v1::ring::kRingOffset);
-    header->magic = v1::ring::kMagic;
-    header->slots = v1::ring::kSlots;
+    auto* header = reinterpret_cast<shared_memory::RingHeader*>(
+        segment_.base + shared_memory::kRingOffset);
+    header->magic = shared_memory::kMagic;
+    header->slots = shared_memory::kSlots;
     ASSERT_EQ(::fcntl(segment_.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW),
               0);
     v1::AttachSharedMemoryResponse resp;

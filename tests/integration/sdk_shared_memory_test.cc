@@ -15,7 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "protos/tensorpager/v1/shared_ring.h"
+#include "storage/shared_memory/ring_layout.h"
 #include "tests/integration/pager_fixture.h"
 
 namespace tensorpager::testing {
@@ -326,17 +326,17 @@ TEST_F(SharedMemoryRpcTest, ArenasOfExitedClientsAreReaped) {
   // its descriptor for it.
   const int child_fd = ::memfd_create("child", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   ASSERT_GE(child_fd, 0);
-  const uint64_t size = v1::ring::kDataOffset + (1 << 20);
+  const uint64_t size = shared_memory::kDataOffset + (1 << 20);
   ASSERT_EQ(::ftruncate(child_fd, size), 0);
   ASSERT_EQ(::fcntl(child_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
   char* arena = static_cast<char*>(
       ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, child_fd, 0));
   ASSERT_NE(arena, MAP_FAILED);
   std::memcpy(arena, "child-token-0123", 16);
-  auto* header =
-      reinterpret_cast<v1::ring::Header*>(arena + v1::ring::kRingOffset);
-  header->magic = v1::ring::kMagic;
-  header->slots = v1::ring::kSlots;
+  auto* header = reinterpret_cast<shared_memory::RingHeader*>(
+      arena + shared_memory::kRingOffset);
+  header->magic = shared_memory::kMagic;
+  header->slots = shared_memory::kSlots;
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {

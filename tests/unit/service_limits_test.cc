@@ -13,11 +13,11 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "protos/tensorpager/v1/shared_ring.h"
 #include "server/call_slots.h"
 #include "server/inflight_budget.h"
 #include "server/peer_identity.h"
-#include "server/shared_memory_ring.h"
+#include "storage/shared_memory/ring_layout.h"
+#include "storage/shared_memory/ring_server.h"
 
 namespace tensorpager::server {
 namespace {
@@ -148,7 +148,7 @@ TEST(CallSlotsTest, CapsPerCallerAndInAll) {
 // A process out of threads (here: a pids cgroup with room for one more)
 // must refuse the ring, not abort: before, the exception of the second
 // thread's creation unwound past the first and std::terminate ran.
-TEST(SharedMemoryRingTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
+TEST(RingServerTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
   const std::string group =
       absl::StrCat("/sys/fs/cgroup/pids/tp-ring-test-", ::getpid());
   std::error_code ec;
@@ -162,20 +162,21 @@ TEST(SharedMemoryRingTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
     // Alone in the group, then room for exactly one more thread.
     std::ofstream(group + "/cgroup.procs") << ::getpid() << std::flush;
     std::ofstream(group + "/pids.max") << 2 << std::flush;
-    constexpr uint64_t size = v1::ring::kDataOffset + 4096;
+    constexpr uint64_t size = shared_memory::kDataOffset + 4096;
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) ::_exit(3);
-    auto* header = reinterpret_cast<v1::ring::Header*>(
-        static_cast<std::byte*>(p) + v1::ring::kRingOffset);
-    header->magic = v1::ring::kMagic;
-    header->slots = v1::ring::kSlots;
+    auto* header = reinterpret_cast<shared_memory::RingHeader*>(
+        static_cast<std::byte*>(p) + shared_memory::kRingOffset);
+    header->magic = shared_memory::kMagic;
+    header->slots = shared_memory::kSlots;
     // A constant: clang rejects capturing it (-Wunused-lambda-capture).
     std::shared_ptr<void> mapping(p, [](void* q) { ::munmap(q, size); });
-    auto ring = SharedMemoryRing::Start(mapping, size,
-                                        [](const SharedMemoryRing::Request&) {
-                                          return SharedMemoryRing::Result{};
-                                        });
+    auto ring = shared_memory::RingServer::Start(
+        mapping, size,
+        [](const shared_memory::RingRequest&, absl::Span<std::byte>) {
+          return shared_memory::RingCompletion{};
+        });
     ::_exit(!ring.ok() &&
                     ring.status().code() == absl::StatusCode::kResourceExhausted
                 ? 0
