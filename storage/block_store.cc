@@ -1,18 +1,12 @@
 #include "storage/block_store.h"
 
 #include <algorithm>
-#include <cstring>
-#include <filesystem>
 #include <system_error>
 
-#include "absl/container/flat_hash_set.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "storage/base/log.h"
 #include "storage/block_store_internal.h"
-#include "storage/checksum.h"
 #include "storage/private_dir.h"
 
 namespace tensorpager::storage {

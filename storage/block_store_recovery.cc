@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "storage/base/log.h"
 #include "storage/block_store.h"
 #include "storage/block_store_internal.h"
 

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "storage/checksum.h"
 #include "storage/base/log.h"
+#include "storage/checksum.h"
 
 namespace tensorpager::storage {
 
@@ -43,10 +43,10 @@ absl::StatusOr<Extent> DiskTier::Allocate(uint64_t capacity) {
   if (!extent.ok()) return extent.status();
   MutexLock lock(&file_mu_);
   if (extent->end() > file_bytes_) {
-    uint64_t grow =
-        std::min(options_.max_bytes,
-                 std::max(extent->end(),
-                          base::AlignUp(file_bytes_ + options_.file_growth_bytes)));
+    uint64_t grow = std::min(
+        options_.max_bytes,
+        std::max(extent->end(),
+                 base::AlignUp(file_bytes_ + options_.file_growth_bytes)));
     absl::Status s = engine_->Reserve(grow);
     if (!s.ok() && grow > extent->end()) {
       // The growth step does not fit the filesystem; the extent may.
@@ -190,7 +190,8 @@ absl::Status DiskTier::Finish(Read* read, absl::Status transferred) {
 }
 
 absl::Status DiskTier::ReadVerified(const BlockKey& key, const DiskCopy& copy,
-                                    uint64_t checksum, base::AlignedBuffer* out) {
+                                    uint64_t checksum,
+                                    base::AlignedBuffer* out) {
   Read read;
   read.key = &key;
   read.copy = copy;

@@ -22,13 +22,13 @@
 #include "absl/types/span.h"
 #include "storage/base/aligned_buffer.h"
 #include "storage/base/block_key.h"
+#include "storage/base/shared_mutex.h"
+#include "storage/base/task_pool.h"
 #include "storage/buffer_pool.h"
 #include "storage/codec.h"
 #include "storage/extent_allocator.h"
 #include "storage/io_engine.h"
 #include "storage/proto/block_record.pb.h"
-#include "storage/base/shared_mutex.h"
-#include "storage/base/task_pool.h"
 
 namespace tensorpager::storage {
 
@@ -92,7 +92,7 @@ class DiskTier {
   struct Read {
     const BlockKey* key = nullptr;  // names the block in errors
     DiskCopy copy;
-    uint64_t checksum = 0;         // of the block's bytes
+    uint64_t checksum = 0;               // of the block's bytes
     base::AlignedBuffer* out = nullptr;  // the block's size
     base::AlignedBuffer staging;         // a compressed image, from the pool
     IoRequest request;

@@ -186,15 +186,16 @@ absl::Status LocalCache::Load(const BlockName& name, Placement where) {
   if (!key.ok()) return key.status();
   Lock lock(mu_);
   bool local = false;
-  absl::StatusOr<CachedCopy*> c = AcquireCopy(lock, *key, *pool,
-                                              AccessMode::kRead, false, &local);
+  absl::StatusOr<CachedCopy*> c =
+      AcquireCopy(lock, *key, *pool, AccessMode::kRead, false, &local);
   if (!c.ok()) return c.status();
   --(*c)->handles;
   ++stats_.prefetches;
   return absl::OkStatus();
 }
 
-absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(Lock& lock, storage::BlockKeyView id,
+absl::StatusOr<CachedCopy*> LocalCache::AcquireCopy(Lock& lock,
+                                                    storage::BlockKeyView id,
                                                     int pool, AccessMode mode,
                                                     bool count, bool* local) {
   for (;;) {

@@ -224,7 +224,8 @@ void LocalCache::TrimSpares(Lock& lock, int pool) {
   lock.lock();
 }
 
-absl::Status LocalCache::Evict(storage::BlockKeyView id, std::optional<Placement> where) {
+absl::Status LocalCache::Evict(storage::BlockKeyView id,
+                               std::optional<Placement> where) {
   std::optional<int> only;
   if (where) {
     absl::StatusOr<int> pool = PoolIndex(*where);

@@ -37,7 +37,8 @@ absl::StatusOr<CachedCopy*> LocalCache::CopyFromLocal(Lock& lock,
 }
 
 absl::StatusOr<CachedCopy*> LocalCache::LoadFromServer(Lock& lock,
-                                                       storage::BlockKeyView id, int pool,
+                                                       storage::BlockKeyView id,
+                                                       int pool,
                                                        AccessMode mode) {
   auto [it, inserted] = blocks_.try_emplace(storage::BlockKey(id), nullptr);
   if (inserted) {

@@ -42,7 +42,8 @@ bool FaultyIoEngine::Take(IoOp op, Fault* fault) {
 
 void FaultyIoEngine::Inject(IoRequest& r, Fault fault) {
   // Half the request, in whole I/O units, is what a partial transfer moves.
-  const uint64_t half = r.data.size() / 2 / base::kIoAlignment * base::kIoAlignment;
+  const uint64_t half =
+      r.data.size() / 2 / base::kIoAlignment * base::kIoAlignment;
   auto move_prefix = [&] {
     if (half == 0) return absl::OkStatus();
     IoRequest prefix = r;
