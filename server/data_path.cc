@@ -66,7 +66,7 @@ absl::StatusOr<storage::ReadResult> DataPath::ReadInto(
   storage::ReadOptions options;
   options.offset = offset;
   options.length = length;
-  absl::StatusOr<storage::ReadResult> read = store_->Read(key, options);
+  absl::StatusOr<storage::ReadResult> read = Read(key, options);
   if (!read.ok()) return read.status();
   if (read->length > destination.size()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -1,11 +1,12 @@
 // The transport-neutral front of the block store's data path. The three
 // ways block bytes come and go — the WriteBlock and Access streams, the
 // shared-memory RPCs (WriteBlockShared, AccessShared) and the ring's
-// handler — all write and read through it, so they check blocks and
-// ranges, take staging from the in-flight budget and fail alike. Each
-// transport keeps only its own part: reading or writing a stream,
-// resolving a segment range with its capability and user check, decoding
-// a ring slot.
+// handler — all write and read through it, so they take staging from the
+// in-flight budget, reach the store and fail alike. Each transport keeps
+// only its own part: reading or writing a stream (the WriteBlock stream
+// also checks its range itself, against BlockSize, since its messages
+// name its own request fields), resolving a segment range with its
+// capability and user check, decoding a ring slot.
 #ifndef TENSORPAGER_SERVER_DATA_PATH_H_
 #define TENSORPAGER_SERVER_DATA_PATH_H_
 

@@ -1,7 +1,8 @@
 // Explicit conversions between the service's enums (storage, policy,
 // pressure) and the public proto's. Internal -> proto switches name every
 // internal value, so a new one fails the build (-Wswitch -Werror); proto ->
-// internal ones answer nullopt for *_UNSPECIFIED and unknown numbers, and
+// internal ones answer nullopt for *_UNSPECIFIED (except DType, whose
+// UNSPECIFIED is a value blocks carry) and unknown numbers, and
 // pin each proto enum's size, so a new proto value fails the build until
 // it is mapped. tests/unit/proto_enums_test.cc round-trips every value.
 #ifndef TENSORPAGER_SERVER_PROTO_ENUMS_H_

@@ -102,12 +102,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   record.set_version(record.version() + 1);
   record.set_checksum(checksum);
   record.set_lost_reason("");
-  record.clear_on_disk();
-  record.clear_extent_offset();
-  record.clear_extent_length();
-  record.clear_stored_bytes();
-  record.clear_codec();
-  record.clear_stored_checksum();
+  DiskCopy::ClearRecord(&record);
   if (durable) {
     const DiskTier::Source source{next.get(), checksum, element_bytes,
                                   compression};

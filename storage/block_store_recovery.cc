@@ -55,8 +55,8 @@ absl::Status BlockStore::Recover() {
           "its metadata record is invalid after restart (", invalid, ")");
     }
     ++recovery_.blocks;
-    if (r.on_disk() && e->lost_reason.empty()) {
-      std::optional<DiskCopy> copy = DiskCopy::FromRecord(r);
+    std::optional<DiskCopy> copy = DiskCopy::FromRecord(r);
+    if (copy && e->lost_reason.empty()) {
       const absl::Status claim = disk_->Claim(*copy);
       if (claim.ok()) {
         e->disk = std::move(copy);

@@ -19,6 +19,15 @@ void DiskCopy::ToRecord(BlockRecordProto* r) const {
   r->set_stored_checksum(stored_checksum);
 }
 
+void DiskCopy::ClearRecord(BlockRecordProto* r) {
+  r->clear_on_disk();
+  r->clear_extent_offset();
+  r->clear_extent_length();
+  r->clear_stored_bytes();
+  r->clear_codec();
+  r->clear_stored_checksum();
+}
+
 std::optional<DiskCopy> DiskCopy::FromRecord(const BlockRecordProto& r) {
   if (!r.on_disk()) return std::nullopt;
   DiskCopy copy;

@@ -41,6 +41,8 @@ struct DiskCopy {
 
   bool compressed() const { return codec != "none"; }
   void ToRecord(BlockRecordProto* r) const;
+  // Takes the fields ToRecord sets out of `r`: the record names no copy.
+  static void ClearRecord(BlockRecordProto* r);
   // The copy a record names, nullopt when it names none.
   static std::optional<DiskCopy> FromRecord(const BlockRecordProto& r);
 };

@@ -94,4 +94,15 @@ absl::Status IoErrorStatus(int err, IoOp op, absl::string_view what) {
   }
 }
 
+absl::Status ShortTransferStatus(IoOp op, absl::string_view what, uint64_t done,
+                                 uint64_t file_size) {
+  if (op == IoOp::kRead) {
+    return absl::OutOfRangeError(absl::StrCat(what, ": the file ends after ",
+                                              done, " of them (file size ",
+                                              file_size, ")"));
+  }
+  return absl::InternalError(absl::StrCat(
+      what, ": the kernel accepted no bytes after ", done, " of them"));
+}
+
 }  // namespace tensorpager::storage

@@ -5,6 +5,7 @@
 #ifndef TENSORPAGER_STORAGE_IO_ERROR_H_
 #define TENSORPAGER_STORAGE_IO_ERROR_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -17,6 +18,12 @@ enum class IoOp { kOpen, kRead, kWrite, kSync, kReserve, kSetup };
 // `what` describes the operation, e.g. "writing 4096 bytes at offset 0 of
 // /data/blocks.dat"; the message adds the errno's name, text and a hint.
 absl::Status IoErrorStatus(int err, IoOp op, absl::string_view what);
+
+// A transfer that stopped after `done` bytes with no errno: the file ended
+// (a read, OUT_OF_RANGE) or the kernel took no more bytes (a write,
+// INTERNAL; retrying could spin forever). `what` as for IoErrorStatus.
+absl::Status ShortTransferStatus(IoOp op, absl::string_view what, uint64_t done,
+                                 uint64_t file_size);
 
 // "ENOSPC (No space left on device)".
 std::string ErrnoText(int err);

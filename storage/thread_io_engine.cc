@@ -88,14 +88,8 @@ absl::Status ThreadIoEngine::TransferUnit(IoOp op, uint64_t offset,
       return IoErrorStatus(errno, op, file_->Describe(op, offset, length));
     // A zero-byte transfer: the end of the file for reads; for writes the
     // kernel gives no reason, and retrying could spin forever.
-    if (op == IoOp::kRead) {
-      return absl::OutOfRangeError(absl::StrCat(
-          file_->Describe(op, offset, length), ": the file ends after ", done,
-          " of them (file size ", file_->size(), ")"));
-    }
-    return absl::InternalError(absl::StrCat(
-        file_->Describe(op, offset, length),
-        ": the kernel accepted no bytes after ", done, " of them"));
+    return ShortTransferStatus(op, file_->Describe(op, offset, length), done,
+                               file_->size());
   }
   return absl::OkStatus();
 }

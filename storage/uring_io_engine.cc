@@ -176,16 +176,9 @@ bool UringIoEngine::OnCompletion(io_uring* ring, Unit& unit, int result) {
   }
   if (result == 0) {
     if (status.ok()) {
-      const std::string what = file_->Describe(op, unit.offset, unit.length);
-      status = op == IoOp::kRead
-                   ? absl::OutOfRangeError(absl::StrCat(
-                         what, ": the file ends after ", unit.done,
-                         " of them (file size ", file_->size(), ")"))
-                   : absl::InternalError(
-                         absl::StrCat(what,
-                                      ": the kernel accepted no bytes "
-                                      "after ",
-                                      unit.done, " of them"));
+      status =
+          ShortTransferStatus(op, file_->Describe(op, unit.offset, unit.length),
+                              unit.done, file_->size());
     }
     return true;
   }

@@ -52,8 +52,7 @@ RingCompletion DecodeCompletion(const RingSlot& slot) {
 }
 
 RingClient::RingClient(std::byte* segment) : base_(segment) {
-  header().magic = kMagic;
-  header().slots = kSlots;
+  FormatRing(base_);
 }
 
 RingHeader& RingClient::header() const {

@@ -38,13 +38,15 @@
 #include <type_traits>
 
 #include "absl/status/status.h"
+#include "storage/base/block_key.h"
 
 namespace tensorpager::shared_memory {
 
 inline constexpr uint64_t kMagic = 0x31474e4952505421ull;  // "!TPRING1"
 inline constexpr uint32_t kSlots = 16;
-inline constexpr uint32_t kMaxNamespaceBytes = 64;
-inline constexpr uint32_t kMaxIdBytes = 256;
+// A slot's name fields hold every name the id rules allow, and no more.
+inline constexpr uint32_t kMaxNamespaceBytes = storage::kMaxNamespaceBytes;
+inline constexpr uint32_t kMaxIdBytes = storage::kMaxIdBytes;
 inline constexpr uint32_t kMaxMessageBytes = 512;
 // A serialized BlockInfo: 64 labels of 256 + 256 bytes and a 16-D shape
 // fit with room to spare.
@@ -123,6 +125,16 @@ inline constexpr uint64_t kSlotsOffset = kRingOffset + 4096;
 // Where block bytes may start: the ring rounded up to a page.
 inline constexpr uint64_t kDataOffset =
     (kSlotsOffset + kSlots * sizeof(RingSlot) + 4095) / 4096 * 4096;
+
+// Writes the ring's header into a fresh segment (the client's part before
+// it asks the server to attach); the slots start zeroed, that is free.
+inline RingHeader& FormatRing(void* segment) {
+  auto* header = reinterpret_cast<RingHeader*>(
+      static_cast<std::byte*>(segment) + kRingOffset);
+  header->magic = kMagic;
+  header->slots = kSlots;
+  return *header;
+}
 
 // A slot's request as a value: what the client posts and what the server
 // decodes (every length already within its field's bound).

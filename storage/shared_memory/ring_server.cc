@@ -1,7 +1,5 @@
 #include "storage/shared_memory/ring_server.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -9,15 +7,10 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
-#include "storage/base/block_key.h"
 #include "storage/base/happens_before.h"
 #include "storage/shared_memory/futex.h"
 
 namespace tensorpager::shared_memory {
-
-// A slot's name fields hold every name the id rules allow, and no more.
-static_assert(kMaxNamespaceBytes == storage::kMaxNamespaceBytes);
-static_assert(kMaxIdBytes == storage::kMaxIdBytes);
 
 namespace {
 

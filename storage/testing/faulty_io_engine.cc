@@ -64,12 +64,7 @@ void FaultyIoEngine::Inject(IoRequest& r, Fault fault) {
         return;
       }
       r.status =
-          r.op == IoOp::kRead
-              ? absl::OutOfRangeError(absl::StrCat(
-                    Describe(r), ": the file ends after ", half, " of them"))
-              : absl::InternalError(absl::StrCat(
-                    Describe(r), ": the kernel accepted no bytes after ", half,
-                    " of them"));
+          ShortTransferStatus(r.op, Describe(r), half, inner_->file_size());
       return;
     case Fault::kTornWrite:
       if (r.op != IoOp::kWrite) {

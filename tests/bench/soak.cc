@@ -150,8 +150,12 @@ std::string SharedMemoryUnavailable(const std::string& target) {
       d.set_segment_id(resp.segment_id());
       d.set_capability(resp.capability());
       v1::DetachSharedMemoryResponse done;
-      grpc::ClientContext c2;
-      (void)stub->DetachSharedMemory(&c2, d, &done);
+      grpc::ClientContext detach_ctx;
+      detach_ctx.set_deadline(std::chrono::system_clock::now() +
+                              std::chrono::seconds(30));
+      // A probe segment left behind shows in the segment count checked at
+      // the end of the run.
+      static_cast<void>(stub->DetachSharedMemory(&detach_ctx, d, &done));
     } else {
       why = s.error_message();
     }

@@ -162,10 +162,7 @@ bool SoakClient::CreateSegment() {
   segment_.base = static_cast<char*>(p);
   segment_.token = absl::StrCat("soak-token-", prefix_, rng_());
   std::memcpy(segment_.base, segment_.token.data(), segment_.token.size());
-  auto* ring = reinterpret_cast<shared_memory::RingHeader*>(
-      segment_.base + shared_memory::kRingOffset);
-  ring->magic = shared_memory::kMagic;
-  ring->slots = shared_memory::kSlots;
+  shared_memory::FormatRing(segment_.base);
   if (::fcntl(segment_.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
     return false;
   }

@@ -333,10 +333,7 @@ TEST_F(SharedMemoryRpcTest, ArenasOfExitedClientsAreReaped) {
       ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, child_fd, 0));
   ASSERT_NE(arena, MAP_FAILED);
   std::memcpy(arena, "child-token-0123", 16);
-  auto* header = reinterpret_cast<shared_memory::RingHeader*>(
-      arena + shared_memory::kRingOffset);
-  header->magic = shared_memory::kMagic;
-  header->slots = shared_memory::kSlots;
+  shared_memory::FormatRing(arena);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {

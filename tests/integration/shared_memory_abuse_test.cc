@@ -48,10 +48,7 @@ class SharedMemoryAbuseTest : public AbuseTest {
                                               MAP_SHARED, segment_.fd, 0));
     ASSERT_NE(segment_.base, MAP_FAILED);
     std::memcpy(segment_.base, segment_.token.data(), segment_.token.size());
-    auto* header = reinterpret_cast<shared_memory::RingHeader*>(
-        segment_.base + shared_memory::kRingOffset);
-    header->magic = shared_memory::kMagic;
-    header->slots = shared_memory::kSlots;
+    shared_memory::FormatRing(segment_.base);
     ASSERT_EQ(::fcntl(segment_.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW),
               0);
     v1::AttachSharedMemoryResponse resp;

@@ -166,10 +166,7 @@ TEST(RingServerTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) ::_exit(3);
-    auto* header = reinterpret_cast<shared_memory::RingHeader*>(
-        static_cast<std::byte*>(p) + shared_memory::kRingOffset);
-    header->magic = shared_memory::kMagic;
-    header->slots = shared_memory::kSlots;
+    shared_memory::FormatRing(static_cast<std::byte*>(p));
     // A constant: clang rejects capturing it (-Wunused-lambda-capture).
     std::shared_ptr<void> mapping(p, [](void* q) { ::munmap(q, size); });
     auto ring = shared_memory::RingServer::Start(
