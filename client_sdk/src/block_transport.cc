@@ -29,10 +29,6 @@ BlockTransport::BlockTransport(
 
 namespace {
 
-std::string SizeKey(absl::string_view ns, absl::string_view id) {
-  return storage::BlockKeyView::Resolve(ns, id).Encode();
-}
-
 // Sizes remembered for the shared-memory path; past this many, start over
 // (a miss only costs one fetch over a stream).
 constexpr size_t kMaxKnownSizes = 1 << 20;
@@ -85,13 +81,12 @@ void BlockTransport::NoteBlockSize(storage::BlockKeyView id, uint64_t size) {
   if (!shared_wanted_.load(std::memory_order_relaxed)) return;
   std::lock_guard<std::mutex> lock(sizes_mu_);
   if (sizes_.size() >= kMaxKnownSizes) sizes_.clear();
-  sizes_[SizeKey(id.ns, id.id)] = size;
+  sizes_.insert_or_assign(storage::BlockKey(id), size);
 }
 
-uint64_t BlockTransport::KnownSize(const std::string& ns,
-                                   const std::string& id) {
+uint64_t BlockTransport::KnownSize(storage::BlockKeyView id) {
   std::lock_guard<std::mutex> lock(sizes_mu_);
-  auto it = sizes_.find(SizeKey(ns, id));
+  auto it = sizes_.find(id);
   return it == sizes_.end() ? 0 : it->second;
 }
 
@@ -141,13 +136,14 @@ void BlockTransport::CountShared(uint64_t bytes, bool ring) {
 }
 
 bool BlockTransport::SharedPathLost(const absl::Status& s,
-                                    const std::string& capability) {
+                                    const std::string* capability) {
   if (absl::StrContains(s.message(), "shared-memory segment")) {
     // The server restarted and forgot the segment: attach it again (once,
     // however many transfers found it gone) for the next transfer; this
     // one goes over a stream.
-    if (SharedArena* arena = Arena()) {
-      arena->Reattach(capability, control(), options_.timeout).IgnoreError();
+    SharedArena* arena = capability != nullptr ? Arena() : nullptr;
+    if (arena != nullptr) {
+      arena->Reattach(*capability, control(), options_.timeout).IgnoreError();
     }
     return true;
   }
@@ -200,7 +196,7 @@ BlockTransport::StoreShared(storage::BlockKeyView id, const void* data,
   SetDeadline(ctx, options_.timeout);
   absl::Status s = FromGrpc(Next().stub->WriteBlockShared(&ctx, req, &resp));
   if (!s.ok()) {
-    if (SharedPathLost(s, source->capability())) return std::nullopt;
+    if (SharedPathLost(s, &source->capability())) return std::nullopt;
     return s;
   }
   CountShared(size, /*ring=*/false);
@@ -213,9 +209,11 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   if (request.touch_only()) return std::nullopt;
   SharedArena* arena = Arena();
   if (arena == nullptr) return std::nullopt;
+  const storage::BlockKeyView key =
+      storage::BlockKeyView::Resolve(request.namespace_(), request.id());
   uint64_t want = request.length();
   if (want == 0) {
-    const uint64_t size = KnownSize(request.namespace_(), request.id());
+    const uint64_t size = KnownSize(key);
     if (size <= request.offset()) return std::nullopt;
     want = size - request.offset();
   }
@@ -223,8 +221,6 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   if (!range) return std::nullopt;
   shared_memory::RingRequest call;
   call.op = shared_memory::kRead;
-  const storage::BlockKeyView key =
-      storage::BlockKeyView::Resolve(request.namespace_(), request.id());
   call.ns = std::string(key.ns);
   call.id = std::string(key.id);
   call.offset = request.offset();
@@ -235,7 +231,8 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
           arena->ring().Call(call, options_.timeout)) {
     if (!reply->status.ok()) {
       // The ring is the segment's own: it names no segment to forget.
-      if (SharedPathLost(reply->status, "")) return std::nullopt;
+      if (SharedPathLost(reply->status, /*capability=*/nullptr))
+        return std::nullopt;
       return reply->status;
     }
     v1::BlockInfo info;
@@ -267,7 +264,7 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
                     return conn.stub->AccessShared(&ctx, req, &resp);
                   });
   if (absl::Status s = FromGrpc(rpc); !s.ok()) {
-    if (SharedPathLost(s, dest->capability())) return std::nullopt;
+    if (SharedPathLost(s, &dest->capability())) return std::nullopt;
     return s;
   }
   absl::StatusOr<void*> dst = allocate(resp.block(), resp.length());

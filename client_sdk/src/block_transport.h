@@ -79,11 +79,13 @@ class BlockTransport final : public CacheBackend {
       StagingStream* staging);
   // After an error from a shared call that named the arena's segment by
   // `capability`: true when the stream path should take over (the server
-  // forgot the segment, or the range was too small).
-  bool SharedPathLost(const absl::Status& s, const std::string& capability);
+  // forgot the segment, or the range was too small). A forgotten segment
+  // is attached again, unless `capability` is null (a ring request: the
+  // ring lives in the segment, so the server that answered has it).
+  bool SharedPathLost(const absl::Status& s, const std::string* capability);
   // A transfer done over shared memory, through the ring or a unary RPC.
   void CountShared(uint64_t bytes, bool ring);
-  uint64_t KnownSize(const std::string& ns, const std::string& id);
+  uint64_t KnownSize(storage::BlockKeyView id);
   // The arena, its segment attached on first use; null while the path is
   // off.
   SharedArena* Arena();
@@ -114,7 +116,9 @@ class BlockTransport final : public CacheBackend {
   std::atomic<uint64_t> shared_bytes_{0};
   std::atomic<uint64_t> ring_transfers_{0};
   std::mutex sizes_mu_;
-  absl::flat_hash_map<std::string, uint64_t> sizes_ ABSL_GUARDED_BY(sizes_mu_);
+  absl::flat_hash_map<storage::BlockKey, uint64_t, storage::BlockKeyHash,
+                      storage::BlockKeyEq>
+      sizes_ ABSL_GUARDED_BY(sizes_mu_);
   const ClientOptions& options_;
   StreamPool* streams_;
 };

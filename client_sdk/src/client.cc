@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "client_sdk/src/block_name_key.h"
 #include "client_sdk/src/block_transport.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/src/pressure_follower.h"
@@ -30,25 +31,15 @@
 namespace tensorpager {
 namespace {
 
+using internal::CheckedKey;
 using internal::FromGrpc;
+using internal::LocalKey;
 using internal::SetDeadline;
 
 // Room for a 1 MiB data chunk plus the envelope.
 constexpr int kMaxMessageBytes = 8 << 20;
 constexpr uint32_t kMaxChunkBytes = 1u << 20;
 constexpr uint32_t kMinChunkBytes = 4096;
-
-// Resolves and checks a name with the server's rules (the same code), so a
-// bad name fails here, with the server's message, before any RPC.
-absl::StatusOr<storage::BlockKeyView> CheckedKey(const BlockName& name) {
-  return storage::BlockKeyView::Make(name.ns, name.id);
-}
-
-// Resolves a name for a lookup in the local cache, where a name that was
-// never checked simply is not found.
-storage::BlockKeyView LocalKey(const BlockName& name) {
-  return storage::BlockKeyView::Resolve(name.ns, name.id);
-}
 
 // Targets on this host, where the shared-memory data path can work (the
 // server checks the same from its side).

@@ -1,5 +1,6 @@
 // The local-cache layer of tensorpager::Client.
 #include "absl/strings/str_cat.h"
+#include "client_sdk/src/block_name_key.h"
 #include "client_sdk/src/block_transport.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/src/work_queue.h"
@@ -21,12 +22,12 @@ std::future<absl::Status> Client::Prefetch(const BlockName& name,
 absl::Status Client::Flush() { return cache_->FlushAll(); }
 
 absl::Status Client::Flush(const BlockName& name) {
-  return cache_->Flush(storage::BlockKeyView::Resolve(name.ns, name.id));
+  return cache_->Flush(internal::LocalKey(name));
 }
 
 absl::Status Client::Evict(const BlockName& name,
                            std::optional<Placement> where) {
-  return cache_->Evict(storage::BlockKeyView::Resolve(name.ns, name.id), where);
+  return cache_->Evict(internal::LocalKey(name), where);
 }
 
 CacheStats Client::LocalStats() const {

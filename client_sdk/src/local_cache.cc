@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "client_sdk/src/block_name_key.h"
 
 namespace tensorpager::internal {
 namespace {
@@ -159,8 +160,7 @@ absl::StatusOr<BlockHandle> LocalCache::Acquire(const BlockName& name,
                                                 AccessMode mode) {
   absl::StatusOr<int> pool = PoolIndex(where);
   if (!pool.ok()) return pool.status();
-  absl::StatusOr<storage::BlockKeyView> key =
-      storage::BlockKeyView::Make(name.ns, name.id);
+  absl::StatusOr<storage::BlockKeyView> key = CheckedKey(name);
   if (!key.ok()) return key.status();
   BlockHandle h;
   Lock lock(mu_);
@@ -181,8 +181,7 @@ absl::StatusOr<BlockHandle> LocalCache::Acquire(const BlockName& name,
 absl::Status LocalCache::Load(const BlockName& name, Placement where) {
   absl::StatusOr<int> pool = PoolIndex(where);
   if (!pool.ok()) return pool.status();
-  absl::StatusOr<storage::BlockKeyView> key =
-      storage::BlockKeyView::Make(name.ns, name.id);
+  absl::StatusOr<storage::BlockKeyView> key = CheckedKey(name);
   if (!key.ok()) return key.status();
   Lock lock(mu_);
   bool local = false;
