@@ -34,6 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "tensorpager/batch.h"
 #include "tensorpager/block_handle.h"
 #include "tensorpager/block_name.h"
 #include "tensorpager/cache_stats.h"
@@ -130,6 +131,27 @@ class Client {
   absl::StatusOr<v1::StatusResponse> Status();
   // Switches the server's eviction algorithm.
   absl::StatusOr<v1::SetPolicyResponse> SetPolicy(v1::Algorithm algorithm);
+
+  // ---- Batches (tensorpager/batch.h) ----
+  // Every call is for one namespace (empty: "default"). The outer status
+  // is the call's (UNAVAILABLE, a bad namespace, ...); the outcomes are
+  // the blocks', one per item, in order. Local copies of the blocks are
+  // kept coherent as by Write and Read. Through the shared-memory ring
+  // when the server is on this host, else gRPC messages.
+  absl::StatusOr<LookupOutcome> Lookup(absl::string_view ns,
+                                       absl::Span<const std::string> ids);
+  absl::StatusOr<std::vector<PutOutcome>> PutBatch(
+      absl::string_view ns, absl::Span<const PutItem> items,
+      std::optional<bool> durable = std::nullopt);
+  absl::StatusOr<std::vector<GetOutcome>> GetBatch(
+      absl::string_view ns, absl::Span<const GetItem> items);
+  absl::StatusOr<UnregisterOutcome> UnregisterBatch(
+      absl::string_view ns, absl::Span<const std::string> ids);
+  // Every block of `ns` whose id starts with `id_prefix` (not empty).
+  absl::StatusOr<UnregisterOutcome> UnregisterPrefix(
+      absl::string_view ns, absl::string_view id_prefix);
+  // Whether batches use shared memory, and why (sets it up if need be).
+  BatchPath batch_path();
 
   // ---- Local cache ----
   // The block's bytes on `where`, valid while the handle lives. Served by
