@@ -48,8 +48,9 @@ void ToProto(const storage::WriteResult& in, v1::WriteBlockResponse* out) {
   out->set_durable(in.durable);
 }
 
+template <typename Request>
 absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
-    const v1::RegisterBlockRequest& request) {
+    const Request& request) {
   storage::BlockAttributes a;
   a.size_bytes = request.size_bytes();
   if (request.region_type() != v1::REGION_TYPE_UNSPECIFIED) {
@@ -116,6 +117,11 @@ absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
   }
   return a;
 }
+
+template absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
+    const v1::RegisterBlockRequest& request);
+template absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
+    const v1::PutBlock& request);
 
 absl::StatusOr<storage::ListFilter> FilterFromRequest(
     const v1::ListBlocksRequest& request) {

@@ -23,8 +23,11 @@ void ToProto(const storage::BlockInfo& in, v1::BlockInfo* out);
 void ToProto(const storage::WriteResult& in, v1::WriteBlockResponse* out);
 
 // Checks the request's attributes; INVALID_ARGUMENT names the bad field.
+// For the two messages that describe a new block: RegisterBlockRequest
+// and PutBlock (their attribute fields have the same names).
+template <typename Request>
 absl::StatusOr<storage::BlockAttributes> AttributesFromRequest(
-    const v1::RegisterBlockRequest& request);
+    const Request& request);
 
 absl::StatusOr<storage::ListFilter> FilterFromRequest(
     const v1::ListBlocksRequest& request);

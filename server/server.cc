@@ -6,7 +6,9 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -198,9 +200,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   builder.SetResourceQuota(quota);
   // Streams per connection: one connection cannot open unlimited calls.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 256);
-  // Write chunks are 1 MiB; leave room for the envelope.
-  builder.SetMaxReceiveMessageSize(4 << 20);
-  builder.SetMaxSendMessageSize(4 << 20);
+  // Write chunks are 1 MiB; a batch carries up to --max_batch_bytes of
+  // blocks and, per block, its name and attributes (an id and labels take
+  // at most 2.3 KiB; 4 KiB leaves room for the envelope).
+  const uint64_t message_bytes =
+      std::max<uint64_t>(4 << 20, c.max_batch_bytes +
+                                      uint64_t{c.max_batch_blocks} * 4096 +
+                                      (1 << 20));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(message_bytes, std::numeric_limits<int>::max())));
+  builder.SetMaxSendMessageSize(static_cast<int>(
+      std::min<uint64_t>(message_bytes, std::numeric_limits<int>::max())));
   // Bulk transfers: big HTTP/2 frames and a deep stream window, so a 1 MiB
   // chunk is a few frames and the sender never stalls on flow control.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, kHttp2FrameBytes);

@@ -4,9 +4,14 @@
 // capability and comes from the user that attached it
 // (shared_memory_segments.h); nothing is allocated before the block and
 // the range are checked.
+#include <limits>
+#include <memory>
+#include <utility>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/proto_convert.h"
+#include "storage/shared_memory/ring_server.h"
 #include "server/tensorpager_service.h"  // the class these members belong to
 
 namespace tensorpager::server {
@@ -67,8 +72,94 @@ absl::StatusOr<storage::WriteResult> TensorPagerService::WriteFromShared(
   return data_path_.Write(key, offset, durable, source, "shared-memory write");
 }
 
+namespace {
+
+// A ring batch's blocks lie in the ring's own segment: the ring's user
+// proved ownership when it attached, and the segment stays mapped while
+// its ring serves. The range's segment id and capability are not asked.
+class RingRanges final : public SharedRanges {
+ public:
+  explicit RingRanges(absl::Span<std::byte> segment) : segment_(segment) {}
+
+  absl::StatusOr<absl::Span<std::byte>> Resolve(
+      const v1::SharedRange& range) override {
+    if (!shared_memory::InDataArea(range.offset(), range.length(),
+                                   segment_.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "range [", range.offset(), ", +", range.length(),
+          ") lies outside the ring segment's data area"));
+    }
+    return segment_.subspan(range.offset(), range.length());
+  }
+
+ private:
+  absl::Span<std::byte> segment_;
+};
+
+}  // namespace
+
+shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
+    const shared_memory::RingRequest& request, absl::Span<std::byte> data,
+    absl::Span<std::byte> segment) {
+  shared_memory::RingCompletion completion;
+  RingRanges ranges(segment);
+  // Parsed once into our own memory: the client may scribble on the
+  // segment while the batch runs.
+  auto parse = [&](google::protobuf::MessageLite& message) {
+    if (!message.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+      completion.status = absl::InvalidArgumentError(
+          "the ring batch's request does not parse as its message");
+      return false;
+    }
+    return true;
+  };
+  std::unique_ptr<google::protobuf::MessageLite> reply;
+  if (data.size() > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
+    completion.status =
+        absl::InvalidArgumentError("the ring batch's request is too large");
+    return completion;
+  }
+  if (request.op == shared_memory::kLookup) {
+    v1::LookupRequest in;
+    auto out = std::make_unique<v1::LookupResponse>();
+    if (!parse(in)) return completion;
+    completion.status = batches_.Lookup(in, out.get());
+    reply = std::move(out);
+  } else if (request.op == shared_memory::kPutBlocks) {
+    v1::PutBlocksRequest in;
+    auto out = std::make_unique<v1::PutBlocksResponse>();
+    if (!parse(in)) return completion;
+    completion.status = batches_.Put(in, ranges, out.get());
+    reply = std::move(out);
+  } else {
+    v1::GetBlocksRequest in;
+    auto out = std::make_unique<v1::GetBlocksResponse>();
+    if (!parse(in)) return completion;
+    completion.status = batches_.Get(in, ranges, out.get());
+    reply = std::move(out);
+  }
+  if (!completion.status.ok()) return completion;
+  const size_t bytes = reply->ByteSizeLong();
+  if (bytes > request.length) {
+    // Only a client that sized its reply area below the SDK's bound gets
+    // here; what the batch did stands.
+    completion.status = absl::ResourceExhaustedError(absl::StrCat(
+        "the batch's reply takes ", bytes, " bytes; the reply area holds ",
+        request.length, "; the batch was carried out, read its blocks again"));
+    return completion;
+  }
+  reply->SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(segment.data() + request.offset));
+  completion.length = bytes;
+  return completion;
+}
+
 shared_memory::RingCompletion TensorPagerService::ServeRing(
-    const shared_memory::RingRequest& request, absl::Span<std::byte> data) {
+    const shared_memory::RingRequest& request, absl::Span<std::byte> data,
+    absl::Span<std::byte> segment) {
+  if (shared_memory::IsBatchOp(request.op)) {
+    return ServeRingBatch(request, data, segment);
+  }
   shared_memory::RingCompletion completion;
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(request.ns, request.id);

@@ -58,6 +58,9 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
       started_(absl::Now()),
       inflight_(config->max_inflight_bytes),
       data_path_(store, &inflight_),
+      batches_(store, &data_path_, &inflight_,
+               BatchCalls::Limits{.max_blocks = config->max_batch_blocks,
+                                  .max_bytes = config->max_batch_bytes}),
       watch_slots_("WatchPressure streams", config->max_watch_streams,
                    config->max_watch_streams_per_client),
       data_slots_("WriteBlock and Access streams", config->max_data_streams,
@@ -67,7 +70,9 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
               .max_segments_per_user = config->max_segments_per_client,
               .max_rings_per_user = config->max_rings_per_client},
           [this](const shared_memory::RingRequest& r,
-                 absl::Span<std::byte> data) { return ServeRing(r, data); }) {}
+                 absl::Span<std::byte> data, absl::Span<std::byte> segment) {
+            return ServeRing(r, data, segment);
+          }) {}
 
 std::string TensorPagerService::CallerOf(grpc::ServerContext* context) {
   const std::string peer = context->peer();
@@ -405,6 +410,8 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
   response->set_max_inflight_bytes(inflight_.limit());
   response->set_open_data_streams(data_slots_.open());
   response->set_open_watch_streams(watch_slots_.open());
+  response->set_max_batch_blocks(config_->max_batch_blocks);
+  response->set_max_batch_bytes(config_->max_batch_bytes);
   e->set_compression_ratio(s.compression_ratio());
   e->set_compress_attempts(s.compress_attempts);
   e->set_compress_skipped(s.compress_skipped);

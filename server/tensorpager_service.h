@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "server/batch_calls.h"
 #include "server/call_slots.h"
 #include "server/config/server_config.h"
 #include "server/data_path.h"
@@ -91,6 +92,19 @@ class TensorPagerService final : public v1::TensorPager::Service {
   grpc::Status AccessShared(grpc::ServerContext* context,
                             const v1::AccessSharedRequest* request,
                             v1::AccessSharedResponse* response) override;
+  // Batches (batch_rpcs.cc).
+  grpc::Status Lookup(grpc::ServerContext* context,
+                      const v1::LookupRequest* request,
+                      v1::LookupResponse* response) override;
+  grpc::Status PutBlocks(grpc::ServerContext* context,
+                         const v1::PutBlocksRequest* request,
+                         v1::PutBlocksResponse* response) override;
+  grpc::Status GetBlocks(grpc::ServerContext* context,
+                         const v1::GetBlocksRequest* request,
+                         v1::GetBlocksResponse* response) override;
+  grpc::Status UnregisterBlocks(
+      grpc::ServerContext* context, const v1::UnregisterBlocksRequest* request,
+      v1::UnregisterBlocksResponse* response) override;
 
  private:
   // The shared-memory data path, for the RPCs and the request rings.
@@ -110,7 +124,13 @@ class TensorPagerService final : public v1::TensorPager::Service {
       std::optional<bool> durable, absl::Span<const std::byte> source);
   // The ring's handler: one decoded request, its segment range checked.
   shared_memory::RingCompletion ServeRing(
-      const shared_memory::RingRequest& request, absl::Span<std::byte> data);
+      const shared_memory::RingRequest& request, absl::Span<std::byte> data,
+      absl::Span<std::byte> segment);
+  // A batch through the ring: the request proto in `data`, the reply into
+  // the request's reply area.
+  shared_memory::RingCompletion ServeRingBatch(
+      const shared_memory::RingRequest& request, absl::Span<std::byte> data,
+      absl::Span<std::byte> segment);
   // Who is calling, for per-caller limits: "uid N" for a loopback peer
   // whose user the kernel names, else the peer's host.
   std::string CallerOf(grpc::ServerContext* context);
@@ -132,6 +152,8 @@ class TensorPagerService final : public v1::TensorPager::Service {
   InflightBudget inflight_;
   // Every transport's way to the store's bytes.
   DataPath data_path_;
+  // The batch calls, for the RPCs and the rings.
+  BatchCalls batches_;
   // Streams hold a server thread each for as long as they are open.
   CallSlots watch_slots_;
   CallSlots data_slots_;

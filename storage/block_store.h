@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "storage/base/aligned_buffer.h"
 #include "storage/base/block_key.h"
 #include "storage/base/shared_mutex.h"
@@ -230,6 +231,15 @@ class BlockStore {
   absl::StatusOr<Freed> Unregister(const BlockKey& key);
   absl::StatusOr<ListPage> List(const ListFilter& filter, uint32_t page_size,
                                 const std::string& page_token) const;
+  // Where each block is, under one lock: for batch lookups, which ask
+  // about many blocks at once and must not copy each one's attributes.
+  // nullopt for a block that is not registered.
+  struct Presence {
+    Tier tier = Tier::kEmpty;
+    uint64_t size_bytes = 0;
+  };
+  std::vector<std::optional<Presence>> Lookup(
+      absl::Span<const BlockKey> keys) const;
 
   // Accesses a client served from its own cache: they count for the
   // policy and the block's statistics, without moving data.

@@ -1,4 +1,4 @@
-// BlockStore: the kept tally, Stats and List.
+// BlockStore: the kept tally, Stats, List and Lookup.
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -64,6 +64,18 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
     }
     if (it == blocks_.end()) return page;
   }
+}
+
+std::vector<std::optional<BlockStore::Presence>> BlockStore::Lookup(
+    absl::Span<const BlockKey> keys) const {
+  std::vector<std::optional<Presence>> out(keys.size());
+  ReaderMutexLock lock(&mu_);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (const Entry* e = Find(keys[i])) {
+      out[i] = Presence{.tier = TierOf(*e), .size_bytes = e->attrs.size_bytes};
+    }
+  }
+  return out;
 }
 
 void BlockStore::Count(const Entry& e, int sign) {

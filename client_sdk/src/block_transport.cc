@@ -39,6 +39,7 @@ void BlockTransport::OfferSharedMemory(uint64_t bytes, base::Logger* log) {
   std::lock_guard<std::mutex> lock(arena_mu_);
   arena_bytes_ = bytes;
   shared_wanted_ = bytes > 0;
+  shared_reason_ = "server on this host: the arena is attached on first use";
   log_ = log;
 }
 
@@ -55,18 +56,41 @@ SharedArena* BlockTransport::Arena() {
         code == absl::StatusCode::kDeadlineExceeded) {
       return nullptr;  // server not up yet: try again next time
     }
+    shared_reason_ = absl::StrCat("the server did not attach the arena: ",
+                                  arena.status().ToString());
     log_->Info(absl::StrCat("shared-memory data path off (",
                             arena.status().ToString(),
-                            "); block bytes go over gRPC streams"));
+                            "); block bytes go over gRPC"));
     arena_bytes_ = 0;
     shared_wanted_ = false;
     return nullptr;
   }
-  log_->Info(absl::StrCat("shared-memory data path on: ", arena_bytes_ >> 20,
-                          " MiB arena"));
+  shared_reason_ = absl::StrCat(
+      "server on this host attached a ", arena_bytes_ >> 20, " MiB arena",
+      (*arena)->ring().served() ? " and serves its request ring"
+                                : "; its ring is not served, so the "
+                                  "shared-memory RPCs carry requests");
+  log_->Info(absl::StrCat("shared-memory data path on: ", shared_reason_));
   arena_ = *std::move(arena);
   arena_ready_.store(true, std::memory_order_release);
   return arena_.get();
+}
+
+std::string BlockTransport::SharedPathReason() {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  return shared_reason_;
+}
+
+void BlockTransport::RefuseSharedMemory(const std::string& reason,
+                                        base::Logger* log) {
+  {
+    std::lock_guard<std::mutex> lock(arena_mu_);
+    arena_bytes_ = 0;
+    shared_wanted_ = false;
+    shared_reason_ = reason;
+  }
+  log->Info(absl::StrCat("shared-memory data path off (", reason,
+                         "); block bytes go over gRPC"));
 }
 
 void BlockTransport::DisableSharedMemory() {

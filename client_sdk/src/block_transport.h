@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -67,6 +68,27 @@ class BlockTransport final : public CacheBackend {
   uint64_t shared_bytes() const { return shared_bytes_.load(); }
   uint64_t ring_transfers() const { return ring_transfers_.load(); }
 
+  // For the batch calls (batch_transport.h), which share the arena and
+  // the connections.
+  // The arena, its segment attached on first use; null while the path is
+  // off.
+  SharedArena* Arena();
+  bool shared_wanted() const { return shared_wanted_.load(); }
+  // Why the shared-memory path is on or off, in words.
+  std::string SharedPathReason();
+  // Turns the path off for good, saying why in the log once.
+  void RefuseSharedMemory(const std::string& reason, base::Logger* log);
+  // A connection's stub for data calls, round robin.
+  v1::TensorPager::Stub& data_stub() { return *Next().stub; }
+  // After an error from a shared call that named the arena's segment by
+  // `capability`: true when the stream path should take over (the server
+  // forgot the segment, or the range was too small). A forgotten segment
+  // is attached again, unless `capability` is null (a ring request: the
+  // ring lives in the segment, so the server that answered has it).
+  bool SharedPathLost(const absl::Status& s, const std::string* capability);
+  // A transfer done over shared memory, through the ring or a unary RPC.
+  void CountShared(uint64_t bytes, bool ring);
+
  private:
   // nullopt: not taken (no arena, no room, size unknown); use a stream.
   // `staging` (device transfers) moves the bytes between the arena and the
@@ -77,18 +99,7 @@ class BlockTransport final : public CacheBackend {
   std::optional<absl::StatusOr<v1::BlockInfo>> FetchShared(
       const v1::AccessRequest& request, RangeAllocateFn allocate, bool* hit,
       StagingStream* staging);
-  // After an error from a shared call that named the arena's segment by
-  // `capability`: true when the stream path should take over (the server
-  // forgot the segment, or the range was too small). A forgotten segment
-  // is attached again, unless `capability` is null (a ring request: the
-  // ring lives in the segment, so the server that answered has it).
-  bool SharedPathLost(const absl::Status& s, const std::string* capability);
-  // A transfer done over shared memory, through the ring or a unary RPC.
-  void CountShared(uint64_t bytes, bool ring);
   uint64_t KnownSize(storage::BlockKeyView id);
-  // The arena, its segment attached on first use; null while the path is
-  // off.
-  SharedArena* Arena();
 
   // One connection, its stub and its registered data methods.
   struct Connection {
@@ -108,6 +119,8 @@ class BlockTransport final : public CacheBackend {
   // Shared memory: offered (bytes > 0), attached (arena_), or given up.
   std::mutex arena_mu_;
   uint64_t arena_bytes_ ABSL_GUARDED_BY(arena_mu_) = 0;
+  std::string shared_reason_ ABSL_GUARDED_BY(arena_mu_) =
+      "shared memory not offered yet";
   base::Logger* log_ = nullptr;
   std::unique_ptr<SharedArena> arena_;
   std::atomic<bool> arena_ready_{false};

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "client_sdk/src/batch_transport.h"
 #include "client_sdk/src/block_name_key.h"
 #include "client_sdk/src/block_transport.h"
 #include "client_sdk/src/local_cache.h"
@@ -36,8 +37,10 @@ using internal::FromGrpc;
 using internal::LocalKey;
 using internal::SetDeadline;
 
-// Room for a 1 MiB data chunk plus the envelope.
-constexpr int kMaxMessageBytes = 8 << 20;
+// Room for a batch of the largest the server allows (--max_batch_bytes is
+// at most 1 GiB) plus its blocks' names and attributes; the server's
+// limits keep what it sends and takes below its own settings.
+constexpr int kMaxMessageBytes = (1 << 30) + (64 << 20);
 constexpr uint32_t kMaxChunkBytes = 1u << 20;
 constexpr uint32_t kMinChunkBytes = 4096;
 
@@ -144,7 +147,16 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
   std::unique_ptr<Client> client(
       new Client(std::move(channels), std::move(options)));
   client->Start();
-  if (IsLocalTarget(target) && client->options_.shared_memory_bytes > 0) {
+  if (client->options_.shared_memory_bytes == 0) {
+    client->transport_->RefuseSharedMemory("shared_memory_bytes is 0",
+                                           client->log_.get());
+  } else if (!IsLocalTarget(target)) {
+    client->transport_->RefuseSharedMemory(
+        absl::StrCat("target ", target,
+                     " is not on this host (shared memory needs localhost, "
+                     "127.x, [::1] or unix:)"),
+        client->log_.get());
+  } else {
     client->transport_->OfferSharedMemory(client->options_.shared_memory_bytes,
                                           client->log_.get());
   }
@@ -170,6 +182,8 @@ void Client::Start() {
       options_.transfer.staging_buffers, options_.transfer.chunk_bytes);
   transport_ = std::make_unique<internal::BlockTransport>(channels_, options_,
                                                           streams_.get());
+  batches_ =
+      std::make_unique<internal::BatchTransport>(transport_.get(), options_);
   cache_ = std::make_unique<internal::LocalCache>(
       c, options_.reporting.access_batch, runtime_, streams_.get(),
       transport_.get(), log_.get());
@@ -208,6 +222,7 @@ Client::~Client() {
   pressure_.reset();
   reporter_.reset();
   cache_.reset();
+  batches_.reset();
   transport_.reset();
   streams_.reset();
 }

@@ -95,6 +95,9 @@ class LocalCache {
   // Forgets the block's copies without writing back (the server's bytes
   // changed, or the block is gone).
   absl::Status Invalidate(storage::BlockKeyView id);
+  // Invalidate for every block of namespace `ns` whose id starts with
+  // `prefix`: all or, when a handle holds one of them, none.
+  absl::Status InvalidatePrefix(absl::string_view ns, absl::string_view prefix);
   // Whether the block is dirty here (false when not cached).
   bool IsDirty(storage::BlockKeyView id);
   // Mirrors the server's pinned flag on the cached copies.

@@ -4,6 +4,7 @@
 // pools' budgets under memory pressure.
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -269,6 +270,33 @@ absl::Status LocalCache::Invalidate(storage::BlockKeyView id) {
     if (c != nullptr) all.push_back(c.get());
   }
   for (CachedCopy* c : all) DropCopy(c);  // the last one erases b
+  return absl::OkStatus();
+}
+
+absl::Status LocalCache::InvalidatePrefix(absl::string_view ns,
+                                          absl::string_view prefix) {
+  Lock lock(mu_);
+  std::vector<CachedCopy*> all;
+  for (bool settled = false; !settled;) {
+    // As FindSettled: a block whose copies are loading or being written
+    // back is waited for, then everything is looked at again.
+    settled = true;
+    all.clear();
+    for (auto& [key, b] : blocks_) {
+      if (key.ns != ns || !absl::StartsWith(key.id, prefix)) continue;
+      if (b->changing > 0) {
+        settled = false;
+        break;
+      }
+      for (std::unique_ptr<CachedCopy>& c : b->copies) {
+        if (c == nullptr) continue;
+        if (c->handles > 0) return InUseError(*c, "first");
+        all.push_back(c.get());
+      }
+    }
+    if (!settled) changed_.wait(lock);
+  }
+  for (CachedCopy* c : all) DropCopy(c);  // the last of a block erases it
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "client_sdk/tpctl/batch_commands.h"
 #include "client_sdk/tpctl/block_commands.h"
 #include "client_sdk/tpctl/command_line.h"
 #include "client_sdk/tpctl/exit_code.h"
@@ -16,6 +17,7 @@ namespace {
 std::vector<CommandSpec> AllCommands() {
   std::vector<CommandSpec> commands = ServerCommands();
   for (CommandSpec& c : BlockCommands()) commands.push_back(std::move(c));
+  for (CommandSpec& c : BatchCommands()) commands.push_back(std::move(c));
   return commands;
 }
 

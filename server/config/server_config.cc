@@ -114,6 +114,16 @@ ABSL_FLAG(tensorpager::base::ByteSize, max_inflight_bytes,
           "shared-memory writes) may hold in all, outside the RAM budget; a "
           "write beyond it fails RESOURCE_EXHAUSTED. 0: the larger of "
           "--max_block_size and a quarter of --ram_budget.");
+ABSL_FLAG(uint32_t, max_batch_blocks, 4096,
+          "Most blocks one batch call (PutBlocks, GetBlocks, Lookup, "
+          "UnregisterBlocks) may name; a larger call fails "
+          "INVALID_ARGUMENT (the SDK splits its batches to fit).");
+ABSL_FLAG(tensorpager::base::ByteSize, max_batch_bytes,
+          tensorpager::base::ByteSize{32ull << 20},
+          "Most block bytes one PutBlocks or GetBlocks call may move; a "
+          "larger call fails INVALID_ARGUMENT (the SDK splits its batches "
+          "to fit). Bytes carried in gRPC messages also count against "
+          "--max_inflight_bytes while the call runs.");
 ABSL_FLAG(uint64_t, max_blocks, 10'000'000,
           "Most blocks that may be registered at once; RegisterBlock beyond "
           "it fails RESOURCE_EXHAUSTED.");
@@ -261,6 +271,8 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.shutdown_grace_ms = absl::GetFlag(FLAGS_shutdown_grace_ms);
   c.shared_memory = absl::GetFlag(FLAGS_shared_memory);
   c.max_inflight_bytes = absl::GetFlag(FLAGS_max_inflight_bytes).bytes;
+  c.max_batch_blocks = absl::GetFlag(FLAGS_max_batch_blocks);
+  c.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes).bytes;
   c.max_blocks = absl::GetFlag(FLAGS_max_blocks);
   c.max_rpc_threads = absl::GetFlag(FLAGS_max_rpc_threads);
   c.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
@@ -331,6 +343,16 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   }
   if (c.data_dir.empty()) {
     return absl::InvalidArgumentError("--data_dir must not be empty");
+  }
+  if (c.max_batch_blocks == 0 || c.max_batch_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "--max_batch_blocks and --max_batch_bytes must be positive");
+  }
+  // gRPC messages carry a batch whole (server.cc sizes them by it).
+  if (c.max_batch_bytes > (1ull << 30)) {
+    return absl::InvalidArgumentError(
+        "--max_batch_bytes may be at most 1GiB; a gRPC message carries a "
+        "batch whole");
   }
   if (c.max_blocks == 0 || c.max_watch_streams == 0 ||
       c.max_watch_streams_per_client == 0 || c.max_data_streams == 0 ||

@@ -67,6 +67,9 @@ struct ServerConfig {
   // --max_block_size and a quarter of the RAM budget).
   uint64_t max_inflight_bytes = 0;
   uint64_t max_blocks = 10'000'000;
+  // One batch call's blocks and block bytes.
+  uint32_t max_batch_blocks = 4096;
+  uint64_t max_batch_bytes = 32ull << 20;
   uint32_t max_rpc_threads = 256;
   uint32_t max_watch_streams = 64;
   uint32_t max_watch_streams_per_client = 8;

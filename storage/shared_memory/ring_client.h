@@ -35,6 +35,7 @@ class RingClient {
   // Slots a previous server left behind (it died mid-request, or a waiter
   // gave up on them) are free again for the new one.
   void Reset(bool served);
+  bool served() const { return served_.load(std::memory_order_relaxed); }
 
   // A transfer with no RPC. nullopt: not taken (no ring, a name too long
   // for the slot, every slot busy, or the server stopped serving it — then

@@ -82,7 +82,20 @@ inline std::optional<bool> DecodeDurable(uint32_t durable) {
 enum RingOp : uint32_t {
   kWrite = 1,  // segment [data_offset, +data_length) -> block at `offset`
   kRead = 2,   // block [offset, +length) (0: to the end) -> segment range
+  // Batches: [data_offset, +data_length) holds the serialized request
+  // (tensorpager.v1.LookupRequest, PutBlocksRequest or GetBlocksRequest,
+  // whose SharedRanges name places in this segment; their segment ids and
+  // capabilities are ignored), and the serialized response goes to the
+  // reply area [offset, +length); result_length says how long it is. The
+  // namespace and id fields are unused.
+  kLookup = 3,
+  kPutBlocks = 4,
+  kGetBlocks = 5,
 };
+
+inline bool IsBatchOp(uint32_t op) {
+  return op == kLookup || op == kPutBlocks || op == kGetBlocks;
+}
 
 struct RingSlot {
   uint32_t state;
@@ -139,13 +152,14 @@ inline RingHeader& FormatRing(void* segment) {
 // A slot's request as a value: what the client posts and what the server
 // decodes (every length already within its field's bound).
 struct RingRequest {
-  uint32_t op = 0;  // kWrite or kRead
+  uint32_t op = 0;  // a RingOp
   std::string ns;
   std::string id;
   uint64_t offset = 0;
   uint64_t length = 0;
   std::optional<bool> durable;
-  // The segment's bytes: a write's source, a read's destination capacity.
+  // The segment's bytes: a write's source, a read's destination capacity,
+  // a batch's request (its reply area is [offset, +length)).
   uint64_t data_offset = 0;
   uint64_t data_length = 0;
 };

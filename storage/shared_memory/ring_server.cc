@@ -21,6 +21,11 @@ constexpr int kThreads = 2;
 
 }  // namespace
 
+bool InDataArea(uint64_t offset, uint64_t length, uint64_t segment_bytes) {
+  return offset >= kDataOffset && offset <= segment_bytes &&
+         length <= segment_bytes - offset;
+}
+
 absl::StatusOr<RingRequest> DecodeRequest(const RingSlot& slot,
                                           uint64_t segment_bytes) {
   RingRequest request;
@@ -36,15 +41,19 @@ absl::StatusOr<RingRequest> DecodeRequest(const RingSlot& slot,
   request.data_length = slot.data_length;
   request.durable = DecodeDurable(slot.durable);
 
-  if (request.op != kWrite && request.op != kRead) {
+  if (request.op != kWrite && request.op != kRead && !IsBatchOp(request.op)) {
     return absl::InvalidArgumentError(
         absl::StrCat("ring request op ", request.op, " is unknown"));
   }
-  if (request.data_offset < kDataOffset ||
-      request.data_offset > segment_bytes ||
-      request.data_length > segment_bytes - request.data_offset) {
+  if (!InDataArea(request.data_offset, request.data_length, segment_bytes)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ring request range [", request.data_offset, ", +", request.data_length,
+        ") lies outside the segment's data area"));
+  }
+  if (IsBatchOp(request.op) &&
+      !InDataArea(request.offset, request.length, segment_bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ring reply area [", request.offset, ", +", request.length,
         ") lies outside the segment's data area"));
   }
   return request;
@@ -172,8 +181,10 @@ void RingServer::Serve(uint32_t index) {
   RingCompletion completion;
   if (request.ok()) {
     completion =
-        handler_(*request, absl::Span<std::byte>(base_ + request->data_offset,
-                                                 request->data_length));
+        handler_(*request,
+                 absl::Span<std::byte>(base_ + request->data_offset,
+                                       request->data_length),
+                 absl::Span<std::byte>(base_, size_));
   } else {
     completion.status = request.status();
   }

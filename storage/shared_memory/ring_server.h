@@ -34,6 +34,9 @@ namespace tensorpager::shared_memory {
 // or a range outside the segment's data area.
 absl::StatusOr<RingRequest> DecodeRequest(const RingSlot& slot,
                                           uint64_t segment_bytes);
+// Whether [offset, +length) lies in the data area of a segment of
+// `segment_bytes` (at or after kDataOffset, before its end).
+bool InDataArea(uint64_t offset, uint64_t length, uint64_t segment_bytes);
 
 // Writes `completion` into the slot's result fields (message and info cut
 // to their fields); the caller then publishes the slot Done.
@@ -42,9 +45,11 @@ void EncodeCompletion(const RingCompletion& completion, RingSlot& slot);
 class RingServer {
  public:
   // Carries out one decoded request; `data` is the request's range of the
-  // segment, already checked against it.
+  // segment, already checked against it, and `segment` the whole segment
+  // (a batch's reply area and its blocks' ranges lie in it).
   using Handler = std::function<RingCompletion(const RingRequest& request,
-                                               absl::Span<std::byte> data)>;
+                                               absl::Span<std::byte> data,
+                                               absl::Span<std::byte> segment)>;
 
   // Checks the ring header in `segment` and starts serving it.
   static absl::StatusOr<std::unique_ptr<RingServer>> Start(

@@ -139,6 +139,10 @@ def ring_slot():
         "past_end": slot(1, 1, "ns", "b", data_length=8192),
         "in_ring": slot(8, 1, "ns", "b", data_offset=4096),
         "bad_op": slot(8, 7, "ns", "b"),
+        "batch_lookup": slot(4, 3, "", "", offset=DATA_OFFSET + 4096,
+                             length=4096, data_length=64),
+        "batch_reply_outside": slot(2, 5, "", "", offset=DATA_OFFSET * 4,
+                                    length=4096, data_length=64),
         "long_names": slot(2, 1, "n" * 64, "i" * 256, ns_bytes=0xFFFFFFFF,
                            id_bytes=300),
         "small_segment": slot(0x80000000 | 5000, 1, "ns", "b"),
@@ -230,7 +234,8 @@ def block_record():
 # RPC numbers as in service_fuzzer.cc's enum Rpc.
 (REGISTER, WRITE, WRITE_MORE, ACCESS, SWAP, PIN, UNPIN, UNREGISTER, GET, LIST,
  STATUS, WATCH, SET_POLICY, REPORT_ACCESSES, REPORT_USAGE, ATTACH, DETACH,
- WRITE_SHARED, ACCESS_SHARED) = range(19)
+ WRITE_SHARED, ACCESS_SHARED, LOOKUP, PUT_BLOCKS, GET_BLOCKS,
+ UNREGISTER_BLOCKS) = range(23)
 
 
 def calls(*pairs):
@@ -302,6 +307,17 @@ def service():
         "attach": calls(
             (ATTACH, v(2, 0) + v(3, 1 << 20) + s(4, "T" * 16)),
             (ATTACH, v(2, 1) + v(3, 4096) + s(4, "T" * 8))),
+        "batches": calls(
+            (LOOKUP, s(2, "a") + s(2, "b") + s(2, "zz") + s(2, "c")),
+            (PUT_BLOCKS, s(2, s(1, "p0") + s(10, b"\x05" * 100)) +
+             s(2, s(1, "p1") + v(2, 64) + v(4, 1) + packed(5, (4, 4)) +
+               s(10, b"\x06" * 64)) +
+             s(2, s(1, "p2") + s(11, shared_range(0, 4096))) + v(3, 1)),
+            (GET_BLOCKS, s(2, "p0") + s(2, "missing") + s(2, "c")),
+            (GET_BLOCKS, s(2, "a") + s(2, "p2") +
+             s(3, shared_range(0, 4096)) + s(3, shared_range(8192, 16))),
+            (UNREGISTER_BLOCKS, s(2, "p0") + s(2, "nope")),
+            (UNREGISTER_BLOCKS, s(3, "p"))),
         "sequence": calls(
             (ACCESS, s(2, "b") + v(5, 1)),
             (ACCESS, s(2, "c")),

@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     TP_FUZZ_CHECK(absl::IsInvalidArgument(request.status()));
     return 0;
   }
-  TP_FUZZ_CHECK(request->op == shm::kWrite || request->op == shm::kRead);
+  TP_FUZZ_CHECK(request->op == shm::kWrite || request->op == shm::kRead ||
+                shm::IsBatchOp(request->op));
   TP_FUZZ_CHECK(request->ns.size() <= shm::kMaxNamespaceBytes);
   TP_FUZZ_CHECK(request->id.size() <= shm::kMaxIdBytes);
   TP_FUZZ_CHECK(request->ns.size() ==
@@ -63,6 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!range.empty()) {
     range.front() = std::byte{1};
     range.back() = std::byte{2};
+  }
+  // A batch's reply area, likewise.
+  if (shm::IsBatchOp(request->op) && request->length > 0) {
+    TP_FUZZ_CHECK(request->offset >= shm::kDataOffset);
+    segment[request->offset] = std::byte{3};
+    segment[request->offset + request->length - 1] = std::byte{4};
   }
   return 0;
 }

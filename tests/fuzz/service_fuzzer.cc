@@ -81,6 +81,10 @@ enum Rpc : uint8_t {
   kDetachSharedMemory,
   kWriteBlockShared,
   kAccessShared,
+  kLookup,
+  kPutBlocks,
+  kGetBlocks,
+  kUnregisterBlocks,
   kNumRpcs,
 };
 
@@ -167,6 +171,8 @@ Harness& H() {
     c.prefetch_depth = 0;  // no background thread: deterministic
     c.max_watch_streams = 1024;
     c.max_watch_streams_per_client = 1024;
+    c.max_batch_blocks = 16;
+    c.max_batch_bytes = 2 << 20;
     absl::StatusOr<st::BlockStoreOptions> options = tps::StoreOptionsFor(c);
     TP_FUZZ_CHECK(options.ok());
     options->file_growth_bytes = 1 << 20;
@@ -550,6 +556,53 @@ void Run(Harness& h, Reader& in) {
         v1::AccessSharedResponse out;
         const grpc::Status s = OverTcp(h, rpc, &Stub::AccessShared, r, &out);
         if (s.ok()) TP_FUZZ_CHECK(out.length() <= r.destination().length());
+        break;
+      }
+      case kLookup: {
+        v1::LookupRequest r;
+        v1::LookupResponse out;
+        std::optional<grpc::Status> s =
+            Direct(h, rpc, bytes, &S::Lookup, &r, &out);
+        if (s && s->ok()) {
+          TP_FUZZ_CHECK(out.entries_size() == r.ids_size());
+          TP_FUZZ_CHECK(out.prefix_hits() <= static_cast<uint32_t>(r.ids_size()));
+        }
+        break;
+      }
+      case kPutBlocks: {
+        v1::PutBlocksRequest r;
+        if (!Parse(bytes, &r)) break;
+        for (v1::PutBlock& b : *r.mutable_blocks()) {
+          if (b.has_shared()) UseOwnSegment(h, b.mutable_shared());
+        }
+        v1::PutBlocksResponse out;
+        if (OverTcp(h, rpc, &Stub::PutBlocks, r, &out).ok()) {
+          TP_FUZZ_CHECK(out.results_size() == r.blocks_size());
+        }
+        break;
+      }
+      case kGetBlocks: {
+        v1::GetBlocksRequest r;
+        if (!Parse(bytes, &r)) break;
+        for (v1::SharedRange& d : *r.mutable_destinations()) {
+          UseOwnSegment(h, &d);
+        }
+        v1::GetBlocksResponse out;
+        if (OverTcp(h, rpc, &Stub::GetBlocks, r, &out).ok()) {
+          TP_FUZZ_CHECK(out.results_size() == r.ids_size());
+          for (int j = 0; j < out.results_size(); ++j) {
+            const v1::GetResult& g = out.results(j);
+            if (r.destinations_size() > 0 && g.status().code() == 0) {
+              TP_FUZZ_CHECK(g.size_bytes() <= r.destinations(j).length());
+            }
+          }
+        }
+        break;
+      }
+      case kUnregisterBlocks: {
+        v1::UnregisterBlocksRequest r;
+        v1::UnregisterBlocksResponse out;
+        Direct(h, rpc, bytes, &S::UnregisterBlocks, &r, &out);
         break;
       }
       default:

@@ -46,7 +46,7 @@ TEST(TpctlUsageTest, HelpListsEveryCommandAndExitCodes) {
   ASSERT_EQ(r.exit_code, 0) << r;
   for (const char* command :
        {"status", "list", "info", "put", "get", "swap-out", "swap-in", "pin",
-        "unpin", "unregister", "health", "watch", "policy"}) {
+        "unpin", "unregister", "lookup", "rm", "health", "watch", "policy"}) {
     EXPECT_THAT(r.out, HasSubstr(absl::StrCat("  ", command, " "))) << command;
   }
   EXPECT_THAT(r.out, HasSubstr("Exit codes"));
@@ -164,6 +164,37 @@ TEST_F(TpctlTest, PutGetSwapPinListAndUnregister) {
   CommandResult missing = Ctl({"get", "kv-0", back});
   EXPECT_EQ(missing.exit_code, 1) << missing;
   EXPECT_THAT(missing.err, HasSubstr("tpctl: NOT_FOUND:"));
+}
+
+TEST_F(TpctlTest, LookupAndRmByIdsAndPrefix) {
+  const std::string in = files_.Sub("page.bin");
+  std::ofstream(in, std::ios::binary) << PatternBytes(4096, 3);
+  for (const char* id : {"conv-1/0", "conv-1/1", "conv-1/3", "conv-2/0"}) {
+    ASSERT_EQ(Ctl({"put", id, in, "--namespace", "qwen"}).exit_code, 0) << id;
+  }
+  CommandResult look = Ctl({"lookup", "--namespace", "qwen", "conv-1/0",
+                            "conv-1/1", "conv-1/2", "conv-1/3"});
+  ASSERT_EQ(look.exit_code, 0) << look;
+  EXPECT_THAT(look.out, AllOf(HasSubstr("conv-1/2"), HasSubstr("4.00 KiB"),
+                              HasSubstr("prefix hits: 2 of 4")));
+  CommandResult json =
+      Ctl({"lookup", "--namespace", "qwen", "conv-1/0", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json;
+  EXPECT_THAT(json.out, HasSubstr("\"prefix_hits\": 1"));
+
+  CommandResult usage = Ctl({"rm", "--namespace", "qwen"});
+  EXPECT_EQ(usage.exit_code, 2) << usage;
+  CommandResult prefix =
+      Ctl({"rm", "--namespace", "qwen", "--prefix", "conv-1/"});
+  ASSERT_EQ(prefix.exit_code, 0) << prefix;
+  EXPECT_THAT(prefix.out, HasSubstr("removed 3 blocks"));
+  EXPECT_THAT(Ctl({"lookup", "--namespace", "qwen", "conv-1/0"}).out,
+              HasSubstr("prefix hits: 0 of 1"));
+  CommandResult ids =
+      Ctl({"rm", "--namespace", "qwen", "conv-2/0", "conv-9/0"});
+  EXPECT_EQ(ids.exit_code, 1) << ids;
+  EXPECT_THAT(ids.out, HasSubstr("removed 1 block"));
+  EXPECT_THAT(ids.err, AllOf(HasSubstr("NOT_FOUND"), HasSubstr("conv-9/0")));
 }
 
 TEST_F(TpctlTest, StdinStdoutNamespacesRangesAndReplace) {

@@ -171,7 +171,8 @@ TEST(RingServerTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
     std::shared_ptr<void> mapping(p, [](void* q) { ::munmap(q, size); });
     auto ring = shared_memory::RingServer::Start(
         mapping, size,
-        [](const shared_memory::RingRequest&, absl::Span<std::byte>) {
+        [](const shared_memory::RingRequest&, absl::Span<std::byte>,
+           absl::Span<std::byte>) {
           return shared_memory::RingCompletion{};
         });
     ::_exit(!ring.ok() &&

@@ -55,7 +55,7 @@ TEST_F(RingTest, ClientFormatsTheHeaderTheServerChecks) {
   EXPECT_EQ(header->slots, kSlots);
   std::memset(base_ + kRingOffset, 0, sizeof(RingHeader));
   absl::StatusOr<std::unique_ptr<RingServer>> refused = RingServer::Start(
-      mapping_, kSegmentBytes, [](const RingRequest&, absl::Span<std::byte>) {
+      mapping_, kSegmentBytes, [](const RingRequest&, absl::Span<std::byte>, absl::Span<std::byte>) {
         return RingCompletion{};
       });
   EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
@@ -65,7 +65,8 @@ TEST_F(RingTest, WriteRequestCrossesBothHalvesIntact) {
   std::mutex mu;
   std::optional<RingRequest> seen;
   std::string bytes_seen;
-  Serve([&](const RingRequest& request, absl::Span<std::byte> data) {
+  Serve([&](const RingRequest& request, absl::Span<std::byte> data,
+            absl::Span<std::byte>) {
     std::lock_guard<std::mutex> lock(mu);
     seen = request;
     bytes_seen.assign(reinterpret_cast<const char*>(data.data()), data.size());
@@ -107,7 +108,8 @@ TEST_F(RingTest, WriteRequestCrossesBothHalvesIntact) {
 }
 
 TEST_F(RingTest, ErrorsAndReadResultsComeBackAsAnswered) {
-  Serve([](const RingRequest& request, absl::Span<std::byte> data) {
+  Serve([](const RingRequest& request, absl::Span<std::byte> data,
+           absl::Span<std::byte>) {
     RingCompletion done;
     if (request.id == "missing") {
       // Longer than the slot's message field: cut, not overrun.
@@ -158,7 +160,7 @@ TEST_F(RingTest, ClientDeclinesWhatTheRingCannotCarry) {
   request.data_length = 4096;
   // Not served (yet): the RPCs take it.
   EXPECT_FALSE(client_->Call(request, absl::Seconds(1)).has_value());
-  Serve([](const RingRequest&, absl::Span<std::byte>) {
+  Serve([](const RingRequest&, absl::Span<std::byte>, absl::Span<std::byte>) {
     return RingCompletion{};
   });
   request.id = std::string(kMaxIdBytes + 1, 'x');

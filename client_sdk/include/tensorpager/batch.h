@@ -75,7 +75,9 @@ struct UnregisterOutcome {
   uint64_t blocks_removed = 0;
   uint64_t ram_bytes_freed = 0;
   uint64_t disk_bytes_freed = 0;
-  uint64_t blocks_busy = 0;  // prefix form: in use, left registered
+  // Prefix form: blocks that could not be removed, and the first reason.
+  uint64_t blocks_failed = 0;
+  absl::Status first_failure;
 };
 
 // Which way a client's batches travel, and why (said once in its log).

@@ -48,6 +48,7 @@ namespace base {
 class Logger;
 }  // namespace base
 namespace internal {
+class BatchTransport;
 class BlockTransport;
 class LocalCache;
 class PressureFollower;
@@ -204,6 +205,7 @@ class Client {
   std::shared_ptr<DeviceRuntime> runtime_;
   std::unique_ptr<internal::StreamPool> streams_;
   std::unique_ptr<internal::BlockTransport> transport_;
+  std::unique_ptr<internal::BatchTransport> batches_;
   std::unique_ptr<internal::LocalCache> cache_;
   std::unique_ptr<internal::UsageReporter> reporter_;
   std::unique_ptr<internal::PressureFollower> pressure_;

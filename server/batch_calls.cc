@@ -1,0 +1,360 @@
+#include "server/batch_calls.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/proto_convert.h"
+#include "server/proto_enums.h"
+
+namespace tensorpager::server {
+namespace {
+
+// A block's message in a batch reply is cut here, so that a reply's size
+// is bounded by its block count (the ring's reply area is sized by it).
+constexpr size_t kMaxBlockMessageBytes = 1024;
+// Blocks of an id-prefix unregister are collected a page at a time.
+constexpr uint32_t kPrefixPage = 1000;
+
+void SetStatus(const absl::Status& status, v1::BlockStatus* out) {
+  out->set_code(static_cast<int32_t>(status.code()));
+  if (!status.ok()) {
+    out->set_message(std::string(
+        status.message().substr(0, kMaxBlockMessageBytes)));
+  }
+}
+
+// The namespace every batch names once; an empty one means "default".
+absl::Status CheckNamespace(const std::string& ns) {
+  return storage::ValidateNamespace(ns);
+}
+
+// Keys for a call's ids: INVALID_ARGUMENT, naming the first bad id's
+// position, fails the whole call (a bad id is the caller's bug, not a
+// block's state).
+absl::StatusOr<std::vector<storage::BlockKey>> KeysOf(
+    const std::string& ns,
+    const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  std::vector<storage::BlockKey> keys;
+  keys.reserve(ids.size());
+  for (int i = 0; i < ids.size(); ++i) {
+    absl::StatusOr<storage::BlockKey> key = storage::BlockKey::Make(ns, ids[i]);
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ids[", i, "]: ", key.status().message()));
+    }
+    keys.push_back(*std::move(key));
+  }
+  return keys;
+}
+
+bool Present(const std::optional<storage::BlockStore::Presence>& p) {
+  return p.has_value() && p->tier != storage::Tier::kEmpty &&
+         p->tier != storage::Tier::kLost;
+}
+
+}  // namespace
+
+absl::Status BatchCalls::CheckCount(int blocks, const char* call) const {
+  if (static_cast<uint64_t>(blocks) > limits_.max_blocks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        call, " names ", blocks, " blocks; one call may name at most ",
+        limits_.max_blocks,
+        " (--max_batch_blocks); split the batch (the SDK does)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BatchCalls::CheckBytes(uint64_t bytes, const char* call) const {
+  if (bytes > limits_.max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        call, " moves ", bytes, " bytes of blocks; one call may move at most ",
+        limits_.max_bytes,
+        " (--max_batch_bytes); split the batch (the SDK does)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BatchCalls::Lookup(const v1::LookupRequest& request,
+                                v1::LookupResponse* response) const {
+  if (absl::Status s = CheckNamespace(request.namespace_()); !s.ok()) return s;
+  if (absl::Status s = CheckCount(request.ids_size(), "Lookup"); !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<std::vector<storage::BlockKey>> keys =
+      KeysOf(request.namespace_(), request.ids());
+  if (!keys.ok()) return keys.status();
+  const std::vector<std::optional<storage::BlockStore::Presence>> found =
+      store_->Lookup(*keys);
+  bool chain = true;
+  uint32_t prefix = 0;
+  response->mutable_entries()->Reserve(static_cast<int>(found.size()));
+  for (const auto& p : found) {
+    v1::LookupEntry* entry = response->add_entries();
+    const bool present = Present(p);
+    entry->set_present(present);
+    if (p) {
+      entry->set_tier(ToProto(p->tier));
+      entry->set_size_bytes(p->size_bytes);
+    }
+    chain = chain && present;
+    prefix += chain ? 1 : 0;
+  }
+  response->set_prefix_hits(prefix);
+  return absl::OkStatus();
+}
+
+absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
+                             SharedRanges& ranges,
+                             v1::PutBlocksResponse* response) {
+  if (absl::Status s = CheckNamespace(request.namespace_()); !s.ok()) return s;
+  if (absl::Status s = CheckCount(request.blocks_size(), "PutBlocks");
+      !s.ok()) {
+    return s;
+  }
+  uint64_t total = 0;
+  uint64_t inline_bytes = 0;
+  for (const v1::PutBlock& b : request.blocks()) {
+    if (b.has_shared()) {
+      total += b.shared().length();
+    } else {
+      total += b.data().size();
+      inline_bytes += b.data().size();
+    }
+  }
+  if (absl::Status s = CheckBytes(total, "PutBlocks"); !s.ok()) return s;
+  // The message's bytes are held until the call answers: they count
+  // against the in-flight budget like a stream's staging.
+  absl::StatusOr<InflightBudget::Hold> hold =
+      inflight_->Take(inline_bytes, "PutBlocks");
+  if (!hold.ok()) return hold.status();
+
+  std::optional<bool> durable;
+  if (request.has_durable()) durable = request.durable();
+  uint32_t failed = 0;
+  response->mutable_results()->Reserve(request.blocks_size());
+  for (const v1::PutBlock& b : request.blocks()) {
+    v1::PutResult* result = response->add_results();
+    absl::Status status = [&]() -> absl::Status {
+      absl::StatusOr<storage::BlockKey> key =
+          storage::BlockKey::Make(request.namespace_(), b.id());
+      if (!key.ok()) return key.status();
+      absl::Span<const std::byte> bytes;
+      if (b.has_shared()) {
+        absl::StatusOr<absl::Span<std::byte>> range =
+            ranges.Resolve(b.shared());
+        if (!range.ok()) return range.status();
+        bytes = *range;
+      } else if (b.source_case() == v1::PutBlock::kData) {
+        bytes = absl::MakeConstSpan(
+            reinterpret_cast<const std::byte*>(b.data().data()),
+            b.data().size());
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "put of ", key->ToString(),
+            " carries no bytes; set data or shared"));
+      }
+      return PutOne(*key, b, bytes, durable, result);
+    }();
+    SetStatus(status, result->mutable_status());
+    if (!status.ok()) ++failed;
+  }
+  response->set_failed(failed);
+  return absl::OkStatus();
+}
+
+absl::Status BatchCalls::PutOne(const storage::BlockKey& key,
+                                const v1::PutBlock& block,
+                                absl::Span<const std::byte> bytes,
+                                std::optional<bool> durable,
+                                v1::PutResult* result) {
+  const uint64_t size =
+      block.size_bytes() != 0 ? block.size_bytes() : bytes.size();
+  if (bytes.size() != size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("put of ", key.ToString(), " carries ", bytes.size(),
+                     " bytes but size_bytes is ", size,
+                     "; a put writes the whole block"));
+  }
+  if (size == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "put of ", key.ToString(), " carries no bytes; blocks are not empty"));
+  }
+  absl::StatusOr<storage::BlockAttributes> attrs = AttributesFromRequest(block);
+  if (!attrs.ok()) return attrs.status();
+  attrs->size_bytes = size;
+  bool created = false;
+  absl::StatusOr<storage::BlockInfo> existing = store_->Get(key);
+  if (absl::IsNotFound(existing.status())) {
+    absl::StatusOr<storage::BlockInfo> registered =
+        store_->Register(key, *attrs);
+    if (registered.ok()) {
+      created = true;
+    } else if (absl::IsAlreadyExists(registered.status())) {
+      existing = store_->Get(key);  // another put made it meanwhile
+    } else {
+      return registered.status();
+    }
+  }
+  if (!created) {
+    if (!existing.ok()) return existing.status();
+    const storage::BlockAttributes& had = existing->attrs;
+    if (had.size_bytes != size || had.dtype != attrs->dtype ||
+        had.shape != attrs->shape) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "block ", key.ToString(), " exists with ", had.size_bytes,
+          " bytes, dtype ", v1::DType_Name(ToProto(had.dtype)), " and ",
+          had.shape.size(), " dimensions; the put differs: unregister the "
+          "block first to change its shape"));
+    }
+  }
+  absl::StatusOr<storage::WriteResult> written =
+      data_path_->Write(key, 0, durable, bytes, "PutBlocks");
+  if (!written.ok()) {
+    // A failed put changes nothing: the block it made goes again.
+    if (created) (void)store_->Unregister(key);
+    return written.status();
+  }
+  result->set_created(created);
+  result->set_version(written->block.version);
+  result->set_durable(written->durable);
+  return absl::OkStatus();
+}
+
+absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
+                             SharedRanges& ranges,
+                             v1::GetBlocksResponse* response) {
+  if (absl::Status s = CheckNamespace(request.namespace_()); !s.ok()) return s;
+  if (absl::Status s = CheckCount(request.ids_size(), "GetBlocks"); !s.ok()) {
+    return s;
+  }
+  const bool shared = request.destinations_size() > 0;
+  if (shared && request.destinations_size() != request.ids_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "GetBlocks names ", request.ids_size(), " ids but ",
+        request.destinations_size(),
+        " destinations; give one per id, or none to get the bytes in the "
+        "reply"));
+  }
+  absl::StatusOr<std::vector<storage::BlockKey>> keys =
+      KeysOf(request.namespace_(), request.ids());
+  if (!keys.ok()) return keys.status();
+  const std::vector<std::optional<storage::BlockStore::Presence>> found =
+      store_->Lookup(*keys);
+  uint64_t total = 0;
+  for (const auto& p : found) total += p ? p->size_bytes : 0;
+  if (absl::Status s = CheckBytes(total, "GetBlocks"); !s.ok()) return s;
+  // Bytes sent back in the reply are held until the call answers.
+  absl::StatusOr<InflightBudget::Hold> hold =
+      inflight_->Take(shared ? 0 : total, "GetBlocks");
+  if (!hold.ok()) return hold.status();
+
+  uint32_t failed = 0;
+  response->mutable_results()->Reserve(request.ids_size());
+  for (size_t i = 0; i < keys->size(); ++i) {
+    v1::GetResult* result = response->add_results();
+    const storage::BlockKey& key = (*keys)[i];
+    absl::Status status = [&]() -> absl::Status {
+      absl::Span<std::byte> destination;
+      if (shared) {
+        absl::StatusOr<absl::Span<std::byte>> range =
+            ranges.Resolve(request.destinations(static_cast<int>(i)));
+        if (!range.ok()) return range.status();
+        destination = *range;
+      } else if (found[i]) {
+        // Sized by the lookup: a block's size never changes while it is
+        // registered, and ReadInto refuses a block that does not fit.
+        std::string* data = result->mutable_data();
+        data->resize(found[i]->size_bytes);
+        destination = absl::MakeSpan(reinterpret_cast<std::byte*>(data->data()),
+                                     data->size());
+      }
+      absl::StatusOr<storage::ReadResult> read =
+          data_path_->ReadInto(key, 0, 0, destination);
+      if (!read.ok()) return read.status();
+      const storage::BlockAttributes& attrs = read->block.attrs;
+      result->set_size_bytes(read->length);
+      result->set_dtype(ToProto(attrs.dtype));
+      for (int64_t d : attrs.shape) result->add_shape(d);
+      result->set_region_type(ToProto(attrs.region_type));
+      result->mutable_labels()->insert(attrs.labels.begin(),
+                                       attrs.labels.end());
+      result->set_hit(read->hit);
+      result->set_version(read->block.version);
+      return absl::OkStatus();
+    }();
+    SetStatus(status, result->mutable_status());
+    if (!status.ok()) {
+      result->clear_data();
+      ++failed;
+    }
+  }
+  response->set_failed(failed);
+  return absl::OkStatus();
+}
+
+absl::Status BatchCalls::Unregister(const v1::UnregisterBlocksRequest& request,
+                                    v1::UnregisterBlocksResponse* response) {
+  if (absl::Status s = CheckNamespace(request.namespace_()); !s.ok()) return s;
+  auto count = [response](const storage::BlockStore::Freed& freed) {
+    response->set_blocks_removed(response->blocks_removed() + 1);
+    response->set_ram_bytes_freed(response->ram_bytes_freed() +
+                                  freed.ram_bytes);
+    response->set_disk_bytes_freed(response->disk_bytes_freed() +
+                                   freed.disk_bytes);
+  };
+  if (request.ids_size() > 0) {
+    if (!request.id_prefix().empty()) {
+      return absl::InvalidArgumentError(
+          "UnregisterBlocks takes ids or an id_prefix, not both");
+    }
+    if (absl::Status s = CheckCount(request.ids_size(), "UnregisterBlocks");
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<std::vector<storage::BlockKey>> keys =
+        KeysOf(request.namespace_(), request.ids());
+    if (!keys.ok()) return keys.status();
+    for (const storage::BlockKey& key : *keys) {
+      absl::StatusOr<storage::BlockStore::Freed> freed = store_->Unregister(key);
+      SetStatus(freed.status(), response->add_results());
+      if (freed.ok()) count(*freed);
+    }
+    return absl::OkStatus();
+  }
+  if (request.id_prefix().empty()) {
+    return absl::InvalidArgumentError(
+        "UnregisterBlocks needs ids or a non-empty id_prefix (an empty "
+        "prefix would remove the whole namespace)");
+  }
+  storage::ListFilter filter;
+  filter.ns = request.namespace_();
+  filter.id_prefix = request.id_prefix();
+  std::string token;
+  do {
+    absl::StatusOr<storage::ListPage> page =
+        store_->List(filter, kPrefixPage, token);
+    if (!page.ok()) return page.status();
+    for (const storage::BlockInfo& block : page->blocks) {
+      absl::StatusOr<storage::BlockKey> key =
+          storage::BlockKey::Make(block.ns, block.id);
+      if (!key.ok()) return key.status();
+      absl::StatusOr<storage::BlockStore::Freed> freed =
+          store_->Unregister(*key);
+      if (freed.ok()) {
+        count(*freed);
+      } else if (!absl::IsNotFound(freed.status())) {
+        // Gone meanwhile is fine; anything else stays registered.
+        if (response->blocks_failed() == 0) {
+          SetStatus(freed.status(), response->mutable_first_failure());
+        }
+        response->set_blocks_failed(response->blocks_failed() + 1);
+      }
+    }
+    token = page->next_page_token;
+  } while (!token.empty());
+  return absl::OkStatus();
+}
+
+}  // namespace tensorpager::server

@@ -1,0 +1,78 @@
+// The batch calls (Lookup, PutBlocks, GetBlocks, UnregisterBlocks), for
+// both transports that carry them: the gRPC methods and the shared-memory
+// ring (one ring request, many blocks). Each block gets its own status;
+// one that fails changes nothing and the others go ahead. A call over the
+// limits fails whole before anything is allocated or changed.
+#ifndef TENSORPAGER_SERVER_BATCH_CALLS_H_
+#define TENSORPAGER_SERVER_BATCH_CALLS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "server/data_path.h"
+#include "server/inflight_budget.h"
+#include "storage/block_store.h"
+#include "tensorpager/v1/tensorpager.pb.h"
+
+namespace tensorpager::server {
+
+// Where a batch's shared-memory ranges (a put's sources, a get's
+// destinations) lie: an attached segment checked for its caller (the
+// RPCs), or the ring's own segment.
+class SharedRanges {
+ public:
+  virtual ~SharedRanges() = default;
+  // The bytes `range` names, valid until this object is destroyed; the
+  // errors of SharedMemorySegments::Resolve.
+  virtual absl::StatusOr<absl::Span<std::byte>> Resolve(
+      const v1::SharedRange& range) = 0;
+};
+
+class BatchCalls {
+ public:
+  struct Limits {
+    uint32_t max_blocks = 0;
+    uint64_t max_bytes = 0;
+  };
+  // Nothing is owned; all must outlive the calls.
+  BatchCalls(storage::BlockStore* store, DataPath* data_path,
+             InflightBudget* inflight, Limits limits)
+      : store_(store),
+        data_path_(data_path),
+        inflight_(inflight),
+        limits_(limits) {}
+  BatchCalls(const BatchCalls&) = delete;
+  BatchCalls& operator=(const BatchCalls&) = delete;
+
+  absl::Status Lookup(const v1::LookupRequest& request,
+                      v1::LookupResponse* response) const;
+  absl::Status Put(const v1::PutBlocksRequest& request, SharedRanges& ranges,
+                   v1::PutBlocksResponse* response);
+  absl::Status Get(const v1::GetBlocksRequest& request, SharedRanges& ranges,
+                   v1::GetBlocksResponse* response);
+  absl::Status Unregister(const v1::UnregisterBlocksRequest& request,
+                          v1::UnregisterBlocksResponse* response);
+
+ private:
+  // INVALID_ARGUMENT for more blocks than one call may name.
+  absl::Status CheckCount(int blocks, const char* call) const;
+  // INVALID_ARGUMENT for more bytes than one call may move.
+  absl::Status CheckBytes(uint64_t bytes, const char* call) const;
+  // One put: creates the block when it is missing, writes it whole, and
+  // unregisters it again when it created it and the write failed.
+  absl::Status PutOne(const storage::BlockKey& key, const v1::PutBlock& block,
+                      absl::Span<const std::byte> bytes,
+                      std::optional<bool> durable, v1::PutResult* result);
+
+  storage::BlockStore* store_;
+  DataPath* data_path_;
+  InflightBudget* inflight_;
+  const Limits limits_;
+};
+
+}  // namespace tensorpager::server
+
+#endif  // TENSORPAGER_SERVER_BATCH_CALLS_H_

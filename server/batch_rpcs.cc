@@ -1,0 +1,67 @@
+// The batch RPCs of the service (Lookup, PutBlocks, GetBlocks,
+// UnregisterBlocks): what they do is BatchCalls' (batch_calls.h); here,
+// only what the gRPC transport adds: shared-memory ranges are checked for
+// the calling user with their capability, as every shared-memory RPC's.
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "server/proto_convert.h"
+#include "server/tensorpager_service.h"  // the class these members belong to
+
+namespace tensorpager::server {
+namespace {
+
+// Ranges of attached segments, each checked for the caller and held
+// mapped until the call answers.
+class LeasedRanges final : public SharedRanges {
+ public:
+  LeasedRanges(const SharedMemorySegments& segments,
+               std::optional<uid_t> caller)
+      : segments_(segments), caller_(caller) {}
+
+  absl::StatusOr<absl::Span<std::byte>> Resolve(
+      const v1::SharedRange& range) override {
+    absl::StatusOr<SharedMemorySegments::Lease> lease =
+        segments_.Resolve(caller_, range.segment_id(), range.capability(),
+                          range.offset(), range.length());
+    if (!lease.ok()) return lease.status();
+    leases_.push_back(*std::move(lease));
+    return leases_.back().bytes();
+  }
+
+ private:
+  const SharedMemorySegments& segments_;
+  const std::optional<uid_t> caller_;
+  std::vector<SharedMemorySegments::Lease> leases_;
+};
+
+}  // namespace
+
+grpc::Status TensorPagerService::Lookup(grpc::ServerContext*,
+                                        const v1::LookupRequest* request,
+                                        v1::LookupResponse* response) {
+  return ToGrpc(batches_.Lookup(*request, response));
+}
+
+grpc::Status TensorPagerService::PutBlocks(
+    grpc::ServerContext* context, const v1::PutBlocksRequest* request,
+    v1::PutBlocksResponse* response) {
+  LeasedRanges ranges(segments_, peers_.UidOf(context->peer()));
+  return ToGrpc(batches_.Put(*request, ranges, response));
+}
+
+grpc::Status TensorPagerService::GetBlocks(grpc::ServerContext* context,
+                                           const v1::GetBlocksRequest* request,
+                                           v1::GetBlocksResponse* response) {
+  LeasedRanges ranges(segments_, peers_.UidOf(context->peer()));
+  return ToGrpc(batches_.Get(*request, ranges, response));
+}
+
+grpc::Status TensorPagerService::UnregisterBlocks(
+    grpc::ServerContext*, const v1::UnregisterBlocksRequest* request,
+    v1::UnregisterBlocksResponse* response) {
+  return ToGrpc(batches_.Unregister(*request, response));
+}
+
+}  // namespace tensorpager::server
