@@ -20,8 +20,8 @@ constexpr uint32_t kPrefixPage = 1000;
 void SetStatus(const absl::Status& status, v1::BlockStatus* out) {
   out->set_code(static_cast<int32_t>(status.code()));
   if (!status.ok()) {
-    out->set_message(std::string(
-        status.message().substr(0, kMaxBlockMessageBytes)));
+    out->set_message(
+        std::string(status.message().substr(0, kMaxBlockMessageBytes)));
   }
 }
 
@@ -49,6 +49,34 @@ absl::StatusOr<std::vector<storage::BlockKey>> KeysOf(
   return keys;
 }
 
+// A block's shared-memory range, resolved before the batch changes
+// anything.
+using Resolved = absl::StatusOr<absl::Span<std::byte>>;
+
+// Resolves the range `range_of` gives for each item (null: none). A
+// segment that is not the caller's, or not attached (the server restarted
+// since), fails the whole call with NOT_FOUND before anything changed: it
+// is the caller's arena, not a block, that is wrong, and the SDK attaches
+// it again. A range outside the segment fails only its block.
+template <typename Items, typename RangeOf>
+absl::StatusOr<std::vector<Resolved>> ResolveAll(const Items& items,
+                                                 RangeOf range_of,
+                                                 SharedRanges& ranges) {
+  std::vector<Resolved> out;
+  out.reserve(items.size());
+  for (const auto& item : items) {
+    const v1::SharedRange* range = range_of(item);
+    if (range == nullptr) {
+      out.emplace_back(absl::Span<std::byte>());
+      continue;
+    }
+    Resolved r = ranges.Resolve(*range);
+    if (absl::IsNotFound(r.status())) return r.status();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 bool Present(const std::optional<storage::BlockStore::Presence>& p) {
   return p.has_value() && p->tier != storage::Tier::kEmpty &&
          p->tier != storage::Tier::kLost;
@@ -58,10 +86,10 @@ bool Present(const std::optional<storage::BlockStore::Presence>& p) {
 
 absl::Status BatchCalls::CheckCount(int blocks, const char* call) const {
   if (static_cast<uint64_t>(blocks) > limits_.max_blocks) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        call, " names ", blocks, " blocks; one call may name at most ",
-        limits_.max_blocks,
-        " (--max_batch_blocks); split the batch (the SDK does)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(call, " names ", blocks,
+                     " blocks; one call may name at most ", limits_.max_blocks,
+                     " (--max_batch_blocks); split the batch (the SDK does)"));
   }
   return absl::OkStatus();
 }
@@ -130,11 +158,20 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
       inflight_->Take(inline_bytes, "PutBlocks");
   if (!hold.ok()) return hold.status();
 
+  absl::StatusOr<std::vector<Resolved>> sources = ResolveAll(
+      request.blocks(),
+      [](const v1::PutBlock& b) -> const v1::SharedRange* {
+        return b.has_shared() ? &b.shared() : nullptr;
+      },
+      ranges);
+  if (!sources.ok()) return sources.status();
+
   std::optional<bool> durable;
   if (request.has_durable()) durable = request.durable();
   uint32_t failed = 0;
   response->mutable_results()->Reserve(request.blocks_size());
-  for (const v1::PutBlock& b : request.blocks()) {
+  for (int i = 0; i < request.blocks_size(); ++i) {
+    const v1::PutBlock& b = request.blocks(i);
     v1::PutResult* result = response->add_results();
     absl::Status status = [&]() -> absl::Status {
       absl::StatusOr<storage::BlockKey> key =
@@ -142,8 +179,7 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
       if (!key.ok()) return key.status();
       absl::Span<const std::byte> bytes;
       if (b.has_shared()) {
-        absl::StatusOr<absl::Span<std::byte>> range =
-            ranges.Resolve(b.shared());
+        const Resolved& range = (*sources)[i];
         if (!range.ok()) return range.status();
         bytes = *range;
       } else if (b.source_case() == v1::PutBlock::kData) {
@@ -151,9 +187,9 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
             reinterpret_cast<const std::byte*>(b.data().data()),
             b.data().size());
       } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "put of ", key->ToString(),
-            " carries no bytes; set data or shared"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("put of ", key->ToString(),
+                         " carries no bytes; set data or shared"));
       }
       return PutOne(*key, b, bytes, durable, result);
     }();
@@ -172,10 +208,9 @@ absl::Status BatchCalls::PutOne(const storage::BlockKey& key,
   const uint64_t size =
       block.size_bytes() != 0 ? block.size_bytes() : bytes.size();
   if (bytes.size() != size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("put of ", key.ToString(), " carries ", bytes.size(),
-                     " bytes but size_bytes is ", size,
-                     "; a put writes the whole block"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "put of ", key.ToString(), " carries ", bytes.size(),
+        " bytes but size_bytes is ", size, "; a put writes the whole block"));
   }
   if (size == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -205,7 +240,8 @@ absl::Status BatchCalls::PutOne(const storage::BlockKey& key,
       return absl::FailedPreconditionError(absl::StrCat(
           "block ", key.ToString(), " exists with ", had.size_bytes,
           " bytes, dtype ", v1::DType_Name(ToProto(had.dtype)), " and ",
-          had.shape.size(), " dimensions; the put differs: unregister the "
+          had.shape.size(),
+          " dimensions; the put differs: unregister the "
           "block first to change its shape"));
     }
   }
@@ -250,6 +286,11 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
       inflight_->Take(shared ? 0 : total, "GetBlocks");
   if (!hold.ok()) return hold.status();
 
+  absl::StatusOr<std::vector<Resolved>> destinations = ResolveAll(
+      request.destinations(), [](const v1::SharedRange& r) { return &r; },
+      ranges);
+  if (!destinations.ok()) return destinations.status();
+
   uint32_t failed = 0;
   response->mutable_results()->Reserve(request.ids_size());
   for (size_t i = 0; i < keys->size(); ++i) {
@@ -258,8 +299,7 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
     absl::Status status = [&]() -> absl::Status {
       absl::Span<std::byte> destination;
       if (shared) {
-        absl::StatusOr<absl::Span<std::byte>> range =
-            ranges.Resolve(request.destinations(static_cast<int>(i)));
+        const Resolved& range = (*destinations)[i];
         if (!range.ok()) return range.status();
         destination = *range;
       } else if (found[i]) {
@@ -317,7 +357,8 @@ absl::Status BatchCalls::Unregister(const v1::UnregisterBlocksRequest& request,
         KeysOf(request.namespace_(), request.ids());
     if (!keys.ok()) return keys.status();
     for (const storage::BlockKey& key : *keys) {
-      absl::StatusOr<storage::BlockStore::Freed> freed = store_->Unregister(key);
+      absl::StatusOr<storage::BlockStore::Freed> freed =
+          store_->Unregister(key);
       SetStatus(freed.status(), response->add_results());
       if (freed.ok()) count(*freed);
     }

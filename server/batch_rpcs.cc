@@ -44,9 +44,9 @@ grpc::Status TensorPagerService::Lookup(grpc::ServerContext*,
   return ToGrpc(batches_.Lookup(*request, response));
 }
 
-grpc::Status TensorPagerService::PutBlocks(
-    grpc::ServerContext* context, const v1::PutBlocksRequest* request,
-    v1::PutBlocksResponse* response) {
+grpc::Status TensorPagerService::PutBlocks(grpc::ServerContext* context,
+                                           const v1::PutBlocksRequest* request,
+                                           v1::PutBlocksResponse* response) {
   LeasedRanges ranges(segments_, peers_.UidOf(context->peer()));
   return ToGrpc(batches_.Put(*request, ranges, response));
 }

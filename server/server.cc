@@ -203,10 +203,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   // Write chunks are 1 MiB; a batch carries up to --max_batch_bytes of
   // blocks and, per block, its name and attributes (an id and labels take
   // at most 2.3 KiB; 4 KiB leaves room for the envelope).
-  const uint64_t message_bytes =
-      std::max<uint64_t>(4 << 20, c.max_batch_bytes +
-                                      uint64_t{c.max_batch_blocks} * 4096 +
-                                      (1 << 20));
+  const uint64_t message_bytes = std::max<uint64_t>(
+      4 << 20,
+      c.max_batch_bytes + uint64_t{c.max_batch_blocks} * 4096 + (1 << 20));
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(message_bytes, std::numeric_limits<int>::max())));
   builder.SetMaxSendMessageSize(static_cast<int>(

@@ -11,8 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/proto_convert.h"
-#include "storage/shared_memory/ring_server.h"
 #include "server/tensorpager_service.h"  // the class these members belong to
+#include "storage/shared_memory/ring_server.h"
 
 namespace tensorpager::server {
 
@@ -85,9 +85,9 @@ class RingRanges final : public SharedRanges {
       const v1::SharedRange& range) override {
     if (!shared_memory::InDataArea(range.offset(), range.length(),
                                    segment_.size())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "range [", range.offset(), ", +", range.length(),
-          ") lies outside the ring segment's data area"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("range [", range.offset(), ", +", range.length(),
+                       ") lies outside the ring segment's data area"));
     }
     return segment_.subspan(range.offset(), range.length());
   }

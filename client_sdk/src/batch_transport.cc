@@ -105,10 +105,10 @@ absl::StatusOr<v1::LookupResponse> BatchTransport::Lookup(
     const v1::LookupRequest& request) {
   v1::LookupResponse response;
   if (SharedArena* arena = blocks_->Arena()) {
-    if (std::optional<absl::Status> s = CallRing(
-            *arena, shared_memory::kLookup, request,
-            kReplyBase + kLookupReplyPerBlock * request.ids_size(),
-            &response)) {
+    if (std::optional<absl::Status> s =
+            CallRing(*arena, shared_memory::kLookup, request,
+                     kReplyBase + kLookupReplyPerBlock * request.ids_size(),
+                     &response)) {
       if (!s->ok()) return *s;
       return response;
     }
@@ -137,10 +137,10 @@ absl::StatusOr<v1::PutBlocksResponse> BatchTransport::Put(
            request.mutable_blocks(static_cast<int>(i))->mutable_shared());
     }
     v1::PutBlocksResponse response;
-    if (std::optional<absl::Status> s = CallRing(
-            *arena, shared_memory::kPutBlocks, request,
-            kReplyBase + kPutReplyPerBlock * request.blocks_size(),
-            &response)) {
+    if (std::optional<absl::Status> s =
+            CallRing(*arena, shared_memory::kPutBlocks, request,
+                     kReplyBase + kPutReplyPerBlock * request.blocks_size(),
+                     &response)) {
       if (!s->ok()) return *s;
       blocks_->CountShared(layout.bytes, /*ring=*/true);
       return response;
@@ -180,7 +180,8 @@ absl::StatusOr<v1::PutBlocksResponse> BatchTransport::PutInline(
 }
 
 absl::StatusOr<v1::GetBlocksResponse> BatchTransport::Get(
-    v1::GetBlocksRequest request, absl::Span<const absl::Span<std::byte>> outs) {
+    v1::GetBlocksRequest request,
+    absl::Span<const absl::Span<std::byte>> outs) {
   SharedArena* arena = blocks_->Arena();
   const Layout layout = LayOut(outs);
   // Buffers far larger than the blocks would take the arena from others.
@@ -226,7 +227,8 @@ absl::StatusOr<v1::GetBlocksResponse> BatchTransport::Get(
 }
 
 absl::StatusOr<v1::GetBlocksResponse> BatchTransport::GetInline(
-    v1::GetBlocksRequest request, absl::Span<const absl::Span<std::byte>> outs) {
+    v1::GetBlocksRequest request,
+    absl::Span<const absl::Span<std::byte>> outs) {
   v1::GetBlocksResponse response;
   grpc::Status s = WithRetries(
       options_.timeout, options_.max_retries, options_.retry_backoff,

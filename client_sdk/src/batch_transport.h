@@ -43,7 +43,8 @@ class BatchTransport {
   // Block i goes to the front of outs[i]; a block larger than its buffer
   // fails alone (INVALID_ARGUMENT).
   absl::StatusOr<v1::GetBlocksResponse> Get(
-      v1::GetBlocksRequest request, absl::Span<const absl::Span<std::byte>> outs);
+      v1::GetBlocksRequest request,
+      absl::Span<const absl::Span<std::byte>> outs);
 
   BatchPath path();
 
@@ -59,7 +60,8 @@ class BatchTransport {
       v1::PutBlocksRequest request,
       absl::Span<const absl::Span<const std::byte>> sources);
   absl::StatusOr<v1::GetBlocksResponse> GetInline(
-      v1::GetBlocksRequest request, absl::Span<const absl::Span<std::byte>> outs);
+      v1::GetBlocksRequest request,
+      absl::Span<const absl::Span<std::byte>> outs);
 
   BlockTransport* blocks_;
   const ClientOptions& options_;

@@ -210,8 +210,7 @@ absl::StatusOr<std::vector<GetOutcome>> Client::GetBatch(
       return absl::InternalError("GetBlocks answered for other blocks");
     }
     for (size_t j = begin; j < end; ++j) {
-      v1::GetResult* r =
-          response->mutable_results(static_cast<int>(j - begin));
+      v1::GetResult* r = response->mutable_results(static_cast<int>(j - begin));
       GetOutcome& o = outcomes[sent[j]];
       o.status = StatusOf(r->status());
       if (!o.status.ok()) continue;
@@ -280,8 +279,7 @@ absl::StatusOr<UnregisterOutcome> Client::UnregisterPrefix(
   }
   const absl::string_view resolved =
       ns.empty() ? absl::string_view(storage::kDefaultNamespace) : ns;
-  if (absl::Status s = cache_->InvalidatePrefix(resolved, id_prefix);
-      !s.ok()) {
+  if (absl::Status s = cache_->InvalidatePrefix(resolved, id_prefix); !s.ok()) {
     return s;
   }
   v1::UnregisterBlocksRequest request;

@@ -27,10 +27,10 @@ absl::Status RunLookup(const Invocation& inv, Context& ctx) {
   t.AlignRight({3});
   for (size_t i = 0; i < found->entries.size(); ++i) {
     const v1::LookupEntry& e = found->entries[i];
-    t.AddRow({inv.args()[i], e.present() ? "yes" : "no",
-              e.tier() == v1::TIER_UNSPECIFIED ? "-" : TierName(e.tier()),
-              e.tier() == v1::TIER_UNSPECIFIED ? "-"
-                                               : HumanBytes(e.size_bytes())});
+    t.AddRow(
+        {inv.args()[i], e.present() ? "yes" : "no",
+         e.tier() == v1::TIER_UNSPECIFIED ? "-" : TierName(e.tier()),
+         e.tier() == v1::TIER_UNSPECIFIED ? "-" : HumanBytes(e.size_bytes())});
   }
   ctx.out() << t.Render();
   ctx.out() << "prefix hits: " << found->prefix_hits << " of "
@@ -54,10 +54,9 @@ absl::Status RunRm(const Invocation& inv, Context& ctx) {
   absl::Status first_error = gone->first_failure;
   for (size_t i = 0; i < gone->results.size(); ++i) {
     if (!gone->results[i].ok() && first_error.ok()) {
-      first_error =
-          absl::Status(gone->results[i].code(),
-                       absl::StrCat(inv.args()[i], ": ",
-                                    gone->results[i].message()));
+      first_error = absl::Status(
+          gone->results[i].code(),
+          absl::StrCat(inv.args()[i], ": ", gone->results[i].message()));
     }
   }
   if (inv.Has("json")) {

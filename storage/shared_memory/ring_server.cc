@@ -52,9 +52,9 @@ absl::StatusOr<RingRequest> DecodeRequest(const RingSlot& slot,
   }
   if (IsBatchOp(request.op) &&
       !InDataArea(request.offset, request.length, segment_bytes)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ring reply area [", request.offset, ", +", request.length,
-        ") lies outside the segment's data area"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring reply area [", request.offset, ", +", request.length,
+                     ") lies outside the segment's data area"));
   }
   return request;
 }
@@ -180,11 +180,10 @@ void RingServer::Serve(uint32_t index) {
   absl::StatusOr<RingRequest> request = DecodeRequest(slot, size_);
   RingCompletion completion;
   if (request.ok()) {
-    completion =
-        handler_(*request,
-                 absl::Span<std::byte>(base_ + request->data_offset,
-                                       request->data_length),
-                 absl::Span<std::byte>(base_, size_));
+    completion = handler_(*request,
+                          absl::Span<std::byte>(base_ + request->data_offset,
+                                                request->data_length),
+                          absl::Span<std::byte>(base_, size_));
   } else {
     completion.status = request.status();
   }

@@ -565,7 +565,8 @@ void Run(Harness& h, Reader& in) {
             Direct(h, rpc, bytes, &S::Lookup, &r, &out);
         if (s && s->ok()) {
           TP_FUZZ_CHECK(out.entries_size() == r.ids_size());
-          TP_FUZZ_CHECK(out.prefix_hits() <= static_cast<uint32_t>(r.ids_size()));
+          TP_FUZZ_CHECK(out.prefix_hits() <=
+                        static_cast<uint32_t>(r.ids_size()));
         }
         break;
       }

@@ -202,6 +202,8 @@ class RingBatchAbuseTest : public BatchAbuseTest {
       GTEST_SKIP() << "no served ring here: " << s.error_message();
     }
     ring_->Reset(/*served=*/true);
+    segment_id_ = resp.segment_id();
+    capability_ = resp.capability();
   }
   void TearDown() override {
     ring_.reset();
@@ -227,6 +229,8 @@ class RingBatchAbuseTest : public BatchAbuseTest {
   }
 
   int fd_ = -1;
+  uint64_t segment_id_ = 0;
+  std::string capability_;
   std::byte* base_ = nullptr;
   uint64_t size_ = 0;
   std::unique_ptr<shared_memory::RingClient> ring_;
@@ -256,9 +260,9 @@ TEST_F(RingBatchAbuseTest, GarbageAndOutOfSegmentRangesAreRefused) {
   c = Post(shared_memory::kPutBlocks, put.SerializeAsString(), 4096);
   ASSERT_TRUE(c.status.ok()) << c.status;
   v1::PutBlocksResponse reply;
-  ASSERT_TRUE(reply.ParseFromArray(
-      base_ + shared_memory::kDataOffset + 256 * 1024,
-      static_cast<int>(c.length)));
+  ASSERT_TRUE(
+      reply.ParseFromArray(base_ + shared_memory::kDataOffset + 256 * 1024,
+                           static_cast<int>(c.length)));
   ASSERT_EQ(reply.results_size(), 3);
   EXPECT_EQ(reply.results(0).status().code(),
             static_cast<int>(absl::StatusCode::kInvalidArgument));
@@ -276,6 +280,51 @@ TEST_F(RingBatchAbuseTest, GarbageAndOutOfSegmentRangesAreRefused) {
   c = Post(shared_memory::kLookup, look.SerializeAsString(), 16);
   EXPECT_EQ(c.status.code(), absl::StatusCode::kResourceExhausted) << c.status;
   ExpectServing();
+}
+
+TEST_F(RingBatchAbuseTest, RangesOfAnotherSegmentOrCapabilityReachNothing) {
+  // Through the RPCs a range names its segment: a wrong capability or an
+  // unknown segment fails the whole call alike, before anything changed.
+  for (const auto& [id, capability] :
+       {std::make_pair(segment_id_, std::string(16, 'x')),
+        std::make_pair(segment_id_ + 100, capability_)}) {
+    v1::PutBlocksRequest put;
+    *put.add_blocks() = Inline("inline", "abcd");
+    v1::PutBlock* b = put.add_blocks();
+    b->set_id("stolen");
+    b->mutable_shared()->set_segment_id(id);
+    b->mutable_shared()->set_capability(capability);
+    b->mutable_shared()->set_offset(shared_memory::kDataOffset);
+    b->mutable_shared()->set_length(4096);
+    v1::PutBlocksResponse resp;
+    grpc::Status s = Call(&Stub::PutBlocks, put, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+    EXPECT_FALSE(Registered("inline"));
+    EXPECT_FALSE(Registered("stolen"));
+
+    v1::GetBlocksRequest get;
+    get.add_ids("inline");
+    v1::SharedRange* d = get.add_destinations();
+    d->set_segment_id(id);
+    d->set_capability(capability);
+    d->set_offset(shared_memory::kDataOffset);
+    d->set_length(4096);
+    v1::GetBlocksResponse got;
+    EXPECT_EQ(Call(&Stub::GetBlocks, get, &got).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  // With the right capability the same call works.
+  v1::PutBlocksRequest put;
+  v1::PutBlock* b = put.add_blocks();
+  b->set_id("mine");
+  b->mutable_shared()->set_segment_id(segment_id_);
+  b->mutable_shared()->set_capability(capability_);
+  b->mutable_shared()->set_offset(shared_memory::kDataOffset);
+  b->mutable_shared()->set_length(4096);
+  v1::PutBlocksResponse resp;
+  ASSERT_TRUE(Call(&Stub::PutBlocks, put, &resp).ok());
+  EXPECT_EQ(resp.results(0).status().code(), 0);
+  EXPECT_TRUE(Registered("mine"));
 }
 
 }  // namespace

@@ -69,8 +69,9 @@ class SdkBatchTest : public PagerTest,
     std::vector<GetItem> items;
     for (size_t i = 0; i < ids.size(); ++i) {
       items.push_back(GetItem{
-          ids[i], absl::MakeSpan(reinterpret_cast<std::byte*>((*data)[i].data()),
-                                 capacity)});
+          ids[i],
+          absl::MakeSpan(reinterpret_cast<std::byte*>((*data)[i].data()),
+                         capacity)});
     }
     auto out = client_->GetBatch("", items);
     EXPECT_TRUE(out.ok()) << out.status();
@@ -129,8 +130,8 @@ TEST_P(SdkBatchTest, TensorAttributesComeBack) {
   EXPECT_TRUE((*put)[0].created);
   std::string out(64, '\0');
   auto got = client_->GetBatch(
-      "models", {GetItem{"t", absl::MakeSpan(
-                                   reinterpret_cast<std::byte*>(out.data()),
+      "models",
+      {GetItem{"t", absl::MakeSpan(reinterpret_cast<std::byte*>(out.data()),
                                    out.size())}});
   ASSERT_TRUE(got.ok()) << got.status();
   const GetOutcome& g = (*got)[0];
@@ -203,8 +204,8 @@ TEST_P(SdkBatchTest, BadBlocksFailAloneAndChangeNothing) {
   for (size_t i = 0; i < ids.size(); ++i) {
     const uint64_t capacity = ids[i] == "c" ? 4 * kKiB : 64 * kKiB;
     gets.push_back(GetItem{
-        ids[i],
-        absl::MakeSpan(reinterpret_cast<std::byte*>(data[i].data()), capacity)});
+        ids[i], absl::MakeSpan(reinterpret_cast<std::byte*>(data[i].data()),
+                               capacity)});
   }
   auto got = client_->GetBatch("", gets);
   ASSERT_TRUE(got.ok()) << got.status();

@@ -172,9 +172,7 @@ TEST(RingServerTest, NoThreadsToSpareIsAnErrorNotAnAbort) {
     auto ring = shared_memory::RingServer::Start(
         mapping, size,
         [](const shared_memory::RingRequest&, absl::Span<std::byte>,
-           absl::Span<std::byte>) {
-          return shared_memory::RingCompletion{};
-        });
+           absl::Span<std::byte>) { return shared_memory::RingCompletion{}; });
     ::_exit(!ring.ok() &&
                     ring.status().code() == absl::StatusCode::kResourceExhausted
                 ? 0

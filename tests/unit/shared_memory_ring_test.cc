@@ -54,10 +54,10 @@ TEST_F(RingTest, ClientFormatsTheHeaderTheServerChecks) {
   EXPECT_EQ(header->magic, kMagic);
   EXPECT_EQ(header->slots, kSlots);
   std::memset(base_ + kRingOffset, 0, sizeof(RingHeader));
-  absl::StatusOr<std::unique_ptr<RingServer>> refused = RingServer::Start(
-      mapping_, kSegmentBytes, [](const RingRequest&, absl::Span<std::byte>, absl::Span<std::byte>) {
-        return RingCompletion{};
-      });
+  absl::StatusOr<std::unique_ptr<RingServer>> refused =
+      RingServer::Start(mapping_, kSegmentBytes,
+                        [](const RingRequest&, absl::Span<std::byte>,
+                           absl::Span<std::byte>) { return RingCompletion{}; });
   EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
 }
 
