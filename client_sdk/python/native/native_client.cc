@@ -1,0 +1,463 @@
+#include "client_sdk/python/native/native_client.h"
+
+#include <pybind11/stl.h>
+
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "client_sdk/python/native/buffers.h"
+#include "client_sdk/python/native/errors.h"
+#include "client_sdk/python/native/log_bridge.h"
+#include "client_sdk/python/native/proto_dict.h"
+
+namespace tensorpager::python {
+namespace py = pybind11;
+
+namespace {
+
+// The attributes a put gives a block it creates; shared by the host batch
+// path and the device path.
+struct PutAttributes {
+  v1::RegionType region_type = v1::TENSOR_DATA;
+  v1::DType dtype = v1::DTYPE_UNSPECIFIED;
+  std::vector<int64_t> shape;
+  std::map<std::string, std::string> labels;
+  v1::Compression compression = v1::COMPRESSION_UNSPECIFIED;
+  bool pinned = false;
+  std::optional<std::pair<std::string, uint32_t>> sequence;
+};
+
+template <typename Enum>
+Enum EnumFrom(py::handle value, bool (*valid)(int), const char* what) {
+  const int number = value.cast<int>();
+  if (!valid(number)) {
+    throw py::value_error(absl::StrCat("unknown ", what, " ", number));
+  }
+  return static_cast<Enum>(number);
+}
+
+// Fields 2.. of a put item: (id, data, region_type, dtype, shape, labels,
+// compression, pinned, sequence).
+PutAttributes AttributesOf(const py::tuple& item) {
+  if (item.size() != 9) {
+    throw py::type_error("a put item has 9 fields (see _native.pyi)");
+  }
+  PutAttributes a;
+  a.region_type =
+      EnumFrom<v1::RegionType>(item[2], v1::RegionType_IsValid, "region type");
+  a.dtype = EnumFrom<v1::DType>(item[3], v1::DType_IsValid, "dtype");
+  a.shape = item[4].cast<std::vector<int64_t>>();
+  a.labels = item[5].cast<std::map<std::string, std::string>>();
+  a.compression = EnumFrom<v1::Compression>(item[6], v1::Compression_IsValid,
+                                            "compression");
+  a.pinned = item[7].cast<bool>();
+  if (!item[8].is_none()) {
+    a.sequence = item[8].cast<std::pair<std::string, uint32_t>>();
+  }
+  return a;
+}
+
+py::tuple UnregisterResult(const UnregisterOutcome& o) {
+  py::list results;
+  for (const absl::Status& s : o.results) {
+    results.append(
+        py::make_tuple(static_cast<int>(s.code()), std::string(s.message())));
+  }
+  py::object first_failure = py::none();
+  if (!o.first_failure.ok()) {
+    first_failure = py::make_tuple(static_cast<int>(o.first_failure.code()),
+                                   std::string(o.first_failure.message()));
+  }
+  return py::make_tuple(results, o.blocks_removed, o.ram_bytes_freed,
+                        o.disk_bytes_freed, o.blocks_failed, first_failure);
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// The device path's answer to an existing block: PutBatch's rule (same
+// size, dtype and shape, else FAILED_PRECONDITION and no change).
+absl::Status CheckOverwrite(const BlockName& name, const v1::BlockInfo& info,
+                            uint64_t size, const PutAttributes& a) {
+  const std::vector<int64_t> shape(info.shape().begin(), info.shape().end());
+  if (info.size_bytes() == size && info.dtype() == a.dtype &&
+      shape == a.shape) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "block ", name.ToString(), " exists with ", info.size_bytes(),
+      " bytes, dtype ", v1::DType_Name(info.dtype()), ", shape ",
+      ShapeText(shape), "; the put has ", size, " bytes, dtype ",
+      v1::DType_Name(a.dtype), ", shape ", ShapeText(a.shape),
+      ": unregister it first"));
+}
+
+}  // namespace
+
+uintptr_t DeviceBlock::address() const {
+  if (!handle_.valid()) throw py::value_error("the device block is released");
+  return reinterpret_cast<uintptr_t>(handle_.data());
+}
+
+uint64_t DeviceBlock::size() const {
+  if (!handle_.valid()) throw py::value_error("the device block is released");
+  return handle_.size();
+}
+
+void DeviceBlock::Release() {
+  if (!handle_.valid()) return;
+  py::gil_scoped_release release;
+  handle_.Release();
+}
+
+NativeClient::NativeClient(const std::string& target, const NativeOptions& o) {
+  if (!(o.timeout_s > 0)) throw py::value_error("timeout must be positive");
+  ClientOptions options;
+  options.timeout = absl::Seconds(o.timeout_s);
+  options.max_retries = o.max_retries;
+  options.connections = o.connections;
+  options.shared_memory_bytes = o.shared_memory_bytes;
+  options.client_id = o.client_id;
+  options.cache.host_budget_bytes = o.host_cache_bytes;
+  options.reporting.watch_pressure = o.watch_pressure;
+  options.tune_allocator = o.tune_allocator;
+  if (o.python_logging) options.log_sink = PythonLogSink();
+  absl::StatusOr<std::unique_ptr<Client>> client;
+  {
+    // Connect starts threads that log through the sink, which takes the
+    // GIL.
+    py::gil_scoped_release release;
+    client = Client::Connect(target, std::move(options));
+  }
+  client_ = ValueOrThrow(std::move(client));
+  TrackClient(client_);
+}
+
+NativeClient::~NativeClient() {
+  std::shared_ptr<Client> client;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    client.swap(client_);
+  }
+  if (client == nullptr) return;
+  py::gil_scoped_release release;
+  client.reset();  // ~Client closes it, logging what it could not do
+}
+
+std::shared_ptr<Client> NativeClient::Use() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (client_ == nullptr) {
+    throw StatusError(absl::FailedPreconditionError("the client is closed"));
+  }
+  return client_;
+}
+
+void NativeClient::Close() {
+  std::shared_ptr<Client> client;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    client.swap(client_);
+  }
+  if (client == nullptr) return;
+  absl::Status closed;
+  {
+    py::gil_scoped_release release;
+    closed = client->Close();
+    client.reset();
+  }
+  ThrowIfError(closed);
+}
+
+bool NativeClient::closed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return client_ == nullptr;
+}
+
+void NativeClient::WaitUntilReady(double timeout_s) {
+  std::shared_ptr<Client> c = Use();
+  absl::Status s;
+  {
+    py::gil_scoped_release release;
+    s = c->WaitUntilReady(absl::Seconds(timeout_s));
+  }
+  ThrowIfError(s);
+}
+
+py::tuple NativeClient::Lookup(const std::string& ns,
+                               const std::vector<std::string>& ids) {
+  std::shared_ptr<Client> c = Use();
+  absl::StatusOr<LookupOutcome> outcome;
+  {
+    py::gil_scoped_release release;
+    outcome = c->Lookup(ns, ids);
+  }
+  const LookupOutcome o = ValueOrThrow(std::move(outcome));
+  py::list entries;
+  for (const v1::LookupEntry& e : o.entries) {
+    entries.append(py::make_tuple(e.present(), static_cast<int>(e.tier()),
+                                  e.size_bytes()));
+  }
+  return py::make_tuple(entries, o.prefix_hits);
+}
+
+py::list NativeClient::PutBatch(const std::string& ns, py::list items,
+                                std::optional<bool> durable) {
+  std::shared_ptr<Client> c = Use();
+  BufferViews views(items.size());
+  std::vector<PutItem> puts;
+  puts.reserve(items.size());
+  for (py::handle h : items) {
+    const py::tuple item = h.cast<py::tuple>();
+    PutAttributes a = AttributesOf(item);
+    PutItem& p = puts.emplace_back();
+    p.id = item[0].cast<std::string>();
+    p.data = views.Add(item[1], /*writable=*/false);
+    p.region_type = a.region_type;
+    p.dtype = a.dtype;
+    p.shape = std::move(a.shape);
+    p.labels = std::move(a.labels);
+    p.sequence = std::move(a.sequence);
+    p.compression = a.compression;
+    p.pinned = a.pinned;
+  }
+  absl::StatusOr<std::vector<PutOutcome>> outcomes;
+  {
+    py::gil_scoped_release release;
+    outcomes = c->PutBatch(ns, puts, durable);
+  }
+  py::list results;
+  for (const PutOutcome& o : ValueOrThrow(std::move(outcomes))) {
+    results.append(py::make_tuple(static_cast<int>(o.status.code()),
+                                  std::string(o.status.message()), o.created,
+                                  o.version, o.durable));
+  }
+  return results;
+}
+
+py::list NativeClient::GetBatch(const std::string& ns, py::list items) {
+  std::shared_ptr<Client> c = Use();
+  BufferViews views(items.size());
+  std::vector<GetItem> gets;
+  gets.reserve(items.size());
+  for (py::handle h : items) {
+    const py::tuple item = h.cast<py::tuple>();
+    if (item.size() != 2) throw py::type_error("a get item is (id, buffer)");
+    gets.push_back(GetItem{item[0].cast<std::string>(),
+                           views.Add(item[1], /*writable=*/true)});
+  }
+  absl::StatusOr<std::vector<GetOutcome>> outcomes;
+  {
+    py::gil_scoped_release release;
+    outcomes = c->GetBatch(ns, gets);
+  }
+  py::list results;
+  for (const GetOutcome& o : ValueOrThrow(std::move(outcomes))) {
+    results.append(py::make_tuple(
+        static_cast<int>(o.status.code()), std::string(o.status.message()),
+        o.size_bytes, static_cast<int>(o.dtype), py::cast(o.shape),
+        static_cast<int>(o.region_type), py::cast(o.labels), o.hit, o.version));
+  }
+  return results;
+}
+
+py::tuple NativeClient::UnregisterBatch(const std::string& ns,
+                                        const std::vector<std::string>& ids) {
+  std::shared_ptr<Client> c = Use();
+  absl::StatusOr<UnregisterOutcome> outcome;
+  {
+    py::gil_scoped_release release;
+    outcome = c->UnregisterBatch(ns, ids);
+  }
+  return UnregisterResult(ValueOrThrow(std::move(outcome)));
+}
+
+py::tuple NativeClient::UnregisterPrefix(const std::string& ns,
+                                         const std::string& prefix) {
+  std::shared_ptr<Client> c = Use();
+  absl::StatusOr<UnregisterOutcome> outcome;
+  {
+    py::gil_scoped_release release;
+    outcome = c->UnregisterPrefix(ns, prefix);
+  }
+  return UnregisterResult(ValueOrThrow(std::move(outcome)));
+}
+
+py::tuple NativeClient::BatchPath() {
+  std::shared_ptr<Client> c = Use();
+  tensorpager::BatchPath path;
+  {
+    py::gil_scoped_release release;  // may attach the segment first
+    path = c->batch_path();
+  }
+  return py::make_tuple(path.shared_memory, path.reason);
+}
+
+py::tuple NativeClient::Unregister(const std::string& ns,
+                                   const std::string& id) {
+  std::shared_ptr<Client> c = Use();
+  absl::StatusOr<v1::UnregisterBlockResponse> r;
+  {
+    py::gil_scoped_release release;
+    r = c->Unregister(BlockName(ns, id));
+  }
+  const v1::UnregisterBlockResponse resp = ValueOrThrow(std::move(r));
+  return py::make_tuple(resp.ram_bytes_freed(), resp.disk_bytes_freed());
+}
+
+py::dict NativeClient::GetInfo(const std::string& ns, const std::string& id) {
+  std::shared_ptr<Client> c = Use();
+  absl::StatusOr<v1::BlockInfo> r;
+  {
+    py::gil_scoped_release release;
+    r = c->Get(BlockName(ns, id));
+  }
+  return MessageToDict(ValueOrThrow(std::move(r)));
+}
+
+namespace {
+std::vector<BlockName> NamesOf(const std::string& ns,
+                               const std::vector<std::string>& ids) {
+  std::vector<BlockName> names;
+  names.reserve(ids.size());
+  for (const std::string& id : ids) names.emplace_back(ns, id);
+  return names;
+}
+}  // namespace
+
+py::dict NativeClient::SwapOut(const std::string& ns,
+                               const std::vector<std::string>& ids) {
+  std::shared_ptr<Client> c = Use();
+  const std::vector<BlockName> names = NamesOf(ns, ids);
+  absl::StatusOr<v1::SwapResponse> r;
+  {
+    py::gil_scoped_release release;
+    r = c->SwapOut(names);
+  }
+  return MessageToDict(ValueOrThrow(std::move(r)));
+}
+
+py::dict NativeClient::SwapIn(const std::string& ns,
+                              const std::vector<std::string>& ids) {
+  std::shared_ptr<Client> c = Use();
+  const std::vector<BlockName> names = NamesOf(ns, ids);
+  absl::StatusOr<v1::SwapResponse> r;
+  {
+    py::gil_scoped_release release;
+    r = c->SwapIn(names);
+  }
+  return MessageToDict(ValueOrThrow(std::move(r)));
+}
+
+py::dict NativeClient::Pin(const std::string& ns, const std::string& id) {
+  std::shared_ptr<Client> c = Use();
+  absl::StatusOr<v1::BlockInfo> r;
+  {
+    py::gil_scoped_release release;
+    r = c->Pin(BlockName(ns, id));
+  }
+  return MessageToDict(ValueOrThrow(std::move(r)));
+}
+
+py::dict NativeClient::Unpin(const std::string& ns, const std::string& id) {
+  std::shared_ptr<Client> c = Use();
+  absl::StatusOr<v1::BlockInfo> r;
+  {
+    py::gil_scoped_release release;
+    r = c->Unpin(BlockName(ns, id));
+  }
+  return MessageToDict(ValueOrThrow(std::move(r)));
+}
+
+py::dict NativeClient::Status() {
+  std::shared_ptr<Client> c = Use();
+  absl::StatusOr<v1::StatusResponse> r;
+  {
+    py::gil_scoped_release release;
+    r = c->Status();
+  }
+  return MessageToDict(ValueOrThrow(std::move(r)));
+}
+
+py::tuple NativeClient::PutFromDevice(const std::string& ns, py::tuple item,
+                                      int device, std::optional<bool> durable) {
+  std::shared_ptr<Client> c = Use();
+  const PutAttributes a = AttributesOf(item);
+  const BlockName name(ns, item[0].cast<std::string>());
+  BufferViews views(1);
+  const absl::Span<std::byte> data = views.Add(item[1], /*writable=*/false);
+  if (!PyTuple_Check(item[1].ptr())) {
+    throw py::type_error("device memory is passed as (address, size)");
+  }
+  if (device < 0) throw py::value_error("a device ordinal is >= 0");
+  absl::StatusOr<v1::WriteBlockResponse> written;
+  bool created = false;
+  {
+    py::gil_scoped_release release;
+    BlockSpec spec(name, data.size());
+    spec.region_type = a.region_type;
+    spec.pinned = a.pinned;
+    spec.dtype = a.dtype;
+    spec.shape = a.shape;
+    spec.labels = a.labels;
+    spec.sequence = a.sequence;
+    spec.compression = a.compression;
+    absl::Status ready = c->Register(spec).status();
+    created = ready.ok();
+    if (ready.code() == absl::StatusCode::kAlreadyExists) {
+      absl::StatusOr<v1::BlockInfo> info = c->Get(name);
+      ready = info.ok() ? CheckOverwrite(name, *info, data.size(), a)
+                        : info.status();
+    }
+    if (!ready.ok()) {
+      written = ready;
+    } else {
+      written = c->WriteFrom(name, data.data(), data.size(),
+                             Placement::Device(device), 0, durable);
+      if (!written.ok() && created) {
+        // As Register(spec, data, from): no registered block without bytes.
+        static_cast<void>(c->Unregister(name));
+      }
+    }
+  }
+  const v1::WriteBlockResponse w = ValueOrThrow(std::move(written));
+  return py::make_tuple(created, w.block().version(), w.durable());
+}
+
+std::unique_ptr<DeviceBlock> NativeClient::AccessDevice(const std::string& ns,
+                                                        const std::string& id,
+                                                        int device) {
+  std::shared_ptr<Client> c = Use();
+  if (device < 0) throw py::value_error("a device ordinal is >= 0");
+  absl::StatusOr<BlockHandle> handle;
+  {
+    py::gil_scoped_release release;
+    handle = c->Access(BlockName(ns, id), Placement::Device(device));
+  }
+  return std::make_unique<DeviceBlock>(c, ValueOrThrow(std::move(handle)));
+}
+
+bool NativeClient::host_mode() { return Use()->host_mode(); }
+
+int NativeClient::device_count() {
+  return Use()->device_runtime().device_count();
+}
+
+std::string NativeClient::device_runtime_name() {
+  return Use()->device_runtime().name();
+}
+
+std::string NativeClient::device_unavailable_reason() {
+  return Use()->device_runtime().unavailable_reason();
+}
+
+std::string NativeClient::client_id() { return Use()->client_id(); }
+
+std::shared_ptr<grpc::Channel> NativeClient::channel() {
+  return Use()->channel();
+}
+
+}  // namespace tensorpager::python

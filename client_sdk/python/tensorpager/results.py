@@ -1,0 +1,151 @@
+"""What the calls of :class:`tensorpager.Client` return.
+
+Batch calls give one result per item, in the order of the keys: a failed
+item carries its exception in ``error`` (``ok`` is False) and changed
+nothing on the server; the other items went ahead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Tuple, TypeVar
+
+from .errors import Error
+from .types import DType, RegionType, Tier
+
+
+_T = TypeVar("_T", bound="_Outcome")
+
+
+class _Outcome:
+    """``ok``/``raise_if_error`` over an ``error`` field."""
+
+    error: Optional[Error]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def raise_if_error(self) -> None:
+        """Raises ``error`` when the item failed."""
+        if self.error is not None:
+            raise self.error
+
+    def _raised(self: _T) -> _T:
+        self.raise_if_error()
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class PutResult(_Outcome):
+    """One block of :meth:`Client.batch_put` (or a :meth:`Client.put`)."""
+
+    key: str
+    error: Optional[Error] = None
+    created: bool = False  # the put registered the block
+    version: int = 0  # the block's version after the put
+    durable: bool = False  # on disk when acknowledged
+
+
+@dataclasses.dataclass(frozen=True)
+class GetResult(_Outcome):
+    """One block of :meth:`Client.batch_get` or
+    :meth:`Client.batch_get_into`.
+
+    ``value`` is the block (bytes, a numpy array or a torch tensor, see
+    :meth:`Client.get`) for ``batch_get``, the caller's buffer for
+    ``batch_get_into``, and None when the item failed.
+    """
+
+    key: str
+    error: Optional[Error] = None
+    value: Any = None
+    size: int = 0  # bytes of the block (written to the buffer's front)
+    dtype: DType = DType.UNSPECIFIED
+    shape: Tuple[int, ...] = ()
+    region_type: RegionType = RegionType.UNSPECIFIED
+    labels: Dict[str, str] = dataclasses.field(default_factory=dict)
+    hit: bool = False  # it was in the server's RAM
+    version: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class LookupEntry:
+    """One key of :meth:`Client.lookup`. ``present``: written and readable
+    (in RAM or on disk); a registered block that is EMPTY or LOST is not
+    present. ``tier`` is UNSPECIFIED when no such block exists."""
+
+    key: str
+    present: bool
+    tier: Tier
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LookupResult:
+    """:meth:`Client.lookup`: an entry per key, in order, and
+    ``prefix_hits``, how many keys from the first are present (the part of
+    a chain of page hashes that can be loaded instead of recomputed)."""
+
+    entries: List[LookupEntry]
+    prefix_hits: int
+
+    @property
+    def present(self) -> List[bool]:
+        return [e.present for e in self.entries]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteResult:
+    """:meth:`Client.batch_delete` and :meth:`Client.delete_prefix`.
+
+    ``errors`` has one entry per key for ``batch_delete`` (None where the
+    block was removed, :class:`NotFound` where there was none) and is empty
+    for ``delete_prefix``, where ``blocks_failed`` counts the matching
+    blocks that could not be removed (a read or write in flight: call
+    again) and ``first_failure`` says why the first of them stayed.
+    """
+
+    errors: List[Optional[Error]]
+    blocks_removed: int
+    ram_bytes_freed: int
+    disk_bytes_freed: int
+    blocks_failed: int = 0
+    first_failure: Optional[Error] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.blocks_failed == 0 and all(e is None for e in self.errors)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPath:
+    """How this client's batches travel: through a shared-memory arena
+    with the server (same host), else gRPC messages; ``reason`` says
+    why."""
+
+    shared_memory: bool
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PressureEvent:
+    """A pressure level of one resource ("host_ram", "gpu0", ...) from
+    :meth:`Client.watch_pressure`. Levels are "LOW", "MEDIUM", "HIGH",
+    "CRITICAL" ("PRESSURE_LEVEL_UNSPECIFIED" before the first);
+    ``state`` is the resource's ResourcePressure message as a dict (usage,
+    trend, thresholds)."""
+
+    resource: str
+    previous_level: str
+    level: str
+    unix_ms: int
+    state: Dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, event: Dict[str, Any]) -> "PressureEvent":
+        return cls(resource=event["resource"],
+                   previous_level=str(event["previous_level"]),
+                   level=str(event["level"]),
+                   unix_ms=int(event["unix_ms"]),
+                   state=event["state"] or {})

@@ -1,0 +1,159 @@
+"""A real tensorpagerd for Python tests and benchmarks: loopback, a port
+the kernel picks (port 0 + the ready file), a temporary data dir, and no
+process left behind (the child dies with its parent, and stop() kills
+what SIGTERM does not end).
+
+The binary: $TENSORPAGERD, else $TP_BINARY_DIR/server/tensorpagerd, else
+build/server/tensorpagerd under the repository.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from typing import List, Optional, Sequence
+
+_REPO = pathlib.Path(__file__).resolve().parents[2]
+_PR_SET_PDEATHSIG = 1
+
+
+def binary_path() -> str:
+    if os.environ.get("TENSORPAGERD"):
+        return os.environ["TENSORPAGERD"]
+    build = os.environ.get("TP_BINARY_DIR", str(_REPO / "build"))
+    return os.path.join(build, "server", "tensorpagerd")
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: the server must not outlive
+    # a test run that crashes or is killed.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class ServerProcess:
+    """tensorpagerd on 127.0.0.1 with its own data dir."""
+
+    def __init__(self, flags: Sequence[str] = (),
+                 data_dir: Optional[str] = None,
+                 workdir: Optional[str] = None):
+        self.binary = binary_path()
+        if not os.access(self.binary, os.X_OK):
+            raise RuntimeError(
+                f"{self.binary} not built (cmake --build build --target "
+                "tensorpagerd), or set TENSORPAGERD")
+        self._own_workdir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix="tensorpager-py-")
+        self.data_dir = data_dir or os.path.join(self.workdir, "data")
+        self.flags = list(flags)
+        self.ready_file = os.path.join(self.workdir, "ready")
+        self.log_path = os.path.join(self.workdir, "server.log")
+        self.port = 0
+        self.proc: Optional[subprocess.Popen] = None
+        self._launch(0)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _launch(self, port: int) -> None:
+        if os.path.exists(self.ready_file):
+            os.remove(self.ready_file)
+        cmd = [self.binary, f"--data_dir={self.data_dir}",
+               f"--grpc_address=127.0.0.1:{port}",
+               "--metrics_address=127.0.0.1:0",
+               f"--ready_file={self.ready_file}"] + self.flags
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL,
+                                         preexec_fn=_die_with_parent)
+        self.port = self._wait_ready(60.0)
+
+    def _wait_ready(self, timeout: float) -> int:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("tensorpagerd exited during startup:\n" +
+                                   self.log())
+            try:
+                with open(self.ready_file) as f:
+                    for line in f:
+                        key, _, value = line.strip().partition("=")
+                        if key == "grpc_port" and value.isdigit():
+                            return int(value)
+            except FileNotFoundError:
+                pass
+            time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"tensorpagerd not ready in {timeout:.0f} s:\n" +
+                           self.log())
+
+    def log(self, tail: int = 8000) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-tail:]
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> int:
+        """SIGTERM (the server's graceful stop), SIGKILL after 30 s;
+        returns the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # in case it is paused
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def restart(self, same_port: bool = True) -> None:
+        """Stops gracefully and starts again on the same data dir; on the
+        same port by default, so connected clients reach the new process."""
+        code = self.stop()
+        if code != 0:
+            raise RuntimeError(f"tensorpagerd exited with {code}:\n" +
+                               self.log())
+        self._launch(self.port if same_port else 0)
+
+    def pause(self) -> None:
+        """SIGSTOP: the server holds every request until resume()."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self) -> int:
+        """Stops the server and removes its files; returns the exit
+        code."""
+        code = self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return code
+
+
+def server_flags(extra: List[str]) -> List[str]:
+    """Flags that make a test server's behaviour independent of the host:
+    LRU (the hardware profile may pick another), a RAM budget."""
+    return ["--algorithm=lru", "--ram_budget=256MiB"] + extra
