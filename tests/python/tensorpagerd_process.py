@@ -9,6 +9,7 @@ build/server/tensorpagerd under the repository.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import pathlib
@@ -16,11 +17,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+import weakref
 from typing import List, Optional, Sequence
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 _PR_SET_PDEATHSIG = 1
+# Servers not stopped yet, killed at interpreter exit whatever happened.
+_running: "weakref.WeakSet[ServerProcess]" = weakref.WeakSet()
 
 
 def binary_path() -> str:
@@ -32,7 +37,9 @@ def binary_path() -> str:
 
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec: the server must not outlive
-    # a test run that crashes or is killed.
+    # a test run that crashes or is killed. The kernel sends the signal
+    # when the *thread* that forked ends, so only the main thread asks for
+    # it (see _launch).
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -69,10 +76,14 @@ class ServerProcess:
                f"--grpc_address=127.0.0.1:{port}",
                "--metrics_address=127.0.0.1:0",
                f"--ready_file={self.ready_file}"] + self.flags
+        # Started from another thread, the server would be killed when
+        # that thread ends: there it relies on stop() and the atexit hook.
+        main = threading.current_thread() is threading.main_thread()
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL,
-                                         preexec_fn=_die_with_parent)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if main else None)
+        _running.add(self)
         self.port = self._wait_ready(60.0)
 
     def _wait_ready(self, timeout: float) -> int:
@@ -151,6 +162,12 @@ class ServerProcess:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return code
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for server in list(_running):
+        server.kill()
 
 
 def server_flags(extra: List[str]) -> List[str]:

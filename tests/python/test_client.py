@@ -155,50 +155,59 @@ def test_restart_during_a_batch_put_loop(fresh_server: ServerProcess) -> None:
     server = fresh_server
     c = connect(server.target, "shm", timeout=20)
     restarted = threading.Event()
-
-    def restart() -> None:
-        time.sleep(0.3)
-        server.restart()
-        restarted.set()
-
-    restarter = threading.Thread(target=restart)
-    restarter.start()
     acknowledged = {}
-    retries = 0
-    batch = 0
-    after_restart = 0
-    deadline = time.monotonic() + 120
-    while after_restart < 10:
-        keys = [f"restart-{batch}-{i}" for i in range(8)]
-        values = [pattern(65536 + i, batch * 8 + i) for i in range(8)]
-        pending = list(range(8))
-        while pending:
-            assert time.monotonic() < deadline, "no progress after restart"
-            try:
-                results = c.batch_put([keys[i] for i in pending],
-                                      [values[i] for i in pending],
-                                      durable=True)
-            except tensorpager.Unavailable:
-                retries += 1
-                time.sleep(0.05)
-                continue
-            failed = []
-            for i, r in zip(pending, results):
-                if r.ok:
-                    acknowledged[keys[i]] = values[i]
-                elif isinstance(r.error, tensorpager.Unavailable):
-                    failed.append(i)
-                else:
-                    raise r.error
-            pending = failed
-            if pending:
-                retries += 1
-                time.sleep(0.05)
-        batch += 1
-        if restarted.is_set():
-            after_restart += 1
-    restarter.join()
-    assert len(acknowledged) == 8 * batch
+    failures: list = []
+
+    def put_loop() -> None:
+        batch = 0
+        after_restart = 0
+        deadline = time.monotonic() + 120
+        while after_restart < 10:
+            keys = [f"restart-{batch}-{i}" for i in range(8)]
+            values = [pattern(65536 + i, batch * 8 + i) for i in range(8)]
+            pending = list(range(8))
+            while pending:
+                assert time.monotonic() < deadline, "no progress"
+                try:
+                    results = c.batch_put([keys[i] for i in pending],
+                                          [values[i] for i in pending],
+                                          durable=True)
+                except tensorpager.Unavailable:
+                    time.sleep(0.05)
+                    continue
+                failed = []
+                for i, r in zip(pending, results):
+                    if r.ok:
+                        acknowledged[keys[i]] = values[i]
+                    elif isinstance(r.error, tensorpager.Unavailable):
+                        failed.append(i)
+                    else:
+                        raise r.error
+                pending = failed
+                if pending:
+                    time.sleep(0.05)
+            batch += 1
+            if restarted.is_set():
+                after_restart += 1
+
+    def run() -> None:
+        try:
+            put_loop()
+        except BaseException as e:  # reported by the main thread
+            failures.append(e)
+
+    # The loop runs in a thread; the restart happens here, in the main
+    # thread, which owns the server process.
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.3)
+    server.restart()
+    restarted.set()
+    worker.join(180)
+    assert not worker.is_alive()
+    if failures:
+        raise failures[0]
+    assert len(acknowledged) >= 80
     got = c.batch_get(list(acknowledged))
     assert [r.error for r in got if not r.ok] == []
     assert all(r.value == acknowledged[r.key] for r in got)

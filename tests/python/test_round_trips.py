@@ -28,8 +28,8 @@ def make_value(kind: str, data: bytes) -> Any:
 
 
 def as_bytes(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
     if isinstance(value, np.ndarray):
         return value.tobytes()
     return value.numpy().tobytes()  # a torch tensor
