@@ -22,6 +22,7 @@ ABSL_FLAG(int, page_bytes, 64 << 10, "Bytes per block");
 ABSL_FLAG(double, seconds, 1.0, "Measuring time");
 ABSL_FLAG(uint64_t, shared_memory_bytes, 64ull << 20,
           "ClientOptions::shared_memory_bytes (0: gRPC messages only)");
+ABSL_FLAG(bool, tune_allocator, true, "ClientOptions::tune_allocator");
 
 namespace tensorpager::bench {
 namespace {
@@ -54,6 +55,7 @@ int Main() {
       static_cast<size_t>(absl::GetFlag(FLAGS_page_bytes));
   ClientOptions options;
   options.shared_memory_bytes = absl::GetFlag(FLAGS_shared_memory_bytes);
+  options.tune_allocator = absl::GetFlag(FLAGS_tune_allocator);
   options.log_sink = [](absl::string_view) {};
   absl::StatusOr<std::unique_ptr<Client>> client =
       Client::Connect(target, options);

@@ -22,6 +22,7 @@ reported, never asserted. --quick: a smoke run of a few seconds. Exit code
 from __future__ import annotations
 
 import argparse
+import ctypes
 import multiprocessing as mp
 import os
 import pathlib
@@ -75,13 +76,28 @@ def _run_for(seconds: float, op) -> Tuple[int, float]:
             return n, elapsed
 
 
+def tune_allocator(args: Dict) -> None:
+    """What Client(tune_allocator=True) does to glibc malloc, for the Redis
+    workers too, so both sides allocate their received values alike (on a
+    VM, fresh pages fault in one trap each)."""
+    if not args["tune_allocator"]:
+        return
+    libc = ctypes.CDLL(None)
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
+    libc.mallopt(m_arena_max, 1)
+    libc.mallopt(m_mmap_threshold, 32 * MiB)
+    libc.mallopt(m_trim_threshold, 512 * MiB)
+
+
 def tensorpager_worker(args: Dict, barrier, results) -> None:
     import numpy as np
     import tensorpager
     b = Batches(args["worker"], args["case"], args["sets"])
+    # The SDK's INFO lines go to Python logging (the default), which is
+    # not configured here: they do not clutter the table.
     client = tensorpager.Client(
         args["target"], shared_memory_bytes=args["shared_memory_bytes"],
-        namespace="py-bench", log_to_python=False)
+        namespace="py-bench", tune_allocator=args["tune_allocator"])
     client.wait_until_ready(30)
     sets = len(b.keys)
 
@@ -116,6 +132,7 @@ def tensorpager_worker(args: Dict, barrier, results) -> None:
 
 def redis_worker(args: Dict, barrier, results) -> None:
     import redis
+    tune_allocator(args)
     b = Batches(args["worker"], args["case"], args["sets"])
     r = redis.Redis(host="127.0.0.1", port=args["port"])
     sets = len(b.keys)
@@ -144,8 +161,7 @@ def redis_worker(args: Dict, barrier, results) -> None:
 
 def lookup_worker(args: Dict, barrier, results) -> None:
     import tensorpager
-    client = tensorpager.Client(args["target"], namespace="py-bench-lookup",
-                                log_to_python=False)
+    client = tensorpager.Client(args["target"], namespace="py-bench-lookup")
     keys = [f"chain-{i:04d}" for i in range(128)]
     client.batch_put(keys[:100], [b"x" * 4096] * 100)
     barrier.wait()
@@ -163,7 +179,7 @@ def py_get_worker(args: Dict, barrier, results) -> None:
     count, size = 128, 64 * KiB
     client = tensorpager.Client(
         args["target"], shared_memory_bytes=args["shared_memory_bytes"],
-        namespace="py-bench-vs-cxx", log_to_python=False)
+        namespace="py-bench-vs-cxx", tune_allocator=args["tune_allocator"])
     keys = [f"page-{size}-{i}" for i in range(count)]
     value = bytes((i * 7) & 0xFF for i in range(size))
     for r in client.batch_put(keys, [value] * count, region_type="KV_CACHE"):
@@ -237,14 +253,16 @@ class Redis:
 
 
 def cxx_batch_get(bench: str, target: str, seconds: float,
-                  shared_memory_bytes: int) -> Optional[float]:
+                  shared_memory_bytes: int,
+                  tune_allocator: bool) -> Optional[float]:
     if not os.access(bench, os.X_OK):
         print(f"py_bench: {bench} not built: no C++ reference",
               file=sys.stderr)
         return None
     line = subprocess.run(
         [bench, f"--target={target}", f"--seconds={seconds}",
-         f"--shared_memory_bytes={shared_memory_bytes}"],
+         f"--shared_memory_bytes={shared_memory_bytes}",
+         f"--tune_allocator={str(tune_allocator).lower()}"],
         check=True, capture_output=True, text=True).stdout
     fields = dict(f.split("=", 1) for f in line.split())
     return float(fields["gib_per_s"])
@@ -284,6 +302,10 @@ def main() -> int:
     parser.add_argument("--sets", type=int, default=4,
                         help="distinct batches per process")
     parser.add_argument("--redis_server", default="/usr/bin/redis-server")
+    parser.add_argument("--tune_allocator", type=int, default=1,
+                        help="1: Client(tune_allocator=True) and the same "
+                        "malloc settings for the Redis workers and "
+                        "tp-batch-bench (as sdk_bench does)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 0.2 s per case, 1 and 2 processes")
     a = parser.parse_args()
@@ -303,7 +325,8 @@ def main() -> int:
         return SKIP
     from tensorpagerd_process import ServerProcess
 
-    data_parent = a.data_dir or os.path.join(build, "py-bench")
+    data_parent = os.path.abspath(a.data_dir or
+                                  os.path.join(build, "py-bench"))
     os.makedirs(data_parent, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="py-bench.", dir=data_parent)
     server = ServerProcess(["--algorithm=lru", "--ram_budget=6GiB"],
@@ -323,7 +346,8 @@ def main() -> int:
 
 def report(a, processes: List[int], target: str, redis_port: int,
            build: str) -> None:
-    common = {"seconds": a.seconds, "sets": a.sets}
+    common = {"seconds": a.seconds, "sets": a.sets,
+              "tune_allocator": bool(a.tune_allocator)}
     print(f"{'op':9} {'batch':14} {'procs':>5} {'shm GiB/s':>10} "
           f"{'tcp GiB/s':>10} {'redis GiB/s':>12} {'shm/redis':>10} "
           f"{'tcp/redis':>10}")
@@ -354,7 +378,8 @@ def report(a, processes: List[int], target: str, redis_port: int,
         py = run_workers(py_get_worker, 1,
                          dict(common, target=target,
                               shared_memory_bytes=shm_bytes))[0]["gib_per_s"]
-        cxx = cxx_batch_get(bench, target, a.seconds, shm_bytes)
+        cxx = cxx_batch_get(bench, target, a.seconds, shm_bytes,
+                            bool(a.tune_allocator))
         cxx_text = "n/a" if cxx is None else f"{cxx:.3f}"
         print(f"batch get 128 x 64 KiB ({path}), 1 process: Python "
               f"{py:.3f} GiB/s, C++ {cxx_text} GiB/s, Python/C++ "
