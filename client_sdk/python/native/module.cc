@@ -26,7 +26,7 @@ void DefineClient(py::module_& m) {
                        uint64_t shared_memory_bytes,
                        const std::string& client_id, uint64_t host_cache_bytes,
                        bool watch_pressure, bool tune_allocator,
-                       bool python_logging) {
+                       bool python_logging, int fake_devices) {
              NativeOptions o;
              o.timeout_s = timeout_s;
              o.max_retries = max_retries;
@@ -37,6 +37,7 @@ void DefineClient(py::module_& m) {
              o.watch_pressure = watch_pressure;
              o.tune_allocator = tune_allocator;
              o.python_logging = python_logging;
+             o.fake_devices = fake_devices;
              return std::make_unique<NativeClient>(target, o);
            }),
            arg("target"), py::kw_only(), arg("timeout_s") = d.timeout_s,
@@ -47,7 +48,8 @@ void DefineClient(py::module_& m) {
            arg("host_cache_bytes") = d.host_cache_bytes,
            arg("watch_pressure") = d.watch_pressure,
            arg("tune_allocator") = d.tune_allocator,
-           arg("python_logging") = d.python_logging)
+           arg("python_logging") = d.python_logging,
+           arg("fake_devices") = d.fake_devices)
       .def("wait_until_ready", &NativeClient::WaitUntilReady, arg("timeout_s"))
       .def("close", &NativeClient::Close)
       .def_property_readonly("closed", &NativeClient::closed)
@@ -83,7 +85,16 @@ void DefineClient(py::module_& m) {
                              &NativeClient::device_runtime_name)
       .def_property_readonly("device_unavailable_reason",
                              &NativeClient::device_unavailable_reason)
-      .def_property_readonly("client_id", &NativeClient::client_id);
+      .def_property_readonly("client_id", &NativeClient::client_id)
+      // Tests only (fake_devices): see native_client.h.
+      .def("fake_device_alloc", &NativeClient::FakeDeviceAlloc, arg("device"),
+           arg("size"))
+      .def("fake_device_free", &NativeClient::FakeDeviceFree, arg("device"),
+           arg("address"))
+      .def("fake_device_write", &NativeClient::FakeDeviceWrite, arg("device"),
+           arg("address"), arg("data"))
+      .def("fake_device_read", &NativeClient::FakeDeviceRead, arg("device"),
+           arg("address"), arg("size"));
 }
 
 void DefineDeviceBlock(py::module_& m) {

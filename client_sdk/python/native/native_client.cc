@@ -2,7 +2,9 @@
 
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <map>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -126,6 +128,11 @@ NativeClient::NativeClient(const std::string& target, const NativeOptions& o) {
   options.reporting.watch_pressure = o.watch_pressure;
   options.tune_allocator = o.tune_allocator;
   if (o.python_logging) options.log_sink = PythonLogSink();
+  if (o.fake_devices > 0) {
+    fake_ = std::make_shared<testing::FakeDeviceRuntime>(
+        testing::FakeDeviceRuntime::Options{.devices = o.fake_devices});
+    options.device_runtime = fake_;
+  }
   absl::StatusOr<std::unique_ptr<Client>> client;
   {
     // Connect starts threads that log through the sink, which takes the
@@ -387,12 +394,23 @@ py::tuple NativeClient::PutFromDevice(const std::string& ns, py::tuple item,
   std::shared_ptr<Client> c = Use();
   const PutAttributes a = AttributesOf(item);
   const BlockName name(ns, item[0].cast<std::string>());
-  BufferViews views(1);
-  const absl::Span<std::byte> data = views.Add(item[1], /*writable=*/false);
   if (!PyTuple_Check(item[1].ptr())) {
     throw py::type_error("device memory is passed as (address, size)");
   }
+  BufferViews views(1);
+  const absl::Span<std::byte> data = views.Add(item[1], /*writable=*/false);
   if (device < 0) throw py::value_error("a device ordinal is >= 0");
+  // Refused before anything is registered (WriteFrom would refuse it only
+  // after Register).
+  const DeviceRuntime& runtime = c->device_runtime();
+  if (device >= runtime.device_count()) {
+    throw StatusError(absl::FailedPreconditionError(absl::StrCat(
+        "cannot read a tensor from cuda:", device, ": ",
+        runtime.device_count() == 0
+            ? absl::StrCat("the SDK runs in host mode (",
+                           runtime.unavailable_reason(), ")")
+            : absl::StrCat(runtime.device_count(), " device(s) present"))));
+  }
   absl::StatusOr<v1::WriteBlockResponse> written;
   bool created = false;
   {
@@ -458,6 +476,53 @@ std::string NativeClient::client_id() { return Use()->client_id(); }
 
 std::shared_ptr<grpc::Channel> NativeClient::channel() {
   return Use()->channel();
+}
+
+testing::FakeDeviceRuntime& NativeClient::fake() {
+  if (fake_ == nullptr) {
+    throw StatusError(absl::FailedPreconditionError(
+        "no simulated device: construct the client with fake_devices"));
+  }
+  return *fake_;
+}
+
+uintptr_t NativeClient::FakeDeviceAlloc(int device, uint64_t size) {
+  return reinterpret_cast<uintptr_t>(
+      ValueOrThrow(fake().AllocDevice(device, size)));
+}
+
+void NativeClient::FakeDeviceFree(int device, uintptr_t address) {
+  if (!fake().IsDeviceMemory(device, reinterpret_cast<void*>(address))) {
+    throw py::value_error("not simulated device memory");
+  }
+  fake().FreeDevice(device, reinterpret_cast<void*>(address));
+}
+
+namespace {
+// [address, address + size) inside one simulated allocation: its first
+// and last byte are (allocations do not touch, so both lie in the same).
+void CheckFakeRange(testing::FakeDeviceRuntime& fake, int device,
+                    uintptr_t address, uint64_t size) {
+  if (size == 0) return;
+  if (!fake.IsDeviceMemory(device, reinterpret_cast<void*>(address)) ||
+      !fake.IsDeviceMemory(device,
+                           reinterpret_cast<void*>(address + size - 1))) {
+    throw py::value_error("outside simulated device memory");
+  }
+}
+}  // namespace
+
+void NativeClient::FakeDeviceWrite(int device, uintptr_t address,
+                                   py::bytes data) {
+  const std::string_view bytes = data;
+  CheckFakeRange(fake(), device, address, bytes.size());
+  std::memcpy(reinterpret_cast<void*>(address), bytes.data(), bytes.size());
+}
+
+py::bytes NativeClient::FakeDeviceRead(int device, uintptr_t address,
+                                       uint64_t size) {
+  CheckFakeRange(fake(), device, address, size);
+  return py::bytes(reinterpret_cast<const char*>(address), size);
 }
 
 }  // namespace tensorpager::python

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "client_sdk/testing/fake_device_runtime.h"
 #include "tensorpager/client.h"
 
 namespace tensorpager::python {
@@ -28,6 +29,10 @@ struct NativeOptions {
   bool watch_pressure = true;
   bool tune_allocator = false;
   bool python_logging = true;
+  // Tests only: a simulated CUDA runtime with this many devices
+  // (client_sdk/testing/fake_device_runtime.h), whose "device memory" is
+  // host memory, so the device paths run on machines without a GPU.
+  int fake_devices = 0;
 };
 
 // A block handle on a CUDA device (Client::Access with a device placement)
@@ -112,13 +117,24 @@ class NativeClient {
   // The client's channel, for watch_pressure.
   std::shared_ptr<grpc::Channel> channel();
 
+  // Tests only, with fake_devices: memory on a simulated device, and its
+  // bytes (checked to lie inside such memory).
+  uintptr_t FakeDeviceAlloc(int device, uint64_t size);
+  void FakeDeviceFree(int device, uintptr_t address);
+  void FakeDeviceWrite(int device, uintptr_t address, pybind11::bytes data);
+  pybind11::bytes FakeDeviceRead(int device, uintptr_t address, uint64_t size);
+
  private:
   // The client for one call; FAILED_PRECONDITION once closed. Calls in
   // flight keep it alive, so close() never frees it under them.
   std::shared_ptr<Client> Use();
 
+  // The simulated device; null unless fake_devices.
+  testing::FakeDeviceRuntime& fake();
+
   std::mutex mu_;
   std::shared_ptr<Client> client_;  // guarded by mu_; null once closed
+  std::shared_ptr<testing::FakeDeviceRuntime> fake_;
 };
 
 }  // namespace tensorpager::python
