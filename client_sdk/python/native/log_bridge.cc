@@ -2,12 +2,14 @@
 
 #include <pybind11/pybind11.h>
 
-#include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client_sdk/python/native/gil.h"
 #include "storage/base/log.h"
 #include "tensorpager/client.h"
 
@@ -15,8 +17,6 @@ namespace tensorpager::python {
 namespace py = pybind11;
 
 namespace {
-
-std::atomic<bool> python_alive{true};
 
 std::mutex clients_mu;
 // Weak: the Python objects own their clients; this only finds the ones
@@ -49,14 +49,14 @@ absl::string_view MessageOf(absl::string_view line) {
 }
 
 void Forward(absl::string_view line) {
-  if (!python_alive.load()) {
+  if (!PythonAlive()) {
     base::WriteToStderr(absl::StrCat(line, "\n"));
     return;
   }
   const int level = line.empty() ? 20 : LevelOf(line[0]);
   const std::string message(MessageOf(line));
   py::gil_scoped_acquire gil;
-  if (!python_alive.load()) {
+  if (!PythonAlive()) {
     base::WriteToStderr(absl::StrCat(line, "\n"));
     return;
   }
@@ -84,7 +84,7 @@ void TrackClient(const std::shared_ptr<Client>& client) {
 }
 
 void ShutdownAtExit() {
-  python_alive.store(false);
+  MarkPythonExiting();
   std::vector<std::shared_ptr<Client>> open;
   {
     std::lock_guard<std::mutex> lock(clients_mu);
@@ -93,15 +93,25 @@ void ShutdownAtExit() {
     }
     Clients().clear();
   }
-  // A client thread may be waiting for the GIL to log a line it began
-  // before python_alive fell: release it so that thread can finish.
-  py::gil_scoped_release release;
+  // A thread may be waiting for the GIL to log a line it began before the
+  // exit was marked, or to return from a call: release it so that such
+  // threads get it now, before finalization (the main thread may take it
+  // back; see gil.h).
+  GilRelease release;
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // All at once: a server that does not answer holds each Close for up to
+  // one RPC timeout (the SDK detaches its shared memory), so the exit
+  // waits one timeout, not one per client.
+  std::vector<std::thread> closers;
   for (const std::shared_ptr<Client>& c : open) {
-    if (absl::Status s = c->Close(); !s.ok()) {
-      base::WriteToStderr(absl::StrCat(
-          "tensorpager: closing a client at exit: ", s.ToString(), "\n"));
-    }
+    closers.emplace_back([c] {
+      if (absl::Status s = c->Close(); !s.ok()) {
+        base::WriteToStderr(absl::StrCat(
+            "tensorpager: closing a client at exit: ", s.ToString(), "\n"));
+      }
+    });
   }
+  for (std::thread& t : closers) t.join();
   open.clear();
 }
 

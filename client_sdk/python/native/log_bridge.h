@@ -25,7 +25,9 @@ std::function<void(absl::string_view)> PythonLogSink();
 void TrackClient(const std::shared_ptr<Client>& client);
 
 // The atexit hook: sends later lines to stderr and closes every tracked
-// client. Call with the GIL held; it releases it while clients close.
+// client, all at once (a server that does not answer delays the exit by
+// up to one RPC timeout). Call with the GIL held; it releases it while
+// clients close.
 void ShutdownAtExit();
 
 }  // namespace tensorpager::python

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "client_sdk/python/native/buffers.h"
 #include "client_sdk/python/native/errors.h"
+#include "client_sdk/python/native/gil.h"
 #include "client_sdk/python/native/log_bridge.h"
 #include "client_sdk/python/native/proto_dict.h"
 
@@ -112,7 +113,7 @@ uint64_t DeviceBlock::size() const {
 
 void DeviceBlock::Release() {
   if (!handle_.valid()) return;
-  py::gil_scoped_release release;
+  GilRelease release;
   handle_.Release();
 }
 
@@ -137,7 +138,7 @@ NativeClient::NativeClient(const std::string& target, const NativeOptions& o) {
   {
     // Connect starts threads that log through the sink, which takes the
     // GIL.
-    py::gil_scoped_release release;
+    GilRelease release;
     client = Client::Connect(target, std::move(options));
   }
   client_ = ValueOrThrow(std::move(client));
@@ -151,7 +152,7 @@ NativeClient::~NativeClient() {
     client.swap(client_);
   }
   if (client == nullptr) return;
-  py::gil_scoped_release release;
+  GilRelease release;
   client.reset();  // ~Client closes it, logging what it could not do
 }
 
@@ -172,7 +173,7 @@ void NativeClient::Close() {
   if (client == nullptr) return;
   absl::Status closed;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     closed = client->Close();
     client.reset();
   }
@@ -188,7 +189,7 @@ void NativeClient::WaitUntilReady(double timeout_s) {
   std::shared_ptr<Client> c = Use();
   absl::Status s;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     s = c->WaitUntilReady(absl::Seconds(timeout_s));
   }
   ThrowIfError(s);
@@ -199,7 +200,7 @@ py::tuple NativeClient::Lookup(const std::string& ns,
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<LookupOutcome> outcome;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     outcome = c->Lookup(ns, ids);
   }
   const LookupOutcome o = ValueOrThrow(std::move(outcome));
@@ -233,7 +234,7 @@ py::list NativeClient::PutBatch(const std::string& ns, py::list items,
   }
   absl::StatusOr<std::vector<PutOutcome>> outcomes;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     outcomes = c->PutBatch(ns, puts, durable);
   }
   py::list results;
@@ -258,7 +259,7 @@ py::list NativeClient::GetBatch(const std::string& ns, py::list items) {
   }
   absl::StatusOr<std::vector<GetOutcome>> outcomes;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     outcomes = c->GetBatch(ns, gets);
   }
   py::list results;
@@ -276,7 +277,7 @@ py::tuple NativeClient::UnregisterBatch(const std::string& ns,
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<UnregisterOutcome> outcome;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     outcome = c->UnregisterBatch(ns, ids);
   }
   return UnregisterResult(ValueOrThrow(std::move(outcome)));
@@ -287,7 +288,7 @@ py::tuple NativeClient::UnregisterPrefix(const std::string& ns,
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<UnregisterOutcome> outcome;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     outcome = c->UnregisterPrefix(ns, prefix);
   }
   return UnregisterResult(ValueOrThrow(std::move(outcome)));
@@ -297,7 +298,7 @@ py::tuple NativeClient::BatchPath() {
   std::shared_ptr<Client> c = Use();
   tensorpager::BatchPath path;
   {
-    py::gil_scoped_release release;  // may attach the segment first
+    GilRelease release;  // may attach the segment first
     path = c->batch_path();
   }
   return py::make_tuple(path.shared_memory, path.reason);
@@ -308,7 +309,7 @@ py::tuple NativeClient::Unregister(const std::string& ns,
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<v1::UnregisterBlockResponse> r;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     r = c->Unregister(BlockName(ns, id));
   }
   const v1::UnregisterBlockResponse resp = ValueOrThrow(std::move(r));
@@ -319,7 +320,7 @@ py::dict NativeClient::GetInfo(const std::string& ns, const std::string& id) {
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<v1::BlockInfo> r;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     r = c->Get(BlockName(ns, id));
   }
   return MessageToDict(ValueOrThrow(std::move(r)));
@@ -341,7 +342,7 @@ py::dict NativeClient::SwapOut(const std::string& ns,
   const std::vector<BlockName> names = NamesOf(ns, ids);
   absl::StatusOr<v1::SwapResponse> r;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     r = c->SwapOut(names);
   }
   return MessageToDict(ValueOrThrow(std::move(r)));
@@ -353,7 +354,7 @@ py::dict NativeClient::SwapIn(const std::string& ns,
   const std::vector<BlockName> names = NamesOf(ns, ids);
   absl::StatusOr<v1::SwapResponse> r;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     r = c->SwapIn(names);
   }
   return MessageToDict(ValueOrThrow(std::move(r)));
@@ -363,7 +364,7 @@ py::dict NativeClient::Pin(const std::string& ns, const std::string& id) {
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<v1::BlockInfo> r;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     r = c->Pin(BlockName(ns, id));
   }
   return MessageToDict(ValueOrThrow(std::move(r)));
@@ -373,7 +374,7 @@ py::dict NativeClient::Unpin(const std::string& ns, const std::string& id) {
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<v1::BlockInfo> r;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     r = c->Unpin(BlockName(ns, id));
   }
   return MessageToDict(ValueOrThrow(std::move(r)));
@@ -383,7 +384,7 @@ py::dict NativeClient::Status() {
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<v1::StatusResponse> r;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     r = c->Status();
   }
   return MessageToDict(ValueOrThrow(std::move(r)));
@@ -414,7 +415,7 @@ py::tuple NativeClient::PutFromDevice(const std::string& ns, py::tuple item,
   absl::StatusOr<v1::WriteBlockResponse> written;
   bool created = false;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     BlockSpec spec(name, data.size());
     spec.region_type = a.region_type;
     spec.pinned = a.pinned;
@@ -452,7 +453,7 @@ std::unique_ptr<DeviceBlock> NativeClient::AccessDevice(const std::string& ns,
   if (device < 0) throw py::value_error("a device ordinal is >= 0");
   absl::StatusOr<BlockHandle> handle;
   {
-    py::gil_scoped_release release;
+    GilRelease release;
     handle = c->Access(BlockName(ns, id), Placement::Device(device));
   }
   return std::make_unique<DeviceBlock>(c, ValueOrThrow(std::move(handle)));

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "client_sdk/python/native/errors.h"
+#include "client_sdk/python/native/gil.h"
 #include "client_sdk/python/native/proto_dict.h"
 
 namespace tensorpager::python {
@@ -77,7 +78,7 @@ py::object PressureWatch::Next(std::optional<double> timeout_s) {
     bool done = false;
     grpc::Status status;
     {
-      py::gil_scoped_release release;
+      GilRelease release;
       std::unique_lock<std::mutex> lock(mu_);
       Clock::time_point until = Clock::now() + kSignalSlice;
       if (deadline < until) until = deadline;

@@ -194,16 +194,24 @@ def target(buffer: Any) -> Encoded:
                    buffer)
 
 
+_buffer_numpy: Any = None  # numpy for new_buffer; False without it
+
+
 def new_buffer(size: int) -> Any:
     """Uninitialised host memory for a block of `size` bytes (a numpy uint8
     array when numpy is there: no zero-fill, and views of it are free)."""
-    np = _numpy()
-    if np is None:
+    global _buffer_numpy
+    if _buffer_numpy is None:
+        # An import statement, not sys.modules: there another thread's
+        # import may still be half done.
         try:
-            import numpy as np
+            import numpy
+            _buffer_numpy = numpy
         except ImportError:
-            return bytearray(size)
-    return np.empty(size, np.uint8)
+            _buffer_numpy = False
+    if _buffer_numpy is False:
+        return bytearray(size)
+    return _buffer_numpy.empty(size, _buffer_numpy.uint8)
 
 
 def labels_for(kind: str,
