@@ -33,8 +33,10 @@ using RangeAllocateFn = absl::FunctionRef<absl::StatusOr<void*>(
 
 class BlockTransport final : public CacheBackend {
  public:
+  // `runtime` page-locks the arena for device transfers (may be null).
   BlockTransport(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-                 const ClientOptions& options, StreamPool* streams);
+                 const ClientOptions& options, StreamPool* streams,
+                 DeviceRuntime* runtime);
 
   // For control RPCs.
   v1::TensorPager::Stub& control() { return *connections_.front().stub; }
@@ -134,6 +136,7 @@ class BlockTransport final : public CacheBackend {
       sizes_ ABSL_GUARDED_BY(sizes_mu_);
   const ClientOptions& options_;
   StreamPool* streams_;
+  DeviceRuntime* runtime_;
 };
 
 }  // namespace tensorpager::internal
