@@ -82,6 +82,7 @@ class BlockTransport final : public CacheBackend {
   void RefuseSharedMemory(const std::string& reason, base::Logger* log);
   // A connection's stub for data calls, round robin.
   v1::TensorPager::Stub& data_stub() { return *Next().stub; }
+  int connections() const { return static_cast<int>(connections_.size()); }
   // After an error from a shared call that named the arena's segment by
   // `capability`: true when the stream path should take over (the server
   // forgot the segment, or the range was too small). A forgotten segment
