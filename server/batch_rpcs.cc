@@ -3,6 +3,7 @@
 // only what the gRPC transport adds: shared-memory ranges are checked for
 // the calling user with their capability, as every shared-memory RPC's.
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -13,17 +14,20 @@ namespace tensorpager::server {
 namespace {
 
 // Ranges of attached segments, each checked for the caller and held
-// mapped until the call answers.
+// mapped until the call answers. The caller's uid is asked of the kernel
+// (a scan of /proc/net/tcp) only when a range needs it: batches whose
+// bytes travel in the messages never do.
 class LeasedRanges final : public SharedRanges {
  public:
-  LeasedRanges(const SharedMemorySegments& segments,
-               std::optional<uid_t> caller)
-      : segments_(segments), caller_(caller) {}
+  LeasedRanges(const SharedMemorySegments& segments, PeerIdentity& peers,
+               std::string peer)
+      : segments_(segments), peers_(peers), peer_(std::move(peer)) {}
 
   absl::StatusOr<absl::Span<std::byte>> Resolve(
       const v1::SharedRange& range) override {
+    if (!caller_) caller_ = peers_.UidOf(peer_);
     absl::StatusOr<SharedMemorySegments::Lease> lease =
-        segments_.Resolve(caller_, range.segment_id(), range.capability(),
+        segments_.Resolve(*caller_, range.segment_id(), range.capability(),
                           range.offset(), range.length());
     if (!lease.ok()) return lease.status();
     leases_.push_back(*std::move(lease));
@@ -32,7 +36,11 @@ class LeasedRanges final : public SharedRanges {
 
  private:
   const SharedMemorySegments& segments_;
-  const std::optional<uid_t> caller_;
+  PeerIdentity& peers_;
+  const std::string peer_;
+  // Asked once, on the first range: the uid, or nullopt when the kernel
+  // names none.
+  std::optional<std::optional<uid_t>> caller_;
   std::vector<SharedMemorySegments::Lease> leases_;
 };
 
@@ -47,14 +55,14 @@ grpc::Status TensorPagerService::Lookup(grpc::ServerContext*,
 grpc::Status TensorPagerService::PutBlocks(grpc::ServerContext* context,
                                            const v1::PutBlocksRequest* request,
                                            v1::PutBlocksResponse* response) {
-  LeasedRanges ranges(segments_, peers_.UidOf(context->peer()));
+  LeasedRanges ranges(segments_, peers_, context->peer());
   return ToGrpc(batches_.Put(*request, ranges, response));
 }
 
 grpc::Status TensorPagerService::GetBlocks(grpc::ServerContext* context,
                                            const v1::GetBlocksRequest* request,
                                            v1::GetBlocksResponse* response) {
-  LeasedRanges ranges(segments_, peers_.UidOf(context->peer()));
+  LeasedRanges ranges(segments_, peers_, context->peer());
   return ToGrpc(batches_.Get(*request, ranges, response));
 }
 

@@ -1,9 +1,15 @@
 #include "client_sdk/src/batch_transport.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client_sdk/src/rpc_util.h"
@@ -12,6 +18,11 @@
 
 namespace tensorpager::internal {
 namespace {
+
+// A batch over gRPC messages is cut into calls of at least this many
+// bytes, one per connection, that run side by side: while the server takes
+// one part, the client and the kernel move the next.
+constexpr uint64_t kMinPartBytes = 1 << 20;
 
 // Blocks share one arena range, each at a 64-byte boundary.
 constexpr uint64_t kAlign = 64;
@@ -159,24 +170,133 @@ absl::StatusOr<v1::PutBlocksResponse> BatchTransport::Put(
   return PutInline(std::move(request), sources);
 }
 
+std::vector<std::pair<int, int>> BatchTransport::Parts(
+    absl::Span<const uint64_t> sizes) const {
+  uint64_t total = 0;
+  for (uint64_t n : sizes) total += n;
+  const int parts = static_cast<int>(std::clamp<uint64_t>(
+      total / kMinPartBytes, 1,
+      std::min<uint64_t>(sizes.size(), blocks_->connections())));
+  std::vector<std::pair<int, int>> out;
+  int begin = 0;
+  uint64_t bytes = 0;
+  for (int i = 0; i < static_cast<int>(sizes.size()); ++i) {
+    bytes += sizes[i];
+    // Cut where the running total passes the next equal share.
+    const uint64_t share = total * (out.size() + 1) / parts;
+    if (bytes >= share && static_cast<int>(out.size()) + 1 < parts) {
+      out.emplace_back(begin, i + 1);
+      begin = i + 1;
+    }
+  }
+  if (begin < static_cast<int>(sizes.size())) {
+    out.emplace_back(begin, static_cast<int>(sizes.size()));
+  }
+  return out;
+}
+
+template <typename Request, typename Response, typename Start>
+std::vector<grpc::Status> BatchTransport::SideBySide(
+    const std::vector<Request>& requests, std::vector<Response>& responses,
+    Start start) {
+  std::vector<grpc::Status> out(requests.size());
+  std::vector<size_t> todo(requests.size());
+  for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+  for (int attempt = 0;; ++attempt) {
+    std::mutex mu;
+    std::condition_variable done;
+    size_t left = todo.size();
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+    for (size_t i : todo) {
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      SetDeadline(*contexts.back(), options_.timeout);
+      responses[i].Clear();
+      start(blocks_->data_stub(), contexts.back().get(), &requests[i],
+            &responses[i], [&, i](grpc::Status s) {
+              std::lock_guard<std::mutex> lock(mu);
+              out[i] = std::move(s);
+              if (--left == 0) done.notify_all();
+            });
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      done.wait(lock, [&] { return left == 0; });
+    }
+    // Parts the server could not take (restarting) go again; a batch put
+    // or get is safe to repeat.
+    std::vector<size_t> again;
+    for (size_t i : todo) {
+      if (out[i].error_code() == grpc::StatusCode::UNAVAILABLE) {
+        again.push_back(i);
+      }
+    }
+    if (again.empty() || attempt >= options_.max_retries) return out;
+    std::this_thread::sleep_for(
+        absl::ToChronoNanoseconds(options_.retry_backoff * (attempt + 1)));
+    todo = std::move(again);
+  }
+}
+
+template <typename Response>
+absl::StatusOr<Response> BatchTransport::Merge(
+    const std::vector<std::pair<int, int>>& parts,
+    const std::vector<grpc::Status>& statuses,
+    std::vector<Response>& responses) {
+  Response merged;
+  size_t failed_parts = 0;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    const int blocks = parts[p].second - parts[p].first;
+    if (statuses[p].ok() && responses[p].results_size() != blocks) {
+      return absl::InternalError("a batch reply answered for other blocks");
+    }
+    if (statuses[p].ok()) {
+      for (auto& r : *responses[p].mutable_results()) {
+        *merged.add_results() = std::move(r);
+      }
+      merged.set_failed(merged.failed() + responses[p].failed());
+      continue;
+    }
+    // This part's call failed whole: each of its blocks failed with it.
+    ++failed_parts;
+    for (int i = 0; i < blocks; ++i) {
+      v1::BlockStatus* status = merged.add_results()->mutable_status();
+      status->set_code(static_cast<int32_t>(statuses[p].error_code()));
+      status->set_message(statuses[p].error_message());
+    }
+    merged.set_failed(merged.failed() + blocks);
+  }
+  // Every call failed: the batch did, and changed nothing.
+  if (failed_parts == parts.size()) return FromGrpc(statuses.front());
+  return merged;
+}
+
 absl::StatusOr<v1::PutBlocksResponse> BatchTransport::PutInline(
     v1::PutBlocksRequest request,
     absl::Span<const absl::Span<const std::byte>> sources) {
-  for (size_t i = 0; i < sources.size(); ++i) {
-    request.mutable_blocks(static_cast<int>(i))
-        ->set_data(reinterpret_cast<const char*>(sources[i].data()),
-                   sources[i].size());
+  std::vector<uint64_t> sizes;
+  for (const auto& source : sources) sizes.push_back(source.size());
+  const std::vector<std::pair<int, int>> parts = Parts(sizes);
+  std::vector<v1::PutBlocksRequest> requests(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    v1::PutBlocksRequest& part = requests[p];
+    part.set_namespace_(request.namespace_());
+    if (request.has_durable()) part.set_durable(request.durable());
+    for (int i = parts[p].first; i < parts[p].second; ++i) {
+      v1::PutBlock* b = part.add_blocks();
+      *b = std::move(*request.mutable_blocks(i));
+      b->set_data(reinterpret_cast<const char*>(sources[i].data()),
+                  sources[i].size());
+    }
   }
-  v1::PutBlocksResponse response;
-  // A put writes whole blocks: repeating it after a restart is safe.
-  grpc::Status s = WithRetries(
-      options_.timeout, options_.max_retries, options_.retry_backoff,
-      [&](grpc::ClientContext& ctx) {
-        response.Clear();
-        return blocks_->data_stub().PutBlocks(&ctx, request, &response);
+  std::vector<v1::PutBlocksResponse> responses(parts.size());
+  const std::vector<grpc::Status> statuses = SideBySide(
+      requests, responses,
+      [](v1::TensorPager::Stub& stub, grpc::ClientContext* ctx,
+         const v1::PutBlocksRequest* req, v1::PutBlocksResponse* resp,
+         std::function<void(grpc::Status)> done) {
+        stub.async()->PutBlocks(ctx, req, resp, std::move(done));
       });
-  if (!s.ok()) return FromGrpc(s);
-  return response;
+  return Merge(parts, statuses, responses);
 }
 
 absl::StatusOr<v1::GetBlocksResponse> BatchTransport::Get(
@@ -229,14 +349,28 @@ absl::StatusOr<v1::GetBlocksResponse> BatchTransport::Get(
 absl::StatusOr<v1::GetBlocksResponse> BatchTransport::GetInline(
     v1::GetBlocksRequest request,
     absl::Span<const absl::Span<std::byte>> outs) {
-  v1::GetBlocksResponse response;
-  grpc::Status s = WithRetries(
-      options_.timeout, options_.max_retries, options_.retry_backoff,
-      [&](grpc::ClientContext& ctx) {
-        response.Clear();
-        return blocks_->data_stub().GetBlocks(&ctx, request, &response);
+  std::vector<uint64_t> sizes;
+  for (const auto& out : outs) sizes.push_back(out.size());
+  const std::vector<std::pair<int, int>> parts = Parts(sizes);
+  std::vector<v1::GetBlocksRequest> requests(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    requests[p].set_namespace_(request.namespace_());
+    for (int i = parts[p].first; i < parts[p].second; ++i) {
+      requests[p].add_ids(request.ids(i));
+    }
+  }
+  std::vector<v1::GetBlocksResponse> responses(parts.size());
+  const std::vector<grpc::Status> statuses = SideBySide(
+      requests, responses,
+      [](v1::TensorPager::Stub& stub, grpc::ClientContext* ctx,
+         const v1::GetBlocksRequest* req, v1::GetBlocksResponse* resp,
+         std::function<void(grpc::Status)> done) {
+        stub.async()->GetBlocks(ctx, req, resp, std::move(done));
       });
-  if (!s.ok()) return FromGrpc(s);
+  absl::StatusOr<v1::GetBlocksResponse> merged =
+      Merge(parts, statuses, responses);
+  if (!merged.ok()) return merged.status();
+  v1::GetBlocksResponse& response = *merged;
   for (int i = 0; i < response.results_size(); ++i) {
     v1::GetResult* r = response.mutable_results(i);
     if (r->status().code() != 0) continue;

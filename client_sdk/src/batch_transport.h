@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -62,6 +64,24 @@ class BatchTransport {
   absl::StatusOr<v1::GetBlocksResponse> GetInline(
       v1::GetBlocksRequest request,
       absl::Span<const absl::Span<std::byte>> outs);
+  // Cuts blocks of `sizes` into consecutive parts of about equal bytes, at
+  // most one per connection and none below kMinPartBytes (one at least).
+  std::vector<std::pair<int, int>> Parts(
+      absl::Span<const uint64_t> sizes) const;
+  // Starts every request's call at once (`start` issues one with gRPC's
+  // callback API) and waits for all; calls that found the server
+  // unavailable go again, up to max_retries. Each call's status.
+  template <typename Request, typename Response, typename Start>
+  std::vector<grpc::Status> SideBySide(const std::vector<Request>& requests,
+                                       std::vector<Response>& responses,
+                                       Start start);
+  // One reply of the parts' replies, in order; the blocks of a part whose
+  // call failed whole fail with its status. The first call's error when
+  // every call failed.
+  template <typename Response>
+  absl::StatusOr<Response> Merge(const std::vector<std::pair<int, int>>& parts,
+                                 const std::vector<grpc::Status>& statuses,
+                                 std::vector<Response>& responses);
 
   BlockTransport* blocks_;
   const ClientOptions& options_;

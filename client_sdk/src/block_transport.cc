@@ -13,8 +13,8 @@ namespace tensorpager::internal {
 
 BlockTransport::BlockTransport(
     const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-    const ClientOptions& options, StreamPool* streams)
-    : options_(options), streams_(streams) {
+    const ClientOptions& options, StreamPool* streams, DeviceRuntime* runtime)
+    : options_(options), streams_(streams), runtime_(runtime) {
   for (const std::shared_ptr<grpc::Channel>& c : channels) {
     connections_.push_back(Connection{
         c, v1::TensorPager::NewStub(c),
@@ -49,7 +49,7 @@ SharedArena* BlockTransport::Arena() {
   if (arena_ready_.load(std::memory_order_relaxed)) return arena_.get();
   if (arena_bytes_ == 0) return nullptr;
   absl::StatusOr<std::unique_ptr<SharedArena>> arena =
-      SharedArena::Create(control(), arena_bytes_, options_.timeout);
+      SharedArena::Create(control(), arena_bytes_, options_.timeout, runtime_);
   if (!arena.ok()) {
     const absl::StatusCode code = arena.status().code();
     if (code == absl::StatusCode::kUnavailable ||
@@ -69,7 +69,10 @@ SharedArena* BlockTransport::Arena() {
       "server on this host attached a ", arena_bytes_ >> 20, " MiB arena",
       (*arena)->ring().served() ? " and serves its request ring"
                                 : "; its ring is not served, so the "
-                                  "shared-memory RPCs carry requests");
+                                  "shared-memory RPCs carry requests",
+      (*arena)->device_registered()
+          ? "; page-locked, so GPU transfers copy straight through it"
+          : "");
   log_->Info(absl::StrCat("shared-memory data path on: ", shared_reason_));
   arena_ = *std::move(arena);
   arena_ready_.store(true, std::memory_order_release);
@@ -116,13 +119,28 @@ uint64_t BlockTransport::KnownSize(storage::BlockKeyView id) {
 
 namespace {
 
+// One copy between a device and the arena, which the device runtime
+// page-locked: no staging buffer, no second copy.
+absl::Status CopyDirect(StagingStream* staging, void* dst, const void* src,
+                        uint64_t size, CopyDirection direction) {
+  if (absl::Status s = staging->stream().CopyAsync(dst, src, size, direction);
+      !s.ok()) {
+    return s;
+  }
+  return staging->stream().Synchronize();
+}
+
 // Between the arena and the transfer's memory: a plain copy for host
-// memory, the pinned staging pipeline for a device.
-absl::Status CopyOut(StagingStream* staging, void* dst, const std::byte* src,
-                     uint64_t size) {
+// memory; for a device, one copy when the arena is page-locked (`direct`),
+// else the pinned staging pipeline.
+absl::Status CopyOut(StagingStream* staging, bool direct, void* dst,
+                     const std::byte* src, uint64_t size) {
   if (staging == nullptr) {
     std::memcpy(dst, src, size);
     return absl::OkStatus();
+  }
+  if (direct) {
+    return CopyDirect(staging, dst, src, size, CopyDirection::kHostToDevice);
   }
   DeviceUpload upload(staging, dst);
   if (absl::Status s = upload.Add(
@@ -133,11 +151,14 @@ absl::Status CopyOut(StagingStream* staging, void* dst, const std::byte* src,
   return upload.Finish();
 }
 
-absl::Status CopyIn(StagingStream* staging, std::byte* dst, const void* src,
-                    uint64_t size) {
+absl::Status CopyIn(StagingStream* staging, bool direct, std::byte* dst,
+                    const void* src, uint64_t size) {
   if (staging == nullptr) {
     std::memcpy(dst, src, size);
     return absl::OkStatus();
+  }
+  if (direct) {
+    return CopyDirect(staging, dst, src, size, CopyDirection::kDeviceToHost);
   }
   DeviceDownload download(staging, src, size);
   uint64_t at = 0;
@@ -183,7 +204,9 @@ BlockTransport::StoreShared(storage::BlockKeyView id, const void* data,
   if (arena == nullptr) return std::nullopt;
   std::optional<SharedArena::Range> range = arena->Allocate(size);
   if (!range) return std::nullopt;
-  if (absl::Status s = CopyIn(staging, range->data(), data, size); !s.ok()) {
+  if (absl::Status s = CopyIn(staging, arena->device_registered(),
+                              range->data(), data, size);
+      !s.ok()) {
     return s;
   }
   shared_memory::RingRequest call;
@@ -265,7 +288,8 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
     }
     absl::StatusOr<void*> dst = allocate(info, reply->length);
     if (!dst.ok()) return dst.status();
-    if (absl::Status s = CopyOut(staging, *dst, range->data(), reply->length);
+    if (absl::Status s = CopyOut(staging, arena->device_registered(), *dst,
+                                 range->data(), reply->length);
         !s.ok()) {
       return s;
     }
@@ -293,7 +317,8 @@ std::optional<absl::StatusOr<v1::BlockInfo>> BlockTransport::FetchShared(
   }
   absl::StatusOr<void*> dst = allocate(resp.block(), resp.length());
   if (!dst.ok()) return dst.status();
-  if (absl::Status s = CopyOut(staging, *dst, range->data(), resp.length());
+  if (absl::Status s = CopyOut(staging, arena->device_registered(), *dst,
+                               range->data(), resp.length());
       !s.ok()) {
     return s;
   }

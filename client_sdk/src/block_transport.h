@@ -33,8 +33,10 @@ using RangeAllocateFn = absl::FunctionRef<absl::StatusOr<void*>(
 
 class BlockTransport final : public CacheBackend {
  public:
+  // `runtime` page-locks the arena for device transfers (may be null).
   BlockTransport(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
-                 const ClientOptions& options, StreamPool* streams);
+                 const ClientOptions& options, StreamPool* streams,
+                 DeviceRuntime* runtime);
 
   // For control RPCs.
   v1::TensorPager::Stub& control() { return *connections_.front().stub; }
@@ -80,6 +82,7 @@ class BlockTransport final : public CacheBackend {
   void RefuseSharedMemory(const std::string& reason, base::Logger* log);
   // A connection's stub for data calls, round robin.
   v1::TensorPager::Stub& data_stub() { return *Next().stub; }
+  int connections() const { return static_cast<int>(connections_.size()); }
   // After an error from a shared call that named the arena's segment by
   // `capability`: true when the stream path should take over (the server
   // forgot the segment, or the range was too small). A forgotten segment
@@ -134,6 +137,7 @@ class BlockTransport final : public CacheBackend {
       sizes_ ABSL_GUARDED_BY(sizes_mu_);
   const ClientOptions& options_;
   StreamPool* streams_;
+  DeviceRuntime* runtime_;
 };
 
 }  // namespace tensorpager::internal

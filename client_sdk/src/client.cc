@@ -180,8 +180,8 @@ void Client::Start() {
   streams_ = std::make_unique<internal::StreamPool>(
       runtime_, options_.transfer.streams_per_device,
       options_.transfer.staging_buffers, options_.transfer.chunk_bytes);
-  transport_ = std::make_unique<internal::BlockTransport>(channels_, options_,
-                                                          streams_.get());
+  transport_ = std::make_unique<internal::BlockTransport>(
+      channels_, options_, streams_.get(), runtime_.get());
   batches_ =
       std::make_unique<internal::BatchTransport>(transport_.get(), options_);
   cache_ = std::make_unique<internal::LocalCache>(

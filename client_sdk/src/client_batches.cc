@@ -4,6 +4,7 @@
 // into one outcome per item. The calls themselves travel through
 // BatchTransport (batch_transport.h).
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -55,18 +56,37 @@ std::vector<std::pair<size_t, size_t>> Split(size_t n, SizeOf size_of,
 // is the batch's (nothing happened); a later one's is the outcome of each
 // item it and the calls after it carried (the earlier calls stand).
 template <typename Outcome>
+void SetError(const absl::Status& error, Outcome& outcome) {
+  if constexpr (std::is_same_v<Outcome, absl::Status>) {
+    outcome = error;
+  } else {
+    outcome.status = error;
+  }
+}
+
+template <typename Outcome>
 absl::Status FailRest(const absl::Status& error, bool first,
                       const std::vector<size_t>& sent, size_t from,
                       std::vector<Outcome>& outcomes) {
   if (first) return error;
-  for (size_t j = from; j < sent.size(); ++j) {
-    if constexpr (std::is_same_v<Outcome, absl::Status>) {
-      outcomes[sent[j]] = error;
-    } else {
-      outcomes[sent[j]].status = error;
-    }
-  }
+  for (size_t j = from; j < sent.size(); ++j)
+    SetError(error, outcomes[sent[j]]);
   return absl::OkStatus();
+}
+
+// After the call that carried items sent[begin, end) failed whole: a lone
+// item over a call's limits is that item's failure, and the batch goes on
+// (nullopt); otherwise FailRest says what the batch returns.
+template <typename Outcome>
+std::optional<absl::Status> AfterFailedCall(const absl::Status& error,
+                                            size_t begin, size_t end,
+                                            const std::vector<size_t>& sent,
+                                            std::vector<Outcome>& outcomes) {
+  if (end - begin == 1 && absl::IsInvalidArgument(error)) {
+    SetError(error, outcomes[sent[begin]]);
+    return std::nullopt;
+  }
+  return FailRest(error, begin == 0, sent, begin, outcomes);
 }
 
 }  // namespace
@@ -146,12 +166,10 @@ absl::StatusOr<std::vector<PutOutcome>> Client::PutBatch(
     absl::StatusOr<v1::PutBlocksResponse> response =
         batches_->Put(std::move(request), sources);
     if (!response.ok()) {
-      // A lone item over a call's bytes is that item's failure.
-      if (end - begin == 1 && absl::IsInvalidArgument(response.status())) {
-        outcomes[sent[begin]].status = response.status();
-        continue;
-      }
-      return FailRest(response.status(), begin == 0, sent, begin, outcomes);
+      std::optional<absl::Status> stop =
+          AfterFailedCall(response.status(), begin, end, sent, outcomes);
+      if (stop) return *stop;
+      continue;
     }
     if (response->results_size() != static_cast<int>(end - begin)) {
       return absl::InternalError("PutBlocks answered for other blocks");
@@ -200,11 +218,10 @@ absl::StatusOr<std::vector<GetOutcome>> Client::GetBatch(
     absl::StatusOr<v1::GetBlocksResponse> response =
         batches_->Get(std::move(request), outs);
     if (!response.ok()) {
-      if (end - begin == 1 && absl::IsInvalidArgument(response.status())) {
-        outcomes[sent[begin]].status = response.status();
-        continue;
-      }
-      return FailRest(response.status(), begin == 0, sent, begin, outcomes);
+      std::optional<absl::Status> stop =
+          AfterFailedCall(response.status(), begin, end, sent, outcomes);
+      if (stop) return *stop;
+      continue;
     }
     if (response->results_size() != static_cast<int>(end - begin)) {
       return absl::InternalError("GetBlocks answered for other blocks");

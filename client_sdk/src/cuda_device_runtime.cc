@@ -183,6 +183,17 @@ class CudaRuntime final : public DeviceRuntime {
     return absl::OkStatus();
   }
 
+  absl::Status RegisterHost(void* ptr, size_t bytes) override {
+    // Portable: every device copies to and from it directly.
+    if (cudaError_t e = cudaHostRegister(ptr, bytes, cudaHostRegisterPortable);
+        e != cudaSuccess) {
+      return CudaError(e, absl::StrCat("cudaHostRegister(", bytes, ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  void UnregisterHost(void* ptr) override { cudaHostUnregister(ptr); }
+
   absl::Status Zero(int device, void* ptr, size_t bytes) override {
     ScopedDevice on(device);
     if (absl::Status st = on.status(device); !st.ok()) return st;

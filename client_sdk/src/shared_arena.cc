@@ -28,7 +28,8 @@ uint64_t RoundUp(uint64_t n) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SharedArena>> SharedArena::Create(
-    v1::TensorPager::Stub& stub, uint64_t size_bytes, absl::Duration timeout) {
+    v1::TensorPager::Stub& stub, uint64_t size_bytes, absl::Duration timeout,
+    DeviceRuntime* runtime) {
   size_bytes = RoundUp(
       std::max<uint64_t>(size_bytes, shared_memory::kDataOffset + kGranule));
   const int fd =
@@ -60,6 +61,10 @@ absl::StatusOr<std::unique_ptr<SharedArena>> SharedArena::Create(
     arena->base_[i] = static_cast<std::byte>(random());
   }
   if (absl::Status s = arena->Attach(stub, timeout); !s.ok()) return s;
+  if (runtime != nullptr && runtime->device_count() > 0 &&
+      runtime->RegisterHost(arena->base_, arena->size_).ok()) {
+    arena->registered_runtime_ = runtime;
+  }
   return arena;
 }
 
@@ -105,6 +110,8 @@ absl::Status SharedArena::Reattach(const std::string& lost_capability,
 }
 
 SharedArena::~SharedArena() {
+  if (registered_runtime_ != nullptr)
+    registered_runtime_->UnregisterHost(base_);
   ::munmap(base_, size_);
   ::close(fd_);
 }

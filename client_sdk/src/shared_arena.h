@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "storage/shared_memory/ring_client.h"
+#include "tensorpager/device_runtime.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
 
 namespace tensorpager::internal {
@@ -26,8 +27,12 @@ class SharedArena {
  public:
   // Creates the segment (a memfd) and has the server attach it. An error means
   // the shared-memory path is unavailable (say why once, then use streams).
+  // With devices in `runtime` (may be null), the arena is page-locked for
+  // them (cudaHostRegister), so device transfers copy straight between it
+  // and the GPU; where that fails they stage as before.
   static absl::StatusOr<std::unique_ptr<SharedArena>> Create(
-      v1::TensorPager::Stub& stub, uint64_t size_bytes, absl::Duration timeout);
+      v1::TensorPager::Stub& stub, uint64_t size_bytes, absl::Duration timeout,
+      DeviceRuntime* runtime = nullptr);
   ~SharedArena();
   SharedArena(const SharedArena&) = delete;
   SharedArena& operator=(const SharedArena&) = delete;
@@ -60,6 +65,9 @@ class SharedArena {
   // nullopt when no free range is large enough right now.
   std::optional<Range> Allocate(uint64_t length);
 
+  // Whether devices can copy to and from the arena directly.
+  bool device_registered() const { return registered_runtime_ != nullptr; }
+
   // The segment's ring: a transfer with no RPC, when the server serves it.
   shared_memory::RingClient& ring() { return ring_; }
 
@@ -85,6 +93,8 @@ class SharedArena {
   int fd_;
   std::byte* base_;
   uint64_t size_;
+  // The runtime that page-locked the arena; null when it is not.
+  DeviceRuntime* registered_runtime_ = nullptr;
   std::mutex reattach_mu_;  // one Reattach at a time
   // What Attach got back; every RPC on the segment names both.
   mutable std::mutex attach_mu_;

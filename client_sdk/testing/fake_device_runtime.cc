@@ -178,9 +178,31 @@ absl::Status FakeDeviceRuntime::Copy(int device, void* dst, const void* src,
       }
     }
     copied_[static_cast<int>(direction)] += bytes;
+    const auto h = reinterpret_cast<uintptr_t>(host_side);
+    auto it = registered_.upper_bound(h);
+    if (it != registered_.begin() &&
+        h + bytes <= std::prev(it)->first + std::prev(it)->second) {
+      registered_copied_ += bytes;
+    }
   }
   std::memcpy(dst, src, bytes);
   return absl::OkStatus();
+}
+
+absl::Status FakeDeviceRuntime::RegisterHost(void* ptr, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  registered_[reinterpret_cast<uintptr_t>(ptr)] = bytes;
+  return absl::OkStatus();
+}
+
+void FakeDeviceRuntime::UnregisterHost(void* ptr) {
+  std::lock_guard<std::mutex> lock(mu_);
+  registered_.erase(reinterpret_cast<uintptr_t>(ptr));
+}
+
+uint64_t FakeDeviceRuntime::registered_copied_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return registered_copied_;
 }
 
 }  // namespace tensorpager::testing

@@ -48,6 +48,11 @@ class FakeDeviceRuntime final : public DeviceRuntime {
   absl::Status MemoryInfo(int device, uint64_t* free_bytes,
                           uint64_t* total_bytes) override;
   absl::Status Zero(int device, void* ptr, size_t bytes) override;
+  // Records the range: copies whose host side lies in it count as direct.
+  absl::Status RegisterHost(void* ptr, size_t bytes) override;
+  void UnregisterHost(void* ptr) override;
+  // Bytes copied between a device and registered host memory.
+  uint64_t registered_copied_bytes() const;
 
   // For the fake stream: checks and performs one copy.
   absl::Status Copy(int device, void* dst, const void* src, size_t bytes,
@@ -70,6 +75,8 @@ class FakeDeviceRuntime final : public DeviceRuntime {
   std::vector<uint64_t> allocated_;
   std::vector<uint64_t> external_;
   uint64_t copied_[2] = {0, 0};
+  std::map<uintptr_t, size_t> registered_;  // host start -> bytes
+  uint64_t registered_copied_ = 0;
 };
 
 }  // namespace tensorpager::testing

@@ -80,10 +80,6 @@ absl::Status RunRm(const Invocation& inv, Context& ctx) {
   return first_error;
 }
 
-OptionSpec NamespaceOption() {
-  return {"namespace", "NS", "namespace of the blocks (default: default)"};
-}
-
 }  // namespace
 
 std::vector<CommandSpec> BatchCommands() {
@@ -100,7 +96,7 @@ std::vector<CommandSpec> BatchCommands() {
       .min_args = 1,
       .max_args = CommandSpec::kAnyNumber,
       .options = {NamespaceOption(),
-                  {"json", "", "print JSON (proto field names) instead"}},
+                  JsonOption()},
       .run = RunLookup});
   c.push_back(CommandSpec{
       .name = "rm",
@@ -116,7 +112,7 @@ std::vector<CommandSpec> BatchCommands() {
       .max_args = CommandSpec::kAnyNumber,
       .options = {NamespaceOption(),
                   {"prefix", "PREFIX", "every id starting with PREFIX"},
-                  {"json", "", "print JSON (proto field names) instead"}},
+                  JsonOption()},
       .run = RunRm});
   return c;
 }

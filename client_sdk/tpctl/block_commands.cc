@@ -24,13 +24,6 @@
 namespace tensorpager::tpctl {
 namespace {
 
-OptionSpec NamespaceOption() {
-  return {"namespace", "NS", "namespace of the blocks (default: default)"};
-}
-OptionSpec JsonOption() {
-  return {"json", "", "print JSON (proto field names) instead"};
-}
-
 BlockName NameOf(const Invocation& inv, const std::string& id) {
   return BlockName(inv.Get("namespace"), id);
 }

@@ -4,6 +4,14 @@
 
 namespace tensorpager::tpctl {
 
+OptionSpec NamespaceOption() {
+  return {"namespace", "NS", "namespace of the blocks (default: default)"};
+}
+
+OptionSpec JsonOption() {
+  return {"json", "", "print JSON (proto field names) instead"};
+}
+
 bool Invocation::Has(absl::string_view option) const {
   return options_.count(std::string(option)) != 0;
 }

@@ -68,6 +68,10 @@ class Context {
   std::unique_ptr<Client> client_;
 };
 
+// Options several commands share.
+OptionSpec NamespaceOption();
+OptionSpec JsonOption();
+
 struct CommandSpec {
   static constexpr size_t kAnyNumber = std::numeric_limits<size_t>::max();
 

@@ -15,10 +15,6 @@
 namespace tensorpager::tpctl {
 namespace {
 
-OptionSpec JsonOption() {
-  return {"json", "", "print JSON (proto field names) instead"};
-}
-
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()),

@@ -1,5 +1,6 @@
 // The shared-memory data path between the SDK and a tensorpagerd on the
-// same host: transfers through the arena, fallbacks to gRPC streams (path
+// same host: transfers through the arena (device ones straight through it,
+// page-locked), fallbacks to gRPC streams (path
 // off on the server, block larger than the arena, server restarted), and
 // the RPCs' checks against a raw stub.
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client_sdk/testing/fake_device_runtime.h"
 #include "storage/shared_memory/ring_layout.h"
 #include "tests/integration/pager_fixture.h"
 
@@ -113,6 +115,37 @@ TEST_F(SdkSharedMemoryTest, HostTransfersCrossTheArena) {
   expect.replace(10, 100, std::string(100, 'x'));
   EXPECT_EQ(r->data, expect);
   EXPECT_EQ(sdk->LocalStats().shared_memory_transfers, 8u);
+}
+
+TEST_F(SdkSharedMemoryTest, DeviceTransfersCopyStraightThroughTheArena) {
+  StartServer({"--ram_budget=256MiB"});
+  if (std::string why = SharedMemoryUnavailable(server_->target());
+      !why.empty()) {
+    GTEST_SKIP() << why;
+  }
+  auto gpu = std::make_shared<FakeDeviceRuntime>(
+      FakeDeviceRuntime::Options{.devices = 1, .memory_bytes = 1ull << 30});
+  ClientOptions o;
+  o.device_runtime = gpu;
+  auto sdk = Sdk(o);
+  const uint64_t size = 3 * kMiB + 5;
+  const std::string data = PatternBytes(size, 9);
+  absl::StatusOr<void*> on_gpu = gpu->AllocDevice(0, size);
+  ASSERT_TRUE(on_gpu.ok());
+  std::memcpy(*on_gpu, data.data(), size);  // the fake's memory is host's
+  BlockSpec spec{"g", size};
+  ASSERT_TRUE(sdk->Register(spec, *on_gpu, Placement::Device(0)).ok());
+  {
+    auto h = sdk->Access("g", Placement::Device(0));
+    ASSERT_TRUE(h.ok()) << h.status();
+    EXPECT_TRUE(std::string(h->data_as<const char>(), h->size()) == data);
+  }
+  // The arena is page-locked: the device copied to and from it straight,
+  // every byte of both transfers, with no staging buffer between.
+  EXPECT_EQ(gpu->registered_copied_bytes(), 2 * size);
+  EXPECT_EQ(sdk->LocalStats().shared_memory_ring_transfers, 2u);
+  EXPECT_TRUE(Logged("page-locked"));
+  gpu->FreeDevice(0, *on_gpu);
 }
 
 TEST_F(SdkSharedMemoryTest, ManyThreadsShareTheArena) {

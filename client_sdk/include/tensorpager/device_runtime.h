@@ -65,6 +65,16 @@ class DeviceRuntime {
   // Fills device memory with zero bytes (used for kWriteOnly handles, whose
   // bytes must not leak another block's).
   virtual absl::Status Zero(int device, void* ptr, size_t bytes) = 0;
+  // Page-locks host memory the SDK did not allocate (cudaHostRegister):
+  // the shared-memory arena, so that device transfers through it copy
+  // straight between the arena and the GPU. UNIMPLEMENTED where there is
+  // no device; the SDK then stages through AllocPinned buffers.
+  virtual absl::Status RegisterHost(void* ptr, size_t bytes) {
+    (void)ptr;
+    (void)bytes;
+    return absl::UnimplementedError("no device to register host memory for");
+  }
+  virtual void UnregisterHost(void* ptr) { (void)ptr; }
 };
 
 // The CUDA runtime when the SDK was built with CUDA and a device answers;
