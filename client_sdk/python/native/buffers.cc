@@ -35,6 +35,11 @@ absl::Span<std::byte> BufferViews::Add(py::handle object, bool writable) {
                     "or a torch tensor, not ") +
         Py_TYPE(object.ptr())->tp_name);
   }
+  if (writable && PyBytes_Check(object.ptr())) {
+    throw py::type_error(
+        "bytes are immutable: read into a bytearray, a numpy array or a "
+        "torch tensor");
+  }
   if (used_ == capacity_) throw std::logic_error("BufferViews is full");
   Py_buffer* view = &views_[used_];
   const int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);

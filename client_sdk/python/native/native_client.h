@@ -69,7 +69,7 @@ class NativeClient {
 
   // ---- Batches: one outcome per item; the call raises only when it
   // fails whole (unreachable server, bad namespace, closed client). ----
-  // -> ([(present, tier, size_bytes)], prefix_hits)
+  // -> ([present], [tier], [size_bytes], prefix_hits), one per id
   pybind11::tuple Lookup(const std::string& ns,
                          const std::vector<std::string>& ids);
   // items: [(id, data, region_type, dtype, shape, labels, compression,

@@ -24,8 +24,8 @@ GetItem = Tuple[str, Buffer]
 #  version)
 GetOutcome = Tuple[int, str, int, int, List[int], int, Dict[str, str], bool,
                    int]
-# (present, tier, size_bytes)
-LookupEntry = Tuple[bool, int, int]
+# ([present], [tier], [size_bytes], prefix_hits): one per id
+LookupOutcome = Tuple[List[bool], List[int], List[int], int]
 # ([(code, message)], blocks_removed, ram_bytes_freed, disk_bytes_freed,
 #  blocks_failed, (code, message) of the first failure or None)
 UnregisterOutcome = Tuple[List[Tuple[int, str]], int, int, int, int,
@@ -71,8 +71,7 @@ class Client:
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
-    def lookup(self, ns: str, ids: List[str]
-               ) -> Tuple[List[LookupEntry], int]: ...
+    def lookup(self, ns: str, ids: List[str]) -> LookupOutcome: ...
     def put_batch(self, ns: str, items: List[PutItem],
                   durable: Optional[bool] = None) -> List[PutOutcome]: ...
     def get_batch(self, ns: str, items: List[GetItem]

@@ -9,9 +9,9 @@ from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional,
 from . import _native
 from . import _values
 from .errors import Error, InvalidArgument, from_status
-from .results import (BatchPath, DeleteResult, GetResult, LookupEntry,
-                      LookupResult, PressureEvent, PutResult)
-from .types import Compression, DType, RegionType, Tier, coerce
+from .results import (BatchPath, DeleteResult, GetResult, LookupResult,
+                      PressureEvent, PutResult)
+from .types import Compression, DType, RegionType, coerce
 
 _MiB = 1 << 20
 Sequence_ = Optional[Tuple[str, int]]  # (group, index)
@@ -299,10 +299,10 @@ class Client:
         keys = list(keys)
         if not keys:
             return []
-        entries, _ = self._native.lookup(self._namespace, keys)
+        present, _, sizes, _ = self._native.lookup(self._namespace, keys)
         # Absent blocks get an empty buffer: the read still runs for them,
         # so their error is the server's own (not found, lost, empty).
-        sizes = [size if present else 0 for present, _, size in entries]
+        sizes = [n if p else 0 for p, n in zip(present, sizes)]
         raws = [_values.new_buffer(n) for n in sizes]
         outcomes = self._native.get_batch(self._namespace,
                                           list(zip(keys, raws)))
@@ -320,34 +320,45 @@ class Client:
         buffers = list(buffers)
         if len(keys) != len(buffers):
             raise ValueError(f"{len(keys)} keys for {len(buffers)} buffers")
-        targets = [_values.target(b) for b in buffers]
-        results: List[Optional[GetResult]] = [None] * len(keys)
-        host = [i for i, t in enumerate(targets) if t.device == _values.HOST]
-        if host:
-            outcomes = self._native.get_batch(
-                self._namespace, [(keys[i], targets[i].data) for i in host])
-            for i, outcome in zip(host, outcomes):
-                results[i] = _get_result(keys[i], outcome, None, None,
-                                         buffers[i])
-        for i, t in enumerate(targets):
-            if t.device != _values.HOST:
-                results[i] = self._get_into_device(keys[i], t)
-        return [r for r in results if r is not None]
+        # Buffers other than torch tensors go to the native layer as they
+        # are: it takes their buffer (writable, C-contiguous) or raises.
+        items = []
+        on_device = []
+        for i, (key, buffer) in enumerate(zip(keys, buffers)):
+            if _values.is_tensor(buffer):
+                t = _values.target(buffer)
+                if t.device != _values.HOST:
+                    on_device.append((i, t))
+                    continue
+                buffer = t.data
+            items.append((key, buffer))
+        outcomes = self._native.get_batch(self._namespace, items) \
+            if items else []
+        if not on_device:
+            return [_get_result(key, outcome, None, None, buffer)
+                    for key, outcome, buffer in zip(keys, outcomes, buffers)]
+        results: List[GetResult] = []
+        host = iter(outcomes)
+        device = dict(on_device)
+        for i, (key, buffer) in enumerate(zip(keys, buffers)):
+            if i in device:
+                results.append(self._get_into_device(key, device[i]))
+            else:
+                results.append(_get_result(key, next(host), None, None,
+                                           buffer))
+        return results
 
     def lookup(self, keys: Sequence[str]) -> LookupResult:
         """Which blocks are present, and ``prefix_hits``: how many keys,
         from the first, are present."""
         keys = list(keys)
-        entries, prefix_hits = self._native.lookup(self._namespace, keys)
-        tiers = _TIERS
-        return LookupResult(
-            [LookupEntry(k, present, _member(tiers, Tier, tier), size)
-             for k, (present, tier, size) in zip(keys, entries)],
-            prefix_hits)
+        present, tiers, sizes, prefix_hits = self._native.lookup(
+            self._namespace, keys)
+        return LookupResult(keys, present, tiers, sizes, prefix_hits)
 
     def batch_exists(self, keys: Sequence[str]) -> List[bool]:
         """:meth:`exists` of each key, in one call."""
-        return self.lookup(keys).present
+        return self._native.lookup(self._namespace, list(keys))[0]
 
     def batch_delete(self, keys: Sequence[str]) -> DeleteResult:
         """Unregisters many blocks; ``errors[i]`` is None where block i
@@ -385,12 +396,12 @@ class Client:
         failed = [i for i, o in enumerate(outcomes) if o[0] != 0]
         if not failed:
             return
-        again, _ = self._native.lookup(self._namespace,
-                                       [keys[i] for i in failed])
-        redo = [i for i, (present, _, size) in zip(failed, again)
-                if present and size != sizes[i]]
-        for i, (present, _, size) in zip(failed, again):
-            if present and size != sizes[i]:
+        present, _, again, _ = self._native.lookup(
+            self._namespace, [keys[i] for i in failed])
+        redo = [i for i, p, size in zip(failed, present, again)
+                if p and size != sizes[i]]
+        for i, p, size in zip(failed, present, again):
+            if p and size != sizes[i]:
                 sizes[i] = size
                 raws[i] = _values.new_buffer(size)
         if redo:
@@ -472,7 +483,6 @@ def _delete_result(outcome: Tuple[Any, ...]) -> DeleteResult:
 # constructor's slower path (batches convert three per block).
 _DTYPES = {m.value: m for m in DType}
 _REGION_TYPES = {m.value: m for m in RegionType}
-_TIERS = {m.value: m for m in Tier}
 
 
 def _member(table: Dict[int, Any], enum_type: Any, number: int) -> Any:

@@ -85,18 +85,41 @@ class LookupEntry(NamedTuple):
     size: int
 
 
-@dataclasses.dataclass(frozen=True)
 class LookupResult:
-    """:meth:`Client.lookup`: an entry per key, in order, and
-    ``prefix_hits``, how many keys from the first are present (the part of
-    a chain of page hashes that can be loaded instead of recomputed)."""
+    """:meth:`Client.lookup`: ``prefix_hits``, how many keys from the first
+    are present (the part of a chain of page hashes that can be loaded
+    instead of recomputed), ``present`` per key, and ``entries``, a
+    :class:`LookupEntry` per key in order (built when first asked for:
+    an engine that needs only ``prefix_hits`` does not pay for them)."""
 
-    entries: List[LookupEntry]
-    prefix_hits: int
+    __slots__ = ("keys", "present", "sizes", "prefix_hits", "_tiers",
+                 "_entries")
+
+    def __init__(self, keys: List[str], present: List[bool],
+                 tiers: List[int], sizes: List[int], prefix_hits: int):
+        self.keys = keys
+        self.present = present
+        self.sizes = sizes  # bytes of each block, 0 where none
+        self.prefix_hits = prefix_hits
+        self._tiers = tiers
+        self._entries: Optional[List[LookupEntry]] = None
 
     @property
-    def present(self) -> List[bool]:
-        return [e.present for e in self.entries]
+    def entries(self) -> List[LookupEntry]:
+        if self._entries is None:
+            tiers = {m.value: m for m in Tier}
+            self._entries = [
+                LookupEntry(k, p, tiers[t] if t in tiers else Tier(t), n)
+                for k, p, t, n in zip(self.keys, self.present, self._tiers,
+                                      self.sizes)]
+        return self._entries
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __repr__(self) -> str:
+        return (f"LookupResult(prefix_hits={self.prefix_hits}, "
+                f"present={self.present})")
 
 
 @dataclasses.dataclass(frozen=True)
