@@ -82,11 +82,16 @@ def test_sdk_log_goes_to_python_logging(server: ServerProcess,
         c.batch_path
         c.exists("anything")
     records = [r for r in caplog.records if r.name == "tensorpager"]
+    messages = [r.getMessage() for r in records]
     assert records, "the SDK's lines reach logging.getLogger('tensorpager')"
-    # Host mode or a CUDA runtime: the SDK says which when it starts.
-    assert any("host mode" in r.getMessage() or "cache" in r.getMessage()
-               for r in records), [r.getMessage() for r in records]
-    assert not any(r.getMessage().startswith("I2") for r in records)
+    # Host mode or a CUDA runtime: the SDK says which when it starts ...
+    assert any("host mode" in m or "cache" in m for m in messages), messages
+    # ... and once which way batches go, and why.
+    said = [m for m in messages if "shared-memory data path" in m]
+    assert len(said) == 1 and "shared_memory_bytes is 0" in said[0], messages
+    # Python's logging has its own time and name: the SDK's are gone.
+    assert not any(m.startswith(("I2", "tensorpager-sdk")) for m in messages)
+    assert all(r.levelno >= logging.INFO for r in records)
 
 
 def test_status_is_a_dict_with_ints(client: tensorpager.Client,
