@@ -14,7 +14,7 @@ from .results import (BatchPath, DeleteResult, GetResult, LookupResult,
 from .types import Compression, DType, RegionType, coerce
 
 _MiB = 1 << 20
-Sequence_ = Optional[Tuple[str, int]]  # (group, index)
+SequenceRef = Optional[Tuple[str, int]]  # (group, index)
 
 
 class PressureWatch(Iterator[PressureEvent]):
@@ -97,8 +97,12 @@ class Client:
         process in the server's Status (default host:pid).
         host_cache_bytes: the SDK's local host cache (used by the CUDA
         paths). follow_pressure: shrink the local caches when the server
-        reports memory pressure. tune_allocator: raise glibc malloc's mmap
-        threshold process-wide (faster bulk transfers).
+        reports memory pressure. tune_allocator: process-wide, one glibc
+        malloc arena with high mmap and trim thresholds, so that large
+        buffers (received blocks, new arrays) are reused instead of mapped
+        and faulted in afresh: several times faster batch_get where page
+        faults are expensive (VMs); off by default because it changes the
+        whole process.
         """
         self._namespace = namespace
         self._native = _native.Client(
@@ -165,7 +169,7 @@ class Client:
             durable: Optional[bool] = None,
             pinned: bool = False,
             compression: Union[Compression, str] = Compression.UNSPECIFIED,
-            sequence: Sequence_ = None) -> PutResult:
+            sequence: SequenceRef = None) -> PutResult:
         """Stores `value` as block `key`, creating it when new.
 
         An existing block is overwritten when its size, dtype and shape
@@ -214,7 +218,7 @@ class Client:
     def exists(self, key: str) -> bool:
         """Whether block `key` is present: written and readable (not
         EMPTY, not LOST)."""
-        return self.lookup([key]).entries[0].present
+        return self._native.lookup(self._namespace, [key])[0][0]
 
     def delete(self, key: str) -> None:
         """Unregisters block `key` and frees its RAM and disk space
@@ -251,7 +255,7 @@ class Client:
                   pinned: bool = False,
                   compression: Union[Compression, str] =
                   Compression.UNSPECIFIED,
-                  sequence: Sequence_ = None) -> List[PutResult]:
+                  sequence: SequenceRef = None) -> List[PutResult]:
         """Puts many blocks in one call (see :meth:`put`); one
         :class:`PutResult` per key, in order. A block that fails (bad id,
         too large, a mismatched existing block) fails alone and changes
