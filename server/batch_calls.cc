@@ -30,16 +30,17 @@ absl::Status CheckNamespace(const std::string& ns) {
   return storage::ValidateNamespace(ns);
 }
 
-// Keys for a call's ids: INVALID_ARGUMENT, naming the first bad id's
-// position, fails the whole call (a bad id is the caller's bug, not a
-// block's state).
-absl::StatusOr<std::vector<storage::BlockKey>> KeysOf(
+// Keys for a call's ids (BlockKeys, or views into the request):
+// INVALID_ARGUMENT, naming the first bad id's position, fails the whole
+// call (a bad id is the caller's bug, not a block's state).
+template <typename Key>
+absl::StatusOr<std::vector<Key>> KeysOf(
     const std::string& ns,
     const google::protobuf::RepeatedPtrField<std::string>& ids) {
-  std::vector<storage::BlockKey> keys;
+  std::vector<Key> keys;
   keys.reserve(ids.size());
   for (int i = 0; i < ids.size(); ++i) {
-    absl::StatusOr<storage::BlockKey> key = storage::BlockKey::Make(ns, ids[i]);
+    absl::StatusOr<Key> key = Key::Make(ns, ids[i]);
     if (!key.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("ids[", i, "]: ", key.status().message()));
@@ -110,8 +111,8 @@ absl::Status BatchCalls::Lookup(const v1::LookupRequest& request,
   if (absl::Status s = CheckCount(request.ids_size(), "Lookup"); !s.ok()) {
     return s;
   }
-  absl::StatusOr<std::vector<storage::BlockKey>> keys =
-      KeysOf(request.namespace_(), request.ids());
+  absl::StatusOr<std::vector<storage::BlockKeyView>> keys =
+      KeysOf<storage::BlockKeyView>(request.namespace_(), request.ids());
   if (!keys.ok()) return keys.status();
   const std::vector<std::optional<storage::BlockStore::Presence>> found =
       store_->Lookup(*keys);
@@ -274,10 +275,13 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
         "reply"));
   }
   absl::StatusOr<std::vector<storage::BlockKey>> keys =
-      KeysOf(request.namespace_(), request.ids());
+      KeysOf<storage::BlockKey>(request.namespace_(), request.ids());
   if (!keys.ok()) return keys.status();
+  std::vector<storage::BlockKeyView> views;
+  views.reserve(keys->size());
+  for (const storage::BlockKey& key : *keys) views.push_back(key.view());
   const std::vector<std::optional<storage::BlockStore::Presence>> found =
-      store_->Lookup(*keys);
+      store_->Lookup(views);
   uint64_t total = 0;
   for (const auto& p : found) total += p ? p->size_bytes : 0;
   if (absl::Status s = CheckBytes(total, "GetBlocks"); !s.ok()) return s;
@@ -354,7 +358,7 @@ absl::Status BatchCalls::Unregister(const v1::UnregisterBlocksRequest& request,
       return s;
     }
     absl::StatusOr<std::vector<storage::BlockKey>> keys =
-        KeysOf(request.namespace_(), request.ids());
+        KeysOf<storage::BlockKey>(request.namespace_(), request.ids());
     if (!keys.ok()) return keys.status();
     for (const storage::BlockKey& key : *keys) {
       absl::StatusOr<storage::BlockStore::Freed> freed =

@@ -239,7 +239,7 @@ class BlockStore {
     uint64_t size_bytes = 0;
   };
   std::vector<std::optional<Presence>> Lookup(
-      absl::Span<const BlockKey> keys) const;
+      absl::Span<const BlockKeyView> keys) const;
 
   // Accesses a client served from its own cache: they count for the
   // policy and the block's statistics, without moving data.

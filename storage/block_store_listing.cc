@@ -67,13 +67,20 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
 }
 
 std::vector<std::optional<BlockStore::Presence>> BlockStore::Lookup(
-    absl::Span<const BlockKey> keys) const {
+    absl::Span<const BlockKeyView> keys) const {
   std::vector<std::optional<Presence>> out(keys.size());
+  // One buffer for every encoded key: a lookup of a batch allocates
+  // nothing per key.
+  std::string encoded;
   ReaderMutexLock lock(&mu_);
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (const Entry* e = Find(keys[i])) {
-      out[i] = Presence{.tier = TierOf(*e), .size_bytes = e->attrs.size_bytes};
-    }
+    encoded.assign(keys[i].ns.data(), keys[i].ns.size());
+    encoded.push_back('\0');
+    encoded.append(keys[i].id.data(), keys[i].id.size());
+    auto it = blocks_.find(encoded);
+    if (it == blocks_.end() || it->second->io == Io::kRemoving) continue;
+    const Entry& e = *it->second;
+    out[i] = Presence{.tier = TierOf(e), .size_bytes = e.attrs.size_bytes};
   }
   return out;
 }

@@ -112,25 +112,21 @@ std::optional<absl::Status> BatchTransport::CallRing(
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::LookupResponse> BatchTransport::Lookup(
-    const v1::LookupRequest& request) {
-  v1::LookupResponse response;
+absl::Status BatchTransport::Lookup(const v1::LookupRequest& request,
+                                    v1::LookupResponse* response) {
   if (SharedArena* arena = blocks_->Arena()) {
-    if (std::optional<absl::Status> s =
-            CallRing(*arena, shared_memory::kLookup, request,
-                     kReplyBase + kLookupReplyPerBlock * request.ids_size(),
-                     &response)) {
-      if (!s->ok()) return *s;
-      return response;
+    if (std::optional<absl::Status> s = CallRing(
+            *arena, shared_memory::kLookup, request,
+            kReplyBase + kLookupReplyPerBlock * request.ids_size(), response)) {
+      return *s;
     }
   }
-  grpc::Status s = WithRetries(
-      options_.timeout, options_.max_retries, options_.retry_backoff,
-      [&](grpc::ClientContext& ctx) {
-        return blocks_->data_stub().Lookup(&ctx, request, &response);
-      });
-  if (!s.ok()) return FromGrpc(s);
-  return response;
+  return FromGrpc(
+      WithRetries(options_.timeout, options_.max_retries,
+                  options_.retry_backoff, [&](grpc::ClientContext& ctx) {
+                    response->Clear();
+                    return blocks_->data_stub().Lookup(&ctx, request, response);
+                  }));
 }
 
 absl::StatusOr<v1::PutBlocksResponse> BatchTransport::Put(

@@ -37,7 +37,9 @@ class BatchTransport {
   };
   Limits limits();
 
-  absl::StatusOr<v1::LookupResponse> Lookup(const v1::LookupRequest& request);
+  // `response` may live on the caller's arena.
+  absl::Status Lookup(const v1::LookupRequest& request,
+                      v1::LookupResponse* response);
   // `request`'s blocks name no source yet; block i's bytes are sources[i].
   absl::StatusOr<v1::PutBlocksResponse> Put(
       v1::PutBlocksRequest request,

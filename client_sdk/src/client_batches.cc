@@ -15,6 +15,7 @@
 #include "client_sdk/src/block_name_key.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/src/rpc_util.h"
+#include "google/protobuf/arena.h"
 #include "tensorpager/client.h"
 
 namespace tensorpager {
@@ -100,16 +101,23 @@ absl::StatusOr<LookupOutcome> Client::Lookup(
   const BatchTransport::Limits limits = batches_->limits();
   for (size_t begin = 0; begin < ids.size(); begin += limits.max_blocks) {
     const size_t end = std::min<size_t>(ids.size(), begin + limits.max_blocks);
-    v1::LookupRequest request;
-    request.set_namespace_(ns.data(), ns.size());
-    request.mutable_ids()->Add(ids.begin() + begin, ids.begin() + end);
-    absl::StatusOr<v1::LookupResponse> response = batches_->Lookup(request);
-    if (!response.ok()) return response.status();
+    // Request and reply on one arena: their ids and entries cost no
+    // malloc each.
+    google::protobuf::Arena arena;
+    auto* request =
+        google::protobuf::Arena::CreateMessage<v1::LookupRequest>(&arena);
+    auto* response =
+        google::protobuf::Arena::CreateMessage<v1::LookupResponse>(&arena);
+    request->set_namespace_(ns.data(), ns.size());
+    request->mutable_ids()->Add(ids.begin() + begin, ids.begin() + end);
+    if (absl::Status s = batches_->Lookup(*request, response); !s.ok()) {
+      return s;
+    }
     if (response->entries_size() != static_cast<int>(end - begin)) {
       return absl::InternalError("Lookup answered for other ids than asked");
     }
-    for (v1::LookupEntry& e : *response->mutable_entries()) {
-      outcome.entries.push_back(std::move(e));
+    for (const v1::LookupEntry& e : response->entries()) {
+      outcome.entries.push_back(e);
     }
     if (chain) outcome.prefix_hits += response->prefix_hits();
     chain = chain && response->prefix_hits() == end - begin;
