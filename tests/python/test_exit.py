@@ -56,7 +56,7 @@ def test_exit_with_calls_in_flight(fresh_server: ServerProcess,
             run = subprocess.run(
                 [sys.executable, "-c", SCRIPT, fresh_server.target, mode,
                  str(fresh_server.proc.pid)],
-                env=env, capture_output=True, text=True, timeout=20)
+                env=env, capture_output=True, text=True, timeout=60)
         finally:
             fresh_server.resume()
         assert run.returncode == 0, run.stdout + run.stderr
