@@ -1,5 +1,6 @@
 #include "server/batch_calls.h"
 
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -78,6 +79,14 @@ absl::StatusOr<std::vector<Resolved>> ResolveAll(const Items& items,
   return out;
 }
 
+// Lengths in a request are the client's numbers: a sum must not wrap
+// below a limit.
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  return b > std::numeric_limits<uint64_t>::max() - a
+             ? std::numeric_limits<uint64_t>::max()
+             : a + b;
+}
+
 bool Present(const std::optional<storage::BlockStore::Presence>& p) {
   return p.has_value() && p->tier != storage::Tier::kEmpty &&
          p->tier != storage::Tier::kLost;
@@ -146,7 +155,7 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
   uint64_t inline_bytes = 0;
   for (const v1::PutBlock& b : request.blocks()) {
     if (b.has_shared()) {
-      total += b.shared().length();
+      total = SaturatingAdd(total, b.shared().length());
     } else {
       total += b.data().size();
       inline_bytes += b.data().size();

@@ -135,7 +135,7 @@ absl::StatusOr<std::vector<PutOutcome>> Client::PutBatch(
   sent.reserve(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     absl::StatusOr<storage::BlockKeyView> key =
-        CheckedKey(BlockName(std::string(ns), items[i].id));
+        storage::BlockKeyView::Make(ns, items[i].id);
     absl::Status s = key.status();
     // The put replaces the block whole: local copies are stale after it.
     if (s.ok()) s = cache_->Invalidate(*key);
@@ -260,7 +260,7 @@ absl::StatusOr<UnregisterOutcome> Client::UnregisterBatch(
   sent.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     absl::StatusOr<storage::BlockKeyView> key =
-        CheckedKey(BlockName(std::string(ns), ids[i]));
+        storage::BlockKeyView::Make(ns, ids[i]);
     absl::Status s = key.status();
     if (s.ok()) s = cache_->Invalidate(*key);
     if (s.ok()) {

@@ -61,6 +61,17 @@ TEST_F(BatchAbuseTest, CallsOverTheLimitsFailWholeAndChangeNothing) {
   EXPECT_THAT(s.error_message(), HasSubstr("--max_batch_bytes"));
   EXPECT_FALSE(Registered("h0"));
 
+  // Lengths whose sum wraps around 2^64 are still over the limit.
+  v1::PutBlocksRequest wrapping;
+  for (int i = 0; i < 2; ++i) {
+    v1::PutBlock* b = wrapping.add_blocks();
+    b->set_id(absl::StrCat("w", i));
+    b->mutable_shared()->set_length(1ull << 63);
+  }
+  s = Call(&Stub::PutBlocks, wrapping, &put_resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("--max_batch_bytes"));
+
   v1::LookupRequest look;
   v1::GetBlocksRequest get;
   v1::UnregisterBlocksRequest rm;

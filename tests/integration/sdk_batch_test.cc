@@ -339,6 +339,8 @@ TEST_P(SdkBatchTest, RestartInTheMiddleOfABatchLoopLosesNothingAcknowledged) {
   }
   ASSERT_GE(acknowledged.size(), 11u * 8);
   ASSERT_TRUE(server_->Restart(/*same_port=*/true).ok()) << server_->Log();
+  // The channel reconnects on its own backoff; an engine waits for it.
+  ASSERT_TRUE(client_->WaitUntilReady(absl::Seconds(30)).ok());
   std::vector<std::string> data;
   std::vector<GetOutcome> got = GetAll(acknowledged, 32 * kKiB, &data);
   for (size_t i = 0; i < acknowledged.size(); ++i) {
