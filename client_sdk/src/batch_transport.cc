@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client_sdk/src/get_blocks_reply.h"
 #include "client_sdk/src/rpc_util.h"
 #include "client_sdk/src/shared_arena.h"
 #include "storage/shared_memory/ring_layout.h"
@@ -355,34 +356,40 @@ absl::StatusOr<v1::GetBlocksResponse> BatchTransport::GetInline(
       requests[p].add_ids(request.ids(i));
     }
   }
+  // Each part's bytes land in the caller's buffers as they arrive.
+  std::vector<GetBlocksReply> replies(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    replies[p].outs =
+        outs.subspan(parts[p].first, parts[p].second - parts[p].first);
+  }
+  const std::vector<grpc::Status> statuses =
+      SideBySide(requests, replies,
+                 [this](v1::TensorPager::Stub&, grpc::ClientContext* ctx,
+                        const v1::GetBlocksRequest* req, GetBlocksReply* reply,
+                        std::function<void(grpc::Status)> done) {
+                   blocks_->StartGetBlocks(ctx, req, reply, std::move(done));
+                 });
   std::vector<v1::GetBlocksResponse> responses(parts.size());
-  const std::vector<grpc::Status> statuses = SideBySide(
-      requests, responses,
-      [](v1::TensorPager::Stub& stub, grpc::ClientContext* ctx,
-         const v1::GetBlocksRequest* req, v1::GetBlocksResponse* resp,
-         std::function<void(grpc::Status)> done) {
-        stub.async()->GetBlocks(ctx, req, resp, std::move(done));
-      });
-  absl::StatusOr<v1::GetBlocksResponse> merged =
-      Merge(parts, statuses, responses);
-  if (!merged.ok()) return merged.status();
-  v1::GetBlocksResponse& response = *merged;
-  for (int i = 0; i < response.results_size(); ++i) {
-    v1::GetResult* r = response.mutable_results(i);
-    if (r->status().code() != 0) continue;
-    if (r->data().size() > outs[i].size()) {
+  for (size_t p = 0; p < parts.size(); ++p) {
+    GetBlocksReply& reply = replies[p];
+    if (!statuses[p].ok()) continue;
+    for (int i = 0; i < reply.response.results_size(); ++i) {
+      v1::GetResult* r = reply.response.mutable_results(i);
+      if (r->status().code() != 0 ||
+          reply.data_bytes[i] <= reply.outs[i].size()) {
+        continue;
+      }
       r->mutable_status()->set_code(
           static_cast<int32_t>(absl::StatusCode::kInvalidArgument));
       r->mutable_status()->set_message(absl::StrCat(
-          "block ", request.ids(i), " holds ", r->data().size(),
-          " bytes; the buffer given for it holds ", outs[i].size()));
-      response.set_failed(response.failed() + 1);
-    } else {
-      std::memcpy(outs[i].data(), r->data().data(), r->data().size());
+          "block ", request.ids(parts[p].first + i), " holds ",
+          reply.data_bytes[i], " bytes; the buffer given for it holds ",
+          reply.outs[i].size()));
+      reply.response.set_failed(reply.response.failed() + 1);
     }
-    r->clear_data();
+    responses[p] = std::move(reply.response);
   }
-  return response;
+  return Merge(parts, statuses, responses);
 }
 
 BatchPath BatchTransport::path() {

@@ -1,5 +1,7 @@
 #include "client_sdk/src/block_transport.h"
 
+#include <grpcpp/support/client_callback.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -23,7 +25,9 @@ BlockTransport::BlockTransport(
                                   c),
         grpc::internal::RpcMethod("/tensorpager.v1.TensorPager/WriteBlock",
                                   grpc::internal::RpcMethod::CLIENT_STREAMING,
-                                  c)});
+                                  c),
+        grpc::internal::RpcMethod("/tensorpager.v1.TensorPager/GetBlocks",
+                                  grpc::internal::RpcMethod::NORMAL_RPC, c)});
   }
 }
 
@@ -77,6 +81,17 @@ SharedArena* BlockTransport::Arena() {
   arena_ = *std::move(arena);
   arena_ready_.store(true, std::memory_order_release);
   return arena_.get();
+}
+
+void BlockTransport::StartGetBlocks(grpc::ClientContext* context,
+                                    const v1::GetBlocksRequest* request,
+                                    GetBlocksReply* reply,
+                                    std::function<void(grpc::Status)> done) {
+  const Connection& c = Next();
+  grpc::internal::CallbackUnaryCall<v1::GetBlocksRequest, GetBlocksReply,
+                                    grpc::protobuf::MessageLite,
+                                    GetBlocksReply>(
+      c.channel.get(), c.get_blocks, context, request, reply, std::move(done));
 }
 
 std::string BlockTransport::SharedPathReason() {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "client_sdk/src/cache_backend.h"
+#include "client_sdk/src/get_blocks_reply.h"
 #include "client_sdk/src/shared_arena.h"
 #include "client_sdk/src/stream_pool.h"
 #include "client_sdk/src/wire_chunks.h"
@@ -83,6 +85,12 @@ class BlockTransport final : public CacheBackend {
   // A connection's stub for data calls, round robin.
   v1::TensorPager::Stub& data_stub() { return *Next().stub; }
   int connections() const { return static_cast<int>(connections_.size()); }
+  // Starts a GetBlocks call on the next connection whose reply lands in
+  // `reply`'s buffers as it arrives (get_blocks_reply.h).
+  void StartGetBlocks(grpc::ClientContext* context,
+                      const v1::GetBlocksRequest* request,
+                      GetBlocksReply* reply,
+                      std::function<void(grpc::Status)> done);
   // After an error from a shared call that named the arena's segment by
   // `capability`: true when the stream path should take over (the server
   // forgot the segment, or the range was too small). A forgotten segment
@@ -110,6 +118,7 @@ class BlockTransport final : public CacheBackend {
     std::unique_ptr<v1::TensorPager::Stub> stub;
     grpc::internal::RpcMethod access;
     grpc::internal::RpcMethod write;
+    grpc::internal::RpcMethod get_blocks;
   };
 
   const Connection& Next() {
