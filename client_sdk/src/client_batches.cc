@@ -75,6 +75,33 @@ absl::Status FailRest(const absl::Status& error, bool first,
   return absl::OkStatus();
 }
 
+// Checks an item's name and drops its local copies (the server's block
+// changes or goes).
+absl::Status CheckAndDrop(internal::LocalCache& cache, absl::string_view ns,
+                          absl::string_view id) {
+  absl::StatusOr<storage::BlockKeyView> key =
+      storage::BlockKeyView::Make(ns, id);
+  if (!key.ok()) return key.status();
+  return cache.Invalidate(*key);
+}
+
+// The positions of the items `check` passes, to be sent; each other item's
+// outcome is its error.
+template <typename Outcome, typename Check>
+std::vector<size_t> Sendable(std::vector<Outcome>& outcomes, Check check) {
+  std::vector<size_t> sent;
+  sent.reserve(outcomes.size());
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    absl::Status s = check(i);
+    if (s.ok()) {
+      sent.push_back(i);
+    } else {
+      SetError(s, outcomes[i]);
+    }
+  }
+  return sent;
+}
+
 // After the call that carried items sent[begin, end) failed whole: a lone
 // item over a call's limits is that item's failure, and the batch goes on
 // (nullopt); otherwise FailRest says what the batch returns.
@@ -130,21 +157,10 @@ absl::StatusOr<std::vector<PutOutcome>> Client::PutBatch(
     std::optional<bool> durable) {
   if (absl::Status s = storage::ValidateNamespace(ns); !s.ok()) return s;
   std::vector<PutOutcome> outcomes(items.size());
-  // Items that pass the name check and whose local copies could go.
-  std::vector<size_t> sent;
-  sent.reserve(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    absl::StatusOr<storage::BlockKeyView> key =
-        storage::BlockKeyView::Make(ns, items[i].id);
-    absl::Status s = key.status();
-    // The put replaces the block whole: local copies are stale after it.
-    if (s.ok()) s = cache_->Invalidate(*key);
-    if (s.ok()) {
-      sent.push_back(i);
-    } else {
-      outcomes[i].status = s;
-    }
-  }
+  // The put replaces the block whole: local copies are stale after it.
+  const std::vector<size_t> sent = Sendable(outcomes, [&](size_t i) {
+    return CheckAndDrop(*cache_, ns, items[i].id);
+  });
   const auto runs = Split(
       sent.size(), [&](size_t j) { return items[sent[j]].data.size(); },
       batches_->limits());
@@ -198,19 +214,12 @@ absl::StatusOr<std::vector<GetOutcome>> Client::GetBatch(
     absl::string_view ns, absl::Span<const GetItem> items) {
   if (absl::Status s = storage::ValidateNamespace(ns); !s.ok()) return s;
   std::vector<GetOutcome> outcomes(items.size());
-  std::vector<size_t> sent;
-  sent.reserve(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
+  // The server's bytes must be current: a dirty local copy goes first.
+  const std::vector<size_t> sent = Sendable(outcomes, [&](size_t i) {
     const BlockName name(std::string(ns), items[i].id);
     absl::Status s = CheckedKey(name).status();
-    // The server's bytes must be current: a dirty local copy goes first.
-    if (s.ok()) s = FlushIfDirty(name);
-    if (s.ok()) {
-      sent.push_back(i);
-    } else {
-      outcomes[i].status = s;
-    }
-  }
+    return s.ok() ? FlushIfDirty(name) : s;
+  });
   const auto runs = Split(
       sent.size(), [&](size_t j) { return items[sent[j]].out.size(); },
       batches_->limits());
@@ -256,19 +265,9 @@ absl::StatusOr<UnregisterOutcome> Client::UnregisterBatch(
   if (absl::Status s = storage::ValidateNamespace(ns); !s.ok()) return s;
   UnregisterOutcome outcome;
   outcome.results.resize(ids.size());
-  std::vector<size_t> sent;
-  sent.reserve(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    absl::StatusOr<storage::BlockKeyView> key =
-        storage::BlockKeyView::Make(ns, ids[i]);
-    absl::Status s = key.status();
-    if (s.ok()) s = cache_->Invalidate(*key);
-    if (s.ok()) {
-      sent.push_back(i);
-    } else {
-      outcome.results[i] = s;
-    }
-  }
+  const std::vector<size_t> sent = Sendable(outcome.results, [&](size_t i) {
+    return CheckAndDrop(*cache_, ns, ids[i]);
+  });
   const uint32_t max_blocks = batches_->limits().max_blocks;
   for (size_t begin = 0; begin < sent.size(); begin += max_blocks) {
     const size_t end = std::min<size_t>(sent.size(), begin + max_blocks);
