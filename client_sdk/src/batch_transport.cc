@@ -29,13 +29,14 @@ constexpr uint64_t kMinPartBytes = 1 << 20;
 constexpr uint64_t kAlign = 64;
 uint64_t Align(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-// Reply areas: bounds of a serialized reply per block (the server cuts a
+// Reply areas: bounds of a serialized reply per block. The server cuts a
 // block's message at 1 KiB; a get's labels take at most 2 KiB of keys and
-// values plus their framing, its shape 16 dimensions).
+// values plus up to 12 bytes of framing for each of 64 labels, and its
+// shape at most 16 dimensions of 11 bytes.
 constexpr uint64_t kReplyBase = 256;
 constexpr uint64_t kLookupReplyPerBlock = 32;
 constexpr uint64_t kPutReplyPerBlock = 1024 + 64;
-constexpr uint64_t kGetReplyPerBlock = 1024 + 64 + 2560 + 16 * 11;
+constexpr uint64_t kGetReplyPerBlock = 1024 + 2048 + 64 * 12 + 16 * 11 + 128;
 
 // The bytes of a batch's blocks laid out in one range of the arena.
 struct Layout {

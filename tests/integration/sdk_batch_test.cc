@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "tests/integration/pager_fixture.h"
 
@@ -160,6 +161,37 @@ TEST_P(SdkBatchTest, TensorAttributesComeBack) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->data, bytes);
   EXPECT_EQ(r->block.shape_size(), 3);
+}
+
+TEST_P(SdkBatchTest, RepliesHoldTheLargestAttributes) {
+  StartServer({});
+  // Every block at the limits of labels (64, 2 KiB in all) and shape (16
+  // dimensions): the ring's reply area is sized for them.
+  std::vector<std::string> ids = Ids("big-attrs", 32);
+  std::vector<std::string> data(ids.size(), PatternBytes(1 << 16, 3));
+  std::vector<PutItem> items(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    items[i].id = ids[i];
+    items[i].data = Bytes(data[i]);
+    items[i].dtype = v1::UINT8;
+    items[i].shape = std::vector<int64_t>(16, 1);
+    items[i].shape[0] = 1 << 16;
+    for (int l = 0; l < 64; ++l) {
+      items[i].labels[absl::StrFormat("label-key-%06d", l)] =
+          absl::StrFormat("label-value-%04d", l);
+    }
+  }
+  auto put = client_->PutBatch("", items);
+  ASSERT_TRUE(put.ok()) << put.status();
+  for (const PutOutcome& o : *put) ASSERT_TRUE(o.status.ok()) << o.status;
+  std::vector<std::string> out;
+  std::vector<GetOutcome> got = GetAll(ids, 1 << 16, &out);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(got[i].status.ok()) << ids[i] << ": " << got[i].status;
+    EXPECT_EQ(got[i].labels.size(), 64u);
+    EXPECT_EQ(got[i].shape.size(), 16u);
+    EXPECT_EQ(out[i], data[i]);
+  }
 }
 
 TEST_P(SdkBatchTest, BadBlocksFailAloneAndChangeNothing) {
