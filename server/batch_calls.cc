@@ -310,22 +310,29 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
     v1::GetResult* result = response->add_results();
     const storage::BlockKey& key = (*keys)[i];
     absl::Status status = [&]() -> absl::Status {
-      absl::Span<std::byte> destination;
+      absl::StatusOr<storage::ReadResult> read;
       if (shared) {
         const Resolved& range = (*destinations)[i];
         if (!range.ok()) return range.status();
-        destination = *range;
-      } else if (found[i]) {
-        // Sized by the lookup: a block's size never changes while it is
-        // registered, and ReadInto refuses a block that does not fit.
-        std::string* data = result->mutable_data();
-        data->resize(found[i]->size_bytes);
-        destination = absl::MakeSpan(reinterpret_cast<std::byte*>(data->data()),
-                                     data->size());
+        read = data_path_->ReadInto(key, 0, 0, *range);
+        if (!read.ok()) return read.status();
+      } else {
+        // The reply takes the block's bytes from the store's snapshot in
+        // one copy (a string sized first would be zero-filled, then
+        // copied into).
+        read = data_path_->Read(key, storage::ReadOptions{});
+        if (!read.ok()) return read.status();
+        // Held against the budget by the lookup's sizes: a block that was
+        // registered anew, larger, since then is asked for again.
+        if (!found[i] || read->length > found[i]->size_bytes) {
+          return absl::AbortedError(absl::StrCat(
+              "block ", key.ToString(),
+              " was registered anew during the call; ask for it again"));
+        }
+        result->set_data(
+            reinterpret_cast<const char*>(read->data->data()) + read->offset,
+            read->length);
       }
-      absl::StatusOr<storage::ReadResult> read =
-          data_path_->ReadInto(key, 0, 0, destination);
-      if (!read.ok()) return read.status();
       const storage::BlockAttributes& attrs = read->block.attrs;
       result->set_size_bytes(read->length);
       result->set_dtype(ToProto(attrs.dtype));
