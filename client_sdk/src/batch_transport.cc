@@ -38,6 +38,17 @@ constexpr uint64_t kLookupReplyPerBlock = 32;
 constexpr uint64_t kPutReplyPerBlock = 1024 + 64;
 constexpr uint64_t kGetReplyPerBlock = 1024 + 2048 + 64 * 12 + 16 * 11 + 128;
 
+// INTERNAL unless a batch reply has one result per block asked for.
+template <typename Response>
+absl::Status Answered(const Response& response, size_t blocks) {
+  if (static_cast<size_t>(response.results_size()) == blocks) {
+    return absl::OkStatus();
+  }
+  return absl::InternalError(
+      absl::StrCat("a batch reply answered for ", response.results_size(),
+                   " blocks, not the ", blocks, " asked for"));
+}
+
 // The bytes of a batch's blocks laid out in one range of the arena.
 struct Layout {
   std::vector<uint64_t> offsets;  // within the range
@@ -151,6 +162,9 @@ absl::StatusOr<v1::PutBlocksResponse> BatchTransport::Put(
                      kReplyBase + kPutReplyPerBlock * request.blocks_size(),
                      &response)) {
       if (!s->ok()) return *s;
+      if (absl::Status a = Answered(response, sources.size()); !a.ok()) {
+        return a;
+      }
       blocks_->CountShared(layout.bytes, /*ring=*/true);
       return response;
     }
@@ -158,6 +172,7 @@ absl::StatusOr<v1::PutBlocksResponse> BatchTransport::Put(
     SetDeadline(ctx, options_.timeout);
     absl::Status s =
         FromGrpc(blocks_->data_stub().PutBlocks(&ctx, request, &response));
+    if (s.ok()) s = Answered(response, sources.size());
     if (s.ok()) {
       blocks_->CountShared(layout.bytes, /*ring=*/false);
       return response;
@@ -244,8 +259,8 @@ absl::StatusOr<Response> BatchTransport::Merge(
   size_t failed_parts = 0;
   for (size_t p = 0; p < parts.size(); ++p) {
     const int blocks = parts[p].second - parts[p].first;
-    if (statuses[p].ok() && responses[p].results_size() != blocks) {
-      return absl::InternalError("a batch reply answered for other blocks");
+    if (statuses[p].ok()) {
+      if (absl::Status a = Answered(responses[p], blocks); !a.ok()) return a;
     }
     if (statuses[p].ok()) {
       for (auto& r : *responses[p].mutable_results()) {
@@ -324,6 +339,8 @@ absl::StatusOr<v1::GetBlocksResponse> BatchTransport::Get(
       SetDeadline(ctx, options_.timeout);
       s = FromGrpc(blocks_->data_stub().GetBlocks(&ctx, request, &response));
     }
+    // A reply for other blocks must not index past the caller's buffers.
+    if (s.ok()) s = Answered(response, outs.size());
     if (s.ok()) {
       uint64_t moved = 0;
       for (int i = 0; i < response.results_size(); ++i) {
@@ -374,6 +391,9 @@ absl::StatusOr<v1::GetBlocksResponse> BatchTransport::GetInline(
   for (size_t p = 0; p < parts.size(); ++p) {
     GetBlocksReply& reply = replies[p];
     if (!statuses[p].ok()) continue;
+    if (absl::Status a = Answered(reply.response, reply.outs.size()); !a.ok()) {
+      return a;
+    }
     for (int i = 0; i < reply.response.results_size(); ++i) {
       v1::GetResult* r = reply.response.mutable_results(i);
       if (r->status().code() != 0 ||

@@ -195,9 +195,6 @@ absl::StatusOr<std::vector<PutOutcome>> Client::PutBatch(
       if (stop) return *stop;
       continue;
     }
-    if (response->results_size() != static_cast<int>(end - begin)) {
-      return absl::InternalError("PutBlocks answered for other blocks");
-    }
     for (size_t j = begin; j < end; ++j) {
       const v1::PutResult& r = response->results(static_cast<int>(j - begin));
       PutOutcome& o = outcomes[sent[j]];
@@ -239,9 +236,6 @@ absl::StatusOr<std::vector<GetOutcome>> Client::GetBatch(
           AfterFailedCall(response.status(), begin, end, sent, outcomes);
       if (stop) return *stop;
       continue;
-    }
-    if (response->results_size() != static_cast<int>(end - begin)) {
-      return absl::InternalError("GetBlocks answered for other blocks");
     }
     for (size_t j = begin; j < end; ++j) {
       v1::GetResult* r = response->mutable_results(static_cast<int>(j - begin));

@@ -95,8 +95,7 @@ std::vector<CommandSpec> BatchCommands() {
           "Example: tpctl lookup --namespace qwen3-vl page0 page1 page2",
       .min_args = 1,
       .max_args = CommandSpec::kAnyNumber,
-      .options = {NamespaceOption(),
-                  JsonOption()},
+      .options = {NamespaceOption(), JsonOption()},
       .run = RunLookup});
   c.push_back(CommandSpec{
       .name = "rm",

@@ -67,13 +67,18 @@ class DeviceRuntime {
   virtual absl::Status Zero(int device, void* ptr, size_t bytes) = 0;
   // Page-locks host memory the SDK did not allocate (cudaHostRegister):
   // the shared-memory arena, so that device transfers through it copy
-  // straight between the arena and the GPU. UNIMPLEMENTED where there is
-  // no device; the SDK then stages through AllocPinned buffers.
+  // straight between the arena and the GPU. A runtime that cannot (host
+  // mode, or one written before this existed) keeps this default and
+  // answers FAILED_PRECONDITION; the SDK then stages device transfers
+  // through AllocPinned buffers, as it always could.
   virtual absl::Status RegisterHost(void* ptr, size_t bytes) {
     (void)ptr;
     (void)bytes;
-    return absl::UnimplementedError("no device to register host memory for");
+    return absl::FailedPreconditionError(
+        "this device runtime cannot page-lock host memory; device transfers "
+        "stage through pinned buffers");
   }
+  // Undoes RegisterHost; nothing to undo in the default.
   virtual void UnregisterHost(void* ptr) { (void)ptr; }
 };
 
