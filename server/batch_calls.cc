@@ -26,11 +26,6 @@ void SetStatus(const absl::Status& status, v1::BlockStatus* out) {
   }
 }
 
-// The namespace every batch names once; an empty one means "default".
-absl::Status CheckNamespace(const std::string& ns) {
-  return storage::ValidateNamespace(ns);
-}
-
 // Keys for a call's ids (BlockKeys, or views into the request):
 // INVALID_ARGUMENT, naming the first bad id's position, fails the whole
 // call (a bad id is the caller's bug, not a block's state).
@@ -116,7 +111,9 @@ absl::Status BatchCalls::CheckBytes(uint64_t bytes, const char* call) const {
 
 absl::Status BatchCalls::Lookup(const v1::LookupRequest& request,
                                 v1::LookupResponse* response) const {
-  if (absl::Status s = CheckNamespace(request.namespace_()); !s.ok()) return s;
+  if (absl::Status s = storage::ValidateNamespace(request.namespace_());
+      !s.ok())
+    return s;
   if (absl::Status s = CheckCount(request.ids_size(), "Lookup"); !s.ok()) {
     return s;
   }
@@ -146,7 +143,9 @@ absl::Status BatchCalls::Lookup(const v1::LookupRequest& request,
 absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
                              SharedRanges& ranges,
                              v1::PutBlocksResponse* response) {
-  if (absl::Status s = CheckNamespace(request.namespace_()); !s.ok()) return s;
+  if (absl::Status s = storage::ValidateNamespace(request.namespace_());
+      !s.ok())
+    return s;
   if (absl::Status s = CheckCount(request.blocks_size(), "PutBlocks");
       !s.ok()) {
     return s;
@@ -271,7 +270,9 @@ absl::Status BatchCalls::PutOne(const storage::BlockKey& key,
 absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
                              SharedRanges& ranges,
                              v1::GetBlocksResponse* response) {
-  if (absl::Status s = CheckNamespace(request.namespace_()); !s.ok()) return s;
+  if (absl::Status s = storage::ValidateNamespace(request.namespace_());
+      !s.ok())
+    return s;
   if (absl::Status s = CheckCount(request.ids_size(), "GetBlocks"); !s.ok()) {
     return s;
   }
@@ -356,7 +357,9 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
 
 absl::Status BatchCalls::Unregister(const v1::UnregisterBlocksRequest& request,
                                     v1::UnregisterBlocksResponse* response) {
-  if (absl::Status s = CheckNamespace(request.namespace_()); !s.ok()) return s;
+  if (absl::Status s = storage::ValidateNamespace(request.namespace_());
+      !s.ok())
+    return s;
   auto count = [response](const storage::BlockStore::Freed& freed) {
     response->set_blocks_removed(response->blocks_removed() + 1);
     response->set_ram_bytes_freed(response->ram_bytes_freed() +
