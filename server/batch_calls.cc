@@ -269,7 +269,8 @@ absl::Status BatchCalls::PutOne(const storage::BlockKey& key,
 
 absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
                              SharedRanges& ranges,
-                             v1::GetBlocksResponse* response) {
+                             v1::GetBlocksResponse* response,
+                             InlineBytes* inline_bytes) {
   if (absl::Status s = storage::ValidateNamespace(request.namespace_());
       !s.ok())
     return s;
@@ -284,6 +285,11 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
         " destinations; give one per id, or none to get the bytes in the "
         "reply"));
   }
+  if (!shared && inline_bytes == nullptr && request.ids_size() > 0) {
+    return absl::InvalidArgumentError(
+        "a GetBlocks through the shared-memory ring names a destination per "
+        "id; its reply area holds no block bytes");
+  }
   absl::StatusOr<std::vector<storage::BlockKey>> keys =
       KeysOf<storage::BlockKey>(request.namespace_(), request.ids());
   if (!keys.ok()) return keys.status();
@@ -295,7 +301,7 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
   uint64_t total = 0;
   for (const auto& p : found) total += p ? p->size_bytes : 0;
   if (absl::Status s = CheckBytes(total, "GetBlocks"); !s.ok()) return s;
-  // Bytes sent back in the reply are held until the call answers.
+  // Bytes sent back in the reply are held until they are sent.
   absl::StatusOr<InflightBudget::Hold> hold =
       inflight_->Take(shared ? 0 : total, "GetBlocks");
   if (!hold.ok()) return hold.status();
@@ -304,6 +310,10 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
       request.destinations(), [](const v1::SharedRange& r) { return &r; },
       ranges);
   if (!destinations.ok()) return destinations.status();
+  if (!shared) {
+    inline_bytes->blocks.assign(keys->size(), InlineBytes::Block{});
+    inline_bytes->hold = *std::move(hold);
+  }
 
   uint32_t failed = 0;
   response->mutable_results()->Reserve(request.ids_size());
@@ -318,9 +328,7 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
         read = data_path_->ReadInto(key, 0, 0, *range);
         if (!read.ok()) return read.status();
       } else {
-        // The reply takes the block's bytes from the store's snapshot in
-        // one copy (a string sized first would be zero-filled, then
-        // copied into).
+        // The reply sends the block's bytes from the store's snapshot.
         read = data_path_->Read(key, storage::ReadOptions{});
         if (!read.ok()) return read.status();
         // Held against the budget by the lookup's sizes: a block that was
@@ -330,9 +338,7 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
               "block ", key.ToString(),
               " was registered anew during the call; ask for it again"));
         }
-        result->set_data(
-            reinterpret_cast<const char*>(read->data->data()) + read->offset,
-            read->length);
+        inline_bytes->blocks[i] = {read->data, read->offset, read->length};
       }
       const storage::BlockAttributes& attrs = read->block.attrs;
       result->set_size_bytes(read->length);
@@ -346,10 +352,7 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
       return absl::OkStatus();
     }();
     SetStatus(status, result->mutable_status());
-    if (!status.ok()) {
-      result->clear_data();
-      ++failed;
-    }
+    if (!status.ok()) ++failed;
   }
   response->set_failed(failed);
   return absl::OkStatus();

@@ -8,12 +8,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "server/data_path.h"
 #include "server/inflight_budget.h"
+#include "storage/base/aligned_buffer.h"
 #include "storage/block_store.h"
 #include "tensorpager/v1/tensorpager.pb.h"
 
@@ -29,6 +32,20 @@ class SharedRanges {
   // errors of SharedMemorySegments::Resolve.
   virtual absl::StatusOr<absl::Span<std::byte>> Resolve(
       const v1::SharedRange& range) = 0;
+};
+
+// The bytes of a get's results, kept out of its reply message: they stay
+// in the store's immutable snapshots until gRPC has sent them, so a reply
+// costs no copy of its blocks on the server (get_blocks_wire.h frames
+// them). The bytes count against the in-flight budget while held.
+struct InlineBytes {
+  struct Block {
+    std::shared_ptr<const base::AlignedBuffer> data;  // null: no bytes
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  std::vector<Block> blocks;  // one per result, in order
+  InflightBudget::Hold hold;
 };
 
 class BatchCalls {
@@ -51,8 +68,11 @@ class BatchCalls {
                       v1::LookupResponse* response) const;
   absl::Status Put(const v1::PutBlocksRequest& request, SharedRanges& ranges,
                    v1::PutBlocksResponse* response);
+  // A get without destinations sends its bytes back in the reply: into
+  // `inline_bytes`, one per result; a transport that gives none (the
+  // ring) takes destinations only.
   absl::Status Get(const v1::GetBlocksRequest& request, SharedRanges& ranges,
-                   v1::GetBlocksResponse* response);
+                   v1::GetBlocksResponse* response, InlineBytes* inline_bytes);
   absl::Status Unregister(const v1::UnregisterBlocksRequest& request,
                           v1::UnregisterBlocksResponse* response);
 

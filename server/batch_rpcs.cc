@@ -59,11 +59,28 @@ grpc::Status TensorPagerService::PutBlocks(grpc::ServerContext* context,
   return ToGrpc(batches_.Put(*request, ranges, response));
 }
 
-grpc::Status TensorPagerService::GetBlocks(grpc::ServerContext* context,
-                                           const v1::GetBlocksRequest* request,
-                                           v1::GetBlocksResponse* response) {
+grpc::Status TensorPagerService::StreamedGetBlocks(
+    grpc::ServerContext* context,
+    grpc::ServerUnaryStreamer<v1::GetBlocksRequest, GetBlocksWire>* stream) {
+  v1::GetBlocksRequest request;
+  if (!stream->Read(&request)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "GetBlocks: the call carried no request message");
+  }
+  GetBlocksWire reply;
   LeasedRanges ranges(segments_, peers_, context->peer());
-  return ToGrpc(batches_.Get(*request, ranges, response));
+  if (absl::Status s =
+          batches_.Get(request, ranges, &reply.response, &reply.bytes);
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  // The snapshots (and their in-flight hold) stay until gRPC has taken
+  // the reply.
+  if (!stream->Write(reply)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        "GetBlocks: the client went away before the reply");
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status TensorPagerService::UnregisterBlocks(

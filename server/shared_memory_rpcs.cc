@@ -138,7 +138,7 @@ shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
     auto* in = Arena::CreateMessage<v1::GetBlocksRequest>(&arena);
     auto* out = Arena::CreateMessage<v1::GetBlocksResponse>(&arena);
     if (!parse(*in)) return completion;
-    completion.status = batches_.Get(*in, ranges, out);
+    completion.status = batches_.Get(*in, ranges, out, nullptr);
     reply = out;
   }
   if (!completion.status.ok()) return completion;

@@ -72,7 +72,24 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
           [this](const shared_memory::RingRequest& r,
                  absl::Span<std::byte> data, absl::Span<std::byte> segment) {
             return ServeRing(r, data, segment);
-          }) {}
+          }) {
+  // GetBlocks' handler becomes the streamed one (see StreamedGetBlocks).
+  // gRPC's generated services add their methods in the proto's order, so
+  // the descriptor's index is the service's. The Service takes ownership.
+  const int get_blocks = v1::GetBlocksRequest::descriptor()
+                             ->file()
+                             ->FindServiceByName("TensorPager")
+                             ->FindMethodByName("GetBlocks")
+                             ->index();
+  MarkMethodStreamed(
+      get_blocks,
+      std::make_unique<grpc::internal::StreamedUnaryHandler<
+          v1::GetBlocksRequest, GetBlocksWire>>(
+          [this](grpc::ServerContext* context,
+                 grpc::ServerUnaryStreamer<v1::GetBlocksRequest, GetBlocksWire>*
+                     stream) { return StreamedGetBlocks(context, stream); })
+          .release());
+}
 
 std::string TensorPagerService::CallerOf(grpc::ServerContext* context) {
   const std::string peer = context->peer();

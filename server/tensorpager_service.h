@@ -15,6 +15,7 @@
 #include "server/call_slots.h"
 #include "server/config/server_config.h"
 #include "server/data_path.h"
+#include "server/get_blocks_wire.h"
 #include "server/inflight_budget.h"
 #include "server/peer_identity.h"
 #include "server/pressure/pressure_monitor.h"
@@ -99,9 +100,12 @@ class TensorPagerService final : public v1::TensorPager::Service {
   grpc::Status PutBlocks(grpc::ServerContext* context,
                          const v1::PutBlocksRequest* request,
                          v1::PutBlocksResponse* response) override;
-  grpc::Status GetBlocks(grpc::ServerContext* context,
-                         const v1::GetBlocksRequest* request,
-                         v1::GetBlocksResponse* response) override;
+  // GetBlocks, a unary RPC to its clients, runs as gRPC's "streamed
+  // unary" so that its reply is a GetBlocksWire: blocks go from the
+  // store's snapshots to the socket with no copy (get_blocks_wire.h).
+  grpc::Status StreamedGetBlocks(
+      grpc::ServerContext* context,
+      grpc::ServerUnaryStreamer<v1::GetBlocksRequest, GetBlocksWire>* stream);
   grpc::Status UnregisterBlocks(
       grpc::ServerContext* context, const v1::UnregisterBlocksRequest* request,
       v1::UnregisterBlocksResponse* response) override;

@@ -171,3 +171,36 @@ def test_cuda_and_host_items_in_one_batch(client: tensorpager.Client,
     assert torch.equal(outs[0], values[0])
     np.testing.assert_array_equal(outs[1], values[1])
     assert torch.equal(outs[2], values[2]) and outs[3] == b"raw"
+
+
+@pytest.mark.parametrize("order", ["bytes_first", "arrays_first"])
+def test_batch_get_of_mixed_kinds_gives_each_its_own(
+        client: tensorpager.Client, key: Callable[[str], str],
+        order: str) -> None:
+    """batch_get reads bytes blocks into bytes objects and the others into
+    arrays, whichever kind the previous call read: values are equal and
+    arrays writable either way."""
+    torch = pytest.importorskip("torch")
+    keys = [key("b"), key("n"), key("t")]
+    raw = bytes(range(256)) * 20
+    array = sample_array("float32", (4, 5))
+    tensor = torch.arange(12, dtype=torch.int16).reshape(3, 4)
+    assert all(r.ok for r in client.batch_put(keys, [raw, array, tensor]))
+    for turn in range(3):
+        ordered = keys if order == "bytes_first" else keys[::-1]
+        got = {k: r.value for k, r in zip(ordered, client.batch_get(ordered))}
+        assert type(got[keys[0]]) is bytes and got[keys[0]] == raw
+        n = got[keys[1]]
+        assert isinstance(n, np.ndarray) and n.dtype == array.dtype
+        assert n.shape == array.shape and (n == array).all()
+        assert n.flags.writeable
+        n[0, 0] = -1.0  # writes its own memory
+        t = got[keys[2]]
+        assert isinstance(t, torch.Tensor) and t.dtype == torch.int16
+        assert torch.equal(t, tensor)
+        t.add_(1)
+        # One kind alone, as the next call's first guess.
+        alone = client.batch_get([keys[turn % 3]])[0].value
+        assert type(alone) is type(got[keys[turn % 3]])
+    assert client.get(keys[1], kind="bytes") == array.tobytes()
+    assert bytes(client.get(keys[0], kind="numpy")) == raw

@@ -265,15 +265,35 @@ py::list NativeClient::GetBatch(const std::string& ns, py::list items) {
   BufferViews views(items.size());
   std::vector<GetItem> gets;
   gets.reserve(items.size());
+  // Items that give a size instead of a buffer get a bytes object of it,
+  // read into in place: a block wanted as bytes then costs no copy beyond
+  // the transfer. Nothing else refers to such an object until it is
+  // returned, so writing it with the GIL released is safe.
+  std::vector<py::object> made(items.size());
   // A batch of 128 pages spends microseconds per item here, as much as the
   // transfer of a small page: plain CPython calls, no casters.
   for (py::handle h : items) {
     if (!PyTuple_Check(h.ptr()) || PyTuple_GET_SIZE(h.ptr()) != 2) {
-      throw py::type_error("a get item is (id, buffer)");
+      throw py::type_error("a get item is (id, buffer) or (id, size)");
     }
-    gets.push_back(GetItem{IdOf(PyTuple_GET_ITEM(h.ptr(), 0)),
-                           views.Add(PyTuple_GET_ITEM(h.ptr(), 1),
-                                     /*writable=*/true)});
+    PyObject* target = PyTuple_GET_ITEM(h.ptr(), 1);
+    absl::Span<std::byte> out;
+    if (PyLong_Check(target)) {
+      const Py_ssize_t n = PyLong_AsSsize_t(target);
+      if (n < 0) {
+        if (PyErr_Occurred()) throw py::error_already_set();
+        throw py::value_error("a get item's size is not negative");
+      }
+      py::object bytes = py::reinterpret_steal<py::object>(
+          PyBytes_FromStringAndSize(nullptr, n));
+      if (!bytes) throw py::error_already_set();
+      out = {reinterpret_cast<std::byte*>(PyBytes_AS_STRING(bytes.ptr())),
+             static_cast<size_t>(n)};
+      made[gets.size()] = std::move(bytes);
+    } else {
+      out = views.Add(target, /*writable=*/true);
+    }
+    gets.push_back(GetItem{IdOf(PyTuple_GET_ITEM(h.ptr(), 0)), out});
   }
   absl::StatusOr<std::vector<GetOutcome>> outcomes;
   {
@@ -284,19 +304,21 @@ py::list NativeClient::GetBatch(const std::string& ns, py::list items) {
   py::list results(done.size());
   for (size_t i = 0; i < done.size(); ++i) {
     const GetOutcome& o = done[i];
+    py::object value = made[i] ? std::move(made[i]) : py::none();
     if (!o.status.ok()) {
-      results[i] = py::make_tuple(static_cast<int>(o.status.code()),
-                                  std::string(o.status.message()), 0, 0,
-                                  py::none(), 0, py::none(), false, 0);
+      results[i] = py::make_tuple(
+          static_cast<int>(o.status.code()), std::string(o.status.message()), 0,
+          0, py::none(), 0, py::none(), false, 0, py::none());
       continue;
     }
     py::list shape(o.shape.size());
     for (size_t d = 0; d < o.shape.size(); ++d) shape[d] = py::int_(o.shape[d]);
     py::dict labels;
     for (const auto& [key, value] : o.labels) labels[py::str(key)] = value;
-    results[i] = py::make_tuple(
-        0, py::str(), o.size_bytes, static_cast<int>(o.dtype), std::move(shape),
-        static_cast<int>(o.region_type), std::move(labels), o.hit, o.version);
+    results[i] =
+        py::make_tuple(0, py::str(), o.size_bytes, static_cast<int>(o.dtype),
+                       std::move(shape), static_cast<int>(o.region_type),
+                       std::move(labels), o.hit, o.version, std::move(value));
   }
   return results;
 }

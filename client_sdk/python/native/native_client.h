@@ -76,8 +76,10 @@ class NativeClient {
   // pinned, sequence)]; -> [(code, message, created, version, durable)]
   pybind11::list PutBatch(const std::string& ns, pybind11::list items,
                           std::optional<bool> durable);
-  // items: [(id, writable buffer)]; -> [(code, message, size_bytes, dtype,
-  // shape, region_type, labels, hit, version)]
+  // items: [(id, writable buffer or size)]; -> [(code, message,
+  // size_bytes, dtype, shape, region_type, labels, hit, version, value)]:
+  // value is the bytes object read into for an item given by size, else
+  // None.
   pybind11::list GetBatch(const std::string& ns, pybind11::list items);
   // -> ([(code, message)], blocks_removed, ram_bytes_freed,
   // disk_bytes_freed, blocks_failed, (code, message) of the first failure

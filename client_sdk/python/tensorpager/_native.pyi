@@ -18,12 +18,13 @@ PutItem = Tuple[str, Buffer, int, int, List[int], Dict[str, str], int, bool,
                 Optional[Tuple[str, int]]]
 # (code, message, created, version, durable)
 PutOutcome = Tuple[int, str, bool, int, bool]
-# (id, writable buffer)
-GetItem = Tuple[str, Buffer]
+# (id, writable buffer), or (id, size): a bytes object of that size is
+# made and read into
+GetItem = Tuple[str, Union[Buffer, int]]
 # (code, message, size_bytes, dtype, shape, region_type, labels, hit,
-#  version)
+#  version, the bytes read into for an item given by size, else None)
 GetOutcome = Tuple[int, str, int, int, List[int], int, Dict[str, str], bool,
-                   int]
+                   int, Optional[bytes]]
 # ([present], [tier], [size_bytes], prefix_hits): one per id
 LookupOutcome = Tuple[List[bool], List[int], List[int], int]
 # ([(code, message)], blocks_removed, ram_bytes_freed, disk_bytes_freed,

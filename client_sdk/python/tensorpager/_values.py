@@ -237,12 +237,19 @@ def block_shape(shape: Sequence[int], size: int,
 
 def decode(raw: Any, size: int, dtype: DType, shape: Sequence[int],
            labels: Dict[str, str], kind: Optional[str]) -> Any:
-    """The value of a block read into `raw` (from :func:`new_buffer`):
+    """The value of a block read into `raw` (from :func:`new_buffer`, or a
+    bytes object the native layer read into):
     `kind` when given, else the kind its labels record, else bytes."""
     if kind is None:
         kind = labels.get(LABEL_KIND, "bytes")
         if kind not in KINDS:
             kind = "bytes"
+    if isinstance(raw, bytes):
+        # Read into a bytes object (the native layer made it): the value
+        # itself for bytes, else copied once into memory arrays may write.
+        if kind == "bytes":
+            return raw if len(raw) == size else raw[:size]
+        raw = bytearray(raw)
     if kind == "bytes":
         # ndarray.tobytes copies in one memcpy; bytes(memoryview) is far
         # slower per call.

@@ -111,6 +111,11 @@ class Client:
             client_id=client_id, host_cache_bytes=host_cache_bytes,
             watch_pressure=follow_pressure, tune_allocator=tune_allocator,
             python_logging=log_to_python)
+        # batch_get without a kind reads into bytes objects while the
+        # blocks it read last were bytes (the common case costs no copy
+        # after the transfer); blocks of another kind are then copied
+        # once, and the next call reads into arrays.
+        self._expect_bytes = True
 
     # ---- Lifetime ----
 
@@ -307,12 +312,22 @@ class Client:
         # Absent blocks get an empty buffer: the read still runs for them,
         # so their error is the server's own (not found, lost, empty).
         sizes = [n if p else 0 for p, n in zip(present, sizes)]
-        raws = [_values.new_buffer(n) for n in sizes]
+        as_bytes = kind == "bytes" or (kind is None and self._expect_bytes)
+        # A size makes the native layer read into a new bytes object.
+        raws: List[Any] = list(sizes) if as_bytes else \
+            [_values.new_buffer(n) for n in sizes]
         outcomes = self._native.get_batch(self._namespace,
                                           list(zip(keys, raws)))
         self._retry_resized(keys, sizes, raws, outcomes)
-        return [_get_result(key, outcome, raw, kind)
-                for key, outcome, raw in zip(keys, outcomes, raws)]
+        if as_bytes:
+            raws = [o[9] for o in outcomes]
+        results = [_get_result(key, outcome, raw, kind)
+                   for key, outcome, raw in zip(keys, outcomes, raws)]
+        if kind is None:
+            read = [r for r in results if r.error is None]
+            if read:
+                self._expect_bytes = isinstance(read[-1].value, bytes)
+        return results
 
     def batch_get_into(self, keys: Sequence[str],
                        buffers: Sequence[Any]) -> List[GetResult]:
@@ -396,7 +411,8 @@ class Client:
                        raws: List[Any], outcomes: List[Tuple[Any, ...]]
                        ) -> None:
         """Reads again, once, the blocks that failed because they were
-        replaced by a larger one between the lookup and the read."""
+        replaced by a larger one between the lookup and the read (raws[i]
+        is a buffer, or a size for the native layer to make bytes of)."""
         failed = [i for i, o in enumerate(outcomes) if o[0] != 0]
         if not failed:
             return
@@ -407,7 +423,8 @@ class Client:
         for i, p, size in zip(failed, present, again):
             if p and size != sizes[i]:
                 sizes[i] = size
-                raws[i] = _values.new_buffer(size)
+                raws[i] = size if isinstance(raws[i], int) else \
+                    _values.new_buffer(size)
         if redo:
             retried = self._native.get_batch(
                 self._namespace, [(keys[i], raws[i]) for i in redo])
@@ -498,7 +515,7 @@ def _member(table: Dict[int, Any], enum_type: Any, number: int) -> Any:
 def _get_result(key: str, outcome: Tuple[Any, ...], raw: Any,
                 kind: Optional[str], buffer: Any = None) -> GetResult:
     (code, message, size, dtype, shape, region_type, labels, hit,
-     version) = outcome
+     version) = outcome[:9]
     if code != 0:
         return GetResult(key, from_status(code, message))
     dtype = _member(_DTYPES, DType, dtype)
