@@ -142,7 +142,8 @@ absl::Status BatchCalls::Lookup(const v1::LookupRequest& request,
 
 absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
                              SharedRanges& ranges,
-                             v1::PutBlocksResponse* response) {
+                             v1::PutBlocksResponse* response,
+                             const std::vector<Pieces>* received) {
   if (absl::Status s = storage::ValidateNamespace(request.namespace_());
       !s.ok())
     return s;
@@ -150,14 +151,28 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
       !s.ok()) {
     return s;
   }
+  if (received != nullptr &&
+      received->size() != static_cast<size_t>(request.blocks_size())) {
+    return absl::InternalError("PutBlocks: received bytes for other blocks");
+  }
+  // Block i's bytes in the message, as pieces.
+  auto message_bytes = [&](int i) -> Pieces {
+    if (received != nullptr) return (*received)[i];
+    const std::string& data = request.blocks(i).data();
+    return {absl::MakeConstSpan(reinterpret_cast<const std::byte*>(data.data()),
+                                data.size())};
+  };
   uint64_t total = 0;
   uint64_t inline_bytes = 0;
-  for (const v1::PutBlock& b : request.blocks()) {
+  for (int i = 0; i < request.blocks_size(); ++i) {
+    const v1::PutBlock& b = request.blocks(i);
     if (b.has_shared()) {
       total = SaturatingAdd(total, b.shared().length());
     } else {
-      total += b.data().size();
-      inline_bytes += b.data().size();
+      for (const auto& piece : message_bytes(i)) {
+        total += piece.size();
+        inline_bytes += piece.size();
+      }
     }
   }
   if (absl::Status s = CheckBytes(total, "PutBlocks"); !s.ok()) return s;
@@ -186,15 +201,13 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
       absl::StatusOr<storage::BlockKey> key =
           storage::BlockKey::Make(request.namespace_(), b.id());
       if (!key.ok()) return key.status();
-      absl::Span<const std::byte> bytes;
+      Pieces bytes;
       if (b.has_shared()) {
         const Resolved& range = (*sources)[i];
         if (!range.ok()) return range.status();
-        bytes = *range;
+        bytes = {*range};
       } else if (b.source_case() == v1::PutBlock::kData) {
-        bytes = absl::MakeConstSpan(
-            reinterpret_cast<const std::byte*>(b.data().data()),
-            b.data().size());
+        bytes = message_bytes(i);
       } else {
         return absl::InvalidArgumentError(
             absl::StrCat("put of ", key->ToString(),
@@ -209,16 +222,16 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status BatchCalls::PutOne(const storage::BlockKey& key,
-                                const v1::PutBlock& block,
-                                absl::Span<const std::byte> bytes,
-                                std::optional<bool> durable,
-                                v1::PutResult* result) {
-  const uint64_t size =
-      block.size_bytes() != 0 ? block.size_bytes() : bytes.size();
-  if (bytes.size() != size) {
+absl::Status BatchCalls::PutOne(
+    const storage::BlockKey& key, const v1::PutBlock& block,
+    absl::Span<const absl::Span<const std::byte>> bytes,
+    std::optional<bool> durable, v1::PutResult* result) {
+  uint64_t carried = 0;
+  for (const auto& piece : bytes) carried += piece.size();
+  const uint64_t size = block.size_bytes() != 0 ? block.size_bytes() : carried;
+  if (carried != size) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "put of ", key.ToString(), " carries ", bytes.size(),
+        "put of ", key.ToString(), " carries ", carried,
         " bytes but size_bytes is ", size, "; a put writes the whole block"));
   }
   if (size == 0) {

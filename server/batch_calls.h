@@ -34,6 +34,9 @@ class SharedRanges {
       const v1::SharedRange& range) = 0;
 };
 
+// Bytes in pieces, in order.
+using Pieces = std::vector<absl::Span<const std::byte>>;
+
 // The bytes of a get's results, kept out of its reply message: they stay
 // in the store's immutable snapshots until gRPC has sent them, so a reply
 // costs no copy of its blocks on the server (get_blocks_wire.h frames
@@ -66,8 +69,12 @@ class BatchCalls {
 
   absl::Status Lookup(const v1::LookupRequest& request,
                       v1::LookupResponse* response) const;
+  // Blocks whose bytes came in the message: in their data fields, or,
+  // with `received`, left where gRPC received them (block i's bytes are
+  // (*received)[i], in pieces; put_blocks_wire.h).
   absl::Status Put(const v1::PutBlocksRequest& request, SharedRanges& ranges,
-                   v1::PutBlocksResponse* response);
+                   v1::PutBlocksResponse* response,
+                   const std::vector<Pieces>* received);
   // A get without destinations sends its bytes back in the reply: into
   // `inline_bytes`, one per result; a transport that gives none (the
   // ring) takes destinations only.
@@ -84,7 +91,7 @@ class BatchCalls {
   // One put: creates the block when it is missing, writes it whole, and
   // unregisters it again when it created it and the write failed.
   absl::Status PutOne(const storage::BlockKey& key, const v1::PutBlock& block,
-                      absl::Span<const std::byte> bytes,
+                      absl::Span<const absl::Span<const std::byte>> bytes,
                       std::optional<bool> durable, v1::PutResult* result);
 
   storage::BlockStore* store_;

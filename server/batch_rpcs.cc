@@ -52,11 +52,27 @@ grpc::Status TensorPagerService::Lookup(grpc::ServerContext*,
   return ToGrpc(batches_.Lookup(*request, response));
 }
 
-grpc::Status TensorPagerService::PutBlocks(grpc::ServerContext* context,
-                                           const v1::PutBlocksRequest* request,
-                                           v1::PutBlocksResponse* response) {
+grpc::Status TensorPagerService::StreamedPutBlocks(
+    grpc::ServerContext* context,
+    grpc::ServerUnaryStreamer<PutBlocksWire, v1::PutBlocksResponse>* stream) {
+  PutBlocksWire request;
+  if (!stream->Read(&request)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "PutBlocks: the call carried no request message, or "
+                        "one that does not parse");
+  }
+  v1::PutBlocksResponse response;
   LeasedRanges ranges(segments_, peers_, context->peer());
-  return ToGrpc(batches_.Put(*request, ranges, response));
+  if (absl::Status s =
+          batches_.Put(request.request, ranges, &response, &request.data);
+      !s.ok()) {
+    return ToGrpc(s);
+  }
+  if (!stream->Write(response)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        "PutBlocks: the client went away before the reply");
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status TensorPagerService::StreamedGetBlocks(

@@ -39,20 +39,32 @@ absl::StatusOr<DataPath::StagedWrite> DataPath::Stage(
 absl::StatusOr<storage::WriteResult> DataPath::Write(
     const storage::BlockKey& key, uint64_t offset, std::optional<bool> durable,
     absl::Span<const std::byte> source, absl::string_view transport) {
+  return Write(key, offset, durable, {&source, 1}, transport);
+}
+
+absl::StatusOr<storage::WriteResult> DataPath::Write(
+    const storage::BlockKey& key, uint64_t offset, std::optional<bool> durable,
+    absl::Span<const absl::Span<const std::byte>> pieces,
+    absl::string_view transport) {
+  uint64_t length = 0;
+  for (const absl::Span<const std::byte>& p : pieces) length += p.size();
   // Checked before anything is allocated: the block must exist and the
   // range fit it (the store checks again under its lock).
   absl::StatusOr<uint64_t> size = BlockSize(key);
   if (!size.ok()) return size.status();
-  if (offset > *size || source.size() > *size - offset) {
+  if (offset > *size || length > *size - offset) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "write of ", source.size(), " bytes at offset ", offset,
+        "write of ", length, " bytes at offset ", offset,
         " does not fit block ", key.ToString(), " of ", *size, " bytes"));
   }
-  absl::StatusOr<StagedWrite> staged =
-      Stage(key, offset, source.size(), transport);
+  absl::StatusOr<StagedWrite> staged = Stage(key, offset, length, transport);
   if (!staged.ok()) return staged.status();
-  std::memcpy(staged->data(), source.data(), source.size());
-  return staged->Commit(source.size(), durable);
+  std::byte* to = staged->data();
+  for (const absl::Span<const std::byte>& p : pieces) {
+    std::memcpy(to, p.data(), p.size());
+    to += p.size();
+  }
+  return staged->Commit(length, durable);
 }
 
 absl::StatusOr<storage::ReadResult> DataPath::Read(

@@ -84,6 +84,13 @@ class DataPath {
                                              std::optional<bool> durable,
                                              absl::Span<const std::byte> source,
                                              absl::string_view transport);
+  // The same for bytes in pieces (as gRPC received them), gathered into
+  // the staging buffer in order.
+  absl::StatusOr<storage::WriteResult> Write(
+      const storage::BlockKey& key, uint64_t offset,
+      std::optional<bool> durable,
+      absl::Span<const absl::Span<const std::byte>> pieces,
+      absl::string_view transport);
 
   // The block's range as the store returns it (swapped in if need be).
   absl::StatusOr<storage::ReadResult> Read(const storage::BlockKey& key,

@@ -9,23 +9,20 @@
 #include <utility>
 #include <vector>
 
+#include "protos/slice_reader.h"
+
 namespace tensorpager::server {
 namespace {
 
 using google::protobuf::internal::WireFormatLite;
 using google::protobuf::io::CodedOutputStream;
+using wire::AppendVarint;
 
 // GetBlocksResponse and GetResult field numbers (tensorpager.proto); the
 // unit test checks that these are all the response's fields.
 constexpr int kResponseResults = 1;
 constexpr int kResponseFailed = 2;
 constexpr int kResultData = 9;
-
-void AppendVarint(std::string* out, uint64_t v) {
-  uint8_t buf[10];
-  const uint8_t* end = CodedOutputStream::WriteVarint64ToArray(v, buf);
-  out->append(reinterpret_cast<const char*>(buf), end - buf);
-}
 
 void AppendTag(std::string* out, int field, WireFormatLite::WireType type) {
   AppendVarint(out, WireFormatLite::MakeTag(field, type));

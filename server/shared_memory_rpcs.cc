@@ -132,7 +132,7 @@ shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
     auto* in = Arena::CreateMessage<v1::PutBlocksRequest>(&arena);
     auto* out = Arena::CreateMessage<v1::PutBlocksResponse>(&arena);
     if (!parse(*in)) return completion;
-    completion.status = batches_.Put(*in, ranges, out);
+    completion.status = batches_.Put(*in, ranges, out, nullptr);
     reply = out;
   } else {
     auto* in = Arena::CreateMessage<v1::GetBlocksRequest>(&arena);

@@ -73,16 +73,28 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
                  absl::Span<std::byte> data, absl::Span<std::byte> segment) {
             return ServeRing(r, data, segment);
           }) {
-  // GetBlocks' handler becomes the streamed one (see StreamedGetBlocks).
-  // gRPC's generated services add their methods in the proto's order, so
-  // the descriptor's index is the service's. The Service takes ownership.
-  const int get_blocks = v1::GetBlocksRequest::descriptor()
-                             ->file()
-                             ->FindServiceByName("TensorPager")
-                             ->FindMethodByName("GetBlocks")
-                             ->index();
+  // The batch data calls' handlers become the streamed ones (see
+  // StreamedPutBlocks). gRPC's generated services add their methods in the
+  // proto's order, so the descriptor's index is the service's. The
+  // Service takes ownership of each handler.
+  auto index_of = [](const char* method) {
+    return v1::GetBlocksRequest::descriptor()
+        ->file()
+        ->FindServiceByName("TensorPager")
+        ->FindMethodByName(method)
+        ->index();
+  };
   MarkMethodStreamed(
-      get_blocks,
+      index_of("PutBlocks"),
+      std::make_unique<grpc::internal::StreamedUnaryHandler<
+          PutBlocksWire, v1::PutBlocksResponse>>(
+          [this](
+              grpc::ServerContext* context,
+              grpc::ServerUnaryStreamer<PutBlocksWire, v1::PutBlocksResponse>*
+                  stream) { return StreamedPutBlocks(context, stream); })
+          .release());
+  MarkMethodStreamed(
+      index_of("GetBlocks"),
       std::make_unique<grpc::internal::StreamedUnaryHandler<
           v1::GetBlocksRequest, GetBlocksWire>>(
           [this](grpc::ServerContext* context,

@@ -20,6 +20,7 @@
 #include "server/peer_identity.h"
 #include "server/pressure/pressure_monitor.h"
 #include "server/profile/hardware_profile.h"
+#include "server/put_blocks_wire.h"
 #include "server/shared_memory_segments.h"
 #include "storage/base/shared_mutex.h"
 #include "storage/block_store.h"
@@ -97,12 +98,14 @@ class TensorPagerService final : public v1::TensorPager::Service {
   grpc::Status Lookup(grpc::ServerContext* context,
                       const v1::LookupRequest* request,
                       v1::LookupResponse* response) override;
-  grpc::Status PutBlocks(grpc::ServerContext* context,
-                         const v1::PutBlocksRequest* request,
-                         v1::PutBlocksResponse* response) override;
-  // GetBlocks, a unary RPC to its clients, runs as gRPC's "streamed
-  // unary" so that its reply is a GetBlocksWire: blocks go from the
-  // store's snapshots to the socket with no copy (get_blocks_wire.h).
+  // PutBlocks and GetBlocks, unary RPCs to their clients, run as gRPC's
+  // "streamed unary" so that their messages carry the blocks' bytes
+  // without protobuf's copies: a put's bytes go from gRPC's slices
+  // straight into the blocks (put_blocks_wire.h), a get's from the
+  // store's snapshots to the socket (get_blocks_wire.h).
+  grpc::Status StreamedPutBlocks(
+      grpc::ServerContext* context,
+      grpc::ServerUnaryStreamer<PutBlocksWire, v1::PutBlocksResponse>* stream);
   grpc::Status StreamedGetBlocks(
       grpc::ServerContext* context,
       grpc::ServerUnaryStreamer<v1::GetBlocksRequest, GetBlocksWire>* stream);

@@ -26,6 +26,7 @@ BlockStore::~BlockStore() {
     MutexLock lock(&mu_);
     stopping_ = true;
     io_done_.SignalAll();
+    prefetch_wanted_.SignalAll();
   }
   if (prefetcher_.joinable()) prefetcher_.join();
 }

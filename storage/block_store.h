@@ -350,6 +350,9 @@ class BlockStore {
   absl::flat_hash_map<std::string, absl::btree_map<uint32_t, Entry*>> sequences_
       ABSL_GUARDED_BY(mu_);
   std::deque<BlockKey> prefetch_queue_ ABSL_GUARDED_BY(mu_);
+  // The prefetcher's own wake-up (queue not empty, or stopping): on
+  // io_done_ it woke at every write and read of every block.
+  CondVar prefetch_wanted_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread prefetcher_;
 

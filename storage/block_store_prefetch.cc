@@ -42,7 +42,7 @@ void BlockStore::SchedulePrefetch(const Entry& e) {
       prefetch_queue_.push_back(next->key);
     }
   }
-  if (!prefetch_queue_.empty()) io_done_.SignalAll();
+  if (!prefetch_queue_.empty()) prefetch_wanted_.Signal();
 }
 
 void BlockStore::PrefetchLoop() {
@@ -50,7 +50,7 @@ void BlockStore::PrefetchLoop() {
     Entry* e = nullptr;
     {
       MutexLock lock(&mu_);
-      while (!stopping_ && prefetch_queue_.empty()) io_done_.Wait(&mu_);
+      while (!stopping_ && prefetch_queue_.empty()) prefetch_wanted_.Wait(&mu_);
       if (stopping_) return;
       const BlockKey key = std::move(prefetch_queue_.front());
       prefetch_queue_.pop_front();

@@ -289,26 +289,34 @@ absl::StatusOr<v1::PutBlocksResponse> BatchTransport::PutInline(
   std::vector<uint64_t> sizes;
   for (const auto& source : sources) sizes.push_back(source.size());
   const std::vector<std::pair<int, int>> parts = Parts(sizes);
-  std::vector<v1::PutBlocksRequest> requests(parts.size());
+  std::vector<v1::PutBlocksRequest> heads(parts.size());
+  std::vector<PutBlocksLent> requests(parts.size());
+  // The blocks' bytes are lent to gRPC, not copied: the caller's buffers
+  // stay valid until every slice is released.
+  SliceLatch lent;
   for (size_t p = 0; p < parts.size(); ++p) {
-    v1::PutBlocksRequest& part = requests[p];
-    part.set_namespace_(request.namespace_());
-    if (request.has_durable()) part.set_durable(request.durable());
+    v1::PutBlocksRequest& head = heads[p];
+    head.set_namespace_(request.namespace_());
+    if (request.has_durable()) head.set_durable(request.durable());
     for (int i = parts[p].first; i < parts[p].second; ++i) {
-      v1::PutBlock* b = part.add_blocks();
+      v1::PutBlock* b = head.add_blocks();
       *b = std::move(*request.mutable_blocks(i));
-      b->set_data(reinterpret_cast<const char*>(sources[i].data()),
-                  sources[i].size());
+      b->clear_source();  // a range of the arena, when it fell back here
     }
+    requests[p] = PutBlocksLent{
+        &head,
+        sources.subspan(parts[p].first, parts[p].second - parts[p].first),
+        &lent};
   }
   std::vector<v1::PutBlocksResponse> responses(parts.size());
-  const std::vector<grpc::Status> statuses = SideBySide(
-      requests, responses,
-      [](v1::TensorPager::Stub& stub, grpc::ClientContext* ctx,
-         const v1::PutBlocksRequest* req, v1::PutBlocksResponse* resp,
-         std::function<void(grpc::Status)> done) {
-        stub.async()->PutBlocks(ctx, req, resp, std::move(done));
-      });
+  const std::vector<grpc::Status> statuses =
+      SideBySide(requests, responses,
+                 [this](v1::TensorPager::Stub&, grpc::ClientContext* ctx,
+                        const PutBlocksLent* req, v1::PutBlocksResponse* resp,
+                        std::function<void(grpc::Status)> done) {
+                   blocks_->StartPutBlocks(ctx, req, resp, std::move(done));
+                 });
+  lent.Wait();
   return Merge(parts, statuses, responses);
 }
 

@@ -27,6 +27,8 @@ BlockTransport::BlockTransport(
                                   grpc::internal::RpcMethod::CLIENT_STREAMING,
                                   c),
         grpc::internal::RpcMethod("/tensorpager.v1.TensorPager/GetBlocks",
+                                  grpc::internal::RpcMethod::NORMAL_RPC, c),
+        grpc::internal::RpcMethod("/tensorpager.v1.TensorPager/PutBlocks",
                                   grpc::internal::RpcMethod::NORMAL_RPC, c)});
   }
 }
@@ -92,6 +94,17 @@ void BlockTransport::StartGetBlocks(grpc::ClientContext* context,
                                     grpc::protobuf::MessageLite,
                                     GetBlocksReply>(
       c.channel.get(), c.get_blocks, context, request, reply, std::move(done));
+}
+
+void BlockTransport::StartPutBlocks(grpc::ClientContext* context,
+                                    const PutBlocksLent* request,
+                                    v1::PutBlocksResponse* response,
+                                    std::function<void(grpc::Status)> done) {
+  const Connection& c = Next();
+  grpc::internal::CallbackUnaryCall<PutBlocksLent, v1::PutBlocksResponse,
+                                    PutBlocksLent, grpc::protobuf::MessageLite>(
+      c.channel.get(), c.put_blocks, context, request, response,
+      std::move(done));
 }
 
 std::string BlockTransport::SharedPathReason() {

@@ -20,6 +20,7 @@
 #include "absl/functional/function_ref.h"
 #include "client_sdk/src/cache_backend.h"
 #include "client_sdk/src/get_blocks_reply.h"
+#include "client_sdk/src/put_blocks_request.h"
 #include "client_sdk/src/shared_arena.h"
 #include "client_sdk/src/stream_pool.h"
 #include "client_sdk/src/wire_chunks.h"
@@ -91,6 +92,12 @@ class BlockTransport final : public CacheBackend {
                       const v1::GetBlocksRequest* request,
                       GetBlocksReply* reply,
                       std::function<void(grpc::Status)> done);
+  // Starts a PutBlocks call on the next connection whose blocks' bytes
+  // are lent to gRPC (put_blocks_request.h).
+  void StartPutBlocks(grpc::ClientContext* context,
+                      const PutBlocksLent* request,
+                      v1::PutBlocksResponse* response,
+                      std::function<void(grpc::Status)> done);
   // After an error from a shared call that named the arena's segment by
   // `capability`: true when the stream path should take over (the server
   // forgot the segment, or the range was too small). A forgotten segment
@@ -119,6 +126,7 @@ class BlockTransport final : public CacheBackend {
     grpc::internal::RpcMethod access;
     grpc::internal::RpcMethod write;
     grpc::internal::RpcMethod get_blocks;
+    grpc::internal::RpcMethod put_blocks;
   };
 
   const Connection& Next() {

@@ -3,10 +3,15 @@
 #include <cstring>
 #include <string>
 
-#include "client_sdk/src/slice_reader.h"
+#include "protos/slice_reader.h"
 
 namespace tensorpager::internal {
 namespace {
+
+using wire::KeepField;
+using wire::kLengthDelimited;
+using wire::kVarint;
+using wire::SliceReader;
 
 // GetBlocksResponse and GetResult field numbers (tensorpager.proto).
 constexpr uint32_t kReplyResults = 1;
@@ -27,35 +32,6 @@ bool CopyOut(SliceReader& r, uint64_t n, std::byte* out) {
     std::memcpy(out, p.data(), p.size());
     out += p.size();
   }
-  return true;
-}
-
-// Re-encodes one field (its tag read) into `rest`, so that every field but
-// the data parses as protobuf afterwards.
-bool Keep(SliceReader& r, uint64_t tag, std::string* rest) {
-  AppendVarint(rest, tag);
-  const int type = static_cast<int>(tag & 7);
-  uint64_t v = 0;
-  std::vector<absl::string_view> pieces;
-  switch (type) {
-    case kVarint:
-      if (!r.Varint(&v)) return false;
-      AppendVarint(rest, v);
-      return true;
-    case kLengthDelimited:
-      if (!r.Varint(&v) || !r.Pieces(v, &pieces)) return false;
-      AppendVarint(rest, v);
-      break;
-    case kFixed64:
-      if (!r.Pieces(8, &pieces)) return false;
-      break;
-    case kFixed32:
-      if (!r.Pieces(4, &pieces)) return false;
-      break;
-    default:
-      return false;
-  }
-  for (absl::string_view p : pieces) rest->append(p.data(), p.size());
   return true;
 }
 
@@ -83,7 +59,7 @@ grpc::Status ParseGetBlocksReply(grpc::ByteBuffer* buffer,
     }
     if (field != kReplyResults || type != kLengthDelimited) {
       rest.clear();
-      if (!Keep(r, tag, &rest)) return Malformed("truncated field");
+      if (!KeepField(r, tag, &rest)) return Malformed("truncated field");
       continue;  // a field this SDK does not know: skipped
     }
     uint64_t n;
@@ -104,7 +80,7 @@ grpc::Status ParseGetBlocksReply(grpc::ByteBuffer* buffer,
           return Malformed("truncated data");
         }
         out->data_bytes[index] = m;
-      } else if (!Keep(r, t, &rest)) {
+      } else if (!KeepField(r, t, &rest)) {
         return Malformed("truncated result field");
       }
     }

@@ -4,10 +4,17 @@
 
 #include <string>
 
-#include "client_sdk/src/slice_reader.h"
+#include "protos/slice_reader.h"
 
 namespace tensorpager::internal {
 namespace {
+
+using wire::AppendVarint;
+using wire::kFixed32;
+using wire::kFixed64;
+using wire::kLengthDelimited;
+using wire::kVarint;
+using wire::SliceReader;
 
 // AccessResponse and WriteBlockRequest field numbers (tensorpager.proto).
 constexpr uint32_t kAccessBlock = 1;
@@ -90,6 +97,14 @@ grpc::Status ParseAccessChunk(grpc::ByteBuffer* buffer, AccessChunk* out) {
   return grpc::Status::OK;
 }
 
+grpc::Slice LendSlice(absl::string_view data, SliceLatch* latch) {
+  latch->Add();
+  return grpc::Slice(
+      grpc_slice_new_with_user_data(const_cast<char*>(data.data()), data.size(),
+                                    &ReleaseLent, latch),
+      grpc::Slice::STEAL_REF);
+}
+
 grpc::Status SerializeWriteChunk(const WriteChunk& chunk,
                                  grpc::ByteBuffer* buffer) {
   std::string head = chunk.header->SerializeAsString();
@@ -97,11 +112,7 @@ grpc::Status SerializeWriteChunk(const WriteChunk& chunk,
   AppendVarint(&head, chunk.data.size());
   grpc::Slice slices[2] = {grpc::Slice(head), grpc::Slice()};
   if (chunk.latch != nullptr) {
-    chunk.latch->Add();
-    slices[1] = grpc::Slice(grpc_slice_new_with_user_data(
-                                const_cast<char*>(chunk.data.data()),
-                                chunk.data.size(), &ReleaseLent, chunk.latch),
-                            grpc::Slice::STEAL_REF);
+    slices[1] = LendSlice(chunk.data, chunk.latch);
   } else {
     slices[1] = grpc::Slice(chunk.data.data(), chunk.data.size());
   }

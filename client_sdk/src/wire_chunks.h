@@ -48,6 +48,10 @@ class SliceLatch {
   int live_ = 0;  // guarded by mu_
 };
 
+// A slice of `data` lent to gRPC without a copy: latch->Add() now, Done()
+// when gRPC releases it.
+grpc::Slice LendSlice(absl::string_view data, SliceLatch* latch);
+
 // One WriteBlockRequest: the header fields from `header` (its data field
 // must be empty) plus `data`. With a latch, the data is lent to gRPC
 // without a copy (latch.Wait() before the memory changes); without one it

@@ -1,8 +1,9 @@
 // Reading protobuf wire format straight off the slices gRPC received, for
-// the SDK's zero-copy messages (wire_chunks.h, get_blocks_reply.h): block
-// bytes are handed out as pieces of the slices, never gathered first.
-#ifndef TENSORPAGER_CLIENT_SDK_SRC_SLICE_READER_H_
-#define TENSORPAGER_CLIENT_SDK_SRC_SLICE_READER_H_
+// the zero-copy messages of the SDK (wire_chunks.h, get_blocks_reply.h)
+// and of the server (put_blocks_wire.h): block bytes are handed out as
+// pieces of the slices, never gathered first.
+#ifndef TENSORPAGER_PROTOS_SLICE_READER_H_
+#define TENSORPAGER_PROTOS_SLICE_READER_H_
 
 #include <grpcpp/support/slice.h>
 
@@ -13,7 +14,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace tensorpager::internal {
+namespace tensorpager::wire {
 
 inline constexpr int kVarint = 0;
 inline constexpr int kFixed64 = 1;
@@ -96,6 +97,36 @@ class SliceReader {
   uint64_t consumed_ = 0;
 };
 
-}  // namespace tensorpager::internal
+// Re-encodes the field whose tag `r` just read into `rest`, so that every
+// field but those taken out parses as protobuf afterwards. False when the
+// message ends inside it or its wire type is unknown.
+inline bool KeepField(SliceReader& r, uint64_t tag, std::string* rest) {
+  AppendVarint(rest, tag);
+  const int type = static_cast<int>(tag & 7);
+  uint64_t v = 0;
+  std::vector<absl::string_view> pieces;
+  switch (type) {
+    case kVarint:
+      if (!r.Varint(&v)) return false;
+      AppendVarint(rest, v);
+      return true;
+    case kLengthDelimited:
+      if (!r.Varint(&v) || !r.Pieces(v, &pieces)) return false;
+      AppendVarint(rest, v);
+      break;
+    case kFixed64:
+      if (!r.Pieces(8, &pieces)) return false;
+      break;
+    case kFixed32:
+      if (!r.Pieces(4, &pieces)) return false;
+      break;
+    default:
+      return false;
+  }
+  for (absl::string_view p : pieces) rest->append(p.data(), p.size());
+  return true;
+}
 
-#endif  // TENSORPAGER_CLIENT_SDK_SRC_SLICE_READER_H_
+}  // namespace tensorpager::wire
+
+#endif  // TENSORPAGER_PROTOS_SLICE_READER_H_
