@@ -24,6 +24,9 @@ namespace {
 // bytes, one per connection, that run side by side: while the server takes
 // one part, the client and the kernel move the next.
 constexpr uint64_t kMinPartBytes = 1 << 20;
+// A put through the ring is posted in up to this many parts, each as soon
+// as its bytes are in the arena (the ring's server has two threads).
+constexpr int kMaxRingParts = 2;
 
 // Blocks share one arena range, each at a 64-byte boundary.
 constexpr uint64_t kAlign = 64;
@@ -99,9 +102,9 @@ BatchTransport::Limits BatchTransport::limits() {
   return limits_;
 }
 
-std::optional<absl::Status> BatchTransport::CallRing(
+std::optional<BatchTransport::Posted> BatchTransport::PostRing(
     SharedArena& arena, uint32_t op, const google::protobuf::MessageLite& in,
-    uint64_t reply_bytes, google::protobuf::MessageLite* out) {
+    uint64_t reply_bytes) {
   const uint64_t request_bytes = in.ByteSizeLong();
   std::optional<SharedArena::Range> range =
       arena.Allocate(Align(request_bytes) + reply_bytes);
@@ -113,16 +116,32 @@ std::optional<absl::Status> BatchTransport::CallRing(
   call.data_length = request_bytes;
   call.offset = range->offset() + Align(request_bytes);
   call.length = reply_bytes;
+  std::optional<uint32_t> slot = arena.ring().Post(call);
+  if (!slot) return std::nullopt;
+  return Posted{*std::move(range), Align(request_bytes), reply_bytes, *slot};
+}
+
+std::optional<absl::Status> BatchTransport::AwaitRing(
+    SharedArena& arena, const Posted& posted,
+    google::protobuf::MessageLite* out) {
   std::optional<shared_memory::RingCompletion> reply =
-      arena.ring().Call(call, options_.timeout);
+      arena.ring().Await(posted.slot, options_.timeout);
   if (!reply) return std::nullopt;
   if (!reply->status.ok()) return reply->status;
-  if (reply->length > reply_bytes ||
-      !out->ParseFromArray(range->data() + Align(request_bytes),
+  if (reply->length > posted.reply_bytes ||
+      !out->ParseFromArray(posted.range.data() + posted.reply_offset,
                            static_cast<int>(reply->length))) {
     return absl::InternalError("unreadable batch reply in the ring");
   }
   return absl::OkStatus();
+}
+
+std::optional<absl::Status> BatchTransport::CallRing(
+    SharedArena& arena, uint32_t op, const google::protobuf::MessageLite& in,
+    uint64_t reply_bytes, google::protobuf::MessageLite* out) {
+  std::optional<Posted> posted = PostRing(arena, op, in, reply_bytes);
+  if (!posted) return std::nullopt;
+  return AwaitRing(arena, *posted, out);
 }
 
 absl::Status BatchTransport::Lookup(const v1::LookupRequest& request,
@@ -150,46 +169,107 @@ absl::StatusOr<v1::PutBlocksResponse> BatchTransport::Put(
   std::optional<SharedArena::Range> range =
       arena != nullptr ? arena->Allocate(layout.bytes) : std::nullopt;
   if (range) {
+    if (std::optional<absl::StatusOr<v1::PutBlocksResponse>> piped =
+            PutThroughRing(*arena, *range, layout.offsets, request, sources)) {
+      return *std::move(piped);
+    }
+    // No ring: the shared-memory RPC names the same ranges.
     for (size_t i = 0; i < sources.size(); ++i) {
       std::memcpy(range->data() + layout.offsets[i], sources[i].data(),
                   sources[i].size());
       Name(*range, layout.offsets[i], sources[i].size(),
            request.mutable_blocks(static_cast<int>(i))->mutable_shared());
     }
-    v1::PutBlocksResponse response;
-    if (std::optional<absl::Status> s =
-            CallRing(*arena, shared_memory::kPutBlocks, request,
-                     kReplyBase + kPutReplyPerBlock * request.blocks_size(),
-                     &response)) {
-      if (!s->ok()) return *s;
-      if (absl::Status a = Answered(response, sources.size()); !a.ok()) {
-        return a;
-      }
-      blocks_->CountShared(layout.bytes, /*ring=*/true);
-      return response;
-    }
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, options_.timeout);
-    absl::Status s =
-        FromGrpc(blocks_->data_stub().PutBlocks(&ctx, request, &response));
-    if (s.ok()) s = Answered(response, sources.size());
-    if (s.ok()) {
-      blocks_->CountShared(layout.bytes, /*ring=*/false);
-      return response;
-    }
-    const std::string capability = request.blocks(0).shared().capability();
-    if (!blocks_->SharedPathLost(s, &capability)) return s;
+    return PutPartByRpc(std::move(request), sources);
   }
   return PutInline(std::move(request), sources);
 }
 
+std::optional<absl::StatusOr<v1::PutBlocksResponse>>
+BatchTransport::PutThroughRing(
+    SharedArena& arena, const SharedArena::Range& range,
+    absl::Span<const uint64_t> offsets, const v1::PutBlocksRequest& request,
+    absl::Span<const absl::Span<const std::byte>> sources) {
+  std::vector<uint64_t> sizes;
+  for (const auto& source : sources) sizes.push_back(source.size());
+  const std::vector<std::pair<int, int>> parts = Parts(sizes, kMaxRingParts);
+  std::vector<v1::PutBlocksRequest> requests(parts.size());
+  std::vector<std::optional<Posted>> posted(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) {
+    v1::PutBlocksRequest& part = requests[p];
+    part.set_namespace_(request.namespace_());
+    if (request.has_durable()) part.set_durable(request.durable());
+    for (int i = parts[p].first; i < parts[p].second; ++i) {
+      std::memcpy(range.data() + offsets[i], sources[i].data(),
+                  sources[i].size());
+      v1::PutBlock* b = part.add_blocks();
+      *b = request.blocks(i);
+      Name(range, offsets[i], sources[i].size(), b->mutable_shared());
+    }
+    // Posted as soon as its bytes are in: the server copies this part
+    // out while the next one is copied in.
+    if (std::optional<Posted> sent =
+            PostRing(arena, shared_memory::kPutBlocks, part,
+                     kReplyBase + kPutReplyPerBlock * part.blocks_size())) {
+      posted[p].emplace(*std::move(sent));
+    }
+    if (p == 0 && !posted[p]) return std::nullopt;  // no ring: the RPCs
+  }
+  std::vector<v1::PutBlocksResponse> responses(parts.size());
+  std::vector<grpc::Status> statuses(parts.size());
+  uint64_t moved = 0;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    std::optional<absl::Status> s;
+    if (posted[p]) s = AwaitRing(arena, *posted[p], &responses[p]);
+    if (!s) {
+      // Not taken by the ring (no room, or the server went away before
+      // it claimed the part): the same part through the RPCs.
+      absl::StatusOr<v1::PutBlocksResponse> r = PutPartByRpc(
+          std::move(requests[p]),
+          sources.subspan(parts[p].first, parts[p].second - parts[p].first));
+      s = r.status();
+      if (r.ok()) responses[p] = *std::move(r);
+    } else if (s->ok()) {
+      for (int i = parts[p].first; i < parts[p].second; ++i) {
+        moved += sources[i].size();
+      }
+    }
+    if (!s->ok()) {
+      statuses[p] = grpc::Status(static_cast<grpc::StatusCode>(s->code()),
+                                 std::string(s->message()));
+    }
+  }
+  blocks_->CountShared(moved, /*ring=*/true);
+  return Merge(parts, statuses, responses);
+}
+
+absl::StatusOr<v1::PutBlocksResponse> BatchTransport::PutPartByRpc(
+    v1::PutBlocksRequest request,
+    absl::Span<const absl::Span<const std::byte>> sources) {
+  v1::PutBlocksResponse response;
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, options_.timeout);
+  absl::Status s =
+      FromGrpc(blocks_->data_stub().PutBlocks(&ctx, request, &response));
+  if (s.ok()) s = Answered(response, sources.size());
+  if (s.ok()) {
+    uint64_t bytes = 0;
+    for (const auto& source : sources) bytes += source.size();
+    blocks_->CountShared(bytes, /*ring=*/false);
+    return response;
+  }
+  const std::string capability = request.blocks(0).shared().capability();
+  if (!blocks_->SharedPathLost(s, &capability)) return s;
+  return PutInline(std::move(request), sources);
+}
+
 std::vector<std::pair<int, int>> BatchTransport::Parts(
-    absl::Span<const uint64_t> sizes) const {
+    absl::Span<const uint64_t> sizes, int max_parts) const {
   uint64_t total = 0;
   for (uint64_t n : sizes) total += n;
   const int parts = static_cast<int>(std::clamp<uint64_t>(
       total / kMinPartBytes, 1,
-      std::min<uint64_t>(sizes.size(), blocks_->connections())));
+      std::min<uint64_t>(sizes.size(), static_cast<uint64_t>(max_parts))));
   std::vector<std::pair<int, int>> out;
   int begin = 0;
   uint64_t bytes = 0;
@@ -288,7 +368,8 @@ absl::StatusOr<v1::PutBlocksResponse> BatchTransport::PutInline(
     absl::Span<const absl::Span<const std::byte>> sources) {
   std::vector<uint64_t> sizes;
   for (const auto& source : sources) sizes.push_back(source.size());
-  const std::vector<std::pair<int, int>> parts = Parts(sizes);
+  const std::vector<std::pair<int, int>> parts =
+      Parts(sizes, blocks_->connections());
   std::vector<v1::PutBlocksRequest> heads(parts.size());
   std::vector<PutBlocksLent> requests(parts.size());
   // The blocks' bytes are lent to gRPC, not copied: the caller's buffers
@@ -374,7 +455,8 @@ absl::StatusOr<v1::GetBlocksResponse> BatchTransport::GetInline(
     absl::Span<const absl::Span<std::byte>> outs) {
   std::vector<uint64_t> sizes;
   for (const auto& out : outs) sizes.push_back(out.size());
-  const std::vector<std::pair<int, int>> parts = Parts(sizes);
+  const std::vector<std::pair<int, int>> parts =
+      Parts(sizes, blocks_->connections());
   std::vector<v1::GetBlocksRequest> requests(parts.size());
   for (size_t p = 0; p < parts.size(); ++p) {
     requests[p].set_namespace_(request.namespace_());

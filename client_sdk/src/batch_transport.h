@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "client_sdk/src/block_transport.h"
+#include "client_sdk/src/shared_arena.h"
 #include "tensorpager/batch.h"
 #include "tensorpager/client_options.h"
 #include "tensorpager/v1/tensorpager.grpc.pb.h"
@@ -53,13 +54,41 @@ class BatchTransport {
   BatchPath path();
 
  private:
+  // A batch posted to the ring: the arena range of its request and, at
+  // reply_offset, its reply area; the ring slot it waits on.
+  struct Posted {
+    SharedArena::Range range;
+    uint64_t reply_offset = 0;
+    uint64_t reply_bytes = 0;
+    uint32_t slot = 0;
+  };
   // Runs a batch through the ring of `arena`: the request is serialized
   // into the arena with a reply area of `reply_bytes` after it. nullopt:
-  // not taken (no ring or no room); then the RPCs go.
+  // not taken (no ring or no room); then the RPCs go. CallRing is
+  // PostRing, then AwaitRing.
   std::optional<absl::Status> CallRing(SharedArena& arena, uint32_t op,
                                        const google::protobuf::MessageLite& in,
                                        uint64_t reply_bytes,
                                        google::protobuf::MessageLite* out);
+  std::optional<Posted> PostRing(SharedArena& arena, uint32_t op,
+                                 const google::protobuf::MessageLite& in,
+                                 uint64_t reply_bytes);
+  std::optional<absl::Status> AwaitRing(SharedArena& arena,
+                                        const Posted& posted,
+                                        google::protobuf::MessageLite* out);
+  // A put through the ring in parts, each posted as soon as its blocks are
+  // copied into `range` (at `offsets`), so that client and server copy
+  // side by side. nullopt: the ring did not take the first part, and
+  // nothing was sent. Parts the ring did not take go through the RPCs.
+  std::optional<absl::StatusOr<v1::PutBlocksResponse>> PutThroughRing(
+      SharedArena& arena, const SharedArena::Range& range,
+      absl::Span<const uint64_t> offsets, const v1::PutBlocksRequest& request,
+      absl::Span<const absl::Span<const std::byte>> sources);
+  // A put whose blocks name arena ranges, by the shared-memory RPC; by
+  // messages when the arena is lost.
+  absl::StatusOr<v1::PutBlocksResponse> PutPartByRpc(
+      v1::PutBlocksRequest request,
+      absl::Span<const absl::Span<const std::byte>> sources);
   absl::StatusOr<v1::PutBlocksResponse> PutInline(
       v1::PutBlocksRequest request,
       absl::Span<const absl::Span<const std::byte>> sources);
@@ -67,9 +96,9 @@ class BatchTransport {
       v1::GetBlocksRequest request,
       absl::Span<const absl::Span<std::byte>> outs);
   // Cuts blocks of `sizes` into consecutive parts of about equal bytes, at
-  // most one per connection and none below kMinPartBytes (one at least).
-  std::vector<std::pair<int, int>> Parts(
-      absl::Span<const uint64_t> sizes) const;
+  // most `max_parts` and none below kMinPartBytes (one at least).
+  std::vector<std::pair<int, int>> Parts(absl::Span<const uint64_t> sizes,
+                                         int max_parts) const;
   // Starts every request's call at once (`start` issues one with gRPC's
   // callback API) and waits for all; calls that found the server
   // unavailable go again, up to max_retries. Each call's status.

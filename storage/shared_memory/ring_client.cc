@@ -76,6 +76,12 @@ void RingClient::Reset(bool served) {
 
 std::optional<RingCompletion> RingClient::Call(const RingRequest& request,
                                                absl::Duration timeout) {
+  std::optional<uint32_t> slot = Post(request);
+  if (!slot) return std::nullopt;
+  return Await(*slot, timeout);
+}
+
+std::optional<uint32_t> RingClient::Post(const RingRequest& request) {
   if (!served_.load(std::memory_order_acquire)) return std::nullopt;
   RingHeader& h = header();
   if (stalled_.load()) {
@@ -104,17 +110,24 @@ std::optional<RingCompletion> RingClient::Call(const RingRequest& request,
     }
   }
   if (index == kSlots) return std::nullopt;
-  auto release = [&](bool free_slot) {
-    if (free_slot) Word(slots()[index].state).store(kFree);
-    std::lock_guard<std::mutex> lock(slots_mu_);
-    slot_owned_[index] = false;
-  };
   RingSlot& slot = slots()[index];
   EncodeRequest(request, slot);
   Word(slot.state).store(kSubmitted, std::memory_order_release);
   Word(h.doorbell).fetch_add(1);
   if (Word(h.server_waiting).load() != 0) FutexWake(&h.doorbell, 1);
+  return index;
+}
 
+void RingClient::Release(uint32_t index, bool free_slot) {
+  if (free_slot) Word(slots()[index].state).store(kFree);
+  std::lock_guard<std::mutex> lock(slots_mu_);
+  slot_owned_[index] = false;
+}
+
+std::optional<RingCompletion> RingClient::Await(uint32_t index,
+                                                absl::Duration timeout) {
+  RingHeader& h = header();
+  RingSlot& slot = slots()[index];
   // Spin briefly (the answer often comes within a futex round trip), then
   // sleep on the slot, watching the server's heartbeat.
   const absl::Time start = absl::Now();
@@ -138,11 +151,11 @@ std::optional<RingCompletion> RingClient::Call(const RingRequest& request,
       stalled_ = true;
       uint32_t expected = kSubmitted;
       if (Word(slot.state).compare_exchange_strong(expected, kFree)) {
-        release(/*free_slot=*/false);
+        Release(index, /*free_slot=*/false);
         return std::nullopt;
       }
       if (expected == kProcessing) {
-        release(/*free_slot=*/false);
+        Release(index, /*free_slot=*/false);
         RingCompletion lost;
         lost.status = absl::UnavailableError(
             "tensorpagerd stopped while serving a shared-memory request; "
@@ -152,7 +165,7 @@ std::optional<RingCompletion> RingClient::Call(const RingRequest& request,
     }
     if (now - start > timeout) {
       // Left to the server: the slot frees itself at the next attach.
-      release(/*free_slot=*/false);
+      Release(index, /*free_slot=*/false);
       RingCompletion late;
       late.status = absl::DeadlineExceededError(absl::StrCat(
           "tensorpagerd did not answer a shared-memory request within ",
@@ -161,7 +174,7 @@ std::optional<RingCompletion> RingClient::Call(const RingRequest& request,
     }
   }
   RingCompletion completion = DecodeCompletion(slot);
-  release(/*free_slot=*/true);
+  Release(index, /*free_slot=*/true);
   return completion;
 }
 

@@ -42,8 +42,17 @@ class RingClient {
   // use the RPCs, which attach again).
   std::optional<RingCompletion> Call(const RingRequest& request,
                                      absl::Duration timeout);
+  // Call in two halves, for requests that run side by side: Post claims a
+  // slot and submits the request (nullopt: not taken, as for Call); Await
+  // waits for that slot's completion, with Call's answers. Every posted
+  // slot must be awaited.
+  std::optional<uint32_t> Post(const RingRequest& request);
+  std::optional<RingCompletion> Await(uint32_t slot, absl::Duration timeout);
 
  private:
+  // Gives up this process's claim of a slot (`free_slot`: and frees it
+  // for the next request).
+  void Release(uint32_t index, bool free_slot);
   RingHeader& header() const;
   RingSlot* slots() const;
 
