@@ -81,7 +81,8 @@ grpc::Status TensorPagerService::StreamedGetBlocks(
   v1::GetBlocksRequest request;
   if (!stream->Read(&request)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "GetBlocks: the call carried no request message");
+                        "GetBlocks: the call carried no request message, or "
+                        "one that does not parse");
   }
   GetBlocksWire reply;
   LeasedRanges ranges(segments_, peers_, context->peer());

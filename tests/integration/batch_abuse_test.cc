@@ -5,9 +5,11 @@
 // reach nothing; garbage in a ring batch is refused and the server serves
 // on.
 #include <fcntl.h>
+#include <grpcpp/impl/client_unary_call.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -109,6 +111,57 @@ TEST_F(BatchAbuseTest, CallsOverTheLimitsFailWholeAndChangeNothing) {
   EXPECT_EQ(status.max_batch_blocks(), 8u);
   EXPECT_EQ(status.max_batch_bytes(), 64u << 10);
   EXPECT_EQ(status.blocks_registered(), 2u);
+}
+
+// PutBlocks and GetBlocks read their messages off gRPC's slices
+// (put_blocks_wire.h); bytes that are not their message are refused, and
+// the server goes on serving.
+TEST_F(BatchAbuseTest, MessagesThatDoNotParseAreInvalidArguments) {
+  Start({});
+  auto channel = grpc::CreateChannel(server_->target(),
+                                     grpc::InsecureChannelCredentials());
+  // A block of 255 bytes with 3 in the message; a data field of 16 bytes
+  // inside a block of 5; a tag that is no tag.
+  const std::string truncated_block(
+      "\x12\xff\x01"
+      "abc");
+  const std::string data_past_its_block(
+      "\x12\x05\x52\x10"
+      "ab");
+  const std::string bad_tag("\xff\xff\xff");
+  for (const char* method : {"/tensorpager.v1.TensorPager/PutBlocks",
+                             "/tensorpager.v1.TensorPager/GetBlocks"}) {
+    for (const std::string& raw :
+         {truncated_block, data_past_its_block, bad_tag}) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+      grpc::Slice slice(raw);
+      grpc::ByteBuffer request(&slice, 1);
+      grpc::ByteBuffer response;
+      const grpc::Status s =
+          grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+              channel.get(),
+              grpc::internal::RpcMethod(
+                  method, grpc::internal::RpcMethod::NORMAL_RPC, channel),
+              &ctx, request, &response);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+          << method << ": " << s.error_message();
+      EXPECT_THAT(s.error_message(), testing::HasSubstr("does not parse"));
+    }
+  }
+  v1::PutBlocksRequest put;
+  v1::PutBlock* b = put.add_blocks();
+  b->set_id("after");
+  b->set_data("still served");
+  v1::PutBlocksResponse put_resp;
+  ASSERT_TRUE(Call(&Stub::PutBlocks, put, &put_resp).ok());
+  EXPECT_EQ(put_resp.failed(), 0u);
+  v1::GetBlocksRequest get;
+  get.add_ids("after");
+  v1::GetBlocksResponse get_resp;
+  ASSERT_TRUE(Call(&Stub::GetBlocks, get, &get_resp).ok());
+  EXPECT_EQ(get_resp.results(0).data(), "still served");
 }
 
 TEST_F(BatchAbuseTest, BadRequestsAreRefusedPrecisely) {
