@@ -84,6 +84,16 @@ grpc::Status TensorPagerService::StreamedGetBlocks(
                         "GetBlocks: the call carried no request message, or "
                         "one that does not parse");
   }
+  // A reply that carries the blocks holds this thread until the client
+  // has taken them (a stalled peer would hold it until its deadline), so
+  // it counts as a data stream of its caller, as an Access does.
+  std::optional<CallSlots::Slot> slot;
+  if (request.destinations_size() == 0 && request.ids_size() > 0) {
+    absl::StatusOr<CallSlots::Slot> entered =
+        data_slots_.Enter(CallerOf(context));
+    if (!entered.ok()) return ToGrpc(entered.status());
+    slot.emplace(*std::move(entered));
+  }
   GetBlocksWire reply;
   LeasedRanges ranges(segments_, peers_, context->peer());
   if (absl::Status s =

@@ -63,7 +63,8 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
                                   .max_bytes = config->max_batch_bytes}),
       watch_slots_("WatchPressure streams", config->max_watch_streams,
                    config->max_watch_streams_per_client),
-      data_slots_("WriteBlock and Access streams", config->max_data_streams,
+      data_slots_("WriteBlock and Access streams and GetBlocks replies",
+                  config->max_data_streams,
                   config->max_data_streams_per_client),
       segments_(
           SharedMemorySegments::Limits{

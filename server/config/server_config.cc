@@ -136,10 +136,11 @@ ABSL_FLAG(uint32_t, max_watch_streams_per_client, 8,
           "Most WatchPressure streams one client (a local user, or a remote "
           "host) may hold open.");
 ABSL_FLAG(uint32_t, max_data_streams, 128,
-          "Most WriteBlock and Access streams open at once (each holds a "
-          "thread while it runs, and a stalled peer can keep it).");
+          "Most WriteBlock and Access streams, and GetBlocks calls whose "
+          "reply carries the blocks, open at once (each holds a thread "
+          "while it runs, and a stalled peer can keep it).");
 ABSL_FLAG(uint32_t, max_data_streams_per_client, 64,
-          "Most WriteBlock and Access streams one client (a local user, or "
+          "Most of those (--max_data_streams) one client (a local user, or "
           "a remote host) may hold open.");
 ABSL_FLAG(uint32_t, max_segments_per_client, 64,
           "Most shared-memory segments one local user may attach.");

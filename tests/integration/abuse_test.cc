@@ -200,9 +200,24 @@ TEST_F(AbuseTest, StalledDataStreamsPerClientAreCapped) {
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_TRUE(absl::StrContains(refused.error_message(), "uid "))
       << refused.error_message();
+  // A GetBlocks whose reply carries the blocks holds its thread until the
+  // client reads them: it counts as one of the client's data streams.
+  v1::GetBlocksRequest get;
+  get.add_ids("blk");
+  v1::GetBlocksResponse got;
+  const grpc::Status get_refused =
+      Call(&v1::TensorPager::Stub::GetBlocks, get, &got);
+  EXPECT_EQ(get_refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << get_refused.error_message();
+  EXPECT_TRUE(absl::StrContains(get_refused.error_message(), "GetBlocks"))
+      << get_refused.error_message();
   ExpectServing();
   for (auto& st : streams) st->ctx.TryCancel();
+  WaitForOpenDataStreams(0);
   Put("after", 4096, 1);
+  get.set_ids(0, "after");
+  ASSERT_TRUE(Call(&v1::TensorPager::Stub::GetBlocks, get, &got).ok());
+  EXPECT_EQ(got.results(0).data().size(), 4096u);
 }
 
 // Client usage reports, labels and block counts are capped.
