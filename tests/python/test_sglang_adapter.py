@@ -30,6 +30,7 @@ torch = pytest.importorskip("torch")
 
 from tensorpagerd_process import ServerProcess  # noqa: E402
 from tensorpager.integrations import sglang as adapter_mod  # noqa: E402
+from tensorpager.integrations import sglang_compat  # noqa: E402
 from tensorpager.integrations.sglang import (  # noqa: E402
     HiCacheStorage, HiCacheStorageConfig, StorageMetrics,
     TensorPagerHiCacheStorage)
@@ -518,7 +519,7 @@ def test_server_restart_gives_misses_not_exceptions(
 def test_module_stands_in_for_sglang_when_absent() -> None:
     if adapter_mod.SGLANG_AVAILABLE:
         pytest.skip("SGLang is installed: the real base class is used")
-    base = adapter_mod._LocalHiCacheStorage
+    base = sglang_compat._LocalHiCacheStorage
     assert HiCacheStorage is base
     for name in ("get", "batch_get", "set", "batch_set", "exists",
                  "batch_exists", "batch_get_v1", "batch_set_v1",

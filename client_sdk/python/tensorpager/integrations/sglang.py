@@ -74,15 +74,12 @@ exact TP rank and size), and ``batch_set`` with raw pointers
 
 from __future__ import annotations
 
-import abc
 import bisect
-import dataclasses
 import hashlib
 import json
 import logging
 import re
 import threading
-import time
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 import torch
@@ -91,243 +88,24 @@ from ..client import Client
 from ..errors import Error, NotFound
 from ..results import GetResult, PutResult
 from ..types import RegionType, coerce
+from .sglang_compat import (SGLANG_AVAILABLE, HiCacheStorage,
+                            HiCacheStorageConfig, HiCacheStorageExtraInfo,
+                            StorageMetrics)
+from .sglang_stats import (Stats, TensorPagerCounters,
+                           TensorPagerStorageMetrics, Timer)
+
+__all__ = ["SGLANG_AVAILABLE", "HiCacheStorage", "HiCacheStorageConfig",
+           "HiCacheStorageExtraInfo", "StorageMetrics", "TensorPagerCounters",
+           "TensorPagerHiCacheStorage", "TensorPagerStorageMetrics",
+           "scope_prefix"]
 
 logger = logging.getLogger(__name__)
 
 _MiB = 1 << 20
-_GiB = 1 << 30
 # tensorpager's limit on a block id (storage/base/block_key.h).
 _MAX_BLOCK_ID = 256
 # Room kept after the page id for the v1 chunk suffix (".<chunk>").
 _CHUNK_SUFFIX_ROOM = 8
-
-
-def _load_sglang() -> Tuple[bool, Any, Any, Any, Any]:
-    try:
-        from sglang.srt.mem_cache import hicache_storage as hs
-    except ImportError:
-        return False, None, None, None, None
-    try:
-        from sglang.srt.observability.metrics_collector import StorageMetrics
-    except ImportError:
-        StorageMetrics = None
-    return (True, hs.HiCacheStorage, hs.HiCacheStorageConfig,
-            hs.HiCacheStorageExtraInfo, StorageMetrics)
-
-
-(SGLANG_AVAILABLE, _SglHiCacheStorage, _SglConfig, _SglExtraInfo,
- _SglStorageMetrics) = _load_sglang()
-
-
-@dataclasses.dataclass
-class _LocalHiCacheStorageConfig:
-    """Stand-in for SGLang's ``HiCacheStorageConfig`` (same fields)."""
-
-    tp_rank: int
-    tp_size: int
-    pp_rank: int
-    pp_size: int
-    attn_cp_rank: int
-    attn_cp_size: int
-    is_mla_model: bool
-    enable_storage_metrics: bool
-    is_page_first_layout: bool
-    model_name: Optional[str]
-    tp_lcm_size: Optional[int] = None
-    should_split_heads: bool = False
-    extra_config: Optional[dict] = None
-
-
-@dataclasses.dataclass
-class _LocalHiCacheStorageExtraInfo:
-    """Stand-in for SGLang's ``HiCacheStorageExtraInfo``."""
-
-    prefix_keys: Optional[List[str]] = None
-    extra_info: Optional[dict] = None
-
-
-@dataclasses.dataclass
-class _LocalStorageMetrics:
-    """Stand-in for SGLang's ``StorageMetrics`` (same fields)."""
-
-    prefetch_pgs: List[int] = dataclasses.field(default_factory=list)
-    backup_pgs: List[int] = dataclasses.field(default_factory=list)
-    prefetch_bandwidth: List[float] = dataclasses.field(default_factory=list)
-    backup_bandwidth: List[float] = dataclasses.field(default_factory=list)
-
-
-class _LocalHiCacheStorage(abc.ABC):
-    """Stand-in for SGLang's ``HiCacheStorage`` when SGLang is absent: the
-    same methods, arguments and defaults (v1 page methods answer None,
-    the v2 ones raise NotImplementedError)."""
-
-    mem_pool_host: Any
-
-    def register_mem_pool_host(self, mem_pool_host: Any) -> None:
-        self.mem_pool_host = mem_pool_host
-
-    def register_mem_host_pool_v2(self, host_pool: Any,
-                                  host_pool_name: Any) -> None:
-        if not hasattr(self, "registered_pools"):
-            self.registered_pools: Dict[Any, Any] = {}
-        self.registered_pools[host_pool_name] = host_pool
-
-    def batch_exists_v2(self, keys: List[str],
-                        pool_transfers: Optional[List[Any]] = None,
-                        extra_info: Optional[Any] = None) -> Any:
-        raise NotImplementedError()
-
-    def batch_get_v2(self, transfers: List[Any],
-                     extra_info: Optional[Any] = None
-                     ) -> Dict[str, List[bool]]:
-        raise NotImplementedError()
-
-    def batch_set_v2(self, transfers: List[Any],
-                     extra_info: Optional[Any] = None
-                     ) -> Dict[str, List[bool]]:
-        raise NotImplementedError()
-
-    def batch_get_v1(self, keys: List[str], host_indices: torch.Tensor,
-                     extra_info: Optional[Any] = None
-                     ) -> Optional[List[bool]]:
-        return None
-
-    def batch_set_v1(self, keys: List[str], host_indices: torch.Tensor,
-                     extra_info: Optional[Any] = None
-                     ) -> Optional[List[bool]]:
-        return None
-
-    @abc.abstractmethod
-    def get(self, key: str, target_location: Optional[Any] = None,
-            target_sizes: Optional[Any] = None) -> Optional[torch.Tensor]:
-        """The page, or None when absent."""
-
-    @abc.abstractmethod
-    def batch_get(self, keys: List[str],
-                  target_locations: Optional[Any] = None,
-                  target_sizes: Optional[Any] = None) -> Any:
-        """One page or None per key."""
-
-    @abc.abstractmethod
-    def set(self, key: str, value: Optional[Any] = None,
-            target_location: Optional[Any] = None,
-            target_sizes: Optional[Any] = None) -> bool:
-        """Stores one page; True on success."""
-
-    @abc.abstractmethod
-    def batch_set(self, keys: List[str], values: Optional[Any] = None,
-                  target_locations: Optional[Any] = None,
-                  target_sizes: Optional[Any] = None) -> bool:
-        """Stores pages; True when all were stored."""
-
-    @abc.abstractmethod
-    def exists(self, key: str) -> bool:
-        """Whether the page is stored."""
-
-    def batch_exists(self, keys: List[str],
-                     extra_info: Optional[Any] = None) -> int:
-        for i, key in enumerate(keys):
-            if not self.exists(key):
-                return i
-        return len(keys)
-
-    def clear(self) -> None:
-        return None
-
-    def get_stats(self) -> Any:
-        return None
-
-
-HiCacheStorage: Any = (_SglHiCacheStorage if SGLANG_AVAILABLE
-                       else _LocalHiCacheStorage)
-HiCacheStorageConfig: Any = (_SglConfig if SGLANG_AVAILABLE
-                             else _LocalHiCacheStorageConfig)
-HiCacheStorageExtraInfo: Any = (_SglExtraInfo if SGLANG_AVAILABLE
-                                else _LocalHiCacheStorageExtraInfo)
-StorageMetrics: Any = (_SglStorageMetrics if _SglStorageMetrics is not None
-                       else _LocalStorageMetrics)
-
-
-@dataclasses.dataclass
-class TensorPagerCounters:
-    """Cumulative counters of one adapter (a snapshot)."""
-
-    hits: int = 0  # pages read into the engine's memory
-    misses: int = 0  # pages asked for and not read
-    bytes_read: int = 0
-    bytes_written: int = 0
-    pages_written: int = 0
-    pages_already_present: int = 0  # backups skipped: page already stored
-    write_failures: int = 0  # pages a backup could not store
-    errors: int = 0  # failed calls and items other than "not found"
-    calls: Dict[str, int] = dataclasses.field(default_factory=dict)
-    latency_s: Dict[str, float] = dataclasses.field(default_factory=dict)
-    max_latency_s: Dict[str, float] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class TensorPagerStorageMetrics(StorageMetrics):  # type: ignore[misc]
-    """SGLang's ``StorageMetrics`` (per-interval page counts and
-    bandwidths in GiB/s), plus this adapter's cumulative counters."""
-
-    counters: TensorPagerCounters = dataclasses.field(
-        default_factory=TensorPagerCounters)
-
-
-class _Stats:
-    """Thread-safe counters: the prefetch and backup threads call the
-    adapter at the same time."""
-
-    def __init__(self, record_intervals: bool):
-        self._lock = threading.Lock()
-        self._c = TensorPagerCounters()
-        self._record_intervals = record_intervals
-        self._interval = _LocalStorageMetrics()
-
-    def add(self, **deltas: int) -> None:
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self._c, name, getattr(self._c, name) + delta)
-
-    def call(self, op: str, seconds: float) -> None:
-        with self._lock:
-            c = self._c
-            c.calls[op] = c.calls.get(op, 0) + 1
-            c.latency_s[op] = c.latency_s.get(op, 0.0) + seconds
-            c.max_latency_s[op] = max(c.max_latency_s.get(op, 0.0), seconds)
-
-    def transfer(self, prefetch: bool, pages: int, nbytes: int,
-                 seconds: float) -> None:
-        """One v1 transfer, for SGLang's page-count and bandwidth
-        histograms (kept only with enable_storage_metrics)."""
-        if not self._record_intervals or pages == 0:
-            return
-        bandwidth = nbytes / _GiB / max(seconds, 1e-9)
-        with self._lock:
-            if prefetch:
-                self._interval.prefetch_pgs.append(pages)
-                self._interval.prefetch_bandwidth.append(bandwidth)
-            else:
-                self._interval.backup_pgs.append(pages)
-                self._interval.backup_bandwidth.append(bandwidth)
-
-    def counters(self) -> TensorPagerCounters:
-        with self._lock:
-            c = self._c
-            return dataclasses.replace(
-                c, calls=dict(c.calls), latency_s=dict(c.latency_s),
-                max_latency_s=dict(c.max_latency_s))
-
-    def drain(self) -> TensorPagerStorageMetrics:
-        counters = self.counters()
-        with self._lock:
-            interval, self._interval = self._interval, _LocalStorageMetrics()
-        return TensorPagerStorageMetrics(
-            prefetch_pgs=interval.prefetch_pgs,
-            backup_pgs=interval.backup_pgs,
-            prefetch_bandwidth=interval.prefetch_bandwidth,
-            backup_bandwidth=interval.backup_bandwidth,
-            counters=counters)
 
 
 def scope_prefix(storage_config: Any, tenant_salt: str = "") -> str:
@@ -453,7 +231,7 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
         self.durable: Optional[bool] = _option(extra, "durable", bool, None)
         self.region_type = coerce(
             RegionType, extra.get("region_type") or RegionType.KV_CACHE)
-        self._stats = _Stats(bool(getattr(storage_config,
+        self._stats = Stats(bool(getattr(storage_config,
                                           "enable_storage_metrics", False)))
         self._logged: Set[Tuple[str, str]] = set()
         self._log_lock = threading.Lock()
@@ -535,8 +313,8 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
             self._note(op, error)
         return False
 
-    def _timed(self, op: str) -> "_Timer":
-        return _Timer(self._stats, op)
+    def _timed(self, op: str) -> Timer:
+        return Timer(self._stats, op)
 
     # ---- Host pool ----
 
@@ -828,23 +606,6 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
         shutdown)."""
         if self._owns_client:
             self.client.close()
-
-
-class _Timer:
-    def __init__(self, stats: _Stats, op: str):
-        self._stats = stats
-        self._op = op
-        self._start = 0.0
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self._start
-
-    def __enter__(self) -> "_Timer":
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stats.call(self._op, self.elapsed())
 
 
 def _nbytes(value: Any) -> int:
