@@ -1,0 +1,10 @@
+"""Adapters that plug tensorpager into LLM inference engines.
+
+Each adapter lives in its own module and imports its engine lazily (or not
+at all), so importing this package never requires an engine:
+
+* :mod:`tensorpager.integrations.sglang`: SGLang's HiCache L3 storage
+  backend (``TensorPagerHiCacheStorage``).
+"""
+
+__all__ = ["sglang"]
