@@ -335,6 +335,19 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
 
     # ---- Zero-copy page path ----
 
+    def _host_views(self, op: str, host_indices: torch.Tensor, count: int
+                    ) -> Optional[Tuple[_PoolPages, List[List[torch.Tensor]]]]:
+        """The host pool and views of its `count` pages at `host_indices`,
+        or None (logged) without a pool or with indices that do not fit."""
+        pages = self._pool_pages(op)
+        if pages is None:
+            return None
+        try:
+            return pages, pages.views(host_indices, count)
+        except ValueError as e:
+            self._note(op, e)
+            return None
+
     def batch_get_v1(self, keys: List[str], host_indices: torch.Tensor,
                      extra_info: Optional[Any] = None) -> List[bool]:
         """Reads each page into the host pool at `host_indices` (page_size
@@ -344,16 +357,11 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
             return []
         done = [False] * len(keys)
         with self._timed("batch_get_v1") as timer:
-            pages = self._pool_pages("batch_get_v1")
-            if pages is None:
+            got = self._host_views("batch_get_v1", host_indices, len(keys))
+            if got is None:
                 self._stats.add(misses=len(keys))
                 return done
-            try:
-                views = pages.views(host_indices, len(keys))
-            except ValueError as e:
-                self._note("batch_get_v1", e)
-                self._stats.add(misses=len(keys))
-                return done
+            pages, views = got
             ids = [i for key in keys for i in self._chunk_ids(key, pages)]
             buffers = [v for page in views for v in page]
             try:
@@ -387,16 +395,11 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
             return []
         done = [False] * len(keys)
         with self._timed("batch_set_v1") as timer:
-            pages = self._pool_pages("batch_set_v1")
-            if pages is None:
+            got = self._host_views("batch_set_v1", host_indices, len(keys))
+            if got is None:
                 self._stats.add(write_failures=len(keys))
                 return done
-            try:
-                views = pages.views(host_indices, len(keys))
-            except ValueError as e:
-                self._note("batch_set_v1", e)
-                self._stats.add(write_failures=len(keys))
-                return done
+            pages, views = got
             ids = [self._chunk_ids(key, pages) for key in keys]
             written, present = self._put_missing(
                 "batch_set_v1", ids, views)
