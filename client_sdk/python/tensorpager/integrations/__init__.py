@@ -5,6 +5,8 @@ at all), so importing this package never requires an engine:
 
 * :mod:`tensorpager.integrations.sglang`: SGLang's HiCache L3 storage
   backend (``TensorPagerHiCacheStorage``).
+* :mod:`tensorpager.integrations.vllm`: vLLM's secondary offloading tier
+  (``TensorPagerSecondaryTier``, a ``SecondaryTierManager``).
 """
 
-__all__ = ["sglang"]
+__all__ = ["sglang", "vllm"]
