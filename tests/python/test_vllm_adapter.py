@@ -241,6 +241,24 @@ def test_store_skips_blocks_already_stored(server: ServerProcess,
     assert counters["store_jobs"] == 2
 
 
+def test_index_of_stored_keys_is_bounded(server: ServerProcess,
+                                         tiers: Any) -> None:
+    """max_known_keys bounds the local index; a key it forgot is checked
+    with the server again and still hits."""
+    tier = tiers(server.target, make_primary(4), max_known_keys=2)
+    keys = new_keys(3)
+    store = job(keys, [0, 1, 2], promotion=False)
+    tier.submit_store(store)
+    assert finish(tier, [store])[store.job_id].success
+    # The two most recent are remembered: HIT at once.
+    assert tier.lookup(keys[2], ReqContext(req_id="a")) is LookupResult.HIT
+    assert tier.lookup(keys[1], ReqContext(req_id="a")) is LookupResult.HIT
+    # The first was forgotten: checked again, then found.
+    answers = settle(tier, keys[0], req="b")
+    assert answers[0] is LookupResult.RETRY
+    assert answers[-1] is LookupResult.HIT
+
+
 def test_partial_load_names_the_loaded_keys(server: ServerProcess,
                                             tiers: Any) -> None:
     primary = make_primary(4)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    import torch
 
 def _load_sglang() -> Tuple[bool, Any, Any, Any, Any]:
     try:

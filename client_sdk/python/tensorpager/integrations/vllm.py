@@ -31,6 +31,9 @@ primary_kv_view=..., tier_type=..., **other_keys)``. Keys read here:
     how blocks are stored.
 ``io_threads`` (2), ``drain_timeout_s`` (60.0)
     transfer threads, and the longest ``drain_jobs`` waits.
+``max_known_keys`` (1000000)
+    keys remembered as stored; the least recently used go first, and a
+    forgotten key is checked with the server again.
 ``block_bytes`` (the primary view's ``strides[0]``), ``model``
     slot size, and the model name when the spec does not give one.
 
@@ -130,6 +133,9 @@ class TensorPagerSecondaryTier(SecondaryTierManager):  # type: ignore[misc]
                 logger.warning("tensorpager: %s not ready (%s); the tier "
                                "misses until it answers", target, e)
         io_threads = max(1, opt.get("io_threads", int, 2))
+        # The index of stored keys is bounded: a key it forgot is checked
+        # with the server again (RETRY, then HIT), never lost.
+        self._max_known = max(1, opt.get("max_known_keys", int, 1_000_000))
         opt.warn_unused()
         self.client = client
         self._counters = Counters()
@@ -175,11 +181,17 @@ class TensorPagerSecondaryTier(SecondaryTierManager):  # type: ignore[misc]
         log("tensorpager %s failed, reported as a miss (%s: %s)", op,
             type(error).__name__, error)
 
+    def _remember(self, key: bytes) -> None:
+        """Records `key` as stored, most recent; the lock is held."""
+        self._present[key] = None
+        self._present.move_to_end(key)
+        while len(self._present) > self._max_known:
+            self._present.popitem(last=False)
+
     def _mark_present(self, keys: Iterable[bytes]) -> None:
         with self._lock:
             for key in keys:
-                self._present[key] = None
-                self._present.move_to_end(key)
+                self._remember(key)
 
     def _mark_missing(self, keys: Iterable[bytes]) -> None:
         """Forgets keys that failed to load, so that vLLM stops promoting
@@ -266,7 +278,7 @@ class TensorPagerSecondaryTier(SecondaryTierManager):  # type: ignore[misc]
         with self._lock:
             for key, found in zip(keys, present):
                 if found:
-                    self._present[key] = None
+                    self._remember(key)
                 else:
                     self._present.pop(key, None)
                 if key in self._verdict and self._verdict[key] is None:
