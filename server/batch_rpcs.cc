@@ -2,6 +2,7 @@
 // UnregisterBlocks): what they do is BatchCalls' (batch_calls.h); here,
 // only what the gRPC transport adds: shared-memory ranges are checked for
 // the calling user with their capability, as every shared-memory RPC's.
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -45,6 +46,37 @@ class LeasedRanges final : public SharedRanges {
 };
 
 }  // namespace
+
+void TensorPagerService::UseStreamedBatchHandlers() {
+  // The batch data calls' handlers become the streamed ones (see
+  // StreamedPutBlocks). gRPC's generated services add their methods in the
+  // proto's order, so the descriptor's index is the service's. The
+  // Service takes ownership of each handler.
+  auto index_of = [](const char* method) {
+    return v1::GetBlocksRequest::descriptor()
+        ->file()
+        ->FindServiceByName("TensorPager")
+        ->FindMethodByName(method)
+        ->index();
+  };
+  MarkMethodStreamed(
+      index_of("PutBlocks"),
+      std::make_unique<grpc::internal::StreamedUnaryHandler<
+          PutBlocksWire, v1::PutBlocksResponse>>(
+          [this](
+              grpc::ServerContext* context,
+              grpc::ServerUnaryStreamer<PutBlocksWire, v1::PutBlocksResponse>*
+                  stream) { return StreamedPutBlocks(context, stream); })
+          .release());
+  MarkMethodStreamed(
+      index_of("GetBlocks"),
+      std::make_unique<grpc::internal::StreamedUnaryHandler<
+          v1::GetBlocksRequest, GetBlocksWire>>(
+          [this](grpc::ServerContext* context,
+                 grpc::ServerUnaryStreamer<v1::GetBlocksRequest, GetBlocksWire>*
+                     stream) { return StreamedGetBlocks(context, stream); })
+          .release());
+}
 
 grpc::Status TensorPagerService::Lookup(grpc::ServerContext*,
                                         const v1::LookupRequest* request,

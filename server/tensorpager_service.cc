@@ -74,34 +74,7 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
                  absl::Span<std::byte> data, absl::Span<std::byte> segment) {
             return ServeRing(r, data, segment);
           }) {
-  // The batch data calls' handlers become the streamed ones (see
-  // StreamedPutBlocks). gRPC's generated services add their methods in the
-  // proto's order, so the descriptor's index is the service's. The
-  // Service takes ownership of each handler.
-  auto index_of = [](const char* method) {
-    return v1::GetBlocksRequest::descriptor()
-        ->file()
-        ->FindServiceByName("TensorPager")
-        ->FindMethodByName(method)
-        ->index();
-  };
-  MarkMethodStreamed(
-      index_of("PutBlocks"),
-      std::make_unique<grpc::internal::StreamedUnaryHandler<
-          PutBlocksWire, v1::PutBlocksResponse>>(
-          [this](
-              grpc::ServerContext* context,
-              grpc::ServerUnaryStreamer<PutBlocksWire, v1::PutBlocksResponse>*
-                  stream) { return StreamedPutBlocks(context, stream); })
-          .release());
-  MarkMethodStreamed(
-      index_of("GetBlocks"),
-      std::make_unique<grpc::internal::StreamedUnaryHandler<
-          v1::GetBlocksRequest, GetBlocksWire>>(
-          [this](grpc::ServerContext* context,
-                 grpc::ServerUnaryStreamer<v1::GetBlocksRequest, GetBlocksWire>*
-                     stream) { return StreamedGetBlocks(context, stream); })
-          .release());
+  UseStreamedBatchHandlers();
 }
 
 std::string TensorPagerService::CallerOf(grpc::ServerContext* context) {

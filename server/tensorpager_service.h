@@ -103,6 +103,9 @@ class TensorPagerService final : public v1::TensorPager::Service {
   // without protobuf's copies: a put's bytes go from gRPC's slices
   // straight into the blocks (put_blocks_wire.h), a get's from the
   // store's snapshots to the socket (get_blocks_wire.h).
+  // Registers StreamedPutBlocks and StreamedGetBlocks as the handlers of
+  // PutBlocks and GetBlocks (the constructor's last step).
+  void UseStreamedBatchHandlers();
   grpc::Status StreamedPutBlocks(
       grpc::ServerContext* context,
       grpc::ServerUnaryStreamer<PutBlocksWire, v1::PutBlocksResponse>* stream);

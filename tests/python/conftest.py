@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import time
 from typing import Callable, Iterator, List
 
 import pytest
@@ -94,3 +95,20 @@ def pattern(size: int, seed: int) -> bytes:
     """`size` bytes that differ for each seed and offset (no zeros page)."""
     block = bytes((seed * 131 + i * 7 + (i >> 8)) & 0xFF for i in range(4096))
     return (block * (size // 4096 + 1))[:size]
+
+
+def wait_until(check: Callable[[], bool], seconds: float) -> bool:
+    """Polls `check` until it holds or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def stopped(server: ServerProcess) -> bool:
+    """Whether SIGSTOP has taken hold of the server (state T)."""
+    assert server.proc is not None
+    with open(f"/proc/{server.proc.pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import types
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import stopped, wait_until  # noqa: E402
 from tensorpagerd_process import ServerProcess  # noqa: E402
 from tensorpager.integrations import lmcache as lmc  # noqa: E402
 from tensorpager.integrations.lmcache import (  # noqa: E402
@@ -330,20 +330,6 @@ def test_plugin_class_form_reads_target_from_extra_config(
         TensorPagerConnector(engine.loop, engine.backend,
                              types.SimpleNamespace(extra_config={}))
 
-
-def wait_until(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def stopped(server: ServerProcess) -> bool:
-    assert server.proc is not None
-    with open(f"/proc/{server.proc.pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
 
 
 async def _get_while_ticking(conn: Any, k: Any) -> Any:

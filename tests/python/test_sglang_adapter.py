@@ -28,12 +28,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from conftest import stopped, wait_until  # noqa: E402
 from tensorpagerd_process import ServerProcess  # noqa: E402
 from tensorpager.integrations import sglang as adapter_mod  # noqa: E402
 from tensorpager.integrations import sglang_compat  # noqa: E402
 from tensorpager.integrations.sglang import (  # noqa: E402
-    HiCacheStorage, HiCacheStorageConfig, StorageMetrics,
-    TensorPagerHiCacheStorage)
+    HiCacheStorage, HiCacheStorageConfig, StorageMetrics)
 
 PAGE = 4  # tokens per page
 LAYERS = 3
@@ -436,21 +436,6 @@ def test_unreachable_server_gives_misses() -> None:
     finally:
         storage.close()
 
-
-def wait_until(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def stopped(server: ServerProcess) -> bool:
-    """Whether SIGSTOP has taken hold of the server (state T)."""
-    assert server.proc is not None
-    with open(f"/proc/{server.proc.pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
 
 
 def test_server_restart_gives_misses_not_exceptions(

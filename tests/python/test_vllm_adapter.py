@@ -25,6 +25,7 @@ import pytest
 
 np = pytest.importorskip("numpy")
 
+from conftest import stopped, wait_until  # noqa: E402
 from tensorpagerd_process import ServerProcess  # noqa: E402
 from tensorpager.integrations.vllm import (  # noqa: E402
     METRICS, TensorPagerSecondaryTier)
@@ -129,20 +130,6 @@ def settle(tier: Any, key: bytes, req: str = "r",
         time.sleep(0.01)
     raise AssertionError(f"still RETRY after {seconds}s")
 
-
-def wait_until(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def stopped(server: ServerProcess) -> bool:
-    assert server.proc is not None
-    with open(f"/proc/{server.proc.pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
 
 
 @pytest.fixture

@@ -74,7 +74,6 @@ exact TP rank and size), and ``batch_set`` with raw pointers
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 import logging
@@ -91,6 +90,7 @@ from ..types import RegionType, coerce
 from .sglang_compat import (SGLANG_AVAILABLE, HiCacheStorage,
                             HiCacheStorageConfig, HiCacheStorageExtraInfo,
                             StorageMetrics)
+from .sglang_pool import PoolPages
 from .sglang_stats import (Stats, TensorPagerCounters,
                            TensorPagerStorageMetrics, Timer)
 
@@ -136,70 +136,6 @@ def scope_prefix(storage_config: Any, tenant_salt: str = "") -> str:
     return f"sglang/{slug or 'model'}/{digest}/"
 
 
-class _PoolPages:
-    """Zero-copy views of a registered host pool's pages.
-
-    The pool describes a page set with ``get_page_buffer_meta(indices)``:
-    (address, size) chunks, the same for every page. Each chunk becomes a
-    flat uint8 view of the pool's own tensor, so tensorpager reads into and
-    writes from the pool's memory directly.
-    """
-
-    def __init__(self, pool: Any):
-        self.page_size = int(pool.page_size)
-        self.layout = str(getattr(pool, "layout", "unknown"))
-        self._pool = pool
-        getter = getattr(pool, "get_hybrid_pool_buffer", None)
-        buffers = list(getter()) if getter is not None else \
-            [getattr(pool, "kv_buffer", None)]
-        regions: List[Tuple[int, int, torch.Tensor]] = []
-        for buffer in buffers:
-            if buffer is None:
-                continue
-            if buffer.device.type != "cpu" or not buffer.is_contiguous():
-                raise ValueError("the host pool's buffers must be "
-                                 "contiguous CPU tensors")
-            flat = buffer.view(-1).view(torch.uint8)
-            regions.append((buffer.data_ptr(), flat.numel(), flat))
-        if not regions:
-            raise ValueError("the host pool has no KV buffer")
-        regions.sort(key=lambda r: r[0])
-        self._starts = [r[0] for r in regions]
-        self._regions = regions
-        ptrs, sizes = pool.get_page_buffer_meta(
-            torch.arange(self.page_size, dtype=torch.int64))
-        if not ptrs:
-            raise ValueError("get_page_buffer_meta describes no chunk")
-        self.chunks_per_page = len(ptrs)
-        self.page_bytes = int(sum(sizes))
-
-    def _view(self, ptr: int, size: int) -> torch.Tensor:
-        i = bisect.bisect_right(self._starts, ptr) - 1
-        if i >= 0:
-            start, length, flat = self._regions[i]
-            offset = ptr - start
-            if offset + size <= length:
-                return flat[offset:offset + size]
-        raise ValueError(f"chunk at {ptr:#x} (+{size}) is outside the host "
-                         "pool's buffers")
-
-    def views(self, host_indices: torch.Tensor,
-              pages: int) -> List[List[torch.Tensor]]:
-        """The chunks of each of `pages` pages at `host_indices` (token
-        indices, page_size per page)."""
-        if host_indices.numel() != pages * self.page_size:
-            raise ValueError(
-                f"{host_indices.numel()} host indices for {pages} pages of "
-                f"{self.page_size} tokens")
-        ptrs, sizes = self._pool.get_page_buffer_meta(host_indices)
-        n = self.chunks_per_page
-        if len(ptrs) != pages * n or len(sizes) != len(ptrs):
-            raise ValueError(f"the host pool gave {len(ptrs)} chunks for "
-                             f"{pages} pages, expected {pages * n}")
-        chunks = [self._view(int(p), int(s)) for p, s in zip(ptrs, sizes)]
-        return [chunks[i * n:(i + 1) * n] for i in range(pages)]
-
-
 def _option(extra: Dict[str, Any], name: str, kind: Any,
             default: Any) -> Any:
     value = extra.get(name)
@@ -235,7 +171,7 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
                                           "enable_storage_metrics", False)))
         self._logged: Set[Tuple[str, str]] = set()
         self._log_lock = threading.Lock()
-        self._pages: Optional[_PoolPages] = None
+        self._pages: Optional[PoolPages] = None
         self._max_page_id = (_MAX_BLOCK_ID - len(self.prefix) - 40 -
                              _CHUNK_SUFFIX_ROOM)
         if getattr(storage_config, "should_split_heads", False):
@@ -282,7 +218,7 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
         """The block of a page stored whole (get/set/batch_*)."""
         return f"{self.prefix}pg/{self._page_id(key)}"
 
-    def _chunk_ids(self, key: str, pages: _PoolPages) -> List[str]:
+    def _chunk_ids(self, key: str, pages: PoolPages) -> List[str]:
         """The blocks of a page stored as the host pool's chunks (v1)."""
         base = (f"{self.prefix}v1.{pages.layout}.{pages.chunks_per_page}/"
                 f"{self._page_id(key)}")
@@ -321,14 +257,14 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
     def register_mem_pool_host(self, mem_pool_host: Any) -> None:
         super().register_mem_pool_host(mem_pool_host)
         try:
-            self._pages = _PoolPages(mem_pool_host)
+            self._pages = PoolPages(mem_pool_host)
         except (ValueError, AttributeError, TypeError) as e:
             self._pages = None
             logger.error("tensorpager: cannot serve the v1 page path from "
                          "this host pool (%s); batch_get_v1/batch_set_v1 "
                          "will miss", e)
 
-    def _pool_pages(self, op: str) -> Optional[_PoolPages]:
+    def _pool_pages(self, op: str) -> Optional[PoolPages]:
         if self._pages is None:
             self._note(op, RuntimeError("no usable host pool registered"))
         return self._pages
@@ -336,7 +272,7 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
     # ---- Zero-copy page path ----
 
     def _host_views(self, op: str, host_indices: torch.Tensor, count: int
-                    ) -> Optional[Tuple[_PoolPages, List[List[torch.Tensor]]]]:
+                    ) -> Optional[Tuple[PoolPages, List[List[torch.Tensor]]]]:
         """The host pool and views of its `count` pages at `host_indices`,
         or None (logged) without a pool or with indices that do not fit."""
         pages = self._pool_pages(op)
