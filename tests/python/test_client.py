@@ -275,3 +275,32 @@ def test_calls_release_the_gil(fresh_server: ServerProcess, path: str
     two = _paused_batch_gets(fresh_server, c, keys, 2, 1.0)
     assert two < 1.8 * one, (one, two)
     c.close()
+
+
+def test_list_blocks_pages_through_a_prefix(any_client: tensorpager.Client,
+                                            key: Callable[[str], str]
+                                            ) -> None:
+    keys = [key(f"page{i:02d}") for i in range(7)]
+    for i, k in enumerate(keys):
+        region = "kv_cache" if i % 2 else "image_features"
+        any_client.put(k, pattern(4096 + i, i), region_type=region)
+    other = key("elsewhere")
+    any_client.put(other, b"x")
+    prefix = keys[0][:-2]
+
+    listed = list(any_client.list_blocks(prefix, page_size=3))
+    assert [b["id"] for b in listed] == keys
+    assert [int(b["size_bytes"]) for b in listed] == \
+        [4096 + i for i in range(7)]
+    kv = list(any_client.list_blocks(prefix, region_type="KV_CACHE"))
+    assert [b["id"] for b in kv] == keys[1::2]
+
+    any_client.swap_out(keys[:2])
+    on_disk = [b["id"] for b in any_client.list_blocks(prefix, tier="disk")]
+    assert on_disk == keys[:2]
+    assert list(any_client.list_blocks(prefix + "none")) == []
+
+    with pytest.raises(tensorpager.InvalidArgument, match="page_size"):
+        any_client.list_blocks(prefix, page_size=5000)
+    with pytest.raises(ValueError, match="not a Tier"):
+        any_client.list_blocks(prefix, tier="tape")

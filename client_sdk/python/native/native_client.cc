@@ -411,6 +411,32 @@ py::dict NativeClient::SwapIn(const std::string& ns,
   return MessageToDict(ValueOrThrow(std::move(r)));
 }
 
+py::tuple NativeClient::ListPage(const std::string& ns,
+                                 const std::string& prefix, int tier,
+                                 int region_type,
+                                 const std::string& page_token,
+                                 uint32_t page_size) {
+  std::shared_ptr<Client> c = Use();
+  v1::ListBlocksRequest req;
+  req.set_namespace_(ns);
+  req.set_id_prefix(prefix);
+  req.set_tier(static_cast<v1::Tier>(tier));
+  req.set_region_type(static_cast<v1::RegionType>(region_type));
+  req.set_page_token(page_token);
+  req.set_page_size(page_size);
+  absl::StatusOr<v1::ListBlocksResponse> r;
+  {
+    GilRelease release;
+    r = c->List(req);
+  }
+  const v1::ListBlocksResponse page = ValueOrThrow(std::move(r));
+  py::list blocks;
+  for (const v1::BlockInfo& block : page.blocks()) {
+    blocks.append(MessageToDict(block));
+  }
+  return py::make_tuple(std::move(blocks), page.next_page_token());
+}
+
 py::dict NativeClient::Pin(const std::string& ns, const std::string& id) {
   std::shared_ptr<Client> c = Use();
   absl::StatusOr<v1::BlockInfo> r;

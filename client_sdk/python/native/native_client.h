@@ -99,6 +99,11 @@ class NativeClient {
                          const std::vector<std::string>& ids);
   pybind11::dict SwapIn(const std::string& ns,
                         const std::vector<std::string>& ids);
+  // One page of ListBlocks (tier and region_type 0: any).
+  // -> ([BlockInfo dict], next_page_token: "" on the last page)
+  pybind11::tuple ListPage(const std::string& ns, const std::string& prefix,
+                           int tier, int region_type,
+                           const std::string& page_token, uint32_t page_size);
   pybind11::dict Pin(const std::string& ns, const std::string& id);
   pybind11::dict Unpin(const std::string& ns, const std::string& id);
   pybind11::dict Status();

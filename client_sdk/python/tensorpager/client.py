@@ -11,7 +11,7 @@ from . import _values
 from .errors import Error, InvalidArgument, from_status
 from .results import (BatchPath, DeleteResult, GetResult, LookupResult,
                       PressureEvent, PutResult)
-from .types import Compression, DType, RegionType, coerce
+from .types import Compression, DType, RegionType, Tier, coerce
 
 _MiB = 1 << 20
 SequenceRef = Optional[Tuple[str, int]]  # (group, index)
@@ -243,6 +243,35 @@ class Client:
     def swap_in(self, keys: Union[str, Iterable[str]]) -> Dict[str, Any]:
         """Brings blocks from the NVMe tier back into RAM."""
         return self._native.swap_in(self._namespace, _key_list(keys))
+
+    def list_blocks(self, prefix: str = "", *,
+                    tier: Optional[Union[Tier, str, int]] = None,
+                    region_type: Optional[Union[RegionType, str, int]] = None,
+                    page_size: int = 1000) -> Iterator[Dict[str, Any]]:
+        """The blocks of this client's namespace whose keys start with
+        `prefix`, in key order, as BlockInfo dicts (see :meth:`info`);
+        only those in `tier` or of `region_type` when given. Pages of
+        `page_size` (at most 1000) are fetched as the iteration reaches
+        them, so a large namespace is never held whole."""
+        if not 1 <= page_size <= 1000:
+            raise InvalidArgument(
+                f"page_size is {page_size}; a ListBlocks page holds 1 to "
+                "1000 blocks")
+        tier_number = int(coerce(Tier, tier)) if tier is not None else 0
+        region_number = (int(coerce(RegionType, region_type))
+                         if region_type is not None else 0)
+        return self._list_pages(prefix, tier_number, region_number,
+                                page_size)
+
+    def _list_pages(self, prefix: str, tier: int, region_type: int,
+                    page_size: int) -> Iterator[Dict[str, Any]]:
+        token = ""
+        while True:
+            blocks, token = self._native.list_page(
+                self._namespace, prefix, tier, region_type, token, page_size)
+            yield from blocks
+            if not token:
+                return
 
     def pin(self, key: str) -> Dict[str, Any]:
         """Keeps block `key` in the server's RAM until :meth:`unpin`."""

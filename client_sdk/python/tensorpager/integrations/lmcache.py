@@ -96,6 +96,8 @@ logger = logging.getLogger(__name__)
 SCHEME = "tensorpager://"
 _MiB = 1 << 20
 _MAX_BLOCK_ID = 256
+# Tiers a chunk can be read from (not EMPTY, not LOST).
+_READABLE = ("TIER_RAM", "TIER_DISK", "TIER_RAM_AND_DISK")
 T = TypeVar("T")
 
 
@@ -134,13 +136,20 @@ def _writable_bytes(memory_obj: Any) -> memoryview:
     return view
 
 
-def _header(memory_obj: Any, nbytes: int) -> bytes:
+def _header(memory_obj: Any, nbytes: int, key_text: str) -> bytes:
+    # The key's text rides along so that list() can name chunks whose
+    # block id is a hash of it (keys too long for an id).
     return json.dumps({
+        "key": key_text,
         "shapes": [list(map(int, s)) for s in memory_obj.get_shapes()],
         "dtypes": [str(d).replace("torch.", "")
                    for d in memory_obj.get_dtypes()],
         "fmt": memory_obj.get_memory_format().name,
         "nbytes": nbytes}).encode()
+
+
+def _key_text(key: Any) -> str:
+    return key.to_string() if hasattr(key, "to_string") else str(key)
 
 
 def _parse_header(raw: bytes) -> Tuple[List[torch.Size], List[torch.dtype],
@@ -183,7 +192,6 @@ class TensorPagerConnector(RemoteConnector):  # type: ignore[misc]
         self._counters = TensorPagerCounters()
         self._lock = threading.Lock()
         self._logged: Set[Tuple[str, str]] = set()
-        self._known: Dict[str, str] = {}
         self._closed = False
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="tensorpager-lmcache")
@@ -211,7 +219,7 @@ class TensorPagerConnector(RemoteConnector):  # type: ignore[misc]
 
     # ---- Keys ----
     def _base(self, key: Any) -> str:
-        text = key.to_string() if hasattr(key, "to_string") else str(key)
+        text = _key_text(key)
         room = _MAX_BLOCK_ID - len(self.prefix) - 2
         if len(text) <= room and text.isascii() and text.isprintable():
             return text
@@ -359,7 +367,7 @@ class TensorPagerConnector(RemoteConnector):  # type: ignore[misc]
             data_id, meta_id = self._ids(key)
             view = memoryview(obj.byte_array)
             put_ids += [data_id, meta_id]
-            values += [view, _header(obj, view.nbytes)]
+            values += [view, _header(obj, view.nbytes, _key_text(key))]
             owners.append(key)
         if not put_ids:
             return
@@ -372,9 +380,6 @@ class TensorPagerConnector(RemoteConnector):  # type: ignore[misc]
             if data.error is None and meta.error is None:
                 written += values[2 * j].nbytes
                 with self._lock:
-                    self._known[self._base(key)] = (
-                        key.to_string() if hasattr(key, "to_string")
-                        else str(key))
                     self._counters.puts += 1
             else:
                 self._note("put", data.error or meta.error)
@@ -396,15 +401,27 @@ class TensorPagerConnector(RemoteConnector):  # type: ignore[misc]
         await self.batched_put([key], [memory_obj])
 
     async def list(self) -> List[str]:
-        def listing() -> List[str]:
-            with self._lock:
-                known = list(self._known.items())
-            ids = [i for base, _ in known for i in (
-                f"{self.prefix}d/{base}", f"{self.prefix}m/{base}")]
-            present = self.client.lookup(ids).present if ids else []
-            return [text for j, (_, text) in enumerate(known)
-                    if present[2 * j] and present[2 * j + 1]]
-        return await self._run("list", listing, [])
+        """The keys of every readable chunk in this scope (namespace,
+        model scope and tenant salt), whoever stored it."""
+        return await self._run("list", self._listing, [])
+
+    def _listing(self) -> List[str]:
+        def readable(part: str) -> Set[str]:
+            start = len(self.prefix) + 2
+            return {b["id"][start:] for b in self.client.list_blocks(
+                f"{self.prefix}{part}/") if b["tier"] in _READABLE}
+        bases = sorted(readable("d") & readable("m"))
+        hashed = [b for b in bases if b.startswith("h-")]
+        texts = {b: b for b in bases}
+        if hashed:
+            headers = self.client.batch_get(
+                [f"{self.prefix}m/{b}" for b in hashed], kind="bytes")
+            for base, header in zip(hashed, headers):
+                try:
+                    texts[base] = json.loads(header.value)["key"]
+                except (TypeError, ValueError, KeyError):
+                    del texts[base]  # gone meanwhile, or not ours
+        return [texts[b] for b in bases if b in texts]
 
     async def close(self) -> None:
         if self._closed:
@@ -489,8 +506,6 @@ class TensorPagerConnector(RemoteConnector):  # type: ignore[misc]
         """Deletes the chunk; True when it was stored and is gone."""
         def remove() -> bool:
             res = self.client.batch_delete(list(self._ids(key)))
-            with self._lock:
-                self._known.pop(self._base(key), None)
             return res.errors[0] is None
         return self._guard("remove", remove, False)
 
