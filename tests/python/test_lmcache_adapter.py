@@ -15,152 +15,29 @@ lmcache/v1/storage_backend/connector/base_connector.py and __init__.py):
   ``batched_get_non_blocking(lookup_id, keys)`` (leading MemoryObjs);
 * sync ``exists_sync``, ``remove_sync -> bool``, ``batched_contains ->
   int``; ``support_*()`` flags.
+
+LMCache's side (MemoryObjs, the metadata, the CPU backend, the loop) is
+faked in fake_lmcache.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import types
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from conftest import stopped, wait_until  # noqa: E402
+from fake_lmcache import (  # noqa: E402
+    CHUNK, HIDDEN, LAYERS, Engine, FakeMetadata, url_of)
 from tensorpagerd_process import ServerProcess  # noqa: E402
 from tensorpager.integrations import lmcache as lmc  # noqa: E402
 from tensorpager.integrations.lmcache import (  # noqa: E402
-    CacheEngineKey, ConnectorContext, MemoryFormat, RemoteConnector,
-    TensorPagerConnector, TensorPagerConnectorAdapter)
-
-LAYERS = 2
-CHUNK = 16
-HIDDEN = 8
-FULL = torch.Size([2, LAYERS, CHUNK, HIDDEN])
-
-
-class FakeMemoryObj:
-    """A MemoryObj over a CPU tensor: metadata, tensor, byte_array (a
-    writable view of its own memory), get_shapes/get_dtypes/
-    get_memory_format/get_size and a reference count."""
-
-    def __init__(self, backend: "FakeCPUBackend", shape: Any, dtype: Any,
-                 fmt: Any) -> None:
-        self.backend = backend
-        item = torch.empty(0, dtype=dtype).element_size()
-        self.raw = torch.zeros(int(torch.Size(shape).numel()) * item,
-                               dtype=torch.uint8)
-        self.meta = types.SimpleNamespace(shape=torch.Size(shape),
-                                          dtype=dtype, fmt=fmt)
-        self.refs = 1
-
-    @property
-    def metadata(self) -> Any:
-        return self.meta
-
-    @property
-    def tensor(self) -> Any:
-        return self.raw.view(self.meta.dtype).view(self.meta.shape)
-
-    @property
-    def byte_array(self) -> memoryview:
-        return memoryview(self.raw.numpy())
-
-    def get_shapes(self) -> List[Any]:
-        return [self.meta.shape]
-
-    def get_dtypes(self) -> List[Any]:
-        return [self.meta.dtype]
-
-    def get_memory_format(self) -> Any:
-        return self.meta.fmt
-
-    def get_size(self) -> int:
-        return self.raw.numel()
-
-    def ref_count_down(self) -> None:
-        assert self.refs > 0
-        self.refs -= 1
-        if self.refs == 0:
-            self.backend.live.remove(self)
-
-
-class FakeMetadata:
-    """LMCacheMetadata's part that RemoteConnector.__init__ reads."""
-
-    chunk_size = CHUNK
-    use_mla = False
-
-    def get_shapes(self) -> List[Any]:
-        return [FULL]
-
-    def get_dtypes(self) -> List[Any]:
-        return [torch.bfloat16]
-
-    def get_num_groups(self) -> int:
-        return 1
-
-
-class FakeCPUBackend:
-    """LocalCPUBackend.allocate(shapes, dtypes, fmt) -> MemoryObj."""
-
-    def __init__(self) -> None:
-        self.metadata = FakeMetadata()
-        self.live: List[FakeMemoryObj] = []
-        self.fail = False
-
-    def allocate(self, shapes: Any, dtypes: Any, fmt: Any = None
-                 ) -> Optional[FakeMemoryObj]:
-        if self.fail:
-            return None
-        assert len(shapes) == 1 and len(dtypes) == 1
-        obj = FakeMemoryObj(self, shapes[0], dtypes[0], fmt)
-        self.live.append(obj)
-        return obj
-
-    def filled(self, seed: int, shape: Any = FULL, dtype: Any = None,
-               fmt: Any = MemoryFormat.KV_2LTD) -> FakeMemoryObj:
-        obj = self.allocate([shape], [dtype or torch.bfloat16], fmt)
-        assert obj is not None
-        gen = torch.Generator().manual_seed(seed)
-        obj.tensor.copy_(torch.randn(obj.meta.shape, generator=gen))
-        return obj
-
-
-class Engine:
-    """An event loop on its own thread plus a backend, as LMCache's
-    RemoteBackend has them."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever,
-                                       daemon=True)
-        self.thread.start()
-        self.backend = FakeCPUBackend()
-        self.made: List[Any] = []
-
-    def run(self, coro: Any, timeout: float = 60) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(
-            timeout)
-
-    def connect(self, url: str, **extra: Any) -> Any:
-        config = types.SimpleNamespace(extra_config=dict(extra),
-                                       use_layerwise=False)
-        adapter = TensorPagerConnectorAdapter()
-        assert adapter.can_parse(url)
-        conn = adapter.create_connector(ConnectorContext(
-            url, self.loop, self.backend, config, self.backend.metadata))
-        self.made.append(conn)
-        return conn
-
-    def stop(self) -> None:
-        for conn in self.made:
-            self.run(conn.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+    CacheEngineKey, MemoryFormat, RemoteConnector, TensorPagerConnector,
+    TensorPagerConnectorAdapter)
 
 
 @pytest.fixture
@@ -168,10 +45,6 @@ def engine() -> Iterator[Engine]:
     e = Engine()
     yield e
     e.stop()
-
-
-def url_of(server: ServerProcess, namespace: str = "lmc") -> str:
-    return f"tensorpager://{server.target}/{namespace}"
 
 
 _n = [0]

@@ -13,141 +13,29 @@ way SGLang's HiCacheController drives a storage backend (SGLang commit
   ``batch_get_v1`` / ``batch_set_v1(keys, host_indices) -> List[bool]``,
   ``get`` / ``batch_get`` (tensor or None per key), ``set`` / ``batch_set``
   (bool), ``exists`` (bool), ``get_stats()`` (a StorageMetrics).
+
+SGLang's side (the host pool, the config, the factory) is faked in
+fake_sglang.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import itertools
 import socket
 import time
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from conftest import stopped, wait_until  # noqa: E402
+from fake_sglang import (  # noqa: E402
+    PAGE, FakeHostPool, load_backend, make_config, page_keys)
 from tensorpagerd_process import ServerProcess  # noqa: E402
 from tensorpager.integrations import sglang as adapter_mod  # noqa: E402
 from tensorpager.integrations import sglang_compat  # noqa: E402
 from tensorpager.integrations.sglang import (  # noqa: E402
-    HiCacheStorage, HiCacheStorageConfig, StorageMetrics)
-
-PAGE = 4  # tokens per page
-LAYERS = 3
-HEADS = 2
-HEAD_DIM = 8
-POOL_TOKENS = 32 * PAGE
-
-
-class FakeHostPool:
-    """A CPU host KV pool with the storage-facing surface of SGLang's
-    MHATokenToKVPoolHost ("page_first", "layer_first") and
-    MLATokenToKVPoolHost ("mla": page_first with one latent per token)."""
-
-    def __init__(self, layout: str, dtype: Any = None, seed: int = 0):
-        self.layout = layout
-        self.page_size = PAGE
-        self.size = POOL_TOKENS
-        self.layer_num = LAYERS
-        self.dtype = dtype or torch.bfloat16
-        if layout == "page_first":
-            dims: Tuple[int, ...] = (2, self.size, LAYERS, HEADS, HEAD_DIM)
-        elif layout == "layer_first":
-            dims = (2, LAYERS, self.size, HEADS, HEAD_DIM)
-        elif layout == "mla":
-            dims = (self.size, LAYERS, 1, HEAD_DIM)
-        else:
-            raise ValueError(layout)
-        gen = torch.Generator().manual_seed(seed)
-        self.kv_buffer = torch.randn(dims, generator=gen).to(self.dtype)
-
-    def _item(self) -> int:
-        return self.kv_buffer.element_size()
-
-    def get_page_buffer_meta(self, indices: Any) -> Tuple[List[int],
-                                                          List[int]]:
-        assert len(indices) % self.page_size == 0
-        base = self.kv_buffer.data_ptr()
-        firsts = indices.tolist()[::self.page_size]
-        item = self._item()
-        ptrs: List[int] = []
-        if self.layout == "mla":
-            token = LAYERS * HEAD_DIM * item
-            for first in firsts:
-                ptrs.append(base + first * token)
-            return ptrs, [token * self.page_size] * len(ptrs)
-        token = HEADS * HEAD_DIM * item
-        v_offset = self.kv_buffer[0].numel() * item
-        if self.layout == "page_first":
-            for first in firsts:
-                ptrs += [base + first * LAYERS * token,
-                         base + first * LAYERS * token + v_offset]
-            return ptrs, [LAYERS * token * self.page_size] * len(ptrs)
-        for first in firsts:  # layer_first: one K and one V chunk per layer
-            for layer in range(LAYERS):
-                k = base + (layer * self.size + first) * token
-                ptrs += [k, k + v_offset]
-        return ptrs, [token * self.page_size] * len(ptrs)
-
-    def get_data_page(self, index: int, flat: bool = True) -> Any:
-        end = index + self.page_size
-        if self.layout == "page_first":
-            page = self.kv_buffer[:, index:end]
-        elif self.layout == "layer_first":
-            page = self.kv_buffer[:, :, index:end]
-        else:
-            page = self.kv_buffer[index:end]
-        return page.flatten() if flat else page
-
-    def get_dummy_flat_data_page(self) -> Any:
-        return torch.zeros_like(self.get_data_page(0, flat=True))
-
-    def set_from_flat_data_page(self, index: int, data_page: Any) -> None:
-        target = self.get_data_page(index, flat=False)
-        target.copy_(data_page.reshape(target.shape))
-
-    def page_indices(self, pages: List[int]) -> Any:
-        return torch.cat([torch.arange(p * PAGE, (p + 1) * PAGE)
-                          for p in pages])
-
-
-_serial = itertools.count()
-
-
-def page_keys(n: int, tag: str = "") -> List[str]:
-    """n page hashes no other test uses (64 hex digits, as SGLang's)."""
-    run = f"{time.time_ns()}-{next(_serial)}-{tag}"
-    return [hashlib.sha256(f"{run}-{i}".encode()).hexdigest()
-            for i in range(n)]
-
-
-def make_config(target: str, *, model: str = "org/model-a",
-                tp_rank: int = 0, tp_size: int = 1, mla: bool = False,
-                metrics: bool = False, **extra: Any) -> Any:
-    extra_config: Dict[str, Any] = {
-        "backend_name": "tensorpager",
-        "module_path": "tensorpager.integrations.sglang",
-        "class_name": "TensorPagerHiCacheStorage",
-        "interface_v1": 1, "target": target, "timeout_s": 5.0}
-    extra_config.update(extra)
-    return HiCacheStorageConfig(
-        tp_rank=tp_rank, tp_size=tp_size, pp_rank=0, pp_size=1,
-        attn_cp_rank=0, attn_cp_size=1, is_mla_model=mla,
-        enable_storage_metrics=metrics, is_page_first_layout=True,
-        model_name=model, extra_config=extra_config)
-
-
-def load_backend(config: Any) -> Any:
-    """What SGLang's StorageBackendFactory does for "dynamic"."""
-    extra = config.extra_config
-    cls = getattr(importlib.import_module(extra["module_path"]),
-                  extra["class_name"])
-    assert issubclass(cls, HiCacheStorage)
-    return cls(config, {})
-
+    HiCacheStorage, StorageMetrics)
 
 Factory = Callable[..., Any]
 
