@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import weakref
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 _PR_SET_PDEATHSIG = 1
@@ -137,13 +137,17 @@ class ServerProcess:
             self.proc.wait()
         self.proc = None
 
-    def restart(self, same_port: bool = True) -> None:
+    def restart(self, same_port: bool = True,
+                while_stopped: Optional[Callable[[], None]] = None) -> None:
         """Stops gracefully and starts again on the same data dir; on the
-        same port by default, so connected clients reach the new process."""
+        same port by default, so connected clients reach the new process.
+        `while_stopped` runs in between (to damage the data file, say)."""
         code = self.stop()
         if code != 0:
             raise RuntimeError(f"tensorpagerd exited with {code}:\n" +
                                self.log())
+        if while_stopped is not None:
+            while_stopped()
         self._launch(self.port if same_port else 0)
 
     def pause(self) -> None:
