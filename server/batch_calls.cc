@@ -328,6 +328,7 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
     inline_bytes->hold = *std::move(hold);
   }
 
+  const std::vector<bool> swapped_in = SwapInTogether(*keys, found);
   uint32_t failed = 0;
   response->mutable_results()->Reserve(request.ids_size());
   for (size_t i = 0; i < keys->size(); ++i) {
@@ -338,11 +339,13 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
       if (shared) {
         const Resolved& range = (*destinations)[i];
         if (!range.ok()) return range.status();
-        read = data_path_->ReadInto(key, 0, 0, *range);
+        read = data_path_->ReadInto(key, 0, 0, *range, swapped_in[i]);
         if (!read.ok()) return read.status();
       } else {
         // The reply sends the block's bytes from the store's snapshot.
-        read = data_path_->Read(key, storage::ReadOptions{});
+        storage::ReadOptions options;
+        options.swapped_in_for_read = swapped_in[i];
+        read = data_path_->Read(key, options);
         if (!read.ok()) return read.status();
         // Held against the budget by the lookup's sizes: a block that was
         // registered anew, larger, since then is asked for again.
@@ -369,6 +372,31 @@ absl::Status BatchCalls::Get(const v1::GetBlocksRequest& request,
   }
   response->set_failed(failed);
   return absl::OkStatus();
+}
+
+std::vector<bool> BatchCalls::SwapInTogether(
+    const std::vector<storage::BlockKey>& keys,
+    const std::vector<std::optional<storage::BlockStore::Presence>>& found) {
+  std::vector<bool> tried(keys.size(), false);
+  std::vector<storage::BlockKey> on_disk;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (found[i] && found[i]->tier == storage::Tier::kDisk) {
+      on_disk.push_back(keys[i]);
+      bytes += found[i]->size_bytes;
+    }
+  }
+  // One block gains nothing. Nor do blocks that would not all stay in RAM
+  // until they are read: each read swaps in its own block then.
+  if (on_disk.size() < 2 || bytes > store_->ram_budget() / 4) return tried;
+  // Read side by side (and small blocks in one batch of the I/O engine)
+  // rather than one after another as the reads below would. A block that
+  // fails here (DATA_LOSS, say) fails again, alone, in its own read.
+  (void)store_->SwapIn(on_disk);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    tried[i] = found[i] && found[i]->tier == storage::Tier::kDisk;
+  }
+  return tried;
 }
 
 absl::Status BatchCalls::Unregister(const v1::UnregisterBlocksRequest& request,

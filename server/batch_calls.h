@@ -88,6 +88,11 @@ class BatchCalls {
   absl::Status CheckCount(int blocks, const char* call) const;
   // INVALID_ARGUMENT for more bytes than one call may move.
   absl::Status CheckBytes(uint64_t bytes, const char* call) const;
+  // Swaps in together the blocks of a GetBlocks that are on the NVMe tier
+  // only; says which ones it tried.
+  std::vector<bool> SwapInTogether(
+      const std::vector<storage::BlockKey>& keys,
+      const std::vector<std::optional<storage::BlockStore::Presence>>& found);
   // One put: creates the block when it is missing, writes it whole, and
   // unregisters it again when it created it and the write failed.
   absl::Status PutOne(const storage::BlockKey& key, const v1::PutBlock& block,

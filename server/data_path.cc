@@ -74,10 +74,11 @@ absl::StatusOr<storage::ReadResult> DataPath::Read(
 
 absl::StatusOr<storage::ReadResult> DataPath::ReadInto(
     const storage::BlockKey& key, uint64_t offset, uint64_t length,
-    absl::Span<std::byte> destination) {
+    absl::Span<std::byte> destination, bool swapped_in_for_read) {
   storage::ReadOptions options;
   options.offset = offset;
   options.length = length;
+  options.swapped_in_for_read = swapped_in_for_read;
   absl::StatusOr<storage::ReadResult> read = Read(key, options);
   if (!read.ok()) return read.status();
   if (read->length > destination.size()) {

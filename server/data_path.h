@@ -100,9 +100,10 @@ class DataPath {
   // the start of `destination`; INVALID_ARGUMENT when it does not fit
   // there. The result's `length` says how many bytes were copied; it
   // holds no snapshot of the bytes (`data` is null).
+  // `swapped_in_for_read`: see storage::ReadOptions.
   absl::StatusOr<storage::ReadResult> ReadInto(
       const storage::BlockKey& key, uint64_t offset, uint64_t length,
-      absl::Span<std::byte> destination);
+      absl::Span<std::byte> destination, bool swapped_in_for_read = false);
 
  private:
   storage::BlockStore* store_;

@@ -108,6 +108,9 @@ struct ReadOptions {
   uint64_t offset = 0;
   uint64_t length = 0;  // 0: to the end
   bool touch_only = false;
+  // The caller swapped the block in for this read, with others in one
+  // batch (BlockStore::SwapIn): it counts as a disk hit, not a RAM hit.
+  bool swapped_in_for_read = false;
 };
 
 struct ReadResult {

@@ -200,6 +200,7 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
                        key.ToString(), " of ", size, " bytes"));
     }
     if (e->ram != nullptr && e->io != Io::kWriting) {
+      swapped_in = swapped_in || options.swapped_in_for_read;
       ReadResult r;
       r.hit = !swapped_in;
       if (e->prefetched) {

@@ -99,10 +99,16 @@ TEST_P(SdkBatchTest, OddSizesRoundTripThroughRamAndDisk) {
       ASSERT_TRUE(client_->SwapOut({"odd0", "odd1", "odd2", "odd3"}).ok());
       EXPECT_EQ(client_->Get("odd3")->tier(), v1::TIER_DISK);
     }
+    const uint64_t disk_hits_before =
+        client_->Status()->efficiency().disk_hits();
     std::vector<std::string> data;
     std::vector<GetOutcome> got = GetAll(ids, 10 * kMiB, &data);
+    // Blocks swapped in together for the batch are still disk hits.
+    EXPECT_EQ(client_->Status()->efficiency().disk_hits() - disk_hits_before,
+              on_disk ? ids.size() : 0u);
     for (size_t i = 0; i < ids.size(); ++i) {
       ASSERT_TRUE(got[i].status.ok()) << ids[i] << ": " << got[i].status;
+      EXPECT_EQ(got[i].hit, !on_disk) << ids[i];
       ASSERT_EQ(got[i].size_bytes, sizes[i]);
       EXPECT_EQ(got[i].region_type, v1::KV_CACHE);
       EXPECT_TRUE(data[i].substr(0, sizes[i]) ==

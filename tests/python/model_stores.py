@@ -22,13 +22,14 @@ disk.
 from __future__ import annotations
 
 import abc
+import time
 from typing import Any, List
 
 import torch
 
 from fake_lmcache import Engine, FakeMetadata
 from fake_sglang import FakeHostPool, load_backend, make_config
-from fake_vllm import create_tier, finish, job, make_spec, settle
+from fake_vllm import create_tier, job, make_spec, settle
 from tensorpager.integrations.lmcache import CacheEngineKey, MemoryFormat
 from tensorpager.integrations.vllm_compat import (LookupResult, ReqContext,
                                                   make_offload_key)
@@ -60,9 +61,21 @@ class PageStore(abc.ABC):
         """Leading pages the adapter reports present."""
 
     @abc.abstractmethod
+    def load(self, hashes: List[bytes]) -> int:
+        """Loads the leading present pages into the engine's buffers (what
+        the adapter does); returns how many it loaded."""
+
+    @abc.abstractmethod
+    def copy_out(self, cache: KVCache, pages: int) -> None:
+        """Copies the loaded pages from the engine's buffers into cache
+        (the engine's own work, the same whatever the store)."""
+
     def restore(self, hashes: List[bytes], cache: KVCache) -> int:
         """Loads the leading present pages into cache; returns how many
         it loaded."""
+        n = self.load(hashes)
+        self.copy_out(cache, n)
+        return n
 
     @abc.abstractmethod
     def probe(self, page: torch.Tensor) -> bytes:
@@ -78,7 +91,7 @@ class SGLangStore(PageStore):
 
     def __init__(self, config: ModelConfig, namespace: str, target: str,
                  layout: str = "page_first", shared_memory: bool = True,
-                 pool_pages: int = 64):
+                 pool_pages: int = 64, batch_pages: int = 128):
         super().__init__(config, namespace)
         c = config
         self.pool = FakeHostPool(
@@ -92,6 +105,8 @@ class SGLangStore(PageStore):
             target, model="vl-model", **extra))
         self.storage.register_mem_pool_host(self.pool)
         self.pool_pages = pool_pages
+        # SGLang's controller moves at most this many pages per call.
+        self.batch_pages = batch_pages
 
     def _slot(self, slot: int) -> torch.Tensor:
         """The pool's memory of one page, as [2, layers, tokens, ...]."""
@@ -106,24 +121,37 @@ class SGLangStore(PageStore):
         assert len(pages) <= self.pool_pages // 2
         for slot, page in enumerate(pages):
             self._slot(slot).copy_(page)
-        indices = self.pool.page_indices(list(range(len(pages))))
-        done = self.storage.batch_set_v1([h.hex() for h in hashes], indices)
-        assert done == [True] * len(pages), done
+        keys = [h.hex() for h in hashes]
+        for first in range(0, len(pages), self.batch_pages):
+            last = min(first + self.batch_pages, len(pages))
+            done = self.storage.batch_set_v1(
+                keys[first:last], self.pool.page_indices(
+                    list(range(first, last))))
+            assert done == [True] * (last - first), done
 
     def hits(self, hashes: List[bytes]) -> int:
         return self.storage.batch_exists([h.hex() for h in hashes])
 
-    def restore(self, hashes: List[bytes], cache: KVCache) -> int:
+    def load(self, hashes: List[bytes]) -> int:
         n = self.hits(hashes)
         # Into the upper half of the pool: other slots than the store used.
         slots = list(range(self.pool_pages // 2, self.pool_pages // 2 + n))
-        got = self.storage.batch_get_v1(
-            [h.hex() for h in hashes[:n]], self.pool.page_indices(slots))
+        keys = [h.hex() for h in hashes[:n]]
+        got: List[bool] = []
+        for first in range(0, n, self.batch_pages):
+            last = min(first + self.batch_pages, n)
+            got += self.storage.batch_get_v1(
+                keys[first:last], self.pool.page_indices(slots[first:last]))
+            if not all(got):
+                break
         loaded = 0
         while loaded < n and got[loaded]:
-            cache.set_page(loaded, self._slot(slots[loaded]))
             loaded += 1
         return loaded
+
+    def copy_out(self, cache: KVCache, pages: int) -> None:
+        for i in range(pages):
+            cache.set_page(i, self._slot(self.pool_pages // 2 + i))
 
     def probe(self, page: torch.Tensor) -> bytes:
         # A page is stored as the chunks get_page_buffer_meta names: K
@@ -170,7 +198,18 @@ class VLLMStore(PageStore):
             self._slot(slot).copy_(page)
         j = job(self._keys(hashes), range(len(pages)), promotion=False)
         self.tier.submit_store(j)
-        assert finish(self.tier, [j])[j.job_id].success
+        assert self._wait(j).success
+
+    def _wait(self, submitted: Any, seconds: float = 30) -> Any:
+        """Polls get_finished_jobs, as vLLM's scheduler does each step,
+        until the job is reported; nothing else may be."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for result in self.tier.get_finished_jobs():
+                assert result.job_id == submitted.job_id, result
+                return result
+            time.sleep(0.0005)
+        raise AssertionError(f"job {submitted.job_id} not finished")
 
     def hits(self, hashes: List[bytes]) -> int:
         # vLLM asks block by block, until the first block that is not a
@@ -186,7 +225,7 @@ class VLLMStore(PageStore):
         self.tier.on_request_finished(ReqContext(req_id=request))
         return n
 
-    def restore(self, hashes: List[bytes], cache: KVCache) -> int:
+    def load(self, hashes: List[bytes]) -> int:
         n = self.hits(hashes)
         if n == 0:
             return 0
@@ -194,16 +233,19 @@ class VLLMStore(PageStore):
         slots = list(range(self.slots // 2, self.slots // 2 + n))
         j = job(keys, slots, promotion=True)
         self.tier.submit_load(j)
-        result = finish(self.tier, [j])[j.job_id]
+        result = self._wait(j)
         if result.success:
             good = set(keys)
         else:
             good = set(bytes(k) for k in result.successful_keys or ())
         loaded = 0
         while loaded < n and keys[loaded] in good:
-            cache.set_page(loaded, self._slot(slots[loaded]))
             loaded += 1
         return loaded
+
+    def copy_out(self, cache: KVCache, pages: int) -> None:
+        for i in range(pages):
+            cache.set_page(i, self._slot(self.slots // 2 + i))
 
     def probe(self, page: torch.Tensor) -> bytes:
         return _raw(page)[:4096]
@@ -232,6 +274,7 @@ class LMCacheStore(PageStore):
         self.conn = self.engine.connect(
             f"tensorpager://{target}/{namespace}", **extra)
         self._request = 0
+        self._loaded: List[Any] = []
 
     def _keys(self, hashes: List[bytes]) -> List[Any]:
         """One key per whole chunk, named by the hash of its last page
@@ -266,13 +309,19 @@ class LMCacheStore(PageStore):
             f"lookup-{self._request}", self._keys(hashes), False))
         return chunks * self.pages_per_key
 
-    def restore(self, hashes: List[bytes], cache: KVCache) -> int:
+    def load(self, hashes: List[bytes]) -> int:
         n = self.hits(hashes) // self.pages_per_key
-        if n == 0:
-            return 0
-        objs = self.engine.run(self.conn.batched_get_non_blocking(
-            f"lookup-{self._request}", self._keys(hashes)[:n]))
+        self._loaded = []
+        if n > 0:
+            self._loaded = self.engine.run(
+                self.conn.batched_get_non_blocking(
+                    f"lookup-{self._request}", self._keys(hashes)[:n]))
+        return len(self._loaded) * self.pages_per_key
+
+    def copy_out(self, cache: KVCache, pages: int) -> None:
         c = self.config
+        objs, self._loaded = self._loaded, []
+        assert len(objs) * self.pages_per_key == pages
         for j, obj in enumerate(objs):
             chunk = obj.tensor.reshape(2, c.layers, self.chunk_tokens,
                                        c.kv_heads, c.head_dim)
@@ -281,7 +330,6 @@ class LMCacheStore(PageStore):
                 cache.set_page(j * self.pages_per_key + i,
                                chunk[:, :, i * p:(i + 1) * p])
             obj.ref_count_down()
-        return len(objs) * self.pages_per_key
 
     def probe(self, page: torch.Tensor) -> bytes:
         return _raw(page[0, 0])

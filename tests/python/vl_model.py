@@ -199,12 +199,14 @@ class VLModel:
             x[pads] = prompt.features[:int(pads.sum())]
         return x
 
-    def extend(self, prompt: Prompt, cache: KVCache, start: int
-               ) -> torch.Tensor:
+    def extend(self, prompt: Prompt, cache: KVCache, start: int,
+               chunk_pages: int = 1) -> torch.Tensor:
         """Runs tokens [start, len(prompt.tokens)) with cache holding the
         keys and values of [0, start); returns their logits [n, vocab].
         Work starts at the page that holds `start` (rows before it are
-        recomputed to the same bits)."""
+        recomputed to the same bits). `chunk_pages` > 1 runs several pages
+        per step, faster, as an engine's chunked prefill does; results
+        are then bit-exact only against the same chunking."""
         c = self.config
         end = len(prompt.tokens)
         first_page = start // c.page_tokens
@@ -214,8 +216,9 @@ class VLModel:
         x_all = self.embeddings(prompt, padded)
         pos_all = self.positions(prompt, padded)
         out = []
-        for page in range(first_page, padded // c.page_tokens):
-            a, b = page * c.page_tokens, (page + 1) * c.page_tokens
+        for page in range(first_page, padded // c.page_tokens, chunk_pages):
+            a = page * c.page_tokens
+            b = min(a + chunk_pages * c.page_tokens, padded)
             h = x_all[a:b]
             cos, sin = self._rope(pos_all[:, a:b])
             for index, layer in enumerate(self.layers):

@@ -271,14 +271,18 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
 
     # ---- Zero-copy page path ----
 
-    def _host_views(self, op: str, host_indices: torch.Tensor, count: int
-                    ) -> Optional[Tuple[PoolPages, List[List[torch.Tensor]]]]:
-        """The host pool and views of its `count` pages at `host_indices`,
-        or None (logged) without a pool or with indices that do not fit."""
+    def _host_views(self, op: str, host_indices: torch.Tensor, count: int,
+                    spans: bool = False
+                    ) -> Optional[Tuple[PoolPages, List[List[Any]]]]:
+        """The host pool and views of its `count` pages at `host_indices`
+        (uint8 tensors, or (address, size) with `spans`), or None (logged)
+        without a pool or with indices that do not fit."""
         pages = self._pool_pages(op)
         if pages is None:
             return None
         try:
+            if spans:
+                return pages, pages.spans(host_indices, count)
             return pages, pages.views(host_indices, count)
         except ValueError as e:
             self._note(op, e)
@@ -293,7 +297,10 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
             return []
         done = [False] * len(keys)
         with self._timed("batch_get_v1") as timer:
-            got = self._host_views("batch_get_v1", host_indices, len(keys))
+            # Spans, not tensors: a tensor per chunk costs more than the
+            # chunk's bytes take to copy.
+            got = self._host_views("batch_get_v1", host_indices, len(keys),
+                                   spans=True)
             if got is None:
                 self._stats.add(misses=len(keys))
                 return done
@@ -310,9 +317,10 @@ class TensorPagerHiCacheStorage(HiCacheStorage):  # type: ignore[misc]
             nbytes = 0
             for p in range(len(keys)):
                 ok = True
-                for r, view in zip(results[p * n:(p + 1) * n], views[p]):
+                for r, (_, size) in zip(results[p * n:(p + 1) * n],
+                                        views[p]):
                     ok = (self._item_ok("batch_get_v1", r)
-                          and r.size == view.numel()) and ok
+                          and r.size == size) and ok
                 done[p] = ok
                 if ok:
                     nbytes += pages.page_bytes

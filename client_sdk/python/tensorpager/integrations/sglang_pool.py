@@ -6,9 +6,11 @@ chunk becomes a ``uint8`` slice of the pool's own buffer."""
 from __future__ import annotations
 
 import bisect
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Tuple, TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 
 class PoolPages:
@@ -48,20 +50,38 @@ class PoolPages:
         self.chunks_per_page = len(ptrs)
         self.page_bytes = int(sum(sizes))
 
-    def _view(self, ptr: int, size: int) -> torch.Tensor:
+    def _region(self, ptr: int, size: int) -> Tuple[int, torch.Tensor]:
+        """(offset, flat buffer) of the pool buffer that holds the chunk."""
         i = bisect.bisect_right(self._starts, ptr) - 1
         if i >= 0:
             start, length, flat = self._regions[i]
             offset = ptr - start
             if offset + size <= length:
-                return flat[offset:offset + size]
+                return offset, flat
         raise ValueError(f"chunk at {ptr:#x} (+{size}) is outside the host "
                          "pool's buffers")
 
     def views(self, host_indices: torch.Tensor,
               pages: int) -> List[List[torch.Tensor]]:
         """The chunks of each of `pages` pages at `host_indices` (token
-        indices, page_size per page)."""
+        indices, page_size per page), as uint8 views."""
+        def view(ptr: int, size: int) -> torch.Tensor:
+            offset, flat = self._region(ptr, size)
+            return flat[offset:offset + size]
+        return self._chunks(host_indices, pages, view)
+
+    def spans(self, host_indices: torch.Tensor,
+              pages: int) -> List[List[Tuple[int, int]]]:
+        """The same chunks as (address, size), each checked to lie inside
+        the pool's buffers: the SDK reads into them with no per-chunk
+        tensor. The pool keeps its buffers while it is registered."""
+        def span(ptr: int, size: int) -> Tuple[int, int]:
+            self._region(ptr, size)
+            return ptr, size
+        return self._chunks(host_indices, pages, span)
+
+    def _chunks(self, host_indices: torch.Tensor, pages: int,
+                make: Callable[[int, int], T]) -> List[List[T]]:
         if host_indices.numel() != pages * self.page_size:
             raise ValueError(
                 f"{host_indices.numel()} host indices for {pages} pages of "
@@ -71,5 +91,5 @@ class PoolPages:
         if len(ptrs) != pages * n or len(sizes) != len(ptrs):
             raise ValueError(f"the host pool gave {len(ptrs)} chunks for "
                              f"{pages} pages, expected {pages * n}")
-        chunks = [self._view(int(p), int(s)) for p, s in zip(ptrs, sizes)]
+        chunks = [make(int(p), int(s)) for p, s in zip(ptrs, sizes)]
         return [chunks[i * n:(i + 1) * n] for i in range(pages)]
