@@ -67,8 +67,7 @@ void DefineClient(py::module_& m) {
       .def("swap_out", &NativeClient::SwapOut, arg("ns"), arg("ids"))
       .def("swap_in", &NativeClient::SwapIn, arg("ns"), arg("ids"))
       .def("list_page", &NativeClient::ListPage, arg("ns"), arg("prefix"),
-           arg("tier"), arg("region_type"), arg("page_token"),
-           arg("page_size"))
+           arg("tier"), arg("region_type"), arg("page_token"), arg("page_size"))
       .def("pin", &NativeClient::Pin, arg("ns"), arg("id"))
       .def("unpin", &NativeClient::Unpin, arg("ns"), arg("id"))
       .def("status", &NativeClient::Status)

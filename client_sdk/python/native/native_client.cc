@@ -413,8 +413,7 @@ py::dict NativeClient::SwapIn(const std::string& ns,
 
 py::tuple NativeClient::ListPage(const std::string& ns,
                                  const std::string& prefix, int tier,
-                                 int region_type,
-                                 const std::string& page_token,
+                                 int region_type, const std::string& page_token,
                                  uint32_t page_size) {
   std::shared_ptr<Client> c = Use();
   v1::ListBlocksRequest req;
