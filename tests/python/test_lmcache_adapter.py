@@ -157,6 +157,29 @@ def test_list_and_remove_sync(engine: Engine, server: ServerProcess) -> None:
         [ks[0].to_string(), ks[2].to_string()])
 
 
+def test_list_names_every_readable_chunk_of_the_scope(
+        engine: Engine, server: ServerProcess) -> None:
+    """list() asks the server: chunks another engine stored in the same
+    scope are listed, keys too long for a block id by their own text,
+    lost chunks and other scopes are not."""
+    writer = engine.connect(url_of(server, "listing-all"))
+    reader = engine.connect(url_of(server, "listing-all"))
+    other = engine.connect(url_of(server, "listing-all"),
+                           **{"tensorpager.tenant_salt": "other"})
+    long_model = "org/" + "m" * 300
+    ks = keys(2) + keys(1, model=long_model)
+    assert len(ks[2].to_string()) > 256
+    engine.run(writer.batched_put(ks, [engine.backend.filled(i)
+                                       for i in range(3)]))
+    engine.run(other.batched_put(keys(1), [engine.backend.filled(9)]))
+    assert sorted(engine.run(reader.list())) == sorted(
+        k.to_string() for k in ks)
+    # A chunk whose data block is gone is not readable: not listed.
+    writer.client.delete(writer._ids(ks[0])[0])
+    assert sorted(engine.run(reader.list())) == sorted(
+        k.to_string() for k in ks[1:])
+
+
 def test_tenants_and_namespaces_do_not_share_chunks(
         engine: Engine, server: ServerProcess) -> None:
     a = engine.connect(url_of(server), **{"tensorpager.tenant_salt": "a"})
