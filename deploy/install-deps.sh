@@ -10,12 +10,12 @@ build_pkgs=(
   build-essential cmake pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev liburing-dev libxxhash-dev liblz4-dev libzstd-dev
-  libblosc-dev libyaml-cpp-dev libgtest-dev libgmock-dev
+  libblosc-dev libyaml-cpp-dev libssl-dev libgtest-dev libgmock-dev
   python3-dev python3-pybind11
 )
 test_pkgs=(
   fio redis-server prometheus python3-grpcio python3-protobuf yamllint
-  util-linux procps jq
+  util-linux procps jq openssl
   python3-numpy python3-torch python3-pytest python3-redis
 )
 

@@ -1,0 +1,73 @@
+// Who may use the server, read from the tenants file (--tenants_file, a
+// YAML file or a mounted Kubernetes Secret):
+//
+//   tenants:
+//     - name: team-a
+//       role: client                  # client (default) or admin
+//       namespaces: [team-a, "team-a/*"]
+//       tokens: ["sha256:<64 hex digits>"]   # hashes of bearer tokens
+//       uids: [1000]                  # local users (loopback, Unix socket)
+//       tls_sans: [engine-a.example.com]    # client certificates' SANs
+//
+// The server keeps only hashes of tokens. A namespace pattern is a name,
+// or a prefix ending in "*" ("*" alone: every namespace); "default" is
+// the namespace of requests that name none. Each token hash, uid and SAN
+// belongs to one tenant.
+#ifndef TENSORPAGER_SERVER_AUTH_TENANT_TABLE_H_
+#define TENSORPAGER_SERVER_AUTH_TENANT_TABLE_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tensorpager::server::auth {
+
+enum class Role {
+  kClient,  // reads and writes blocks of its namespaces
+  kAdmin,   // also SetPolicy, Swap by target_bytes, every tenant's Status
+};
+
+struct Tenant {
+  std::string name;
+  Role role = Role::kClient;
+  std::vector<std::string> namespaces;  // patterns, see above
+
+  // Whether requests naming `ns` ("" is "default") are this tenant's.
+  bool MayUse(absl::string_view ns) const;
+};
+
+// "sha256:<hex>" of a bearer token, as the tenants file lists it.
+std::string TokenHash(absl::string_view token);
+
+class TenantTable {
+ public:
+  // `source` names the text in error messages (a path).
+  static absl::StatusOr<TenantTable> Parse(absl::string_view yaml,
+                                           absl::string_view source);
+  static absl::StatusOr<TenantTable> Load(const std::string& path);
+
+  // The tenant that a credential belongs to, or null.
+  const Tenant* ByToken(absl::string_view token) const;
+  const Tenant* ByUid(uid_t uid) const;
+  const Tenant* BySan(absl::string_view san) const;
+
+  const std::vector<std::shared_ptr<const Tenant>>& tenants() const {
+    return tenants_;
+  }
+
+ private:
+  std::vector<std::shared_ptr<const Tenant>> tenants_;
+  absl::flat_hash_map<std::string, const Tenant*> by_token_hash_;
+  absl::flat_hash_map<uid_t, const Tenant*> by_uid_;
+  absl::flat_hash_map<std::string, const Tenant*> by_san_;
+};
+
+}  // namespace tensorpager::server::auth
+
+#endif  // TENSORPAGER_SERVER_AUTH_TENANT_TABLE_H_
