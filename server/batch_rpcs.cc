@@ -21,15 +21,18 @@ namespace {
 class LeasedRanges final : public SharedRanges {
  public:
   LeasedRanges(const SharedMemorySegments& segments, PeerIdentity& peers,
-               std::string peer)
-      : segments_(segments), peers_(peers), peer_(std::move(peer)) {}
+               std::string peer, const auth::Caller& caller)
+      : segments_(segments),
+        peers_(peers),
+        peer_(std::move(peer)),
+        tenant_caller_(caller) {}
 
   absl::StatusOr<absl::Span<std::byte>> Resolve(
       const v1::SharedRange& range) override {
     if (!caller_) caller_ = peers_.UidOf(peer_);
     absl::StatusOr<SharedMemorySegments::Lease> lease =
-        segments_.Resolve(*caller_, range.segment_id(), range.capability(),
-                          range.offset(), range.length());
+        segments_.Resolve(tenant_caller_, *caller_, range.segment_id(),
+                          range.capability(), range.offset(), range.length());
     if (!lease.ok()) return lease.status();
     leases_.push_back(*std::move(lease));
     return leases_.back().bytes();
@@ -39,6 +42,7 @@ class LeasedRanges final : public SharedRanges {
   const SharedMemorySegments& segments_;
   PeerIdentity& peers_;
   const std::string peer_;
+  const auth::Caller& tenant_caller_;
   // Asked once, on the first range: the uid, or nullopt when the kernel
   // names none.
   std::optional<std::optional<uid_t>> caller_;
@@ -78,9 +82,12 @@ void TensorPagerService::UseStreamedBatchHandlers() {
           .release());
 }
 
-grpc::Status TensorPagerService::Lookup(grpc::ServerContext*,
+grpc::Status TensorPagerService::Lookup(grpc::ServerContext* context,
                                         const v1::LookupRequest* request,
                                         v1::LookupResponse* response) {
+  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+    return s;
+  }
   return ToGrpc(batches_.Lookup(*request, response));
 }
 
@@ -93,8 +100,13 @@ grpc::Status TensorPagerService::StreamedPutBlocks(
                         "PutBlocks: the call carried no request message, or "
                         "one that does not parse");
   }
+  auth::Caller caller;
+  if (grpc::Status s = Admit(context, request.request.namespace_(), &caller);
+      !s.ok()) {
+    return s;
+  }
   v1::PutBlocksResponse response;
-  LeasedRanges ranges(segments_, peers_, context->peer());
+  LeasedRanges ranges(segments_, peers_, context->peer(), caller);
   if (absl::Status s =
           batches_.Put(request.request, ranges, &response, &request.data);
       !s.ok()) {
@@ -116,6 +128,11 @@ grpc::Status TensorPagerService::StreamedGetBlocks(
                         "GetBlocks: the call carried no request message, or "
                         "one that does not parse");
   }
+  auth::Caller caller;
+  if (grpc::Status s = Admit(context, request.namespace_(), &caller);
+      !s.ok()) {
+    return s;
+  }
   // A reply that carries the blocks holds this thread until the client
   // has taken them (a stalled peer would hold it until its deadline), so
   // it counts as a data stream of its caller, as an Access does.
@@ -127,7 +144,7 @@ grpc::Status TensorPagerService::StreamedGetBlocks(
     slot.emplace(*std::move(entered));
   }
   GetBlocksWire reply;
-  LeasedRanges ranges(segments_, peers_, context->peer());
+  LeasedRanges ranges(segments_, peers_, context->peer(), caller);
   if (absl::Status s =
           batches_.Get(request, ranges, &reply.response, &reply.bytes);
       !s.ok()) {
@@ -143,8 +160,11 @@ grpc::Status TensorPagerService::StreamedGetBlocks(
 }
 
 grpc::Status TensorPagerService::UnregisterBlocks(
-    grpc::ServerContext*, const v1::UnregisterBlocksRequest* request,
+    grpc::ServerContext* context, const v1::UnregisterBlocksRequest* request,
     v1::UnregisterBlocksResponse* response) {
+  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+    return s;
+  }
   return ToGrpc(batches_.Unregister(*request, response));
 }
 

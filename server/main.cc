@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   // Flags > TENSORPAGER_* environment > --config file > defaults.
@@ -70,7 +71,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  // SIGHUP re-reads the tenants file; SIGTERM and SIGINT stop.
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    (void)(*server)->ReloadTenants();
+  }
   TP_LOG(INFO) << "received " << (sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->Shutdown();
   return 0;

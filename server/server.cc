@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/pressure/nvml_gpu_source.h"
+#include "server/server_credentials.h"
 #include "storage/base/byte_size.h"
 #include "storage/base/log.h"
 #include "storage/base/output_file.h"
@@ -183,14 +184,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
       !s.ok()) {
     return s;
   }
+  if (c.tenants_file.empty()) {
+    server->auth_ = std::make_unique<auth::Authenticator>();
+  } else {
+    absl::StatusOr<std::unique_ptr<auth::Authenticator>> auth =
+        auth::Authenticator::Open(c.tenants_file,
+                                  [raw](const std::string& peer) {
+                                    return raw->peers_.UidOf(peer);
+                                  });
+    if (!auth.ok()) return auth.status();
+    server->auth_ = *std::move(auth);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(c);
+  if (!credentials.ok()) return credentials.status();
   server->service_ = std::make_unique<TensorPagerService>(
       server->store_.get(), &server->config_, server->pressure_.get(),
-      &server->profile_);
+      &server->profile_, server->auth_.get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(c.grpc_address, grpc::InsecureServerCredentials(),
-                           &server->grpc_port_);
+  builder.AddListeningPort(c.grpc_address, *credentials, &server->grpc_port_);
   builder.RegisterService(server->service_.get());
   // Every call in flight holds a thread: a cap, so a flood of calls gets
   // RESOURCE_EXHAUSTED instead of exhausting the process's threads (the
@@ -231,7 +245,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
 
   TP_LOG(INFO) << "serving " << kServiceName << " on "
                << c.grpc_address.substr(0, c.grpc_address.rfind(':')) << ":"
-               << server->grpc_port_;
+               << server->grpc_port_ << ", " << DescribeTransportSecurity(c)
+               << ", "
+               << (c.tenants_file.empty()
+                       ? std::string("no authentication (every caller may "
+                                     "do everything)")
+                       : absl::StrCat(server->auth_->tenants().size(),
+                                      " tenant(s) from ", c.tenants_file));
+  if (!IsLoopbackAddress(c.grpc_address) && c.tenants_file.empty() &&
+      c.tls_client_ca_file.empty()) {
+    TP_LOG(WARNING) << "--allow_insecure: " << c.grpc_address
+                    << " serves other hosts with no authentication; anyone "
+                       "who reaches it may read, overwrite and delete every "
+                       "block";
+  }
   if (!c.metrics_address.empty()) {
     metrics::MetricsHttpServerOptions mo;
     mo.address = c.metrics_address;
@@ -278,5 +305,13 @@ void Server::Shutdown() {
 }
 
 Server::~Server() { Shutdown(); }
+
+absl::Status Server::ReloadTenants() {
+  if (auth_ == nullptr || !auth_->enabled()) {
+    TP_LOG(INFO) << "SIGHUP: no --tenants_file to reload";
+    return absl::OkStatus();
+  }
+  return auth_->Reload();
+}
 
 }  // namespace tensorpager::server

@@ -9,7 +9,9 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "server/auth/authenticator.h"
 #include "server/config/server_config.h"
+#include "server/peer_identity.h"
 #include "server/metrics/metrics_http_server.h"
 #include "server/policy_thread.h"
 #include "server/pressure/pressure_monitor.h"
@@ -31,6 +33,10 @@ class Server {
   // period, stops the threads and closes the store.
   void Shutdown();
 
+  // Reads the tenants file again (SIGHUP); the tenants in use stay when it
+  // does not parse.
+  absl::Status ReloadTenants();
+
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   storage::BlockStore* store() { return store_.get(); }
@@ -49,6 +55,9 @@ class Server {
   std::unique_ptr<storage::BlockStore> store_;
   std::unique_ptr<PressureMonitor> pressure_;
   std::unique_ptr<PolicyThread> policy_thread_;
+  // Loopback peers' users, for tenants known by uid.
+  PeerIdentity peers_;
+  std::unique_ptr<auth::Authenticator> auth_;
   PressureMonitor::Subscription pressure_subscription_;
   std::unique_ptr<TensorPagerService> service_;
   std::unique_ptr<grpc::Server> grpc_;

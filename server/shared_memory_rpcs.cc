@@ -18,6 +18,8 @@ namespace tensorpager::server {
 grpc::Status TensorPagerService::AttachSharedMemory(
     grpc::ServerContext* context, const v1::AttachSharedMemoryRequest* request,
     v1::AttachSharedMemoryResponse* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   if (!config_->shared_memory) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "the shared-memory data path is off on this server "
@@ -44,7 +46,7 @@ grpc::Status TensorPagerService::AttachSharedMemory(
                      "(127.0.0.1 or [::1]); use WriteBlock and Access"));
   }
   absl::StatusOr<SharedMemorySegments::Attached> attached = segments_.Attach(
-      *uid, request->pid(), request->fd(), request->size_bytes(),
+      *caller, *uid, request->pid(), request->fd(), request->size_bytes(),
       request->token(), request->ring());
   if (!attached.ok()) return ToGrpc(attached.status());
   response->set_segment_id(attached->segment_id);
@@ -56,8 +58,10 @@ grpc::Status TensorPagerService::AttachSharedMemory(
 grpc::Status TensorPagerService::DetachSharedMemory(
     grpc::ServerContext* context, const v1::DetachSharedMemoryRequest* request,
     v1::DetachSharedMemoryResponse*) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   // An unidentified caller owns nothing: NOT_FOUND, as for a wrong segment.
-  return ToGrpc(segments_.Detach(peers_.UidOf(context->peer()),
+  return ToGrpc(segments_.Detach(*caller, peers_.UidOf(context->peer()),
                                  request->segment_id(), request->capability()));
 }
 
@@ -98,8 +102,8 @@ class RingRanges final : public SharedRanges {
 }  // namespace
 
 shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
-    const shared_memory::RingRequest& request, absl::Span<std::byte> data,
-    absl::Span<std::byte> segment) {
+    const auth::Caller& owner, const shared_memory::RingRequest& request,
+    absl::Span<std::byte> data, absl::Span<std::byte> segment) {
   shared_memory::RingCompletion completion;
   RingRanges ranges(segment);
   // Parsed once into our own memory: the client may scribble on the
@@ -126,18 +130,24 @@ shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
     auto* in = Arena::CreateMessage<v1::LookupRequest>(&arena);
     auto* out = Arena::CreateMessage<v1::LookupResponse>(&arena);
     if (!parse(*in)) return completion;
+    completion.status = NamespaceAllowed(owner, in->namespace_());
+    if (!completion.status.ok()) return completion;
     completion.status = batches_.Lookup(*in, out);
     reply = out;
   } else if (request.op == shared_memory::kPutBlocks) {
     auto* in = Arena::CreateMessage<v1::PutBlocksRequest>(&arena);
     auto* out = Arena::CreateMessage<v1::PutBlocksResponse>(&arena);
     if (!parse(*in)) return completion;
+    completion.status = NamespaceAllowed(owner, in->namespace_());
+    if (!completion.status.ok()) return completion;
     completion.status = batches_.Put(*in, ranges, out, nullptr);
     reply = out;
   } else {
     auto* in = Arena::CreateMessage<v1::GetBlocksRequest>(&arena);
     auto* out = Arena::CreateMessage<v1::GetBlocksResponse>(&arena);
     if (!parse(*in)) return completion;
+    completion.status = NamespaceAllowed(owner, in->namespace_());
+    if (!completion.status.ok()) return completion;
     completion.status = batches_.Get(*in, ranges, out, nullptr);
     reply = out;
   }
@@ -158,12 +168,14 @@ shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
 }
 
 shared_memory::RingCompletion TensorPagerService::ServeRing(
-    const shared_memory::RingRequest& request, absl::Span<std::byte> data,
-    absl::Span<std::byte> segment) {
+    const auth::Caller& owner, const shared_memory::RingRequest& request,
+    absl::Span<std::byte> data, absl::Span<std::byte> segment) {
   if (shared_memory::IsBatchOp(request.op)) {
-    return ServeRingBatch(request, data, segment);
+    return ServeRingBatch(owner, request, data, segment);
   }
   shared_memory::RingCompletion completion;
+  completion.status = NamespaceAllowed(owner, request.ns);
+  if (!completion.status.ok()) return completion;
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(request.ns, request.id);
   if (!key.ok()) {
@@ -196,13 +208,16 @@ absl::StatusOr<TensorPagerService::SharedTarget>
 TensorPagerService::ResolveShared(grpc::ServerContext* context,
                                   const std::string& ns, const std::string& id,
                                   const v1::SharedRange& range) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(context);
+  if (!caller.ok()) return caller.status();
+  if (absl::Status s = NamespaceAllowed(*caller, ns); !s.ok()) return s;
   absl::StatusOr<storage::BlockKey> key = storage::BlockKey::Make(ns, id);
   if (!key.ok()) return key.status();
   // Every call proves its user again: a segment id and capability alone
   // do not hand another user's memory over.
-  absl::StatusOr<SharedMemorySegments::Lease> lease =
-      segments_.Resolve(peers_.UidOf(context->peer()), range.segment_id(),
-                        range.capability(), range.offset(), range.length());
+  absl::StatusOr<SharedMemorySegments::Lease> lease = segments_.Resolve(
+      *caller, peers_.UidOf(context->peer()), range.segment_id(),
+      range.capability(), range.offset(), range.length());
   if (!lease.ok()) return lease.status();
   return SharedTarget{*std::move(key), *std::move(lease)};
 }

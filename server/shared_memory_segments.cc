@@ -111,7 +111,8 @@ SharedMemorySegments::~SharedMemorySegments() {
 }
 
 absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
-    uid_t caller_uid, int pid, int fd, uint64_t size_bytes,
+    const auth::Caller& owner_caller, uid_t caller_uid, int pid, int fd,
+    uint64_t size_bytes,
     absl::string_view token, bool want_ring) {
   if (token.size() < 8 || token.size() > 64 || token.size() > size_bytes) {
     return absl::InvalidArgumentError(
@@ -199,12 +200,23 @@ absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
         " shared-memory segments attached, the most one user may; detach "
         "unused ones (Client::Close does)"));
   }
-  Segment segment{mapping,    size_bytes, caller_uid,
-                  capability, nullptr,    std::make_shared<ProcessWatch>(pid)};
+  Segment segment{mapping,
+                  size_bytes,
+                  caller_uid,
+                  owner_caller.tenant_name(),
+                  capability,
+                  nullptr,
+                  std::make_shared<ProcessWatch>(pid)};
   if (want_ring && ring_handler_ && rings_ < limits_.max_rings &&
       user_rings < limits_.max_rings_per_user) {
     absl::StatusOr<std::unique_ptr<shared_memory::RingServer>> ring =
-        shared_memory::RingServer::Start(mapping, size_bytes, ring_handler_);
+        shared_memory::RingServer::Start(
+            mapping, size_bytes,
+            [handler = ring_handler_, owner_caller](
+                const shared_memory::RingRequest& request,
+                absl::Span<std::byte> data, absl::Span<std::byte> segment) {
+              return handler(owner_caller, request, data, segment);
+            });
     // Without a ring (no thread to spare) the segment still serves the
     // RPCs.
     if (ring.ok()) {
@@ -223,11 +235,12 @@ absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
 }
 
 const SharedMemorySegments::Segment* SharedMemorySegments::FindOwned(
-    std::optional<uid_t> caller_uid, uint64_t segment_id,
-    absl::string_view capability) const {
+    const auth::Caller& caller, std::optional<uid_t> caller_uid,
+    uint64_t segment_id, absl::string_view capability) const {
   if (!caller_uid) return nullptr;
   auto it = segments_.find(segment_id);
   if (it == segments_.end() || it->second.owner != *caller_uid ||
+      it->second.tenant != caller.tenant_name() ||
       !ConstantTimeEquals(it->second.capability, capability)) {
     return nullptr;
   }
@@ -245,13 +258,14 @@ absl::Status NotAttached(uint64_t segment_id) {
 
 }  // namespace
 
-absl::Status SharedMemorySegments::Detach(std::optional<uid_t> caller_uid,
+absl::Status SharedMemorySegments::Detach(const auth::Caller& caller,
+                                          std::optional<uid_t> caller_uid,
                                           uint64_t segment_id,
                                           absl::string_view capability) {
   Segment gone;
   {
     MutexLock lock(&mu_);
-    if (FindOwned(caller_uid, segment_id, capability) == nullptr) {
+    if (FindOwned(caller, caller_uid, segment_id, capability) == nullptr) {
       return NotAttached(segment_id);
     }
     gone = Remove(segment_id);
@@ -264,10 +278,11 @@ absl::Status SharedMemorySegments::Detach(std::optional<uid_t> caller_uid,
 }
 
 absl::StatusOr<SharedMemorySegments::Lease> SharedMemorySegments::Resolve(
-    std::optional<uid_t> caller_uid, uint64_t segment_id,
-    absl::string_view capability, uint64_t offset, uint64_t length) const {
+    const auth::Caller& caller, std::optional<uid_t> caller_uid,
+    uint64_t segment_id, absl::string_view capability, uint64_t offset,
+    uint64_t length) const {
   ReaderMutexLock lock(&mu_);
-  const Segment* s = FindOwned(caller_uid, segment_id, capability);
+  const Segment* s = FindOwned(caller, caller_uid, segment_id, capability);
   if (s == nullptr) return NotAttached(segment_id);
   if (offset > s->size_bytes || length > s->size_bytes - offset) {
     return absl::InvalidArgumentError(

@@ -26,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "storage/base/shared_mutex.h"
+#include "server/auth/authenticator.h"
 #include "storage/shared_memory/ring_server.h"
 
 namespace tensorpager::server {
@@ -42,9 +43,13 @@ class SharedMemorySegments {
     uint32_t max_segments_per_user = 64;
     uint32_t max_rings_per_user = 8;
   };
+  // Carries out a ring request for the segment's owner (the caller that
+  // attached it: the shared-memory path authenticates once, at attach).
+  using RingHandler = std::function<shared_memory::RingCompletion(
+      const auth::Caller& owner, const shared_memory::RingRequest& request,
+      absl::Span<std::byte> data, absl::Span<std::byte> segment)>;
   // `ring_handler` carries out ring requests; empty: rings are refused.
-  SharedMemorySegments(Limits limits,
-                       shared_memory::RingServer::Handler ring_handler)
+  SharedMemorySegments(Limits limits, RingHandler ring_handler)
       : limits_(limits), ring_handler_(std::move(ring_handler)) {}
   SharedMemorySegments(const SharedMemorySegments&) = delete;
   SharedMemorySegments& operator=(const SharedMemorySegments&) = delete;
@@ -65,14 +70,17 @@ class SharedMemorySegments {
   // naming it. `token` must equal the segment's first bytes (8 to 64 of
   // them). With `want_ring`, the segment's request ring is served when the
   // server has a ring thread to spare (else Attached::ring is false and
-  // the client uses the RPCs).
-  absl::StatusOr<Attached> Attach(uid_t caller_uid, int pid, int fd,
+  // the client uses the RPCs). The segment belongs to `owner`'s tenant too:
+  // calls on it from another tenant are NOT_FOUND.
+  absl::StatusOr<Attached> Attach(const auth::Caller& owner, uid_t caller_uid,
+                                  int pid, int fd,
                                   uint64_t size_bytes, absl::string_view token,
                                   bool want_ring);
   // NOT_FOUND unless the segment is attached, belongs to `caller_uid` and
   // `capability` is its capability. A caller whose user the server could
   // not tell (nullopt) owns nothing.
-  absl::Status Detach(std::optional<uid_t> caller_uid, uint64_t segment_id,
+  absl::Status Detach(const auth::Caller& caller,
+                      std::optional<uid_t> caller_uid, uint64_t segment_id,
                       absl::string_view capability);
 
   // A mapped range, valid while the lease lives (a concurrent Detach only
@@ -96,7 +104,8 @@ class SharedMemorySegments {
   // NOT_FOUND for an unknown (or detached) segment, one of another user or
   // a wrong capability, all alike; INVALID_ARGUMENT for a range outside the
   // caller's segment.
-  absl::StatusOr<Lease> Resolve(std::optional<uid_t> caller_uid,
+  absl::StatusOr<Lease> Resolve(const auth::Caller& caller,
+                                std::optional<uid_t> caller_uid,
                                 uint64_t segment_id,
                                 absl::string_view capability, uint64_t offset,
                                 uint64_t length) const;
@@ -110,13 +119,15 @@ class SharedMemorySegments {
     std::shared_ptr<void> mapping;  // munmap when the last user goes
     uint64_t size_bytes = 0;
     uid_t owner = 0;
+    std::string tenant;  // "" with authentication off
     std::string capability;
     std::unique_ptr<shared_memory::RingServer> ring;
     std::shared_ptr<ProcessWatch> client;  // tells when the client exits
   };
   // The caller's segment, or null (unknown, another user's, wrong
   // capability: callers cannot tell these apart).
-  const Segment* FindOwned(std::optional<uid_t> caller_uid, uint64_t segment_id,
+  const Segment* FindOwned(const auth::Caller& caller,
+                           std::optional<uid_t> caller_uid, uint64_t segment_id,
                            absl::string_view capability) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Removes a segment from the books; the caller stops its ring outside
@@ -126,7 +137,7 @@ class SharedMemorySegments {
   // their memory and ring threads go back.
   void ReapExited();
   const Limits limits_;
-  const shared_memory::RingServer::Handler ring_handler_;
+  const RingHandler ring_handler_;
   mutable SharedMutex mu_;
   absl::flat_hash_map<uint64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;

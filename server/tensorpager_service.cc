@@ -50,11 +50,13 @@ void ToProto(const ResourceSnapshot& in, const ServerConfig& config,
 TensorPagerService::TensorPagerService(storage::BlockStore* store,
                                        const ServerConfig* config,
                                        PressureMonitor* pressure,
-                                       const HardwareProfile* profile)
+                                       const HardwareProfile* profile,
+                                       auth::Authenticator* auth)
     : store_(store),
       config_(config),
       pressure_(pressure),
       profile_(profile),
+      auth_(auth),
       started_(absl::Now()),
       inflight_(config->max_inflight_bytes),
       data_path_(store, &inflight_),
@@ -70,9 +72,9 @@ TensorPagerService::TensorPagerService(storage::BlockStore* store,
           SharedMemorySegments::Limits{
               .max_segments_per_user = config->max_segments_per_client,
               .max_rings_per_user = config->max_rings_per_client},
-          [this](const shared_memory::RingRequest& r,
+          [this](const auth::Caller& owner, const shared_memory::RingRequest& r,
                  absl::Span<std::byte> data, absl::Span<std::byte> segment) {
-            return ServeRing(r, data, segment);
+            return ServeRing(owner, r, data, segment);
           }) {
   UseStreamedBatchHandlers();
 }
@@ -90,8 +92,11 @@ std::string TensorPagerService::CallerOf(grpc::ServerContext* context) {
 }
 
 grpc::Status TensorPagerService::RegisterBlock(
-    grpc::ServerContext*, const v1::RegisterBlockRequest* request,
+    grpc::ServerContext* context, const v1::RegisterBlockRequest* request,
     v1::RegisterBlockResponse* response) {
+  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(request->namespace_(), request->id());
   if (!key.ok()) return ToGrpc(key.status());
@@ -109,6 +114,8 @@ grpc::Status TensorPagerService::WriteBlock(
     grpc::ServerContext* context,
     grpc::ServerReader<v1::WriteBlockRequest>* reader,
     v1::WriteBlockResponse* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   absl::StatusOr<CallSlots::Slot> slot = data_slots_.Enter(CallerOf(context));
   if (!slot.ok()) return ToGrpc(slot.status());
   v1::WriteBlockRequest msg;
@@ -116,6 +123,9 @@ grpc::Status TensorPagerService::WriteBlock(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "WriteBlock stream carried no message; the first "
                         "message must name the block");
+  }
+  if (absl::Status s = NamespaceAllowed(*caller, msg.namespace_()); !s.ok()) {
+    return ToGrpc(s);
   }
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(msg.namespace_(), msg.id());
@@ -194,6 +204,9 @@ grpc::Status TensorPagerService::WriteBlock(
 grpc::Status TensorPagerService::Access(
     grpc::ServerContext* context, const v1::AccessRequest* request,
     grpc::ServerWriter<v1::AccessResponse>* writer) {
+  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<CallSlots::Slot> slot = data_slots_.Enter(CallerOf(context));
   if (!slot.ok()) return ToGrpc(slot.status());
   absl::StatusOr<storage::BlockKey> key =
@@ -238,9 +251,18 @@ grpc::Status TensorPagerService::Access(
   return grpc::Status::OK;
 }
 
-grpc::Status TensorPagerService::Swap(grpc::ServerContext*,
+grpc::Status TensorPagerService::Swap(grpc::ServerContext* context,
                                       const v1::SwapRequest* request,
                                       v1::SwapResponse* response) {
+  // Blocks named by id are the caller's to move; bytes chosen by the
+  // policy may be anyone's.
+  if (grpc::Status s =
+          request->ids_size() > 0
+              ? Admit(context, request->namespace_())
+              : AdmitAdmin(context, "Swap by target_bytes");
+      !s.ok()) {
+    return s;
+  }
   const bool out = request->direction() == v1::SWAP_OUT;
   if (!out && request->direction() != v1::SWAP_IN) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -296,21 +318,30 @@ grpc::Status TensorPagerService::SetPinned(const v1::PinRequest* request,
   return grpc::Status::OK;
 }
 
-grpc::Status TensorPagerService::Pin(grpc::ServerContext*,
+grpc::Status TensorPagerService::Pin(grpc::ServerContext* context,
                                      const v1::PinRequest* request,
                                      v1::PinResponse* response) {
+  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+    return s;
+  }
   return SetPinned(request, true, response);
 }
 
-grpc::Status TensorPagerService::Unpin(grpc::ServerContext*,
+grpc::Status TensorPagerService::Unpin(grpc::ServerContext* context,
                                        const v1::PinRequest* request,
                                        v1::PinResponse* response) {
+  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+    return s;
+  }
   return SetPinned(request, false, response);
 }
 
 grpc::Status TensorPagerService::UnregisterBlock(
-    grpc::ServerContext*, const v1::UnregisterBlockRequest* request,
+    grpc::ServerContext* context, const v1::UnregisterBlockRequest* request,
     v1::UnregisterBlockResponse* response) {
+  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(request->namespace_(), request->id());
   if (!key.ok()) return ToGrpc(key.status());
@@ -321,9 +352,12 @@ grpc::Status TensorPagerService::UnregisterBlock(
   return grpc::Status::OK;
 }
 
-grpc::Status TensorPagerService::GetBlock(grpc::ServerContext*,
+grpc::Status TensorPagerService::GetBlock(grpc::ServerContext* context,
                                           const v1::GetBlockRequest* request,
                                           v1::GetBlockResponse* response) {
+  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<storage::BlockKey> key =
       storage::BlockKey::Make(request->namespace_(), request->id());
   if (!key.ok()) return ToGrpc(key.status());
@@ -334,8 +368,15 @@ grpc::Status TensorPagerService::GetBlock(grpc::ServerContext*,
 }
 
 grpc::Status TensorPagerService::ListBlocks(
-    grpc::ServerContext*, const v1::ListBlocksRequest* request,
+    grpc::ServerContext* context, const v1::ListBlocksRequest* request,
     v1::ListBlocksResponse* response) {
+  if (grpc::Status s =
+          request->all_namespaces()
+              ? AdmitAdmin(context, "ListBlocks with all_namespaces")
+              : Admit(context, request->namespace_());
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<storage::ListFilter> filter = FilterFromRequest(*request);
   if (!filter.ok()) return ToGrpc(filter.status());
   const uint32_t page_size = request->page_size() == 0
@@ -351,9 +392,11 @@ grpc::Status TensorPagerService::ListBlocks(
   return grpc::Status::OK;
 }
 
-grpc::Status TensorPagerService::Status(grpc::ServerContext*,
+grpc::Status TensorPagerService::Status(grpc::ServerContext* context,
                                         const v1::StatusRequest*,
                                         v1::StatusResponse* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   const storage::StoreStats s = store_->Stats();
   response->set_version(TENSORPAGER_VERSION);
   response->set_algorithm(ToProto(s.algorithm));
@@ -433,6 +476,7 @@ grpc::Status TensorPagerService::Status(grpc::ServerContext*,
       }
     }
   }
+  FillTenantShares(*caller, response);
   return grpc::Status::OK;
 }
 
@@ -446,6 +490,9 @@ void TensorPagerService::FillPressure(
 grpc::Status TensorPagerService::WatchPressure(
     grpc::ServerContext* context, const v1::WatchPressureRequest* request,
     grpc::ServerWriter<v1::PressureEvent>* writer) {
+  // Pressure is the host's, no tenant's: any authenticated caller.
+  absl::StatusOr<auth::Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   absl::StatusOr<CallSlots::Slot> slot = watch_slots_.Enter(CallerOf(context));
   if (!slot.ok()) return ToGrpc(slot.status());
   PressureState state = pressure_->Current();
@@ -487,9 +534,10 @@ grpc::Status TensorPagerService::WatchPressure(
   }
 }
 
-grpc::Status TensorPagerService::SetPolicy(grpc::ServerContext*,
+grpc::Status TensorPagerService::SetPolicy(grpc::ServerContext* context,
                                            const v1::SetPolicyRequest* request,
                                            v1::SetPolicyResponse* response) {
+  if (grpc::Status s = AdmitAdmin(context, "SetPolicy"); !s.ok()) return s;
   const std::optional<policy::Algorithm> next = FromProto(request->algorithm());
   if (!next) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -504,8 +552,10 @@ grpc::Status TensorPagerService::SetPolicy(grpc::ServerContext*,
 }
 
 grpc::Status TensorPagerService::ReportAccesses(
-    grpc::ServerContext*, const v1::ReportAccessesRequest* request,
+    grpc::ServerContext* context, const v1::ReportAccessesRequest* request,
     v1::ReportAccessesResponse* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   if (request->accesses_size() > kMaxAccessReports) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("at most ", kMaxAccessReports,
@@ -514,6 +564,9 @@ grpc::Status TensorPagerService::ReportAccesses(
   std::vector<storage::BlockStore::AccessReport> reports;
   reports.reserve(request->accesses_size());
   for (const v1::AccessReport& a : request->accesses()) {
+    if (absl::Status s = NamespaceAllowed(*caller, a.namespace_()); !s.ok()) {
+      return ToGrpc(s);
+    }
     absl::StatusOr<storage::BlockKey> key =
         storage::BlockKey::Make(a.namespace_(), a.id());
     if (!key.ok()) return ToGrpc(key.status());
@@ -526,8 +579,10 @@ grpc::Status TensorPagerService::ReportAccesses(
 }
 
 grpc::Status TensorPagerService::ReportClientUsage(
-    grpc::ServerContext*, const v1::ReportClientUsageRequest* request,
+    grpc::ServerContext* context, const v1::ReportClientUsageRequest* request,
     v1::ReportClientUsageResponse* response) {
+  absl::StatusOr<auth::Caller> caller = Authenticate(context);
+  if (!caller.ok()) return ToGrpc(caller.status());
   const std::string& id = request->client_id();
   if (id.empty() || id.size() > storage::kMaxIdBytes) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "server/auth/authenticator.h"
 #include "server/batch_calls.h"
 #include "server/call_slots.h"
 #include "server/config/server_config.h"
@@ -33,11 +34,17 @@ inline constexpr uint64_t kMaxWriteChunkBytes = 1ull << 20;
 inline constexpr uint32_t kDefaultAccessChunkBytes = 1u << 20;
 inline constexpr uint32_t kMaxAccessChunkBytes = 3u << 20;
 
+// PERMISSION_DENIED (naming the tenant's namespaces) unless `caller` may
+// use namespace `ns` (service_access.cc).
+absl::Status NamespaceAllowed(const auth::Caller& caller, absl::string_view ns);
+
 class TensorPagerService final : public v1::TensorPager::Service {
  public:
-  // Nothing is owned; all must outlive the service.
+  // Nothing is owned; all must outlive the service. `auth` says who calls
+  // (an Authenticator that is off lets everyone do everything).
   TensorPagerService(storage::BlockStore* store, const ServerConfig* config,
-                     PressureMonitor* pressure, const HardwareProfile* profile);
+                     PressureMonitor* pressure, const HardwareProfile* profile,
+                     auth::Authenticator* auth);
 
   grpc::Status RegisterBlock(grpc::ServerContext* context,
                              const v1::RegisterBlockRequest* request,
@@ -132,15 +139,29 @@ class TensorPagerService final : public v1::TensorPager::Service {
   absl::StatusOr<storage::WriteResult> WriteFromShared(
       const storage::BlockKey& key, uint64_t offset,
       std::optional<bool> durable, absl::Span<const std::byte> source);
-  // The ring's handler: one decoded request, its segment range checked.
+  // The ring's handler: one decoded request, its segment range checked,
+  // for the segment's owner.
   shared_memory::RingCompletion ServeRing(
-      const shared_memory::RingRequest& request, absl::Span<std::byte> data,
-      absl::Span<std::byte> segment);
+      const auth::Caller& owner, const shared_memory::RingRequest& request,
+      absl::Span<std::byte> data, absl::Span<std::byte> segment);
   // A batch through the ring: the request proto in `data`, the reply into
   // the request's reply area.
   shared_memory::RingCompletion ServeRingBatch(
-      const shared_memory::RingRequest& request, absl::Span<std::byte> data,
-      absl::Span<std::byte> segment);
+      const auth::Caller& owner, const shared_memory::RingRequest& request,
+      absl::Span<std::byte> data, absl::Span<std::byte> segment);
+  // Authentication and authorization (service_access.cc).
+  // The caller, or UNAUTHENTICATED saying what to send.
+  absl::StatusOr<auth::Caller> Authenticate(grpc::ServerContext* context);
+  // UNAUTHENTICATED, or PERMISSION_DENIED unless the caller may use `ns`;
+  // the caller into `caller` when given.
+  grpc::Status Admit(grpc::ServerContext* context, absl::string_view ns,
+                     auth::Caller* caller = nullptr);
+  // PERMISSION_DENIED unless the caller is an admin (`what`: the call).
+  grpc::Status AdmitAdmin(grpc::ServerContext* context, absl::string_view what);
+  // Status with authentication on: the caller's tenant; a client's share
+  // only, an admin's every tenant's.
+  void FillTenantShares(const auth::Caller& caller,
+                        v1::StatusResponse* response);
   // Who is calling, for per-caller limits: "uid N" for a loopback peer
   // whose user the kernel names, else the peer's host.
   std::string CallerOf(grpc::ServerContext* context);
@@ -153,6 +174,7 @@ class TensorPagerService final : public v1::TensorPager::Service {
   const ServerConfig* config_;
   PressureMonitor* pressure_;
   const HardwareProfile* profile_;
+  auth::Authenticator* auth_;
   const absl::Time started_;
   // Latest usage each SDK client reported, by client id.
   SharedMutex clients_mu_;

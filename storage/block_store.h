@@ -144,6 +144,15 @@ struct ListPage {
   std::string next_page_token;
 };
 
+// What one namespace holds (tenants are made of namespaces).
+struct NamespaceUsage {
+  uint64_t blocks = 0;
+  uint64_t blocks_in_ram = 0;   // RAM or RAM_AND_DISK
+  uint64_t blocks_on_disk = 0;  // DISK or RAM_AND_DISK
+  uint64_t ram_bytes = 0;
+  uint64_t disk_bytes = 0;
+};
+
 struct StoreStats {
   uint64_t blocks_registered = 0;
   uint64_t blocks_in_ram = 0;   // RAM or RAM_AND_DISK
@@ -265,6 +274,9 @@ class BlockStore {
   void SetAlgorithm(policy::Algorithm algorithm);
 
   StoreStats Stats() const;
+  // Every namespace that holds blocks, with its usage (kept as blocks
+  // change, like Stats).
+  absl::flat_hash_map<std::string, NamespaceUsage> UsageByNamespace() const;
   // A buffer for a block's bytes, recycled from blocks that left RAM when
   // one of the same size is free (see BufferPool).
   base::AlignedBuffer NewBuffer(uint64_t size) { return buffers_->Take(size); }
@@ -363,6 +375,8 @@ class BlockStore {
   // Every change of a field that the tally reads (tier, pinned, removal)
   // sits between a -1 and a +1 (see Recount), so Stats never scans.
   void Count(const Entry& e, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CountNamespace(const Entry& e, Tier tier, int sign)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   class Recount;
   // Block counts and bytes by tier, region and pinning, kept as blocks
   // change (the StoreStats fields of the same names).
@@ -373,6 +387,7 @@ class BlockStore {
     int64_t pinned_bytes = 0;
     std::array<int64_t, kNumRegionTypes> blocks_by_region{};
     std::array<int64_t, kNumRegionTypes> bytes_by_region{};
+    absl::flat_hash_map<std::string, NamespaceUsage> by_namespace;
   };
   Tally tally_ ABSL_GUARDED_BY(mu_);
 

@@ -101,7 +101,9 @@ void BlockStore::Count(const Entry& e, int sign) {
     t.disk_stored_bytes += static_cast<int64_t>(e.disk->stored_bytes) * sign;
     if (e.disk->compressed()) t.blocks_compressed += sign;
   }
-  switch (TierOf(e)) {
+  const Tier tier = TierOf(e);
+  CountNamespace(e, tier, sign);
+  switch (tier) {
     case Tier::kLost:
       t.blocks_lost += sign;
       break;
@@ -121,6 +123,31 @@ void BlockStore::Count(const Entry& e, int sign) {
       t.disk_bytes += size;
       break;
   }
+}
+
+void BlockStore::CountNamespace(const Entry& e, Tier tier, int sign) {
+  auto it = tally_.by_namespace.try_emplace(e.key.ns).first;
+  NamespaceUsage& n = it->second;
+  // Unsigned fields: -1 wraps and +1 wraps back, and every -1 follows a
+  // +1 of the same entry (Recount), so no field is ever left wrapped.
+  const uint64_t one = static_cast<uint64_t>(static_cast<int64_t>(sign));
+  const uint64_t size = e.attrs.size_bytes * one;
+  n.blocks += one;
+  if (tier == Tier::kRam || tier == Tier::kRamAndDisk) {
+    n.blocks_in_ram += one;
+    n.ram_bytes += size;
+  }
+  if (tier == Tier::kDisk || tier == Tier::kRamAndDisk) {
+    n.blocks_on_disk += one;
+    n.disk_bytes += size;
+  }
+  if (n.blocks == 0) tally_.by_namespace.erase(it);
+}
+
+absl::flat_hash_map<std::string, NamespaceUsage>
+BlockStore::UsageByNamespace() const {
+  ReaderMutexLock lock(&mu_);
+  return tally_.by_namespace;
 }
 
 StoreStats BlockStore::Stats() const {

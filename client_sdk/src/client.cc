@@ -19,6 +19,7 @@
 #include "client_sdk/src/batch_transport.h"
 #include "client_sdk/src/block_name_key.h"
 #include "client_sdk/src/block_transport.h"
+#include "client_sdk/src/channel_security.h"
 #include "client_sdk/src/local_cache.h"
 #include "client_sdk/src/pressure_follower.h"
 #include "client_sdk/src/rpc_util.h"
@@ -129,6 +130,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
         "target is empty; use host:port or unix:/path");
   }
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  if (absl::Status s = internal::ValidateSecurityOptions(options); !s.ok()) {
+    return s;
+  }
   if (options.tune_allocator) base::TuneProcessAllocator();
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < options.connections; ++i) {
@@ -141,8 +145,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(
     // Bulk transfers: big HTTP/2 frames and a deep stream window.
     args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 4 << 20);
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
-    channels.push_back(grpc::CreateCustomChannel(
-        target, grpc::InsecureChannelCredentials(), args));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        internal::MakeChannel(target, options, args);
+    if (!channel.ok()) return channel.status();
+    channels.push_back(*std::move(channel));
   }
   std::unique_ptr<Client> client(
       new Client(std::move(channels), std::move(options)));

@@ -6,6 +6,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -85,6 +86,28 @@ ABSL_FLAG(bool, shared_memory, true,
           "memory of the calling user (checked with the kernel, never taken "
           "on the request's word), and needs to be that user or root, in "
           "the same PID namespace.");
+ABSL_FLAG(std::string, tenants_file, "",
+          "YAML file of the tenants that may call: per tenant a name, its "
+          "namespaces (names, or prefixes ending in '*'), a role (client, or "
+          "admin: also SetPolicy, Swap by target_bytes, every tenant's "
+          "Status) and its credentials: sha256 hashes of bearer tokens, "
+          "local uids, client-certificate SANs (see the README's Tenants "
+          "section). Re-read on SIGHUP and when it changes. Empty: no "
+          "authentication, every caller may do everything.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the gRPC port; with --tls_key_file "
+          "turns TLS on. Both are re-read when they change (no restart).");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA certificates: clients must present a certificate one of "
+          "them signed (mutual TLS); its SANs can name a tenant (tls_sans "
+          "in --tenants_file).");
+ABSL_FLAG(bool, allow_insecure, false,
+          "Serve a non-loopback --grpc_address without authentication (no "
+          "--tenants_file, no --tls_client_ca_file): anyone who reaches the "
+          "port may read, overwrite and delete every block. Without it such "
+          "a server refuses to start.");
 ABSL_FLAG(std::string, profile, "auto",
           "Hardware profile whose defaults apply to settings not given "
           "explicitly: auto (detected from the data dir's drive, RAM and "
@@ -284,11 +307,44 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
       absl::GetFlag(FLAGS_max_data_streams_per_client);
   c.max_segments_per_client = absl::GetFlag(FLAGS_max_segments_per_client);
   c.max_rings_per_client = absl::GetFlag(FLAGS_max_rings_per_client);
+  c.tenants_file = absl::GetFlag(FLAGS_tenants_file);
+  c.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  c.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  c.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  c.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
   return c;
 }
 
+bool IsLoopbackAddress(absl::string_view address) {
+  if (absl::StartsWith(address, "unix:")) return true;
+  const size_t colon = address.rfind(':');
+  const absl::string_view host =
+      colon == absl::string_view::npos ? address : address.substr(0, colon);
+  return absl::StartsWith(host, "127.") || host == "localhost" ||
+         host == "[::1]";
+}
+
 absl::Status ValidateConfig(const ServerConfig& c) {
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert_file and --tls_key_file go together: give both for TLS, "
+        "or neither");
+  }
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_client_ca_file needs TLS: give --tls_cert_file and "
+        "--tls_key_file too");
+  }
+  if (!IsLoopbackAddress(c.grpc_address) && c.tenants_file.empty() &&
+      c.tls_client_ca_file.empty() && !c.allow_insecure) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--grpc_address=", c.grpc_address,
+        " serves other hosts, but no authentication is configured: anyone "
+        "who reaches it could read, overwrite and delete every block. Give "
+        "--tenants_file (with TLS: --tls_cert_file, --tls_key_file), or "
+        "--allow_insecure to accept that"));
+  }
   policy::Algorithm algorithm;
   if (!policy::ParseAlgorithm(c.algorithm, &algorithm)) {
     return absl::InvalidArgumentError(

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "storage/block_store.h"
 
 namespace tensorpager::server {
@@ -77,7 +78,21 @@ struct ServerConfig {
   uint32_t max_data_streams_per_client = 64;
   uint32_t max_segments_per_client = 64;
   uint32_t max_rings_per_client = 8;
+  // Who may call (server/auth): the tenants file; empty: everyone may do
+  // everything, which a non-loopback grpc_address refuses unless
+  // allow_insecure (or mutual TLS) says otherwise.
+  std::string tenants_file;
+  // TLS on the gRPC port: PEM certificate chain and key, re-read when they
+  // change; with a client CA, clients must show a certificate it signed.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  bool allow_insecure = false;
 };
+
+// Whether a --grpc_address serves this host only (127.x, [::1],
+// localhost, a Unix socket).
+bool IsLoopbackAddress(absl::string_view address);
 
 // Builds the configuration from the current flag values (after the config
 // file and environment layers were applied to them). `explicit_settings`

@@ -79,6 +79,21 @@ struct ClientOptions {
   // them (one TCP connection caps the throughput of many large streams).
   int connections = 4;
 
+  // Authentication (the server's --tenants_file): a bearer token sent with
+  // every call as "authorization: Bearer <token>". Empty: none (a server
+  // with tenants may still know this process by its uid, or by its
+  // client certificate).
+  std::string token;
+  // TLS (the server's --tls_cert_file): PEM CA certificates that signed
+  // the server's certificate; setting it turns TLS on.
+  std::string tls_ca_file;
+  // Mutual TLS (the server's --tls_client_ca_file): this client's PEM
+  // certificate chain and private key.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // The name the server's certificate must carry; empty: the target's
+  // host.
+  std::string tls_server_name;
   // Names this process in the server's Status; empty: host:pid.
   std::string client_id;
   CacheOptions cache;
