@@ -129,8 +129,7 @@ grpc::Status TensorPagerService::StreamedGetBlocks(
                         "one that does not parse");
   }
   auth::Caller caller;
-  if (grpc::Status s = Admit(context, request.namespace_(), &caller);
-      !s.ok()) {
+  if (grpc::Status s = Admit(context, request.namespace_(), &caller); !s.ok()) {
     return s;
   }
   // A reply that carries the blocks holds this thread until the client

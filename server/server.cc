@@ -188,10 +188,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     server->auth_ = std::make_unique<auth::Authenticator>();
   } else {
     absl::StatusOr<std::unique_ptr<auth::Authenticator>> auth =
-        auth::Authenticator::Open(c.tenants_file,
-                                  [raw](const std::string& peer) {
-                                    return raw->peers_.UidOf(peer);
-                                  });
+        auth::Authenticator::Open(
+            c.tenants_file,
+            [raw](const std::string& peer) { return raw->peers_.UidOf(peer); });
     if (!auth.ok()) return auth.status();
     server->auth_ = *std::move(auth);
   }

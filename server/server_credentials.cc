@@ -36,7 +36,8 @@ absl::Status Unusable(const std::string& flag, const std::string& path,
 absl::Status CheckFiles(const ServerConfig& c) {
   std::unique_ptr<FILE, FileCloser> cert_file(
       std::fopen(c.tls_cert_file.c_str(), "r"));
-  if (!cert_file) return Unusable("tls_cert_file", c.tls_cert_file, "unreadable");
+  if (!cert_file)
+    return Unusable("tls_cert_file", c.tls_cert_file, "unreadable");
   std::unique_ptr<X509, X509Free> cert(
       PEM_read_X509(cert_file.get(), nullptr, nullptr, nullptr));
   if (!cert) {
@@ -54,16 +55,15 @@ absl::Status CheckFiles(const ServerConfig& c) {
                     "supported)");
   }
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
-    return Unusable("tls_key_file", c.tls_key_file,
-                    absl::StrCat("is not the key of the certificate in ",
-                                 c.tls_cert_file));
+    return Unusable(
+        "tls_key_file", c.tls_key_file,
+        absl::StrCat("is not the key of the certificate in ", c.tls_cert_file));
   }
   if (!c.tls_client_ca_file.empty()) {
     std::unique_ptr<FILE, FileCloser> ca_file(
         std::fopen(c.tls_client_ca_file.c_str(), "r"));
     if (!ca_file) {
-      return Unusable("tls_client_ca_file", c.tls_client_ca_file,
-                      "unreadable");
+      return Unusable("tls_client_ca_file", c.tls_client_ca_file, "unreadable");
     }
     std::unique_ptr<X509, X509Free> ca(
         PEM_read_X509(ca_file.get(), nullptr, nullptr, nullptr));

@@ -41,8 +41,9 @@ grpc::Status TensorPagerService::AdmitAdmin(grpc::ServerContext* context,
   if (who->admin()) return grpc::Status::OK;
   return grpc::Status(
       grpc::StatusCode::PERMISSION_DENIED,
-      absl::StrCat(what, " acts on every tenant's blocks: admin only, and "
-                         "tenant '",
+      absl::StrCat(what,
+                   " acts on every tenant's blocks: admin only, and "
+                   "tenant '",
                    who->tenant_name(), "' is a client"));
 }
 

@@ -112,8 +112,7 @@ SharedMemorySegments::~SharedMemorySegments() {
 
 absl::StatusOr<SharedMemorySegments::Attached> SharedMemorySegments::Attach(
     const auth::Caller& owner_caller, uid_t caller_uid, int pid, int fd,
-    uint64_t size_bytes,
-    absl::string_view token, bool want_ring) {
+    uint64_t size_bytes, absl::string_view token, bool want_ring) {
   if (token.size() < 8 || token.size() > 64 || token.size() > size_bytes) {
     return absl::InvalidArgumentError(
         "token must be the segment's first 8 to 64 bytes");

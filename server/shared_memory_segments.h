@@ -25,8 +25,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "storage/base/shared_mutex.h"
 #include "server/auth/authenticator.h"
+#include "storage/base/shared_mutex.h"
 #include "storage/shared_memory/ring_server.h"
 
 namespace tensorpager::server {
@@ -73,9 +73,8 @@ class SharedMemorySegments {
   // the client uses the RPCs). The segment belongs to `owner`'s tenant too:
   // calls on it from another tenant are NOT_FOUND.
   absl::StatusOr<Attached> Attach(const auth::Caller& owner, uid_t caller_uid,
-                                  int pid, int fd,
-                                  uint64_t size_bytes, absl::string_view token,
-                                  bool want_ring);
+                                  int pid, int fd, uint64_t size_bytes,
+                                  absl::string_view token, bool want_ring);
   // NOT_FOUND unless the segment is attached, belongs to `caller_uid` and
   // `capability` is its capability. A caller whose user the server could
   // not tell (nullopt) owns nothing.

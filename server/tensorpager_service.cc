@@ -256,10 +256,9 @@ grpc::Status TensorPagerService::Swap(grpc::ServerContext* context,
                                       v1::SwapResponse* response) {
   // Blocks named by id are the caller's to move; bytes chosen by the
   // policy may be anyone's.
-  if (grpc::Status s =
-          request->ids_size() > 0
-              ? Admit(context, request->namespace_())
-              : AdmitAdmin(context, "Swap by target_bytes");
+  if (grpc::Status s = request->ids_size() > 0
+                           ? Admit(context, request->namespace_())
+                           : AdmitAdmin(context, "Swap by target_bytes");
       !s.ok()) {
     return s;
   }

@@ -144,8 +144,8 @@ void BlockStore::CountNamespace(const Entry& e, Tier tier, int sign) {
   if (n.blocks == 0) tally_.by_namespace.erase(it);
 }
 
-absl::flat_hash_map<std::string, NamespaceUsage>
-BlockStore::UsageByNamespace() const {
+absl::flat_hash_map<std::string, NamespaceUsage> BlockStore::UsageByNamespace()
+    const {
   ReaderMutexLock lock(&mu_);
   return tally_.by_namespace;
 }

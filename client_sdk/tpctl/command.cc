@@ -32,8 +32,12 @@ std::vector<std::string> Invocation::GetAll(absl::string_view option) const {
   return values;
 }
 
-Context::Context(std::string target, absl::Duration timeout, std::ostream& out)
-    : target_(std::move(target)), timeout_(timeout), out_(out) {}
+Context::Context(std::string target, absl::Duration timeout, std::ostream& out,
+                 ConnectionSecurity security)
+    : target_(std::move(target)),
+      timeout_(timeout),
+      out_(out),
+      security_(std::move(security)) {}
 
 absl::StatusOr<Client*> Context::client() {
   if (client_ == nullptr) {
@@ -50,6 +54,11 @@ absl::StatusOr<Client*> Context::client() {
     options.device_runtime =
         HostOnlyDeviceRuntime("tpctl moves bytes between files and the server");
     options.log_sink = [](absl::string_view) {};
+    options.token = security_.token;
+    options.tls_ca_file = security_.tls_ca_file;
+    options.tls_cert_file = security_.tls_cert_file;
+    options.tls_key_file = security_.tls_key_file;
+    options.tls_server_name = security_.tls_server_name;
     absl::StatusOr<std::unique_ptr<Client>> client =
         Client::Connect(target_, options);
     if (!client.ok()) return client.status();

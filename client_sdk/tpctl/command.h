@@ -45,10 +45,21 @@ class Invocation {
   std::multimap<std::string, std::string> options_;
 };
 
+// How tpctl proves who it is to the server and checks the server
+// (--token, --token_file, --tls_*; TENSORPAGER_TOKEN, TENSORPAGER_TLS_*).
+struct ConnectionSecurity {
+  std::string token;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;
+};
+
 // The connection and output streams a command runs with.
 class Context {
  public:
-  Context(std::string target, absl::Duration timeout, std::ostream& out);
+  Context(std::string target, absl::Duration timeout, std::ostream& out,
+          ConnectionSecurity security = {});
 
   const std::string& target() const { return target_; }
   absl::Duration timeout() const { return timeout_; }
@@ -65,6 +76,7 @@ class Context {
   std::string target_;
   absl::Duration timeout_;
   std::ostream& out_;
+  ConnectionSecurity security_;
   std::unique_ptr<Client> client_;
 };
 

@@ -1,7 +1,10 @@
 #include "client_sdk/tpctl/command_line.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -59,17 +62,31 @@ std::vector<OptionSpec> GlobalOptions() {
                     " or ", kDefaultTarget, ")")},
       {"timeout", "DURATION",
        "deadline of each request, e.g. 5s, 500ms (default 30s)"},
+      {"token_file", "FILE",
+       "file holding the bearer token that names your tenant (default: "
+       "$TENSORPAGER_TOKEN; --token TOKEN also works, but shows in ps)"},
+      {"token", "TOKEN", "the bearer token itself (prefer --token_file)"},
+      {"tls_ca", "FILE",
+       "PEM CA that signed the server's certificate; turns TLS on "
+       "(default: $TENSORPAGER_TLS_CA)"},
+      {"tls_cert", "FILE",
+       "PEM client certificate, for mutual TLS ($TENSORPAGER_TLS_CERT)"},
+      {"tls_key", "FILE", "its PEM private key ($TENSORPAGER_TLS_KEY)"},
+      {"tls_server_name", "NAME",
+       "name the server's certificate must carry (default: the target's "
+       "host; $TENSORPAGER_TLS_SERVER_NAME)"},
       {"help", "", "show help (also -h; tpctl COMMAND --help)"},
   };
 }
 
 absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     const std::vector<std::string>& args,
-    const std::vector<CommandSpec>& commands,
-    absl::string_view default_target) {
+    const std::vector<CommandSpec>& commands, absl::string_view default_target,
+    ConnectionSecurity default_security) {
   const std::vector<OptionSpec> globals = GlobalOptions();
   ParsedCommandLine parsed;
   parsed.target = std::string(default_target);
+  parsed.security = std::move(default_security);
   bool help = false;
   bool options_ended = false;
   std::vector<std::string> positional;
@@ -135,6 +152,24 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
       absl::StatusOr<absl::Duration> timeout = ParseTimeout(value);
       if (!timeout.ok()) return timeout.status();
       parsed.timeout = *timeout;
+    } else if (name == "token") {
+      parsed.security.token = value;
+    } else if (name == "token_file") {
+      std::ifstream in(value);
+      std::string token;
+      if (!in || !std::getline(in, token)) {
+        return absl::NotFoundError(
+            absl::StrCat("--token_file ", value, " cannot be read"));
+      }
+      parsed.security.token = std::string(absl::StripAsciiWhitespace(token));
+    } else if (name == "tls_ca") {
+      parsed.security.tls_ca_file = value;
+    } else if (name == "tls_cert") {
+      parsed.security.tls_cert_file = value;
+    } else if (name == "tls_key") {
+      parsed.security.tls_key_file = value;
+    } else if (name == "tls_server_name") {
+      parsed.security.tls_server_name = value;
     } else {
       options.emplace(name, std::move(value));
     }
@@ -174,6 +209,20 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLine(
   }
   parsed.invocation = Invocation(std::move(positional), std::move(options));
   return parsed;
+}
+
+ConnectionSecurity SecurityFromEnvironment() {
+  auto get = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value == nullptr ? "" : value);
+  };
+  ConnectionSecurity s;
+  s.token = get("TENSORPAGER_TOKEN");
+  s.tls_ca_file = get("TENSORPAGER_TLS_CA");
+  s.tls_cert_file = get("TENSORPAGER_TLS_CERT");
+  s.tls_key_file = get("TENSORPAGER_TLS_KEY");
+  s.tls_server_name = get("TENSORPAGER_TLS_SERVER_NAME");
+  return s;
 }
 
 }  // namespace tensorpager::tpctl

@@ -26,6 +26,7 @@ std::vector<OptionSpec> GlobalOptions();
 struct ParsedCommandLine {
   std::string target;
   absl::Duration timeout = kDefaultTimeout;
+  ConnectionSecurity security;
   // Set when help was asked for (--help, -h, tpctl help [COMMAND]): the text
   // to print; nothing runs.
   std::optional<std::string> help;
@@ -34,11 +35,19 @@ struct ParsedCommandLine {
 };
 
 // `args` excludes the program name. `default_target` is used when --target
-// is not given. Mistakes are usage errors (IsUsageError). The result's
-// `command` points into `commands`, which must outlive it.
+// is not given, `default_security` (from the environment) for what the
+// security options do not set. Mistakes are usage errors (IsUsageError);
+// an unreadable --token_file is NOT_FOUND. The result's `command` points
+// into `commands`, which must outlive it.
 absl::StatusOr<ParsedCommandLine> ParseCommandLine(
     const std::vector<std::string>& args,
-    const std::vector<CommandSpec>& commands, absl::string_view default_target);
+    const std::vector<CommandSpec>& commands, absl::string_view default_target,
+    ConnectionSecurity default_security = {});
+
+// The security settings of tpctl's environment: TENSORPAGER_TOKEN,
+// TENSORPAGER_TLS_CA, TENSORPAGER_TLS_CERT, TENSORPAGER_TLS_KEY,
+// TENSORPAGER_TLS_SERVER_NAME.
+ConnectionSecurity SecurityFromEnvironment();
 
 }  // namespace tensorpager::tpctl
 

@@ -28,8 +28,8 @@ int Main(const std::vector<std::string>& args) {
       env_target != nullptr && *env_target != '\0'
           ? env_target
           : std::string(kDefaultTarget);
-  absl::StatusOr<ParsedCommandLine> parsed =
-      ParseCommandLine(args, commands, default_target);
+  absl::StatusOr<ParsedCommandLine> parsed = ParseCommandLine(
+      args, commands, default_target, SecurityFromEnvironment());
   if (!parsed.ok()) {
     std::cerr << ErrorLine(parsed.status(), default_target) << "\n";
     return ExitCodeFor(parsed.status());
@@ -38,7 +38,7 @@ int Main(const std::vector<std::string>& args) {
     std::cout << *parsed->help;
     return kExitOk;
   }
-  Context context(parsed->target, parsed->timeout, std::cout);
+  Context context(parsed->target, parsed->timeout, std::cout, parsed->security);
   const absl::Status status = parsed->command->run(parsed->invocation, context);
   std::cout.flush();
   if (!status.ok()) std::cerr << ErrorLine(status, parsed->target) << "\n";

@@ -97,8 +97,7 @@ ABSL_FLAG(std::string, tenants_file, "",
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain of the gRPC port; with --tls_key_file "
           "turns TLS on. Both are re-read when they change (no restart).");
-ABSL_FLAG(std::string, tls_key_file, "",
-          "PEM private key of --tls_cert_file.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file.");
 ABSL_FLAG(std::string, tls_client_ca_file, "",
           "PEM CA certificates: clients must present a certificate one of "
           "them signed (mutual TLS); its SANs can name a tenant (tls_sans "

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/auth/tenant_table.h"
 #include "tests/integration/pager_fixture.h"
+#include "tests/integration/run_command.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tensorpager::testing {
@@ -92,9 +93,10 @@ TEST_P(TenantsTest, CallsWithoutAKnownCredentialAreUnauthenticated) {
     absl::StatusOr<v1::StatusResponse> status = stranger->Status();
     EXPECT_EQ(status.status().code(), absl::StatusCode::kUnauthenticated)
         << status.status();
-    EXPECT_NE(status.status().message().find(
-                  token.empty() ? "send a bearer token" : "not in the server's"),
-              std::string::npos)
+    EXPECT_NE(
+        status.status().message().find(token.empty() ? "send a bearer token"
+                                                     : "not in the server's"),
+        std::string::npos)
         << status.status();
     EXPECT_EQ(stranger->Get(BlockName("a", "x")).status().code(),
               absl::StatusCode::kUnauthenticated);
@@ -119,15 +121,13 @@ TEST_P(TenantsTest, AnotherTenantCanNeitherSeeNorTouchABlock) {
     ExpectDenied(b->Read(theirs).status(), "Access");
     std::string out(64 << 10, '\0');
     ExpectDenied(
-        b->ReadInto(theirs, absl::MakeSpan(
-                                reinterpret_cast<std::byte*>(out.data()),
-                                out.size()))
+        b->ReadInto(theirs,
+                    absl::MakeSpan(reinterpret_cast<std::byte*>(out.data()),
+                                   out.size()))
             .status(),
         "AccessShared or Access");
-    ExpectDenied(b->Write(theirs, std::string(16, 'x')).status(),
-                 "WriteBlock");
-    ExpectDenied(b->Register(BlockSpec(theirs, 16)).status(),
-                 "RegisterBlock");
+    ExpectDenied(b->Write(theirs, std::string(16, 'x')).status(), "WriteBlock");
+    ExpectDenied(b->Register(BlockSpec(theirs, 16)).status(), "RegisterBlock");
     ExpectDenied(b->Pin(theirs).status(), "Pin");
     ExpectDenied(b->Unpin(theirs).status(), "Unpin");
     ExpectDenied(b->SwapOut({theirs}).status(), "Swap");
@@ -147,8 +147,7 @@ TEST_P(TenantsTest, AnotherTenantCanNeitherSeeNorTouchABlock) {
   list.set_namespace_("a");
   ExpectDenied(b->List(list).status(), "ListBlocks");
   list.set_all_namespaces(true);
-  EXPECT_EQ(b->List(list).status().code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(b->List(list).status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(b->SetPolicy(v1::CLOCK).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(b->SwapBytes(v1::SWAP_OUT, 1 << 20).status().code(),
@@ -221,8 +220,7 @@ TEST_P(TenantsTest, RevokedTokenStopsWorkingWithoutARestart) {
   ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
   bool revoked = false;
   for (int i = 0; i < 100 && !revoked; ++i) {
-    revoked = b->Status().status().code() ==
-              absl::StatusCode::kUnauthenticated;
+    revoked = b->Status().status().code() == absl::StatusCode::kUnauthenticated;
     if (!revoked) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(revoked);
@@ -236,6 +234,33 @@ TEST_P(TenantsTest, RevokedTokenStopsWorkingWithoutARestart) {
   ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_TRUE(b2->Status().ok());
+}
+
+TEST_P(TenantsTest, TpctlProvesItsTenantWithATokenFile) {
+  if (GetParam()) GTEST_SKIP() << "tpctl's path does not depend on it";
+  const std::string tpctl = std::string(std::getenv("TP_BINARY_DIR") != nullptr
+                                            ? std::getenv("TP_BINARY_DIR")
+                                            : TP_BINARY_DIR) +
+                            "/client_sdk/tpctl/tpctl";
+  const std::string token_file = dir_.path() + "/token";
+  std::ofstream(token_file) << "tok-a\n";
+  auto run = [&](std::vector<std::string> args,
+                 std::optional<std::string> env_token) {
+    args.insert(args.begin(), {tpctl, "--target", server_->target()});
+    CommandOptions o;
+    o.env["TENSORPAGER_TOKEN"] = env_token;
+    return RunCommand(std::move(args), o);
+  };
+  CommandResult ok =
+      run({"--token_file", token_file, "lookup", "--namespace", "a", "x"},
+          std::nullopt);
+  EXPECT_EQ(ok.exit_code, 0) << ok;
+  CommandResult none = run({"lookup", "--namespace", "a", "x"}, std::nullopt);
+  EXPECT_NE(none.exit_code, 0) << none;
+  EXPECT_NE(none.err.find("UNAUTHENTICATED"), std::string::npos) << none;
+  CommandResult other = run({"lookup", "--namespace", "a", "x"}, "tok-b");
+  EXPECT_NE(other.exit_code, 0) << other;
+  EXPECT_NE(other.err.find("PERMISSION_DENIED"), std::string::npos) << other;
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, TenantsTest, ::testing::Bool(),

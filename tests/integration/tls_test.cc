@@ -37,8 +37,8 @@ class Pki {
   explicit Pki(std::string dir) : dir_(std::move(dir)) {}
   bool MakeCa(const std::string& name) {
     return OpenSsl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    name + ".key", "-out", name + ".crt", "-days", "2",
-                    "-subj", "/CN=" + name},
+                    name + ".key", "-out", name + ".crt", "-days", "2", "-subj",
+                    "/CN=" + name},
                    dir_);
   }
   // `name`.crt/.key signed by `ca`, with `san` ("DNS:x,IP:127.0.0.1").
@@ -46,18 +46,16 @@ class Pki {
                 const std::string& san) {
     std::ofstream(dir_ + "/" + name + ".ext")
         << "subjectAltName=" << san << "\n";
-    return OpenSsl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    name + ".key", "-out", name + ".csr", "-subj",
-                    "/CN=" + name},
-                   dir_) &&
+    return OpenSsl(
+               {"req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name},
+               dir_) &&
            OpenSsl({"x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt",
                     "-CAkey", ca + ".key", "-CAcreateserial", "-out",
                     name + ".crt", "-days", "2", "-extfile", name + ".ext"},
                    dir_);
   }
-  std::string Path(const std::string& file) const {
-    return dir_ + "/" + file;
-  }
+  std::string Path(const std::string& file) const { return dir_ + "/" + file; }
 
  private:
   std::string dir_;
@@ -76,14 +74,13 @@ class TlsTest : public PagerTest {
     ASSERT_TRUE(pki_.MakeCert("engine", "ca", "DNS:engine-a.example"));
     ASSERT_TRUE(pki_.MakeCert("stranger", "other-ca", "DNS:engine-a.example"));
     tenants_ = dir_.Sub("tenants.yaml");
-    std::ofstream(tenants_)
-        << "tenants:\n"
-           "  - name: a\n"
-           "    namespaces: [a]\n"
-           "    tokens: [\""
-        << server::auth::TokenHash("tok-a")
-        << "\"]\n"
-           "    tls_sans: [engine-a.example]\n";
+    std::ofstream(tenants_) << "tenants:\n"
+                               "  - name: a\n"
+                               "    namespaces: [a]\n"
+                               "    tokens: [\""
+                            << server::auth::TokenHash("tok-a")
+                            << "\"]\n"
+                               "    tls_sans: [engine-a.example]\n";
     // Copies the server reads, so the test can renew them.
     std::filesystem::copy_file(pki_.Path("server.crt"), dir_.Sub("live.crt"));
     std::filesystem::copy_file(pki_.Path("server.key"), dir_.Sub("live.key"));
@@ -190,8 +187,7 @@ TEST_F(TlsTest, OtherHostsWithoutAuthenticationNeedAllowInsecure) {
       RunCommand({binary, "--data_dir=" + dir_.Sub("data"),
                   "--grpc_address=0.0.0.0:0", "--metrics_address="});
   EXPECT_NE(refused.exit_code, 0) << refused;
-  EXPECT_NE(refused.err.find("--allow_insecure"), std::string::npos)
-      << refused;
+  EXPECT_NE(refused.err.find("--allow_insecure"), std::string::npos) << refused;
   EXPECT_NE(refused.err.find("--tenants_file"), std::string::npos) << refused;
 
   ServerProcess::Options o;
@@ -203,15 +199,15 @@ TEST_F(TlsTest, OtherHostsWithoutAuthenticationNeedAllowInsecure) {
       << (*server)->Log();
   // Half a TLS configuration is refused with what is missing.
   CommandResult half = RunCommand(
-      {binary, "--data_dir=" + dir_.Sub("data2"), "--metrics_address=",
-       "--tls_cert_file=" + pki_.Path("server.crt")});
+      {binary, "--data_dir=" + dir_.Sub("data2"),
+       "--metrics_address=", "--tls_cert_file=" + pki_.Path("server.crt")});
   EXPECT_NE(half.exit_code, 0) << half;
   EXPECT_NE(half.err.find("--tls_key_file"), std::string::npos) << half;
-  CommandResult mismatched = RunCommand(
-      {binary, "--data_dir=" + dir_.Sub("data3"), "--metrics_address=",
-       "--grpc_address=127.0.0.1:0",
-       "--tls_cert_file=" + pki_.Path("server.crt"),
-       "--tls_key_file=" + pki_.Path("engine.key")});
+  CommandResult mismatched =
+      RunCommand({binary, "--data_dir=" + dir_.Sub("data3"),
+                  "--metrics_address=", "--grpc_address=127.0.0.1:0",
+                  "--tls_cert_file=" + pki_.Path("server.crt"),
+                  "--tls_key_file=" + pki_.Path("engine.key")});
   EXPECT_NE(mismatched.exit_code, 0) << mismatched;
   EXPECT_NE(mismatched.err.find("is not the key of the certificate"),
             std::string::npos)
