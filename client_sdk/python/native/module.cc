@@ -21,25 +21,33 @@ namespace {
 void DefineClient(py::module_& m) {
   NativeOptions d;
   py::class_<NativeClient>(m, "Client")
-      .def(py::init([](const std::string& target, double timeout_s,
-                       int max_retries, int connections,
-                       uint64_t shared_memory_bytes,
-                       const std::string& client_id, uint64_t host_cache_bytes,
-                       bool watch_pressure, bool tune_allocator,
-                       bool python_logging, int fake_devices) {
-             NativeOptions o;
-             o.timeout_s = timeout_s;
-             o.max_retries = max_retries;
-             o.connections = connections;
-             o.shared_memory_bytes = shared_memory_bytes;
-             o.client_id = client_id;
-             o.host_cache_bytes = host_cache_bytes;
-             o.watch_pressure = watch_pressure;
-             o.tune_allocator = tune_allocator;
-             o.python_logging = python_logging;
-             o.fake_devices = fake_devices;
-             return std::make_unique<NativeClient>(target, o);
-           }),
+      .def(py::init(
+               [](const std::string& target, double timeout_s, int max_retries,
+                  int connections, uint64_t shared_memory_bytes,
+                  const std::string& client_id, uint64_t host_cache_bytes,
+                  bool watch_pressure, bool tune_allocator, bool python_logging,
+                  const std::string& token, const std::string& tls_ca_file,
+                  const std::string& tls_cert_file,
+                  const std::string& tls_key_file,
+                  const std::string& tls_server_name, int fake_devices) {
+                 NativeOptions o;
+                 o.timeout_s = timeout_s;
+                 o.max_retries = max_retries;
+                 o.connections = connections;
+                 o.shared_memory_bytes = shared_memory_bytes;
+                 o.client_id = client_id;
+                 o.host_cache_bytes = host_cache_bytes;
+                 o.watch_pressure = watch_pressure;
+                 o.tune_allocator = tune_allocator;
+                 o.python_logging = python_logging;
+                 o.token = token;
+                 o.tls_ca_file = tls_ca_file;
+                 o.tls_cert_file = tls_cert_file;
+                 o.tls_key_file = tls_key_file;
+                 o.tls_server_name = tls_server_name;
+                 o.fake_devices = fake_devices;
+                 return std::make_unique<NativeClient>(target, o);
+               }),
            arg("target"), py::kw_only(), arg("timeout_s") = d.timeout_s,
            arg("max_retries") = d.max_retries,
            arg("connections") = d.connections,
@@ -48,7 +56,9 @@ void DefineClient(py::module_& m) {
            arg("host_cache_bytes") = d.host_cache_bytes,
            arg("watch_pressure") = d.watch_pressure,
            arg("tune_allocator") = d.tune_allocator,
-           arg("python_logging") = d.python_logging,
+           arg("python_logging") = d.python_logging, arg("token") = "",
+           arg("tls_ca_file") = "", arg("tls_cert_file") = "",
+           arg("tls_key_file") = "", arg("tls_server_name") = "",
            arg("fake_devices") = d.fake_devices)
       .def("wait_until_ready", &NativeClient::WaitUntilReady, arg("timeout_s"))
       .def("close", &NativeClient::Close)

@@ -134,6 +134,11 @@ NativeClient::NativeClient(const std::string& target, const NativeOptions& o) {
   options.cache.host_budget_bytes = o.host_cache_bytes;
   options.reporting.watch_pressure = o.watch_pressure;
   options.tune_allocator = o.tune_allocator;
+  options.token = o.token;
+  options.tls_ca_file = o.tls_ca_file;
+  options.tls_cert_file = o.tls_cert_file;
+  options.tls_key_file = o.tls_key_file;
+  options.tls_server_name = o.tls_server_name;
   if (o.python_logging) options.log_sink = PythonLogSink();
   if (o.fake_devices > 0) {
     fake_ = std::make_shared<testing::FakeDeviceRuntime>(

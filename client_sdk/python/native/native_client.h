@@ -29,6 +29,12 @@ struct NativeOptions {
   bool watch_pressure = true;
   bool tune_allocator = false;
   bool python_logging = true;
+  // ClientOptions' token and TLS files (tensorpager/client_options.h).
+  std::string token;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;
   // Tests only: a simulated CUDA runtime with this many devices
   // (client_sdk/testing/fake_device_runtime.h), whose "device memory" is
   // host memory, so the device paths run on machines without a GPU.

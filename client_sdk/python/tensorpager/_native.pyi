@@ -66,7 +66,9 @@ class Client:
                  shared_memory_bytes: int = 67108864, client_id: str = "",
                  host_cache_bytes: int = 1073741824,
                  watch_pressure: bool = True, tune_allocator: bool = False,
-                 python_logging: bool = True,
+                 python_logging: bool = True, token: str = "",
+                 tls_ca_file: str = "", tls_cert_file: str = "",
+                 tls_key_file: str = "", tls_server_name: str = "",
                  fake_devices: int = 0) -> None: ...
     def wait_until_ready(self, timeout_s: float) -> None: ...
     def close(self) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import TracebackType
 from typing import (Any, Dict, Iterable, Iterator, List, Mapping, Optional,
                     Sequence, Tuple, Type, Union)
@@ -86,7 +87,12 @@ class Client:
                  host_cache_bytes: int = 1024 * _MiB,
                  follow_pressure: bool = True,
                  tune_allocator: bool = False,
-                 log_to_python: bool = True):
+                 log_to_python: bool = True,
+                 token: Optional[str] = None,
+                 tls_ca_file: str = "",
+                 tls_cert_file: str = "",
+                 tls_key_file: str = "",
+                 tls_server_name: str = ""):
         """Connects lazily: a server that is not up fails the first call
         with :class:`Unavailable` (see :meth:`wait_until_ready`).
 
@@ -103,14 +109,25 @@ class Client:
         and faulted in afresh: several times faster batch_get where page
         faults are expensive (VMs); off by default because it changes the
         whole process.
+
+        token: the bearer token that names this client's tenant on a server
+        with a tenants file (default: $TENSORPAGER_TOKEN; "" sends none).
+        tls_ca_file: PEM CA that signed the server's certificate; turns TLS
+        on. tls_cert_file, tls_key_file: this client's certificate and key,
+        for mutual TLS. tls_server_name: the name the server's certificate
+        must carry (default: the target's host).
         """
+        if token is None:
+            token = os.environ.get("TENSORPAGER_TOKEN", "")
         self._namespace = namespace
         self._native = _native.Client(
             target, timeout_s=timeout, max_retries=max_retries,
             connections=connections, shared_memory_bytes=shared_memory_bytes,
             client_id=client_id, host_cache_bytes=host_cache_bytes,
             watch_pressure=follow_pressure, tune_allocator=tune_allocator,
-            python_logging=log_to_python)
+            python_logging=log_to_python, token=token,
+            tls_ca_file=tls_ca_file, tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file, tls_server_name=tls_server_name)
         # batch_get without a kind reads into bytes objects while the
         # blocks it read last were bytes (the common case costs no copy
         # after the transfer); blocks of another kind are then copied
