@@ -145,6 +145,23 @@ absl::Status DataFile::Reserve(uint64_t bytes) {
   return absl::OkStatus();
 }
 
+absl::Status DataFile::PunchHole(uint64_t offset, uint64_t length) {
+  while (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     static_cast<off_t>(offset),
+                     static_cast<off_t>(length)) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EOPNOTSUPP || errno == ENOSYS) {
+      return absl::UnimplementedError(
+          absl::StrCat("the filesystem of ", path_, " cannot punch holes"));
+    }
+    return IoErrorStatus(
+        errno, IoOp::kReserve,
+        absl::StrCat("punching a hole of ", length, " bytes at offset ", offset,
+                     " of ", path_));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status DataFile::Datasync() {
   while (::fdatasync(fd_) != 0) {
     if (errno != EINTR) {

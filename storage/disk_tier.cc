@@ -215,6 +215,21 @@ absl::Status DiskTier::ReadVerified(const BlockKey& key, const DiskCopy& copy,
 }
 
 void DiskTier::Free(const Extent& extent) {
+  // The freed bytes leave the drive before the extent can be reused (a
+  // later write into the hole allocates afresh).
+  if (discard_.load(std::memory_order_relaxed)) {
+    if (absl::Status s = engine_->Discard(extent.offset, extent.length);
+        !s.ok()) {
+      if (s.code() == absl::StatusCode::kUnimplemented) {
+        discard_.store(false, std::memory_order_relaxed);
+        TP_LOG(WARNING) << s.message()
+                        << ": freed blocks' bytes stay in the data file "
+                           "until overwritten";
+      } else {
+        TP_LOG(WARNING) << "could not discard a freed extent: " << s.message();
+      }
+    }
+  }
   if (absl::Status s = allocator_.Free(extent); !s.ok()) {
     TP_LOG(ERROR) << "extent accounting error: " << s.message();
   }

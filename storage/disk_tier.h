@@ -128,6 +128,8 @@ class DiskTier {
   std::atomic<int> in_flight_{0};
   std::atomic<uint64_t> compress_attempts_{0};
   std::atomic<uint64_t> compress_skipped_{0};
+  // False once the filesystem said it cannot punch holes.
+  std::atomic<bool> discard_{true};
   SharedMutex file_mu_;  // serialises growth of the data file
   uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_);
 };

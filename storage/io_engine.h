@@ -56,6 +56,10 @@ class IoEngine {
   // Grows the file to at least `bytes` (preallocated where the filesystem
   // allows); never shrinks it. ENOSPC is RESOURCE_EXHAUSTED.
   virtual absl::Status Reserve(uint64_t bytes) = 0;
+  // Gives [offset, +length) back to the filesystem (a hole: reads as
+  // zeros, and the drive may trim it), so freed blocks' bytes do not stay
+  // on the drive. UNIMPLEMENTED where the filesystem cannot.
+  virtual absl::Status Discard(uint64_t offset, uint64_t length) = 0;
   virtual uint64_t file_size() const = 0;
 };
 

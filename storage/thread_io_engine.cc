@@ -155,4 +155,8 @@ absl::Status ThreadIoEngine::Reserve(uint64_t bytes) {
   return file_->Reserve(bytes);
 }
 
+absl::Status ThreadIoEngine::Discard(uint64_t offset, uint64_t length) {
+  return file_->PunchHole(offset, length);
+}
+
 }  // namespace tensorpager::storage

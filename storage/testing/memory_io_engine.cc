@@ -36,6 +36,12 @@ void MemoryFile::WriteAt(uint64_t offset, absl::Span<const std::byte> data) {
     std::memcpy(bytes_.data() + offset, data.data(), data.size());
 }
 
+void MemoryFile::Zero(uint64_t offset, uint64_t length) {
+  std::lock_guard lock(mu_);
+  const uint64_t end = std::min<uint64_t>(offset + length, bytes_.size());
+  for (uint64_t i = offset; i < end; ++i) bytes_[i] = std::byte{0};
+}
+
 void MemoryFile::Damage(uint64_t offset, uint64_t length) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t end = std::min<uint64_t>(offset + length, bytes_.size());
@@ -56,6 +62,11 @@ void MemoryIoEngine::TransferBatch(absl::Span<IoRequest> requests) {
 
 absl::Status MemoryIoEngine::Reserve(uint64_t bytes) {
   file_->Grow(bytes);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryIoEngine::Discard(uint64_t offset, uint64_t length) {
+  file_->Zero(offset, length);
   return absl::OkStatus();
 }
 

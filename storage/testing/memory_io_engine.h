@@ -27,6 +27,8 @@ class MemoryFile {
   absl::Status ReadAt(uint64_t offset, absl::Span<std::byte> out) const;
   // Extends the file when writing past its end, as pwrite does.
   void WriteAt(uint64_t offset, absl::Span<const std::byte> data);
+  // Zeroes [offset, +length) within the file, as a punched hole reads.
+  void Zero(uint64_t offset, uint64_t length);
   // Inverts `length` bytes at `offset` (within the file): a damaged sector.
   void Damage(uint64_t offset, uint64_t length);
 
@@ -46,6 +48,7 @@ class MemoryIoEngine final : public IoEngine {
   void TransferBatch(absl::Span<IoRequest> requests) override;
   absl::Status Sync() override { return absl::OkStatus(); }
   absl::Status Reserve(uint64_t bytes) override;
+  absl::Status Discard(uint64_t offset, uint64_t length) override;
   uint64_t file_size() const override { return file_->size(); }
 
  private:

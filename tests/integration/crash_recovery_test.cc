@@ -229,3 +229,33 @@ TEST_F(CrashRecoveryTest, SwapSpaceLimitIsResourceExhaustedAndServiceGoesOn) {
 
 }  // namespace
 }  // namespace tensorpager::testing
+
+namespace tensorpager::testing {
+namespace {
+
+// Unregistered and overwritten blocks leave the drive: their extents are
+// punched out of the data file, so their bytes cannot be read back from it
+// (and the drive may trim them).
+TEST_F(CrashRecoveryTest, FreedBlocksBytesLeaveTheDataFile) {
+  StartServer({"--ram_budget=64MiB"});
+  const std::string data_file = server_->data_dir() + "/blocks.dat";
+  Put("deleted", 256 * kKiB, 41);
+  Put("rewritten", 256 * kKiB, 42);
+  Put("kept", 256 * kKiB, 43);
+  ASSERT_TRUE(client_->SwapOut({"deleted", "rewritten", "kept"}).ok());
+  for (uint64_t seed : {41, 42, 43}) {
+    ASSERT_GE(FindInFile(data_file, PatternBytes(256 * kKiB, seed)), 0)
+        << "block " << seed << " is not in the data file raw";
+  }
+  ASSERT_TRUE(client_->Unregister("deleted").ok());
+  ASSERT_TRUE(client_->Write("rewritten", PatternBytes(256 * kKiB, 44)).ok());
+  ASSERT_TRUE(client_->SwapOut({"rewritten"}).ok());
+  EXPECT_LT(FindInFile(data_file, PatternBytes(256 * kKiB, 41)), 0);
+  EXPECT_LT(FindInFile(data_file, PatternBytes(256 * kKiB, 42)), 0);
+  EXPECT_GE(FindInFile(data_file, PatternBytes(256 * kKiB, 43)), 0);
+  ExpectBytes("kept", 256 * kKiB, 43);
+  ExpectBytes("rewritten", 256 * kKiB, 44);
+}
+
+}  // namespace
+}  // namespace tensorpager::testing
