@@ -4,7 +4,9 @@
 # it into podman, builds the image with it, runs the container and checks it:
 # health over gRPC (tpctl in the image and the HEALTHCHECK), a block written
 # and read back, non-root user, read-only root filesystem, the 0.0.0.0
-# defaults, /metrics, and a prompt clean exit on SIGTERM.
+# defaults, no start on 0.0.0.0 without a tenants file, health (and no block
+# RPC without a token) with docker/tenants mounted, /metrics, and a prompt
+# clean exit on SIGTERM.
 #
 #   docker/test-image.sh            as root
 # Environment:
@@ -138,16 +140,61 @@ main() {
     fail "the image does not listen on 0.0.0.0:50051 by default:\n$printed"
   grep -q '^data_dir: /var/lib/tensorpager' <<<"$printed" ||
     fail "the image's data dir is not /var/lib/tensorpager"
+  grep -q '^tenants_file: /etc/tensorpager/tenants.yaml' <<<"$printed" ||
+    fail "the image does not read /etc/tensorpager/tenants.yaml by default"
+  # Secure by default: on 0.0.0.0 with no tenants file mounted it refuses to
+  # start, and says why.
+  local refused
+  mkdir -p "$work/refused" "$work/auth-data"
+  chown 10001:10001 "$work/refused" "$work/auth-data"
+  if refused=$("${podman_cmd[@]}" run --rm --network=host "${limits[@]}" \
+       --health-interval=disable -e TENSORPAGER_GRPC_ADDRESS=0.0.0.0:0 \
+       -e TENSORPAGER_METRICS_ADDRESS=127.0.0.1:0 -v "$work/refused:/var/lib/tensorpager" \
+       "$image" 2>&1); then
+    fail "the image started without a tenants file"
+  fi
+  grep -q 'cannot read the tenants file /etc/tensorpager/tenants.yaml' <<<"$refused" ||
+    fail "no tenants file: not the expected message:\n$(tail -3 <<<"$refused")"
+  # With docker/tenants mounted (compose.yaml's tenants file) it serves
+  # 0.0.0.0; health needs no token, block RPCs do.
+  local auth=tensorpager-image-auth-$$ auth_port
+  auth_port=$(free_port)
+  "${podman_cmd[@]}" run -d --rm --name "$auth" --network=host "${limits[@]}" \
+    --read-only --tmpfs /tmp -v "$work/auth-data:/var/lib/tensorpager" \
+    -v "$repo/docker/tenants:/etc/tensorpager:ro" --health-interval=disable \
+    -e TENSORPAGER_GRPC_ADDRESS="0.0.0.0:$auth_port" \
+    -e TENSORPAGER_METRICS_ADDRESS=127.0.0.1:0 \
+    -e TENSORPAGER_TARGET="127.0.0.1:$auth_port" -e TENSORPAGER_RAM_BUDGET=64MiB \
+    "$image" >/dev/null
+  local auth_ok=0
+  for _ in $(seq 1 100); do
+    if "${podman_cmd[@]}" exec "$auth" tpctl --timeout 2s health >/dev/null 2>&1; then auth_ok=1; break; fi
+    sleep 0.3
+  done
+  if [[ $auth_ok != 1 ]]; then
+    "${podman_cmd[@]}" logs "$auth" 2>&1 | tail -20
+    "${podman_cmd[@]}" rm -f -t 0 "$auth" >/dev/null 2>&1 || true
+    fail "with docker/tenants mounted: never healthy"
+  fi
+  if "${podman_cmd[@]}" exec "$auth" tpctl status >/dev/null 2>&1; then
+    "${podman_cmd[@]}" rm -f -t 0 "$auth" >/dev/null 2>&1 || true
+    fail "with a tenants file, tpctl status without a token succeeded"
+  fi
+  "${podman_cmd[@]}" rm -f -t 0 "$auth" >/dev/null 2>&1 || true
+  log "no tenants file: refused; with one: healthy, and calls without a token refused"
 
   # Host networking shares the host's ports: free ones, not 50051/9464.
   local grpc_port metrics_port data="$work/data"
   grpc_port=$(free_port)
   metrics_port=$(free_port)
   mkdir -p "$data" && chown 10001:10001 "$data"
+  # Loopback only, where no authentication is needed: no tenants file, so
+  # tpctl in the image calls without a token.
   log "running the container (gRPC 127.0.0.1:$grpc_port, metrics $metrics_port)"
   "${podman_cmd[@]}" run -d --name "$container" --network=host "${limits[@]}" \
     --read-only --tmpfs /tmp -v "$data:/var/lib/tensorpager" \
     --health-interval=disable \
+    -e TENSORPAGER_TENANTS_FILE= \
     -e TENSORPAGER_GRPC_ADDRESS="127.0.0.1:$grpc_port" \
     -e TENSORPAGER_METRICS_ADDRESS="127.0.0.1:$metrics_port" \
     -e TENSORPAGER_TARGET="127.0.0.1:$grpc_port" \
