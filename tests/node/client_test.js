@@ -2,11 +2,13 @@
 // service loaded at run time from protos/ by @grpc/proto-loader (no code
 // generation). The test starts its own server on a free loopback port
 // (port 0 + ready file) with a temporary data dir, and stops it at the end.
+// The TLS test starts a second server of its own, with a tenants file and
+// openssl-made certificates.
 'use strict';
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -36,14 +38,16 @@ let server;
 let client;
 let target;
 
-function startServer() {
+// tensorpagerd with its files in `dir` (workdir by default) and `extraFlags`.
+function startServer(dir = workdir, extraFlags = []) {
   const binary = path.join(binaryDir, 'server', 'tensorpagerd');
-  const readyFile = path.join(workdir, 'ready');
-  const log = fs.openSync(path.join(workdir, 'server.log'), 'w');
+  const readyFile = path.join(dir, 'ready');
+  const logFile = path.join(dir, 'server.log');
+  const log = fs.openSync(logFile, 'w');
   const proc = spawn(binary, [
-    `--data_dir=${path.join(workdir, 'data')}`,
+    `--data_dir=${path.join(dir, 'data')}`,
     '--grpc_address=127.0.0.1:0', '--metrics_address=127.0.0.1:0',
-    `--ready_file=${readyFile}`, '--ram_budget=64MiB',
+    `--ready_file=${readyFile}`, '--ram_budget=64MiB', ...extraFlags,
   ], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
   return new Promise((resolve, reject) => {
@@ -51,7 +55,7 @@ function startServer() {
     const poll = () => {
       if (proc.exitCode !== null) {
         reject(new Error('tensorpagerd exited during startup:\n' +
-            fs.readFileSync(path.join(workdir, 'server.log'), 'utf8')));
+            fs.readFileSync(logFile, 'utf8')));
         return;
       }
       if (fs.existsSync(readyFile)) {
@@ -89,29 +93,29 @@ function stopServer(proc) {
 
 const deadline = () => new Date(Date.now() + 30000);
 
-function unary(method, request) {
+function unary(method, request, stub = client) {
   return new Promise((resolve, reject) => {
-    client[method](request, { deadline: deadline() },
+    stub[method](request, { deadline: deadline() },
         (err, resp) => (err ? reject(err) : resolve(resp)));
   });
 }
 
-function writeBlock(id, data) {
+function writeBlock(id, data, stub = client, namespace = '') {
   return new Promise((resolve, reject) => {
-    const call = client.WriteBlock({ deadline: deadline() },
+    const call = stub.WriteBlock({ deadline: deadline() },
         (err, resp) => (err ? reject(err) : resolve(resp)));
     for (let offset = 0; offset < data.length; offset += CHUNK) {
       const msg = { data: data.subarray(offset, offset + CHUNK) };
-      if (offset === 0) Object.assign(msg, { id, total_bytes: data.length });
+      if (offset === 0) Object.assign(msg, { namespace, id, total_bytes: data.length });
       call.write(msg);
     }
     call.end();
   });
 }
 
-function readBlock(id, offset = 0, length = 0) {
+function readBlock(id, offset = 0, length = 0, stub = client, namespace = '') {
   return new Promise((resolve, reject) => {
-    const call = client.Access({ id, offset, length }, { deadline: deadline() });
+    const call = stub.Access({ namespace, id, offset, length }, { deadline: deadline() });
     const parts = [];
     let first = null;
     call.on('data', (resp) => {
@@ -195,3 +199,116 @@ test('standard health service reports SERVING', async () => {
   stub.close();
   assert.equal(resp.status, 'SERVING');
 });
+
+// ---- Tenants and TLS: a second server of this test's own ----
+
+function opensslMissing() {
+  const r = spawnSync('openssl', ['version'], { stdio: 'ignore' });
+  return r.error || r.status !== 0 ?
+    'the openssl command is missing (apt-get install openssl); it makes ' +
+    "this test's certificates" : false;
+}
+
+function openssl(dir, args) {
+  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    throw new Error(`openssl ${args.join(' ')} failed: ` +
+        (r.error ? r.error.message : r.stderr));
+  }
+}
+
+// ca.crt/.key, and server.crt/.key signed by it for 127.0.0.1 and localhost.
+function makeCerts(dir) {
+  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+    'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=tensorpager-node-ca']);
+  const cert = (name, san) => {
+    fs.writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
+    openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+      `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
+    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt',
+      '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`,
+      '-days', '2', '-extfile', `${name}.ext`]);
+  };
+  cert('server', 'IP:127.0.0.1,DNS:localhost');
+}
+
+const sha256 = (text) => crypto.createHash('sha256').update(text).digest('hex');
+
+test('TLS with a bearer token (call credentials)', { skip: opensslMissing() },
+    async (t) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tensorpager-node-tls-'));
+      let tlsServer = null;
+      const stubs = [];
+      t.after(async () => {
+        for (const s of stubs) s.close();
+        const code = tlsServer ? await stopServer(tlsServer.proc) : 0;
+        fs.rmSync(dir, { recursive: true, force: true });
+        assert.equal(code, 0, 'the TLS tensorpagerd exits cleanly on SIGTERM');
+      });
+
+      makeCerts(dir);
+      const token = `tok-node-${crypto.randomBytes(16).toString('hex')}`;
+      const tenantsFile = path.join(dir, 'tenants.yaml');
+      fs.writeFileSync(tenantsFile, [
+        'tenants:',
+        '  - name: a',
+        '    role: client',
+        '    namespaces: [a, "a/*"]',
+        `    tokens: ["sha256:${sha256(token)}"]`,
+        '  - name: root',
+        '    role: admin',
+        '    namespaces: ["*"]',
+        `    tokens: ["sha256:${sha256(`admin-${token}`)}"]`,
+        '',
+      ].join('\n'));
+      tlsServer = await startServer(dir, [
+        `--tenants_file=${tenantsFile}`,
+        `--tls_cert_file=${path.join(dir, 'server.crt')}`,
+        `--tls_key_file=${path.join(dir, 'server.key')}`,
+      ]);
+      const tlsTarget = `127.0.0.1:${tlsServer.port}`;
+      const ca = fs.readFileSync(path.join(dir, 'ca.crt'));
+      const bearer = grpc.credentials.createFromMetadataGenerator(
+          (_params, callback) => {
+            const md = new grpc.Metadata();
+            md.add('authorization', `Bearer ${token}`);
+            callback(null, md);
+          });
+      // The certificate's DNS name as the TLS server name (node warns about
+      // an IP address there); its IP SAN covers the connection itself.
+      const options = { 'grpc.ssl_target_name_override': 'localhost' };
+      const authed = new tp.TensorPager(tlsTarget,
+          grpc.credentials.combineChannelCredentials(
+              grpc.credentials.createSsl(ca), bearer), options);
+      const anonymous = new tp.TensorPager(tlsTarget,
+          grpc.credentials.createSsl(ca), options);
+      stubs.push(authed, anonymous);
+      await new Promise((resolve, reject) =>
+        authed.waitForReady(deadline(), (err) => (err ? reject(err) : resolve())));
+
+      const data = crypto.randomBytes(CHUNK + 5);
+      const reg = await unary('RegisterBlock',
+          { namespace: 'a', id: 'node-tls', size_bytes: data.length }, authed);
+      assert.equal(reg.block.tier, 'TIER_EMPTY');
+      const written = await writeBlock('node-tls', data, authed, 'a');
+      assert.equal(written.bytes_written, data.length);
+      const block = (await unary('GetBlock', { namespace: 'a', id: 'node-tls' }, authed)).block;
+      assert.equal(block.size_bytes, data.length);
+      assert.equal(block.tier, 'TIER_RAM');
+      const back = await readBlock('node-tls', 0, 0, authed, 'a');
+      assert.ok(back.data.equals(data), 'same bytes back over TLS');
+      assert.equal((await unary('Status', {}, authed)).tenant, 'a');
+
+      // The same calls without the token: UNAUTHENTICATED (16), saying what
+      // to send.
+      const isUnauthenticated = (err) =>
+        err.code === grpc.status.UNAUTHENTICATED && err.code === 16 &&
+        /Bearer/.test(err.details);
+      await assert.rejects(unary('GetBlock', { namespace: 'a', id: 'node-tls' }, anonymous),
+          isUnauthenticated);
+      await assert.rejects(unary('RegisterBlock',
+          { namespace: 'a', id: 'node-tls-2', size_bytes: 8 }, anonymous), isUnauthenticated);
+      await assert.rejects(unary('Status', {}, anonymous), isUnauthenticated);
+
+      await unary('UnregisterBlock', { namespace: 'a', id: 'node-tls' }, authed);
+    });
