@@ -231,7 +231,11 @@ absl::StatusOr<TenantTable> TenantTable::Load(const std::string& path) {
   if (!in) {
     return absl::NotFoundError(
         absl::StrCat("cannot read the tenants file ", path,
-                     "; check --tenants_file and the file's permissions"));
+                     "; check --tenants_file (or TENSORPAGER_TENANTS_FILE, or "
+                     "tenants_file: in the --config file) and the file's "
+                     "permissions. Set it empty to run without "
+                     "authentication (loopback only, or with "
+                     "--allow_insecure)"));
   }
   std::stringstream text;
   text << in.rdbuf();
