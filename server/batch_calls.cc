@@ -143,7 +143,8 @@ absl::Status BatchCalls::Lookup(const v1::LookupRequest& request,
 absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
                              SharedRanges& ranges,
                              v1::PutBlocksResponse* response,
-                             const std::vector<Pieces>* received) {
+                             const std::vector<Pieces>* received,
+                             const AdmitNew& admit_new) {
   if (absl::Status s = storage::ValidateNamespace(request.namespace_());
       !s.ok())
     return s;
@@ -213,7 +214,7 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
             absl::StrCat("put of ", key->ToString(),
                          " carries no bytes; set data or shared"));
       }
-      return PutOne(*key, b, bytes, durable, result);
+      return PutOne(*key, b, bytes, durable, admit_new, result);
     }();
     SetStatus(status, result->mutable_status());
     if (!status.ok()) ++failed;
@@ -225,7 +226,8 @@ absl::Status BatchCalls::Put(const v1::PutBlocksRequest& request,
 absl::Status BatchCalls::PutOne(
     const storage::BlockKey& key, const v1::PutBlock& block,
     absl::Span<const absl::Span<const std::byte>> bytes,
-    std::optional<bool> durable, v1::PutResult* result) {
+    std::optional<bool> durable, const AdmitNew& admit_new,
+    v1::PutResult* result) {
   uint64_t carried = 0;
   for (const auto& piece : bytes) carried += piece.size();
   const uint64_t size = block.size_bytes() != 0 ? block.size_bytes() : carried;
@@ -244,6 +246,9 @@ absl::Status BatchCalls::PutOne(
   bool created = false;
   absl::StatusOr<storage::BlockInfo> existing = store_->Get(key);
   if (absl::IsNotFound(existing.status())) {
+    if (admit_new) {
+      if (absl::Status s = admit_new(size); !s.ok()) return s;
+    }
     absl::StatusOr<storage::BlockInfo> registered =
         store_->Register(key, *attrs);
     if (registered.ok()) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -72,9 +73,13 @@ class BatchCalls {
   // Blocks whose bytes came in the message: in their data fields, or,
   // with `received`, left where gRPC received them (block i's bytes are
   // (*received)[i], in pieces; put_blocks_wire.h).
+  // `admit_new`, when set, is asked before a put creates a block of that
+  // many bytes (the caller's quota); its error fails that block alone.
+  using AdmitNew = std::function<absl::Status(uint64_t size_bytes)>;
   absl::Status Put(const v1::PutBlocksRequest& request, SharedRanges& ranges,
                    v1::PutBlocksResponse* response,
-                   const std::vector<Pieces>* received);
+                   const std::vector<Pieces>* received,
+                   const AdmitNew& admit_new = {});
   // A get without destinations sends its bytes back in the reply: into
   // `inline_bytes`, one per result; a transport that gives none (the
   // ring) takes destinations only.
@@ -97,7 +102,8 @@ class BatchCalls {
   // unregisters it again when it created it and the write failed.
   absl::Status PutOne(const storage::BlockKey& key, const v1::PutBlock& block,
                       absl::Span<const absl::Span<const std::byte>> bytes,
-                      std::optional<bool> durable, v1::PutResult* result);
+                      std::optional<bool> durable, const AdmitNew& admit_new,
+                      v1::PutResult* result);
 
   storage::BlockStore* store_;
   DataPath* data_path_;

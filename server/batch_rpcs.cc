@@ -107,8 +107,8 @@ grpc::Status TensorPagerService::StreamedPutBlocks(
   }
   v1::PutBlocksResponse response;
   LeasedRanges ranges(segments_, peers_, context->peer(), caller);
-  if (absl::Status s =
-          batches_.Put(request.request, ranges, &response, &request.data);
+  if (absl::Status s = batches_.Put(request.request, ranges, &response,
+                                    &request.data, AdmitNewFor(caller));
       !s.ok()) {
     return ToGrpc(s);
   }

@@ -47,6 +47,38 @@ grpc::Status TensorPagerService::AdmitAdmin(grpc::ServerContext* context,
                    who->tenant_name(), "' is a client"));
 }
 
+absl::Status TensorPagerService::AdmitNewBlock(const auth::Caller& caller,
+                                               uint64_t size_bytes) {
+  const auth::Tenant* tenant = caller.tenant();
+  if (tenant == nullptr || (!tenant->quota.blocks && !tenant->quota.bytes)) {
+    return absl::OkStatus();
+  }
+  // Concurrent creations may each pass before either counts: a tenant can
+  // overshoot by the blocks it creates at the same moment, no more.
+  const storage::NamespaceUsage used = store_->SumUsage(
+      [tenant](absl::string_view ns) { return tenant->MayUse(ns); });
+  auto refuse = [&](absl::string_view what, uint64_t has, uint64_t limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tenant '", tenant->name, "' holds ", has, " ", what, " and its quota ",
+        "(quota.", what, " in the tenants file) is ", limit,
+        "; free some (UnregisterBlocks, tpctl rm --prefix) or ask the "
+        "operator to raise it"));
+  };
+  if (tenant->quota.blocks && used.blocks + 1 > *tenant->quota.blocks) {
+    return refuse("blocks", used.blocks, *tenant->quota.blocks);
+  }
+  if (tenant->quota.bytes && used.bytes + size_bytes > *tenant->quota.bytes) {
+    return refuse("bytes", used.bytes, *tenant->quota.bytes);
+  }
+  return absl::OkStatus();
+}
+
+BatchCalls::AdmitNew TensorPagerService::AdmitNewFor(
+    const auth::Caller& caller) {
+  if (caller.tenant() == nullptr) return {};
+  return [this, caller](uint64_t size) { return AdmitNewBlock(caller, size); };
+}
+
 void TensorPagerService::FillTenantShares(const auth::Caller& caller,
                                           v1::StatusResponse* response) {
   if (!auth_->enabled()) return;

@@ -140,7 +140,8 @@ shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
     if (!parse(*in)) return completion;
     completion.status = NamespaceAllowed(owner, in->namespace_());
     if (!completion.status.ok()) return completion;
-    completion.status = batches_.Put(*in, ranges, out, nullptr);
+    completion.status =
+        batches_.Put(*in, ranges, out, nullptr, AdmitNewFor(owner));
     reply = out;
   } else {
     auto* in = Arena::CreateMessage<v1::GetBlocksRequest>(&arena);

@@ -94,7 +94,9 @@ std::string TensorPagerService::CallerOf(grpc::ServerContext* context) {
 grpc::Status TensorPagerService::RegisterBlock(
     grpc::ServerContext* context, const v1::RegisterBlockRequest* request,
     v1::RegisterBlockResponse* response) {
-  if (grpc::Status s = Admit(context, request->namespace_()); !s.ok()) {
+  auth::Caller caller;
+  if (grpc::Status s = Admit(context, request->namespace_(), &caller);
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<storage::BlockKey> key =
@@ -103,6 +105,12 @@ grpc::Status TensorPagerService::RegisterBlock(
   absl::StatusOr<storage::BlockAttributes> attrs =
       AttributesFromRequest(*request);
   if (!attrs.ok()) return ToGrpc(attrs.status());
+  // An existing block costs nothing more (its registration fails below).
+  if (!store_->Get(*key).ok()) {
+    if (absl::Status s = AdmitNewBlock(caller, attrs->size_bytes); !s.ok()) {
+      return ToGrpc(s);
+    }
+  }
   absl::StatusOr<storage::BlockInfo> info =
       store_->Register(*key, *std::move(attrs));
   if (!info.ok()) return ToGrpc(info.status());

@@ -156,6 +156,10 @@ class TensorPagerService final : public v1::TensorPager::Service {
   // the caller into `caller` when given.
   grpc::Status Admit(grpc::ServerContext* context, absl::string_view ns,
                      auth::Caller* caller = nullptr);
+  // RESOURCE_EXHAUSTED, naming the quota, when a new block of `size_bytes`
+  // would take the caller's tenant past its quota.
+  absl::Status AdmitNewBlock(const auth::Caller& caller, uint64_t size_bytes);
+  BatchCalls::AdmitNew AdmitNewFor(const auth::Caller& caller);
   // PERMISSION_DENIED unless the caller is an admin (`what`: the call).
   grpc::Status AdmitAdmin(grpc::ServerContext* context, absl::string_view what);
   // Status with authentication on: the caller's tenant; a client's share

@@ -147,6 +147,7 @@ struct ListPage {
 // What one namespace holds (tenants are made of namespaces).
 struct NamespaceUsage {
   uint64_t blocks = 0;
+  uint64_t bytes = 0;           // every block's size, wherever it is
   uint64_t blocks_in_ram = 0;   // RAM or RAM_AND_DISK
   uint64_t blocks_on_disk = 0;  // DISK or RAM_AND_DISK
   uint64_t ram_bytes = 0;
@@ -277,6 +278,9 @@ class BlockStore {
   // Every namespace that holds blocks, with its usage (kept as blocks
   // change, like Stats).
   absl::flat_hash_map<std::string, NamespaceUsage> UsageByNamespace() const;
+  // The sum over the namespaces `include` picks.
+  NamespaceUsage SumUsage(
+      const std::function<bool(absl::string_view ns)>& include) const;
   // A buffer for a block's bytes, recycled from blocks that left RAM when
   // one of the same size is free (see BufferPool).
   base::AlignedBuffer NewBuffer(uint64_t size) { return buffers_->Take(size); }

@@ -133,6 +133,7 @@ void BlockStore::CountNamespace(const Entry& e, Tier tier, int sign) {
   const uint64_t one = static_cast<uint64_t>(static_cast<int64_t>(sign));
   const uint64_t size = e.attrs.size_bytes * one;
   n.blocks += one;
+  n.bytes += size;
   if (tier == Tier::kRam || tier == Tier::kRamAndDisk) {
     n.blocks_in_ram += one;
     n.ram_bytes += size;
@@ -148,6 +149,22 @@ absl::flat_hash_map<std::string, NamespaceUsage> BlockStore::UsageByNamespace()
     const {
   ReaderMutexLock lock(&mu_);
   return tally_.by_namespace;
+}
+
+NamespaceUsage BlockStore::SumUsage(
+    const std::function<bool(absl::string_view ns)>& include) const {
+  NamespaceUsage sum;
+  ReaderMutexLock lock(&mu_);
+  for (const auto& [ns, u] : tally_.by_namespace) {
+    if (!include(ns)) continue;
+    sum.blocks += u.blocks;
+    sum.bytes += u.bytes;
+    sum.blocks_in_ram += u.blocks_in_ram;
+    sum.blocks_on_disk += u.blocks_on_disk;
+    sum.ram_bytes += u.ram_bytes;
+    sum.disk_bytes += u.disk_bytes;
+  }
+  return sum;
 }
 
 StoreStats BlockStore::Stats() const {

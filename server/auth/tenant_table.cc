@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "storage/base/block_key.h"
+#include "storage/base/byte_size.h"
 
 namespace tensorpager::server::auth {
 namespace {
@@ -62,6 +63,43 @@ absl::Status Claim(absl::flat_hash_map<Key, const Tenant*>& owners,
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> Count(const std::string& text) {
+  uint64_t n = 0;
+  if (!absl::SimpleAtoi(text, &n)) {
+    return absl::InvalidArgumentError("not a whole number");
+  }
+  return n;
+}
+
+// quota: {blocks: N, bytes: SIZE}; a missing key is no limit.
+absl::Status ParseQuota(const YAML::Node& node, const std::string& who,
+                        TenantQuota* quota) {
+  if (!node) return absl::OkStatus();
+  if (!node.IsMap()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        who, ": quota is a mapping, e.g. {blocks: 100000, bytes: 64GiB}"));
+  }
+  for (const auto& kv : node) {
+    const std::string key = kv.first.Scalar();
+    const std::string text = kv.second.Scalar();
+    absl::StatusOr<uint64_t> value;
+    if (key == "bytes") {
+      value = base::ParseByteSize(text);
+    } else if (key == "blocks") {
+      value = Count(text);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, ": unknown quota '", key, "'; quotas are blocks and bytes"));
+    }
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, ": quota ", key, " '", text, "': ", value.status().message()));
+    }
+    (key == "bytes" ? quota->bytes : quota->blocks) = *value;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool Tenant::MayUse(absl::string_view ns) const {
@@ -108,8 +146,8 @@ absl::StatusOr<TenantTable> TenantTable::Parse(absl::string_view yaml,
                      ": expected a 'tenants:' list (see tensorpagerd --help, "
                      "--tenants_file)"));
   }
-  static const std::set<std::string> kKeys = {"name",   "role", "namespaces",
-                                              "tokens", "uids", "tls_sans"};
+  static const std::set<std::string> kKeys = {
+      "name", "role", "namespaces", "tokens", "uids", "tls_sans", "quota"};
   TenantTable table;
   std::set<std::string> names;
   for (const YAML::Node& entry : root["tenants"]) {
@@ -124,8 +162,8 @@ absl::StatusOr<TenantTable> TenantTable::Parse(absl::string_view yaml,
       if (!kKeys.count(kv.first.Scalar())) {
         return absl::InvalidArgumentError(absl::StrCat(
             where, ": unknown key '", kv.first.Scalar(),
-            "'; a tenant has name, role, namespaces, tokens, uids and "
-            "tls_sans"));
+            "'; a tenant has name, role, namespaces, tokens, uids, tls_sans "
+            "and quota"));
       }
     }
     auto tenant = std::make_shared<Tenant>();
@@ -170,6 +208,10 @@ absl::StatusOr<TenantTable> TenantTable::Parse(absl::string_view yaml,
       }
     }
     tenant->namespaces = *std::move(namespaces);
+    if (absl::Status s = ParseQuota(entry["quota"], who, &tenant->quota);
+        !s.ok()) {
+      return s;
+    }
 
     absl::StatusOr<std::vector<std::string>> tokens =
         Scalars(entry["tokens"], who + " tokens");

@@ -8,6 +8,7 @@
 //       tokens: ["sha256:<64 hex digits>"]   # hashes of bearer tokens
 //       uids: [1000]                  # local users (loopback, Unix socket)
 //       tls_sans: [engine-a.example.com]    # client certificates' SANs
+//       quota: {blocks: 100000, bytes: 64GiB}   # optional
 //
 // The server keeps only hashes of tokens. A namespace pattern is a name,
 // or a prefix ending in "*" ("*" alone: every namespace); "default" is
@@ -19,6 +20,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,10 +35,18 @@ enum class Role {
   kAdmin,   // also SetPolicy, Swap by target_bytes, every tenant's Status
 };
 
+// What a tenant's namespaces may hold at most: registered blocks, and
+// their bytes wherever they are (RAM or NVMe). Unset: no limit.
+struct TenantQuota {
+  std::optional<uint64_t> blocks;
+  std::optional<uint64_t> bytes;
+};
+
 struct Tenant {
   std::string name;
   Role role = Role::kClient;
   std::vector<std::string> namespaces;  // patterns, see above
+  TenantQuota quota;
 
   // Whether requests naming `ns` ("" is "default") are this tenant's.
   bool MayUse(absl::string_view ns) const;

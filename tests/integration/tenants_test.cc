@@ -32,6 +32,7 @@ std::string TenantsYaml(absl::string_view token_a, absl::string_view token_b) {
       "\"]\n"
       "  - name: b\n"
       "    namespaces: [b]\n"
+      "    quota: {blocks: 3, bytes: 64KiB}\n"
       "    tokens: [\"",
       TokenHash(token_b),
       "\"]\n"
@@ -209,6 +210,43 @@ TEST_P(TenantsTest, EachTenantWorksInItsOwnNamespacesAndSeesItsShare) {
   absl::StatusOr<v1::ListBlocksResponse> listed = ops->List(list);
   ASSERT_TRUE(listed.ok()) << listed.status();
   EXPECT_EQ(listed->blocks_size(), 2);
+}
+
+TEST_P(TenantsTest, QuotaIsResourceExhaustedUntilBlocksAreFreed) {
+  std::unique_ptr<Client> b = Connect("tok-b");
+  ASSERT_NE(b, nullptr);
+  const std::string page = PatternBytes(1000, 5);
+  std::vector<PutItem> items;
+  for (const char* id : {"p0", "p1", "p2", "p3"})
+    items.push_back(Item(id, page));
+  auto put = b->PutBatch("b", items);
+  ASSERT_TRUE(put.ok()) << put.status();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE((*put)[i].status.ok());
+  // The fourth block is past quota.blocks: it alone fails, and names it.
+  EXPECT_EQ((*put)[3].status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE((*put)[3].status.message().find("quota.blocks"), std::string::npos)
+      << (*put)[3].status;
+  EXPECT_EQ(b->Register(BlockSpec(BlockName("b", "r"), 10)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // Overwriting a block it has costs nothing more.
+  ASSERT_TRUE(b->PutBatch("b", {Item("p0", PatternBytes(1000, 6))}).ok());
+  EXPECT_FALSE(b->Get(BlockName("b", "p3")).ok());
+  // Freed blocks make room again; bytes count too.
+  ASSERT_TRUE(b->UnregisterBatch("b", {"p1", "p2"}).ok());
+  const std::string big = PatternBytes((64 << 10) - 500, 7);
+  auto too_big = b->PutBatch("b", {Item("big", big)});
+  ASSERT_TRUE(too_big.ok());
+  EXPECT_EQ((*too_big)[0].status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE((*too_big)[0].status.message().find("quota.bytes"),
+            std::string::npos)
+      << (*too_big)[0].status;
+  auto fits = b->PutBatch("b", {Item("p3", page)});
+  ASSERT_TRUE(fits.ok());
+  EXPECT_TRUE((*fits)[0].status.ok()) << (*fits)[0].status;
+  // Another tenant is not held back by b's quota.
+  auto a_put = client_->PutBatch("a", {Item("big", big)});
+  ASSERT_TRUE(a_put.ok());
+  EXPECT_TRUE((*a_put)[0].status.ok());
 }
 
 TEST_P(TenantsTest, RevokedTokenStopsWorkingWithoutARestart) {

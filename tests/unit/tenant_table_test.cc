@@ -23,6 +23,7 @@ tenants:
     role: admin
     namespaces: ["*"]
     tls_sans: [ops.example.com]
+    quota: {blocks: 1000, bytes: 2GiB}
 )");
   absl::StatusOr<TenantTable> table = TenantTable::Parse(yaml, "t.yaml");
   ASSERT_TRUE(table.ok()) << table.status();
@@ -37,6 +38,9 @@ tenants:
   const Tenant* ops = table->BySan("ops.example.com");
   ASSERT_NE(ops, nullptr);
   EXPECT_EQ(ops->role, Role::kAdmin);
+  EXPECT_EQ(ops->quota.blocks, 1000u);
+  EXPECT_EQ(ops->quota.bytes, 2ull << 30);
+  EXPECT_FALSE(a->quota.blocks.has_value());
 
   EXPECT_TRUE(a->MayUse("team-a"));
   EXPECT_TRUE(a->MayUse("team-a/conv7"));
@@ -83,6 +87,12 @@ TEST(TenantTableTest, MistakesAreNamedWithTheirLine) {
        " {name: b, namespaces: [b], uids: [7]}]",
        "uid 7 is listed for both"},
       {"tenants: [", "not YAML"},
+      {"tenants: [{name: a, namespaces: [a], uids: [1], quota: {ram: 1}}]",
+       "unknown quota 'ram'"},
+      {"tenants: [{name: a, namespaces: [a], uids: [1], quota: {blocks: x}}]",
+       "quota blocks 'x'"},
+      {"tenants: [{name: a, namespaces: [a], uids: [1], quota: 7}]",
+       "quota is a mapping"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<TenantTable> table = TenantTable::Parse(c.yaml, "f.yaml");
