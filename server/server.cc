@@ -261,6 +261,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   if (!c.metrics_address.empty()) {
     metrics::MetricsHttpServerOptions mo;
     mo.address = c.metrics_address;
+    if (c.metrics_require_token) {
+      mo.authorize = [auth = server->auth_.get()](absl::string_view header) {
+        auth::Credentials credentials;
+        credentials.authorization = std::string(header);
+        absl::StatusOr<auth::Caller> caller = auth->Authenticate(credentials);
+        return caller.ok() && caller->admin();
+      };
+    }
     absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> http =
         metrics::MetricsHttpServer::Start(&server->metrics_->registry(), mo);
     if (!http.ok()) {

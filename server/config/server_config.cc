@@ -107,6 +107,10 @@ ABSL_FLAG(bool, allow_insecure, false,
           "--tenants_file, no --tls_client_ca_file): anyone who reaches the "
           "port may read, overwrite and delete every block. Without it such "
           "a server refuses to start.");
+ABSL_FLAG(bool, metrics_require_token, false,
+          "Answer /metrics only with 'Authorization: Bearer <token>' of an "
+          "admin tenant of --tenants_file (Prometheus: "
+          "authorization.credentials_file); others get 401.");
 ABSL_FLAG(std::string, profile, "auto",
           "Hardware profile whose defaults apply to settings not given "
           "explicitly: auto (detected from the data dir's drive, RAM and "
@@ -311,6 +315,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   c.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   c.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
+  c.metrics_require_token = absl::GetFlag(FLAGS_metrics_require_token);
   if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
   return c;
 }
@@ -334,6 +339,11 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         "--tls_client_ca_file needs TLS: give --tls_cert_file and "
         "--tls_key_file too");
+  }
+  if (c.metrics_require_token && c.tenants_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--metrics_require_token checks admin tenants' tokens: give "
+        "--tenants_file too");
   }
   if (!IsLoopbackAddress(c.grpc_address) && c.tenants_file.empty() &&
       c.tls_client_ca_file.empty() && !c.allow_insecure) {

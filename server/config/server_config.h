@@ -88,6 +88,8 @@ struct ServerConfig {
   std::string tls_key_file;
   std::string tls_client_ca_file;
   bool allow_insecure = false;
+  // /metrics answers only scrapes with an admin tenant's bearer token.
+  bool metrics_require_token = false;
 };
 
 // Whether a --grpc_address serves this host only (127.x, [::1],

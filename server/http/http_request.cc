@@ -65,8 +65,18 @@ absl::StatusOr<HttpRequest> ParseRequestLine(absl::string_view head) {
     return absl::InvalidArgumentError("malformed version in request line");
   }
   const absl::string_view target = parts[1];
-  return HttpRequest{std::string(parts[0]),
-                     std::string(target.substr(0, target.find('?')))};
+  HttpRequest request{std::string(parts[0]),
+                      std::string(target.substr(0, target.find('?'))), ""};
+  for (absl::string_view header :
+       absl::StrSplit(head.substr(head.find('\n') + 1), '\n')) {
+    const size_t colon = header.find(':');
+    if (colon == absl::string_view::npos) continue;
+    if (absl::EqualsIgnoreCase(header.substr(0, colon), "authorization")) {
+      request.authorization =
+          std::string(absl::StripAsciiWhitespace(header.substr(colon + 1)));
+    }
+  }
+  return request;
 }
 
 }  // namespace tensorpager::http

@@ -17,6 +17,8 @@ namespace tensorpager::http {
 struct HttpRequest {
   std::string method;  // as sent; methods are case-sensitive
   std::string path;    // the target without its query string
+  // The Authorization header's value; empty when there is none.
+  std::string authorization;
 };
 
 // The length of the request head (request line and headers, through the
@@ -24,7 +26,8 @@ struct HttpRequest {
 // CRLF and, as RFC 9112 allows, bare LF line ends.
 std::optional<size_t> RequestHeadLength(absl::string_view data);
 
-// Parses the request line of a complete head: INVALID_ARGUMENT (answer
+// Parses the request line of a complete head, and the Authorization header
+// (the only one the server reads): INVALID_ARGUMENT (answer
 // 400) for a malformed line or a target that is not a path, UNIMPLEMENTED
 // (answer 505) for an HTTP version other than 1.0 and 1.1.
 absl::StatusOr<HttpRequest> ParseRequestLine(absl::string_view head);

@@ -10,6 +10,8 @@ absl::string_view ReasonPhrase(int status) {
       return "OK";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
     case 404:
       return "Not Found";
     case 405:
@@ -35,6 +37,10 @@ std::string SerializeResponse(const HttpResponse& response, bool head_only) {
                                  "\r\nConnection: close\r\n");
   if (!response.allow.empty()) {
     absl::StrAppend(&out, "Allow: ", response.allow, "\r\n");
+  }
+  if (!response.www_authenticate.empty()) {
+    absl::StrAppend(&out, "WWW-Authenticate: ", response.www_authenticate,
+                    "\r\n");
   }
   out.append("\r\n");
   if (!head_only) out.append(response.body);

@@ -15,6 +15,8 @@ struct HttpResponse {
   std::string body;
   // Sent as an Allow header when not empty (405 responses).
   std::string allow;
+  // Sent as a WWW-Authenticate header when not empty (401 responses).
+  std::string www_authenticate;
 };
 
 // "OK", "Not Found", ... for the codes this server sends.

@@ -21,7 +21,8 @@ constexpr absl::string_view kIndexPage =
     "<p>Prometheus metrics: <a href=\"/metrics\">/metrics</a></p>\n"
     "</body></html>\n";
 
-HttpResponse Route(const HttpRequest& request, const Registry& registry) {
+HttpResponse Route(const HttpRequest& request, const Registry& registry,
+                   const MetricsHttpServerOptions& options) {
   HttpResponse response;
   const bool known = request.path == "/metrics" || request.path == "/";
   if (!known) {
@@ -35,6 +36,16 @@ HttpResponse Route(const HttpRequest& request, const Registry& registry) {
     response.allow = "GET, HEAD";
     response.body = absl::StrCat(request.method, " is not allowed on ",
                                  request.path, "; use GET\n");
+    return response;
+  }
+  if (options.authorize && request.path == "/metrics" &&
+      !options.authorize(request.authorization)) {
+    response.status = 401;
+    response.www_authenticate = "Bearer";
+    response.body =
+        "/metrics needs 'Authorization: Bearer <token>' with an admin "
+        "tenant's token (--metrics_require_token; Prometheus: "
+        "authorization.credentials_file)\n";
     return response;
   }
   if (request.path == "/") {
@@ -70,8 +81,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
       .name = "metrics server"};
   absl::StatusOr<std::unique_ptr<http::HttpServer>> http =
       http::HttpServer::Start(std::move(http_options),
-                              [registry](const HttpRequest& request) {
-                                return Route(request, *registry);
+                              [registry, options](const HttpRequest& request) {
+                                return Route(request, *registry, options);
                               });
   if (!http.ok()) return http.status();
   return std::unique_ptr<MetricsHttpServer>(

@@ -8,6 +8,7 @@
 #define TENSORPAGER_SERVER_METRICS_METRICS_HTTP_SERVER_H_
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,6 +28,9 @@ struct MetricsHttpServerOptions {
   absl::Duration io_timeout = absl::Seconds(10);
   size_t max_request_bytes = 8 * 1024;
   int max_connections = 64;
+  // Set: a scrape of /metrics must carry an Authorization header this
+  // accepts ("Bearer <token>"); others get 401.
+  std::function<bool(absl::string_view authorization)> authorize = nullptr;
 };
 
 class MetricsHttpServer {

@@ -15,6 +15,7 @@
 #include "server/auth/tenant_table.h"
 #include "tests/integration/pager_fixture.h"
 #include "tests/integration/run_command.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tensorpager::testing {
@@ -272,6 +273,27 @@ TEST_P(TenantsTest, RevokedTokenStopsWorkingWithoutARestart) {
   ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_TRUE(b2->Status().ok());
+}
+
+TEST_P(TenantsTest, MetricsCanRequireAnAdminToken) {
+  if (GetParam()) GTEST_SKIP() << "the metrics endpoint has one path";
+  ServerProcess::Options o;
+  o.flags = {"--tenants_file=" + tenants_, "--metrics_require_token"};
+  auto guarded = ServerProcess::Start(o);
+  ASSERT_TRUE(guarded.ok()) << guarded.status();
+  const int port = (*guarded)->metrics_port();
+  auto none = HttpGet(port, "/metrics");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->status, 401);
+  EXPECT_NE(none->body.find("admin tenant"), std::string::npos) << none->body;
+  EXPECT_EQ(HttpGet(port, "/metrics", "Bearer tok-a")->status, 401);
+  EXPECT_EQ(HttpGet(port, "/metrics", "Bearer wrong")->status, 401);
+  auto admin = HttpGet(port, "/metrics", "Bearer tok-ops");
+  ASSERT_TRUE(admin.ok());
+  EXPECT_EQ(admin->status, 200);
+  EXPECT_NE(admin->body.find("tensorpager_"), std::string::npos);
+  // Without the flag the endpoint stays open (the default).
+  EXPECT_EQ(HttpGet(server_->metrics_port(), "/metrics")->status, 200);
 }
 
 TEST_P(TenantsTest, TpctlProvesItsTenantWithATokenFile) {

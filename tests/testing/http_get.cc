@@ -12,7 +12,8 @@
 
 namespace tensorpager::testing {
 
-absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path) {
+absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
+                                     const std::string& authorization) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket failed");
   sockaddr_in addr{};
@@ -26,7 +27,11 @@ absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path) {
     return absl::UnavailableError(absl::StrCat("nothing listens on ", port));
   }
   const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
+                   authorization.empty()
+                       ? ""
+                       : absl::StrCat("Authorization: ", authorization, "\r\n"),
+                   "\r\n");
   if (::write(fd, request.data(), request.size()) !=
       static_cast<ssize_t>(request.size())) {
     ::close(fd);

@@ -14,7 +14,9 @@ struct HttpResponse {
 };
 
 // GET http://127.0.0.1:`port``path`; UNAVAILABLE when nothing listens.
-absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path);
+// A non-empty `authorization` is sent as the Authorization header.
+absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
+                                     const std::string& authorization = "");
 
 // A port nothing listens on right now (the kernel's pick, released).
 int FreePort();
