@@ -59,7 +59,8 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
   if (!io.ok()) return io.status();
   store->disk_ = std::make_unique<DiskTier>(
       DiskTierOptions{store->options_.max_swap_bytes,
-                      store->options_.file_growth_bytes},
+                      store->options_.file_growth_bytes,
+                      store->options_.encryption_keys},
       *std::move(io), store->buffers_, store->swap_pool_.get());
   if (absl::Status s = store->Recover(); !s.ok()) return s;
   if (store->options_.prefetch_depth > 0) {

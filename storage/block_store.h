@@ -91,6 +91,8 @@ struct BlockStoreOptions {
   // Accessing member i of a sequence swaps in members i+1 .. i+depth that
   // are only on disk, ahead of use, when the RAM tier has room (0: off).
   uint32_t prefetch_depth = 2;
+  // Set: the NVMe tier's copies are encrypted (storage/encryption.h).
+  std::shared_ptr<const KeyRing> encryption_keys;
   StoreObserver* observer = nullptr;  // not owned, may be null
 };
 

@@ -1,12 +1,14 @@
 #include "storage/disk_tier.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "storage/base/log.h"
 #include "storage/checksum.h"
+#include "storage/encryption.h"
 
 namespace tensorpager::storage {
 
@@ -17,6 +19,8 @@ void DiskCopy::ToRecord(BlockRecordProto* r) const {
   r->set_stored_bytes(stored_bytes);
   r->set_codec(codec);
   r->set_stored_checksum(stored_checksum);
+  r->set_key_id(key_id);
+  r->set_nonce(nonce);
 }
 
 void DiskCopy::ClearRecord(BlockRecordProto* r) {
@@ -26,6 +30,8 @@ void DiskCopy::ClearRecord(BlockRecordProto* r) {
   r->clear_stored_bytes();
   r->clear_codec();
   r->clear_stored_checksum();
+  r->clear_key_id();
+  r->clear_nonce();
 }
 
 std::optional<DiskCopy> DiskCopy::FromRecord(const BlockRecordProto& r) {
@@ -35,6 +41,8 @@ std::optional<DiskCopy> DiskCopy::FromRecord(const BlockRecordProto& r) {
   copy.stored_bytes = r.stored_bytes();
   copy.stored_checksum = r.stored_checksum();
   copy.codec = r.codec().empty() ? "none" : r.codec();
+  copy.key_id = r.key_id();
+  copy.nonce = r.nonce();
   return copy;
 }
 
@@ -94,16 +102,18 @@ void DiskTier::Write(absl::Span<const Source> sources,
   } else if (any_codec) {
     images[0] = Compress(sources[0]);
   }
-  // Then one batch of writes: the engine keeps its queue full from this
-  // thread, with no thread hop or wake-up per block.
-  std::vector<IoRequest> writes;
-  std::vector<size_t> writer;
+  // Then extents, and with encryption the sealed images (each in a buffer
+  // of the pool: the source is the block's immutable RAM copy).
+  const KeyRing* keys = options_.keys.get();
+  std::vector<base::AlignedBuffer> sealed(sources.size());
+  std::vector<size_t> planned;
   for (size_t i = 0; i < sources.size(); ++i) {
     const base::AlignedBuffer& stored =
         images[i] ? images[i]->bytes : *sources[i].data;
     // The image's own size, not its buffer's: a compressed image sits in
     // a buffer sized for the worst case, and its extent is what it saves.
-    const uint64_t length = base::AlignUp(std::max<uint64_t>(stored.size(), 1));
+    const uint64_t on_disk = stored.size() + (keys ? kGcmTagBytes : 0);
+    const uint64_t length = base::AlignUp(std::max<uint64_t>(on_disk, 1));
     absl::StatusOr<Extent> extent = Allocate(length);
     if (!extent.ok()) {
       copies[i] = extent.status();
@@ -118,18 +128,66 @@ void DiskTier::Write(absl::Span<const Source> sources,
     } else {
       copy.stored_checksum = sources[i].checksum;
     }
+    if (keys != nullptr) {
+      copy.key_id = keys->current().id;
+      copy.nonce = NewNonce();
+      sealed[i] = buffers_->Take(on_disk);
+      if (!sealed[i].ok()) {
+        Free(copy.extent);
+        copies[i] = absl::ResourceExhaustedError(absl::StrCat(
+            "out of host memory allocating ", on_disk, " bytes to encrypt"));
+        continue;
+      }
+    }
     copies[i] = std::move(copy);
+    planned.push_back(i);
+  }
+  if (keys != nullptr) {
+    // AES-GCM is CPU work too: side by side for several copies.
+    auto seal = [&](size_t k) {
+      const size_t i = planned[k];
+      const base::AlignedBuffer& stored =
+          images[i] ? images[i]->bytes : *sources[i].data;
+      const std::string aad = AssociatedData(*copies[i], sources[i].checksum);
+      absl::Status s =
+          Seal(keys->current(), copies[i]->nonce,
+               absl::MakeConstSpan(reinterpret_cast<const std::byte*>(
+                                       aad.data()),
+                                   aad.size()),
+               stored.span(), sealed[i].span());
+      if (!s.ok()) copies[i] = s;
+    };
+    if (planned.size() > 1) {
+      workers_->ParallelFor(planned.size(), seal);
+    } else if (planned.size() == 1) {
+      seal(0);
+    }
+  }
+  // Then one batch of writes: the engine keeps its queue full from this
+  // thread, with no thread hop or wake-up per block.
+  std::vector<IoRequest> writes;
+  std::vector<size_t> writer;
+  for (size_t i : planned) {
+    if (!copies[i].ok()) {
+      continue;
+    }
+    const base::AlignedBuffer& stored =
+        keys != nullptr ? sealed[i]
+                        : (images[i] ? images[i]->bytes : *sources[i].data);
     IoRequest write;
     write.op = IoOp::kWrite;
-    write.offset = extent->offset;
+    write.offset = copies[i]->extent.offset;
     // The engine only reads the buffer of a write.
     const absl::Span<const std::byte> padded =
-        stored.padded().subspan(0, length);
+        stored.padded().subspan(0, copies[i]->extent.length);
     write.data = {const_cast<std::byte*>(padded.data()), padded.size()};
     writes.push_back(write);
     writer.push_back(i);
   }
   Transfer(absl::MakeSpan(writes));
+  for (base::AlignedBuffer& buffer : sealed) {
+    if (buffer.ok()) buffers_->Give(std::move(buffer));
+  }
   for (size_t w = 0; w < writes.size(); ++w) {
     if (writes[w].status.ok()) continue;
     Free(copies[writer[w]]->extent);
@@ -162,7 +220,7 @@ absl::Status DiskTier::Prepare(Read* read) {
   // never larger) so that it comes warm from the pool: images vary in
   // size, and a fresh buffer's first touch costs more than the read.
   const DiskCopy& copy = read->copy;
-  if (copy.compressed()) {
+  if (copy.compressed() || copy.encrypted()) {
     read->staging =
         buffers_->Take(std::max(read->out->size(), copy.extent.length));
     if (!read->staging.ok()) {
@@ -172,7 +230,8 @@ absl::Status DiskTier::Prepare(Read* read) {
   } else if (read->out->capacity() < copy.extent.length) {
     return Corrupt(*read, "its extent is larger than the block");
   }
-  base::AlignedBuffer& target = copy.compressed() ? read->staging : *read->out;
+  base::AlignedBuffer& target =
+      copy.compressed() || copy.encrypted() ? read->staging : *read->out;
   read->request.op = IoOp::kRead;
   read->request.offset = copy.extent.offset;
   read->request.data = target.padded().subspan(0, copy.extent.length);
@@ -182,7 +241,32 @@ absl::Status DiskTier::Prepare(Read* read) {
 absl::Status DiskTier::Finish(Read* read, absl::Status transferred) {
   const DiskCopy& copy = read->copy;
   absl::Status decoded = transferred;
-  if (transferred.ok() && copy.compressed()) {
+  if (transferred.ok() && copy.encrypted()) {
+    // Decrypted in place in the staging buffer for a compressed image,
+    // straight into the block otherwise.
+    const KeyRing::Key* key =
+        options_.keys ? options_.keys->Find(copy.key_id) : nullptr;
+    const std::string aad = AssociatedData(copy, read->checksum);
+    const auto sealed = read->staging.span().subspan(
+        0, copy.stored_bytes + kGcmTagBytes);
+    if (key == nullptr) {
+      // Not lost: readable again once the key is back.
+      if (read->staging.ok()) buffers_->Give(std::move(read->staging));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "block ", read->key->ToString(), " is encrypted with key '",
+          copy.key_id,
+          "', which --encryption_key_file does not list; add that key back "
+          "(after the current one) and restart to read it"));
+    } else {
+      decoded = Open(
+          *key, copy.nonce,
+          absl::MakeConstSpan(reinterpret_cast<const std::byte*>(aad.data()),
+                              aad.size()),
+          sealed,
+          copy.compressed() ? read->staging.span() : read->out->span());
+    }
+  }
+  if (transferred.ok() && decoded.ok() && copy.compressed()) {
     const auto image = read->staging.span().subspan(0, copy.stored_bytes);
     decoded = Checksum(image) == copy.stored_checksum
                   ? Decompress(copy.codec, image, read->out->span())
@@ -212,6 +296,14 @@ absl::Status DiskTier::ReadVerified(const BlockKey& key, const DiskCopy& copy,
     s = read.request.status;
   }
   return Finish(&read, s);
+}
+
+std::string DiskTier::AssociatedData(const DiskCopy& copy,
+                                     uint64_t checksum) {
+  std::string aad(24, '\0');
+  const uint64_t fields[3] = {copy.extent.offset, copy.stored_bytes, checksum};
+  std::memcpy(aad.data(), fields, sizeof(fields));
+  return aad;
 }
 
 void DiskTier::Free(const Extent& extent) {

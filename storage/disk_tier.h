@@ -26,6 +26,7 @@
 #include "storage/base/task_pool.h"
 #include "storage/buffer_pool.h"
 #include "storage/codec.h"
+#include "storage/encryption.h"
 #include "storage/extent_allocator.h"
 #include "storage/io_engine.h"
 #include "storage/proto/block_record.pb.h"
@@ -38,8 +39,12 @@ struct DiskCopy {
   uint64_t stored_bytes = 0;     // image length within the extent
   uint64_t stored_checksum = 0;  // xxh3-64 of the image
   std::string codec = "none";    // see CompressedImage::codec
+  // Encrypted copies: the key's id and the nonce (empty: plaintext).
+  std::string key_id;
+  std::string nonce;
 
   bool compressed() const { return codec != "none"; }
+  bool encrypted() const { return !key_id.empty(); }
   void ToRecord(BlockRecordProto* r) const;
   // Takes the fields ToRecord sets out of `r`: the record names no copy.
   static void ClearRecord(BlockRecordProto* r);
@@ -52,6 +57,9 @@ struct DiskTierOptions {
   uint64_t max_bytes = 2ull << 30;
   // The file grows in steps of this size (preallocated).
   uint64_t file_growth_bytes = 64ull << 20;
+  // Set: every copy is written encrypted with keys->current(), and read
+  // with the key it names.
+  std::shared_ptr<const KeyRing> keys;
 };
 
 struct DiskTierStats {
@@ -96,7 +104,8 @@ class DiskTier {
     DiskCopy copy;
     uint64_t checksum = 0;               // of the block's bytes
     base::AlignedBuffer* out = nullptr;  // the block's size
-    base::AlignedBuffer staging;         // a compressed image, from the pool
+    // A compressed or encrypted image, from the pool.
+    base::AlignedBuffer staging;
     IoRequest request;
   };
   absl::Status Prepare(Read* read);
@@ -118,6 +127,9 @@ class DiskTier {
  private:
   absl::StatusOr<Extent> Allocate(uint64_t capacity);
   std::optional<CompressedImage> Compress(const Source& source);
+  // The extent and AES-GCM associated data of a copy: where it lies and
+  // what it holds, so a copy moved or altered fails its tag.
+  static std::string AssociatedData(const DiskCopy& copy, uint64_t checksum);
   absl::Status Corrupt(const Read& read, absl::string_view what) const;
 
   const DiskTierOptions options_;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "storage/base/byte_size.h"
+#include "storage/encryption.h"
 #include "storage/policy/eviction_policy.h"
 
 ABSL_FLAG(std::string, data_dir, "./tensorpager-data",
@@ -107,6 +108,13 @@ ABSL_FLAG(bool, allow_insecure, false,
           "--tenants_file, no --tls_client_ca_file): anyone who reaches the "
           "port may read, overwrite and delete every block. Without it such "
           "a server refuses to start.");
+ABSL_FLAG(std::string, encryption_key_file, "",
+          "Encrypt the NVMe tier with AES-256-GCM (the tag also checks each "
+          "copy): a file of keys, one '<id> <64 hex digits>' per line (make "
+          "one with: openssl rand -hex 32). The first key encrypts new "
+          "copies; every key listed decrypts, so to rotate put the new key "
+          "first and keep the old ones. Empty: copies are stored as they "
+          "are.");
 ABSL_FLAG(bool, metrics_require_token, false,
           "Answer /metrics only with 'Authorization: Bearer <token>' of an "
           "admin tenant of --tenants_file (Prometheus: "
@@ -316,6 +324,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   c.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   c.metrics_require_token = absl::GetFlag(FLAGS_metrics_require_token);
+  c.encryption_key_file = absl::GetFlag(FLAGS_encryption_key_file);
   if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
   return c;
 }
@@ -464,6 +473,12 @@ absl::StatusOr<storage::BlockStoreOptions> StoreOptionsFor(
   o.max_concurrent_swaps = c.max_concurrent_swaps;
   o.eviction_batch_bytes = c.eviction_batch_bytes;
   o.max_blocks = c.max_blocks;
+  if (!c.encryption_key_file.empty()) {
+    absl::StatusOr<std::shared_ptr<const storage::KeyRing>> keys =
+        storage::KeyRing::Load(c.encryption_key_file);
+    if (!keys.ok()) return keys.status();
+    o.encryption_keys = *std::move(keys);
+  }
   return o;
 }
 

@@ -90,6 +90,8 @@ struct ServerConfig {
   bool allow_insecure = false;
   // /metrics answers only scrapes with an admin tenant's bearer token.
   bool metrics_require_token = false;
+  // Encryption at rest of the NVMe tier: the key file; empty: plaintext.
+  std::string encryption_key_file;
 };
 
 // Whether a --grpc_address serves this host only (127.x, [::1],

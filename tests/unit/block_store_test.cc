@@ -5,6 +5,7 @@
 // real server and disk; these prove it in milliseconds, fault by fault.
 #include "storage/block_store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -359,6 +360,123 @@ TEST_F(BlockStoreTest, RandomFaultsNeverYieldWrongBytes) {
           << id << ": " << got.status();
     }
   }
+}
+
+}  // namespace
+}  // namespace tensorpager::storage
+
+namespace tensorpager::storage {
+namespace {
+
+std::shared_ptr<const KeyRing> Keys(const std::string& text) {
+  absl::StatusOr<std::shared_ptr<const KeyRing>> keys =
+      KeyRing::Parse(text, "keys");
+  EXPECT_TRUE(keys.ok()) << keys.status();
+  return keys.ok() ? *keys : nullptr;
+}
+
+constexpr char kOld[] =
+    "old 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+constexpr char kNew[] =
+    "new f0e0d0c0b0a090807060504030201000ffeeddccbbaa99887766554433221100\n";
+
+class EncryptedStoreTest : public BlockStoreTest {
+ protected:
+  void OpenWith(const std::string& keys, Codec codec = Codec::kNone) {
+    BlockStoreOptions options;
+    options.encryption_keys = Keys(keys);
+    options.compression.codec = codec;
+    Open(std::move(options));
+  }
+  // Whether the data file holds `bytes` anywhere, as they are.
+  bool FileHolds(const std::vector<std::byte>& bytes) {
+    std::vector<std::byte> all(file_->size());
+    EXPECT_TRUE(file_->ReadAt(0, absl::MakeSpan(all)).ok());
+    return std::search(all.begin(), all.end(), bytes.begin(),
+                       bytes.begin() + 4096) != all.end();
+  }
+};
+
+TEST_F(EncryptedStoreTest, CopiesHoldNoPlaintextAndReadBack) {
+  OpenWith(kOld);
+  const auto a = Pattern(kBlock, 31);
+  // Compressible bytes go compressed, then encrypted.
+  std::vector<std::byte> z(kBlock, std::byte{0});
+  for (size_t i = 0; i < z.size(); i += 64) z[i] = std::byte{9};
+  OpenWith(kOld, Codec::kLz4);
+  Register("a");
+  Register("z");
+  ASSERT_TRUE(Write("a", a, /*durable=*/true).ok());
+  ASSERT_TRUE(Write("z", z, /*durable=*/true).ok());
+  ASSERT_TRUE(store_->SwapOut({Key("a"), Key("z")}).ok());
+  EXPECT_FALSE(FileHolds(a));
+  EXPECT_EQ(store_->Get(Key("a"))->tier, Tier::kDisk);
+  OpenWith(kOld, Codec::kLz4);  // a restart reads them from the records
+  ExpectBytes("a", a);
+  ExpectBytes("z", z);
+}
+
+TEST_F(EncryptedStoreTest, RotatedKeysKeepOldCopiesReadable) {
+  OpenWith(kOld);
+  const auto a = Pattern(kBlock, 32);
+  const auto b = Pattern(kBlock, 33);
+  Register("a");
+  Register("b");
+  ASSERT_TRUE(Write("a", a, true).ok());
+  ASSERT_TRUE(store_->SwapOut({Key("a")}).ok());
+  // The new key first: new copies use it, old ones still read.
+  OpenWith(std::string(kNew) + kOld);
+  ASSERT_TRUE(Write("b", b, true).ok());
+  ASSERT_TRUE(store_->SwapOut({Key("b")}).ok());
+  ExpectBytes("a", a);
+  ASSERT_TRUE(store_->SwapOut({Key("a")}).ok());  // "a" is resident again
+  // Without the old key, its copy is unreadable but not lost: the key
+  // coming back makes it readable again.
+  OpenWith(kNew);
+  ExpectBytes("b", b);
+  absl::StatusOr<std::vector<std::byte>> gone = Read("a");
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kFailedPrecondition)
+      << gone.status();
+  EXPECT_NE(gone.status().message().find("key 'old'"), std::string::npos);
+  EXPECT_NE(TierOf("a"), Tier::kLost);
+  OpenWith(std::string(kNew) + kOld);
+  ExpectBytes("a", a);
+}
+
+TEST_F(EncryptedStoreTest, AlteredOrMovedCopyFailsItsTag) {
+  OpenWith(kOld);
+  Register("a");
+  ASSERT_TRUE(Write("a", Pattern(kBlock, 34), true).ok());
+  ASSERT_TRUE(store_->SwapOut({Key("a")}).ok());
+  file_->Damage(100, 1);  // one byte of the ciphertext
+  absl::StatusOr<std::vector<std::byte>> r = Read("a");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  EXPECT_NE(r.status().message().find("tag"), std::string::npos);
+}
+
+TEST(KeyRingTest, MistakesAreNamed) {
+  for (const auto& [text, expect] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"", "lists no key"},
+           {"k1 00", "has 2 hex digits"},
+           {std::string("k1 ") + std::string(64, 'x'), "not hexadecimal"},
+           {std::string("bad/id ") + std::string(64, '0'), "is not 1 to 16"},
+           {std::string("k ") + std::string(64, '0') + "\nk " +
+                std::string(64, '1'),
+            "listed twice"},
+           {"just-one-word", "expected '<id> <64 hex digits>'"}}) {
+    absl::StatusOr<std::shared_ptr<const KeyRing>> keys =
+        KeyRing::Parse(text, "keyfile");
+    ASSERT_FALSE(keys.ok()) << text;
+    EXPECT_NE(keys.status().message().find(expect), std::string::npos)
+        << keys.status();
+  }
+  std::shared_ptr<const KeyRing> ring =
+      Keys(std::string("# comment\n") + kNew + kOld);
+  ASSERT_NE(ring, nullptr);
+  EXPECT_EQ(ring->current().id, "new");
+  EXPECT_NE(ring->Find("old"), nullptr);
+  EXPECT_EQ(ring->Find("other"), nullptr);
 }
 
 }  // namespace
