@@ -242,6 +242,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   server->grpc_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   server->running_ = true;
 
+  if (!c.encryption_key_file.empty()) {
+    TP_LOG(INFO) << "NVMe tier encrypted with AES-256-GCM; new copies use "
+                    "the first key of "
+                 << c.encryption_key_file;
+  }
   TP_LOG(INFO) << "serving " << kServiceName << " on "
                << c.grpc_address.substr(0, c.grpc_address.rfind(':')) << ":"
                << server->grpc_port_ << ", " << DescribeTransportSecurity(c)

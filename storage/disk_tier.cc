@@ -151,9 +151,8 @@ void DiskTier::Write(absl::Span<const Source> sources,
       const std::string aad = AssociatedData(*copies[i], sources[i].checksum);
       absl::Status s =
           Seal(keys->current(), copies[i]->nonce,
-               absl::MakeConstSpan(reinterpret_cast<const std::byte*>(
-                                       aad.data()),
-                                   aad.size()),
+               absl::MakeConstSpan(
+                   reinterpret_cast<const std::byte*>(aad.data()), aad.size()),
                stored.span(), sealed[i].span());
       if (!s.ok()) copies[i] = s;
     };
@@ -247,8 +246,8 @@ absl::Status DiskTier::Finish(Read* read, absl::Status transferred) {
     const KeyRing::Key* key =
         options_.keys ? options_.keys->Find(copy.key_id) : nullptr;
     const std::string aad = AssociatedData(copy, read->checksum);
-    const auto sealed = read->staging.span().subspan(
-        0, copy.stored_bytes + kGcmTagBytes);
+    const auto sealed =
+        read->staging.span().subspan(0, copy.stored_bytes + kGcmTagBytes);
     if (key == nullptr) {
       // Not lost: readable again once the key is back.
       if (read->staging.ok()) buffers_->Give(std::move(read->staging));
@@ -262,8 +261,7 @@ absl::Status DiskTier::Finish(Read* read, absl::Status transferred) {
           *key, copy.nonce,
           absl::MakeConstSpan(reinterpret_cast<const std::byte*>(aad.data()),
                               aad.size()),
-          sealed,
-          copy.compressed() ? read->staging.span() : read->out->span());
+          sealed, copy.compressed() ? read->staging.span() : read->out->span());
     }
   }
   if (transferred.ok() && decoded.ok() && copy.compressed()) {
@@ -298,8 +296,7 @@ absl::Status DiskTier::ReadVerified(const BlockKey& key, const DiskCopy& copy,
   return Finish(&read, s);
 }
 
-std::string DiskTier::AssociatedData(const DiskCopy& copy,
-                                     uint64_t checksum) {
+std::string DiskTier::AssociatedData(const DiskCopy& copy, uint64_t checksum) {
   std::string aad(24, '\0');
   const uint64_t fields[3] = {copy.extent.offset, copy.stored_bytes, checksum};
   std::memcpy(aad.data(), fields, sizeof(fields));

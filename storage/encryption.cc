@@ -60,11 +60,10 @@ Cipher Start(const KeyRing::Key& key, absl::string_view nonce,
   Cipher c(EVP_CIPHER_CTX_new());
   if (c == nullptr) return nullptr;
   const auto* iv = reinterpret_cast<const unsigned char*>(nonce.data());
-  const int ok =
-      encrypt ? EVP_EncryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr,
-                                   key.bytes.data(), iv)
-              : EVP_DecryptInit_ex(c.get(), EVP_aes_256_gcm(), nullptr,
-                                   key.bytes.data(), iv);
+  const int ok = encrypt ? EVP_EncryptInit_ex(c.get(), EVP_aes_256_gcm(),
+                                              nullptr, key.bytes.data(), iv)
+                         : EVP_DecryptInit_ex(c.get(), EVP_aes_256_gcm(),
+                                              nullptr, key.bytes.data(), iv);
   int unused = 0;
   if (ok != 1 || nonce.size() != kGcmNonceBytes ||
       (encrypt ? EVP_EncryptUpdate(c.get(), nullptr, &unused, Bytes(aad),
@@ -90,9 +89,10 @@ absl::StatusOr<std::shared_ptr<const KeyRing>> KeyRing::Parse(
         absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     const std::string where = absl::StrCat(source, ":", line_number);
     if (parts.size() != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": expected '<id> <64 hex digits>' (make a key with: "
-                 "openssl rand -hex 32)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where,
+                       ": expected '<id> <64 hex digits>' (make a key with: "
+                       "openssl rand -hex 32)"));
     }
     Key key;
     key.id = std::string(parts[0]);
@@ -102,16 +102,16 @@ absl::StatusOr<std::shared_ptr<const KeyRing>> KeyRing::Parse(
           where, ": key id '", key.id, "' is not 1 to 16 of A-Z a-z 0-9 _ -"));
     }
     if (parts[1].size() != 64) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": key '", key.id, "' has ", parts[1].size(),
-          " hex digits; an AES-256 key has 64"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": key '", key.id, "' has ", parts[1].size(),
+                       " hex digits; an AES-256 key has 64"));
     }
     for (size_t i = 0; i < 32; ++i) {
       const int hi = HexValue(parts[1][2 * i]);
       const int lo = HexValue(parts[1][2 * i + 1]);
       if (hi < 0 || lo < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ": key '", key.id, "' is not hexadecimal"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": key '", key.id, "' is not hexadecimal"));
       }
       key.bytes[i] = static_cast<unsigned char>(hi * 16 + lo);
     }
@@ -169,8 +169,7 @@ absl::Status Seal(const KeyRing::Key& key, absl::string_view nonce,
   Cipher c = Start(key, nonce, aad, /*encrypt=*/true);
   auto* dst = reinterpret_cast<unsigned char*>(out.data());
   int final_bytes = 0;
-  if (c == nullptr ||
-      !Update(c.get(), true, Bytes(plain), dst, plain.size()) ||
+  if (c == nullptr || !Update(c.get(), true, Bytes(plain), dst, plain.size()) ||
       EVP_EncryptFinal_ex(c.get(), dst + plain.size(), &final_bytes) != 1 ||
       EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_GET_TAG,
                           static_cast<int>(kGcmTagBytes),
@@ -199,9 +198,9 @@ absl::Status Open(const KeyRing::Key& key, absl::string_view nonce,
       EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG,
                           static_cast<int>(kGcmTagBytes), tag.data()) != 1 ||
       EVP_DecryptFinal_ex(c.get(), dst + n, &final_bytes) != 1) {
-    return absl::DataLossError(absl::StrCat(
-        "its AES-GCM tag does not match (damaged, moved, or key '", key.id,
-        "' is not the one it was written with)"));
+    return absl::DataLossError(
+        absl::StrCat("its AES-GCM tag does not match (damaged, moved, or key '",
+                     key.id, "' is not the one it was written with)"));
   }
   return absl::OkStatus();
 }

@@ -11,14 +11,15 @@
 //     Times single 1 MiB reads at random aligned offsets of the file written
 //     by a previous run (QD1, like a swap-in). Prints p50/p99.
 //   tp-io-bench --dir=DIR --store --bs=BYTES --qd=N --size=BYTES
-//               [--codec=none|lz4|zstd] [--batch=N]
+//               [--codec=none|lz4|zstd] [--batch=N] [--encrypt]
 //     The whole swap path of tensorpagerd's BlockStore: --size bytes of bf16
 //     blocks of --bs bytes written to the RAM tier, swapped out with SwapOut
 //     calls of --batch blocks (default 128 MiB worth, as one eviction of the
 //     policy thread would pick) (--qd of them compressed and written side by
 //     side, one group commit per call: data sync + RocksDB sync), then
 //     swapped back in with SwapIn calls of --batch blocks (checksums
-//     verified, decompressed). GiB/s counts logical bytes.
+//     verified, decompressed). GiB/s counts logical bytes. --encrypt: the
+//     NVMe tier encrypted with AES-256-GCM (--encryption_key_file).
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -43,6 +44,7 @@
 #include "storage/base/aligned_buffer.h"
 #include "storage/base/allocator_tuning.h"
 #include "storage/block_store.h"
+#include "storage/encryption.h"
 #include "storage/io_engine.h"
 #include "tests/testing/tensor_bytes.h"
 
@@ -64,6 +66,7 @@ struct BenchOptions {
   bool store = false;
   Codec codec = Codec::kNone;
   uint32_t batch = 0;  // 0: 128 MiB worth of blocks per call
+  bool encrypt = false;
 };
 
 int Usage(const char* why) {
@@ -86,6 +89,10 @@ bool ParseArgs(int argc, char** argv, BenchOptions* o) {
     const std::string_view arg = argv[i];
     if (arg == "--latency" || arg == "--store") {
       (arg == "--latency" ? o->latency : o->store) = true;
+      continue;
+    }
+    if (arg == "--encrypt") {
+      o->encrypt = true;
       continue;
     }
     const size_t eq = arg.find('=');
@@ -267,6 +274,14 @@ int RunStore(const BenchOptions& o) {
   options.max_concurrent_swaps = o.qd;
   options.prefetch_depth = 0;
   options.compression.codec = o.codec;
+  if (o.encrypt) {
+    absl::StatusOr<std::shared_ptr<const KeyRing>> keys = KeyRing::Parse(
+        "bench 000102030405060708090a0b0c0d0e0f"
+        "101112131415161718191a1b1c1d1e1f",
+        "io_bench");
+    if (!keys.ok()) return Fail(keys.status());
+    options.encryption_keys = *std::move(keys);
+  }
   absl::StatusOr<std::unique_ptr<BlockStore>> store = BlockStore::Open(options);
   if (!store.ok()) return Fail(store.status());
   const std::string tensor = testing::Bf16TensorBytes(o.bs, 1);
@@ -286,8 +301,9 @@ int RunStore(const BenchOptions& o) {
     }
     keys.push_back(std::move(key));
   }
-  const std::string engine = absl::StrCat("store+", (*store)->Stats().io_engine,
-                                          "+", CodecName(o.codec));
+  const std::string engine =
+      absl::StrCat("store+", (*store)->Stats().io_engine, "+",
+                   CodecName(o.codec), o.encrypt ? "+aes256gcm" : "");
   for (const bool out : {true, false}) {
     const absl::Time start = absl::Now();
     for (size_t i = 0; i < keys.size(); i += o.batch) {

@@ -99,6 +99,7 @@ engine_rows() {
   bench_rows threads "${bs}" --engine=threads
   bench_rows store "${bs}" --store --codec=none
   bench_rows store-lz4 "${bs}" --store --codec=lz4
+  bench_rows store-aes "${bs}" --store --codec=none --encrypt
 }
 
 echo "io_bench: ${size_mb} MiB per pass, QD ${qd}, ${rounds} rounds, ${data_dir} (${fs_type}, $(df -P "${data_dir}" | awk 'NR == 2 { print $1 }'))" >&2
@@ -140,10 +141,11 @@ awk -F'\t' -v qd="${qd}" '
     if (!($1 in p99) || $3 < p99[$1]) p99[$1] = $3
   }
   END {
-    split("io_uring-split io_uring threads store store-lz4", labels, " ")
+    split("io_uring-split io_uring threads store store-lz4 store-aes", labels, " ")
     how["io_uring-split"] = "1 caller, " qd "-unit requests"
     how["io_uring"] = qd " callers"; how["threads"] = qd " callers"
     how["store"] = qd " at once"; how["store-lz4"] = qd " at once"
+    how["store-aes"] = qd " at once, AES-256-GCM"
     fmt = "%-8s  %-5s  %-44s  %6s  %10s  %5s  %13s  %5s\n"
     printf fmt, "block", "dir", "engine", "GiB/s", "fio QD" qd, "ratio",
       "fio " qd "x QD1", "ratio"
@@ -152,7 +154,7 @@ awk -F'\t' -v qd="${qd}" '
     for (s = 1; s <= 2; ++s) for (o = 1; o <= 2; ++o) {
       ref = best["fio" SUBSEP sizes[s] SUBSEP ops[o]]
       jobs = best["fio-jobs" SUBSEP sizes[s] SUBSEP ops[o]]
-      for (l = 1; l <= 5; ++l) {
+      for (l = 1; l <= 6; ++l) {
         got = best[labels[l] SUBSEP sizes[s] SUBSEP ops[o]]
         printf fmt, sizes[s] / 1024 " KiB", ops[o],
           name[labels[l]] " (" how[labels[l]] ")", sprintf("%.2f", got),
@@ -160,6 +162,14 @@ awk -F'\t' -v qd="${qd}" '
           sprintf("%.2f", jobs), (jobs > 0 ? sprintf("%.2f", got / jobs) : "-")
       }
     }
+    printf "\nAES-256-GCM store / raw store:"
+    for (s = 1; s <= 2; ++s) for (o = 1; o <= 2; ++o) {
+      raw = best["store" SUBSEP sizes[s] SUBSEP ops[o]]
+      aes = best["store-aes" SUBSEP sizes[s] SUBSEP ops[o]]
+      printf " %s %s %s", sizes[s] / 1024 " KiB", ops[o],
+        (raw > 0 ? sprintf("%.2f", aes / raw) : "-")
+    }
+    printf "\n"
     printf "\nlz4 compression ratio of the bf16 blocks: %s (4 MiB), %s (64 KiB)\n",
       ratio_of["store-lz4" SUBSEP 4194304], ratio_of["store-lz4" SUBSEP 65536]
     printf "\n1 MiB read latency, QD1 (us)  p50    p99\n"

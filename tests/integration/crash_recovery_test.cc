@@ -184,7 +184,6 @@ void CrashRecoveryTest::SurviveRandomKills(int cycles,
   }
 }
 
-
 // Flips byte `offset` of the block whose bytes are `block` where its raw
 // copy lies in `data_file`; false when the copy is not found there.
 bool DamageBlockInFile(const std::string& data_file, const std::string& block,
