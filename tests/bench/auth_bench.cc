@@ -1,0 +1,211 @@
+// tp-auth-bench: what authentication and TLS cost the C++ SDK over TCP,
+// all figures from one run. Starts tensorpagerd three times on the same
+// data dir: plaintext with no tenants; with a tenants file (every call
+// carries a bearer token the server checks); with the tenants file and
+// TLS (certificates made with the openssl command). Each time it writes
+// and reads 4 MiB blocks (shared memory off, so every byte crosses the
+// socket) with 1 and 4 streams, and prints GiB/s and the ratio to
+// plaintext. The shared-memory path authenticates once, at attach, and is
+// not measured here. Exit 77 when openssl is missing.
+//
+//   tp-auth-bench --data_dir=DIR [--seconds=1] [--streams=1,4]
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/auth/tenant_table.h"
+#include "tensorpager/client.h"
+#include "tests/testing/server_process.h"
+
+ABSL_FLAG(std::string, data_dir, "", "Directory for the servers' data");
+ABSL_FLAG(double, seconds, 1.0, "Measuring time per case");
+ABSL_FLAG(std::string, streams, "1,4", "Concurrent streams");
+ABSL_FLAG(int64_t, size, 4 << 20, "Block bytes");
+
+namespace tensorpager {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kBlocksPerStream = 16;
+
+[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
+  std::fprintf(stderr, "tp-auth-bench: %s: %s\n", what.c_str(),
+               s.ToString().c_str());
+  std::exit(1);
+}
+
+bool Run(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+// Runs `op(stream, i)` on `streams` threads for `seconds`; GiB/s.
+double Timed(int streams, double seconds, uint64_t bytes_per_op,
+             const std::function<absl::Status(int, uint64_t)>& op) {
+  std::atomic<uint64_t> ops{0};
+  std::vector<std::thread> threads;
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end =
+      start + std::chrono::duration_cast<Clock::duration>(
+                  std::chrono::duration<double>(seconds));
+  for (int t = 0; t < streams; ++t) {
+    threads.emplace_back([&, t] {
+      uint64_t n = 0;
+      for (uint64_t i = 0; Clock::now() < end; ++i, ++n) {
+        if (absl::Status s = op(t, i); !s.ok()) Die("operation", s);
+      }
+      ops.fetch_add(n);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const double elapsed =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  return ops.load() * static_cast<double>(bytes_per_op) / elapsed /
+         (1ull << 30);
+}
+
+struct Setup {
+  std::string name;
+  std::vector<std::string> flags;
+  ClientOptions options;
+};
+
+// GiB/s of writes and reads for each stream count.
+std::vector<std::pair<double, double>> Measure(
+    const Setup& setup, const std::string& data_dir,
+    const std::vector<int>& streams) {
+  std::filesystem::remove_all(data_dir);
+  testing::ServerProcess::Options so;
+  so.data_dir = data_dir;
+  so.flags = setup.flags;
+  so.flags.push_back("--ram_budget=1GiB");
+  auto server = testing::ServerProcess::Start(so);
+  if (!server.ok()) Die("start " + setup.name, server.status());
+  ClientOptions o = setup.options;
+  o.shared_memory_bytes = 0;
+  o.tune_allocator = true;
+  o.log_sink = [](absl::string_view) {};
+  auto client = Client::Connect((*server)->target(), o);
+  if (!client.ok()) Die("connect", client.status());
+  Client& c = **client;
+  if (absl::Status s = c.WaitUntilReady(absl::Seconds(30)); !s.ok()) {
+    Die("ready", s);
+  }
+  const uint64_t size = static_cast<uint64_t>(absl::GetFlag(FLAGS_size));
+  const std::string value(size, 'v');
+  const int most = *std::max_element(streams.begin(), streams.end());
+  for (int b = 0; b < most * kBlocksPerStream; ++b) {
+    BlockSpec spec(BlockName("a", absl::StrCat("b", b)), size);
+    if (auto r = c.Register(spec); !r.ok()) Die("register", r.status());
+    if (auto w = c.Write(spec.name, value); !w.ok()) Die("write", w.status());
+  }
+  std::vector<std::pair<double, double>> out;
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  for (int n : streams) {
+    auto name = [](int t, uint64_t i) {
+      return BlockName("a", absl::StrCat("b", t * kBlocksPerStream +
+                                                  i % kBlocksPerStream));
+    };
+    const double w = Timed(n, seconds, size, [&](int t, uint64_t i) {
+      return c.Write(name(t, i), value).status();
+    });
+    std::vector<std::string> buffers(n, std::string(size, '\0'));
+    const double r = Timed(n, seconds, size, [&](int t, uint64_t i) {
+      return c
+          .ReadInto(name(t, i),
+                    absl::MakeSpan(reinterpret_cast<std::byte*>(
+                                       buffers[t].data()),
+                                   size))
+          .status();
+    });
+    out.emplace_back(w, r);
+  }
+  return out;
+}
+
+int Main() {
+  const std::string dir = absl::GetFlag(FLAGS_data_dir);
+  if (dir.empty()) {
+    std::fprintf(stderr, "tp-auth-bench: --data_dir is required\n");
+    return 2;
+  }
+  if (!Run("openssl version")) {
+    std::printf("SKIPPED: the openssl command is missing (apt-get install "
+                "openssl); it makes the TLS certificates\n");
+    return 77;
+  }
+  std::vector<int> streams;
+  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_streams), ',')) {
+    int n = 0;
+    if (!absl::SimpleAtoi(s, &n) || n <= 0) Die("--streams", {});
+    streams.push_back(n);
+  }
+  const std::string pki = dir + "/pki";
+  std::filesystem::create_directories(pki);
+  const std::string in = "cd '" + pki + "' && openssl ";
+  if (!Run(in + "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out "
+                "ca.crt -days 1 -subj /CN=bench-ca") ||
+      !Run(in + "req -newkey rsa:2048 -nodes -keyout s.key -out s.csr "
+                "-subj /CN=localhost") ||
+      !(std::ofstream(pki + "/s.ext") << "subjectAltName=IP:127.0.0.1\n") ||
+      !Run(in + "x509 -req -in s.csr -CA ca.crt -CAkey ca.key "
+                "-CAcreateserial -out s.crt -days 1 -extfile s.ext")) {
+    Die("openssl could not make the certificates", absl::InternalError(pki));
+  }
+  const std::string tenants = pki + "/tenants.yaml";
+  std::ofstream(tenants) << "tenants:\n  - {name: a, namespaces: [a], "
+                            "tokens: [\""
+                         << server::auth::TokenHash("bench-token") << "\"]}\n";
+
+  std::vector<Setup> setups(3);
+  setups[0].name = "plaintext, no authentication";
+  setups[1].name = "bearer token";
+  setups[1].flags = {"--tenants_file=" + tenants};
+  setups[1].options.token = "bench-token";
+  setups[2].name = "TLS + bearer token";
+  setups[2].flags = {"--tenants_file=" + tenants,
+                     "--tls_cert_file=" + pki + "/s.crt",
+                     "--tls_key_file=" + pki + "/s.key"};
+  setups[2].options.token = "bench-token";
+  setups[2].options.tls_ca_file = pki + "/ca.crt";
+
+  std::vector<std::vector<std::pair<double, double>>> results;
+  for (const Setup& s : setups) {
+    results.push_back(Measure(s, dir + "/data", streams));
+  }
+  std::printf("%-30s %-8s %8s %8s %10s %10s\n", "server", "streams",
+              "write", "read", "write/pt", "read/pt");
+  for (size_t s = 0; s < setups.size(); ++s) {
+    for (size_t k = 0; k < streams.size(); ++k) {
+      const auto& [w, r] = results[s][k];
+      const auto& [w0, r0] = results[0][k];
+      std::printf("%-30s %-8d %8.2f %8.2f %10.2f %10.2f\n",
+                  setups[s].name.c_str(), streams[k], w, r, w / w0, r / r0);
+    }
+  }
+  std::printf("GiB/s of %lld-byte blocks over TCP (shared memory off); "
+              "ratios to plaintext in this run\n",
+              static_cast<long long>(absl::GetFlag(FLAGS_size)));
+  std::filesystem::remove_all(dir + "/data");
+  std::filesystem::remove_all(pki);
+  return 0;
+}
+
+}  // namespace
+}  // namespace tensorpager
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return tensorpager::Main();
+}
