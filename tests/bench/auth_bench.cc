@@ -100,7 +100,7 @@ std::vector<std::pair<double, double>> Measure(
   if (!client.ok()) Die("connect", client.status());
   Client& c = **client;
   if (absl::Status s = c.WaitUntilReady(absl::Seconds(30)); !s.ok()) {
-    Die("ready", s);
+    Die("ready (" + setup.name + ")", s);
   }
   const uint64_t size = static_cast<uint64_t>(absl::GetFlag(FLAGS_size));
   const std::string value(size, 'v');
@@ -114,8 +114,8 @@ std::vector<std::pair<double, double>> Measure(
   const double seconds = absl::GetFlag(FLAGS_seconds);
   for (int n : streams) {
     auto name = [](int t, uint64_t i) {
-      return BlockName("a", absl::StrCat("b", t * kBlocksPerStream +
-                                                  i % kBlocksPerStream));
+      return BlockName(
+          "a", absl::StrCat("b", t * kBlocksPerStream + i % kBlocksPerStream));
     };
     const double w = Timed(n, seconds, size, [&](int t, uint64_t i) {
       return c.Write(name(t, i), value).status();
@@ -124,9 +124,8 @@ std::vector<std::pair<double, double>> Measure(
     const double r = Timed(n, seconds, size, [&](int t, uint64_t i) {
       return c
           .ReadInto(name(t, i),
-                    absl::MakeSpan(reinterpret_cast<std::byte*>(
-                                       buffers[t].data()),
-                                   size))
+                    absl::MakeSpan(
+                        reinterpret_cast<std::byte*>(buffers[t].data()), size))
           .status();
     });
     out.emplace_back(w, r);
@@ -141,12 +140,14 @@ int Main() {
     return 2;
   }
   if (!Run("openssl version")) {
-    std::printf("SKIPPED: the openssl command is missing (apt-get install "
-                "openssl); it makes the TLS certificates\n");
+    std::printf(
+        "SKIPPED: the openssl command is missing (apt-get install "
+        "openssl); it makes the TLS certificates\n");
     return 77;
   }
   std::vector<int> streams;
-  for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_streams), ',')) {
+  for (absl::string_view s :
+       absl::StrSplit(absl::GetFlag(FLAGS_streams), ',')) {
     int n = 0;
     if (!absl::SimpleAtoi(s, &n) || n <= 0) Die("--streams", {});
     streams.push_back(n);
@@ -154,11 +155,11 @@ int Main() {
   const std::string pki = dir + "/pki";
   std::filesystem::create_directories(pki);
   const std::string in = "cd '" + pki + "' && openssl ";
+  std::ofstream(pki + "/s.ext") << "subjectAltName=IP:127.0.0.1\n";
   if (!Run(in + "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out "
                 "ca.crt -days 1 -subj /CN=bench-ca") ||
       !Run(in + "req -newkey rsa:2048 -nodes -keyout s.key -out s.csr "
                 "-subj /CN=localhost") ||
-      !(std::ofstream(pki + "/s.ext") << "subjectAltName=IP:127.0.0.1\n") ||
       !Run(in + "x509 -req -in s.csr -CA ca.crt -CAkey ca.key "
                 "-CAcreateserial -out s.crt -days 1 -extfile s.ext")) {
     Die("openssl could not make the certificates", absl::InternalError(pki));
@@ -184,8 +185,8 @@ int Main() {
   for (const Setup& s : setups) {
     results.push_back(Measure(s, dir + "/data", streams));
   }
-  std::printf("%-30s %-8s %8s %8s %10s %10s\n", "server", "streams",
-              "write", "read", "write/pt", "read/pt");
+  std::printf("%-30s %-8s %8s %8s %10s %10s\n", "server", "streams", "write",
+              "read", "write/pt", "read/pt");
   for (size_t s = 0; s < setups.size(); ++s) {
     for (size_t k = 0; k < streams.size(); ++k) {
       const auto& [w, r] = results[s][k];
@@ -194,9 +195,10 @@ int Main() {
                   setups[s].name.c_str(), streams[k], w, r, w / w0, r / r0);
     }
   }
-  std::printf("GiB/s of %lld-byte blocks over TCP (shared memory off); "
-              "ratios to plaintext in this run\n",
-              static_cast<long long>(absl::GetFlag(FLAGS_size)));
+  std::printf(
+      "GiB/s of %lld-byte blocks over TCP (shared memory off); "
+      "ratios to plaintext in this run\n",
+      static_cast<long long>(absl::GetFlag(FLAGS_size)));
   std::filesystem::remove_all(dir + "/data");
   std::filesystem::remove_all(pki);
   return 0;
