@@ -121,7 +121,22 @@ std::optional<uid_t> UidOfSocket(absl::string_view table,
   return found;
 }
 
+void PeerIdentity::NoteUnixPeer(int fd, uid_t uid) {
+  MutexLock lock(&mu_);
+  unix_peers_[fd] = uid;
+}
+
 std::optional<uid_t> PeerIdentity::UidOf(const std::string& grpc_peer) {
+  if (absl::StartsWith(grpc_peer, "fd:")) {
+    int fd = -1;
+    if (!absl::SimpleAtoi(absl::string_view(grpc_peer).substr(3), &fd)) {
+      return std::nullopt;
+    }
+    ReaderMutexLock lock(&mu_);
+    auto it = unix_peers_.find(fd);
+    if (it == unix_peers_.end()) return std::nullopt;
+    return it->second;
+  }
   std::optional<LoopbackEndpoint> peer = ParseLoopbackPeer(grpc_peer);
   if (!peer) return std::nullopt;
   const absl::Time now = absl::Now();

@@ -43,9 +43,16 @@ class PeerIdentity {
  public:
   explicit PeerIdentity(std::string proc_net = "/proc/net")
       : proc_net_(std::move(proc_net)) {}
-  // The user of a loopback TCP peer; nullopt for any other peer (remote,
-  // Unix socket) or when the kernel does not say.
+  // The user of a loopback TCP peer, or of a Unix-socket peer the
+  // listener noted; nullopt for any other peer (remote) or when the kernel
+  // does not say.
   std::optional<uid_t> UidOf(const std::string& grpc_peer);
+
+  // A connection accepted on the Unix socket (unix_socket_listener.h) and
+  // handed to gRPC as descriptor `fd`: gRPC names its peer "fd:<fd>", and
+  // the kernel named its user (SO_PEERCRED) at accept. A later connection
+  // on the same descriptor number replaces the entry.
+  void NoteUnixPeer(int fd, uid_t uid);
 
  private:
   struct Known {
@@ -55,6 +62,7 @@ class PeerIdentity {
   const std::string proc_net_;
   SharedMutex mu_;
   absl::flat_hash_map<std::string, Known> known_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int, uid_t> unix_peers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tensorpager::server

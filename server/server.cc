@@ -199,7 +199,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   if (!credentials.ok()) return credentials.status();
   server->service_ = std::make_unique<TensorPagerService>(
       server->store_.get(), &server->config_, server->pressure_.get(),
-      &server->profile_, server->auth_.get());
+      &server->profile_, server->auth_.get(), &server->peers_);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -238,6 +238,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", c.grpc_address,
                      "; is the port in use? pick another with --grpc_address"));
+  }
+  if (!c.unix_socket.empty()) {
+    absl::StatusOr<mode_t> mode = ParseFileMode(c.unix_socket_mode);
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--unix_socket_mode: ", mode.status().message()));
+    }
+    absl::StatusOr<std::unique_ptr<UnixSocketListener>> listener =
+        UnixSocketListener::Start(
+            UnixSocketOptions{c.unix_socket, *mode, c.unix_socket_group},
+            server->grpc_.get(), &server->peers_);
+    if (!listener.ok()) return listener.status();
+    server->unix_socket_ = *std::move(listener);
   }
   server->grpc_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   server->running_ = true;
@@ -304,6 +317,7 @@ void Server::Shutdown() {
                << config_.shutdown_grace_ms << " ms)";
   grpc_->GetHealthCheckService()->SetServingStatus(false);
   metrics_http_.reset();
+  unix_socket_.reset();
   // WatchPressure streams end when the monitor stops.
   pressure_subscription_.Reset();
   pressure_->Stop();

@@ -18,6 +18,7 @@
 #include "server/profile/hardware_profile.h"
 #include "server/service_metrics.h"
 #include "server/tensorpager_service.h"
+#include "server/unix_socket_listener.h"
 #include "storage/block_store.h"
 
 namespace tensorpager::server {
@@ -61,6 +62,8 @@ class Server {
   PressureMonitor::Subscription pressure_subscription_;
   std::unique_ptr<TensorPagerService> service_;
   std::unique_ptr<grpc::Server> grpc_;
+  // After grpc_: stopped (accepting no more) before gRPC shuts down.
+  std::unique_ptr<UnixSocketListener> unix_socket_;
   // Scrapes read the store and the monitor: declared last, stopped first.
   std::unique_ptr<metrics::MetricsHttpServer> metrics_http_;
   int grpc_port_ = 0;

@@ -27,7 +27,8 @@ grpc::Status TensorPagerService::AttachSharedMemory(
   }
   // /proc/<pid> names a process on this host only.
   const std::string peer = context->peer();
-  if (!absl::StartsWith(peer, "unix:") &&
+  // "fd:" peers came through the Unix socket (unix_socket_listener.h).
+  if (!absl::StartsWith(peer, "unix:") && !absl::StartsWith(peer, "fd:") &&
       !absl::StartsWith(peer, "ipv4:127.") &&
       !absl::StartsWith(peer, "ipv6:[::1]")) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

@@ -44,7 +44,7 @@ class TensorPagerService final : public v1::TensorPager::Service {
   // (an Authenticator that is off lets everyone do everything).
   TensorPagerService(storage::BlockStore* store, const ServerConfig* config,
                      PressureMonitor* pressure, const HardwareProfile* profile,
-                     auth::Authenticator* auth);
+                     auth::Authenticator* auth, PeerIdentity* peers);
 
   grpc::Status RegisterBlock(grpc::ServerContext* context,
                              const v1::RegisterBlockRequest* request,
@@ -183,7 +183,8 @@ class TensorPagerService final : public v1::TensorPager::Service {
   // Latest usage each SDK client reported, by client id.
   SharedMutex clients_mu_;
   std::map<std::string, v1::ClientUsage> clients_ ABSL_GUARDED_BY(clients_mu_);
-  PeerIdentity peers_;
+  // Local peers' users (the server's, shared with authentication).
+  PeerIdentity& peers_;
   // Staging buffers of writes being received.
   InflightBudget inflight_;
   // Every transport's way to the store's bytes.

@@ -115,6 +115,16 @@ ABSL_FLAG(std::string, encryption_key_file, "",
           "copies; every key listed decrypts, so to rotate put the new key "
           "first and keep the old ones. Empty: copies are stored as they "
           "are.");
+ABSL_FLAG(std::string, unix_socket, "",
+          "Also serve the gRPC API on this Unix domain socket (clients use "
+          "target unix:PATH). The kernel names each peer's user "
+          "(SO_PEERCRED): uids in --tenants_file, and shared memory, work "
+          "over it. Empty: none.");
+ABSL_FLAG(std::string, unix_socket_mode, "0660",
+          "File mode of --unix_socket (octal): who may connect.");
+ABSL_FLAG(std::string, unix_socket_group, "",
+          "Group of --unix_socket (with --unix_socket_mode 0660, its "
+          "members may connect); empty: the server's group.");
 ABSL_FLAG(bool, metrics_require_token, false,
           "Answer /metrics only with 'Authorization: Bearer <token>' of an "
           "admin tenant of --tenants_file (Prometheus: "
@@ -325,6 +335,9 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   c.metrics_require_token = absl::GetFlag(FLAGS_metrics_require_token);
   c.encryption_key_file = absl::GetFlag(FLAGS_encryption_key_file);
+  c.unix_socket = absl::GetFlag(FLAGS_unix_socket);
+  c.unix_socket_mode = absl::GetFlag(FLAGS_unix_socket_mode);
+  c.unix_socket_group = absl::GetFlag(FLAGS_unix_socket_group);
   if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
   return c;
 }

@@ -92,6 +92,11 @@ struct ServerConfig {
   bool metrics_require_token = false;
   // Encryption at rest of the NVMe tier: the key file; empty: plaintext.
   std::string encryption_key_file;
+  // A Unix domain socket for local clients (empty: none), its file mode
+  // and group.
+  std::string unix_socket;
+  std::string unix_socket_mode = "0660";
+  std::string unix_socket_group;
 };
 
 // Whether a --grpc_address serves this host only (127.x, [::1],
