@@ -193,6 +193,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
             [raw](const std::string& peer) { return raw->peers_.UidOf(peer); });
     if (!auth.ok()) return auth.status();
     server->auth_ = *std::move(auth);
+    if (absl::Status s = server->metrics_->AttachTenants(server->store_.get(),
+                                                         server->auth_.get());
+        !s.ok()) {
+      return s;
+    }
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials(c);

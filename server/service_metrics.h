@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/auth/authenticator.h"
 #include "server/metrics/counter.h"
 #include "server/metrics/family.h"
 #include "server/metrics/histogram.h"
@@ -28,6 +29,12 @@ class ServiceMetrics final : public storage::StoreObserver {
 
   // Adds the scrape-time families; `store` and `pressure` must outlive
   // every scrape (stop the HTTP server first).
+  // Per-tenant gauges (tenant_metrics.cc): each tenant's blocks and bytes
+  // per tier, and its quotas. One series per tenant of the tenants file,
+  // up to kMaxTenantSeries; the rest are summed as tenant="_other".
+  static constexpr size_t kMaxTenantSeries = 256;
+  absl::Status AttachTenants(const storage::BlockStore* store,
+                             auth::Authenticator* auth);
   absl::Status Attach(const storage::BlockStore* store,
                       const PressureMonitor* pressure);
 

@@ -292,6 +292,14 @@ TEST_P(TenantsTest, MetricsCanRequireAnAdminToken) {
   ASSERT_TRUE(admin.ok());
   EXPECT_EQ(admin->status, 200);
   EXPECT_NE(admin->body.find("tensorpager_"), std::string::npos);
+  // Per-tenant families: one series per tenant of the file.
+  for (const char* series :
+       {"tensorpager_tenant_blocks{tenant=\"a\"} 0",
+        "tensorpager_tenant_bytes{tenant=\"b\",tier=\"ram\"} 0",
+        "tensorpager_tenant_quota{tenant=\"b\",kind=\"blocks\"} 3",
+        "tensorpager_tenant_quota{tenant=\"b\",kind=\"bytes\"} 65536"}) {
+    EXPECT_NE(admin->body.find(series), std::string::npos) << series;
+  }
   // Without the flag the endpoint stays open (the default).
   EXPECT_EQ(HttpGet(server_->metrics_port(), "/metrics")->status, 200);
 }
