@@ -5,6 +5,8 @@
 // (shared_memory_segments.h); nothing is allocated before the block and
 // the range are checked.
 #include <limits>
+#include <memory>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -78,6 +80,27 @@ absl::StatusOr<storage::WriteResult> TensorPagerService::WriteFromShared(
 
 namespace {
 
+using OwnedMessages =
+    std::vector<std::unique_ptr<google::protobuf::MessageLite>>;
+
+// A message of the ring batch, on `arena`. Debian's prebuilt libprotobuf
+// crashes in a ThreadSanitizer build when an arena destroys a message
+// with a map field (PutBlock's labels), so such a build keeps the ring's
+// messages on the heap instead (in `owned`).
+template <typename T>
+T* NewMessage(google::protobuf::Arena* arena, OwnedMessages* owned) {
+#if defined(__SANITIZE_THREAD__)
+  (void)arena;
+  auto message = std::make_unique<T>();
+  T* raw = message.get();
+  owned->push_back(std::move(message));
+  return raw;
+#else
+  (void)owned;
+  return google::protobuf::Arena::CreateMessage<T>(arena);
+#endif
+}
+
 // A ring batch's blocks lie in the ring's own segment: the ring's user
 // proved ownership when it attached, and the segment stays mapped while
 // its ring serves. The range's segment id and capability are not asked.
@@ -125,19 +148,19 @@ shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
   // The request's ids and the reply's entries live on one arena: a batch
   // of 128 small pages is otherwise hundreds of mallocs.
   google::protobuf::Arena arena;
+  OwnedMessages owned;
   google::protobuf::MessageLite* reply = nullptr;
-  using google::protobuf::Arena;
   if (request.op == shared_memory::kLookup) {
-    auto* in = Arena::CreateMessage<v1::LookupRequest>(&arena);
-    auto* out = Arena::CreateMessage<v1::LookupResponse>(&arena);
+    auto* in = NewMessage<v1::LookupRequest>(&arena, &owned);
+    auto* out = NewMessage<v1::LookupResponse>(&arena, &owned);
     if (!parse(*in)) return completion;
     completion.status = NamespaceAllowed(owner, in->namespace_());
     if (!completion.status.ok()) return completion;
     completion.status = batches_.Lookup(*in, out);
     reply = out;
   } else if (request.op == shared_memory::kPutBlocks) {
-    auto* in = Arena::CreateMessage<v1::PutBlocksRequest>(&arena);
-    auto* out = Arena::CreateMessage<v1::PutBlocksResponse>(&arena);
+    auto* in = NewMessage<v1::PutBlocksRequest>(&arena, &owned);
+    auto* out = NewMessage<v1::PutBlocksResponse>(&arena, &owned);
     if (!parse(*in)) return completion;
     completion.status = NamespaceAllowed(owner, in->namespace_());
     if (!completion.status.ok()) return completion;
@@ -145,8 +168,8 @@ shared_memory::RingCompletion TensorPagerService::ServeRingBatch(
         batches_.Put(*in, ranges, out, nullptr, AdmitNewFor(owner));
     reply = out;
   } else {
-    auto* in = Arena::CreateMessage<v1::GetBlocksRequest>(&arena);
-    auto* out = Arena::CreateMessage<v1::GetBlocksResponse>(&arena);
+    auto* in = NewMessage<v1::GetBlocksRequest>(&arena, &owned);
+    auto* out = NewMessage<v1::GetBlocksResponse>(&arena, &owned);
     if (!parse(*in)) return completion;
     completion.status = NamespaceAllowed(owner, in->namespace_());
     if (!completion.status.ok()) return completion;
