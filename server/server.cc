@@ -198,6 +198,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
         !s.ok()) {
       return s;
     }
+    // Eviction takes first from tenants above their share of the RAM
+    // tier. A namespace two tenants share counts for the first listed.
+    server->store_->SetShareGroups(
+        [auth = server->auth_.get()](absl::string_view ns) {
+          for (const auto& tenant : auth->tenants()) {
+            if (tenant->MayUse(ns)) return tenant->name;
+          }
+          return std::string();
+        });
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials(c);

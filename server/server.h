@@ -53,12 +53,14 @@ class Server {
   HardwareProfile profile_;
   uint64_t base_ram_budget_ = 0;
   std::unique_ptr<ServiceMetrics> metrics_;
+  // Local peers' users, for tenants known by uid. Before the store: its
+  // eviction asks the authenticator for tenants (SetShareGroups), so both
+  // outlive it and the policy thread.
+  PeerIdentity peers_;
+  std::unique_ptr<auth::Authenticator> auth_;
   std::unique_ptr<storage::BlockStore> store_;
   std::unique_ptr<PressureMonitor> pressure_;
   std::unique_ptr<PolicyThread> policy_thread_;
-  // Loopback peers' users, for tenants known by uid.
-  PeerIdentity peers_;
-  std::unique_ptr<auth::Authenticator> auth_;
   PressureMonitor::Subscription pressure_subscription_;
   std::unique_ptr<TensorPagerService> service_;
   std::unique_ptr<grpc::Server> grpc_;

@@ -277,6 +277,13 @@ class BlockStore {
   void SetAlgorithm(policy::Algorithm algorithm);
 
   StoreStats Stats() const;
+  // Groups namespaces into share groups (the server's tenants; `group_of`
+  // names a namespace's group, "" for none). Eviction then takes first
+  // from groups holding more than an equal share of the RAM budget, so one
+  // group cannot push every other group's blocks to disk. Unset: plain
+  // policy order.
+  void SetShareGroups(
+      std::function<std::string(absl::string_view ns)> group_of);
   // Every namespace that holds blocks, with its usage (kept as blocks
   // change, like Stats).
   absl::flat_hash_map<std::string, NamespaceUsage> UsageByNamespace() const;
@@ -363,6 +370,13 @@ class BlockStore {
   policy::Handle next_handle_ ABSL_GUARDED_BY(mu_) = 1;
   std::unique_ptr<policy::EvictionPolicy> policy_ ABSL_GUARDED_BY(mu_);
   std::vector<policy::Handle> victims_ ABSL_GUARDED_BY(mu_);
+  std::function<std::string(absl::string_view ns)> group_of_
+      ABSL_GUARDED_BY(mu_);
+  // Fills victims_ for `bytes`: first among blocks of share groups above
+  // their fair share (SetShareGroups), then among all `eligible` blocks.
+  void SelectVictimsFairly(uint64_t bytes,
+                           absl::FunctionRef<bool(const Entry&)> eligible)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t ram_budget_ ABSL_GUARDED_BY(mu_);
   uint64_t ram_used_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t ram_reserved_ ABSL_GUARDED_BY(mu_) = 0;

@@ -10,6 +10,54 @@
 
 namespace tensorpager::storage {
 
+void BlockStore::SetShareGroups(
+    std::function<std::string(absl::string_view ns)> group_of) {
+  MutexLock lock(&mu_);
+  group_of_ = std::move(group_of);
+}
+
+void BlockStore::SelectVictimsFairly(
+    uint64_t bytes, absl::FunctionRef<bool(const Entry&)> eligible) {
+  victims_.clear();
+  // Namespaces whose group holds more RAM than an equal share of the
+  // budget among the groups that hold any.
+  absl::flat_hash_set<std::string> over;
+  if (group_of_) {
+    absl::flat_hash_map<std::string, uint64_t> group_ram;
+    std::vector<std::pair<const std::string*, std::string>> groups;
+    for (const auto& [ns, u] : tally_.by_namespace) {
+      if (u.ram_bytes == 0) continue;
+      groups.emplace_back(&ns, group_of_(ns));
+      group_ram[groups.back().second] += u.ram_bytes;
+    }
+    if (group_ram.size() > 1) {
+      const uint64_t fair = ram_budget_ / group_ram.size();
+      for (const auto& [ns, group] : groups) {
+        if (group_ram[group] > fair) over.insert(*ns);
+      }
+    }
+  }
+  uint64_t chosen = 0;
+  if (!over.empty()) {
+    chosen = policy_->SelectVictims(
+        bytes,
+        [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          const Entry* v = by_handle_.at(k);
+          return over.contains(v->key.ns) && eligible(*v);
+        },
+        &victims_);
+  }
+  if (chosen >= bytes) return;
+  const absl::flat_hash_set<policy::Handle> taken(victims_.begin(),
+                                                  victims_.end());
+  policy_->SelectVictims(
+      bytes - chosen,
+      [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !taken.contains(k) && eligible(*by_handle_.at(k));
+      },
+      &victims_);
+}
+
 absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
   if (bytes == 0) return absl::OkStatus();
   absl::Status last_error = absl::OkStatus();
@@ -29,15 +77,10 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
       const uint64_t need =
           std::max(ram_used_ + ram_reserved_ + bytes - ram_budget_,
                    std::min(options_.eviction_batch_bytes, ram_budget_ / 16));
-      victims_.clear();
-      policy_->SelectVictims(
-          need,
-          [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            const Entry* v = by_handle_.at(k);
-            return v != exclude && v->io == Io::kIdle && v->ram != nullptr &&
-                   !v->attrs.pinned;
-          },
-          &victims_);
+      SelectVictimsFairly(need, [&](const Entry& v) {
+        return &v != exclude && v.io == Io::kIdle && v.ram != nullptr &&
+               !v.attrs.pinned;
+      });
       for (policy::Handle k : victims_) {
         Entry* v = by_handle_.at(k);
         v->io = Io::kSwappingOut;
@@ -222,14 +265,9 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutBytes(uint64_t bytes) {
   std::vector<Entry*> marked;
   {
     MutexLock lock(&mu_);
-    victims_.clear();
-    policy_->SelectVictims(
-        bytes,
-        [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          const Entry* v = by_handle_.at(k);
-          return v->io == Io::kIdle && v->ram != nullptr && !v->attrs.pinned;
-        },
-        &victims_);
+    SelectVictimsFairly(bytes, [](const Entry& v) {
+      return v.io == Io::kIdle && v.ram != nullptr && !v.attrs.pinned;
+    });
     for (policy::Handle k : victims_) {
       Entry* v = by_handle_.at(k);
       v->io = Io::kSwappingOut;

@@ -275,6 +275,47 @@ TEST_P(TenantsTest, RevokedTokenStopsWorkingWithoutARestart) {
   EXPECT_TRUE(b2->Status().ok());
 }
 
+// One tenant writing far more than the RAM tier holds pushes its own
+// blocks to disk, not the other tenant's older ones (with LRU alone those
+// would go first).
+TEST_P(TenantsTest, EvictionTakesFromTheTenantAboveItsShare) {
+  if (GetParam()) GTEST_SKIP() << "eviction does not depend on the path";
+  ServerProcess::Options o;
+  o.flags = {"--tenants_file=" + tenants_, "--ram_budget=4MiB",
+             "--algorithm=lru"};
+  auto small = ServerProcess::Start(o);
+  ASSERT_TRUE(small.ok()) << small.status();
+  ClientOptions options = client_options_;
+  options.shared_memory_bytes = 0;
+  options.log_sink = [](absl::string_view) {};
+  options.token = "tok-a";
+  auto a = Client::Connect((*small)->target(), options);
+  options.token = "tok-ops";
+  auto ops = Client::Connect((*small)->target(), options);
+  ASSERT_TRUE(a.ok() && ops.ok());
+  const std::string block = PatternBytes(256 << 10, 9);
+  std::vector<std::string> a_ids;
+  for (int i = 0; i < 6; ++i) {  // 1.5 MiB: under an equal share (2 MiB)
+    a_ids.push_back(absl::StrCat("a", i));
+    auto put = (*a)->PutBatch("a", {Item(a_ids.back(), block)});
+    ASSERT_TRUE(put.ok() && (*put)[0].status.ok());
+  }
+  for (int i = 0; i < 24; ++i) {  // 6 MiB from the admin's namespace
+    auto put = (*ops)->PutBatch("big", {Item(absl::StrCat("b", i), block)});
+    ASSERT_TRUE(put.ok() && (*put)[0].status.ok()) << i;
+  }
+  for (const std::string& id : a_ids) {
+    absl::StatusOr<v1::BlockInfo> info = (*a)->Get(BlockName("a", id));
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_TRUE(info->tier() == v1::TIER_RAM ||
+                info->tier() == v1::TIER_RAM_AND_DISK)
+        << id << " was pushed to " << v1::Tier_Name(info->tier());
+  }
+  absl::StatusOr<v1::StatusResponse> status = (*ops)->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_GT(status->disk().blocks(), 0u);
+}
+
 TEST_P(TenantsTest, MetricsCanRequireAnAdminToken) {
   if (GetParam()) GTEST_SKIP() << "the metrics endpoint has one path";
   ServerProcess::Options o;
