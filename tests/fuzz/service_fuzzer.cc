@@ -99,6 +99,9 @@ struct Harness {
   std::unique_ptr<st::BlockStore> store;
   std::unique_ptr<tps::PressureMonitor> pressure;
   tps::HardwareProfile profile;
+  // Authentication off (no tenants file), as a default server runs.
+  tps::auth::Authenticator auth;
+  tps::PeerIdentity peers;
   std::unique_ptr<tps::TensorPagerService> service;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<v1::TensorPager::Stub> inproc;  // streams
@@ -201,7 +204,8 @@ Harness& H() {
     h->pressure = *std::move(pressure);
 
     h->service = std::make_unique<tps::TensorPagerService>(
-        h->store.get(), &h->config, h->pressure.get(), &h->profile);
+        h->store.get(), &h->config, h->pressure.get(), &h->profile, &h->auth,
+        &h->peers);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
