@@ -283,8 +283,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
                                      "do everything)")
                        : absl::StrCat(server->auth_->tenants().size(),
                                       " tenant(s) from ", c.tenants_file));
-  if (!IsLoopbackAddress(c.grpc_address) && c.tenants_file.empty() &&
-      c.tls_client_ca_file.empty()) {
+  if (ServesOthersUnauthenticated(c)) {
     TP_LOG(WARNING) << "--allow_insecure: " << c.grpc_address
                     << " serves other hosts with no authentication; anyone "
                        "who reaches it may read, overwrite and delete every "

@@ -47,16 +47,21 @@ grpc::Status TensorPagerService::AdmitAdmin(grpc::ServerContext* context,
                    who->tenant_name(), "' is a client"));
 }
 
-absl::Status TensorPagerService::AdmitNewBlock(const auth::Caller& caller,
-                                               uint64_t size_bytes) {
+absl::Status TensorPagerService::AdmitNewBlock(
+    const auth::Caller& caller, uint64_t size_bytes,
+    std::optional<storage::NamespaceUsage>* usage) {
   const auth::Tenant* tenant = caller.tenant();
   if (tenant == nullptr || (!tenant->quota.blocks && !tenant->quota.bytes)) {
     return absl::OkStatus();
   }
-  // Concurrent creations may each pass before either counts: a tenant can
+  // One scan of the namespaces per call, however many blocks it creates.
+  // Concurrent calls may each pass before the other counts: a tenant can
   // overshoot by the blocks it creates at the same moment, no more.
-  const storage::NamespaceUsage used = store_->SumUsage(
-      [tenant](absl::string_view ns) { return tenant->MayUse(ns); });
+  if (!usage->has_value()) {
+    *usage = store_->SumUsage(
+        [tenant](absl::string_view ns) { return tenant->MayUse(ns); });
+  }
+  storage::NamespaceUsage& used = **usage;
   auto refuse = [&](absl::string_view what, uint64_t has, uint64_t limit) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "tenant '", tenant->name, "' holds ", has, " ", what, " and its quota ",
@@ -70,13 +75,18 @@ absl::Status TensorPagerService::AdmitNewBlock(const auth::Caller& caller,
   if (tenant->quota.bytes && used.bytes + size_bytes > *tenant->quota.bytes) {
     return refuse("bytes", used.bytes, *tenant->quota.bytes);
   }
+  used.blocks += 1;
+  used.bytes += size_bytes;
   return absl::OkStatus();
 }
 
 BatchCalls::AdmitNew TensorPagerService::AdmitNewFor(
     const auth::Caller& caller) {
   if (caller.tenant() == nullptr) return {};
-  return [this, caller](uint64_t size) { return AdmitNewBlock(caller, size); };
+  return [this, caller, usage = std::optional<storage::NamespaceUsage>()](
+             uint64_t size) mutable {
+    return AdmitNewBlock(caller, size, &usage);
+  };
 }
 
 void TensorPagerService::FillTenantShares(const auth::Caller& caller,

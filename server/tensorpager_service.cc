@@ -76,7 +76,9 @@ grpc::Status TensorPagerService::RegisterBlock(
   if (!attrs.ok()) return ToGrpc(attrs.status());
   // An existing block costs nothing more (its registration fails below).
   if (!store_->Get(*key).ok()) {
-    if (absl::Status s = AdmitNewBlock(caller, attrs->size_bytes); !s.ok()) {
+    std::optional<storage::NamespaceUsage> usage;
+    if (absl::Status s = AdmitNewBlock(caller, attrs->size_bytes, &usage);
+        !s.ok()) {
       return ToGrpc(s);
     }
   }

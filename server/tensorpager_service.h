@@ -7,6 +7,7 @@
 #define TENSORPAGER_SERVER_TENSORPAGER_SERVICE_H_
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -158,7 +159,10 @@ class TensorPagerService final : public v1::TensorPager::Service {
                      auth::Caller* caller = nullptr);
   // RESOURCE_EXHAUSTED, naming the quota, when a new block of `size_bytes`
   // would take the caller's tenant past its quota.
-  absl::Status AdmitNewBlock(const auth::Caller& caller, uint64_t size_bytes);
+  // `usage` caches the tenant's usage across the blocks of one call (empty
+  // at first); an admitted block is added to it.
+  absl::Status AdmitNewBlock(const auth::Caller& caller, uint64_t size_bytes,
+                             std::optional<storage::NamespaceUsage>* usage);
   BatchCalls::AdmitNew AdmitNewFor(const auth::Caller& caller);
   // PERMISSION_DENIED unless the caller is an admin (`what`: the call).
   grpc::Status AdmitAdmin(grpc::ServerContext* context, absl::string_view what);

@@ -145,21 +145,18 @@ absl::Status DataFile::Reserve(uint64_t bytes) {
   return absl::OkStatus();
 }
 
-absl::Status DataFile::PunchHole(uint64_t offset, uint64_t length) {
+absl::StatusOr<bool> DataFile::PunchHole(uint64_t offset, uint64_t length) {
   while (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                      static_cast<off_t>(offset),
                      static_cast<off_t>(length)) != 0) {
     if (errno == EINTR) continue;
-    if (errno == EOPNOTSUPP || errno == ENOSYS) {
-      return absl::UnimplementedError(
-          absl::StrCat("the filesystem of ", path_, " cannot punch holes"));
-    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS) return false;
     return IoErrorStatus(
         errno, IoOp::kReserve,
         absl::StrCat("punching a hole of ", length, " bytes at offset ", offset,
                      " of ", path_));
   }
-  return absl::OkStatus();
+  return true;
 }
 
 absl::Status DataFile::Datasync() {

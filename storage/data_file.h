@@ -47,9 +47,9 @@ class DataFile {
   // Grows the file to at least `bytes` with fallocate (posix_fallocate where
   // the filesystem lacks it); never shrinks it. ENOSPC is RESOURCE_EXHAUSTED.
   absl::Status Reserve(uint64_t bytes);
-  // fallocate(PUNCH_HOLE | KEEP_SIZE); UNIMPLEMENTED where the filesystem
-  // has no holes (EOPNOTSUPP).
-  absl::Status PunchHole(uint64_t offset, uint64_t length);
+  // fallocate(PUNCH_HOLE | KEEP_SIZE); false where the filesystem has no
+  // holes (EOPNOTSUPP).
+  absl::StatusOr<bool> PunchHole(uint64_t offset, uint64_t length);
   // fdatasync: makes every completed write durable.
   absl::Status Datasync();
 

@@ -307,16 +307,15 @@ void DiskTier::Free(const Extent& extent) {
   // The freed bytes leave the drive before the extent can be reused (a
   // later write into the hole allocates afresh).
   if (discard_.load(std::memory_order_relaxed)) {
-    if (absl::Status s = engine_->Discard(extent.offset, extent.length);
-        !s.ok()) {
-      if (s.code() == absl::StatusCode::kUnimplemented) {
-        discard_.store(false, std::memory_order_relaxed);
-        TP_LOG(WARNING) << s.message()
-                        << ": freed blocks' bytes stay in the data file "
-                           "until overwritten";
-      } else {
-        TP_LOG(WARNING) << "could not discard a freed extent: " << s.message();
-      }
+    absl::StatusOr<bool> punched =
+        engine_->Discard(extent.offset, extent.length);
+    if (!punched.ok()) {
+      TP_LOG(WARNING) << "could not discard a freed extent: "
+                      << punched.status().message();
+    } else if (!*punched) {
+      discard_.store(false, std::memory_order_relaxed);
+      TP_LOG(WARNING) << "the data file's filesystem cannot punch holes: "
+                         "freed blocks' bytes stay in it until overwritten";
     }
   }
   if (absl::Status s = allocator_.Free(extent); !s.ok()) {

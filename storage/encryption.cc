@@ -3,11 +3,14 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -24,13 +27,6 @@ using Cipher = std::unique_ptr<EVP_CIPHER_CTX, CipherFree>;
 bool IsIdChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
          c == '-';
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 const unsigned char* Bytes(absl::Span<const std::byte> s) {
@@ -106,15 +102,14 @@ absl::StatusOr<std::shared_ptr<const KeyRing>> KeyRing::Parse(
           absl::StrCat(where, ": key '", key.id, "' has ", parts[1].size(),
                        " hex digits; an AES-256 key has 64"));
     }
-    for (size_t i = 0; i < 32; ++i) {
-      const int hi = HexValue(parts[1][2 * i]);
-      const int lo = HexValue(parts[1][2 * i + 1]);
-      if (hi < 0 || lo < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": key '", key.id, "' is not hexadecimal"));
-      }
-      key.bytes[i] = static_cast<unsigned char>(hi * 16 + lo);
+    if (!std::all_of(parts[1].begin(), parts[1].end(), [](char c) {
+          return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+        })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": key '", key.id, "' is not hexadecimal"));
     }
+    const std::string bytes = absl::HexStringToBytes(parts[1]);
+    std::memcpy(key.bytes.data(), bytes.data(), key.bytes.size());
     if (ring->Find(key.id) != nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": key id '", key.id, "' is listed twice"));

@@ -58,8 +58,9 @@ class IoEngine {
   virtual absl::Status Reserve(uint64_t bytes) = 0;
   // Gives [offset, +length) back to the filesystem (a hole: reads as
   // zeros, and the drive may trim it), so freed blocks' bytes do not stay
-  // on the drive. UNIMPLEMENTED where the filesystem cannot.
-  virtual absl::Status Discard(uint64_t offset, uint64_t length) = 0;
+  // on the drive. False (and nothing done) where the filesystem has no
+  // holes.
+  virtual absl::StatusOr<bool> Discard(uint64_t offset, uint64_t length) = 0;
   virtual uint64_t file_size() const = 0;
 };
 

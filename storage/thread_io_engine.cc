@@ -155,7 +155,7 @@ absl::Status ThreadIoEngine::Reserve(uint64_t bytes) {
   return file_->Reserve(bytes);
 }
 
-absl::Status ThreadIoEngine::Discard(uint64_t offset, uint64_t length) {
+absl::StatusOr<bool> ThreadIoEngine::Discard(uint64_t offset, uint64_t length) {
   return file_->PunchHole(offset, length);
 }
 

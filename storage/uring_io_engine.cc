@@ -322,7 +322,7 @@ absl::Status UringIoEngine::Reserve(uint64_t bytes) {
   return file_->Reserve(bytes);
 }
 
-absl::Status UringIoEngine::Discard(uint64_t offset, uint64_t length) {
+absl::StatusOr<bool> UringIoEngine::Discard(uint64_t offset, uint64_t length) {
   return file_->PunchHole(offset, length);
 }
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -122,13 +123,9 @@ std::string TokenHash(absl::string_view token) {
   unsigned int length = 0;
   EVP_Digest(token.data(), token.size(), digest, &length, EVP_sha256(),
              nullptr);
-  std::string out(kHashPrefix);
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
+  return absl::StrCat(kHashPrefix,
+                      absl::BytesToHexString(absl::string_view(
+                          reinterpret_cast<const char*>(digest), length)));
 }
 
 absl::StatusOr<TenantTable> TenantTable::Parse(absl::string_view yaml,

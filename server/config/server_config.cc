@@ -351,6 +351,11 @@ bool IsLoopbackAddress(absl::string_view address) {
          host == "[::1]";
 }
 
+bool ServesOthersUnauthenticated(const ServerConfig& c) {
+  return !IsLoopbackAddress(c.grpc_address) && c.tenants_file.empty() &&
+         c.tls_client_ca_file.empty();
+}
+
 absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
     return absl::InvalidArgumentError(
@@ -367,8 +372,7 @@ absl::Status ValidateConfig(const ServerConfig& c) {
         "--metrics_require_token checks admin tenants' tokens: give "
         "--tenants_file too");
   }
-  if (!IsLoopbackAddress(c.grpc_address) && c.tenants_file.empty() &&
-      c.tls_client_ca_file.empty() && !c.allow_insecure) {
+  if (ServesOthersUnauthenticated(c) && !c.allow_insecure) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--grpc_address=", c.grpc_address,
         " serves other hosts, but no authentication is configured: anyone "

@@ -103,6 +103,10 @@ struct ServerConfig {
 // localhost, a Unix socket).
 bool IsLoopbackAddress(absl::string_view address);
 
+// Whether the gRPC port serves other hosts with no authentication at all
+// (no tenants file, no client CA): only with --allow_insecure.
+bool ServesOthersUnauthenticated(const ServerConfig& config);
+
 // Builds the configuration from the current flag values (after the config
 // file and environment layers were applied to them). `explicit_settings`
 // names the settings a user gave, which the hardware profile leaves alone.

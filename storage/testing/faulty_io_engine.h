@@ -46,7 +46,7 @@ class FaultyIoEngine final : public IoEngine {
   void TransferBatch(absl::Span<IoRequest> requests) override;
   absl::Status Sync() override;
   absl::Status Reserve(uint64_t bytes) override;
-  absl::Status Discard(uint64_t offset, uint64_t length) override {
+  absl::StatusOr<bool> Discard(uint64_t offset, uint64_t length) override {
     return inner_->Discard(offset, length);
   }
   uint64_t file_size() const override { return inner_->file_size(); }

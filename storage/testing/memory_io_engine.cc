@@ -65,9 +65,9 @@ absl::Status MemoryIoEngine::Reserve(uint64_t bytes) {
   return absl::OkStatus();
 }
 
-absl::Status MemoryIoEngine::Discard(uint64_t offset, uint64_t length) {
+absl::StatusOr<bool> MemoryIoEngine::Discard(uint64_t offset, uint64_t length) {
   file_->Zero(offset, length);
-  return absl::OkStatus();
+  return true;
 }
 
 }  // namespace tensorpager::storage::testing

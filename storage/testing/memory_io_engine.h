@@ -48,7 +48,7 @@ class MemoryIoEngine final : public IoEngine {
   void TransferBatch(absl::Span<IoRequest> requests) override;
   absl::Status Sync() override { return absl::OkStatus(); }
   absl::Status Reserve(uint64_t bytes) override;
-  absl::Status Discard(uint64_t offset, uint64_t length) override;
+  absl::StatusOr<bool> Discard(uint64_t offset, uint64_t length) override;
   uint64_t file_size() const override { return file_->size(); }
 
  private:

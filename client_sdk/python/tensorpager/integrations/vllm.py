@@ -289,17 +289,19 @@ class TensorPagerSecondaryTier(SecondaryTierManager):  # type: ignore[misc]
     def submit_store(self, job_metadata: Any) -> None:
         keys = [bytes(k) for k in job_metadata.keys]
         blocks = [int(b) for b in job_metadata.block_ids]
-        with self._lock:
-            todo = [(k, b) for k, b in zip(keys, blocks)
-                    if k not in self._present]
-        skipped = len(keys) - len(todo)
-        self._counters.add(blocks_already_present=skipped)
         if len(keys) != len(blocks):
+            # The job fails as a whole (reported once, like any other).
             self._note("store", ValueError(
                 f"{len(keys)} keys for {len(blocks)} block ids"))
-            todo = []
-        self._submit(job_metadata.job_id, self._store, todo,
-                     len(keys) == len(blocks), is_load=False)
+            self._submit(job_metadata.job_id, self._store, [], False,
+                         is_load=False)
+            return
+        with self._lock:
+            missing = [(k, b) for k, b in zip(keys, blocks)
+                       if k not in self._present]
+        self._counters.add(blocks_already_present=len(keys) - len(missing))
+        self._submit(job_metadata.job_id, self._store, missing, True,
+                     is_load=False)
 
     def submit_load(self, job_metadata: Any) -> None:
         keys = [bytes(k) for k in job_metadata.keys]
