@@ -28,6 +28,7 @@
 #include "server/auth/tenant_table.h"
 #include "tensorpager/client.h"
 #include "tests/testing/server_process.h"
+#include "tests/testing/test_pki.h"
 
 ABSL_FLAG(std::string, data_dir, "", "Directory for the servers' data");
 ABSL_FLAG(double, seconds, 1.0, "Measuring time per case");
@@ -44,10 +45,6 @@ constexpr int kBlocksPerStream = 16;
   std::fprintf(stderr, "tp-auth-bench: %s: %s\n", what.c_str(),
                s.ToString().c_str());
   std::exit(1);
-}
-
-bool Run(const std::string& command) {
-  return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
 }
 
 // Runs `op(stream, i)` on `streams` threads for `seconds`; GiB/s.
@@ -139,7 +136,7 @@ int Main() {
     std::fprintf(stderr, "tp-auth-bench: --data_dir is required\n");
     return 2;
   }
-  if (!Run("openssl version")) {
+  if (!testing::TestPki::Available()) {
     std::printf(
         "SKIPPED: the openssl command is missing (apt-get install "
         "openssl); it makes the TLS certificates\n");
@@ -154,14 +151,8 @@ int Main() {
   }
   const std::string pki = dir + "/pki";
   std::filesystem::create_directories(pki);
-  const std::string in = "cd '" + pki + "' && openssl ";
-  std::ofstream(pki + "/s.ext") << "subjectAltName=IP:127.0.0.1\n";
-  if (!Run(in + "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out "
-                "ca.crt -days 1 -subj /CN=bench-ca") ||
-      !Run(in + "req -newkey rsa:2048 -nodes -keyout s.key -out s.csr "
-                "-subj /CN=localhost") ||
-      !Run(in + "x509 -req -in s.csr -CA ca.crt -CAkey ca.key "
-                "-CAcreateserial -out s.crt -days 1 -extfile s.ext")) {
+  const testing::TestPki certs(pki);
+  if (!certs.MakeCa("ca") || !certs.MakeCert("s", "ca", "IP:127.0.0.1")) {
     Die("openssl could not make the certificates", absl::InternalError(pki));
   }
   const std::string tenants = pki + "/tenants.yaml";

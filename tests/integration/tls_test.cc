@@ -16,55 +16,15 @@
 #include "tests/integration/pager_fixture.h"
 #include "tests/integration/run_command.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_pki.h"
 
 namespace tensorpager::testing {
 namespace {
 
-// Runs openssl; false (and a message) when it fails.
-bool OpenSsl(std::vector<std::string> args, const std::string& dir) {
-  args.insert(args.begin(), "openssl");
-  std::string line;
-  for (const std::string& a : args) absl::StrAppend(&line, "'", a, "' ");
-  const int code = std::system(
-      absl::StrCat("cd '", dir, "' && ", line, " >/dev/null 2>&1").c_str());
-  EXPECT_EQ(code, 0) << line;
-  return code == 0;
-}
-
-// A CA `name`.crt/.key, and certificates it signs.
-class Pki {
- public:
-  explicit Pki(std::string dir) : dir_(std::move(dir)) {}
-  bool MakeCa(const std::string& name) {
-    return OpenSsl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    name + ".key", "-out", name + ".crt", "-days", "2", "-subj",
-                    "/CN=" + name},
-                   dir_);
-  }
-  // `name`.crt/.key signed by `ca`, with `san` ("DNS:x,IP:127.0.0.1").
-  bool MakeCert(const std::string& name, const std::string& ca,
-                const std::string& san) {
-    std::ofstream(dir_ + "/" + name + ".ext")
-        << "subjectAltName=" << san << "\n";
-    return OpenSsl(
-               {"req", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name},
-               dir_) &&
-           OpenSsl({"x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt",
-                    "-CAkey", ca + ".key", "-CAcreateserial", "-out",
-                    name + ".crt", "-days", "2", "-extfile", name + ".ext"},
-                   dir_);
-  }
-  std::string Path(const std::string& file) const { return dir_ + "/" + file; }
-
- private:
-  std::string dir_;
-};
-
 class TlsTest : public PagerTest {
  protected:
   void SetUp() override {
-    if (std::system("openssl version >/dev/null 2>&1") != 0) {
+    if (!TestPki::Available()) {
       GTEST_SKIP() << "the openssl command is missing (apt-get install "
                       "openssl); it makes this test's certificates";
     }
@@ -115,7 +75,7 @@ class TlsTest : public PagerTest {
   }
 
   TempDir dir_;
-  Pki pki_{dir_.path()};
+  TestPki pki_{dir_.path()};
   std::string tenants_;
 };
 
