@@ -203,9 +203,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     server->store_->SetShareGroups(
         [auth = server->auth_.get()](absl::string_view ns) {
           for (const auto& tenant : auth->tenants()) {
-            if (tenant->MayUse(ns)) return tenant->name;
+            if (tenant->MayUse(ns)) {
+              return storage::ShareGroup{tenant->name, tenant->quota.ram_bytes,
+                                         tenant->quota.disk_bytes};
+            }
           }
-          return std::string();
+          return storage::ShareGroup{};
         });
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =

@@ -79,6 +79,14 @@ absl::Status ServiceMetrics::AttachTenants(const storage::BlockStore* store,
                 sink.Add({r.name, "bytes"},
                          static_cast<double>(*r.quota->bytes));
               }
+              if (r.quota->ram_bytes) {
+                sink.Add({r.name, "ram_bytes"},
+                         static_cast<double>(*r.quota->ram_bytes));
+              }
+              if (r.quota->disk_bytes) {
+                sink.Add({r.name, "disk_bytes"},
+                         static_cast<double>(*r.quota->disk_bytes));
+              }
             }
           }),
   };

@@ -156,6 +156,13 @@ struct NamespaceUsage {
   uint64_t disk_bytes = 0;
 };
 
+// A namespace's share group (SetShareGroups) and what its blocks may hold.
+struct ShareGroup {
+  std::string name;                    // "" for none
+  std::optional<uint64_t> ram_bytes;   // most bytes in the RAM tier
+  std::optional<uint64_t> disk_bytes;  // most bytes on the NVMe tier
+};
+
 struct StoreStats {
   uint64_t blocks_registered = 0;
   uint64_t blocks_in_ram = 0;   // RAM or RAM_AND_DISK
@@ -278,12 +285,13 @@ class BlockStore {
 
   StoreStats Stats() const;
   // Groups namespaces into share groups (the server's tenants; `group_of`
-  // names a namespace's group, "" for none). Eviction then takes first
-  // from groups holding more than an equal share of the RAM budget, so one
-  // group cannot push every other group's blocks to disk. Unset: plain
-  // policy order.
-  void SetShareGroups(
-      std::function<std::string(absl::string_view ns)> group_of);
+  // names a namespace's group, "" for none, and its limits). Eviction then
+  // takes first from groups holding more than an equal share of the RAM
+  // budget, so one group cannot push every other group's blocks to disk;
+  // a group at its RAM limit makes room from its own blocks; a group at
+  // its disk limit keeps its blocks in RAM (and durable writes and Swap
+  // out of them are RESOURCE_EXHAUSTED). Unset: plain policy order.
+  void SetShareGroups(std::function<ShareGroup(absl::string_view ns)> group_of);
   // Every namespace that holds blocks, with its usage (kept as blocks
   // change, like Stats).
   absl::flat_hash_map<std::string, NamespaceUsage> UsageByNamespace() const;
@@ -320,9 +328,9 @@ class BlockStore {
   int PriorityOf(RegionType type) const;
   void Touch(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Reserves RAM-tier bytes, evicting unpinned blocks as needed.
-  // `exclude` is never chosen as a victim.
-  absl::Status ReserveRam(uint64_t bytes, const Entry* exclude)
+  // Reserves RAM-tier bytes for `block`, evicting unpinned blocks as
+  // needed (never `block` itself), within its share group's RAM limit.
+  absl::Status ReserveRam(uint64_t bytes, const Entry* block)
       ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseReservation(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -370,13 +378,34 @@ class BlockStore {
   policy::Handle next_handle_ ABSL_GUARDED_BY(mu_) = 1;
   std::unique_ptr<policy::EvictionPolicy> policy_ ABSL_GUARDED_BY(mu_);
   std::vector<policy::Handle> victims_ ABSL_GUARDED_BY(mu_);
-  std::function<std::string(absl::string_view ns)> group_of_
+  std::function<ShareGroup(absl::string_view ns)> group_of_
       ABSL_GUARDED_BY(mu_);
   // Fills victims_ for `bytes`: first among blocks of share groups above
-  // their fair share (SetShareGroups), then among all `eligible` blocks.
+  // their fair share (SetShareGroups), then among all `eligible` blocks;
+  // never a block whose swap-out would take its group past its disk limit.
   void SelectVictimsFairly(uint64_t bytes,
                            absl::FunctionRef<bool(const Entry&)> eligible)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  class GroupLookup;  // block_store_share_groups.cc
+  // What the share group of `ns` holds per tier, with its limits.
+  struct GroupUse {
+    ShareGroup group;
+    uint64_t ram_bytes = 0;
+    uint64_t disk_bytes = 0;
+  };
+  GroupUse UseOfGroup(absl::string_view ns) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // When `bytes` more in RAM would take the group of `e` past its RAM
+  // limit, marks (kSwappingOut) enough of the group's own blocks to stay
+  // within it. RESOURCE_EXHAUSTED when there are none to mark (pinned,
+  // busy, or kept in RAM by the group's disk limit).
+  absl::Status MarkGroupVictims(const Entry& e, uint64_t bytes,
+                                std::vector<Entry*>* marked)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED when new disk copies of `entries` (those without
+  // one) would take a share group past its disk limit.
+  absl::Status DiskLimitAllows(absl::Span<const Entry* const> entries) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t ram_budget_ ABSL_GUARDED_BY(mu_);
   uint64_t ram_used_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t ram_reserved_ ABSL_GUARDED_BY(mu_) = 0;

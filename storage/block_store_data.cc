@@ -45,6 +45,12 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
           " bytes (got ", length, " at offset ", offset, ")"));
     }
     durable = options.durable.value_or(DurableByDefault(e->attrs.region_type));
+    if (durable) {
+      const Entry* gets_a_copy = e;
+      if (absl::Status s = DiskLimitAllows({&gets_a_copy, 1}); !s.ok()) {
+        return s;
+      }
+    }
     current = e->ram;
     was_live = e->written && e->lost_reason.empty();
     old_copy = e->disk;

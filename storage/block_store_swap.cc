@@ -10,55 +10,7 @@
 
 namespace tensorpager::storage {
 
-void BlockStore::SetShareGroups(
-    std::function<std::string(absl::string_view ns)> group_of) {
-  MutexLock lock(&mu_);
-  group_of_ = std::move(group_of);
-}
-
-void BlockStore::SelectVictimsFairly(
-    uint64_t bytes, absl::FunctionRef<bool(const Entry&)> eligible) {
-  victims_.clear();
-  // Namespaces whose group holds more RAM than an equal share of the
-  // budget among the groups that hold any.
-  absl::flat_hash_set<std::string> over;
-  if (group_of_) {
-    absl::flat_hash_map<std::string, uint64_t> group_ram;
-    std::vector<std::pair<const std::string*, std::string>> groups;
-    for (const auto& [ns, u] : tally_.by_namespace) {
-      if (u.ram_bytes == 0) continue;
-      groups.emplace_back(&ns, group_of_(ns));
-      group_ram[groups.back().second] += u.ram_bytes;
-    }
-    if (group_ram.size() > 1) {
-      const uint64_t fair = ram_budget_ / group_ram.size();
-      for (const auto& [ns, group] : groups) {
-        if (group_ram[group] > fair) over.insert(*ns);
-      }
-    }
-  }
-  uint64_t chosen = 0;
-  if (!over.empty()) {
-    chosen = policy_->SelectVictims(
-        bytes,
-        [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          const Entry* v = by_handle_.at(k);
-          return over.contains(v->key.ns) && eligible(*v);
-        },
-        &victims_);
-  }
-  if (chosen >= bytes) return;
-  const absl::flat_hash_set<policy::Handle> taken(victims_.begin(),
-                                                  victims_.end());
-  policy_->SelectVictims(
-      bytes - chosen,
-      [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return !taken.contains(k) && eligible(*by_handle_.at(k));
-      },
-      &victims_);
-}
-
-absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
+absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* block) {
   if (bytes == 0) return absl::OkStatus();
   absl::Status last_error = absl::OkStatus();
   for (;;) {
@@ -70,21 +22,36 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* exclude) {
             "block needs ", bytes, " bytes but the RAM tier's budget is ",
             ram_budget_, " bytes; raise --ram_budget"));
       }
-      if (ram_used_ + ram_reserved_ + bytes <= ram_budget_) {
-        ram_reserved_ += bytes;
-        return absl::OkStatus();
+      // The group's own limit first: a tenant at its RAM quota makes
+      // room from its own blocks, whatever room the tier has. A block
+      // with a copy on disk comes in even when none can leave (its group
+      // at its disk limit too): otherwise such a tenant could not read
+      // its blocks on disk. It passes the limit by that block only until
+      // the next reservation, as a block with a disk copy is a victim
+      // that needs no disk room.
+      if (absl::Status s = MarkGroupVictims(*block, bytes, &marked);
+          !s.ok() && !block->disk.has_value()) {
+        if (swaps_in_flight_ == 0) return s;
+        io_done_.Wait(&mu_);
+        continue;
       }
-      const uint64_t need =
-          std::max(ram_used_ + ram_reserved_ + bytes - ram_budget_,
-                   std::min(options_.eviction_batch_bytes, ram_budget_ / 16));
-      SelectVictimsFairly(need, [&](const Entry& v) {
-        return &v != exclude && v.io == Io::kIdle && v.ram != nullptr &&
-               !v.attrs.pinned;
-      });
-      for (policy::Handle k : victims_) {
-        Entry* v = by_handle_.at(k);
-        v->io = Io::kSwappingOut;
-        marked.push_back(v);
+      if (marked.empty()) {
+        if (ram_used_ + ram_reserved_ + bytes <= ram_budget_) {
+          ram_reserved_ += bytes;
+          return absl::OkStatus();
+        }
+        const uint64_t need =
+            std::max(ram_used_ + ram_reserved_ + bytes - ram_budget_,
+                     std::min(options_.eviction_batch_bytes, ram_budget_ / 16));
+        SelectVictimsFairly(need, [&](const Entry& v) {
+          return &v != block && v.io == Io::kIdle && v.ram != nullptr &&
+                 !v.attrs.pinned;
+        });
+        for (policy::Handle k : victims_) {
+          Entry* v = by_handle_.at(k);
+          v->io = Io::kSwappingOut;
+          marked.push_back(v);
+        }
       }
       if (marked.empty()) {
         if (swaps_in_flight_ > 0) {
@@ -135,6 +102,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapOut(
             TierName(TierOf(*e)), ")"));
       }
     }
+    if (absl::Status s = DiskLimitAllows(entries); !s.ok()) return s;
     for (Entry* e : entries) {
       if (e->ram == nullptr || e->io != Io::kIdle) {
         if (e->ram == nullptr) result.already_there.push_back(e->key);

@@ -72,7 +72,8 @@ absl::StatusOr<uint64_t> Count(const std::string& text) {
   return n;
 }
 
-// quota: {blocks: N, bytes: SIZE}; a missing key is no limit.
+// quota: {blocks: N, bytes: SIZE, ram_bytes: SIZE, disk_bytes: SIZE}; a
+// missing key is no limit.
 absl::Status ParseQuota(const YAML::Node& node, const std::string& who,
                         TenantQuota* quota) {
   if (!node) return absl::OkStatus();
@@ -80,23 +81,35 @@ absl::Status ParseQuota(const YAML::Node& node, const std::string& who,
     return absl::InvalidArgumentError(absl::StrCat(
         who, ": quota is a mapping, e.g. {blocks: 100000, bytes: 64GiB}"));
   }
+  const absl::flat_hash_map<std::string, std::optional<uint64_t>*> fields = {
+      {"blocks", &quota->blocks},
+      {"bytes", &quota->bytes},
+      {"ram_bytes", &quota->ram_bytes},
+      {"disk_bytes", &quota->disk_bytes},
+  };
   for (const auto& kv : node) {
     const std::string key = kv.first.Scalar();
     const std::string text = kv.second.Scalar();
-    absl::StatusOr<uint64_t> value;
-    if (key == "bytes") {
-      value = base::ParseByteSize(text);
-    } else if (key == "blocks") {
-      value = Count(text);
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          who, ": unknown quota '", key, "'; quotas are blocks and bytes"));
+    const auto field = fields.find(key);
+    if (field == fields.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, ": unknown quota '", key,
+                       "'; quotas are blocks, bytes, ram_bytes and "
+                       "disk_bytes"));
     }
+    absl::StatusOr<uint64_t> value =
+        key == "blocks" ? Count(text) : base::ParseByteSize(text);
     if (!value.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           who, ": quota ", key, " '", text, "': ", value.status().message()));
     }
-    (key == "bytes" ? quota->bytes : quota->blocks) = *value;
+    if (key == "ram_bytes" && *value == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who,
+          ": quota ram_bytes is 0, but every block passes through RAM "
+          "when written or read; give it at least the largest block"));
+    }
+    *field->second = *value;
   }
   return absl::OkStatus();
 }

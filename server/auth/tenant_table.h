@@ -8,7 +8,8 @@
 //       tokens: ["sha256:<64 hex digits>"]   # hashes of bearer tokens
 //       uids: [1000]                  # local users (loopback, Unix socket)
 //       tls_sans: [engine-a.example.com]    # client certificates' SANs
-//       quota: {blocks: 100000, bytes: 64GiB}   # optional
+//       quota: {blocks: 100000, bytes: 64GiB,   # optional
+//               ram_bytes: 8GiB, disk_bytes: 60GiB}
 //
 // The server keeps only hashes of tokens. A namespace pattern is a name,
 // or a prefix ending in "*" ("*" alone: every namespace); "default" is
@@ -35,11 +36,18 @@ enum class Role {
   kAdmin,   // also SetPolicy, Swap by target_bytes, every tenant's Status
 };
 
-// What a tenant's namespaces may hold at most: registered blocks, and
-// their bytes wherever they are (RAM or NVMe). Unset: no limit.
+// What a tenant's namespaces may hold at most. Unset: no limit.
+//  - blocks, bytes: registered blocks and their bytes wherever they are;
+//    a new block past them is RESOURCE_EXHAUSTED.
+//  - ram_bytes: bytes in the RAM tier; past it, the tenant's own coldest
+//    blocks go to the NVMe tier (never another tenant's).
+//  - disk_bytes: bytes on the NVMe tier; past it, its blocks stay in RAM,
+//    and durable writes and Swap out are RESOURCE_EXHAUSTED.
 struct TenantQuota {
   std::optional<uint64_t> blocks;
   std::optional<uint64_t> bytes;
+  std::optional<uint64_t> ram_bytes;
+  std::optional<uint64_t> disk_bytes;
 };
 
 struct Tenant {

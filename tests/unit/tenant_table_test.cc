@@ -23,7 +23,7 @@ tenants:
     role: admin
     namespaces: ["*"]
     tls_sans: [ops.example.com]
-    quota: {blocks: 1000, bytes: 2GiB}
+    quota: {blocks: 1000, bytes: 2GiB, ram_bytes: 512MiB, disk_bytes: 1GiB}
 )");
   absl::StatusOr<TenantTable> table = TenantTable::Parse(yaml, "t.yaml");
   ASSERT_TRUE(table.ok()) << table.status();
@@ -40,6 +40,8 @@ tenants:
   EXPECT_EQ(ops->role, Role::kAdmin);
   EXPECT_EQ(ops->quota.blocks, 1000u);
   EXPECT_EQ(ops->quota.bytes, 2ull << 30);
+  EXPECT_EQ(ops->quota.ram_bytes, 512ull << 20);
+  EXPECT_EQ(ops->quota.disk_bytes, 1ull << 30);
   EXPECT_FALSE(a->quota.blocks.has_value());
 
   EXPECT_TRUE(a->MayUse("team-a"));
@@ -93,6 +95,12 @@ TEST(TenantTableTest, MistakesAreNamedWithTheirLine) {
        "quota blocks 'x'"},
       {"tenants: [{name: a, namespaces: [a], uids: [1], quota: 7}]",
        "quota is a mapping"},
+      {"tenants: [{name: a, namespaces: [a], uids: [1], "
+       "quota: {ram_bytes: 0}}]",
+       "every block passes through RAM"},
+      {"tenants: [{name: a, namespaces: [a], uids: [1], "
+       "quota: {disk_bytes: lots}}]",
+       "quota disk_bytes 'lots'"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<TenantTable> table = TenantTable::Parse(c.yaml, "f.yaml");

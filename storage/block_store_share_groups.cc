@@ -1,0 +1,222 @@
+// BlockStore: share groups (the server's tenants). Eviction takes first
+// from groups above an equal share of the RAM budget; a group's RAM limit
+// makes it evict its own blocks; its disk limit keeps its blocks in RAM
+// rather than let them fill the NVMe tier.
+//
+// Limits are checked against what the group holds when a reservation or
+// swap is decided. Reservations in flight are not counted per group, so
+// a group writing several new blocks at the same moment can pass its RAM
+// limit by those blocks until the next reservation evicts them.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "storage/block_store.h"
+#include "storage/block_store_internal.h"
+
+namespace tensorpager::storage {
+
+// Looks up each namespace's group once per selection, and each group's
+// NVMe room left, so that one selection never takes a group past its
+// disk limit.
+class BlockStore::GroupLookup {
+ public:
+  explicit GroupLookup(const BlockStore& store) : store_(store) {}
+
+  const std::string& GroupOf(const std::string& ns)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto it = group_of_ns_.find(ns);
+    if (it != group_of_ns_.end()) return it->second;
+    const GroupUse use = store_.UseOfGroup(ns);
+    if (!disk_left_.contains(use.group.name)) {
+      std::optional<uint64_t> left;
+      if (use.group.disk_bytes) {
+        left = *use.group.disk_bytes > use.disk_bytes
+                   ? *use.group.disk_bytes - use.disk_bytes
+                   : 0;
+      }
+      disk_left_.emplace(use.group.name, left);
+    }
+    return group_of_ns_.emplace(ns, use.group.name).first->second;
+  }
+
+  // Whether swapping `v` out alone would keep its group within its disk
+  // limit. Policies may ask several times about one block, so this
+  // counts nothing; KeepWithinDiskLimits does, once victims are chosen.
+  bool FitsOnDisk(const Entry& v) {
+    if (v.disk.has_value()) return true;  // its copy is on disk already
+    const std::optional<uint64_t>& left = disk_left_.at(GroupOf(v.key.ns));
+    return !left.has_value() || v.attrs.size_bytes <= *left;
+  }
+
+  // Drops from `victims`, keeping their order, those that would take
+  // their group past its disk limit after the ones before them.
+  void KeepWithinDiskLimits(std::vector<policy::Handle>* victims)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    std::erase_if(*victims, [&](policy::Handle k) {
+      const Entry& v = *store_.by_handle_.at(k);
+      if (v.disk.has_value()) return false;
+      std::optional<uint64_t>& left = disk_left_.at(GroupOf(v.key.ns));
+      if (!left.has_value()) return false;
+      if (v.attrs.size_bytes > *left) return true;
+      *left -= v.attrs.size_bytes;
+      return false;
+    });
+  }
+
+ private:
+  const BlockStore& store_;
+  absl::flat_hash_map<std::string, std::string> group_of_ns_;
+  absl::flat_hash_map<std::string, std::optional<uint64_t>> disk_left_;
+};
+
+void BlockStore::SetShareGroups(
+    std::function<ShareGroup(absl::string_view ns)> group_of) {
+  MutexLock lock(&mu_);
+  group_of_ = std::move(group_of);
+}
+
+BlockStore::GroupUse BlockStore::UseOfGroup(absl::string_view ns) const {
+  GroupUse use;
+  if (!group_of_) return use;
+  use.group = group_of_(ns);
+  if (use.group.name.empty() ||
+      (!use.group.ram_bytes && !use.group.disk_bytes)) {
+    return use;
+  }
+  for (const auto& [other, u] : tally_.by_namespace) {
+    if (other != ns && group_of_(other).name != use.group.name) continue;
+    use.ram_bytes += u.ram_bytes;
+    use.disk_bytes += u.disk_bytes;
+  }
+  return use;
+}
+
+void BlockStore::SelectVictimsFairly(
+    uint64_t bytes, absl::FunctionRef<bool(const Entry&)> eligible) {
+  victims_.clear();
+  GroupLookup groups(*this);
+  auto may_go = [&](const Entry& v) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return eligible(v) && (!group_of_ || groups.FitsOnDisk(v));
+  };
+  // Namespaces whose group holds more RAM than an equal share of the
+  // budget among the groups that hold any.
+  absl::flat_hash_set<std::string> over;
+  if (group_of_) {
+    absl::flat_hash_map<std::string, uint64_t> group_ram;
+    for (const auto& [ns, u] : tally_.by_namespace) {
+      if (u.ram_bytes != 0) group_ram[groups.GroupOf(ns)] += u.ram_bytes;
+    }
+    if (group_ram.size() > 1) {
+      const uint64_t fair = ram_budget_ / group_ram.size();
+      for (const auto& [ns, u] : tally_.by_namespace) {
+        if (u.ram_bytes != 0 && group_ram[groups.GroupOf(ns)] > fair) {
+          over.insert(ns);
+        }
+      }
+    }
+  }
+  uint64_t chosen = 0;
+  if (!over.empty()) {
+    chosen = policy_->SelectVictims(
+        bytes,
+        [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          const Entry* v = by_handle_.at(k);
+          return over.contains(v->key.ns) && may_go(*v);
+        },
+        &victims_);
+  }
+  if (chosen < bytes) {
+    const absl::flat_hash_set<policy::Handle> taken(victims_.begin(),
+                                                    victims_.end());
+    policy_->SelectVictims(
+        bytes - chosen,
+        [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return !taken.contains(k) && may_go(*by_handle_.at(k));
+        },
+        &victims_);
+  }
+  if (group_of_) groups.KeepWithinDiskLimits(&victims_);
+}
+
+absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
+                                          std::vector<Entry*>* marked) {
+  const GroupUse use = UseOfGroup(e.key.ns);
+  if (!use.group.ram_bytes || use.ram_bytes + bytes <= *use.group.ram_bytes) {
+    return absl::OkStatus();
+  }
+  const uint64_t limit = *use.group.ram_bytes;
+  const std::string who = absl::StrCat("tenant '", use.group.name, "'");
+  if (bytes > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "block ", e.key.ToString(), " needs ", bytes, " bytes of RAM but ", who,
+        "'s RAM quota (quota.ram_bytes in the tenants file) is ", limit,
+        " bytes; write smaller blocks or ask the operator to raise it"));
+  }
+  GroupLookup groups(*this);
+  victims_.clear();
+  policy_->SelectVictims(
+      use.ram_bytes + bytes - limit,
+      [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        const Entry* v = by_handle_.at(k);
+        return v != &e && v->io == Io::kIdle && v->ram != nullptr &&
+               !v->attrs.pinned &&
+               groups.GroupOf(v->key.ns) == use.group.name &&
+               groups.FitsOnDisk(*v);
+      },
+      &victims_);
+  groups.KeepWithinDiskLimits(&victims_);
+  if (victims_.empty()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        who, " holds ", use.ram_bytes, " bytes in RAM and its RAM quota ",
+        "(quota.ram_bytes in the tenants file) is ", limit, "; ", bytes,
+        " more are needed and none of its blocks can leave RAM (pinned, "
+        "busy, or its disk quota is full): unpin or unregister some of its "
+        "blocks, or ask the operator to raise the quota"));
+  }
+  for (policy::Handle k : victims_) {
+    Entry* v = by_handle_.at(k);
+    v->io = Io::kSwappingOut;
+    marked->push_back(v);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlockStore::DiskLimitAllows(
+    absl::Span<const Entry* const> entries) const {
+  if (!group_of_) return absl::OkStatus();
+  struct Adding {
+    const Entry* first;
+    uint64_t bytes = 0;
+  };
+  GroupLookup groups(*this);
+  absl::flat_hash_map<std::string, Adding> by_group;
+  for (const Entry* e : entries) {
+    if (e->disk.has_value()) continue;  // a new copy replaces the old one
+    Adding& a = by_group.try_emplace(groups.GroupOf(e->key.ns), Adding{e})
+                    .first->second;
+    a.bytes += e->attrs.size_bytes;
+  }
+  for (const auto& [name, adding] : by_group) {
+    const GroupUse use = UseOfGroup(adding.first->key.ns);
+    if (!use.group.disk_bytes ||
+        use.disk_bytes + adding.bytes <= *use.group.disk_bytes) {
+      continue;
+    }
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tenant '", name, "' holds ", use.disk_bytes,
+        " bytes on the NVMe tier and its disk quota (quota.disk_bytes in the "
+        "tenants file) is ",
+        *use.group.disk_bytes, "; block ", adding.first->key.ToString(),
+        adding.bytes > adding.first->attrs.size_bytes ? " and others" : "",
+        " would add ", adding.bytes,
+        ": unregister some of its blocks, keep them in RAM (durable=false), "
+        "or ask the operator to raise the quota"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tensorpager::storage
