@@ -1,6 +1,7 @@
 #include "server/peer_identity.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <fstream>
@@ -121,9 +122,34 @@ std::optional<uid_t> UidOfSocket(absl::string_view table,
   return found;
 }
 
+namespace {
+
+std::optional<ino_t> InodeOf(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return std::nullopt;
+  return st.st_ino;
+}
+
+}  // namespace
+
 void PeerIdentity::NoteUnixPeer(int fd, uid_t uid) {
+  const std::optional<ino_t> inode = InodeOf(fd);
   MutexLock lock(&mu_);
-  unix_peers_[fd] = uid;
+  unix_peers_[fd] = UnixPeer{uid, inode.value_or(0)};
+}
+
+size_t PeerIdentity::OpenUnixConnections(uid_t uid) {
+  MutexLock lock(&mu_);
+  size_t open = 0;
+  for (auto it = unix_peers_.begin(); it != unix_peers_.end();) {
+    if (InodeOf(it->first) != it->second.inode) {
+      unix_peers_.erase(it++);
+      continue;
+    }
+    open += it->second.uid == uid;
+    ++it;
+  }
+  return open;
 }
 
 std::optional<uid_t> PeerIdentity::UidOf(const std::string& grpc_peer) {
@@ -135,7 +161,7 @@ std::optional<uid_t> PeerIdentity::UidOf(const std::string& grpc_peer) {
     ReaderMutexLock lock(&mu_);
     auto it = unix_peers_.find(fd);
     if (it == unix_peers_.end()) return std::nullopt;
-    return it->second;
+    return it->second.uid;
   }
   std::optional<LoopbackEndpoint> peer = ParseLoopbackPeer(grpc_peer);
   if (!peer) return std::nullopt;

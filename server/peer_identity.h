@@ -53,6 +53,11 @@ class PeerIdentity {
   // the kernel named its user (SO_PEERCRED) at accept. A later connection
   // on the same descriptor number replaces the entry.
   void NoteUnixPeer(int fd, uid_t uid);
+  // How many noted connections of `uid` are still open. gRPC closes a
+  // descriptor without telling anyone, so each is checked: still open,
+  // and still the socket that was noted (its inode); closed ones are
+  // forgotten.
+  size_t OpenUnixConnections(uid_t uid);
 
  private:
   struct Known {
@@ -62,7 +67,11 @@ class PeerIdentity {
   const std::string proc_net_;
   SharedMutex mu_;
   absl::flat_hash_map<std::string, Known> known_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<int, uid_t> unix_peers_ ABSL_GUARDED_BY(mu_);
+  struct UnixPeer {
+    uid_t uid;
+    ino_t inode;  // of the socket, to tell it from a reused descriptor
+  };
+  absl::flat_hash_map<int, UnixPeer> unix_peers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tensorpager::server

@@ -264,7 +264,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     }
     absl::StatusOr<std::unique_ptr<UnixSocketListener>> listener =
         UnixSocketListener::Start(
-            UnixSocketOptions{c.unix_socket, *mode, c.unix_socket_group},
+            UnixSocketOptions{c.unix_socket, *mode, c.unix_socket_group,
+                              c.unix_socket_max_connections_per_uid},
             server->grpc_.get(), &server->peers_);
     if (!listener.ok()) return listener.status();
     server->unix_socket_ = *std::move(listener);

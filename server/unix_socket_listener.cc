@@ -100,18 +100,20 @@ absl::StatusOr<std::unique_ptr<UnixSocketListener>> UnixSocketListener::Start(
     unlink(o.path.c_str());
     return Failed("eventfd", err);
   }
+  const std::string path = o.path;
+  const mode_t mode = o.mode;
   std::unique_ptr<UnixSocketListener> listener(
-      new UnixSocketListener(o.path, fd, wake, server, peers));
+      new UnixSocketListener(std::move(o), fd, wake, server, peers));
   listener->thread_ = std::thread([l = listener.get()] { l->AcceptLoop(); });
-  TP_LOG(INFO) << "serving on Unix socket " << o.path << " (mode "
-               << absl::StrCat(absl::Hex(o.mode)) << ")";
+  TP_LOG(INFO) << "serving on Unix socket " << path << " (mode "
+               << absl::StrCat(absl::Hex(mode)) << ")";
   return listener;
 }
 
-UnixSocketListener::UnixSocketListener(std::string path, int listen_fd,
+UnixSocketListener::UnixSocketListener(UnixSocketOptions options, int listen_fd,
                                        int wake_fd, grpc::Server* server,
                                        PeerIdentity* peers)
-    : path_(std::move(path)),
+    : options_(std::move(options)),
       listen_fd_(listen_fd),
       wake_fd_(wake_fd),
       server_(server),
@@ -143,6 +145,21 @@ void UnixSocketListener::AcceptLoop() {
     socklen_t length = sizeof(cred);
     if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) {
       close(conn);
+      continue;
+    }
+    if (peers_->OpenUnixConnections(cred.uid) >=
+        options_.max_connections_per_uid) {
+      close(conn);
+      // The first refusal and then every 1000th: a client retrying in a
+      // loop does not flood the log.
+      if (refused_++ % 1000 == 0) {
+        TP_LOG(WARNING) << "Unix socket " << path_ << ": user " << cred.uid
+                        << " (pid " << cred.pid << ") already holds "
+                        << options_.max_connections_per_uid
+                        << " connections; closed a new one (" << refused_
+                        << " so far). Close idle clients or "
+                        << "raise --unix_socket_max_connections_per_uid";
+      }
       continue;
     }
     // Noted before gRPC sees the connection, so its first call finds it.

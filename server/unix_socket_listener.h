@@ -25,6 +25,7 @@ struct UnixSocketOptions {
   std::string path;
   mode_t mode = 0660;
   std::string group;  // empty: the server's own group
+  uint32_t max_connections_per_uid = 128;
 };
 
 class UnixSocketListener {
@@ -42,15 +43,17 @@ class UnixSocketListener {
   UnixSocketListener& operator=(const UnixSocketListener&) = delete;
 
  private:
-  UnixSocketListener(std::string path, int listen_fd, int wake_fd,
+  UnixSocketListener(UnixSocketOptions options, int listen_fd, int wake_fd,
                      grpc::Server* server, PeerIdentity* peers);
   void AcceptLoop();
 
-  const std::string path_;
+  const UnixSocketOptions options_;
+  const std::string& path_ = options_.path;
   const int listen_fd_;
   const int wake_fd_;  // an eventfd that ends AcceptLoop
   grpc::Server* const server_;
   PeerIdentity* const peers_;
+  uint64_t refused_ = 0;  // connections closed for the per-uid limit
   std::thread thread_;
 };
 

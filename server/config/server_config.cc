@@ -125,6 +125,10 @@ ABSL_FLAG(std::string, unix_socket_mode, "0660",
 ABSL_FLAG(std::string, unix_socket_group, "",
           "Group of --unix_socket (with --unix_socket_mode 0660, its "
           "members may connect); empty: the server's group.");
+ABSL_FLAG(uint32_t, unix_socket_max_connections_per_uid, 128,
+          "Connections one local user may hold open on --unix_socket at "
+          "once; past it new ones are closed at once and the log says so "
+          "(so one user cannot use up the server's file descriptors).");
 ABSL_FLAG(bool, metrics_require_token, false,
           "Answer /metrics only with 'Authorization: Bearer <token>' of an "
           "admin tenant of --tenants_file (Prometheus: "
@@ -338,6 +342,8 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.unix_socket = absl::GetFlag(FLAGS_unix_socket);
   c.unix_socket_mode = absl::GetFlag(FLAGS_unix_socket_mode);
   c.unix_socket_group = absl::GetFlag(FLAGS_unix_socket_group);
+  c.unix_socket_max_connections_per_uid =
+      absl::GetFlag(FLAGS_unix_socket_max_connections_per_uid);
   if (absl::Status s = ValidateConfig(c); !s.ok()) return s;
   return c;
 }
@@ -448,11 +454,12 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   }
   if (c.max_blocks == 0 || c.max_watch_streams == 0 ||
       c.max_watch_streams_per_client == 0 || c.max_data_streams == 0 ||
-      c.max_data_streams_per_client == 0 || c.max_segments_per_client == 0) {
+      c.max_data_streams_per_client == 0 || c.max_segments_per_client == 0 ||
+      c.unix_socket_max_connections_per_uid == 0) {
     return absl::InvalidArgumentError(
         "--max_blocks, --max_watch_streams(_per_client), "
-        "--max_data_streams(_per_client) and --max_segments_per_client must "
-        "be positive");
+        "--max_data_streams(_per_client), --max_segments_per_client and "
+        "--unix_socket_max_connections_per_uid must be positive");
   }
   // Streams hold threads: leave threads for unary calls.
   if (c.max_rpc_threads < c.max_watch_streams + c.max_data_streams + 16) {

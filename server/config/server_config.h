@@ -97,6 +97,9 @@ struct ServerConfig {
   std::string unix_socket;
   std::string unix_socket_mode = "0660";
   std::string unix_socket_group;
+  // Connections one user may hold open on the Unix socket at once: one
+  // local user cannot use up the server's descriptors.
+  uint32_t unix_socket_max_connections_per_uid = 128;
 };
 
 // Whether a --grpc_address serves this host only (127.x, [::1],

@@ -1,11 +1,19 @@
 // The Unix domain socket listener (--unix_socket): its file mode, the
 // kernel's word on the peer's user naming a tenant (and opening shared
-// memory), and the files it refuses to replace.
+// memory), the files it refuses to replace, and its cap on one user's
+// connections.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstring>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/auth/tenant_table.h"
@@ -93,6 +101,66 @@ TEST_F(UnixSocketTest, OtherFilesAtThePathAreNotReplaced) {
        "--unix_socket=" + dir_.Sub("s"), "--unix_socket_mode=0999"});
   EXPECT_NE(bad_mode.exit_code, 0) << bad_mode;
   EXPECT_NE(bad_mode.err.find("not octal"), std::string::npos) << bad_mode;
+}
+
+// One local user opening connections without end (here: raw ones that
+// never speak gRPC) is held at --unix_socket_max_connections_per_uid:
+// past it its connections are closed at once and the log says why, while
+// clients on the TCP port go on; once it closes some, it connects again.
+TEST_F(UnixSocketTest, ConnectionsPerUserAreCapped) {
+  ServerProcess::Options o;
+  o.flags = {"--unix_socket=" + socket_,
+             "--unix_socket_max_connections_per_uid=4"};
+  auto server = ServerProcess::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto raw_connection = [&]() {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, socket_.data(), socket_.size());
+    EXPECT_EQ(
+        connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
+    return fd;
+  };
+  // Whether the server closed `fd` (EOF) within a second.
+  auto closed_by_server = [](int fd) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 1000) != 1) return false;
+    char byte;
+    return recv(fd, &byte, 1, MSG_DONTWAIT) == 0;
+  };
+  std::vector<int> held;
+  for (int i = 0; i < 4; ++i) held.push_back(raw_connection());
+  const int fifth = raw_connection();
+  EXPECT_TRUE(closed_by_server(fifth));
+  close(fifth);
+  for (int fd : held) EXPECT_FALSE(closed_by_server(fd));
+  EXPECT_NE((*server)->Log().find("already holds 4 connections"),
+            std::string::npos)
+      << (*server)->Log();
+
+  ClientOptions options;
+  options.shared_memory_bytes = 0;
+  options.log_sink = [](absl::string_view) {};
+  auto tcp = Client::Connect((*server)->target(), options);
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  EXPECT_TRUE((*tcp)->Status().ok());
+  auto local = Client::Connect("unix:" + socket_, options);
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ((*local)->Status().status().code(), absl::StatusCode::kUnavailable);
+
+  for (int fd : held) close(fd);
+  // gRPC closes its ends in its own time; the next connection counts
+  // only those still open.
+  absl::Status status = absl::UnknownError("not tried");
+  for (int i = 0; i < 100 && !status.ok(); ++i) {
+    auto again = Client::Connect("unix:" + socket_, options);
+    ASSERT_TRUE(again.ok()) << again.status();
+    status = (*again)->Status().status();
+    if (!status.ok())
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(status.ok()) << status;
 }
 
 }  // namespace
