@@ -296,6 +296,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   if (!c.metrics_address.empty()) {
     metrics::MetricsHttpServerOptions mo;
     mo.address = c.metrics_address;
+    if (c.metrics_tls) {
+      mo.tls = {c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file};
+    }
     if (c.metrics_require_token) {
       mo.authorize = [auth = server->auth_.get()](absl::string_view header) {
         auth::Credentials credentials;
@@ -314,6 +317,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     }
     server->metrics_http_ = *std::move(http);
     TP_LOG(INFO) << "Prometheus metrics on "
+                 << (c.metrics_tls ? "https://" : "http://")
                  << c.metrics_address.substr(0, c.metrics_address.rfind(':'))
                  << ":" << server->metrics_http_->port() << "/metrics";
   }

@@ -133,6 +133,11 @@ ABSL_FLAG(bool, metrics_require_token, false,
           "Answer /metrics only with 'Authorization: Bearer <token>' of an "
           "admin tenant of --tenants_file (Prometheus: "
           "authorization.credentials_file); others get 401.");
+ABSL_FLAG(bool, metrics_tls, false,
+          "Serve /metrics over HTTPS with the gRPC port's certificate "
+          "(--tls_cert_file, --tls_key_file; re-read when they change). "
+          "With --tls_client_ca_file, scrapers must present a client "
+          "certificate it signed (Prometheus: tls_config).");
 ABSL_FLAG(std::string, profile, "auto",
           "Hardware profile whose defaults apply to settings not given "
           "explicitly: auto (detected from the data dir's drive, RAM and "
@@ -338,6 +343,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   c.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   c.metrics_require_token = absl::GetFlag(FLAGS_metrics_require_token);
+  c.metrics_tls = absl::GetFlag(FLAGS_metrics_tls);
   c.encryption_key_file = absl::GetFlag(FLAGS_encryption_key_file);
   c.unix_socket = absl::GetFlag(FLAGS_unix_socket);
   c.unix_socket_mode = absl::GetFlag(FLAGS_unix_socket_mode);
@@ -372,6 +378,11 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         "--tls_client_ca_file needs TLS: give --tls_cert_file and "
         "--tls_key_file too");
+  }
+  if (c.metrics_tls && c.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--metrics_tls serves /metrics with the gRPC port's certificate: "
+        "give --tls_cert_file and --tls_key_file too");
   }
   if (c.metrics_require_token && c.tenants_file.empty()) {
     return absl::InvalidArgumentError(

@@ -90,6 +90,8 @@ struct ServerConfig {
   bool allow_insecure = false;
   // /metrics answers only scrapes with an admin tenant's bearer token.
   bool metrics_require_token = false;
+  // /metrics over HTTPS with the gRPC port's certificate (and client CA).
+  bool metrics_tls = false;
   // Encryption at rest of the NVMe tier: the key file; empty: plaintext.
   std::string encryption_key_file;
   // A Unix domain socket for local clients (empty: none), its file mode

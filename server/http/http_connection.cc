@@ -1,10 +1,8 @@
 #include "server/http/http_connection.h"
 
 #include <poll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 
 #include "absl/status/statusor.h"
 
@@ -17,17 +15,16 @@ constexpr size_t kChunkBytes = 4096;
 constexpr int kMaxDrainReads = 16;
 constexpr HttpConnection::Clock::duration kMaxLinger = std::chrono::seconds(2);
 
-bool WouldBlock(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
-
 }  // namespace
 
-HttpConnection::HttpConnection(ScopedFd fd, Limits limits,
-                               Clock::time_point now)
-    : fd_(std::move(fd)),
+HttpConnection::HttpConnection(std::unique_ptr<ByteStream> stream,
+                               Limits limits, Clock::time_point now)
+    : stream_(std::move(stream)),
       limits_(limits),
       deadline_(now + limits.request_timeout) {}
 
 short HttpConnection::poll_events() const {
+  if (blocked_on_ != 0) return blocked_on_;
   return state_ == State::kWriting ? POLLOUT : POLLIN;
 }
 
@@ -70,18 +67,19 @@ void HttpConnection::Read(Clock::time_point now, Handler handler) {
     // Never hold more than one byte past the limit: enough to know it was
     // exceeded.
     const size_t room = limits_.max_request_bytes + 1 - in_.size();
-    const ssize_t n =
-        ::recv(fd_.get(), chunk, std::min(room, sizeof(chunk)), 0);
-    if (n == 0) {  // the client gave up before finishing its request
-      Close();
+    const ByteStream::Result r =
+        stream_->Read(chunk, std::min(room, sizeof(chunk)));
+    if (r.outcome != ByteStream::Outcome::kBytes) {
+      // End of stream: the client gave up before finishing its request.
+      if (r.outcome == ByteStream::Outcome::kWouldBlock) {
+        blocked_on_ = r.wait_for;
+      } else {
+        Close();
+      }
       return;
     }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (!WouldBlock(errno)) Close();
-      return;
-    }
-    in_.append(chunk, static_cast<size_t>(n));
+    blocked_on_ = 0;
+    in_.append(chunk, r.bytes);
     const std::optional<size_t> head_length = RequestHeadLength(in_);
     if (head_length.has_value() && *head_length <= limits_.max_request_bytes) {
       const absl::StatusOr<HttpRequest> request =
@@ -128,14 +126,18 @@ void HttpConnection::Respond(std::string wire, Clock::time_point now,
 
 void HttpConnection::Write(Clock::time_point now) {
   while (out_sent_ < out_.size()) {
-    const ssize_t n = ::send(fd_.get(), out_.data() + out_sent_,
-                             out_.size() - out_sent_, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (!WouldBlock(errno)) Close();
+    const ByteStream::Result r =
+        stream_->Write(out_.data() + out_sent_, out_.size() - out_sent_);
+    if (r.outcome != ByteStream::Outcome::kBytes) {
+      if (r.outcome == ByteStream::Outcome::kWouldBlock) {
+        blocked_on_ = r.wait_for;
+      } else {
+        Close();
+      }
       return;
     }
-    out_sent_ += static_cast<size_t>(n);
+    blocked_on_ = 0;
+    out_sent_ += r.bytes;
   }
   // All sent. Half-close so the client sees the end of the response, then
   // read until it closes too: closing with unread input would make the
@@ -143,7 +145,8 @@ void HttpConnection::Write(Clock::time_point now) {
   // has read it.
   out_.clear();
   out_.shrink_to_fit();
-  ::shutdown(fd_.get(), SHUT_WR);
+  stream_->CloseWrite();
+  blocked_on_ = 0;
   state_ = State::kDraining;
   deadline_ = std::min(deadline_, now + LingerTime());
   Drain();
@@ -152,17 +155,19 @@ void HttpConnection::Write(Clock::time_point now) {
 void HttpConnection::Drain() {
   char chunk[kChunkBytes];
   for (int i = 0; i < kMaxDrainReads; ++i) {
-    const ssize_t n = ::recv(fd_.get(), chunk, sizeof(chunk), 0);
-    if (n > 0) continue;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && WouldBlock(errno)) return;
+    const ByteStream::Result r = stream_->Read(chunk, sizeof(chunk));
+    if (r.outcome == ByteStream::Outcome::kBytes) continue;
+    if (r.outcome == ByteStream::Outcome::kWouldBlock) {
+      blocked_on_ = r.wait_for;
+      return;
+    }
     Close();  // end of stream or an error: either way, done
     return;
   }
 }
 
 void HttpConnection::Close() {
-  fd_.Reset();
+  stream_.reset();
   state_ = State::kClosed;
 }
 

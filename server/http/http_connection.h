@@ -1,6 +1,7 @@
 // One accepted connection of the HTTP server (http_server.h), as a state
 // machine the server's poll() loop drives: read the request head, write
 // the response, half-close, drain what the client still sends, close.
+// It reads and writes a ByteStream: the socket, or TLS over it.
 #ifndef TENSORPAGER_SERVER_HTTP_HTTP_CONNECTION_H_
 #define TENSORPAGER_SERVER_HTTP_HTTP_CONNECTION_H_
 
@@ -10,9 +11,9 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
+#include "server/http/byte_stream.h"
 #include "server/http/http_request.h"
 #include "server/http/http_response.h"
-#include "server/http/scoped_fd.h"
 
 namespace tensorpager::http {
 
@@ -29,10 +30,11 @@ class HttpConnection {
     size_t max_request_bytes;
   };
 
-  // `fd`: a connected, non-blocking socket.
-  HttpConnection(ScopedFd fd, Limits limits, Clock::time_point now);
+  // `stream`: over a connected, non-blocking socket.
+  HttpConnection(std::unique_ptr<ByteStream> stream, Limits limits,
+                 Clock::time_point now);
 
-  int fd() const { return fd_.get(); }
+  int fd() const { return stream_ != nullptr ? stream_->fd() : -1; }
   // What to poll() for: POLLIN or POLLOUT.
   short poll_events() const;
   Clock::time_point deadline() const { return deadline_; }
@@ -70,7 +72,10 @@ class HttpConnection {
   // cannot hold a slot.
   Clock::duration LingerTime() const;
 
-  ScopedFd fd_;
+  std::unique_ptr<ByteStream> stream_;
+  // What the stream's last call that would have blocked waits for (a TLS
+  // read may need to write); 0 after progress.
+  short blocked_on_ = 0;
   const Limits limits_;
   State state_ = State::kReading;
   Clock::time_point deadline_;

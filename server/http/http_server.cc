@@ -153,6 +153,17 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
         absl::StrCat(options.name, " max_connections must be >= 1, got ",
                      options.max_connections));
   }
+  std::unique_ptr<TlsServerContext> tls;
+  if (!options.tls.cert.empty()) {
+    absl::StatusOr<std::unique_ptr<TlsServerContext>> loaded =
+        TlsServerContext::Load(options.tls, options.name);
+    if (!loaded.ok()) {
+      return absl::Status(
+          loaded.status().code(),
+          absl::StrCat(options.name, ": ", loaded.status().message()));
+    }
+    tls = *std::move(loaded);
+  }
   absl::StatusOr<HostPort> host_port = ParseHostPort(options.address);
   if (!host_port.ok()) return host_port.status();
   absl::StatusOr<ScopedFd> listen_fd = Listen(options.address, *host_port);
@@ -164,20 +175,22 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     return absl::ResourceExhaustedError(
         absl::StrCat("eventfd: ", std::strerror(errno)));
   }
-  std::unique_ptr<HttpServer> server(
-      new HttpServer(std::move(options), std::move(handler),
-                     *std::move(listen_fd), std::move(wake_fd), *port));
+  std::unique_ptr<HttpServer> server(new HttpServer(
+      std::move(options), std::move(handler), *std::move(listen_fd),
+      std::move(wake_fd), *port, std::move(tls)));
   server->thread_ = std::thread([s = server.get()] { s->Run(); });
   return server;
 }
 
 HttpServer::HttpServer(HttpServerOptions options, Handler handler,
-                       ScopedFd listen_fd, ScopedFd wake_fd, int port)
+                       ScopedFd listen_fd, ScopedFd wake_fd, int port,
+                       std::unique_ptr<TlsServerContext> tls)
     : options_(std::move(options)),
       handler_(std::move(handler)),
       listen_fd_(std::move(listen_fd)),
       wake_fd_(std::move(wake_fd)),
-      port_(port) {}
+      port_(port),
+      tls_(std::move(tls)) {}
 
 HttpServer::~HttpServer() {
   const uint64_t one = 1;
@@ -247,7 +260,12 @@ void HttpServer::Run() {
           reclaim->Evict();
           std::erase_if(connections, [](const auto& c) { return c->closed(); });
         }
-        auto c = std::make_unique<HttpConnection>(std::move(fd), limits, now);
+        std::unique_ptr<ByteStream> stream =
+            tls_ != nullptr ? TlsStream(std::move(fd), tls_->Current())
+                            : PlainStream(std::move(fd));
+        if (stream == nullptr) continue;  // OpenSSL out of memory
+        auto c =
+            std::make_unique<HttpConnection>(std::move(stream), limits, now);
         // A scraper's request is usually here already: answer it now, so
         // that it is past the request stage before another connect could
         // reclaim its slot.

@@ -21,6 +21,7 @@
 #include "server/http/http_request.h"
 #include "server/http/http_response.h"
 #include "server/http/scoped_fd.h"
+#include "server/http/tls_stream.h"
 
 namespace tensorpager::http {
 
@@ -38,6 +39,8 @@ struct HttpServerOptions {
   int max_connections = 64;
   // Names the server in its errors and log lines ("metrics server").
   std::string name = "http server";
+  // Set (tls.cert): HTTPS, see tls_stream.h.
+  TlsFiles tls = {};
 };
 
 class HttpServer {
@@ -47,7 +50,8 @@ class HttpServer {
 
   // Listens on options.address and answers every request with `handler`.
   // INVALID_ARGUMENT for a malformed address or option, UNAVAILABLE when
-  // the port is taken, PERMISSION_DENIED for a privileged port.
+  // the port is taken, PERMISSION_DENIED for a privileged port,
+  // FAILED_PRECONDITION for TLS files that do not load.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       HttpServerOptions options, Handler handler);
 
@@ -61,7 +65,7 @@ class HttpServer {
 
  private:
   HttpServer(HttpServerOptions options, Handler handler, ScopedFd listen_fd,
-             ScopedFd wake_fd, int port);
+             ScopedFd wake_fd, int port, std::unique_ptr<TlsServerContext> tls);
 
   void Run();
 
@@ -71,6 +75,7 @@ class HttpServer {
   // An eventfd the destructor signals to end Run() promptly.
   const ScopedFd wake_fd_;
   const int port_;
+  const std::unique_ptr<TlsServerContext> tls_;  // null: plain HTTP
   std::thread thread_;
 };
 

@@ -78,7 +78,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
       .io_timeout = options.io_timeout,
       .max_request_bytes = options.max_request_bytes,
       .max_connections = options.max_connections,
-      .name = "metrics server"};
+      .name = "metrics server",
+      .tls = options.tls};
   absl::StatusOr<std::unique_ptr<http::HttpServer>> http =
       http::HttpServer::Start(std::move(http_options),
                               [registry, options](const HttpRequest& request) {

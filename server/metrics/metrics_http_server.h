@@ -31,6 +31,8 @@ struct MetricsHttpServerOptions {
   // Set: a scrape of /metrics must carry an Authorization header this
   // accepts ("Bearer <token>"); others get 401.
   std::function<bool(absl::string_view authorization)> authorize = nullptr;
+  // Set (tls.cert): HTTPS (server/http/tls_stream.h).
+  http::TlsFiles tls = {};
 };
 
 class MetricsHttpServer {

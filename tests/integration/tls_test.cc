@@ -1,8 +1,8 @@
 // TLS on the gRPC port, with certificates this test makes with the openssl
 // command: server-only TLS with a token, mutual TLS whose certificate SAN
 // names the tenant, a renewed certificate picked up without a restart,
-// and a non-loopback address that refuses to start without
-// authentication.
+// /metrics over HTTPS, and a non-loopback address that refuses to start
+// without authentication.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -15,6 +15,7 @@
 #include "server/auth/tenant_table.h"
 #include "tests/integration/pager_fixture.h"
 #include "tests/integration/run_command.h"
+#include "tests/testing/http_get.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_pki.h"
 
@@ -46,11 +47,12 @@ class TlsTest : public PagerTest {
     std::filesystem::copy_file(pki_.Path("server.key"), dir_.Sub("live.key"));
   }
 
-  void StartTls(bool mutual) {
+  void StartTls(bool mutual, std::vector<std::string> more_flags = {}) {
     std::vector<std::string> flags = {"--tenants_file=" + tenants_,
                                       "--tls_cert_file=" + dir_.Sub("live.crt"),
                                       "--tls_key_file=" + dir_.Sub("live.key")};
     if (mutual) flags.push_back("--tls_client_ca_file=" + pki_.Path("ca.crt"));
+    flags.insert(flags.end(), more_flags.begin(), more_flags.end());
     ServerProcess::Options o;
     o.flags = flags;
     auto server = ServerProcess::Start(o);
@@ -72,6 +74,16 @@ class TlsTest : public PagerTest {
     ClientOptions o;
     o.tls_ca_file = pki_.Path(ca + ".crt");
     return o;
+  }
+
+  // Replaces the server's certificate with one `ca` signed, key first,
+  // then certificate, each by rename, as cert-manager does.
+  void Renew(const std::string& ca) {
+    ASSERT_TRUE(pki_.MakeCert("renewed", ca, "DNS:localhost,IP:127.0.0.1"));
+    std::filesystem::copy_file(pki_.Path("renewed.key"), dir_.Sub("next.key"));
+    std::filesystem::copy_file(pki_.Path("renewed.crt"), dir_.Sub("next.crt"));
+    std::filesystem::rename(dir_.Sub("next.key"), dir_.Sub("live.key"));
+    std::filesystem::rename(dir_.Sub("next.crt"), dir_.Sub("live.crt"));
   }
 
   TempDir dir_;
@@ -124,12 +136,7 @@ TEST_F(TlsTest, RenewedCertificateIsServedWithoutARestart) {
   ClientOptions old_ca = Tls("ca");
   old_ca.token = "tok-a";
   ASSERT_TRUE(FirstCall(old_ca).ok());
-  ASSERT_TRUE(pki_.MakeCert("renewed", "other-ca", "IP:127.0.0.1"));
-  // Key first, then certificate, each by rename, as cert-manager does.
-  std::filesystem::copy_file(pki_.Path("renewed.key"), dir_.Sub("next.key"));
-  std::filesystem::copy_file(pki_.Path("renewed.crt"), dir_.Sub("next.crt"));
-  std::filesystem::rename(dir_.Sub("next.key"), dir_.Sub("live.key"));
-  std::filesystem::rename(dir_.Sub("next.crt"), dir_.Sub("live.crt"));
+  Renew("other-ca");
   ClientOptions new_ca = Tls("other-ca");
   new_ca.token = "tok-a";
   bool renewed = false;
@@ -139,6 +146,43 @@ TEST_F(TlsTest, RenewedCertificateIsServedWithoutARestart) {
   }
   EXPECT_TRUE(renewed) << server_->Log();
   EXPECT_EQ(FirstCall(old_ca).code(), absl::StatusCode::kUnavailable);
+}
+
+// /metrics over HTTPS (--metrics_tls) with the gRPC port's certificate
+// and client CA: a scraper needs a certificate that CA signed, plaintext
+// gets nothing, and a renewed certificate is served without a restart.
+TEST_F(TlsTest, MetricsOverTlsNeedAClientCertificate) {
+  StartTls(/*mutual=*/true, {"--metrics_tls"});
+  const int port = server_->metrics_port();
+  ASSERT_GT(port, 0);
+  const TlsClientFiles scraper{pki_.Path("ca.crt"), pki_.Path("engine.crt"),
+                               pki_.Path("engine.key")};
+  absl::StatusOr<HttpResponse> scrape = HttpsGet(port, "/metrics", scraper);
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  EXPECT_EQ(scrape->status, 200);
+  EXPECT_NE(scrape->body.find("tensorpager_blocks_registered"),
+            std::string::npos);
+  // No certificate, one another CA signed, or no TLS at all: no answer.
+  EXPECT_FALSE(HttpsGet(port, "/metrics", {pki_.Path("ca.crt"), "", ""}).ok());
+  EXPECT_FALSE(HttpsGet(port, "/metrics",
+                        {pki_.Path("ca.crt"), pki_.Path("stranger.crt"),
+                         pki_.Path("stranger.key")})
+                   .ok());
+  absl::StatusOr<HttpResponse> plain = HttpGet(port, "/metrics");
+  EXPECT_FALSE(plain.ok() && plain->status == 200);
+  EXPECT_NE(server_->Log().find("https://"), std::string::npos);
+
+  Renew("other-ca");
+  const TlsClientFiles trusts_new{pki_.Path("other-ca.crt"),
+                                  pki_.Path("engine.crt"),
+                                  pki_.Path("engine.key")};
+  bool renewed = false;
+  for (int i = 0; i < 100 && !renewed; ++i) {
+    renewed = HttpsGet(port, "/metrics", trusts_new).ok();
+    if (!renewed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(renewed) << server_->Log();
+  EXPECT_FALSE(HttpsGet(port, "/metrics", scraper).ok());
 }
 
 TEST_F(TlsTest, OtherHostsWithoutAuthenticationNeedAllowInsecure) {

@@ -2,18 +2,23 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace tensorpager::testing {
 
-absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
-                                     const std::string& authorization) {
+namespace {
+
+// A connected loopback socket that gives up reading after 10 s.
+absl::StatusOr<int> ConnectLoopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket failed");
   sockaddr_in addr{};
@@ -26,25 +31,19 @@ absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
     ::close(fd);
     return absl::UnavailableError(absl::StrCat("nothing listens on ", port));
   }
-  const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
-                   authorization.empty()
-                       ? ""
-                       : absl::StrCat("Authorization: ", authorization, "\r\n"),
-                   "\r\n");
-  if (::write(fd, request.data(), request.size()) !=
-      static_cast<ssize_t>(request.size())) {
-    ::close(fd);
-    return absl::UnavailableError("short write");
-  }
-  std::string raw;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    raw.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
+  return fd;
+}
+
+std::string Request(const std::string& path, const std::string& authorization) {
+  return absl::StrCat(
+      "GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n",
+      authorization.empty()
+          ? ""
+          : absl::StrCat("Authorization: ", authorization, "\r\n"),
+      "\r\n");
+}
+
+absl::StatusOr<HttpResponse> ParseResponse(const std::string& raw) {
   const size_t head_end = raw.find("\r\n\r\n");
   if (raw.compare(0, 5, "HTTP/") != 0 || head_end == std::string::npos) {
     return absl::DataLossError("malformed HTTP response");
@@ -56,6 +55,86 @@ absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
   }
   r.body = raw.substr(head_end + 4);
   return r;
+}
+
+std::string OpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(e, text, sizeof(text));
+    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
+                                     const std::string& authorization) {
+  absl::StatusOr<int> fd = ConnectLoopback(port);
+  if (!fd.ok()) return fd.status();
+  const std::string request = Request(path, authorization);
+  if (::write(*fd, request.data(), request.size()) !=
+      static_cast<ssize_t>(request.size())) {
+    ::close(*fd);
+    return absl::UnavailableError("short write");
+  }
+  std::string raw;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(*fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    raw.append(buf, static_cast<size_t>(n));
+  }
+  ::close(*fd);
+  return ParseResponse(raw);
+}
+
+absl::StatusOr<HttpResponse> HttpsGet(int port, const std::string& path,
+                                      const TlsClientFiles& tls) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(
+      SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  if (ctx == nullptr || SSL_CTX_load_verify_locations(
+                            ctx.get(), tls.ca_file.c_str(), nullptr) != 1) {
+    return absl::InternalError(
+        absl::StrCat("CA ", tls.ca_file, ": ", OpenSslErrors()));
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (!tls.cert_file.empty() &&
+      (SSL_CTX_use_certificate_chain_file(ctx.get(), tls.cert_file.c_str()) !=
+           1 ||
+       SSL_CTX_use_PrivateKey_file(ctx.get(), tls.key_file.c_str(),
+                                   SSL_FILETYPE_PEM) != 1)) {
+    return absl::InternalError(absl::StrCat(
+        "client certificate ", tls.cert_file, ": ", OpenSslErrors()));
+  }
+  absl::StatusOr<int> fd = ConnectLoopback(port);
+  if (!fd.ok()) return fd.status();
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_fd(ssl.get(), *fd);
+  SSL_set_tlsext_host_name(ssl.get(), "localhost");
+  SSL_set1_host(ssl.get(), "localhost");
+  const std::string request = Request(path, "");
+  std::string raw;
+  // With TLS 1.3 a refused client certificate shows on the first read.
+  if (SSL_connect(ssl.get()) == 1 &&
+      SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) ==
+          static_cast<int>(request.size())) {
+    char buf[65536];
+    for (;;) {
+      const int n = SSL_read(ssl.get(), buf, sizeof(buf));
+      if (n <= 0) break;
+      raw.append(buf, static_cast<size_t>(n));
+    }
+  }
+  const std::string errors = OpenSslErrors();
+  ssl.reset();
+  ::close(*fd);
+  if (raw.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "TLS exchange failed: ", errors.empty() ? "no answer" : errors));
+  }
+  return ParseResponse(raw);
 }
 
 int FreePort() {
