@@ -201,11 +201,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     // Eviction takes first from tenants above their share of the RAM
     // tier. A namespace two tenants share counts for the first listed.
     server->store_->SetShareGroups(
-        [auth = server->auth_.get()](absl::string_view ns) {
+        [auth = server->auth_.get(),
+         all_sealed = c.encryption_scope == "all"](absl::string_view ns) {
           for (const auto& tenant : auth->tenants()) {
             if (tenant->MayUse(ns)) {
               return storage::ShareGroup{tenant->name, tenant->quota.ram_bytes,
-                                         tenant->quota.disk_bytes};
+                                         tenant->quota.disk_bytes,
+                                         all_sealed || tenant->encrypt};
             }
           }
           return storage::ShareGroup{};
@@ -274,8 +276,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   server->running_ = true;
 
   if (!c.encryption_key_file.empty()) {
-    TP_LOG(INFO) << "NVMe tier encrypted with AES-256-GCM; new copies use "
-                    "the first key of "
+    TP_LOG(INFO) << "NVMe tier encrypted with AES-256-GCM"
+                 << (c.encryption_scope == "tenants"
+                         ? " for the tenants marked 'encrypt: true'"
+                         : "")
+                 << "; new copies use the first key of "
                  << c.encryption_key_file;
   }
   TP_LOG(INFO) << "serving " << kServiceName << " on "

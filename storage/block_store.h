@@ -161,6 +161,8 @@ struct ShareGroup {
   std::string name;                    // "" for none
   std::optional<uint64_t> ram_bytes;   // most bytes in the RAM tier
   std::optional<uint64_t> disk_bytes;  // most bytes on the NVMe tier
+  // With encryption keys: whether its copies on the NVMe tier are sealed.
+  bool encrypted = true;
 };
 
 struct StoreStats {
@@ -348,6 +350,9 @@ class BlockStore {
                                          bool prefetch = false)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The compression settings for `e`'s next disk copy.
+  // Whether the NVMe copy of `e` is sealed (with encryption keys): its
+  // share group says.
+  bool SealFor(const Entry& e) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   CompressionSettings CompressionFor(const Entry& e) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Queues the sequence successors of `e` that are only on disk.

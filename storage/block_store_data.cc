@@ -22,6 +22,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   uint64_t old_checksum;
   uint32_t element_bytes;
   CompressionSettings compression;
+  bool seal;
   {
     MutexLock lock(&mu_);
     absl::StatusOr<Entry*> found = FindIdle(key);
@@ -57,6 +58,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     old_checksum = e->checksum;
     element_bytes = ElementBytes(e->attrs.dtype);
     compression = CompressionFor(*e);
+    seal = SealFor(*e);
     e->io = Io::kWriting;
   }
   auto abort = [&](absl::Status s) {
@@ -111,7 +113,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
   DiskCopy::ClearRecord(&record);
   if (durable) {
     const DiskTier::Source source{next.get(), checksum, element_bytes,
-                                  compression};
+                                  compression, seal};
     absl::StatusOr<DiskCopy> copy = absl::UnknownError("not written");
     disk_->Write({&source, 1}, {&copy, 1});
     if (!copy.ok()) return release_and_abort(copy.status());

@@ -185,6 +185,10 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
   return absl::OkStatus();
 }
 
+bool BlockStore::SealFor(const Entry& e) const {
+  return !group_of_ || group_of_(e.key.ns).encrypted;
+}
+
 absl::Status BlockStore::DiskLimitAllows(
     absl::Span<const Entry* const> entries) const {
   if (!group_of_) return absl::OkStatus();

@@ -38,9 +38,9 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
       Job& job = jobs[i];
       job.e = e;
       job.data = e->ram;
-      job.source =
-          DiskTier::Source{job.data.get(), e->checksum,
-                           ElementBytes(e->attrs.dtype), CompressionFor(*e)};
+      job.source = DiskTier::Source{job.data.get(), e->checksum,
+                                    ElementBytes(e->attrs.dtype),
+                                    CompressionFor(*e), SealFor(*e)};
       job.clean = e->disk.has_value();
     }
   }

@@ -105,6 +105,7 @@ void DiskTier::Write(absl::Span<const Source> sources,
   // Then extents, and with encryption the sealed images (each in a buffer
   // of the pool: the source is the block's immutable RAM copy).
   const KeyRing* keys = options_.keys.get();
+  auto sealing = [&](size_t i) { return keys != nullptr && sources[i].seal; };
   std::vector<base::AlignedBuffer> sealed(sources.size());
   std::vector<size_t> planned;
   for (size_t i = 0; i < sources.size(); ++i) {
@@ -112,7 +113,7 @@ void DiskTier::Write(absl::Span<const Source> sources,
         images[i] ? images[i]->bytes : *sources[i].data;
     // The image's own size, not its buffer's: a compressed image sits in
     // a buffer sized for the worst case, and its extent is what it saves.
-    const uint64_t on_disk = stored.size() + (keys ? kGcmTagBytes : 0);
+    const uint64_t on_disk = stored.size() + (sealing(i) ? kGcmTagBytes : 0);
     const uint64_t length = base::AlignUp(std::max<uint64_t>(on_disk, 1));
     absl::StatusOr<Extent> extent = Allocate(length);
     if (!extent.ok()) {
@@ -128,7 +129,7 @@ void DiskTier::Write(absl::Span<const Source> sources,
     } else {
       copy.stored_checksum = sources[i].checksum;
     }
-    if (keys != nullptr) {
+    if (sealing(i)) {
       copy.key_id = keys->current().id;
       copy.nonce = NewNonce();
       sealed[i] = buffers_->Take(on_disk);
@@ -142,10 +143,14 @@ void DiskTier::Write(absl::Span<const Source> sources,
     copies[i] = std::move(copy);
     planned.push_back(i);
   }
-  if (keys != nullptr) {
+  std::vector<size_t> to_seal;
+  for (size_t i : planned) {
+    if (sealing(i)) to_seal.push_back(i);
+  }
+  if (!to_seal.empty()) {
     // AES-GCM is CPU work too: side by side for several copies.
     auto seal = [&](size_t k) {
-      const size_t i = planned[k];
+      const size_t i = to_seal[k];
       const base::AlignedBuffer& stored =
           images[i] ? images[i]->bytes : *sources[i].data;
       const std::string aad = AssociatedData(*copies[i], sources[i].checksum);
@@ -156,9 +161,9 @@ void DiskTier::Write(absl::Span<const Source> sources,
                stored.span(), sealed[i].span());
       if (!s.ok()) copies[i] = s;
     };
-    if (planned.size() > 1) {
-      workers_->ParallelFor(planned.size(), seal);
-    } else if (planned.size() == 1) {
+    if (to_seal.size() > 1) {
+      workers_->ParallelFor(to_seal.size(), seal);
+    } else {
       seal(0);
     }
   }
@@ -171,8 +176,8 @@ void DiskTier::Write(absl::Span<const Source> sources,
       continue;
     }
     const base::AlignedBuffer& stored =
-        keys != nullptr ? sealed[i]
-                        : (images[i] ? images[i]->bytes : *sources[i].data);
+        sealing(i) ? sealed[i]
+                   : (images[i] ? images[i]->bytes : *sources[i].data);
     IoRequest write;
     write.op = IoOp::kWrite;
     write.offset = copies[i]->extent.offset;

@@ -57,8 +57,8 @@ struct DiskTierOptions {
   uint64_t max_bytes = 2ull << 30;
   // The file grows in steps of this size (preallocated).
   uint64_t file_growth_bytes = 64ull << 20;
-  // Set: every copy is written encrypted with keys->current(), and read
-  // with the key it names.
+  // Set: copies are written encrypted with keys->current() (all but the
+  // sources that say otherwise), and read with the key each names.
   std::shared_ptr<const KeyRing> keys;
 };
 
@@ -87,6 +87,9 @@ class DiskTier {
     uint64_t checksum = 0;  // of *data
     uint32_t element_bytes = 0;
     CompressionSettings compression;
+    // With a key ring: whether this copy is sealed (false: its block is
+    // outside the encrypted tenants, see BlockStore::SetShareGroups).
+    bool seal = true;
   };
   // Writes each source to a new extent (compressed when that pays), the
   // writes in one engine batch; copies[i] gets the outcome of sources[i].

@@ -156,8 +156,9 @@ absl::StatusOr<TenantTable> TenantTable::Parse(absl::string_view yaml,
                      ": expected a 'tenants:' list (see tensorpagerd --help, "
                      "--tenants_file)"));
   }
-  static const std::set<std::string> kKeys = {
-      "name", "role", "namespaces", "tokens", "uids", "tls_sans", "quota"};
+  static const std::set<std::string> kKeys = {"name",   "role",   "namespaces",
+                                              "tokens", "uids",   "tls_sans",
+                                              "quota",  "encrypt"};
   TenantTable table;
   std::set<std::string> names;
   for (const YAML::Node& entry : root["tenants"]) {
@@ -172,8 +173,8 @@ absl::StatusOr<TenantTable> TenantTable::Parse(absl::string_view yaml,
       if (!kKeys.count(kv.first.Scalar())) {
         return absl::InvalidArgumentError(absl::StrCat(
             where, ": unknown key '", kv.first.Scalar(),
-            "'; a tenant has name, role, namespaces, tokens, uids, tls_sans "
-            "and quota"));
+            "'; a tenant has name, role, namespaces, tokens, uids, tls_sans, "
+            "quota and encrypt"));
       }
     }
     auto tenant = std::make_shared<Tenant>();
@@ -218,6 +219,14 @@ absl::StatusOr<TenantTable> TenantTable::Parse(absl::string_view yaml,
       }
     }
     tenant->namespaces = *std::move(namespaces);
+    if (const YAML::Node encrypt = entry["encrypt"]; encrypt) {
+      const std::string text = encrypt.Scalar();
+      if (text != "true" && text != "false") {
+        return absl::InvalidArgumentError(
+            absl::StrCat(who, ": encrypt is true or false, not '", text, "'"));
+      }
+      tenant->encrypt = text == "true";
+    }
     if (absl::Status s = ParseQuota(entry["quota"], who, &tenant->quota);
         !s.ok()) {
       return s;

@@ -10,6 +10,7 @@
 //       tls_sans: [engine-a.example.com]    # client certificates' SANs
 //       quota: {blocks: 100000, bytes: 64GiB,   # optional
 //               ram_bytes: 8GiB, disk_bytes: 60GiB}
+//       encrypt: true   # with --encryption_scope=tenants: seal its blocks
 //
 // The server keeps only hashes of tokens. A namespace pattern is a name,
 // or a prefix ending in "*" ("*" alone: every namespace); "default" is
@@ -55,6 +56,9 @@ struct Tenant {
   Role role = Role::kClient;
   std::vector<std::string> namespaces;  // patterns, see above
   TenantQuota quota;
+  // Its blocks on the NVMe tier are encrypted under
+  // --encryption_scope=tenants (with scope all, every tenant's are).
+  bool encrypt = false;
 
   // Whether requests naming `ns` ("" is "default") are this tenant's.
   bool MayUse(absl::string_view ns) const;

@@ -115,6 +115,10 @@ ABSL_FLAG(std::string, encryption_key_file, "",
           "copies; every key listed decrypts, so to rotate put the new key "
           "first and keep the old ones. Empty: copies are stored as they "
           "are.");
+ABSL_FLAG(std::string, encryption_scope, "all",
+          "With --encryption_key_file: 'all' encrypts every block on the "
+          "NVMe tier; 'tenants' only those of tenants marked 'encrypt: "
+          "true' in --tenants_file (the others skip the cost).");
 ABSL_FLAG(std::string, unix_socket, "",
           "Also serve the gRPC API on this Unix domain socket (clients use "
           "target unix:PATH). The kernel names each peer's user "
@@ -344,6 +348,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlags(
   c.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   c.metrics_require_token = absl::GetFlag(FLAGS_metrics_require_token);
   c.metrics_tls = absl::GetFlag(FLAGS_metrics_tls);
+  c.encryption_scope = absl::GetFlag(FLAGS_encryption_scope);
   c.encryption_key_file = absl::GetFlag(FLAGS_encryption_key_file);
   c.unix_socket = absl::GetFlag(FLAGS_unix_socket);
   c.unix_socket_mode = absl::GetFlag(FLAGS_unix_socket_mode);
@@ -378,6 +383,17 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         "--tls_client_ca_file needs TLS: give --tls_cert_file and "
         "--tls_key_file too");
+  }
+  if (c.encryption_scope != "all" && c.encryption_scope != "tenants") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--encryption_scope=", c.encryption_scope,
+                     " is unknown; use all or tenants"));
+  }
+  if (c.encryption_scope == "tenants" &&
+      (c.encryption_key_file.empty() || c.tenants_file.empty())) {
+    return absl::InvalidArgumentError(
+        "--encryption_scope=tenants encrypts the blocks of tenants marked "
+        "'encrypt: true': give --encryption_key_file and --tenants_file too");
   }
   if (c.metrics_tls && c.tls_cert_file.empty()) {
     return absl::InvalidArgumentError(

@@ -94,6 +94,9 @@ struct ServerConfig {
   bool metrics_tls = false;
   // Encryption at rest of the NVMe tier: the key file; empty: plaintext.
   std::string encryption_key_file;
+  // "all": every block's NVMe copies are encrypted; "tenants": only those
+  // of tenants marked `encrypt: true` in the tenants file.
+  std::string encryption_scope = "all";
   // A Unix domain socket for local clients (empty: none), its file mode
   // and group.
   std::string unix_socket;

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/integration/pager_fixture.h"
+#include "tests/testing/find_in_file.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tensorpager::testing {
@@ -32,15 +33,6 @@ int Cycles() {
 }
 
 uint64_t SizeOf(int block) { return (block % 7 + 1) * 48 * kKiB + block; }
-
-// Finds `needle` in the data file; returns its offset or -1.
-int64_t FindInFile(const std::string& path, const std::string& needle) {
-  std::ifstream f(path, std::ios::binary);
-  std::string all((std::istreambuf_iterator<char>(f)),
-                  std::istreambuf_iterator<char>());
-  const size_t at = all.find(needle);
-  return at == std::string::npos ? -1 : static_cast<int64_t>(at);
-}
 
 class CrashRecoveryTest : public PagerTest {
  protected:

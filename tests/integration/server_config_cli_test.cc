@@ -95,6 +95,26 @@ TEST_F(ServerConfigCliTest, BadSettingsExitWith2AndSayWhere) {
   EXPECT_EQ(bad_level.exit_code, 2) << bad_level;
   EXPECT_THAT(bad_level.err, HasSubstr("compression level must be 1"));
 
+  // Settings that need others name what is missing.
+  CommandResult scope =
+      Server({"--print_config", "--encryption_scope=tenants"},
+             {{"TENSORPAGER_ENCRYPTION_KEY_FILE", dir_.Sub("keys")}});
+  EXPECT_EQ(scope.exit_code, 2) << scope;
+  EXPECT_THAT(scope.err, HasSubstr("give --encryption_key_file and "
+                                   "--tenants_file too"));
+  CommandResult bad_scope =
+      Server({"--print_config", "--encryption_scope=some"}, {});
+  EXPECT_EQ(bad_scope.exit_code, 2) << bad_scope;
+  EXPECT_THAT(bad_scope.err, HasSubstr("use all or tenants"));
+  CommandResult metrics_tls = Server({"--print_config", "--metrics_tls"}, {});
+  EXPECT_EQ(metrics_tls.exit_code, 2) << metrics_tls;
+  EXPECT_THAT(metrics_tls.err, HasSubstr("give --tls_cert_file"));
+  CommandResult no_connections =
+      Server({"--print_config", "--unix_socket_max_connections_per_uid=0"}, {});
+  EXPECT_EQ(no_connections.exit_code, 2) << no_connections;
+  EXPECT_THAT(no_connections.err,
+              HasSubstr("--unix_socket_max_connections_per_uid must be"));
+
   CommandResult missing =
       Server({"--print_config", "--config=" + dir_.Sub("absent.yaml")}, {});
   EXPECT_EQ(missing.exit_code, 2) << missing;

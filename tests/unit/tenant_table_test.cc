@@ -101,6 +101,8 @@ TEST(TenantTableTest, MistakesAreNamedWithTheirLine) {
       {"tenants: [{name: a, namespaces: [a], uids: [1], "
        "quota: {disk_bytes: lots}}]",
        "quota disk_bytes 'lots'"},
+      {"tenants: [{name: a, namespaces: [a], uids: [1], encrypt: maybe}]",
+       "encrypt is true or false"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<TenantTable> table = TenantTable::Parse(c.yaml, "f.yaml");
