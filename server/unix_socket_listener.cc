@@ -149,17 +149,18 @@ void UnixSocketListener::AcceptLoop() {
     }
     if (peers_->OpenUnixConnections(cred.uid) >=
         options_.max_connections_per_uid) {
-      close(conn);
       // The first refusal and then every 1000th: a client retrying in a
-      // loop does not flood the log.
+      // loop does not flood the log. Logged before the close, so the peer
+      // that sees the close can find the reason in the log.
       if (refused_++ % 1000 == 0) {
         TP_LOG(WARNING) << "Unix socket " << path_ << ": user " << cred.uid
                         << " (pid " << cred.pid << ") already holds "
                         << options_.max_connections_per_uid
                         << " connections; closed a new one (" << refused_
-                        << " so far). Close idle clients or "
-                        << "raise --unix_socket_max_connections_per_uid";
+                        << " so far). Close idle clients or raise "
+                        << "--unix_socket_max_connections_per_uid";
       }
+      close(conn);
       continue;
     }
     // Noted before gRPC sees the connection, so its first call finds it.
