@@ -18,6 +18,9 @@ constexpr double kArrivalDecay = 1.0 / 4096;
 // Sketch sizing and the hill climber's sample never go below this many
 // entries, so a nearly empty cache still gets sensible statistics.
 constexpr size_t kMinStatisticsEntries = 64;
+// In recency mode, samples to wait before the next probe of a smaller
+// window: 1 after a fallback, doubled by every probe that fails, up to this.
+constexpr uint32_t kMaxProbeWait = 64;
 
 }  // namespace
 
@@ -48,7 +51,7 @@ EntryList& AdaptivePolicy::ListOf(ListId id) {
 
 bool AdaptivePolicy::Contains(Handle key) const {
   const NodeIndex i = table_.Find(key);
-  return i != kNoNode && !IsGhost(table_[i].list);
+  return i != kNoNode && IsResident(table_[i].list);
 }
 
 bool AdaptivePolicy::InWindow(Handle key) const {
@@ -94,7 +97,7 @@ uint64_t AdaptivePolicy::ProtectedTarget() const {
 int AdaptivePolicy::Score(const EntryNode& n) const {
   int frequency = sketch_.Frequency(n.key);
   if (options_.stale_gaps > 0 && n.gap > 0) {
-    const uint64_t idle = clock_ - n.last_access;
+    const uint64_t idle = static_cast<uint32_t>(clock_) - n.last_access;
     const uint64_t interval =
         std::max<uint64_t>({static_cast<uint64_t>(options_.stale_gaps * n.gap),
                             static_cast<uint64_t>(size()), uint64_t{1}});
@@ -107,10 +110,11 @@ int AdaptivePolicy::Score(const EntryNode& n) const {
 void AdaptivePolicy::NoteAccess(EntryNode& n, bool has_history) {
   if (has_history) {
     const uint64_t gap = std::min<uint64_t>(
-        clock_ - n.last_access + 1, std::numeric_limits<uint32_t>::max());
+        uint64_t{static_cast<uint32_t>(clock_) - n.last_access} + 1,
+        std::numeric_limits<uint32_t>::max());
     n.gap = static_cast<uint32_t>(n.gap == 0 ? gap : (n.gap + gap) / 2);
   }
-  n.last_access = clock_;
+  n.last_access = static_cast<uint32_t>(clock_);
 }
 
 void AdaptivePolicy::NoteArrivalSize(uint64_t bytes) {
@@ -122,7 +126,11 @@ void AdaptivePolicy::NoteArrivalSize(uint64_t bytes) {
 
 void AdaptivePolicy::OnGhostHit(ListId ghost, uint64_t bytes) {
   const uint64_t budget = Budget();
-  if (budget == 0) return;
+  // In recency mode the window stays at max_window but for the climber's
+  // probes: ghosts would grow it back in the middle of a probe, and the
+  // keys main gave up in the fallback, coming back as main-ghost hits,
+  // would shrink it at once.
+  if (budget == 0 || recency_mode_) return;
   const double window_ghosts =
       std::max(static_cast<double>(ghost_window_.bytes()), 1.0);
   const double main_ghosts =
@@ -137,29 +145,118 @@ void AdaptivePolicy::OnGhostHit(ListId ghost, uint64_t bytes) {
       std::clamp(window_share_, options_.min_window, options_.max_window);
 }
 
-void AdaptivePolicy::ClimbOnRequest(bool hit) {
-  if (!options_.hill_climbing) return;
+void AdaptivePolicy::ShadowAccess(NodeIndex i) {
+  if (shadow_.Contains(i)) {
+    shadow_.MoveToFront(i);
+    return;
+  }
+  shadow_.PushFront(i);
+  const uint64_t budget = Budget();
+  while (shadow_.bytes() > budget && shadow_.back() != i) {
+    const NodeIndex oldest = shadow_.back();
+    shadow_.Unlink(oldest);
+    ReleaseIfUnused(oldest);
+  }
+}
+
+void AdaptivePolicy::ReleaseIfUnused(NodeIndex i) {
+  if (table_[i].list == kUnlinked && !shadow_.Contains(i)) table_.Release(i);
+}
+
+void AdaptivePolicy::Forget(NodeIndex i) {
+  if (shadow_.Contains(i)) shadow_.Unlink(i);
+  table_.Release(i);
+}
+
+void AdaptivePolicy::FallBackToRecency() {
+  // The window is an LRU: at max_window the cache is LRU but for main's
+  // small remainder, and it holds what the shadow LRU holds within about
+  // one cache's worth of arrivals.
+  // Already in recency mode, this ends a probe that lost: wait longer
+  // before the next one.
+  probe_wait_ = recency_mode_ ? std::min(2 * probe_wait_, kMaxProbeWait) : 1;
+  window_share_ = options_.max_window;
+  recency_mode_ = true;
+  probing_ = false;
+  idle_samples_ = 0;
+  sample_hits_ = sample_misses_ = sample_lru_hits_ = 0;
+  regret_ = 0;
+}
+
+bool AdaptivePolicy::RefereeOnRequest(bool hit, bool lru_hit) {
+  if (options_.referee_misses <= 0 || hit == lru_hit) return false;
+  // CUSUM of ADAPTIVE's misses less LRU's. The floor keeps a long winning
+  // streak from banking credit that would hide a later loss; the threshold
+  // grows slowly with the cache, whose statistics are steadier.
+  const double threshold =
+      options_.referee_misses +
+      static_cast<double>(max_resident_entries_) / options_.referee_entries;
+  regret_ = std::max(regret_ + (lru_hit ? 1.0 : -1.0), -threshold);
+  if (regret_ < threshold) return false;
+  FallBackToRecency();
+  return true;
+}
+
+void AdaptivePolicy::ClimbOnRequest(bool hit, bool lru_hit) {
+  if (RefereeOnRequest(hit, lru_hit)) return;
+  const bool referee = options_.referee_misses > 0;
+  if (!options_.hill_climbing && !recency_mode_) return;
   if (hit) {
     ++sample_hits_;
   } else {
     ++sample_misses_;
   }
+  if (lru_hit) ++sample_lru_hits_;
   const uint64_t requests = sample_hits_ + sample_misses_;
   const double sample = options_.climb_sample *
                         static_cast<double>(std::max(max_resident_entries_,
                                                      kMinStatisticsEntries));
   if (static_cast<double>(requests) < sample) return;
-  const double hit_rate = static_cast<double>(sample_hits_) / requests;
-  const double change = hit_rate - previous_hit_rate_;
-  // Keep going the same way while the hit rate does not fall.
+  // Hits the window's size earned beyond what LRU got on the same
+  // requests: a change of phase in the workload moves both alike, so the
+  // climber compares windows rather than phases.
+  const double net = static_cast<double>(sample_hits_) -
+                     (referee ? static_cast<double>(sample_lru_hits_) : 0.0);
+  sample_hits_ = sample_misses_ = sample_lru_hits_ = 0;
+  if (recency_mode_) {
+    ProbeOnSample(net);
+    return;
+  }
+  const double score = net / static_cast<double>(requests);
+  const double change = score - previous_score_;
+  // A difference of less than one request is no evidence either way.
+  if (std::abs(change) * static_cast<double>(requests) < 1.0) return;
+  // Keep going the same way while the score does not fall.
   const double step = change >= 0 ? climb_step_ : -climb_step_;
   window_share_ = std::clamp(window_share_ + step, options_.min_window,
                              options_.max_window);
   climb_step_ = std::abs(change) >= options_.climb_restart
                     ? std::copysign(options_.climb_step, step)
                     : options_.climb_decay * step;
-  previous_hit_rate_ = hit_rate;
-  sample_hits_ = sample_misses_ = 0;
+  previous_score_ = score;
+}
+
+void AdaptivePolicy::ProbeOnSample(double net) {
+  if (probing_) {
+    // The sample ran with a smaller window. Frequency pays again when it
+    // beat LRU by a clear margin (a loop LRU cannot serve): leave recency
+    // mode and let the climber and the ghosts go on from here.
+    probing_ = false;
+    if (net >= options_.referee_misses / 4) {
+      recency_mode_ = false;
+      climb_step_ = -options_.climb_step;
+      previous_score_ = 0;
+      return;
+    }
+    window_share_ = options_.max_window;
+    probe_wait_ = std::min(2 * probe_wait_, kMaxProbeWait);
+    idle_samples_ = 0;
+    return;
+  }
+  if (++idle_samples_ < probe_wait_) return;
+  probing_ = true;
+  window_share_ =
+      std::max(options_.max_window - options_.climb_step, options_.min_window);
 }
 
 void AdaptivePolicy::MoveWindowOverflowToMain() {
@@ -192,29 +289,39 @@ void AdaptivePolicy::ForgetOldGhosts(EntryList& ghosts) {
   while (!ghosts.empty() && ghosts.bytes() > limit) {
     const NodeIndex i = ghosts.back();
     ghosts.Unlink(i);
-    table_.Release(i);
+    ReleaseIfUnused(i);
   }
 }
 
 void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
   NodeIndex i = table_.Find(key);
-  if (i != kNoNode && !IsGhost(table_[i].list)) {
-    // Already resident: a size change plus a hit.
+  if (i != kNoNode && IsResident(table_[i].list)) {
+    // Already resident: a size change plus a hit. The shadow's byte count
+    // follows the new size.
+    if (shadow_.Contains(i)) shadow_.Resize(i, bytes);
     ListOf(table_[i].list).SetBytes(i, bytes);
     table_[i].priority = ClampPriority(priority);
     Touch(key);
     return;
   }
   sketch_.Increment(key);
-  ClimbOnRequest(/*hit=*/false);
+  // A node that is not resident is a ghost, or a key only the shadow LRU
+  // still holds; either way its reuse gap is known.
   const bool has_history = i != kNoNode;
+  bool lru_hit = false;
   if (has_history) {
     const ListId ghost = table_[i].list;
-    OnGhostHit(ghost, bytes);
-    ListOf(ghost).Unlink(i);
+    if (IsGhost(ghost)) {
+      OnGhostHit(ghost, bytes);
+      ListOf(ghost).Unlink(i);
+    }
+    lru_hit = shadow_.Contains(i);
+    // Relinked below with the new size.
+    if (lru_hit) shadow_.Unlink(i);
   } else {
     i = table_.Add(key);
   }
+  ClimbOnRequest(/*hit=*/false, lru_hit);
   EntryNode& n = table_[i];
   ++clock_;
   NoteAccess(n, has_history);
@@ -224,6 +331,7 @@ void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
   n.credits = n.priority;
   n.pinned = false;
   window_.PushFront(i);
+  ShadowAccess(i);
   max_resident_entries_ = std::max(max_resident_entries_, size());
   sketch_.EnsureCapacity(
       std::max(max_resident_entries_, kMinStatisticsEntries));
@@ -232,9 +340,10 @@ void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
 
 void AdaptivePolicy::Touch(Handle key) {
   const NodeIndex i = table_.Find(key);
-  if (i == kNoNode || IsGhost(table_[i].list)) return;
+  if (i == kNoNode || !IsResident(table_[i].list)) return;
   sketch_.Increment(key);
-  ClimbOnRequest(/*hit=*/true);
+  ClimbOnRequest(/*hit=*/true, /*lru_hit=*/shadow_.Contains(i));
+  ShadowAccess(i);
   EntryNode& n = table_[i];
   NoteAccess(n, /*has_history=*/true);
   n.credits = n.priority;
@@ -260,16 +369,17 @@ void AdaptivePolicy::Remove(Handle key, RemoveReason reason) {
   if (i == kNoNode) return;
   EntryNode& n = table_[i];
   const ListId from = n.list;
-  if (IsGhost(from)) {
+  if (!IsResident(from)) {
+    // A ghost or a key only the shadow LRU holds: erasing forgets it.
     if (reason == RemoveReason::kErased) {
-      ListOf(from).Unlink(i);
-      table_.Release(i);
+      if (IsGhost(from)) ListOf(from).Unlink(i);
+      Forget(i);
     }
     return;
   }
   ListOf(from).Unlink(i);
   if (reason == RemoveReason::kErased || from == kPinnedList) {
-    table_.Release(i);
+    Forget(i);
     return;
   }
   EntryList& ghosts = from == kWindowList ? ghost_window_ : ghost_main_;
@@ -279,7 +389,8 @@ void AdaptivePolicy::Remove(Handle key, RemoveReason reason) {
 
 void AdaptivePolicy::SetPinned(Handle key, bool pinned) {
   const NodeIndex i = table_.Find(key);
-  if (i == kNoNode || IsGhost(table_[i].list) || table_[i].pinned == pinned) {
+  if (i == kNoNode || !IsResident(table_[i].list) ||
+      table_[i].pinned == pinned) {
     return;
   }
   EntryNode& n = table_[i];

@@ -66,6 +66,7 @@
 #include "storage/policy/entry_table.h"
 #include "storage/policy/eviction_policy.h"
 #include "storage/policy/frequency_sketch.h"
+#include "storage/policy/shadow_lru.h"
 
 namespace tensorpager::policy {
 
@@ -93,6 +94,12 @@ class AdaptivePolicy final : public EvictionPolicy {
     double climb_step = 0.0625;
     double climb_decay = 0.98;
     double climb_restart = 0.05;
+    // The LRU referee: misses LRU would have avoided, net of hits only
+    // ADAPTIVE made, that send the window to max_window at once: this
+    // many, plus one per `referee_entries` resident entries. 0 disables the
+    // referee (the climber then compares raw hit rates).
+    double referee_misses = 32;
+    double referee_entries = 64;
   };
 
   AdaptivePolicy();
@@ -136,6 +143,9 @@ class AdaptivePolicy final : public EvictionPolicy {
   static bool IsGhost(ListId id) {
     return id == kGhostWindowList || id == kGhostMainList;
   }
+  static bool IsResident(ListId id) {
+    return id >= kWindowList && id <= kPinnedList;
+  }
   uint64_t Budget() const;
   uint64_t WindowTarget() const;
   uint64_t ProtectedTarget() const;
@@ -144,7 +154,20 @@ class AdaptivePolicy final : public EvictionPolicy {
   void NoteAccess(EntryNode& n, bool has_history);
   void NoteArrivalSize(uint64_t bytes);
   void OnGhostHit(ListId ghost, uint64_t bytes);
-  void ClimbOnRequest(bool hit);
+  // Records a request for the referee and the hill climber; `lru_hit` says
+  // whether the shadow LRU held the key.
+  void ClimbOnRequest(bool hit, bool lru_hit);
+  // Returns whether the referee just fell back to recency.
+  bool RefereeOnRequest(bool hit, bool lru_hit);
+  void FallBackToRecency();
+  // Recency mode's replacement for a climber step; `net` is the sample's
+  // hits less the shadow LRU's.
+  void ProbeOnSample(double net);
+  // Makes `i` the shadow LRU's most recent key and trims it to the budget.
+  void ShadowAccess(NodeIndex i);
+  // Releases `i`'s node once no list (resident, ghost or shadow) holds it.
+  void ReleaseIfUnused(NodeIndex i);
+  void Forget(NodeIndex i);
   void MoveWindowOverflowToMain();
   void DemoteProtectedOverflow();
   void ForgetOldGhosts(EntryList& ghosts);
@@ -164,6 +187,7 @@ class AdaptivePolicy final : public EvictionPolicy {
   EntryList pinned_{&table_, kPinnedList};
   EntryList ghost_window_{&table_, kGhostWindowList};
   EntryList ghost_main_{&table_, kGhostMainList};
+  ShadowLru shadow_{&table_};
   FrequencySketch sketch_;
 
   // Counts arrivals (inserts of non-resident keys): the time base of reuse
@@ -182,8 +206,22 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   uint64_t sample_hits_ = 0;
   uint64_t sample_misses_ = 0;
-  double previous_hit_rate_ = 0;
+  uint64_t sample_lru_hits_ = 0;
+  // The climber's measure of the last sample: hit rate, less the shadow
+  // LRU's when the referee is on.
+  double previous_score_ = 0;
   double climb_step_;
+  // The referee's running count: +1 per request only the shadow LRU hit,
+  // -1 per request only ADAPTIVE hit, floored at minus its threshold.
+  double regret_ = 0;
+  // Set by a fallback to recency; cleared by a probe of a smaller window
+  // that beats LRU. While set, ghost hits leave the window alone.
+  bool recency_mode_ = false;
+  // Whether the sample being measured runs with a probe's smaller window.
+  bool probing_ = false;
+  // Samples to wait at max_window before the next probe, and waited so far.
+  uint32_t probe_wait_ = 1;
+  uint32_t idle_samples_ = 0;
 
   // SelectVictims scratch, reused so steady state allocates nothing.
   std::vector<NodeIndex> main_victims_;
