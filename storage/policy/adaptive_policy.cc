@@ -49,8 +49,25 @@ EntryList& AdaptivePolicy::ListOf(ListId id) {
   }
 }
 
+NodeIndex AdaptivePolicy::FindMemo(Handle key) const {
+  // The owner asks Contains and then Touches or Inserts the same key: the
+  // second lookup reuses the first unless the node was recycled since (a
+  // recycled node is unlinked everywhere, or holds another key).
+  if (memo_key_ == key) {
+    if (memo_index_ == kNoNode) return kNoNode;
+    const EntryNode& n = table_[memo_index_];
+    if (n.key == key &&
+        (n.list != kUnlinked || shadow_.Contains(memo_index_))) {
+      return memo_index_;
+    }
+  }
+  memo_key_ = key;
+  memo_index_ = table_.Find(key);
+  return memo_index_;
+}
+
 bool AdaptivePolicy::Contains(Handle key) const {
-  const NodeIndex i = table_.Find(key);
+  const NodeIndex i = FindMemo(key);
   return i != kNoNode && IsResident(table_[i].list);
 }
 
@@ -294,7 +311,7 @@ void AdaptivePolicy::ForgetOldGhosts(EntryList& ghosts) {
 }
 
 void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
-  NodeIndex i = table_.Find(key);
+  NodeIndex i = FindMemo(key);
   if (i != kNoNode && IsResident(table_[i].list)) {
     // Already resident: a size change plus a hit. The shadow's byte count
     // follows the new size.
@@ -320,6 +337,8 @@ void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
     if (lru_hit) shadow_.Unlink(i);
   } else {
     i = table_.Add(key);
+    memo_key_ = key;
+    memo_index_ = i;
   }
   ClimbOnRequest(/*hit=*/false, lru_hit);
   EntryNode& n = table_[i];
@@ -339,7 +358,7 @@ void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
 }
 
 void AdaptivePolicy::Touch(Handle key) {
-  const NodeIndex i = table_.Find(key);
+  const NodeIndex i = FindMemo(key);
   if (i == kNoNode || !IsResident(table_[i].list)) return;
   sketch_.Increment(key);
   ClimbOnRequest(/*hit=*/true, /*lru_hit=*/shadow_.Contains(i));
@@ -365,7 +384,7 @@ void AdaptivePolicy::Touch(Handle key) {
 }
 
 void AdaptivePolicy::Remove(Handle key, RemoveReason reason) {
-  const NodeIndex i = table_.Find(key);
+  const NodeIndex i = FindMemo(key);
   if (i == kNoNode) return;
   EntryNode& n = table_[i];
   const ListId from = n.list;
@@ -388,7 +407,7 @@ void AdaptivePolicy::Remove(Handle key, RemoveReason reason) {
 }
 
 void AdaptivePolicy::SetPinned(Handle key, bool pinned) {
-  const NodeIndex i = table_.Find(key);
+  const NodeIndex i = FindMemo(key);
   if (i == kNoNode || !IsResident(table_[i].list) ||
       table_[i].pinned == pinned) {
     return;

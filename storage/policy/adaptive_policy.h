@@ -140,6 +140,8 @@ class AdaptivePolicy final : public EvictionPolicy {
   };
 
   EntryList& ListOf(ListId id);
+  // table_.Find with a one-entry memo.
+  NodeIndex FindMemo(Handle key) const;
   static bool IsGhost(ListId id) {
     return id == kGhostWindowList || id == kGhostMainList;
   }
@@ -222,6 +224,10 @@ class AdaptivePolicy final : public EvictionPolicy {
   // Samples to wait at max_window before the next probe, and waited so far.
   uint32_t probe_wait_ = 1;
   uint32_t idle_samples_ = 0;
+
+  // FindMemo's last key and its node (kNoNode: not in the table).
+  mutable Handle memo_key_ = 0;
+  mutable NodeIndex memo_index_ = kNoNode;
 
   // SelectVictims scratch, reused so steady state allocates nothing.
   std::vector<NodeIndex> main_victims_;
