@@ -1,7 +1,8 @@
 // ADAPTIVE: a size-aware W-TinyLFU whose admission window is steered by
 // ghost hits (as ARC steers its recency/frequency split) and by hit-rate
 // hill climbing (as Caffeine does), with frequency estimates that decay
-// both globally and per entry.
+// both globally and per entry, refereed by a shadow LRU that sends it back
+// to recency whenever plain LRU would have missed less.
 //
 // Layout. Resident entries live in one of three LRU lists: a small
 // admission *window*, and a *main* segment split SLRU-style into
@@ -44,10 +45,31 @@
 // traces (one-hit objects reused once, like corda) need. On top, every
 // 10 x resident-entries requests a hill climber compares hit rates and
 // nudges the window the way that helped (Caffeine's climber), which
-// rescues phases where neither ghost list sees re-requests. The window
-// never drops below 4x the byte-weighted mean arrival size (up to a quarter
-// of the budget), so a large arrival is absorbed by the window rather than
-// forcing main evictions that candidates would then refill uncontested.
+// rescues phases where neither ghost list sees re-requests. It scores a
+// window by the hits it earned beyond the shadow LRU's (below) on the same
+// requests, so a change of phase in the workload, which moves both, is not
+// mistaken for the window's doing. The window never drops below 4x the
+// byte-weighted mean arrival size (up to a quarter of the budget), so a
+// large arrival is absorbed by the window rather than forcing main
+// evictions that candidates would then refill uncontested.
+//
+// The LRU referee. A frequency filter can lose to plain recency: on a loop
+// that sweeps up and then back down, each turn re-requests the newest keys
+// first, the sketch favours them by one count over main's, and the ghosts
+// see only window re-requests, so main half-switches to them at every turn
+// and ends up holding neither the old set nor the new one (0.1-0.2 more
+// misses than LRU). So ADAPTIVE keeps a shadow LRU (shadow_lru.h): the keys
+// LRU would hold in the same budget, linked through the table's nodes, so
+// it costs no extra lookup. A CUSUM of ADAPTIVE's misses less the shadow's
+// (floored, so an earlier lead cannot hide a new loss) that reaches
+// 32 + resident-entries/64 switches to recency mode: the window takes
+// max_window of the budget, which makes the cache LRU but for main's 1%,
+// ghosts leave the window alone, and the climber only probes a window one
+// step smaller, waiting 1, 2, 4 ... 64 samples between probes that lose.
+// A probe that beats the shadow LRU by 8 hits in a sample (a loop LRU
+// cannot serve) returns to frequency mode. The switch costs about one
+// cache of misses once (main's entries are given up while LRU's are not
+// yet resident); a loss of more than the threshold is never sustained.
 //
 // Victim selection is SelectVictims(bytes): it runs the contests above
 // until `bytes` are chosen, and when the window is within its share it
