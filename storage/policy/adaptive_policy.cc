@@ -93,6 +93,9 @@ uint64_t AdaptivePolicy::Budget() const {
 }
 
 uint64_t AdaptivePolicy::WindowTarget() const {
+  // Recency mode between probes: the window is the whole cache, i.e. the
+  // cache is an LRU (priorities buying laps as in LruPolicy).
+  if (recency_mode_ && !probing_) return Budget();
   const double budget = static_cast<double>(Budget());
   const double floor = std::min(
       arrival_bytes_ > 0
@@ -202,13 +205,15 @@ void AdaptivePolicy::FallBackToRecency() {
 
 bool AdaptivePolicy::RefereeOnRequest(bool hit, bool lru_hit) {
   if (options_.referee_misses <= 0 || hit == lru_hit) return false;
-  // CUSUM of ADAPTIVE's misses less LRU's. The floor keeps a long winning
-  // streak from banking credit that would hide a later loss; the threshold
-  // grows slowly with the cache, whose statistics are steadier.
+  // CUSUM of ADAPTIVE's misses less LRU's. The floor lets a lead bank a
+  // few thresholds, so a short losing streak inside a long win does not
+  // throw the win away, but never more, so a later loss is still caught
+  // quickly; the threshold grows slowly with the cache.
   const double threshold =
       options_.referee_misses +
       static_cast<double>(max_resident_entries_) / options_.referee_entries;
-  regret_ = std::max(regret_ + (lru_hit ? 1.0 : -1.0), -threshold);
+  regret_ = std::max(regret_ + (lru_hit ? 1.0 : -1.0),
+                     -options_.referee_credit * threshold);
   if (regret_ < threshold) return false;
   FallBackToRecency();
   return true;
@@ -259,7 +264,7 @@ void AdaptivePolicy::ProbeOnSample(double net) {
     // beat LRU by a clear margin (a loop LRU cannot serve): leave recency
     // mode and let the climber and the ghosts go on from here.
     probing_ = false;
-    if (net >= options_.referee_misses / 4) {
+    if (net >= options_.referee_misses / 8) {
       recency_mode_ = false;
       climb_step_ = -options_.climb_step;
       previous_score_ = 0;
@@ -517,6 +522,19 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
     main_committed_ += count;
   };
   auto choose_window = [&](NodeIndex c) {
+    if (recency_mode_ && table_[c].credits > 0) {
+      // In recency mode the window is nearly the whole cache and main too
+      // small to hold the prioritised entries: priority buys laps in the
+      // window instead, as in LRU. The cursor meets the entry again at the
+      // front (at once if it is the newest).
+      --table_[c].credits;
+      if (window_cursor_ == kNoNode) {
+        window_cursor_ = c;
+      } else {
+        window_.MoveToFront(c);
+      }
+      return;
+    }
     out->push_back(table_[c].key);
     window_chosen += table_[c].bytes;
     chosen += table_[c].bytes;

@@ -61,15 +61,17 @@
 // misses than LRU). So ADAPTIVE keeps a shadow LRU (shadow_lru.h): the keys
 // LRU would hold in the same budget, linked through the table's nodes, so
 // it costs no extra lookup. A CUSUM of ADAPTIVE's misses less the shadow's
-// (floored, so an earlier lead cannot hide a new loss) that reaches
-// 32 + resident-entries/64 switches to recency mode: the window takes
-// max_window of the budget, which makes the cache LRU but for main's 1%,
-// ghosts leave the window alone, and the climber only probes a window one
-// step smaller, waiting 1, 2, 4 ... 64 samples between probes that lose.
-// A probe that beats the shadow LRU by 8 hits in a sample (a loop LRU
+// that reaches 32 + resident-entries/64 switches to recency mode (its floor
+// lets a lead bank four such thresholds, not more, so a short losing streak
+// inside a long win does not undo it and a new loss is still caught). In
+// recency mode the window is the whole budget, so the cache is an LRU
+// (priorities buying laps in it as in LruPolicy); ghosts leave the window
+// alone, and the climber only probes a window max_window minus one step
+// for a sample, waiting 1, 2, 4 ... 64 samples after each probe that loses.
+// A probe that beats the shadow LRU by 4 hits in its sample (a loop LRU
 // cannot serve) returns to frequency mode. The switch costs about one
-// cache of misses once (main's entries are given up while LRU's are not
-// yet resident); a loss of more than the threshold is never sustained.
+// cache of misses, once: main's entries are given up before the window
+// holds what LRU holds. A larger loss is never sustained.
 //
 // Victim selection is SelectVictims(bytes): it runs the contests above
 // until `bytes` are chosen, and when the window is within its share it
@@ -122,6 +124,8 @@ class AdaptivePolicy final : public EvictionPolicy {
     // referee (the climber then compares raw hit rates).
     double referee_misses = 32;
     double referee_entries = 64;
+    // How many of those thresholds a lead over LRU may bank.
+    double referee_credit = 4;
   };
 
   AdaptivePolicy();
@@ -143,6 +147,8 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   // The window's current share of the budget.
   double window_share() const { return window_share_; }
+  // Whether the LRU referee has sent the policy to recency mode.
+  bool recency_mode() const { return recency_mode_; }
   // Evicted keys remembered as ghosts.
   size_t ghost_count() const {
     return ghost_window_.size() + ghost_main_.size();
