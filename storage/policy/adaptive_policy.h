@@ -158,6 +158,10 @@ class AdaptivePolicy final : public EvictionPolicy {
   bool InWindow(Handle key) const;
 
  private:
+  // Sketch sizing and the hill climber's sample never go below this many
+  // entries, so a nearly empty cache still gets sensible statistics.
+  static constexpr size_t kMinStatisticsEntries = 64;
+
   enum : ListId {
     kWindowList = 1,
     kProbationList,
