@@ -61,7 +61,7 @@
 // misses than LRU). So ADAPTIVE keeps a shadow LRU (shadow_lru.h): the keys
 // LRU would hold in the same budget, linked through the table's nodes, so
 // it costs no extra lookup. A CUSUM of ADAPTIVE's misses less the shadow's
-// that reaches 32 + resident-entries/64 switches to recency mode (its floor
+// that reaches 32 + resident-entries/128 switches to recency mode (its floor
 // lets a lead bank four such thresholds, not more, so a short losing streak
 // inside a long win does not undo it and a new loss is still caught). In
 // recency mode the window is the whole budget, so the cache is an LRU
@@ -123,7 +123,7 @@ class AdaptivePolicy final : public EvictionPolicy {
     // many, plus one per `referee_entries` resident entries. 0 disables the
     // referee (the climber then compares raw hit rates).
     double referee_misses = 32;
-    double referee_entries = 64;
+    double referee_entries = 128;
     // How many of those thresholds a lead over LRU may bank.
     double referee_credit = 4;
   };
