@@ -1,4 +1,6 @@
 // Design notes: see the comment block at the top of adaptive_policy.h.
+// The window's steering (ghosts, climber, LRU referee) is in
+// adaptive_window.cc.
 #include "storage/policy/adaptive_policy.h"
 
 #include <algorithm>
@@ -15,9 +17,6 @@ constexpr double kWindowFloorArrivals = 4.0;
 constexpr double kMaxWindowFloorShare = 0.25;
 // Arrival-size statistics forget with this weight per arrival.
 constexpr double kArrivalDecay = 1.0 / 4096;
-// Sketch sizing and the hill climber's sample never go below this many
-// entries, so a nearly empty cache still gets sensible statistics.
-constexpr size_t kMinStatisticsEntries = 64;
 
 }  // namespace
 
@@ -46,9 +45,26 @@ EntryList& AdaptivePolicy::ListOf(ListId id) {
   }
 }
 
+NodeIndex AdaptivePolicy::FindMemo(Handle key) const {
+  // The owner asks Contains and then Touches or Inserts the same key: the
+  // second lookup reuses the first unless the node was recycled since (a
+  // recycled node is unlinked everywhere, or holds another key).
+  if (memo_key_ == key) {
+    if (memo_index_ == kNoNode) return kNoNode;
+    const EntryNode& n = table_[memo_index_];
+    if (n.key == key &&
+        (n.list != kUnlinked || shadow_.Contains(memo_index_))) {
+      return memo_index_;
+    }
+  }
+  memo_key_ = key;
+  memo_index_ = table_.Find(key);
+  return memo_index_;
+}
+
 bool AdaptivePolicy::Contains(Handle key) const {
-  const NodeIndex i = table_.Find(key);
-  return i != kNoNode && !IsGhost(table_[i].list);
+  const NodeIndex i = FindMemo(key);
+  return i != kNoNode && IsResident(table_[i].list);
 }
 
 bool AdaptivePolicy::InWindow(Handle key) const {
@@ -73,6 +89,9 @@ uint64_t AdaptivePolicy::Budget() const {
 }
 
 uint64_t AdaptivePolicy::WindowTarget() const {
+  // Recency mode between probes: the window is the whole cache, i.e. the
+  // cache is an LRU (priorities buying laps as in LruPolicy).
+  if (recency_mode_ && !probing_) return Budget();
   const double budget = static_cast<double>(Budget());
   const double floor = std::min(
       arrival_bytes_ > 0
@@ -94,7 +113,7 @@ uint64_t AdaptivePolicy::ProtectedTarget() const {
 int AdaptivePolicy::Score(const EntryNode& n) const {
   int frequency = sketch_.Frequency(n.key);
   if (options_.stale_gaps > 0 && n.gap > 0) {
-    const uint64_t idle = clock_ - n.last_access;
+    const uint64_t idle = static_cast<uint32_t>(clock_) - n.last_access;
     const uint64_t interval =
         std::max<uint64_t>({static_cast<uint64_t>(options_.stale_gaps * n.gap),
                             static_cast<uint64_t>(size()), uint64_t{1}});
@@ -107,10 +126,11 @@ int AdaptivePolicy::Score(const EntryNode& n) const {
 void AdaptivePolicy::NoteAccess(EntryNode& n, bool has_history) {
   if (has_history) {
     const uint64_t gap = std::min<uint64_t>(
-        clock_ - n.last_access + 1, std::numeric_limits<uint32_t>::max());
+        uint64_t{static_cast<uint32_t>(clock_) - n.last_access} + 1,
+        std::numeric_limits<uint32_t>::max());
     n.gap = static_cast<uint32_t>(n.gap == 0 ? gap : (n.gap + gap) / 2);
   }
-  n.last_access = clock_;
+  n.last_access = static_cast<uint32_t>(clock_);
 }
 
 void AdaptivePolicy::NoteArrivalSize(uint64_t bytes) {
@@ -118,48 +138,6 @@ void AdaptivePolicy::NoteArrivalSize(uint64_t bytes) {
   const double b = static_cast<double>(bytes);
   arrival_bytes_ = arrival_bytes_ * (1 - kArrivalDecay) + b;
   arrival_bytes_squared_ = arrival_bytes_squared_ * (1 - kArrivalDecay) + b * b;
-}
-
-void AdaptivePolicy::OnGhostHit(ListId ghost, uint64_t bytes) {
-  const uint64_t budget = Budget();
-  if (budget == 0) return;
-  const double window_ghosts =
-      std::max(static_cast<double>(ghost_window_.bytes()), 1.0);
-  const double main_ghosts =
-      std::max(static_cast<double>(ghost_main_.bytes()), 1.0);
-  const double step = static_cast<double>(bytes) / static_cast<double>(budget);
-  if (ghost == kGhostWindowList) {
-    window_share_ += step * std::max(1.0, main_ghosts / window_ghosts);
-  } else {
-    window_share_ -= step * std::max(1.0, window_ghosts / main_ghosts);
-  }
-  window_share_ =
-      std::clamp(window_share_, options_.min_window, options_.max_window);
-}
-
-void AdaptivePolicy::ClimbOnRequest(bool hit) {
-  if (!options_.hill_climbing) return;
-  if (hit) {
-    ++sample_hits_;
-  } else {
-    ++sample_misses_;
-  }
-  const uint64_t requests = sample_hits_ + sample_misses_;
-  const double sample = options_.climb_sample *
-                        static_cast<double>(std::max(max_resident_entries_,
-                                                     kMinStatisticsEntries));
-  if (static_cast<double>(requests) < sample) return;
-  const double hit_rate = static_cast<double>(sample_hits_) / requests;
-  const double change = hit_rate - previous_hit_rate_;
-  // Keep going the same way while the hit rate does not fall.
-  const double step = change >= 0 ? climb_step_ : -climb_step_;
-  window_share_ = std::clamp(window_share_ + step, options_.min_window,
-                             options_.max_window);
-  climb_step_ = std::abs(change) >= options_.climb_restart
-                    ? std::copysign(options_.climb_step, step)
-                    : options_.climb_decay * step;
-  previous_hit_rate_ = hit_rate;
-  sample_hits_ = sample_misses_ = 0;
 }
 
 void AdaptivePolicy::MoveWindowOverflowToMain() {
@@ -192,29 +170,41 @@ void AdaptivePolicy::ForgetOldGhosts(EntryList& ghosts) {
   while (!ghosts.empty() && ghosts.bytes() > limit) {
     const NodeIndex i = ghosts.back();
     ghosts.Unlink(i);
-    table_.Release(i);
+    ReleaseIfUnused(i);
   }
 }
 
 void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
-  NodeIndex i = table_.Find(key);
-  if (i != kNoNode && !IsGhost(table_[i].list)) {
-    // Already resident: a size change plus a hit.
+  NodeIndex i = FindMemo(key);
+  if (i != kNoNode && IsResident(table_[i].list)) {
+    // Already resident: a size change plus a hit. The shadow's byte count
+    // follows the new size.
+    if (shadow_.Contains(i)) shadow_.Resize(i, bytes);
     ListOf(table_[i].list).SetBytes(i, bytes);
     table_[i].priority = ClampPriority(priority);
     Touch(key);
     return;
   }
   sketch_.Increment(key);
-  ClimbOnRequest(/*hit=*/false);
+  // A node that is not resident is a ghost, or a key only the shadow LRU
+  // still holds; either way its reuse gap is known.
   const bool has_history = i != kNoNode;
+  bool lru_hit = false;
   if (has_history) {
     const ListId ghost = table_[i].list;
-    OnGhostHit(ghost, bytes);
-    ListOf(ghost).Unlink(i);
+    if (IsGhost(ghost)) {
+      OnGhostHit(ghost, bytes);
+      ListOf(ghost).Unlink(i);
+    }
+    lru_hit = shadow_.Contains(i);
+    // Relinked below with the new size.
+    if (lru_hit) shadow_.Unlink(i);
   } else {
     i = table_.Add(key);
+    memo_key_ = key;
+    memo_index_ = i;
   }
+  ClimbOnRequest(/*hit=*/false, lru_hit);
   EntryNode& n = table_[i];
   ++clock_;
   NoteAccess(n, has_history);
@@ -224,6 +214,7 @@ void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
   n.credits = n.priority;
   n.pinned = false;
   window_.PushFront(i);
+  ShadowAccess(i);
   max_resident_entries_ = std::max(max_resident_entries_, size());
   sketch_.EnsureCapacity(
       std::max(max_resident_entries_, kMinStatisticsEntries));
@@ -231,10 +222,11 @@ void AdaptivePolicy::Insert(Handle key, uint64_t bytes, int priority) {
 }
 
 void AdaptivePolicy::Touch(Handle key) {
-  const NodeIndex i = table_.Find(key);
-  if (i == kNoNode || IsGhost(table_[i].list)) return;
+  const NodeIndex i = FindMemo(key);
+  if (i == kNoNode || !IsResident(table_[i].list)) return;
   sketch_.Increment(key);
-  ClimbOnRequest(/*hit=*/true);
+  ClimbOnRequest(/*hit=*/true, /*lru_hit=*/shadow_.Contains(i));
+  ShadowAccess(i);
   EntryNode& n = table_[i];
   NoteAccess(n, /*has_history=*/true);
   n.credits = n.priority;
@@ -256,20 +248,21 @@ void AdaptivePolicy::Touch(Handle key) {
 }
 
 void AdaptivePolicy::Remove(Handle key, RemoveReason reason) {
-  const NodeIndex i = table_.Find(key);
+  const NodeIndex i = FindMemo(key);
   if (i == kNoNode) return;
   EntryNode& n = table_[i];
   const ListId from = n.list;
-  if (IsGhost(from)) {
+  if (!IsResident(from)) {
+    // A ghost or a key only the shadow LRU holds: erasing forgets it.
     if (reason == RemoveReason::kErased) {
-      ListOf(from).Unlink(i);
-      table_.Release(i);
+      if (IsGhost(from)) ListOf(from).Unlink(i);
+      Forget(i);
     }
     return;
   }
   ListOf(from).Unlink(i);
   if (reason == RemoveReason::kErased || from == kPinnedList) {
-    table_.Release(i);
+    Forget(i);
     return;
   }
   EntryList& ghosts = from == kWindowList ? ghost_window_ : ghost_main_;
@@ -278,8 +271,9 @@ void AdaptivePolicy::Remove(Handle key, RemoveReason reason) {
 }
 
 void AdaptivePolicy::SetPinned(Handle key, bool pinned) {
-  const NodeIndex i = table_.Find(key);
-  if (i == kNoNode || IsGhost(table_[i].list) || table_[i].pinned == pinned) {
+  const NodeIndex i = FindMemo(key);
+  if (i == kNoNode || !IsResident(table_[i].list) ||
+      table_[i].pinned == pinned) {
     return;
   }
   EntryNode& n = table_[i];
@@ -387,6 +381,19 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
     main_committed_ += count;
   };
   auto choose_window = [&](NodeIndex c) {
+    if (recency_mode_ && table_[c].credits > 0) {
+      // In recency mode the window is nearly the whole cache and main too
+      // small to hold the prioritised entries: priority buys laps in the
+      // window instead, as in LRU. The cursor meets the entry again at the
+      // front (at once if it is the newest).
+      --table_[c].credits;
+      if (window_cursor_ == kNoNode) {
+        window_cursor_ = c;
+      } else {
+        window_.MoveToFront(c);
+      }
+      return;
+    }
     out->push_back(table_[c].key);
     window_chosen += table_[c].bytes;
     chosen += table_[c].bytes;

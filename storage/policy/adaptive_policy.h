@@ -1,7 +1,8 @@
 // ADAPTIVE: a size-aware W-TinyLFU whose admission window is steered by
 // ghost hits (as ARC steers its recency/frequency split) and by hit-rate
 // hill climbing (as Caffeine does), with frequency estimates that decay
-// both globally and per entry.
+// both globally and per entry, refereed by a shadow LRU that sends it back
+// to recency whenever plain LRU would have missed less.
 //
 // Layout. Resident entries live in one of three LRU lists: a small
 // admission *window*, and a *main* segment split SLRU-style into
@@ -44,10 +45,33 @@
 // traces (one-hit objects reused once, like corda) need. On top, every
 // 10 x resident-entries requests a hill climber compares hit rates and
 // nudges the window the way that helped (Caffeine's climber), which
-// rescues phases where neither ghost list sees re-requests. The window
-// never drops below 4x the byte-weighted mean arrival size (up to a quarter
-// of the budget), so a large arrival is absorbed by the window rather than
-// forcing main evictions that candidates would then refill uncontested.
+// rescues phases where neither ghost list sees re-requests. It scores a
+// window by the hits it earned beyond the shadow LRU's (below) on the same
+// requests, so a change of phase in the workload, which moves both, is not
+// mistaken for the window's doing. The window never drops below 4x the
+// byte-weighted mean arrival size (up to a quarter of the budget), so a
+// large arrival is absorbed by the window rather than forcing main
+// evictions that candidates would then refill uncontested.
+//
+// The LRU referee. A frequency filter can lose to plain recency: on a loop
+// that sweeps up and then back down, each turn re-requests the newest keys
+// first, the sketch favours them by one count over main's, and the ghosts
+// see only window re-requests, so main half-switches to them at every turn
+// and ends up holding neither the old set nor the new one (0.1-0.2 more
+// misses than LRU). So ADAPTIVE keeps a shadow LRU (shadow_lru.h): the keys
+// LRU would hold in the same budget, linked through the table's nodes, so
+// it costs no extra lookup. A CUSUM of ADAPTIVE's misses less the shadow's
+// that reaches 32 + resident-entries/128 switches to recency mode (its floor
+// lets a lead bank four such thresholds, not more, so a short losing streak
+// inside a long win does not undo it and a new loss is still caught). In
+// recency mode the window is the whole budget, so the cache is an LRU
+// (priorities buying laps in it as in LruPolicy); ghosts leave the window
+// alone, and the climber only probes a window max_window minus one step
+// for a sample, waiting 1, 2, 4 ... 64 samples after each probe that loses.
+// A probe that beats the shadow LRU by 4 hits in its sample (a loop LRU
+// cannot serve) returns to frequency mode. The switch costs about one
+// cache of misses, once: main's entries are given up before the window
+// holds what LRU holds. A larger loss is never sustained.
 //
 // Victim selection is SelectVictims(bytes): it runs the contests above
 // until `bytes` are chosen, and when the window is within its share it
@@ -66,6 +90,7 @@
 #include "storage/policy/entry_table.h"
 #include "storage/policy/eviction_policy.h"
 #include "storage/policy/frequency_sketch.h"
+#include "storage/policy/shadow_lru.h"
 
 namespace tensorpager::policy {
 
@@ -93,6 +118,14 @@ class AdaptivePolicy final : public EvictionPolicy {
     double climb_step = 0.0625;
     double climb_decay = 0.98;
     double climb_restart = 0.05;
+    // The LRU referee: misses LRU would have avoided, net of hits only
+    // ADAPTIVE made, that send the window to max_window at once: this
+    // many, plus one per `referee_entries` resident entries. 0 disables the
+    // referee (the climber then compares raw hit rates).
+    double referee_misses = 32;
+    double referee_entries = 128;
+    // How many of those thresholds a lead over LRU may bank.
+    double referee_credit = 4;
   };
 
   AdaptivePolicy();
@@ -114,6 +147,8 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   // The window's current share of the budget.
   double window_share() const { return window_share_; }
+  // Whether the LRU referee has sent the policy to recency mode.
+  bool recency_mode() const { return recency_mode_; }
   // Evicted keys remembered as ghosts.
   size_t ghost_count() const {
     return ghost_window_.size() + ghost_main_.size();
@@ -123,6 +158,10 @@ class AdaptivePolicy final : public EvictionPolicy {
   bool InWindow(Handle key) const;
 
  private:
+  // Sketch sizing and the hill climber's sample never go below this many
+  // entries, so a nearly empty cache still gets sensible statistics.
+  static constexpr size_t kMinStatisticsEntries = 64;
+
   enum : ListId {
     kWindowList = 1,
     kProbationList,
@@ -133,8 +172,13 @@ class AdaptivePolicy final : public EvictionPolicy {
   };
 
   EntryList& ListOf(ListId id);
+  // table_.Find with a one-entry memo.
+  NodeIndex FindMemo(Handle key) const;
   static bool IsGhost(ListId id) {
     return id == kGhostWindowList || id == kGhostMainList;
+  }
+  static bool IsResident(ListId id) {
+    return id >= kWindowList && id <= kPinnedList;
   }
   uint64_t Budget() const;
   uint64_t WindowTarget() const;
@@ -144,7 +188,20 @@ class AdaptivePolicy final : public EvictionPolicy {
   void NoteAccess(EntryNode& n, bool has_history);
   void NoteArrivalSize(uint64_t bytes);
   void OnGhostHit(ListId ghost, uint64_t bytes);
-  void ClimbOnRequest(bool hit);
+  // Records a request for the referee and the hill climber; `lru_hit` says
+  // whether the shadow LRU held the key.
+  void ClimbOnRequest(bool hit, bool lru_hit);
+  // Returns whether the referee just fell back to recency.
+  bool RefereeOnRequest(bool hit, bool lru_hit);
+  void FallBackToRecency();
+  // Recency mode's replacement for a climber step; `net` is the sample's
+  // hits less the shadow LRU's.
+  void ProbeOnSample(double net);
+  // Makes `i` the shadow LRU's most recent key and trims it to the budget.
+  void ShadowAccess(NodeIndex i);
+  // Releases `i`'s node once no list (resident, ghost or shadow) holds it.
+  void ReleaseIfUnused(NodeIndex i);
+  void Forget(NodeIndex i);
   void MoveWindowOverflowToMain();
   void DemoteProtectedOverflow();
   void ForgetOldGhosts(EntryList& ghosts);
@@ -164,6 +221,7 @@ class AdaptivePolicy final : public EvictionPolicy {
   EntryList pinned_{&table_, kPinnedList};
   EntryList ghost_window_{&table_, kGhostWindowList};
   EntryList ghost_main_{&table_, kGhostMainList};
+  ShadowLru shadow_{&table_};
   FrequencySketch sketch_;
 
   // Counts arrivals (inserts of non-resident keys): the time base of reuse
@@ -182,8 +240,26 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   uint64_t sample_hits_ = 0;
   uint64_t sample_misses_ = 0;
-  double previous_hit_rate_ = 0;
+  uint64_t sample_lru_hits_ = 0;
+  // The climber's measure of the last sample: hit rate, less the shadow
+  // LRU's when the referee is on.
+  double previous_score_ = 0;
   double climb_step_;
+  // The referee's running count: +1 per request only the shadow LRU hit,
+  // -1 per request only ADAPTIVE hit, floored at minus its threshold.
+  double regret_ = 0;
+  // Set by a fallback to recency; cleared by a probe of a smaller window
+  // that beats LRU. While set, ghost hits leave the window alone.
+  bool recency_mode_ = false;
+  // Whether the sample being measured runs with a probe's smaller window.
+  bool probing_ = false;
+  // Samples to wait at max_window before the next probe, and waited so far.
+  uint32_t probe_wait_ = 1;
+  uint32_t idle_samples_ = 0;
+
+  // FindMemo's last key and its node (kNoNode: not in the table).
+  mutable Handle memo_key_ = 0;
+  mutable NodeIndex memo_index_ = kNoNode;
 
   // SelectVictims scratch, reused so steady state allocates nothing.
   std::vector<NodeIndex> main_victims_;

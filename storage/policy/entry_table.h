@@ -27,19 +27,25 @@ struct EntryNode {
   uint64_t bytes = 0;
   NodeIndex prev = kNoNode;
   NodeIndex next = kNoNode;
+  // A second set of links, for ADAPTIVE's shadow LRU (shadow_lru.h), which
+  // orders the same nodes by recency alone.
+  NodeIndex shadow_prev = kNoNode;
+  NodeIndex shadow_next = kNoNode;
+  // ADAPTIVE's arrival clock at this entry's last access (modulo 2^32:
+  // only differences shorter than that are used), and the smoothed gap
+  // between the entry's accesses (0 until it has one).
+  uint32_t last_access = 0;
+  uint32_t gap = 0;
   ListId list = kUnlinked;
   // Region-type priority, clamped to [0, kMaxPriority].
   uint8_t priority = 0;
   // Extra trips past the eviction end the entry survives; refilled from
   // `priority` on every hit.
   uint8_t credits = 0;
-  // Policy-specific bits (CLOCK's reference bit, ADAPTIVE's segment flags).
+  // Policy-specific bits (CLOCK's reference bit, ADAPTIVE's shadow-LRU
+  // membership).
   uint8_t flags = 0;
   bool pinned = false;
-  // ADAPTIVE's arrival clock at this entry's last access, and the smoothed
-  // gap between the entry's accesses (0 until it has one).
-  uint32_t gap = 0;
-  uint64_t last_access = 0;
 };
 
 // Priorities above this are treated as this; it bounds the work one entry

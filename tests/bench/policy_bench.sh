@@ -15,7 +15,11 @@
 #    ratio to LRU measured in the same run.
 # 2. Miss ratios on the reference traces next to libCacheSim's figures from
 #    their README (LRU, CLOCK, and the best of ARC/LIRS/S3-FIFO/W-TinyLFU).
-# 3. Miss and byte miss ratios on tp-sim's synthetic traces.
+# 3. Miss and byte miss ratios on tp-sim's synthetic traces, reversing
+#    loops included, at 1/10/25/50% of the working set, with ADAPTIVE's
+#    miss ratio less LRU's.
+# 4. The same comparison on every reference trace, and the worst
+#    ADAPTIVE - LRU row of 3 and 4 (the goal: never above +0.005).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -101,16 +105,53 @@ else
 fi
 
 echo
-echo "== Synthetic traces (200000 requests each): miss / byte miss"
-for spec in "zipf" "zipf --mixed_sizes" "scan_hot --mixed_sizes" "loop" "loop --mixed_sizes" "kv_conversation"; do
-  name=$(tr ' ' '_' <<<"${spec}" | tr -d '-')
-  # shellcheck disable=SC2086  # spec holds a workload and its flags
-  "${sim}" --generate=${spec} --out="${work}/${name}.csv" >/dev/null
+# name|tp-sim flags: tp-sim's defaults are 200000 requests over 10000
+# objects. reversing_loop sweeps up then down; 1000 objects give 100 round
+# trips, 10000 only 10, where ADAPTIVE's one-off cost of the first turn
+# (about one cache of misses) still shows.
+synthetic=(
+  "zipf|--generate=zipf"
+  "zipf_mixed|--generate=zipf --mixed_sizes"
+  "scan_hot_mixed|--generate=scan_hot --mixed_sizes"
+  "loop|--generate=loop"
+  "loop_mixed|--generate=loop --mixed_sizes"
+  "kv_conversation|--generate=kv_conversation"
+  "reversing_loop_1k|--generate=reversing_loop --objects=1000"
+  "reversing_loop_1k_mixed|--generate=reversing_loop --objects=1000 --mixed_sizes"
+  "reversing_loop_1k_noise|--generate=reversing_loop --objects=1000 --noise=0.05"
+  "reversing_loop_10k|--generate=reversing_loop --objects=10000"
+)
+echo "== Synthetic traces (200000 requests each): miss / byte miss, and ADAPTIVE's miss ratio less LRU's"
+for entry in "${synthetic[@]}"; do
+  # shellcheck disable=SC2086  # the flags are words
+  "${sim}" ${entry#*|} --out="${work}/${entry%%|*}.csv" >/dev/null
 done
-printf '%-28s %5s  %-17s %-17s %-17s\n' trace size LRU CLOCK ADAPTIVE
-for name in zipf zipf_mixed_sizes scan_hot_mixed_sizes loop loop_mixed_sizes kv_conversation; do
-  "${sim}" --format=csv --cache_sizes=1%,5%,10%,30% "${work}/${name}.csv" |
-    awk -F, -v name="${name}" '
-      NR > 1 { key = $2; m[key, $4] = sprintf("%.4f / %.4f", $6, $7); if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
-      END { for (i = 1; i <= n; ++i) { k = order[i]; printf "%-28s %5s  %-17s %-17s %-17s\n", name, k, m[k, "LRU"], m[k, "CLOCK"], m[k, "ADAPTIVE"] } }'
-done
+# One table row per trace and size; the last column is ADAPTIVE - LRU.
+delta_table() {
+  awk -F, -v name="$1" '
+    NR > 1 { key = $2; m[key, $4] = sprintf("%.4f / %.4f", $6, $7); r[key, $4] = $6
+             if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
+    END { for (i = 1; i <= n; ++i) { k = order[i]
+            printf "%-26s %5s  %-17s %-17s %-17s %+9.4f\n", name, k, m[k, "LRU"], m[k, "CLOCK"], m[k, "ADAPTIVE"], r[k, "ADAPTIVE"] - r[k, "LRU"] } }'
+}
+printf '%-26s %5s  %-17s %-17s %-17s %9s\n' trace size LRU CLOCK ADAPTIVE "ADAPT-LRU"
+for entry in "${synthetic[@]}"; do
+  name=${entry%%|*}
+  "${sim}" --format=csv --cache_sizes=1%,10%,25%,50% "${work}/${name}.csv" | delta_table "${name}"
+done | tee "${work}/synthetic.txt"
+
+if compgen -G "${traces_dir}/*.csv" >/dev/null; then
+  echo
+  echo "== Reference traces at 1/10/25/50% of their working set: miss / byte miss, and ADAPTIVE - LRU"
+  printf '%-26s %5s  %-17s %-17s %-17s %9s\n' trace size LRU CLOCK ADAPTIVE "ADAPT-LRU"
+  for csv in "${traces_dir}"/*.csv; do
+    name=$(basename "${csv}" .csv)
+    "${sim}" --format=csv --cache_sizes=1%,10%,25%,50% "${csv}" | delta_table "${name}"
+  done | tee "${work}/reference_sizes.txt"
+fi
+
+echo
+# The worst row: ADAPTIVE should never trail LRU by more than 0.005.
+cat "${work}/synthetic.txt" "${work}/reference_sizes.txt" 2>/dev/null |
+  awk '{ d = $NF + 0; if (!seen || d > worst) { seen = 1; worst = d; where = $1 " " $2 } }
+       END { if (seen) printf "worst ADAPTIVE - LRU: %+.4f (%s)\n", worst, where }'

@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "storage/policy/adaptive_policy.h"
 #include "storage/policy/frequency_sketch.h"
+#include "storage/policy/lru_policy.h"
 
 namespace tensorpager::policy {
 namespace {
@@ -191,6 +192,72 @@ TEST(AdaptivePolicyTest, AdmittedCandidatesMoveToMainDuringSelection) {
   for (Handle k = 100; k < 120; ++k) cache.Request(k);
   EXPECT_TRUE(p.Contains(7));
   EXPECT_FALSE(p.InWindow(7));
+}
+
+// Sweeps keys [first, first + n) up and then back down, `round_trips`
+// times; returns the hits.
+int ReversingLoop(Cache& cache, Handle first, Handle n, int round_trips) {
+  int hits = 0;
+  for (int trip = 0; trip < round_trips; ++trip) {
+    for (Handle k = 0; k < n; ++k) hits += cache.Request(first + k) ? 1 : 0;
+    for (Handle k = n; k > 0; --k) hits += cache.Request(first + k - 1) ? 1 : 0;
+  }
+  return hits;
+}
+
+TEST(AdaptivePolicyTest, ReversingLoopFallsBackToRecency) {
+  // Each turn re-requests the newest keys first: LRU hits the 100 it
+  // holds, twice per round trip. Frequency admission used to half-switch
+  // main at every turn and hit far less.
+  AdaptivePolicy p;
+  Cache cache(&p, 100);
+  const int hits = ReversingLoop(cache, 0, 400, 40);
+  EXPECT_TRUE(p.recency_mode());
+  EXPECT_GT(p.window_share(), 0.9);
+  LruPolicy lru;
+  Cache lru_cache(&lru, 100);
+  const int lru_hits = ReversingLoop(lru_cache, 0, 400, 40);
+  // What the switch costs, once: about one cache of misses.
+  EXPECT_GT(hits, lru_hits - 150) << "LRU hit " << lru_hits;
+}
+
+TEST(AdaptivePolicyTest, LoopLeavesRecencyModeAgain) {
+  // After a reversing loop, a plain loop larger than the cache: LRU hits
+  // nothing, and a probe of a smaller window finds that frequency pays.
+  AdaptivePolicy p;
+  Cache cache(&p, 100);
+  ReversingLoop(cache, 0, 400, 20);
+  ASSERT_TRUE(p.recency_mode());
+  int hits = 0;
+  for (int pass = 0; pass < 200; ++pass) {
+    for (Handle k = 1000; k < 1500; ++k) hits += cache.Request(k) ? 1 : 0;
+  }
+  EXPECT_FALSE(p.recency_mode());
+  EXPECT_GT(hits, 200 * 500 / 10);
+}
+
+TEST(AdaptivePolicyTest, PriorityStillBuysLapsInRecencyMode) {
+  AdaptivePolicy p;
+  Cache cache(&p, 100);
+  ReversingLoop(cache, 0, 400, 20);
+  ASSERT_TRUE(p.recency_mode());
+  // Five entries of priority 4 (a model's weights), then a stream of new
+  // priority-0 keys three caches long: each priority entry survives about
+  // five passes through the window.
+  for (Handle k = 5000; k < 5005; ++k) {
+    ASSERT_FALSE(p.Contains(k));
+    p.SetCapacity(100);
+    std::vector<Handle> victims;
+    if (p.resident_bytes() + 1 > 100) {
+      p.SelectVictims(p.resident_bytes() + 1 - 100, kAll, &victims);
+      for (Handle v : victims) p.Remove(v, RemoveReason::kEvicted);
+    }
+    p.Insert(k, 1, 4);
+  }
+  for (Handle k = 10000; k < 10300; ++k) cache.Request(k);
+  int survivors = 0;
+  for (Handle k = 5000; k < 5005; ++k) survivors += p.Contains(k) ? 1 : 0;
+  EXPECT_GE(survivors, 4);
 }
 
 TEST(FrequencySketchTest, CountsAfterTheDoorkeeper) {

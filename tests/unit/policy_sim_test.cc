@@ -6,6 +6,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -110,7 +111,7 @@ TEST(CacheSizeTest, ParsesPercentagesAndBytes) {
 
 TEST(TraceGeneratorTest, IsDeterministicAndShaped) {
   for (Workload w : {Workload::kZipf, Workload::kScanHot, Workload::kLoop,
-                     Workload::kKvConversation}) {
+                     Workload::kKvConversation, Workload::kReversingLoop}) {
     GeneratorOptions o;
     o.workload = w;
     o.requests = 5000;
@@ -134,6 +135,32 @@ TEST(TraceGeneratorTest, IsDeterministicAndShaped) {
   EXPECT_EQ(Summarize(*GenerateTrace(loop)).unique_objects, 100u);
   loop.mixed_sizes = true;
   EXPECT_GT(Summarize(*GenerateTrace(loop)).working_set_bytes, 100u * 4096);
+  // A reversing loop sweeps up, then down, turning on the end objects.
+  GeneratorOptions reversing;
+  reversing.workload = Workload::kReversingLoop;
+  reversing.requests = 9;
+  reversing.objects = 4;
+  absl::StatusOr<Trace> turns = GenerateTrace(reversing);
+  ASSERT_TRUE(turns.ok()) << turns.status();
+  std::vector<uint64_t> keys;
+  for (const Request& q : turns->requests) keys.push_back(q.key);
+  EXPECT_EQ(keys, (std::vector<uint64_t>{0, 1, 2, 3, 3, 2, 1, 0, 0}));
+  // Noise replaces a share of the requests, still within the loop.
+  reversing.requests = 10000;
+  reversing.objects = 100;
+  reversing.noise = 0.1;
+  absl::StatusOr<Trace> noisy = GenerateTrace(reversing);
+  ASSERT_TRUE(noisy.ok());
+  reversing.noise = 0;
+  absl::StatusOr<Trace> clean = GenerateTrace(reversing);
+  ASSERT_TRUE(clean.ok());
+  int replaced = 0;
+  for (size_t i = 0; i < noisy->requests.size(); ++i) {
+    EXPECT_LT(noisy->requests[i].key, 100u);
+    replaced += noisy->requests[i].key != clean->requests[i].key ? 1 : 0;
+  }
+  EXPECT_GT(replaced, 500);
+  EXPECT_LT(replaced, 1500);
   GeneratorOptions kv;
   kv.workload = Workload::kKvConversation;
   kv.requests = 20000;
@@ -155,6 +182,13 @@ TEST(TraceGeneratorTest, RejectsBadOptions) {
   o.zipf_alpha = -1;
   EXPECT_EQ(GenerateTrace(o).status().code(),
             absl::StatusCode::kInvalidArgument);
+  o.zipf_alpha = 0.9;
+  for (double noise : {-0.1, 1.5}) {
+    o.noise = noise;
+    EXPECT_EQ(GenerateTrace(o).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << noise;
+  }
   Workload w;
   EXPECT_FALSE(ParseWorkload("sequential", &w));
 }

@@ -51,7 +51,7 @@ TEST_F(TpSimCliTest, HelpExplainsEveryFlag) {
   ASSERT_EQ(run.status, 1) << run.output;  // absl exits 1 after help
   for (const char* flag : {"trace", "policies", "cache_sizes", "capacity_hint",
                            "format", "generate", "out", "requests", "objects",
-                           "zipf_alpha", "mixed_sizes", "seed"}) {
+                           "zipf_alpha", "mixed_sizes", "noise", "seed"}) {
     EXPECT_NE(run.output.find(absl::StrCat("-", flag, " (")), std::string::npos)
         << flag << " is not documented:\n"
         << run.output;

@@ -38,17 +38,23 @@ ABSL_FLAG(std::string, format, "table",
           "Output format: 'table' (aligned columns) or 'csv'.");
 ABSL_FLAG(std::string, generate, "",
           "Instead of replaying, write a synthetic trace to --out: zipf, "
-          "scan_hot, loop or kv_conversation.");
+          "scan_hot, loop, kv_conversation or reversing_loop.");
 ABSL_FLAG(std::string, out, "", "Where --generate writes its CSV trace.");
 ABSL_FLAG(uint64_t, requests, 200000, "Requests in a generated trace.");
 ABSL_FLAG(uint64_t, objects, 10000,
-          "Distinct objects of a generated zipf or loop trace; hot-set size "
+          "Distinct objects of a generated zipf, loop or reversing_loop "
+          "trace; hot-set size "
           "of scan_hot (ignored by kv_conversation).");
 ABSL_FLAG(double, zipf_alpha, 0.9,
           "Skew of generated zipf and scan_hot popularity.");
 ABSL_FLAG(bool, mixed_sizes, false,
-          "Give generated zipf, scan_hot and loop objects sizes from 4KiB to "
-          "4MiB instead of 1 byte (kv_conversation always has mixed sizes).");
+          "Give generated zipf, scan_hot, loop and reversing_loop objects "
+          "sizes from 4KiB to 4MiB instead of 1 byte (kv_conversation always "
+          "has mixed sizes).");
+ABSL_FLAG(double, noise, 0,
+          "Share of a generated loop or reversing_loop trace's requests "
+          "replaced by requests for uniformly chosen objects of the loop, in "
+          "[0, 1].");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the generated trace.");
 
 namespace tensorpager::policy::sim {
@@ -64,7 +70,8 @@ int RunGenerate() {
   if (!ParseWorkload(absl::GetFlag(FLAGS_generate), &options.workload)) {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
         "--generate=", absl::GetFlag(FLAGS_generate),
-        " is not a workload; use zipf, scan_hot, loop or kv_conversation")));
+        " is not a workload; use zipf, scan_hot, loop, kv_conversation or "
+        "reversing_loop")));
   }
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) {
@@ -75,6 +82,7 @@ int RunGenerate() {
   options.objects = absl::GetFlag(FLAGS_objects);
   options.zipf_alpha = absl::GetFlag(FLAGS_zipf_alpha);
   options.mixed_sizes = absl::GetFlag(FLAGS_mixed_sizes);
+  options.noise = absl::GetFlag(FLAGS_noise);
   options.seed = absl::GetFlag(FLAGS_seed);
   absl::StatusOr<Trace> trace = GenerateTrace(options);
   if (!trace.ok()) return Fail(trace.status());
@@ -196,7 +204,8 @@ int main(int argc, char** argv) {
       "Replays cache traces through tensorpager's eviction policies.\n"
       "  tp-sim --trace=a.csv,b.csv [--policies=lru,clock,adaptive] "
       "[--cache_sizes=1%,10%,64MiB]\n"
-      "  tp-sim --generate=zipf|scan_hot|loop|kv_conversation --out=t.csv\n"
+      "  tp-sim --generate=zipf|scan_hot|loop|kv_conversation|reversing_loop "
+      "--out=t.csv\n"
       "Prints miss ratio and byte miss ratio per trace, cache size and "
       "policy.");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);

@@ -113,8 +113,29 @@ void GenerateScanHot(const GeneratorOptions& o, Rng& rng, TraceBuilder& out) {
   }
 }
 
-void GenerateLoop(const GeneratorOptions& o, TraceBuilder& out) {
-  for (uint64_t i = 0; !out.full(); ++i) out.AddObject(i % o.objects);
+// Replaces a `noise` share of the requests by uniformly chosen objects.
+void AddLoopObject(const GeneratorOptions& o, Rng& rng, uint64_t key,
+                   TraceBuilder& out) {
+  if (o.noise > 0 && rng.Uniform() < o.noise) key = rng.Below(o.objects);
+  out.AddObject(key);
+}
+
+void GenerateLoop(const GeneratorOptions& o, Rng& rng, TraceBuilder& out) {
+  for (uint64_t i = 0; !out.full(); ++i) {
+    AddLoopObject(o, rng, i % o.objects, out);
+  }
+}
+
+void GenerateReversingLoop(const GeneratorOptions& o, Rng& rng,
+                           TraceBuilder& out) {
+  while (!out.full()) {
+    for (uint64_t i = 0; i < o.objects && !out.full(); ++i) {
+      AddLoopObject(o, rng, i, out);
+    }
+    for (uint64_t i = o.objects; i > 0 && !out.full(); --i) {
+      AddLoopObject(o, rng, i - 1, out);
+    }
+  }
 }
 
 void GenerateKvConversation(Rng& rng, TraceBuilder& out) {
@@ -194,6 +215,8 @@ absl::string_view WorkloadName(Workload workload) {
       return "loop";
     case Workload::kKvConversation:
       return "kv_conversation";
+    case Workload::kReversingLoop:
+      return "reversing_loop";
   }
   return "zipf";
 }
@@ -201,7 +224,7 @@ absl::string_view WorkloadName(Workload workload) {
 bool ParseWorkload(absl::string_view text, Workload* out) {
   const std::string lower = absl::AsciiStrToLower(text);
   for (Workload w : {Workload::kZipf, Workload::kScanHot, Workload::kLoop,
-                     Workload::kKvConversation}) {
+                     Workload::kKvConversation, Workload::kReversingLoop}) {
     if (lower == WorkloadName(w)) {
       *out = w;
       return true;
@@ -222,6 +245,10 @@ absl::StatusOr<Trace> GenerateTrace(const GeneratorOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("zipf_alpha ", options.zipf_alpha, " is outside [0, 10]"));
   }
+  if (!(options.noise >= 0) || options.noise > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("noise ", options.noise, " is outside [0, 1]"));
+  }
   Trace trace;
   trace.name = std::string(WorkloadName(options.workload));
   Rng rng(options.seed);
@@ -234,7 +261,10 @@ absl::StatusOr<Trace> GenerateTrace(const GeneratorOptions& options) {
       GenerateScanHot(options, rng, out);
       break;
     case Workload::kLoop:
-      GenerateLoop(options, out);
+      GenerateLoop(options, rng, out);
+      break;
+    case Workload::kReversingLoop:
+      GenerateReversingLoop(options, rng, out);
       break;
     case Workload::kKvConversation:
       GenerateKvConversation(rng, out);

@@ -26,24 +26,33 @@ enum class Workload {
   // appends new KV blocks and one-shot activations; sizes from 256 KiB to
   // 32 MiB.
   kKvConversation,
+  // Sweeps objects 0..N-1 up, then N-1..0 down, over and over (a scan
+  // that turns round, like a join or a layer-by-layer forward and backward
+  // pass). Each turn rereads the most recent objects first, so LRU keeps
+  // exactly what is reused soonest: a policy that guards a fixed subset
+  // against newcomers does worse than plain recency here.
+  kReversingLoop,
 };
 
 struct GeneratorOptions {
   Workload workload = Workload::kZipf;
   uint64_t requests = 200'000;
-  // Distinct objects of kZipf and kLoop, hot-set size of kScanHot;
-  // kKvConversation derives its objects from the conversations.
+  // Distinct objects of kZipf, kLoop and kReversingLoop, hot-set size of
+  // kScanHot; kKvConversation derives its objects from the conversations.
   uint64_t objects = 10'000;
   double zipf_alpha = 0.9;
-  // Give kZipf/kScanHot/kLoop objects mixed sizes (4 KiB to 4 MiB, fixed
-  // per object) instead of 1 byte each.
+  // Give kZipf/kScanHot/kLoop/kReversingLoop objects mixed sizes (4 KiB to
+  // 4 MiB, fixed per object) instead of 1 byte each.
   bool mixed_sizes = false;
+  // kLoop and kReversingLoop: the share of requests replaced by a request
+  // for a uniformly chosen object of the loop, in [0, 1].
+  double noise = 0;
   uint64_t seed = 1;
 };
 
 absl::string_view WorkloadName(Workload workload);
 // Accepts the names WorkloadName returns: zipf, scan_hot, loop,
-// kv_conversation.
+// kv_conversation, reversing_loop.
 bool ParseWorkload(absl::string_view text, Workload* out);
 
 // Deterministic for given options on every platform.
