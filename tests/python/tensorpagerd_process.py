@@ -151,9 +151,27 @@ class ServerProcess:
         self._launch(self.port if same_port else 0)
 
     def pause(self) -> None:
-        """SIGSTOP: the server holds every request until resume()."""
+        """SIGSTOP: the server holds every request until resume(). Returns
+        once every thread of the server has stopped: the signal reaches
+        them one by one, and a thread still running could take a request
+        sent after pause() returned."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
+        tasks = f"/proc/{self.proc.pid}/task"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            states = []
+            for tid in os.listdir(tasks):
+                try:
+                    with open(f"{tasks}/{tid}/stat") as f:
+                        # "pid (comm) S ...": the state follows the last ')'.
+                        states.append(f.read().rsplit(")", 1)[1].split()[0])
+                except FileNotFoundError:
+                    continue  # a thread that ended meanwhile
+            if all(s in ("T", "t") for s in states):
+                return
+            time.sleep(0.001)
+        raise AssertionError(f"tensorpagerd {self.proc.pid} did not stop")
 
     def resume(self) -> None:
         assert self.proc is not None
