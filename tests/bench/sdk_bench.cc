@@ -24,6 +24,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "tensorpager/client.h"
+#include "tests/bench/sdk_bench_beyond_ram.h"
+#include "tests/bench/sdk_bench_common.h"
 #include "tests/bench/sdk_bench_redis.h"
 #include "tests/testing/server_process.h"
 
@@ -40,71 +42,15 @@ ABSL_FLAG(int, small_ram_budget_mib, 128,
           "Server RAM budget of the runs with a data set 4x larger");
 ABSL_FLAG(std::string, sizes, "4194304,65536", "Value sizes in bytes");
 ABSL_FLAG(std::string, streams, "1,4,8", "Concurrent streams");
+ABSL_FLAG(std::string, sections, "redis,beyond_ram,local_hit",
+          "Which parts to run: redis (SDK vs Redis, data set in RAM), "
+          "beyond_ram (data set 4x the RAM budget), local_hit");
 ABSL_FLAG(bool, tune_allocator, true,
           "ClientOptions::tune_allocator for the SDK side (the setting "
           "recommended for bulk transfers)");
 
 namespace tensorpager::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-constexpr uint64_t kMiB = 1 << 20;
-
-[[noreturn]] void Die(absl::string_view what, const absl::Status& s) {
-  std::fprintf(stderr, "tp-sdk-bench: %s: %s\n", std::string(what).c_str(),
-               s.ToString().c_str());
-  std::exit(1);
-}
-
-std::vector<int64_t> ParseList(const std::string& text) {
-  std::vector<int64_t> out;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(part, &v) || v <= 0) {
-      Die("bad list", absl::InvalidArgumentError(text));
-    }
-    out.push_back(v);
-  }
-  return out;
-}
-
-std::string SizeName(uint64_t size) {
-  return size >= kMiB ? absl::StrCat(size / kMiB, " MiB")
-                      : absl::StrCat(size / 1024, " KiB");
-}
-
-// Runs `op(stream, i)` on `streams` threads until `seconds` pass; returns
-// GiB/s over `bytes_per_op` * operations.
-double Timed(int streams, double seconds, uint64_t bytes_per_op,
-             const std::function<absl::Status(int, uint64_t)>& op) {
-  std::atomic<uint64_t> ops{0};
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  Clock::time_point start;
-  for (int t = 0; t < streams; ++t) {
-    threads.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (!go.load()) std::this_thread::yield();
-      const Clock::time_point end =
-          start + std::chrono::duration_cast<Clock::duration>(
-                      std::chrono::duration<double>(seconds));
-      uint64_t n = 0;
-      for (uint64_t i = 0; Clock::now() < end; ++i, ++n) {
-        if (absl::Status s = op(t, i); !s.ok()) Die("operation failed", s);
-      }
-      ops.fetch_add(n);
-    });
-  }
-  while (ready.load() < streams) std::this_thread::yield();
-  start = Clock::now();
-  go.store(true);
-  for (std::thread& t : threads) t.join();
-  const double elapsed =
-      std::chrono::duration<double>(Clock::now() - start).count();
-  return ops.load() * static_cast<double>(bytes_per_op) / elapsed /
-         (1ull << 30);
-}
 
 struct Row {
   std::string op;
@@ -114,66 +60,6 @@ struct Row {
   double redis;  // < 0: no reference
   double local_hit_rate;
 };
-
-std::unique_ptr<Client> Connect(const std::string& target,
-                                uint64_t host_cache) {
-  ClientOptions o;
-  o.cache.host_budget_bytes = host_cache;
-  o.tune_allocator = absl::GetFlag(FLAGS_tune_allocator);
-  o.log_sink = [](absl::string_view) {};
-  auto c = Client::Connect(target, o);
-  if (!c.ok()) Die("connect", c.status());
-  if (absl::Status s = (*c)->WaitUntilReady(absl::Seconds(30)); !s.ok()) {
-    Die("tensorpagerd not ready", s);
-  }
-  return *std::move(c);
-}
-
-std::string Id(uint64_t size, uint64_t i) {
-  return absl::StrCat("v", size, "-", i);
-}
-
-// Registers `count` blocks of `size` and writes them once with `streams`
-// threads; returns the write figure of that pass (GiB/s).
-double Fill(Client& sdk, uint64_t size, uint64_t count,
-            const std::string& value, int streams) {
-  for (uint64_t i = 0; i < count; ++i) {
-    BlockSpec spec{Id(size, i)};
-    spec.size_bytes = size;
-    spec.region_type = v1::KV_CACHE;
-    if (auto r = sdk.Register(spec); !r.ok()) Die("register", r.status());
-  }
-  std::atomic<uint64_t> next{0};
-  const Clock::time_point start = Clock::now();
-  std::vector<std::thread> threads;
-  for (int t = 0; t < streams; ++t) {
-    threads.emplace_back([&] {
-      for (uint64_t i = next++; i < count; i = next++) {
-        if (auto w = sdk.Write(Id(size, i), value); !w.ok()) {
-          Die("write", w.status());
-        }
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  const double elapsed =
-      std::chrono::duration<double>(Clock::now() - start).count();
-  return count * static_cast<double>(size) / elapsed / (1ull << 30);
-}
-
-// Accesses walk the blocks in order, stream t taking every streams-th one.
-// The local copy is dropped after use, so every access fetches from the
-// server: this measures the data path, not the local cache.
-absl::Status AccessOnce(Client& sdk, uint64_t size, uint64_t count, int streams,
-                        int t, uint64_t i) {
-  const std::string id = Id(size, (i * streams + t) % count);
-  {
-    absl::StatusOr<BlockHandle> h = sdk.Access(id);
-    if (!h.ok()) return h.status();
-    if (h->size() != size) return absl::DataLossError("wrong size");
-  }
-  return sdk.Evict(id);
-}
 
 double LocalHitNanos(Client& sdk, int threads, uint64_t blocks) {
   constexpr uint64_t kOps = 400000;
@@ -213,12 +99,18 @@ int Main() {
   }
   std::filesystem::create_directories(data_dir + "/redis");
 
+  const std::string sections = absl::GetFlag(FLAGS_sections);
+  auto wanted = [&sections](absl::string_view name) {
+    for (absl::string_view s : absl::StrSplit(sections, ',')) {
+      if (s == name) return true;
+    }
+    return false;
+  };
   std::mt19937_64 rng(42);
   std::vector<Row> rows;
-  std::vector<Row> big_rows;
 
   // ---- Data set in RAM: SDK vs Redis ----
-  {
+  if (wanted("redis")) {
     testing::ServerProcess::Options so;
     so.data_dir = data_dir + "/fit";
     so.flags = {absl::StrCat("--ram_budget=",
@@ -238,7 +130,8 @@ int Main() {
     for (int64_t size : sizes) {
       const uint64_t count = fit_set / size;
       // Room for the handles of every stream, far below the data set.
-      auto sdk = Connect((*server)->target(), 4 * max_streams * size);
+      auto sdk = Connect((*server)->target(), 4 * max_streams * size,
+                         absl::GetFlag(FLAGS_tune_allocator));
       std::string value(size, '\0');
       for (char& c : value) c = static_cast<char>(rng());
       std::fprintf(stderr, "  %s: %lu blocks\n", SizeName(size).c_str(),
@@ -266,7 +159,7 @@ int Main() {
         Row a{"access", static_cast<uint64_t>(size), static_cast<int>(s), 0, 0,
               0};
         a.sdk = Timed(s, seconds, size, [&](int t, uint64_t i) {
-          return AccessOnce(*sdk, size, count, s, t, i);
+          return AccessOnce(*sdk, size, (i * s + t) % count);
         });
         const CacheStats after = sdk->LocalStats();
         const uint64_t local = after.hits - before.hits;
@@ -282,58 +175,27 @@ int Main() {
   }
 
   // ---- Data set 4x the server's RAM budget: the SDK alone ----
-  {
-    testing::ServerProcess::Options so;
-    so.data_dir = data_dir + "/big";
-    so.flags = {
-        absl::StrCat("--ram_budget=", small_budget / kMiB, "MiB"),
-        absl::StrCat("--max_swap_size=", 8 * small_budget / kMiB, "MiB")};
-    auto server = testing::ServerProcess::Start(so);
-    if (!server.ok()) Die("start tensorpagerd", server.status());
-    for (int64_t size : sizes) {
-      const uint64_t count = 4 * small_budget / size;
-      auto sdk = Connect((*server)->target(), 4 * max_streams * size);
-      std::string value(size, '\0');
-      for (char& c : value) c = static_cast<char>(rng());
-      std::fprintf(stderr, "  4x RAM, %s: %lu blocks\n", SizeName(size).c_str(),
-                   static_cast<unsigned long>(count));
-      Fill(*sdk, size, count, value, max_streams);
-      for (int64_t s : streams) {
-        Row w{"write", static_cast<uint64_t>(size), static_cast<int>(s), 0, -1,
-              0};
-        w.sdk = Timed(s, seconds, size, [&](int t, uint64_t i) {
-          return sdk->Write(Id(size, (i * s + t) % count), value).status();
-        });
-        big_rows.push_back(w);
-        Row a{"access", static_cast<uint64_t>(size), static_cast<int>(s), 0, -1,
-              0};
-        auto st0 = sdk->Status();
-        a.sdk = Timed(s, seconds, size, [&](int t, uint64_t i) {
-          return AccessOnce(*sdk, size, count, s, t, i);
-        });
-        auto st1 = sdk->Status();
-        if (st0.ok() && st1.ok()) {
-          // Here: the share of accesses the server served from disk.
-          const double disk =
-              st1->efficiency().disk_hits() - st0->efficiency().disk_hits();
-          const double ram =
-              st1->efficiency().ram_hits() - st0->efficiency().ram_hits();
-          a.local_hit_rate = disk + ram > 0 ? disk / (disk + ram) : 0;
-        }
-        big_rows.push_back(a);
-      }
-    }
+  std::vector<BeyondRamRow> big_rows;
+  if (wanted("beyond_ram")) {
+    big_rows = MeasureBeyondRam(
+        {.data_dir = data_dir + "/big",
+         .ram_budget = small_budget,
+         .sizes = sizes,
+         .streams = streams,
+         .seconds = seconds,
+         .tune_allocator = absl::GetFlag(FLAGS_tune_allocator)});
   }
 
   // ---- Local-hit cost ----
   double hit_ns_1 = 0, hit_ns_n = 0;
-  {
+  if (wanted("local_hit")) {
     testing::ServerProcess::Options so;
     so.data_dir = data_dir + "/hits";
     so.flags = {"--ram_budget=256MiB"};
     auto server = testing::ServerProcess::Start(so);
     if (!server.ok()) Die("start tensorpagerd", server.status());
-    auto sdk = Connect((*server)->target(), 64 * kMiB);
+    auto sdk = Connect((*server)->target(), 64 * kMiB,
+                       absl::GetFlag(FLAGS_tune_allocator));
     constexpr uint64_t kBlocks = 256;
     Fill(*sdk, 4096, kBlocks, std::string(4096, 'h'), 4);
     for (uint64_t i = 0; i < kBlocks; ++i) {
@@ -343,41 +205,33 @@ int Main() {
     hit_ns_n = LocalHitNanos(*sdk, max_streams, kBlocks);
   }
 
-  std::printf(
-      "SDK vs Redis, loopback, data set %d MiB per size in the server's "
-      "RAM (budget %d MiB); SDK accesses all miss the local cache\n",
-      absl::GetFlag(FLAGS_fit_set_mib), absl::GetFlag(FLAGS_ram_budget_mib));
-  std::printf("%-7s %-7s %-8s %-10s %-11s %-6s %-5s %s\n", "op", "value",
-              "streams", "SDK GiB/s", "Redis GiB/s", "ratio", "goal",
-              "SDK local hits");
-  for (const Row& r : rows) {
-    const double goal = r.size >= kMiB ? 1.0 : 0.8;
-    const double ratio = r.sdk / r.redis;
-    std::printf("%-7s %-7s %-8d %-10.2f %-11.2f %-6.2f %-5s %s\n", r.op.c_str(),
-                SizeName(r.size).c_str(), r.streams, r.sdk, r.redis, ratio,
-                ratio >= goal ? "met" : absl::StrFormat("<%.1f", goal).c_str(),
-                r.op == "access"
-                    ? absl::StrFormat("%.0f%%", 100 * r.local_hit_rate).c_str()
-                    : "");
+  if (!rows.empty()) {
+    std::printf(
+        "SDK vs Redis, loopback, data set %d MiB per size in the server's "
+        "RAM (budget %d MiB); SDK accesses all miss the local cache\n",
+        absl::GetFlag(FLAGS_fit_set_mib), absl::GetFlag(FLAGS_ram_budget_mib));
+    std::printf("%-7s %-7s %-8s %-10s %-11s %-6s %-5s %s\n", "op", "value",
+                "streams", "SDK GiB/s", "Redis GiB/s", "ratio", "goal",
+                "SDK local hits");
+    for (const Row& r : rows) {
+      const double goal = r.size >= kMiB ? 1.0 : 0.8;
+      const double ratio = r.sdk / r.redis;
+      std::printf(
+          "%-7s %-7s %-8d %-10.2f %-11.2f %-6.2f %-5s %s\n", r.op.c_str(),
+          SizeName(r.size).c_str(), r.streams, r.sdk, r.redis, ratio,
+          ratio >= goal ? "met" : absl::StrFormat("<%.1f", goal).c_str(),
+          r.op == "access"
+              ? absl::StrFormat("%.0f%%", 100 * r.local_hit_rate).c_str()
+              : "");
+    }
   }
-  std::printf(
-      "\nSDK alone, data set 4x the server's RAM budget (%lu MiB of "
-      "blocks per size, budget %lu MiB)\n",
-      static_cast<unsigned long>(4 * small_budget / kMiB),
-      static_cast<unsigned long>(small_budget / kMiB));
-  std::printf("%-7s %-7s %-8s %-10s %s\n", "op", "value", "streams",
-              "SDK GiB/s", "served from disk");
-  for (const Row& r : big_rows) {
-    std::printf("%-7s %-7s %-8d %-10.2f %s\n", r.op.c_str(),
-                SizeName(r.size).c_str(), r.streams, r.sdk,
-                r.op == "access"
-                    ? absl::StrFormat("%.0f%%", 100 * r.local_hit_rate).c_str()
-                    : "");
+  if (!big_rows.empty()) PrintBeyondRam(big_rows, small_budget);
+  if (hit_ns_1 > 0) {
+    std::printf(
+        "\nLocal-cache hit (Access + release of a resident 4 KiB block): "
+        "%.0f ns with 1 thread, %.0f ns per op with %d threads\n",
+        hit_ns_1, hit_ns_n, max_streams);
   }
-  std::printf(
-      "\nLocal-cache hit (Access + release of a resident 4 KiB block): "
-      "%.0f ns with 1 thread, %.0f ns per op with %d threads\n",
-      hit_ns_1, hit_ns_n, max_streams);
   return 0;
 }
 
