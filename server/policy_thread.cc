@@ -63,12 +63,22 @@ void PolicyThread::CheckOnce() {
                     << ", background swap-out failed: " << r.status().message();
     return;
   }
-  if (!r->moved.empty()) {
+  // Writers wake this thread each time they pass the threshold, so
+  // under a steady stream of new blocks it swaps out many times a second:
+  // one line per kLogInterval sums them up.
+  logged_.blocks += r->moved.size();
+  logged_.bytes += r->bytes_moved;
+  logged_.time += r->duration;
+  ++logged_.rounds;
+  const absl::Time now = absl::Now();
+  if (logged_.blocks > 0 && now >= logged_.next) {
     TP_LOG(INFO) << "policy: RAM tier crossed "
                  << static_cast<int>(options_.swap_threshold * 100)
-                 << "% of its budget; swapped out " << r->moved.size()
-                 << " blocks (" << FormatByteSize(r->bytes_moved) << ") in "
-                 << absl::FormatDuration(r->duration);
+                 << "% of its budget; swapped out " << logged_.blocks
+                 << " blocks (" << FormatByteSize(logged_.bytes) << ") in "
+                 << logged_.rounds << " rounds taking "
+                 << absl::FormatDuration(logged_.time);
+    logged_ = Logged{.next = now + kLogInterval};
   }
 }
 

@@ -39,6 +39,17 @@ class PolicyThread {
   static constexpr absl::Duration kHeapTrimInterval = absl::Seconds(10);
   static constexpr size_t kHeapTrimKeepBytes = 64 << 20;
 
+  // Background swap-outs since the last log line (policy thread only).
+  static constexpr absl::Duration kLogInterval = absl::Seconds(10);
+  struct Logged {
+    uint64_t blocks = 0;
+    uint64_t bytes = 0;
+    uint64_t rounds = 0;
+    absl::Duration time = absl::ZeroDuration();
+    absl::Time next = absl::InfinitePast();  // the first one logs at once
+  };
+  Logged logged_;
+
   storage::BlockStore* store_;
   const Options options_;
   SharedMutex mu_;

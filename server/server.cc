@@ -169,6 +169,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
       server->store_.get(),
       PolicyThread::Options{c.swap_threshold, c.swap_target,
                             absl::Milliseconds(c.policy_interval_ms)});
+  server->store_->SetRamHighWater(
+      c.swap_threshold,
+      [policy = server->policy_thread_.get()] { policy->Wake(); });
   Server* raw = server.get();
   server->pressure_subscription_ = server->pressure_->Subscribe(
       [raw](const PressureEvent& e) { raw->OnPressure(e); });
@@ -350,6 +353,7 @@ void Server::Shutdown() {
   grpc_->Shutdown(std::chrono::system_clock::now() +
                   std::chrono::milliseconds(config_.shutdown_grace_ms));
   grpc_->Wait();
+  store_->SetRamHighWater(1.0, nullptr);  // the thread it wakes is going
   policy_thread_.reset();
   service_.reset();
   store_.reset();

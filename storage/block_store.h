@@ -281,6 +281,12 @@ class BlockStore {
   absl::StatusOr<SwapResult> ShrinkRamTo(uint64_t target_bytes);
   void SetRamBudget(uint64_t bytes);
   uint64_t ram_budget() const;
+  // Calls `wake` whenever a reservation leaves the RAM tier above
+  // `fraction` of its budget, so a background swapper (the server's policy
+  // thread) makes room ahead of the writers instead of on its next tick
+  // and writers seldom evict on their own path. `wake` runs under the
+  // store's lock: it must only signal.
+  void SetRamHighWater(double fraction, std::function<void()> wake);
   // Switches the eviction algorithm; resident blocks are re-inserted in
   // recency order so the new policy starts with their history.
   void SetAlgorithm(policy::Algorithm algorithm);
@@ -412,6 +418,8 @@ class BlockStore {
   absl::Status DiskLimitAllows(absl::Span<const Entry* const> entries) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t ram_budget_ ABSL_GUARDED_BY(mu_);
+  double high_water_ ABSL_GUARDED_BY(mu_) = 1.0;
+  std::function<void()> high_water_wake_ ABSL_GUARDED_BY(mu_);
   uint64_t ram_used_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t ram_reserved_ ABSL_GUARDED_BY(mu_) = 0;
   int swaps_in_flight_ ABSL_GUARDED_BY(mu_) = 0;

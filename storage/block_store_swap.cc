@@ -38,6 +38,11 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* block) {
       if (marked.empty()) {
         if (ram_used_ + ram_reserved_ + bytes <= ram_budget_) {
           ram_reserved_ += bytes;
+          if (high_water_wake_ &&
+              static_cast<double>(ram_used_ + ram_reserved_) >
+                  high_water_ * static_cast<double>(ram_budget_)) {
+            high_water_wake_();
+          }
           return absl::OkStatus();
         }
         const uint64_t need =
@@ -71,6 +76,12 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* block) {
     last_error = SwapOutMarked(marked, &ignored);
     if (!last_error.ok() && ignored.moved.empty()) return last_error;
   }
+}
+
+void BlockStore::SetRamHighWater(double fraction, std::function<void()> wake) {
+  MutexLock lock(&mu_);
+  high_water_ = fraction;
+  high_water_wake_ = std::move(wake);
 }
 
 void BlockStore::ReleaseReservation(uint64_t bytes) {

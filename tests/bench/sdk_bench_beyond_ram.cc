@@ -17,7 +17,7 @@ std::vector<BeyondRamRow> MeasureBeyondRam(const BeyondRamOptions& o) {
   so.data_dir = o.data_dir;
   // Room on disk for the data set and what the "write new" runs add.
   so.flags = {absl::StrCat("--ram_budget=", o.ram_budget / kMiB, "MiB"),
-              absl::StrCat("--max_swap_size=", 16 * o.ram_budget / kMiB, "MiB"),
+              absl::StrCat("--max_swap_size=", 64 * o.ram_budget / kMiB, "MiB"),
               "--algorithm=lru"};
   auto server = testing::ServerProcess::Start(so);
   if (!server.ok()) Die("start tensorpagerd", server.status());
