@@ -428,9 +428,8 @@ absl::Status BatchCalls::Unregister(const v1::UnregisterBlocksRequest& request,
     absl::StatusOr<std::vector<storage::BlockKey>> keys =
         KeysOf<storage::BlockKey>(request.namespace_(), request.ids());
     if (!keys.ok()) return keys.status();
-    for (const storage::BlockKey& key : *keys) {
-      absl::StatusOr<storage::BlockStore::Freed> freed =
-          store_->Unregister(key);
+    for (const absl::StatusOr<storage::BlockStore::Freed>& freed :
+         store_->UnregisterMany(*keys)) {
       SetStatus(freed.status(), response->add_results());
       if (freed.ok()) count(*freed);
     }
@@ -449,12 +448,16 @@ absl::Status BatchCalls::Unregister(const v1::UnregisterBlocksRequest& request,
     absl::StatusOr<storage::ListPage> page =
         store_->List(filter, kPrefixPage, token);
     if (!page.ok()) return page.status();
+    std::vector<storage::BlockKey> keys;
     for (const storage::BlockInfo& block : page->blocks) {
       absl::StatusOr<storage::BlockKey> key =
           storage::BlockKey::Make(block.ns, block.id);
       if (!key.ok()) return key.status();
-      absl::StatusOr<storage::BlockStore::Freed> freed =
-          store_->Unregister(*key);
+      keys.push_back(*std::move(key));
+    }
+    // A page at a time: one metadata commit per page.
+    for (const absl::StatusOr<storage::BlockStore::Freed>& freed :
+         store_->UnregisterMany(keys)) {
       if (freed.ok()) {
         count(*freed);
       } else if (!absl::IsNotFound(freed.status())) {

@@ -287,46 +287,84 @@ absl::StatusOr<BlockInfo> BlockStore::SetPinned(const BlockKey& key,
 }
 
 absl::StatusOr<BlockStore::Freed> BlockStore::Unregister(const BlockKey& key) {
-  Entry* e;
+  return std::move(UnregisterMany({&key, 1})[0]);
+}
+
+std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
+    absl::Span<const BlockKey> keys) {
+  std::vector<absl::StatusOr<Freed>> results(keys.size(), Freed{});
+  std::vector<Entry*> entries(keys.size(), nullptr);
+  std::vector<const BlockKey*> removing;
+  bool sync = false;
   {
     MutexLock lock(&mu_);
-    absl::StatusOr<Entry*> found = FindIdle(key);
-    if (!found.ok()) return found.status();
-    e = *found;
-    Count(*e, -1);  // a block being removed counts nowhere
-    e->io = Io::kRemoving;
+    // Wait until none of them is busy, then take them all at once:
+    // holding some while waiting for others could deadlock with another
+    // batch doing the same in another order.
+    for (;;) {
+      bool busy = false;
+      for (const BlockKey& key : keys) {
+        const Entry* e = Find(key);
+        busy = busy || (e != nullptr && e->io != Io::kIdle);
+      }
+      if (!busy) break;
+      io_done_.Wait(&mu_);
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      Entry* e = Find(keys[i]);
+      if (e == nullptr || e->io != Io::kIdle) {  // absent, or listed twice
+        results[i] = absl::NotFoundError(
+            absl::StrCat("block ", keys[i].ToString(),
+                         " is not registered; call RegisterBlock"));
+        continue;
+      }
+      Count(*e, -1);  // a block being removed counts nowhere
+      e->io = Io::kRemoving;
+      entries[i] = e;
+      removing.push_back(&e->key);
+      // Sync when an extent is released, so it is only reused once no
+      // durable record points to it.
+      sync = sync || e->disk.has_value();
+    }
   }
-  // Sync when an extent is released, so it is only reused once no durable
-  // record points to it.
-  if (absl::Status s = meta_->Delete(key, e->disk.has_value()); !s.ok()) {
+  if (removing.empty()) return results;
+  if (absl::Status s = meta_->DeleteBatch(removing, sync); !s.ok()) {
     MutexLock lock(&mu_);
-    e->io = Io::kIdle;
-    Count(*e, +1);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (entries[i] == nullptr) continue;
+      entries[i]->io = Io::kIdle;
+      Count(*entries[i], +1);
+      results[i] = s;
+    }
     io_done_.SignalAll();
-    return s;
+    return results;
   }
-  Freed freed;
-  std::optional<Extent> extent;
+  std::vector<Extent> extents;
   {
     MutexLock lock(&mu_);
-    if (e->ram != nullptr) {
-      freed.ram_bytes = e->attrs.size_bytes;
-      ram_used_ -= e->attrs.size_bytes;
-      UpdatePoolLimit();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      Entry* e = entries[i];
+      if (e == nullptr) continue;
+      Freed& freed = *results[i];
+      if (e->ram != nullptr) {
+        freed.ram_bytes = e->attrs.size_bytes;
+        ram_used_ -= e->attrs.size_bytes;
+      }
+      if (e->disk) {
+        extents.push_back(e->disk->extent);
+        freed.disk_bytes = e->disk->extent.length;
+      }
+      NoteLeavingRam(*e);
+      UnindexSequence(*e);
+      policy_->Remove(e->handle, policy::RemoveReason::kErased);
+      by_handle_.erase(e->handle);
+      blocks_.erase(e->encoded);  // destroys e
     }
-    if (e->disk) {
-      extent = e->disk->extent;
-      freed.disk_bytes = extent->length;
-    }
-    NoteLeavingRam(*e);
-    UnindexSequence(*e);
-    policy_->Remove(e->handle, policy::RemoveReason::kErased);
-    by_handle_.erase(e->handle);
-    blocks_.erase(e->encoded);
+    UpdatePoolLimit();
     io_done_.SignalAll();
   }
-  if (extent) disk_->Free(*extent);
-  return freed;
+  if (!extents.empty()) disk_->FreeMany(std::move(extents));
+  return results;
 }
 
 void BlockStore::SetRamBudget(uint64_t bytes) {

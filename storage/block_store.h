@@ -253,6 +253,11 @@ class BlockStore {
     uint64_t disk_bytes = 0;
   };
   absl::StatusOr<Freed> Unregister(const BlockKey& key);
+  // Unregisters each block, with one metadata commit (and at most one
+  // sync) for all: clearing a prefix of thousands of blocks costs one
+  // sync, not thousands. A key listed twice is NOT_FOUND the second time.
+  std::vector<absl::StatusOr<Freed>> UnregisterMany(
+      absl::Span<const BlockKey> keys);
   absl::StatusOr<ListPage> List(const ListFilter& filter, uint32_t page_size,
                                 const std::string& page_token) const;
   // Where each block is, under one lock: for batch lookups, which ask
@@ -277,7 +282,9 @@ class BlockStore {
   };
   ReportResult ReportAccesses(const std::vector<AccessReport>& reports);
 
-  // Swaps out until RAM use is at most `target_bytes`.
+  // Swaps out until RAM use is at most `target_bytes`, to make headroom
+  // ahead of need (the policy thread): with share groups, only from those
+  // above their fair share.
   absl::StatusOr<SwapResult> ShrinkRamTo(uint64_t target_bytes);
   void SetRamBudget(uint64_t bytes);
   uint64_t ram_budget() const;
@@ -394,9 +401,14 @@ class BlockStore {
   // Fills victims_ for `bytes`: first among blocks of share groups above
   // their fair share (SetShareGroups), then among all `eligible` blocks;
   // never a block whose swap-out would take its group past its disk limit.
+  // `ahead_of_need` (swap-outs that only make headroom): with several
+  // groups holding RAM, only from those above their share.
   void SelectVictimsFairly(uint64_t bytes,
-                           absl::FunctionRef<bool(const Entry&)> eligible)
+                           absl::FunctionRef<bool(const Entry&)> eligible,
+                           bool ahead_of_need = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<SwapResult> SwapOutVictims(uint64_t bytes, bool ahead_of_need)
+      ABSL_LOCKS_EXCLUDED(mu_);
   class GroupLookup;  // block_store_share_groups.cc
   // What the share group of `ns` holds per tier, with its limits.
   struct GroupUse {

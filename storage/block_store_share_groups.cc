@@ -96,7 +96,8 @@ BlockStore::GroupUse BlockStore::UseOfGroup(absl::string_view ns) const {
 }
 
 void BlockStore::SelectVictimsFairly(
-    uint64_t bytes, absl::FunctionRef<bool(const Entry&)> eligible) {
+    uint64_t bytes, absl::FunctionRef<bool(const Entry&)> eligible,
+    bool ahead_of_need) {
   victims_.clear();
   GroupLookup groups(*this);
   auto may_go = [&](const Entry& v) ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -105,12 +106,14 @@ void BlockStore::SelectVictimsFairly(
   // Namespaces whose group holds more RAM than an equal share of the
   // budget among the groups that hold any.
   absl::flat_hash_set<std::string> over;
+  bool several_groups = false;
   if (group_of_) {
     absl::flat_hash_map<std::string, uint64_t> group_ram;
     for (const auto& [ns, u] : tally_.by_namespace) {
       if (u.ram_bytes != 0) group_ram[groups.GroupOf(ns)] += u.ram_bytes;
     }
-    if (group_ram.size() > 1) {
+    several_groups = group_ram.size() > 1;
+    if (several_groups) {
       const uint64_t fair = ram_budget_ / group_ram.size();
       for (const auto& [ns, u] : tally_.by_namespace) {
         if (u.ram_bytes != 0 && group_ram[groups.GroupOf(ns)] > fair) {
@@ -129,7 +132,9 @@ void BlockStore::SelectVictimsFairly(
         },
         &victims_);
   }
-  if (chosen < bytes) {
+  // Headroom is made from groups above their share only: a group within
+  // its share gives up blocks only when the RAM tier is really full.
+  if (chosen < bytes && !(ahead_of_need && several_groups)) {
     const absl::flat_hash_set<policy::Handle> taken(victims_.begin(),
                                                     victims_.end());
     policy_->SelectVictims(

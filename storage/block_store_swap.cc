@@ -239,14 +239,22 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
 }
 
 absl::StatusOr<SwapResult> BlockStore::SwapOutBytes(uint64_t bytes) {
+  return SwapOutVictims(bytes, /*ahead_of_need=*/false);
+}
+
+absl::StatusOr<SwapResult> BlockStore::SwapOutVictims(uint64_t bytes,
+                                                      bool ahead_of_need) {
   const absl::Time start = absl::Now();
   SwapResult result;
   std::vector<Entry*> marked;
   {
     MutexLock lock(&mu_);
-    SelectVictimsFairly(bytes, [](const Entry& v) {
-      return v.io == Io::kIdle && v.ram != nullptr && !v.attrs.pinned;
-    });
+    SelectVictimsFairly(
+        bytes,
+        [](const Entry& v) {
+          return v.io == Io::kIdle && v.ram != nullptr && !v.attrs.pinned;
+        },
+        ahead_of_need);
     for (policy::Handle k : victims_) {
       Entry* v = by_handle_.at(k);
       v->io = Io::kSwappingOut;
@@ -298,7 +306,7 @@ absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {
     if (ram_used_ <= target_bytes) return SwapResult{};
     excess = ram_used_ - target_bytes;
   }
-  return SwapOutBytes(excess);
+  return SwapOutVictims(excess, /*ahead_of_need=*/true);
 }
 
 }  // namespace tensorpager::storage

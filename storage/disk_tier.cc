@@ -308,12 +308,24 @@ std::string DiskTier::AssociatedData(const DiskCopy& copy, uint64_t checksum) {
   return aad;
 }
 
-void DiskTier::Free(const Extent& extent) {
-  // The freed bytes leave the drive before the extent can be reused (a
-  // later write into the hole allocates afresh).
-  if (discard_.load(std::memory_order_relaxed)) {
-    absl::StatusOr<bool> punched =
-        engine_->Discard(extent.offset, extent.length);
+void DiskTier::Free(const Extent& extent) { FreeMany({extent}); }
+
+void DiskTier::FreeMany(std::vector<Extent> extents) {
+  // The freed bytes leave the drive before the extents can be reused (a
+  // later write into the hole allocates afresh). Neighbours go in one
+  // punch: unregistering a run of blocks written together costs a few
+  // calls, not one per block.
+  std::sort(
+      extents.begin(), extents.end(),
+      [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+  for (size_t i = 0;
+       i < extents.size() && discard_.load(std::memory_order_relaxed);) {
+    const uint64_t begin = extents[i].offset;
+    uint64_t end = begin + extents[i].length;
+    for (++i; i < extents.size() && extents[i].offset == end; ++i) {
+      end += extents[i].length;
+    }
+    absl::StatusOr<bool> punched = engine_->Discard(begin, end - begin);
     if (!punched.ok()) {
       TP_LOG(WARNING) << "could not discard a freed extent: "
                       << punched.status().message();
@@ -323,8 +335,10 @@ void DiskTier::Free(const Extent& extent) {
                          "freed blocks' bytes stay in it until overwritten";
     }
   }
-  if (absl::Status s = allocator_.Free(extent); !s.ok()) {
-    TP_LOG(ERROR) << "extent accounting error: " << s.message();
+  for (const Extent& extent : extents) {
+    if (absl::Status s = allocator_.Free(extent); !s.ok()) {
+      TP_LOG(ERROR) << "extent accounting error: " << s.message();
+    }
   }
 }
 

@@ -122,6 +122,8 @@ class DiskTier {
                             uint64_t checksum, base::AlignedBuffer* out);
 
   void Free(const Extent& extent);
+  // Frees all, punching neighbouring extents out of the file together.
+  void FreeMany(std::vector<Extent> extents);
   // Recovery: claims the extent of a copy recorded before a restart.
   absl::Status Claim(const DiskCopy& copy);
 

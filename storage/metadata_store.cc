@@ -102,6 +102,15 @@ absl::Status MetadataStore::Delete(const BlockKey& key, bool sync) {
                    absl::StrCat("delete ", key.ToString()));
 }
 
+absl::Status MetadataStore::DeleteBatch(absl::Span<const BlockKey* const> keys,
+                                        bool sync) {
+  rocksdb::WriteBatch batch;
+  for (const BlockKey* key : keys) batch.Delete(RecordKey(*key));
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return FromRocks(db_->Write(wo, &batch), "batch delete");
+}
+
 absl::StatusOr<BlockRecordProto> MetadataStore::Get(const BlockKey& key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), RecordKey(key), &value);

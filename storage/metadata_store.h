@@ -13,6 +13,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "storage/base/block_key.h"
 #include "storage/private_dir.h"
 #include "storage/proto/block_record.pb.h"
@@ -38,6 +39,8 @@ class MetadataStore {
       const std::vector<std::pair<BlockKey, BlockRecordProto>>& records,
       bool sync);
   absl::Status Delete(const BlockKey& key, bool sync);
+  // Deletes all atomically (one WAL write, one sync for the batch).
+  absl::Status DeleteBatch(absl::Span<const BlockKey* const> keys, bool sync);
   // NOT_FOUND when absent.
   absl::StatusOr<BlockRecordProto> Get(const BlockKey& key) const;
   // Visits every record in key order; stops at the first error, which is

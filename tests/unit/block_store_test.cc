@@ -362,6 +362,33 @@ TEST_F(BlockStoreTest, RandomFaultsNeverYieldWrongBytes) {
   }
 }
 
+// Unregistering many blocks at once: each key gets its own outcome (a
+// key listed twice or not registered is NOT_FOUND), the others go from
+// RAM and disk, and after a restart they stay gone while the rest stay.
+TEST_F(BlockStoreTest, UnregisterManyGivesEachKeyItsOutcome) {
+  for (const char* id : {"a", "b", "c"}) {
+    Register(id);
+    ASSERT_TRUE(Write(id, Pattern(kBlock, id[0]), /*durable=*/true).ok());
+  }
+  ASSERT_TRUE(store_->SwapOut({Key("a"), Key("b")}).ok());
+  const uint64_t disk_before = DiskUsed();
+  const std::vector<BlockKey> keys = {Key("a"), Key("missing"), Key("a"),
+                                      Key("b")};
+  std::vector<absl::StatusOr<BlockStore::Freed>> out =
+      store_->UnregisterMany(keys);
+  ASSERT_EQ(out.size(), 4u);
+  ASSERT_TRUE(out[0].ok()) << out[0].status();
+  EXPECT_EQ(out[0]->disk_bytes, kBlock);
+  EXPECT_EQ(out[1].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(out[2].status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(out[3].ok()) << out[3].status();
+  EXPECT_EQ(DiskUsed(), disk_before - 2 * kBlock);
+  Open();
+  EXPECT_EQ(store_->Get(Key("a")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Get(Key("b")).status().code(), absl::StatusCode::kNotFound);
+  ExpectBytes("c", Pattern(kBlock, 'c'));
+}
+
 }  // namespace
 }  // namespace tensorpager::storage
 
