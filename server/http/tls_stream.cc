@@ -14,17 +14,6 @@ namespace {
 
 constexpr auto kRecheck = std::chrono::seconds(2);
 
-// OpenSSL's reasons for the last failure, and clears its error queue.
-std::string OpenSslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char text[256];
-    ERR_error_string_n(e, text, sizeof(text));
-    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
-  }
-  return out.empty() ? "no reason given" : out;
-}
-
 std::vector<timespec> Stamps(const TlsFiles& files) {
   std::vector<timespec> stamps;
   for (const std::string* path : {&files.cert, &files.key, &files.client_ca}) {
@@ -140,6 +129,16 @@ class TlsServerStream : public ByteStream {
 };
 
 }  // namespace
+
+std::string OpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(e, text, sizeof(text));
+    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
+  }
+  return out.empty() ? "no reason given" : out;
+}
 
 absl::StatusOr<std::unique_ptr<TlsServerContext>> TlsServerContext::Load(
     TlsFiles files, std::string name) {

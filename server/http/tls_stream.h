@@ -50,6 +50,10 @@ class TlsServerContext {
   std::chrono::steady_clock::time_point next_check_;
 };
 
+// OpenSSL's reasons for its last failure ("no reason given" when it
+// kept none), and clears its error queue.
+std::string OpenSslErrors();
+
 // TLS over `fd` (a connected, non-blocking socket) as its server; null
 // when OpenSSL cannot make a session (out of memory).
 std::unique_ptr<ByteStream> TlsStream(ScopedFd fd,

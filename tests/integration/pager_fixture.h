@@ -55,6 +55,20 @@ class SdkLogCapture {
   std::vector<std::string> lines_;
 };
 
+// A client of `server` over gRPC messages (no shared memory) that proves
+// its tenant with `token`, its log lines dropped; null (and a test
+// failure) when it cannot connect.
+inline std::unique_ptr<Client> ConnectWithToken(const ServerProcess& server,
+                                                const std::string& token) {
+  ClientOptions options;
+  options.shared_memory_bytes = 0;
+  options.token = token;
+  options.log_sink = [](absl::string_view) {};
+  auto c = Client::Connect(server.target(), options);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *std::move(c) : nullptr;
+}
+
 class PagerTest : public ::testing::Test {
  protected:
   void StartServer(std::vector<std::string> flags) {

@@ -46,13 +46,7 @@ class TenantEncryptionTest : public ::testing::Test {
   }
 
   std::unique_ptr<Client> Connect(const std::string& token) {
-    ClientOptions options;
-    options.shared_memory_bytes = 0;
-    options.token = token;
-    options.log_sink = [](absl::string_view) {};
-    auto c = Client::Connect(server_->target(), options);
-    EXPECT_TRUE(c.ok()) << c.status();
-    return c.ok() ? *std::move(c) : nullptr;
+    return ConnectWithToken(*server_, token);
   }
 
   TempDir dir_;

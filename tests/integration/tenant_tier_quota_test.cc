@@ -51,13 +51,7 @@ class TenantTierQuotaTest : public ::testing::Test {
   }
 
   std::unique_ptr<Client> Connect(const std::string& token) {
-    ClientOptions options;
-    options.shared_memory_bytes = 0;
-    options.token = token;
-    options.log_sink = [](absl::string_view) {};
-    auto c = Client::Connect(server_->target(), options);
-    EXPECT_TRUE(c.ok()) << c.status();
-    return c.ok() ? *std::move(c) : nullptr;
+    return ConnectWithToken(*server_, token);
   }
 
   static absl::Status Put(Client& c, const std::string& ns,

@@ -12,8 +12,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/http/tls_stream.h"
 
 namespace tensorpager::testing {
+
+using ::tensorpager::http::OpenSslErrors;
 
 namespace {
 
@@ -55,16 +58,6 @@ absl::StatusOr<HttpResponse> ParseResponse(const std::string& raw) {
   }
   r.body = raw.substr(head_end + 4);
   return r;
-}
-
-std::string OpenSslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char text[256];
-    ERR_error_string_n(e, text, sizeof(text));
-    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
-  }
-  return out;
 }
 
 }  // namespace
@@ -131,8 +124,8 @@ absl::StatusOr<HttpResponse> HttpsGet(int port, const std::string& path,
   ssl.reset();
   ::close(*fd);
   if (raw.empty()) {
-    return absl::UnavailableError(absl::StrCat(
-        "TLS exchange failed: ", errors.empty() ? "no answer" : errors));
+    return absl::UnavailableError(
+        absl::StrCat("TLS exchange failed: ", errors));
   }
   return ParseResponse(raw);
 }
