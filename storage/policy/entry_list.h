@@ -8,71 +8,43 @@
 #include <cstdint>
 
 #include "storage/policy/entry_table.h"
+#include "storage/policy/node_links.h"
 
 namespace tensorpager::policy {
 
 class EntryList {
  public:
   // `id` must be unique among the lists sharing `table` and not kUnlinked.
-  EntryList(EntryTable* table, ListId id) : table_(table), id_(id) {}
+  EntryList(EntryTable* table, ListId id)
+      : table_(table), links_(table), id_(id) {}
   EntryList(const EntryList&) = delete;
   EntryList& operator=(const EntryList&) = delete;
 
   ListId id() const { return id_; }
-  bool empty() const { return front_ == kNoNode; }
+  bool empty() const { return links_.empty(); }
   size_t size() const { return size_; }
   uint64_t bytes() const { return bytes_; }
-  NodeIndex front() const { return front_; }
-  NodeIndex back() const { return back_; }
+  NodeIndex front() const { return links_.front(); }
+  NodeIndex back() const { return links_.back(); }
   // Towards the front (newer), or kNoNode.
   NodeIndex newer(NodeIndex i) const { return (*table_)[i].prev; }
   // Towards the back (older), or kNoNode.
   NodeIndex older(NodeIndex i) const { return (*table_)[i].next; }
 
   void PushFront(NodeIndex i) {
-    EntryNode& n = (*table_)[i];
-    n.list = id_;
-    n.prev = kNoNode;
-    n.next = front_;
-    if (front_ != kNoNode) {
-      (*table_)[front_].prev = i;
-    } else {
-      back_ = i;
-    }
-    front_ = i;
-    ++size_;
-    bytes_ += n.bytes;
+    links_.PushFront(i);
+    Joined(i);
   }
 
   void PushBack(NodeIndex i) {
-    EntryNode& n = (*table_)[i];
-    n.list = id_;
-    n.next = kNoNode;
-    n.prev = back_;
-    if (back_ != kNoNode) {
-      (*table_)[back_].next = i;
-    } else {
-      front_ = i;
-    }
-    back_ = i;
-    ++size_;
-    bytes_ += n.bytes;
+    links_.PushBack(i);
+    Joined(i);
   }
 
   // `i` must be a member of this list.
   void Unlink(NodeIndex i) {
+    links_.Unlink(i);
     EntryNode& n = (*table_)[i];
-    if (n.prev != kNoNode) {
-      (*table_)[n.prev].next = n.next;
-    } else {
-      front_ = n.next;
-    }
-    if (n.next != kNoNode) {
-      (*table_)[n.next].prev = n.prev;
-    } else {
-      back_ = n.prev;
-    }
-    n.prev = n.next = kNoNode;
     n.list = kUnlinked;
     --size_;
     bytes_ -= n.bytes;
@@ -86,16 +58,22 @@ class EntryList {
   }
 
   void MoveToFront(NodeIndex i) {
-    if (front_ == i) return;
+    if (links_.front() == i) return;
     Unlink(i);
     PushFront(i);
   }
 
  private:
+  void Joined(NodeIndex i) {
+    EntryNode& n = (*table_)[i];
+    n.list = id_;
+    ++size_;
+    bytes_ += n.bytes;
+  }
+
   EntryTable* table_;
+  NodeLinks<&EntryNode::prev, &EntryNode::next> links_;
   ListId id_;
-  NodeIndex front_ = kNoNode;
-  NodeIndex back_ = kNoNode;
   size_t size_ = 0;
   uint64_t bytes_ = 0;
 };

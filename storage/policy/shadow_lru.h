@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "storage/policy/entry_table.h"
+#include "storage/policy/node_links.h"
 
 namespace tensorpager::policy {
 
@@ -18,44 +19,27 @@ class ShadowLru {
   // The bit of EntryNode::flags that marks members.
   static constexpr uint8_t kMember = 0x80;
 
-  explicit ShadowLru(EntryTable* table) : table_(table) {}
+  explicit ShadowLru(EntryTable* table) : table_(table), links_(table) {}
   ShadowLru(const ShadowLru&) = delete;
   ShadowLru& operator=(const ShadowLru&) = delete;
 
   bool Contains(NodeIndex i) const { return ((*table_)[i].flags & kMember); }
   uint64_t bytes() const { return bytes_; }
-  bool empty() const { return back_ == kNoNode; }
-  NodeIndex back() const { return back_; }
+  bool empty() const { return links_.empty(); }
+  NodeIndex back() const { return links_.back(); }
 
   // Links `i` (not a member) as the most recent, with its current bytes.
   void PushFront(NodeIndex i) {
+    links_.PushFront(i);
     EntryNode& n = (*table_)[i];
     n.flags |= kMember;
-    n.shadow_prev = kNoNode;
-    n.shadow_next = front_;
-    if (front_ != kNoNode) {
-      (*table_)[front_].shadow_prev = i;
-    } else {
-      back_ = i;
-    }
-    front_ = i;
     bytes_ += n.bytes;
   }
 
   // `i` must be a member.
   void Unlink(NodeIndex i) {
+    links_.Unlink(i);
     EntryNode& n = (*table_)[i];
-    if (n.shadow_prev != kNoNode) {
-      (*table_)[n.shadow_prev].shadow_next = n.shadow_next;
-    } else {
-      front_ = n.shadow_next;
-    }
-    if (n.shadow_next != kNoNode) {
-      (*table_)[n.shadow_next].shadow_prev = n.shadow_prev;
-    } else {
-      back_ = n.shadow_prev;
-    }
-    n.shadow_prev = n.shadow_next = kNoNode;
     n.flags &= static_cast<uint8_t>(~kMember);
     bytes_ -= n.bytes;
   }
@@ -67,15 +51,14 @@ class ShadowLru {
   }
 
   void MoveToFront(NodeIndex i) {
-    if (front_ == i) return;
+    if (links_.front() == i) return;
     Unlink(i);
     PushFront(i);
   }
 
  private:
   EntryTable* table_;
-  NodeIndex front_ = kNoNode;
-  NodeIndex back_ = kNoNode;
+  NodeLinks<&EntryNode::shadow_prev, &EntryNode::shadow_next> links_;
   uint64_t bytes_ = 0;
 };
 
