@@ -65,7 +65,7 @@ void FuzzConnection(absl::string_view data) {
   const int client = fds[1];
   auto now = HttpConnection::Clock::time_point();
   HttpConnection connection(
-      tensorpager::http::ScopedFd(fds[0]),
+      tensorpager::http::PlainStream(tensorpager::http::ScopedFd(fds[0])),
       HttpConnection::Limits{std::chrono::seconds(2), std::chrono::seconds(2),
                              kMaxRequestBytes},
       now);
