@@ -325,12 +325,44 @@ def service():
     }
 
 
+# --- tenant_table -------------------------------------------------------------
+# The tenants file (server/auth/tenant_table.h).
+
+def tenant_table():
+    token = "sha256:" + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    return {
+        "two_tenants": (
+            "tenants:\n"
+            "  - name: team-a\n"
+            "    role: client\n"
+            "    namespaces: [team-a, \"team-a/*\"]\n"
+            f"    tokens: [\"{token}\"]\n"
+            "    uids: [1000]\n"
+            "    tls_sans: [engine-a.example.com]\n"
+            "    quota: {blocks: 100000, bytes: 64GiB, ram_bytes: 8GiB, "
+            "disk_bytes: 60GiB}\n"
+            "    encrypt: true\n"
+            "  - name: ops\n"
+            "    role: admin\n"
+            "    namespaces: [\"*\"]\n"
+            "    uids: [0]\n").encode(),
+        "zero_ram_quota": b"tenants: [{name: a, namespaces: [a], uids: [1], "
+                          b"quota: {ram_bytes: 0}}]\n",
+        "shared_token": (
+            f"tenants: [{{name: a, namespaces: [a], tokens: [\"{token}\"]}}, "
+            f"{{name: b, namespaces: [b], tokens: [\"{token}\"]}}]\n"
+        ).encode(),
+        "not_a_list": b"tenants: {name: a}\n",
+    }
+
+
 TARGETS = {
     "http_request": http_request,
     "config": config,
     "ring_slot": ring_slot,
     "block_record": block_record,
     "service": service,
+    "tenant_table": tenant_table,
 }
 
 

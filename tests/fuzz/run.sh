@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${TP_FUZZ_SECONDS:-30}
 build_dir=${TP_FUZZ_BUILD_DIR:-build-fuzz}
-all_targets=(http_request config ring_slot block_record service)
+all_targets=(http_request config ring_slot block_record service tenant_table)
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
