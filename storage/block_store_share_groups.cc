@@ -19,28 +19,26 @@
 
 namespace tensorpager::storage {
 
-// Looks up each namespace's group once per selection, and each group's
-// NVMe room left, so that one selection never takes a group past its
-// disk limit.
+// Each namespace's group and each group's use and NVMe room left, from
+// one pass over the per-namespace tally (one group_of_ call per
+// namespace), so that one selection never takes a group past its disk
+// limit.
 class BlockStore::GroupLookup {
  public:
-  explicit GroupLookup(const BlockStore& store) : store_(store) {}
+  explicit GroupLookup(const BlockStore& store) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      : store_(store) {
+    if (!store.group_of_) return;
+    for (const auto& [ns, u] : store.tally_.by_namespace) {
+      Group& g = Add(ns);
+      g.disk_used += u.disk_bytes;
+    }
+  }
 
-  const std::string& GroupOf(const std::string& ns)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  const std::string& GroupOf(const std::string& ns) {
     auto it = group_of_ns_.find(ns);
     if (it != group_of_ns_.end()) return it->second;
-    const GroupUse use = store_.UseOfGroup(ns);
-    if (!disk_left_.contains(use.group.name)) {
-      std::optional<uint64_t> left;
-      if (use.group.disk_bytes) {
-        left = *use.group.disk_bytes > use.disk_bytes
-                   ? *use.group.disk_bytes - use.disk_bytes
-                   : 0;
-      }
-      disk_left_.emplace(use.group.name, left);
-    }
-    return group_of_ns_.emplace(ns, use.group.name).first->second;
+    Add(ns);  // a namespace the tally does not hold yet
+    return group_of_ns_.at(ns);
   }
 
   // Whether swapping `v` out alone would keep its group within its disk
@@ -48,7 +46,7 @@ class BlockStore::GroupLookup {
   // counts nothing; KeepWithinDiskLimits does, once victims are chosen.
   bool FitsOnDisk(const Entry& v) {
     if (v.disk.has_value()) return true;  // its copy is on disk already
-    const std::optional<uint64_t>& left = disk_left_.at(GroupOf(v.key.ns));
+    const std::optional<uint64_t> left = Left(groups_.at(GroupOf(v.key.ns)));
     return !left.has_value() || v.attrs.size_bytes <= *left;
   }
 
@@ -59,18 +57,37 @@ class BlockStore::GroupLookup {
     std::erase_if(*victims, [&](policy::Handle k) {
       const Entry& v = *store_.by_handle_.at(k);
       if (v.disk.has_value()) return false;
-      std::optional<uint64_t>& left = disk_left_.at(GroupOf(v.key.ns));
+      Group& g = groups_.at(GroupOf(v.key.ns));
+      const std::optional<uint64_t> left = Left(g);
       if (!left.has_value()) return false;
       if (v.attrs.size_bytes > *left) return true;
-      *left -= v.attrs.size_bytes;
+      g.disk_used += v.attrs.size_bytes;
       return false;
     });
   }
 
  private:
+  struct Group {
+    std::optional<uint64_t> disk_limit;
+    uint64_t disk_used = 0;  // with the victims kept so far
+  };
+
+  static std::optional<uint64_t> Left(const Group& g) {
+    if (!g.disk_limit) return std::nullopt;
+    return *g.disk_limit > g.disk_used ? *g.disk_limit - g.disk_used : 0;
+  }
+
+  Group& Add(const std::string& ns) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    const ShareGroup share = store_.group_of_(ns);
+    Group& g = groups_[share.name];
+    g.disk_limit = share.disk_bytes;
+    group_of_ns_.emplace(ns, share.name);
+    return g;
+  }
+
   const BlockStore& store_;
   absl::flat_hash_map<std::string, std::string> group_of_ns_;
-  absl::flat_hash_map<std::string, std::optional<uint64_t>> disk_left_;
+  absl::flat_hash_map<std::string, Group> groups_;
 };
 
 void BlockStore::SetShareGroups(
