@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -50,6 +51,12 @@ SoakClient::~SoakClient() {
 }
 
 void SoakClient::Run() {
+  // Connected before the first call, as a client that waits until the
+  // server is ready: the soak judges calls on a working connection, not
+  // the first connect (twice in CI the very first connect to the server
+  // started a moment before failed, with "No such file or directory").
+  channel_->WaitForConnected(std::chrono::system_clock::now() +
+                             std::chrono::seconds(10));
   while (!shared_->stop.load(std::memory_order_relaxed)) {
     const uint64_t transients = TransientsOnThisThread();
     Iteration();
