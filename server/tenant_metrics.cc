@@ -71,21 +71,10 @@ absl::Status ServiceMetrics::AttachTenants(const storage::BlockStore* store,
           [store, auth](SampleSink& sink) {
             for (const TenantRow& r : Rows(store, auth)) {
               if (r.quota == nullptr) continue;
-              if (r.quota->blocks) {
-                sink.Add({r.name, "blocks"},
-                         static_cast<double>(*r.quota->blocks));
-              }
-              if (r.quota->bytes) {
-                sink.Add({r.name, "bytes"},
-                         static_cast<double>(*r.quota->bytes));
-              }
-              if (r.quota->ram_bytes) {
-                sink.Add({r.name, "ram_bytes"},
-                         static_cast<double>(*r.quota->ram_bytes));
-              }
-              if (r.quota->disk_bytes) {
-                sink.Add({r.name, "disk_bytes"},
-                         static_cast<double>(*r.quota->disk_bytes));
+              for (const auto& [kind, field] : auth::kQuotaKeys) {
+                if (const std::optional<uint64_t>& limit = r.quota->*field) {
+                  sink.Add({r.name, kind}, static_cast<double>(*limit));
+                }
               }
             }
           }),

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -81,17 +82,13 @@ absl::Status ParseQuota(const YAML::Node& node, const std::string& who,
     return absl::InvalidArgumentError(absl::StrCat(
         who, ": quota is a mapping, e.g. {blocks: 100000, bytes: 64GiB}"));
   }
-  const absl::flat_hash_map<std::string, std::optional<uint64_t>*> fields = {
-      {"blocks", &quota->blocks},
-      {"bytes", &quota->bytes},
-      {"ram_bytes", &quota->ram_bytes},
-      {"disk_bytes", &quota->disk_bytes},
-  };
   for (const auto& kv : node) {
     const std::string key = kv.first.Scalar();
     const std::string text = kv.second.Scalar();
-    const auto field = fields.find(key);
-    if (field == fields.end()) {
+    const auto field =
+        std::find_if(kQuotaKeys.begin(), kQuotaKeys.end(),
+                     [&key](const auto& k) { return k.first == key; });
+    if (field == kQuotaKeys.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat(who, ": unknown quota '", key,
                        "'; quotas are blocks, bytes, ram_bytes and "
@@ -109,7 +106,7 @@ absl::Status ParseQuota(const YAML::Node& node, const std::string& who,
           ": quota ram_bytes is 0, but every block passes through RAM "
           "when written or read; give it at least the largest block"));
     }
-    *field->second = *value;
+    quota->*(field->second) = *value;
   }
   return absl::OkStatus();
 }

@@ -21,9 +21,11 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -50,6 +52,15 @@ struct TenantQuota {
   std::optional<uint64_t> ram_bytes;
   std::optional<uint64_t> disk_bytes;
 };
+
+// Each quota by its key in the tenants file, which is also its `kind`
+// label in tensorpager_tenant_quota.
+inline constexpr std::array<
+    std::pair<absl::string_view, std::optional<uint64_t> TenantQuota::*>, 4>
+    kQuotaKeys = {{{"blocks", &TenantQuota::blocks},
+                   {"bytes", &TenantQuota::bytes},
+                   {"ram_bytes", &TenantQuota::ram_bytes},
+                   {"disk_bytes", &TenantQuota::disk_bytes}}};
 
 struct Tenant {
   std::string name;
