@@ -214,24 +214,35 @@ bool BlockStore::SealFor(const Entry& e) const {
 absl::Status BlockStore::DiskLimitAllows(
     absl::Span<const Entry* const> entries) const {
   if (!group_of_) return absl::OkStatus();
+  // On the durable-write path: one group lookup per namespace named, and
+  // a sum over the tally only for groups that have a disk limit.
   struct Adding {
     const Entry* first;
+    GroupUse use;
     uint64_t bytes = 0;
   };
-  GroupLookup groups(*this);
+  absl::flat_hash_map<std::string, std::string> limited_group;  // by ns
+  absl::flat_hash_set<std::string> unlimited;                   // namespaces
   absl::flat_hash_map<std::string, Adding> by_group;
   for (const Entry* e : entries) {
     if (e->disk.has_value()) continue;  // a new copy replaces the old one
-    Adding& a = by_group.try_emplace(groups.GroupOf(e->key.ns), Adding{e})
-                    .first->second;
-    a.bytes += e->attrs.size_bytes;
+    if (unlimited.contains(e->key.ns)) continue;
+    auto group = limited_group.find(e->key.ns);
+    if (group == limited_group.end()) {
+      GroupUse use = UseOfGroup(e->key.ns);
+      if (!use.group.disk_bytes) {
+        unlimited.insert(e->key.ns);
+        continue;
+      }
+      std::string name = use.group.name;
+      by_group.try_emplace(name, Adding{e, std::move(use)});
+      group = limited_group.emplace(e->key.ns, std::move(name)).first;
+    }
+    by_group.at(group->second).bytes += e->attrs.size_bytes;
   }
   for (const auto& [name, adding] : by_group) {
-    const GroupUse use = UseOfGroup(adding.first->key.ns);
-    if (!use.group.disk_bytes ||
-        use.disk_bytes + adding.bytes <= *use.group.disk_bytes) {
-      continue;
-    }
+    const GroupUse& use = adding.use;
+    if (use.disk_bytes + adding.bytes <= *use.group.disk_bytes) continue;
     return absl::ResourceExhaustedError(absl::StrCat(
         "tenant '", name, "' holds ", use.disk_bytes,
         " bytes on the NVMe tier and its disk quota (quota.disk_bytes in the "
