@@ -121,9 +121,9 @@ Tier BlockStore::TierOf(const Entry& e) const {
 
 BlockInfo BlockStore::InfoOf(const Entry& e) const {
   BlockInfo info;
-  info.ns = e.key.ns;
-  info.id = e.key.id;
-  info.attrs = e.attrs;
+  info.ns = std::string(e.key().ns);
+  info.id = std::string(e.key().id);
+  info.attrs = e.attrs.Unpack();
   info.tier = TierOf(e);
   info.stored_bytes = e.disk ? e.disk->stored_bytes : 0;
   info.checksum = e.checksum;
@@ -131,35 +131,22 @@ BlockInfo BlockStore::InfoOf(const Entry& e) const {
   info.access_count = e.access_count;
   info.last_access_unix_ms = e.last_access_ms;
   info.created_unix_ms = e.created_ms;
-  info.lost_reason = e.lost_reason;
+  info.lost_reason = std::string(e.lost_reason.text());
   info.codec = e.disk ? e.disk->codec : "";
   return info;
 }
 
 BlockRecordProto BlockStore::RecordOf(const Entry& e) const {
   BlockRecordProto r;
-  r.set_size_bytes(e.attrs.size_bytes);
-  r.set_region_type(static_cast<uint32_t>(e.attrs.region_type));
-  r.set_pinned(e.attrs.pinned);
-  r.set_dtype(static_cast<uint32_t>(e.attrs.dtype));
-  for (int64_t d : e.attrs.shape) r.add_shape(d);
-  r.mutable_labels()->insert(e.attrs.labels.begin(), e.attrs.labels.end());
-  if (e.attrs.sequence) {
-    r.set_has_sequence(true);
-    r.set_sequence_group(e.attrs.sequence->group);
-    r.set_sequence_index(e.attrs.sequence->index);
-  }
+  e.attrs.ToRecord(&r);
   r.set_written(e.written);
   r.set_version(e.version);
   r.set_checksum(e.checksum);
-  if (e.attrs.codec) {
-    r.set_requested_codec(static_cast<uint32_t>(*e.attrs.codec));
-  }
   if (e.disk) e.disk->ToRecord(&r);
   r.set_access_count(e.access_count);
   r.set_last_access_unix_ms(e.last_access_ms);
   r.set_created_unix_ms(e.created_ms);
-  r.set_lost_reason(e.lost_reason);
+  r.set_lost_reason(std::string(e.lost_reason.text()));
   return r;
 }
 
@@ -175,7 +162,7 @@ int BlockStore::PriorityOf(RegionType type) const {
 void BlockStore::Touch(Entry& e) {
   ++e.access_count;
   e.last_access_ms = NowMs();
-  policy_->Touch(e.handle);
+  policy_->Touch(e.handle());
 }
 
 absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
@@ -222,19 +209,17 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
         "--max_blocks"));
   }
   auto e = std::make_unique<Entry>();
-  e->key = key;
   e->encoded = encoded;
-  e->attrs = std::move(attrs);
+  e->attrs = PackedAttributes::Pack(attrs);
   e->created_ms = NowMs();
   if (absl::Status s = meta_->Put(key, RecordOf(*e), /*sync=*/false); !s.ok()) {
     return s;
   }
-  e->handle = next_handle_++;
   BlockInfo info = InfoOf(*e);
   IndexSequence(e.get());
-  by_handle_.emplace(e->handle, e.get());
   Count(*e, +1);
-  blocks_.emplace(encoded, std::move(e));
+  const absl::string_view index_key = e->encoded;
+  blocks_.emplace(index_key, std::move(e));
   return info;
 }
 
@@ -281,7 +266,7 @@ absl::StatusOr<BlockInfo> BlockStore::SetPinned(const BlockKey& key,
       e->attrs.pinned = !pinned;
       return s;
     }
-    policy_->SetPinned(e->handle, pinned);
+    policy_->SetPinned(e->handle(), pinned);
   }
   return InfoOf(*e);
 }
@@ -294,7 +279,7 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
     absl::Span<const BlockKey> keys) {
   std::vector<absl::StatusOr<Freed>> results(keys.size(), Freed{});
   std::vector<Entry*> entries(keys.size(), nullptr);
-  std::vector<const BlockKey*> removing;
+  std::vector<BlockKeyView> removing;
   bool sync = false;
   {
     MutexLock lock(&mu_);
@@ -321,7 +306,7 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
       Count(*e, -1);  // a block being removed counts nowhere
       e->io = Io::kRemoving;
       entries[i] = e;
-      removing.push_back(&e->key);
+      removing.push_back(e->key());
       // Sync when an extent is released, so it is only reused once no
       // durable record points to it.
       sync = sync || e->disk.has_value();
@@ -356,9 +341,8 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
       }
       NoteLeavingRam(*e);
       UnindexSequence(*e);
-      policy_->Remove(e->handle, policy::RemoveReason::kErased);
-      by_handle_.erase(e->handle);
-      blocks_.erase(e->encoded);  // destroys e
+      policy_->Remove(e->handle(), policy::RemoveReason::kErased);
+      blocks_.erase(blocks_.find(absl::string_view(e->encoded)));  // destroys e
     }
     UpdatePoolLimit();
     io_done_.SignalAll();
@@ -403,12 +387,12 @@ void BlockStore::SetAlgorithm(policy::Algorithm algorithm) {
   auto next = policy::MakePolicy(algorithm);
   next->SetCapacity(ram_budget_);
   for (Entry* e : resident) {
-    next->Insert(e->handle, e->attrs.size_bytes,
+    next->Insert(e->handle(), e->attrs.size_bytes,
                  PriorityOf(e->attrs.region_type));
-    if (e->attrs.pinned) next->SetPinned(e->handle, true);
+    if (e->attrs.pinned) next->SetPinned(e->handle(), true);
     // Replay the block's frequency so frequency-aware policies keep it.
     const uint64_t replay = std::min<uint64_t>(e->access_count, 15);
-    for (uint64_t i = 0; i < replay; ++i) next->Touch(e->handle);
+    for (uint64_t i = 0; i < replay; ++i) next->Touch(e->handle());
   }
   policy_ = std::move(next);
   TP_LOG(INFO) << "eviction policy switched to "
@@ -435,7 +419,7 @@ BlockStore::ReportResult BlockStore::ReportAccesses(
     // Frequency-aware policies see each access; a bounded replay keeps one
     // report cheap however large its count.
     for (uint32_t i = 0; i < std::min<uint32_t>(count, 8); ++i) {
-      policy_->Touch(e->handle);
+      policy_->Touch(e->handle());
     }
   }
   return result;

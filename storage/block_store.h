@@ -390,10 +390,9 @@ class BlockStore {
   mutable SharedMutex mu_;
   CondVar io_done_;  // signalled whenever an entry's io state changes
   // Encoded key -> entry. Ordered, so listings page in key order.
-  absl::btree_map<std::string, std::unique_ptr<Entry>> blocks_
+  // Keyed by views of each entry's `encoded`.
+  absl::btree_map<absl::string_view, std::unique_ptr<Entry>> blocks_
       ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<policy::Handle, Entry*> by_handle_ ABSL_GUARDED_BY(mu_);
-  policy::Handle next_handle_ ABSL_GUARDED_BY(mu_) = 1;
   std::unique_ptr<policy::EvictionPolicy> policy_ ABSL_GUARDED_BY(mu_);
   std::vector<policy::Handle> victims_ ABSL_GUARDED_BY(mu_);
   std::function<ShareGroup(absl::string_view ns)> group_of_

@@ -86,7 +86,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     }
     if (current != nullptr) {
       std::memcpy(merged.data(), current->data(), size);
-    } else if (absl::Status s = disk_->ReadVerified(e->key, *old_copy,
+    } else if (absl::Status s = disk_->ReadVerified(e->key(), *old_copy,
                                                     old_checksum, &merged);
                !s.ok()) {
       buffers_->Give(std::move(merged));
@@ -149,10 +149,10 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     if (current == nullptr) {
       ram_used_ += size;
       UpdatePoolLimit();
-      policy_->Insert(e->handle, size, PriorityOf(e->attrs.region_type));
-      if (e->attrs.pinned) policy_->SetPinned(e->handle, true);
+      policy_->Insert(e->handle(), size, PriorityOf(e->attrs.region_type));
+      if (e->attrs.pinned) policy_->SetPinned(e->handle(), true);
     } else {
-      policy_->Touch(e->handle);
+      policy_->Touch(e->handle());
     }
     e->ram = std::move(next);
     e->disk = std::move(new_copy);
@@ -190,7 +190,7 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
     if (!e->lost_reason.empty()) {
       ++counters_.misses;
       return miss(absl::DataLossError(absl::StrCat(
-                      "block ", key.ToString(), " is lost: ", e->lost_reason)),
+                      "block ", key.ToString(), " is lost: ", e->lost_reason.text())),
                   AccessResult::kLost);
     }
     if (!e->written && e->io == Io::kIdle) {
@@ -216,7 +216,7 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
         ++counters_.prefetch_hits;
       }
       Touch(*e);
-      if (e->attrs.sequence && options_.prefetch_depth > 0) {
+      if (e->attrs.has_sequence && options_.prefetch_depth > 0) {
         SchedulePrefetch(*e);
       }
       r.block = InfoOf(*e);

@@ -14,14 +14,37 @@
 #include "absl/time/clock.h"
 #include "absl/types/span.h"
 #include "storage/block_store.h"
+#include "storage/packed_attributes.h"
 
 namespace tensorpager::storage {
 
+// Text that almost every block lacks, held behind a pointer so that it
+// costs 8 bytes per block, not a string's 32.
+class LostReason {
+ public:
+  bool empty() const { return text_ == nullptr; }
+  absl::string_view text() const {
+    return text_ == nullptr ? absl::string_view() : absl::string_view(*text_);
+  }
+  LostReason& operator=(std::string text) {
+    if (text.empty()) {
+      text_.reset();
+    } else {
+      text_ = std::make_unique<std::string>(std::move(text));
+    }
+    return *this;
+  }
+  void clear() { text_.reset(); }
+
+ private:
+  std::unique_ptr<std::string> text_;
+};
+
 struct BlockStore::Entry {
-  BlockKey key;
+  // "ns\0id" (BlockKey::Encode), the block's only copy of its name: the
+  // index's keys are views of it.
   std::string encoded;
-  policy::Handle handle = 0;
-  BlockAttributes attrs;
+  PackedAttributes attrs;
   // The resident bytes. Immutable once published: a write publishes a new
   // buffer, so readers holding the old snapshot are never torn.
   std::shared_ptr<const base::AlignedBuffer> ram;
@@ -30,13 +53,27 @@ struct BlockStore::Entry {
   bool written = false;
   uint64_t version = 0;
   uint64_t checksum = 0;
-  std::string lost_reason;
+  // Why the block's bytes are gone; empty while they are not.
+  LostReason lost_reason;
   Io io = Io::kIdle;
   // Swapped in by the prefetcher and not accessed since.
   bool prefetched = false;
   uint64_t access_count = 0;
   int64_t last_access_ms = 0;
   int64_t created_ms = 0;
+
+  BlockKeyView key() const {
+    const size_t nul = encoded.find('\0');
+    return BlockKeyView(absl::string_view(encoded).substr(0, nul),
+                        absl::string_view(encoded).substr(nul + 1));
+  }
+  // The policy knows an entry by its address, so finding the entry of a
+  // victim needs no second index (entries never move; the policy forgets
+  // a handle before its entry is freed).
+  policy::Handle handle() const { return reinterpret_cast<uintptr_t>(this); }
+  static Entry* Of(policy::Handle handle) {
+    return reinterpret_cast<Entry*>(handle);
+  }
 };
 
 // Takes an entry's share out of the tally and puts it back, as changed,

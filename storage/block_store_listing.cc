@@ -34,14 +34,14 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
     size_t scanned = 0;
     for (; it != blocks_.end(); ++it) {
       if (++scanned > kListScanPerLock) break;
-      cursor = it->first;
+      cursor = std::string(it->first);
       const Entry& e = *it->second;
       if (!filter.all_namespaces && !absl::StartsWith(it->first, prefix)) {
         return page;
       }
       if (e.io == Io::kRemoving) continue;
       if (filter.all_namespaces &&
-          !absl::StartsWith(e.key.id, filter.id_prefix)) {
+          !absl::StartsWith(e.key().id, filter.id_prefix)) {
         continue;
       }
       if (filter.region_type && e.attrs.region_type != *filter.region_type)
@@ -60,7 +60,7 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
         return page;
       }
       page.blocks.push_back(InfoOf(e));
-      last_returned = it->first;
+      last_returned = std::string(it->first);
     }
     if (it == blocks_.end()) return page;
   }
@@ -126,7 +126,7 @@ void BlockStore::Count(const Entry& e, int sign) {
 }
 
 void BlockStore::CountNamespace(const Entry& e, Tier tier, int sign) {
-  auto it = tally_.by_namespace.try_emplace(e.key.ns).first;
+  auto it = tally_.by_namespace.try_emplace(e.key().ns).first;
   NamespaceUsage& n = it->second;
   // Unsigned fields: -1 wraps and +1 wraps back, and every -1 follows a
   // +1 of the same entry (Recount), so no field is ever left wrapped.

@@ -6,15 +6,17 @@
 namespace tensorpager::storage {
 
 void BlockStore::IndexSequence(Entry* e) {
-  if (!e->attrs.sequence) return;
-  sequences_[e->attrs.sequence->group][e->attrs.sequence->index] = e;
+  const std::optional<SequenceRef> seq = e->attrs.sequence();
+  if (!seq) return;
+  sequences_[seq->group][seq->index] = e;
 }
 
 void BlockStore::UnindexSequence(const Entry& e) {
-  if (!e.attrs.sequence) return;
-  auto group = sequences_.find(e.attrs.sequence->group);
+  const std::optional<SequenceRef> seq = e.attrs.sequence();
+  if (!seq) return;
+  auto group = sequences_.find(seq->group);
   if (group == sequences_.end()) return;
-  auto member = group->second.find(e.attrs.sequence->index);
+  auto member = group->second.find(seq->index);
   if (member != group->second.end() && member->second == &e) {
     group->second.erase(member);
   }
@@ -29,9 +31,11 @@ void BlockStore::NoteLeavingRam(Entry& e) {
 }
 
 void BlockStore::SchedulePrefetch(const Entry& e) {
-  auto group = sequences_.find(e.attrs.sequence->group);
+  const std::optional<SequenceRef> seq = e.attrs.sequence();
+  if (!seq) return;
+  auto group = sequences_.find(seq->group);
   if (group == sequences_.end()) return;
-  const uint32_t first = e.attrs.sequence->index;
+  const uint32_t first = seq->index;
   for (auto it = group->second.upper_bound(first);
        it != group->second.end() &&
        it->first - first <= options_.prefetch_depth;
@@ -39,7 +43,7 @@ void BlockStore::SchedulePrefetch(const Entry& e) {
     const Entry* next = it->second;
     if (next->ram == nullptr && next->disk && next->io == Io::kIdle &&
         next->lost_reason.empty()) {
-      prefetch_queue_.push_back(next->key);
+      prefetch_queue_.emplace_back(next->key());
     }
   }
   if (!prefetch_queue_.empty()) prefetch_wanted_.Signal();

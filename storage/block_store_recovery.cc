@@ -18,18 +18,8 @@ absl::Status BlockStore::Recover() {
                                       const BlockRecordProto&
                                           r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     auto e = std::make_unique<Entry>();
-    e->key = key;
     e->encoded = key.Encode();
-    e->handle = next_handle_++;
-    e->attrs.size_bytes = r.size_bytes();
-    e->attrs.region_type = static_cast<RegionType>(r.region_type());
-    e->attrs.pinned = r.pinned();
-    e->attrs.dtype = static_cast<DType>(r.dtype());
-    e->attrs.shape.assign(r.shape().begin(), r.shape().end());
-    e->attrs.labels.insert(r.labels().begin(), r.labels().end());
-    if (r.has_sequence()) {
-      e->attrs.sequence = SequenceRef{r.sequence_group(), r.sequence_index()};
-    }
+    e->attrs = PackedAttributes::FromRecord(r);
     // Values this server never writes make the block lost, not trusted: an
     // unknown region type would index past the per-region tallies, an
     // unknown codec would compress under another codec's name.
@@ -40,8 +30,7 @@ absl::Status BlockStore::Recover() {
     }
     if (r.requested_codec() > static_cast<uint32_t>(Codec::kZstd)) {
       invalid = absl::StrCat("unknown codec ", r.requested_codec());
-    } else if (r.requested_codec() != 0) {
-      e->attrs.codec = static_cast<Codec>(r.requested_codec());
+      e->attrs.codec.reset();
     }
     e->written = r.written();
     e->version = r.version();
@@ -49,7 +38,7 @@ absl::Status BlockStore::Recover() {
     e->access_count = r.access_count();
     e->last_access_ms = r.last_access_unix_ms();
     e->created_ms = r.created_unix_ms();
-    e->lost_reason = r.lost_reason();
+    e->lost_reason = std::string(r.lost_reason());
     if (!invalid.empty() && e->lost_reason.empty()) {
       e->lost_reason = absl::StrCat(
           "its metadata record is invalid after restart (", invalid, ")");
@@ -72,9 +61,9 @@ absl::Status BlockStore::Recover() {
     }
     if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
     IndexSequence(e.get());
-    by_handle_.emplace(e->handle, e.get());
     Count(*e, +1);
-    blocks_.emplace(e->encoded, std::move(e));
+    const absl::string_view index_key = e->encoded;
+    blocks_.emplace(index_key, std::move(e));
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

@@ -34,7 +34,7 @@ class BlockStore::GroupLookup {
     }
   }
 
-  const std::string& GroupOf(const std::string& ns) {
+  const std::string& GroupOf(absl::string_view ns) {
     auto it = group_of_ns_.find(ns);
     if (it != group_of_ns_.end()) return it->second;
     Add(ns);  // a namespace the tally does not hold yet
@@ -46,7 +46,7 @@ class BlockStore::GroupLookup {
   // counts nothing; KeepWithinDiskLimits does, once victims are chosen.
   bool FitsOnDisk(const Entry& v) {
     if (v.disk.has_value()) return true;  // its copy is on disk already
-    const std::optional<uint64_t> left = Left(groups_.at(GroupOf(v.key.ns)));
+    const std::optional<uint64_t> left = Left(groups_.at(GroupOf(v.key().ns)));
     return !left.has_value() || v.attrs.size_bytes <= *left;
   }
 
@@ -55,9 +55,9 @@ class BlockStore::GroupLookup {
   void KeepWithinDiskLimits(std::vector<policy::Handle>* victims)
       ABSL_NO_THREAD_SAFETY_ANALYSIS {
     std::erase_if(*victims, [&](policy::Handle k) {
-      const Entry& v = *store_.by_handle_.at(k);
+      const Entry& v = *Entry::Of(k);
       if (v.disk.has_value()) return false;
-      Group& g = groups_.at(GroupOf(v.key.ns));
+      Group& g = groups_.at(GroupOf(v.key().ns));
       const std::optional<uint64_t> left = Left(g);
       if (!left.has_value()) return false;
       if (v.attrs.size_bytes > *left) return true;
@@ -77,11 +77,11 @@ class BlockStore::GroupLookup {
     return *g.disk_limit > g.disk_used ? *g.disk_limit - g.disk_used : 0;
   }
 
-  Group& Add(const std::string& ns) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  Group& Add(absl::string_view ns) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     const ShareGroup share = store_.group_of_(ns);
     Group& g = groups_[share.name];
     g.disk_limit = share.disk_bytes;
-    group_of_ns_.emplace(ns, share.name);
+    group_of_ns_.emplace(std::string(ns), share.name);
     return g;
   }
 
@@ -144,8 +144,8 @@ void BlockStore::SelectVictimsFairly(
     chosen = policy_->SelectVictims(
         bytes,
         [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          const Entry* v = by_handle_.at(k);
-          return over.contains(v->key.ns) && may_go(*v);
+          const Entry* v = Entry::Of(k);
+          return over.contains(v->key().ns) && may_go(*v);
         },
         &victims_);
   }
@@ -157,7 +157,7 @@ void BlockStore::SelectVictimsFairly(
     policy_->SelectVictims(
         bytes - chosen,
         [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return !taken.contains(k) && may_go(*by_handle_.at(k));
+          return !taken.contains(k) && may_go(*Entry::Of(k));
         },
         &victims_);
   }
@@ -166,7 +166,7 @@ void BlockStore::SelectVictimsFairly(
 
 absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
                                           std::vector<Entry*>* marked) {
-  const GroupUse use = UseOfGroup(e.key.ns);
+  const GroupUse use = UseOfGroup(e.key().ns);
   if (!use.group.ram_bytes || use.ram_bytes + bytes <= *use.group.ram_bytes) {
     return absl::OkStatus();
   }
@@ -174,7 +174,7 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
   const std::string who = absl::StrCat("tenant '", use.group.name, "'");
   if (bytes > limit) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "block ", e.key.ToString(), " needs ", bytes, " bytes of RAM but ", who,
+        "block ", e.key().ToString(), " needs ", bytes, " bytes of RAM but ", who,
         "'s RAM quota (quota.ram_bytes in the tenants file) is ", limit,
         " bytes; write smaller blocks or ask the operator to raise it"));
   }
@@ -183,10 +183,10 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
   policy_->SelectVictims(
       use.ram_bytes + bytes - limit,
       [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        const Entry* v = by_handle_.at(k);
+        const Entry* v = Entry::Of(k);
         return v != &e && v->io == Io::kIdle && v->ram != nullptr &&
                !v->attrs.pinned &&
-               groups.GroupOf(v->key.ns) == use.group.name &&
+               groups.GroupOf(v->key().ns) == use.group.name &&
                groups.FitsOnDisk(*v);
       },
       &victims_);
@@ -200,7 +200,7 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
         "blocks, or ask the operator to raise the quota"));
   }
   for (policy::Handle k : victims_) {
-    Entry* v = by_handle_.at(k);
+    Entry* v = Entry::Of(k);
     v->io = Io::kSwappingOut;
     marked->push_back(v);
   }
@@ -208,7 +208,7 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
 }
 
 bool BlockStore::SealFor(const Entry& e) const {
-  return !group_of_ || group_of_(e.key.ns).encrypted;
+  return !group_of_ || group_of_(e.key().ns).encrypted;
 }
 
 absl::Status BlockStore::DiskLimitAllows(
@@ -226,17 +226,17 @@ absl::Status BlockStore::DiskLimitAllows(
   absl::flat_hash_map<std::string, Adding> by_group;
   for (const Entry* e : entries) {
     if (e->disk.has_value()) continue;  // a new copy replaces the old one
-    if (unlimited.contains(e->key.ns)) continue;
-    auto group = limited_group.find(e->key.ns);
+    if (unlimited.contains(e->key().ns)) continue;
+    auto group = limited_group.find(e->key().ns);
     if (group == limited_group.end()) {
-      GroupUse use = UseOfGroup(e->key.ns);
+      GroupUse use = UseOfGroup(e->key().ns);
       if (!use.group.disk_bytes) {
-        unlimited.insert(e->key.ns);
+        unlimited.emplace(e->key().ns);
         continue;
       }
       std::string name = use.group.name;
       by_group.try_emplace(name, Adding{e, std::move(use)});
-      group = limited_group.emplace(e->key.ns, std::move(name)).first;
+      group = limited_group.emplace(std::string(e->key().ns), std::move(name)).first;
     }
     by_group.at(group->second).bytes += e->attrs.size_bytes;
   }
@@ -247,7 +247,7 @@ absl::Status BlockStore::DiskLimitAllows(
         "tenant '", name, "' holds ", use.disk_bytes,
         " bytes on the NVMe tier and its disk quota (quota.disk_bytes in the "
         "tenants file) is ",
-        *use.group.disk_bytes, "; block ", adding.first->key.ToString(),
+        *use.group.disk_bytes, "; block ", adding.first->key().ToString(),
         adding.bytes > adding.first->attrs.size_bytes ? " and others" : "",
         " would add ", adding.bytes,
         ": unregister some of its blocks, keep them in RAM (durable=false), "

@@ -53,7 +53,7 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* block) {
                  !v.attrs.pinned;
         });
         for (policy::Handle k : victims_) {
-          Entry* v = by_handle_.at(k);
+          Entry* v = Entry::Of(k);
           v->io = Io::kSwappingOut;
           marked.push_back(v);
         }
@@ -104,19 +104,19 @@ absl::StatusOr<SwapResult> BlockStore::SwapOut(
     for (Entry* e : entries) {
       if (e->attrs.pinned) {
         return absl::FailedPreconditionError(
-            absl::StrCat("block ", e->key.ToString(),
+            absl::StrCat("block ", e->key().ToString(),
                          " is pinned and never leaves RAM; unpin it first"));
       }
       if (!e->lost_reason.empty() || !e->written) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "block ", e->key.ToString(), " holds no data to swap out (",
+            "block ", e->key().ToString(), " holds no data to swap out (",
             TierName(TierOf(*e)), ")"));
       }
     }
     if (absl::Status s = DiskLimitAllows(entries); !s.ok()) return s;
     for (Entry* e : entries) {
       if (e->ram == nullptr || e->io != Io::kIdle) {
-        if (e->ram == nullptr) result.already_there.push_back(e->key);
+        if (e->ram == nullptr) result.already_there.emplace_back(e->key());
         continue;
       }
       e->io = Io::kSwappingOut;
@@ -140,7 +140,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
       if (!e.ok()) return e.status();
       if (!(*e)->lost_reason.empty()) {
         return absl::DataLossError(absl::StrCat(
-            "block ", key.ToString(), " is lost: ", (*e)->lost_reason));
+            "block ", key.ToString(), " is lost: ", (*e)->lost_reason.text()));
       }
       if (!(*e)->written) {
         return absl::FailedPreconditionError(
@@ -256,7 +256,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutVictims(uint64_t bytes,
         },
         ahead_of_need);
     for (policy::Handle k : victims_) {
-      Entry* v = by_handle_.at(k);
+      Entry* v = Entry::Of(k);
       v->io = Io::kSwappingOut;
       marked.push_back(v);
     }
@@ -277,7 +277,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
     for (const auto& [encoded, e] : blocks_) {
       if (e->io == Io::kIdle && e->ram == nullptr && e->disk &&
           e->lost_reason.empty()) {
-        candidates.emplace_back(e->last_access_ms, e->key);
+        candidates.emplace_back(e->last_access_ms, BlockKey(e->key()));
       }
     }
     std::sort(candidates.begin(), candidates.end(),

@@ -95,7 +95,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
           if (!written(job)) continue;
           BlockRecordProto r = RecordOf(*job.e);
           job.copy->ToRecord(&r);
-          records.emplace_back(job.e->key, std::move(r));
+          records.emplace_back(BlockKey(job.e->key()), std::move(r));
         }
       }
       s = meta_->PutBatch(records, /*sync=*/true);
@@ -122,8 +122,8 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
         ram_used_ -= e->attrs.size_bytes;
         UpdatePoolLimit();
         e->ram.reset();
-        policy_->Remove(e->handle, policy::RemoveReason::kEvicted);
-        result->moved.push_back(e->key);
+        policy_->Remove(e->handle(), policy::RemoveReason::kEvicted);
+        result->moved.emplace_back(e->key());
         result->bytes_moved += e->attrs.size_bytes;
         moved_bytes += e->attrs.size_bytes;
         ++counters_.swap_outs;
@@ -164,7 +164,7 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
       Job& job = jobs[i];
       job.e = entries[i];
       job.size = job.e->attrs.size_bytes;
-      job.read.key = &job.e->key;
+      job.read.key = job.e->key();
       job.read.copy = *job.e->disk;
       job.read.checksum = job.e->checksum;
       job.read.out = &job.buf;
@@ -217,8 +217,8 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
       if (job.status.ok()) {
         e->ram = buffers_->Share(std::move(job.buf));
         ram_used_ += job.size;
-        policy_->Insert(e->handle, job.size, PriorityOf(e->attrs.region_type));
-        if (e->attrs.pinned) policy_->SetPinned(e->handle, true);
+        policy_->Insert(e->handle(), job.size, PriorityOf(e->attrs.region_type));
+        if (e->attrs.pinned) policy_->SetPinned(e->handle(), true);
         ++counters_.swap_ins;
         counters_.bytes_in += job.size;
         bytes_in += job.size;
@@ -228,7 +228,7 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
         }
       } else if (job.status.code() == absl::StatusCode::kDataLoss) {
         e->lost_reason = std::string(job.status.message());
-        meta_->Put(e->key, RecordOf(*e), /*sync=*/false).IgnoreError();
+        meta_->Put(e->key(), RecordOf(*e), /*sync=*/false).IgnoreError();
       }
       e->io = Io::kIdle;
       statuses.push_back(job.status);

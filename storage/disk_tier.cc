@@ -213,7 +213,7 @@ void DiskTier::Transfer(absl::Span<IoRequest> requests) {
 
 absl::Status DiskTier::Corrupt(const Read& read, absl::string_view what) const {
   return absl::DataLossError(absl::StrCat(
-      "block ", read.key->ToString(), " failed its checksum on swap-in (", what,
+      "block ", read.key.ToString(), " failed its checksum on swap-in (", what,
       " at offset ", read.copy.extent.offset,
       "); its bytes are lost: unregister it or write it again"));
 }
@@ -257,7 +257,7 @@ absl::Status DiskTier::Finish(Read* read, absl::Status transferred) {
       // Not lost: readable again once the key is back.
       if (read->staging.ok()) buffers_->Give(std::move(read->staging));
       return absl::FailedPreconditionError(absl::StrCat(
-          "block ", read->key->ToString(), " is encrypted with key '",
+          "block ", read->key.ToString(), " is encrypted with key '",
           copy.key_id,
           "', which --encryption_key_file does not list; add that key back "
           "(after the current one) and restart to read it"));
@@ -285,11 +285,11 @@ absl::Status DiskTier::Finish(Read* read, absl::Status transferred) {
   return absl::OkStatus();
 }
 
-absl::Status DiskTier::ReadVerified(const BlockKey& key, const DiskCopy& copy,
+absl::Status DiskTier::ReadVerified(BlockKeyView key, const DiskCopy& copy,
                                     uint64_t checksum,
                                     base::AlignedBuffer* out) {
   Read read;
-  read.key = &key;
+  read.key = key;
   read.copy = copy;
   read.checksum = checksum;
   read.out = out;

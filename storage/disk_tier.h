@@ -103,7 +103,7 @@ class DiskTier {
   // Prepare (buffers, the request), Transfer (all requests), Finish
   // (checksums, decompression).
   struct Read {
-    const BlockKey* key = nullptr;  // names the block in errors
+    BlockKeyView key = BlockKeyView("", "");  // names the block in errors
     DiskCopy copy;
     uint64_t checksum = 0;               // of the block's bytes
     base::AlignedBuffer* out = nullptr;  // the block's size
@@ -118,7 +118,7 @@ class DiskTier {
   // Prepare or transfer: it then only releases the staging buffer.
   absl::Status Finish(Read* read, absl::Status transferred);
   // All three for one block.
-  absl::Status ReadVerified(const BlockKey& key, const DiskCopy& copy,
+  absl::Status ReadVerified(BlockKeyView key, const DiskCopy& copy,
                             uint64_t checksum, base::AlignedBuffer* out);
 
   void Free(const Extent& extent);

@@ -13,7 +13,7 @@ namespace {
 // for future record kinds.
 constexpr absl::string_view kBlockPrefix = "b/";
 
-std::string RecordKey(const BlockKey& key) {
+std::string RecordKey(BlockKeyView key) {
   return absl::StrCat(kBlockPrefix, key.Encode());
 }
 
@@ -67,7 +67,7 @@ absl::StatusOr<std::unique_ptr<MetadataStore>> MetadataStore::Open(
       new MetadataStore(std::unique_ptr<rocksdb::DB>(raw)));
 }
 
-absl::Status MetadataStore::Put(const BlockKey& key,
+absl::Status MetadataStore::Put(BlockKeyView key,
                                 const BlockRecordProto& record, bool sync) {
   std::string value;
   if (!record.SerializeToString(&value)) {
@@ -95,23 +95,23 @@ absl::Status MetadataStore::PutBatch(
   return FromRocks(db_->Write(wo, &batch), "batch put");
 }
 
-absl::Status MetadataStore::Delete(const BlockKey& key, bool sync) {
+absl::Status MetadataStore::Delete(BlockKeyView key, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   return FromRocks(db_->Delete(wo, RecordKey(key)),
                    absl::StrCat("delete ", key.ToString()));
 }
 
-absl::Status MetadataStore::DeleteBatch(absl::Span<const BlockKey* const> keys,
+absl::Status MetadataStore::DeleteBatch(absl::Span<const BlockKeyView> keys,
                                         bool sync) {
   rocksdb::WriteBatch batch;
-  for (const BlockKey* key : keys) batch.Delete(RecordKey(*key));
+  for (const BlockKeyView& key : keys) batch.Delete(RecordKey(key));
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   return FromRocks(db_->Write(wo, &batch), "batch delete");
 }
 
-absl::StatusOr<BlockRecordProto> MetadataStore::Get(const BlockKey& key) const {
+absl::StatusOr<BlockRecordProto> MetadataStore::Get(BlockKeyView key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), RecordKey(key), &value);
   if (!s.ok()) return FromRocks(s, absl::StrCat("get ", key.ToString()));

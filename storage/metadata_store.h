@@ -32,17 +32,17 @@ class MetadataStore {
       const std::string& path);
   ~MetadataStore();
 
-  absl::Status Put(const BlockKey& key, const BlockRecordProto& record,
+  absl::Status Put(BlockKeyView key, const BlockRecordProto& record,
                    bool sync);
   // Applies all puts atomically (one WAL write, one sync for the batch).
   absl::Status PutBatch(
       const std::vector<std::pair<BlockKey, BlockRecordProto>>& records,
       bool sync);
-  absl::Status Delete(const BlockKey& key, bool sync);
+  absl::Status Delete(BlockKeyView key, bool sync);
   // Deletes all atomically (one WAL write, one sync for the batch).
-  absl::Status DeleteBatch(absl::Span<const BlockKey* const> keys, bool sync);
+  absl::Status DeleteBatch(absl::Span<const BlockKeyView> keys, bool sync);
   // NOT_FOUND when absent.
-  absl::StatusOr<BlockRecordProto> Get(const BlockKey& key) const;
+  absl::StatusOr<BlockRecordProto> Get(BlockKeyView key) const;
   // Visits every record in key order; stops at the first error, which is
   // returned. An undecodable record is DATA_LOSS naming the key.
   absl::Status ForEach(

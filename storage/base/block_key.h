@@ -69,6 +69,9 @@ struct BlockKey {
                                        absl::string_view id);
 
   BlockKeyView view() const { return BlockKeyView(ns, id); }
+  // As std::string to std::string_view: calls that only read a key take a
+  // view.
+  operator BlockKeyView() const { return view(); }  // NOLINT
 
   // "ns\0id": unique because neither part may hold a NUL, and ordered by
   // namespace first, so listings page through one namespace contiguously.

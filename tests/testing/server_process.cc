@@ -74,7 +74,7 @@ absl::Status ServerProcess::Launch() {
   }
   ::close(log_fd);
 
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  const absl::Time deadline = absl::Now() + options_.startup_timeout;
   while (absl::Now() < deadline) {
     int status;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "tests/testing/temp_dir.h"
 
 namespace tensorpager::testing {
@@ -24,6 +25,8 @@ class ServerProcess {
     std::string data_dir;
     // Prefix the command (e.g. {"cgexec", "-g", "memory:x"}).
     std::vector<std::string> wrapper;
+    // How long a start (or restart) may take to become ready.
+    absl::Duration startup_timeout = absl::Seconds(60);
   };
 
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(Options options);

@@ -1,0 +1,41 @@
+// A block's attributes as the store keeps them for every registered block.
+// The fields that requests and the policy read are plain members; shape,
+// labels and sequence, read only by replies that describe a block and by
+// the prefetcher, are kept serialized as the BlockRecordProto fields that
+// hold them. A KV page's short shape then fits the string's inline buffer
+// and costs no allocation (docs/ARCHITECTURE.md, "Memory per block").
+#ifndef TENSORPAGER_STORAGE_PACKED_ATTRIBUTES_H_
+#define TENSORPAGER_STORAGE_PACKED_ATTRIBUTES_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "storage/block_types.h"
+#include "storage/codec.h"
+#include "storage/proto/block_record.pb.h"
+
+namespace tensorpager::storage {
+
+struct PackedAttributes {
+  uint64_t size_bytes = 0;
+  DType dtype = DType::kUnspecified;
+  RegionType region_type = RegionType::kTensorData;
+  bool pinned = false;
+  bool has_sequence = false;
+  std::optional<Codec> codec;
+  // BlockRecordProto with only shape, labels and sequence set.
+  std::string extras;
+
+  static PackedAttributes Pack(const BlockAttributes& attrs);
+  // Takes the record's values as they are; the caller checks them.
+  static PackedAttributes FromRecord(const BlockRecordProto& r);
+  BlockAttributes Unpack() const;
+  std::optional<SequenceRef> sequence() const;
+  // Sets every attribute field of `r`.
+  void ToRecord(BlockRecordProto* r) const;
+};
+
+}  // namespace tensorpager::storage
+
+#endif  // TENSORPAGER_STORAGE_PACKED_ATTRIBUTES_H_
