@@ -3,6 +3,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -14,6 +15,8 @@ namespace tensorpager::storage {
 absl::Status BlockStore::Recover() {
   const absl::Time start = absl::Now();
   MutexLock lock(&mu_);
+  // Entries with a disk copy, whose extents are claimed in one pass.
+  std::vector<Entry*> on_disk;
   absl::Status s = meta_->ForEach([&](const BlockKey& key,
                                       const BlockRecordProto&
                                           r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -46,27 +49,37 @@ absl::Status BlockStore::Recover() {
     ++recovery_.blocks;
     std::optional<DiskCopy> copy = DiskCopy::FromRecord(r);
     if (copy && e->lost_reason.empty()) {
-      const absl::Status claim = disk_->Claim(*copy);
-      if (claim.ok()) {
-        e->disk = std::move(copy);
-        ++recovery_.blocks_on_disk;
-        recovery_.bytes_on_disk += e->attrs.size_bytes;
-      } else {
-        e->lost_reason = absl::StrCat(
-            "its disk extent is invalid after restart (", claim.message(), ")");
-      }
+      e->disk = std::move(copy);  // claimed below, with all the others
+      on_disk.push_back(e.get());
     } else if (r.written() && e->lost_reason.empty()) {
       e->lost_reason =
           "it was only in RAM when the server stopped; write it again";
     }
-    if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
     IndexSequence(e.get());
-    Count(*e, +1);
     const absl::string_view index_key = e->encoded;
     blocks_.emplace(index_key, std::move(e));
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
+  std::vector<const DiskCopy*> copies;
+  copies.reserve(on_disk.size());
+  for (const Entry* e : on_disk) copies.push_back(&*e->disk);
+  const std::vector<absl::Status> claims = disk_->ClaimMany(copies);
+  for (size_t i = 0; i < on_disk.size(); ++i) {
+    Entry* e = on_disk[i];
+    if (claims[i].ok()) {
+      ++recovery_.blocks_on_disk;
+      recovery_.bytes_on_disk += e->attrs.size_bytes;
+    } else {
+      e->disk.reset();
+      e->lost_reason = absl::StrCat("its disk extent is invalid after restart (",
+                                    claims[i].message(), ")");
+    }
+  }
+  for (const auto& [key, e] : blocks_) {
+    if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
+    Count(*e, +1);
+  }
   recovery_.duration = absl::Now() - start;
   return absl::OkStatus();
 }

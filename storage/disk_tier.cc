@@ -342,13 +342,40 @@ void DiskTier::FreeMany(std::vector<Extent> extents) {
   }
 }
 
-absl::Status DiskTier::Claim(const DiskCopy& copy) {
+namespace {
+
+absl::Status CheckStoredSize(const DiskCopy& copy) {
   if (copy.stored_bytes > copy.extent.length) {
     return absl::DataLossError(absl::StrCat("stored size ", copy.stored_bytes,
                                             " exceeds its extent of ",
                                             copy.extent.length));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status DiskTier::Claim(const DiskCopy& copy) {
+  if (absl::Status s = CheckStoredSize(copy); !s.ok()) return s;
   return allocator_.MarkUsed(copy.extent);
+}
+
+std::vector<absl::Status> DiskTier::ClaimMany(
+    absl::Span<const DiskCopy* const> copies) {
+  std::vector<absl::Status> results(copies.size());
+  std::vector<Extent> extents;
+  std::vector<size_t> claimed;  // index in `copies` of each extent
+  for (size_t i = 0; i < copies.size(); ++i) {
+    results[i] = CheckStoredSize(*copies[i]);
+    if (!results[i].ok()) continue;
+    extents.push_back(copies[i]->extent);
+    claimed.push_back(i);
+  }
+  std::vector<absl::Status> marked = allocator_.MarkUsedMany(extents);
+  for (size_t k = 0; k < claimed.size(); ++k) {
+    results[claimed[k]] = std::move(marked[k]);
+  }
+  return results;
 }
 
 DiskTierStats DiskTier::Stats() const {

@@ -126,6 +126,8 @@ class DiskTier {
   void FreeMany(std::vector<Extent> extents);
   // Recovery: claims the extent of a copy recorded before a restart.
   absl::Status Claim(const DiskCopy& copy);
+  // Claim of each copy, in one pass (ExtentAllocator::MarkUsedMany).
+  std::vector<absl::Status> ClaimMany(absl::Span<const DiskCopy* const> copies);
 
   DiskTierStats Stats() const;
 

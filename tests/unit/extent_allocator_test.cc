@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -91,6 +92,81 @@ TEST(ExtentAllocatorTest, RandomChurnAccountsForEveryByte) {
   for (const Extent& e : live) ASSERT_TRUE(a.Free(e).ok());
   EXPECT_EQ(a.Stats().free_ranges, 1u);
   EXPECT_EQ(a.Stats().free_bytes, 1024 * kA);
+}
+
+TEST(ExtentAllocatorTest, MarkUsedManyClaimsInAnyOrderAsMarkUsedWould) {
+  ExtentAllocator a(32 * kA, kA);
+  ASSERT_TRUE(a.MarkUsed({30 * kA, kA}).ok());  // claimed before
+  const std::vector<Extent> extents = {
+      {8 * kA, 2 * kA},   // ok
+      {2 * kA, kA},       // ok
+      {9 * kA, kA},       // overlaps the first
+      {40 * kA, kA},      // past the capacity
+      {5 * kA + 1, kA},   // not aligned
+      {30 * kA, kA},      // claimed before
+      {3 * kA, 4 * kA},   // ok
+      {12 * kA, 20 * kA}, // reaches into the extent claimed before
+  };
+  const std::vector<absl::Status> r = a.MarkUsedMany(extents);
+  ASSERT_EQ(r.size(), extents.size());
+  EXPECT_TRUE(r[0].ok());
+  EXPECT_TRUE(r[1].ok());
+  EXPECT_EQ(r[2].code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(r[3].code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(r[4].code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r[5].code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(r[6].ok());
+  EXPECT_EQ(r[7].code(), absl::StatusCode::kAlreadyExists);
+  AllocatorStats s = a.Stats();
+  EXPECT_EQ(s.used_bytes, 8 * kA);
+  EXPECT_EQ(s.extents, 4u);
+  EXPECT_EQ(s.high_water_bytes, 31 * kA);
+  // Free: [0, 2), [7, 8), [10, 30), [31, 32).
+  EXPECT_EQ(s.free_ranges, 4u);
+  EXPECT_EQ(s.largest_free_bytes, 20 * kA);
+  // The free map is whole again: the largest gap is allocatable, a claimed
+  // extent cannot be claimed twice, and freeing everything coalesces.
+  auto big = a.Allocate(20 * kA);
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(big->offset, 10 * kA);
+  EXPECT_EQ(a.MarkUsed({2 * kA, kA}).code(), absl::StatusCode::kAlreadyExists);
+  for (const Extent& e : {extents[0], extents[1], extents[6], *big,
+                          Extent{30 * kA, kA}}) {
+    ASSERT_TRUE(a.Free(e).ok());
+  }
+  s = a.Stats();
+  EXPECT_EQ(s.free_ranges, 1u);
+  EXPECT_EQ(s.used_bytes, 0u);
+  EXPECT_EQ(s.high_water_bytes, 0u);
+}
+
+TEST(ExtentAllocatorTest, MarkUsedManyMatchesMarkUsedOnRandomExtents) {
+  std::mt19937 rng(5);
+  std::vector<Extent> extents;
+  for (int i = 0; i < 2000; ++i) {
+    extents.push_back({(rng() % 4000) * kA, (rng() % 8 + 1) * kA});
+  }
+  // One at a time, lower offsets first: the rule MarkUsedMany follows.
+  std::vector<size_t> order(extents.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+    return extents[x].offset < extents[y].offset;
+  });
+  ExtentAllocator one(4004 * kA, kA);
+  std::vector<bool> expected(extents.size());
+  for (size_t i : order) expected[i] = one.MarkUsed(extents[i]).ok();
+  ExtentAllocator many(4004 * kA, kA);
+  const std::vector<absl::Status> r = many.MarkUsedMany(extents);
+  for (size_t i = 0; i < extents.size(); ++i) {
+    EXPECT_EQ(r[i].ok(), expected[i]) << i;
+  }
+  const AllocatorStats a = one.Stats();
+  const AllocatorStats b = many.Stats();
+  EXPECT_EQ(a.used_bytes, b.used_bytes);
+  EXPECT_EQ(a.extents, b.extents);
+  EXPECT_EQ(a.free_ranges, b.free_ranges);
+  EXPECT_EQ(a.largest_free_bytes, b.largest_free_bytes);
+  EXPECT_EQ(a.high_water_bytes, b.high_water_bytes);
 }
 
 }  // namespace
