@@ -125,14 +125,14 @@ BlockInfo BlockStore::InfoOf(const Entry& e) const {
   info.id = std::string(e.key().id);
   info.attrs = e.attrs.Unpack();
   info.tier = TierOf(e);
-  info.stored_bytes = e.disk ? e.disk->stored_bytes : 0;
+  info.stored_bytes = e.disk ? e.disk->stored_bytes() : 0;
   info.checksum = e.checksum;
   info.version = e.version;
   info.access_count = e.access_count;
   info.last_access_unix_ms = e.last_access_ms;
   info.created_unix_ms = e.created_ms;
   info.lost_reason = std::string(e.lost_reason.text());
-  info.codec = e.disk ? e.disk->codec : "";
+  info.codec = e.disk ? std::string(e.disk->codec()) : "";
   return info;
 }
 
@@ -336,8 +336,8 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
         ram_used_ -= e->attrs.size_bytes;
       }
       if (e->disk) {
-        extents.push_back(e->disk->extent);
-        freed.disk_bytes = e->disk->extent.length;
+        extents.push_back(e->disk->extent());
+        freed.disk_bytes = e->disk->extent().length;
       }
       NoteLeavingRam(*e);
       UnindexSequence(*e);

@@ -320,7 +320,13 @@ class BlockStore {
   const BlockStoreOptions& options() const { return options_; }
 
  private:
-  enum class Io { kIdle, kWriting, kSwappingOut, kSwappingIn, kRemoving };
+  enum class Io : uint8_t {
+    kIdle,
+    kWriting,
+    kSwappingOut,
+    kSwappingIn,
+    kRemoving
+  };
   struct Entry;
 
   explicit BlockStore(BlockStoreOptions options);

@@ -54,7 +54,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     }
     current = e->ram;
     was_live = e->written && e->lost_reason.empty();
-    old_copy = e->disk;
+    if (e->disk) old_copy = e->disk->Unpack();
     old_checksum = e->checksum;
     element_bytes = ElementBytes(e->attrs.dtype);
     compression = CompressionFor(*e);
@@ -155,7 +155,11 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
       policy_->Touch(e->handle());
     }
     e->ram = std::move(next);
-    e->disk = std::move(new_copy);
+    if (new_copy) {
+      e->disk.emplace(*new_copy);
+    } else {
+      e->disk.reset();
+    }
     e->written = true;
     e->version = record.version();
     e->checksum = checksum;

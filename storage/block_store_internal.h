@@ -15,6 +15,7 @@
 #include "absl/types/span.h"
 #include "storage/block_store.h"
 #include "storage/packed_attributes.h"
+#include "storage/packed_copy.h"
 
 namespace tensorpager::storage {
 
@@ -49,12 +50,12 @@ struct BlockStore::Entry {
   // buffer, so readers holding the old snapshot are never torn.
   std::shared_ptr<const base::AlignedBuffer> ram;
   // The durable copy; always matches `version` when present.
-  std::optional<DiskCopy> disk;
-  bool written = false;
+  std::optional<PackedCopy> disk;
   uint64_t version = 0;
   uint64_t checksum = 0;
   // Why the block's bytes are gone; empty while they are not.
   LostReason lost_reason;
+  bool written = false;
   Io io = Io::kIdle;
   // Swapped in by the prefetcher and not accessed since.
   bool prefetched = false;

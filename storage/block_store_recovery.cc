@@ -49,7 +49,7 @@ absl::Status BlockStore::Recover() {
     ++recovery_.blocks;
     std::optional<DiskCopy> copy = DiskCopy::FromRecord(r);
     if (copy && e->lost_reason.empty()) {
-      e->disk = std::move(copy);  // claimed below, with all the others
+      e->disk.emplace(*copy);  // claimed below, with all the others
       on_disk.push_back(e.get());
     } else if (r.written() && e->lost_reason.empty()) {
       e->lost_reason =
@@ -61,10 +61,16 @@ absl::Status BlockStore::Recover() {
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  std::vector<const DiskCopy*> copies;
-  copies.reserve(on_disk.size());
-  for (const Entry* e : on_disk) copies.push_back(&*e->disk);
-  const std::vector<absl::Status> claims = disk_->ClaimMany(copies);
+  std::vector<Extent> extents;
+  std::vector<uint64_t> stored_bytes;
+  extents.reserve(on_disk.size());
+  stored_bytes.reserve(on_disk.size());
+  for (const Entry* e : on_disk) {
+    extents.push_back(e->disk->extent());
+    stored_bytes.push_back(e->disk->stored_bytes());
+  }
+  const std::vector<absl::Status> claims =
+      disk_->ClaimMany(extents, stored_bytes);
   for (size_t i = 0; i < on_disk.size(); ++i) {
     Entry* e = on_disk[i];
     if (claims[i].ok()) {

@@ -117,7 +117,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
       Entry* e = job.e;
       if (job.clean || job.copy.ok()) {
         Recount recount(this, *e);
-        if (!job.clean) e->disk = *std::move(job.copy);
+        if (!job.clean) e->disk.emplace(*job.copy);
         NoteLeavingRam(*e);
         ram_used_ -= e->attrs.size_bytes;
         UpdatePoolLimit();
@@ -165,7 +165,7 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
       job.e = entries[i];
       job.size = job.e->attrs.size_bytes;
       job.read.key = job.e->key();
-      job.read.copy = *job.e->disk;
+      job.read.copy = job.e->disk->Unpack();
       job.read.checksum = job.e->checksum;
       job.read.out = &job.buf;
     }

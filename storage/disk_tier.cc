@@ -344,11 +344,10 @@ void DiskTier::FreeMany(std::vector<Extent> extents) {
 
 namespace {
 
-absl::Status CheckStoredSize(const DiskCopy& copy) {
-  if (copy.stored_bytes > copy.extent.length) {
-    return absl::DataLossError(absl::StrCat("stored size ", copy.stored_bytes,
-                                            " exceeds its extent of ",
-                                            copy.extent.length));
+absl::Status CheckStoredSize(const Extent& extent, uint64_t stored_bytes) {
+  if (stored_bytes > extent.length) {
+    return absl::DataLossError(absl::StrCat(
+        "stored size ", stored_bytes, " exceeds its extent of ", extent.length));
   }
   return absl::OkStatus();
 }
@@ -356,22 +355,25 @@ absl::Status CheckStoredSize(const DiskCopy& copy) {
 }  // namespace
 
 absl::Status DiskTier::Claim(const DiskCopy& copy) {
-  if (absl::Status s = CheckStoredSize(copy); !s.ok()) return s;
+  if (absl::Status s = CheckStoredSize(copy.extent, copy.stored_bytes);
+      !s.ok()) {
+    return s;
+  }
   return allocator_.MarkUsed(copy.extent);
 }
 
 std::vector<absl::Status> DiskTier::ClaimMany(
-    absl::Span<const DiskCopy* const> copies) {
-  std::vector<absl::Status> results(copies.size());
-  std::vector<Extent> extents;
-  std::vector<size_t> claimed;  // index in `copies` of each extent
-  for (size_t i = 0; i < copies.size(); ++i) {
-    results[i] = CheckStoredSize(*copies[i]);
+    absl::Span<const Extent> extents, absl::Span<const uint64_t> stored_bytes) {
+  std::vector<absl::Status> results(extents.size());
+  std::vector<Extent> sized;
+  std::vector<size_t> claimed;  // index in `extents` of each of `sized`
+  for (size_t i = 0; i < extents.size(); ++i) {
+    results[i] = CheckStoredSize(extents[i], stored_bytes[i]);
     if (!results[i].ok()) continue;
-    extents.push_back(copies[i]->extent);
+    sized.push_back(extents[i]);
     claimed.push_back(i);
   }
-  std::vector<absl::Status> marked = allocator_.MarkUsedMany(extents);
+  std::vector<absl::Status> marked = allocator_.MarkUsedMany(sized);
   for (size_t k = 0; k < claimed.size(); ++k) {
     results[claimed[k]] = std::move(marked[k]);
   }

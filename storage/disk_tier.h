@@ -126,8 +126,10 @@ class DiskTier {
   void FreeMany(std::vector<Extent> extents);
   // Recovery: claims the extent of a copy recorded before a restart.
   absl::Status Claim(const DiskCopy& copy);
-  // Claim of each copy, in one pass (ExtentAllocator::MarkUsedMany).
-  std::vector<absl::Status> ClaimMany(absl::Span<const DiskCopy* const> copies);
+  // Claim of each copy, given by its extent and stored size, in one pass
+  // (ExtentAllocator::MarkUsedMany).
+  std::vector<absl::Status> ClaimMany(absl::Span<const Extent> extents,
+                                      absl::Span<const uint64_t> stored_bytes);
 
   DiskTierStats Stats() const;
 
