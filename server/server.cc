@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "server/pressure/nvml_gpu_source.h"
 #include "server/server_credentials.h"
+#include "storage/base/allocator_tuning.h"
 #include "storage/base/byte_size.h"
 #include "storage/base/log.h"
 #include "storage/base/output_file.h"
@@ -145,6 +146,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
       storage::BlockStore::Open(*std::move(options));
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
+  // Recovery's scratch (a few dozen bytes per block, in vectors below the
+  // mmap threshold) stays in the heap, which is not trimmed by itself
+  // (allocator_tuning.h): hand it back before serving.
+  base::ReturnFreeHeapPages(0);
   const storage::RecoveryReport& rec = server->store_->recovery();
   TP_LOG(INFO) << "recovered " << rec.blocks
                << " blocks: " << rec.blocks_on_disk << " on disk ("

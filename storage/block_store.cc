@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <system_error>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "storage/base/log.h"
@@ -70,10 +71,34 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
   return store;
 }
 
+size_t BlockStore::EntryKeyHash::operator()(absl::string_view encoded) const {
+  return absl::Hash<absl::string_view>()(encoded);
+}
+
+size_t BlockStore::EntryKeyHash::operator()(const Entry* e) const {
+  return (*this)(absl::string_view(e->encoded));
+}
+
+bool BlockStore::EntryKeyEq::operator()(const Entry* a,
+                                        absl::string_view b) const {
+  return a->encoded == b;
+}
+
+void BlockStore::Index(std::unique_ptr<Entry> e) {
+  by_key_.insert(e.get());
+  const absl::string_view index_key = e->encoded;
+  blocks_.emplace_hint(blocks_.end(), index_key, std::move(e));
+}
+
+BlockStore::Entry* BlockStore::FindEncoded(absl::string_view encoded) const {
+  auto it = by_key_.find(encoded);
+  return it == by_key_.end() ? nullptr : *it;
+}
+
 BlockStore::Entry* BlockStore::Find(const BlockKey& key) const {
-  auto it = blocks_.find(key.Encode());
-  if (it == blocks_.end() || it->second->io == Io::kRemoving) return nullptr;
-  return it->second.get();
+  Entry* e = FindEncoded(key.Encode());
+  if (e == nullptr || e->io == Io::kRemoving) return nullptr;
+  return e;
 }
 
 absl::StatusOr<std::vector<BlockStore::Entry*>> BlockStore::FindAllIdle(
@@ -195,7 +220,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
   }
   MutexLock lock(&mu_);
   const std::string encoded = key.Encode();
-  if (blocks_.contains(encoded)) {
+  if (FindEncoded(encoded) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat(
         "block ", key.ToString(),
         " is already registered; unregister it first or use another id"));
@@ -218,8 +243,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
   BlockInfo info = InfoOf(*e);
   IndexSequence(e.get());
   Count(*e, +1);
-  const absl::string_view index_key = e->encoded;
-  blocks_.emplace(index_key, std::move(e));
+  Index(std::move(e));
   return info;
 }
 
@@ -342,6 +366,7 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
       NoteLeavingRam(*e);
       UnindexSequence(*e);
       policy_->Remove(e->handle(), policy::RemoveReason::kErased);
+      by_key_.erase(e);
       blocks_.erase(blocks_.find(absl::string_view(e->encoded)));  // destroys e
     }
     UpdatePoolLimit();

@@ -24,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -331,6 +332,9 @@ class BlockStore {
 
   explicit BlockStore(BlockStoreOptions options);
   absl::Status Recover();
+  // An index entry as a metadata record describes it (block_store_recovery.cc).
+  static std::unique_ptr<Entry> EntryFromRecord(BlockKeyView key,
+                                                const BlockRecordProto& r);
 
   Entry* Find(const BlockKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Finds a live block (NOT_FOUND otherwise) and waits until no I/O is in
@@ -395,10 +399,33 @@ class BlockStore {
 
   mutable SharedMutex mu_;
   CondVar io_done_;  // signalled whenever an entry's io state changes
-  // Encoded key -> entry. Ordered, so listings page in key order.
-  // Keyed by views of each entry's `encoded`.
+  // Encoded key -> entry, keyed by views of each entry's `encoded`.
+  // Ordered, so listings page in key order; owns the entries.
   absl::btree_map<absl::string_view, std::unique_ptr<Entry>> blocks_
       ABSL_GUARDED_BY(mu_);
+  // The same entries hashed by encoded key, for point lookups: a search of
+  // the ordered index at millions of blocks follows a key pointer, a
+  // cache miss, at every comparison; this one touches about three lines.
+  struct EntryKeyHash {
+    using is_transparent = void;
+    size_t operator()(absl::string_view encoded) const;
+    size_t operator()(const Entry* e) const;
+  };
+  struct EntryKeyEq {
+    using is_transparent = void;
+    bool operator()(const Entry* a, const Entry* b) const { return a == b; }
+    bool operator()(const Entry* a, absl::string_view b) const;
+    bool operator()(absl::string_view a, const Entry* b) const {
+      return (*this)(b, a);
+    }
+  };
+  absl::flat_hash_set<Entry*, EntryKeyHash, EntryKeyEq> by_key_
+      ABSL_GUARDED_BY(mu_);
+  // Puts `e` in both indexes.
+  void Index(std::unique_ptr<Entry> e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The entry of `encoded`, removing ones included; nullptr when none.
+  Entry* FindEncoded(absl::string_view encoded) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::unique_ptr<policy::EvictionPolicy> policy_ ABSL_GUARDED_BY(mu_);
   std::vector<policy::Handle> victims_ ABSL_GUARDED_BY(mu_);
   std::function<ShareGroup(absl::string_view ns)> group_of_

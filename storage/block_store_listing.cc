@@ -77,9 +77,9 @@ std::vector<std::optional<BlockStore::Presence>> BlockStore::Lookup(
     encoded.assign(keys[i].ns.data(), keys[i].ns.size());
     encoded.push_back('\0');
     encoded.append(keys[i].id.data(), keys[i].id.size());
-    auto it = blocks_.find(encoded);
-    if (it == blocks_.end() || it->second->io == Io::kRemoving) continue;
-    const Entry& e = *it->second;
+    const Entry* found = FindEncoded(encoded);
+    if (found == nullptr || found->io == Io::kRemoving) continue;
+    const Entry& e = *found;
     out[i] = Presence{.tier = TierOf(e), .size_bytes = e.attrs.size_bytes};
   }
   return out;

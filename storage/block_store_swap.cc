@@ -268,34 +268,33 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutVictims(uint64_t bytes,
 }
 
 absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
-  std::vector<std::pair<int64_t, BlockKey>> candidates;
+  std::vector<BlockKey> keys;
   {
     ReaderMutexLock lock(&mu_);
     uint64_t room = ram_budget_ > ram_used_ + ram_reserved_
                         ? ram_budget_ - ram_used_ - ram_reserved_
                         : 0;
+    // Entries, not keys, so the pass over every block allocates nothing
+    // per block; only the chosen ones are named.
+    std::vector<std::pair<int64_t, const Entry*>> candidates;
     for (const auto& [encoded, e] : blocks_) {
       if (e->io == Io::kIdle && e->ram == nullptr && e->disk &&
           e->lost_reason.empty()) {
-        candidates.emplace_back(e->last_access_ms, BlockKey(e->key()));
+        candidates.emplace_back(e->last_access_ms, e.get());
       }
     }
     std::sort(candidates.begin(), candidates.end(),
               [](const auto& a, const auto& b) { return a.first > b.first; });
-    std::vector<std::pair<int64_t, BlockKey>> chosen;
     uint64_t total = 0;
-    for (auto& c : candidates) {
+    for (const auto& [last_access, e] : candidates) {
       if (total >= bytes) break;
-      const uint64_t size = Find(c.second)->attrs.size_bytes;
+      const uint64_t size = e->attrs.size_bytes;
       if (size > room) continue;
       room -= size;
       total += size;
-      chosen.push_back(std::move(c));
+      keys.emplace_back(e->key());
     }
-    candidates = std::move(chosen);
   }
-  std::vector<BlockKey> keys;
-  for (auto& c : candidates) keys.push_back(std::move(c.second));
   return SwapIn(keys);
 }
 

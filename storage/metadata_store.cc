@@ -1,9 +1,11 @@
 #include "storage/metadata_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace tensorpager::storage {
@@ -123,23 +125,58 @@ absl::StatusOr<BlockRecordProto> MetadataStore::Get(BlockKeyView key) const {
   return record;
 }
 
-absl::Status MetadataStore::ForEach(
-    absl::FunctionRef<absl::Status(const BlockKey&, const BlockRecordProto&)>
-        visit) const {
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(rocksdb::Slice(kBlockPrefix.data(), kBlockPrefix.size()));
-       it->Valid() && it->key().starts_with(rocksdb::Slice(
-                          kBlockPrefix.data(), kBlockPrefix.size()));
-       it->Next()) {
-    const absl::string_view raw(it->key().data() + kBlockPrefix.size(),
-                                it->key().size() - kBlockPrefix.size());
-    absl::StatusOr<BlockKey> key = BlockKey::Decode(raw);
+std::vector<std::string> MetadataStore::SplitKeys(int parts) const {
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db_->GetLiveFilesMetaData(&files);
+  std::vector<std::pair<std::string, uint64_t>> starts;  // key, file bytes
+  uint64_t total = 0;
+  for (const rocksdb::LiveFileMetaData& f : files) {
+    if (!absl::StartsWith(f.smallestkey, kBlockPrefix)) continue;
+    starts.emplace_back(f.smallestkey, f.size);
+    total += f.size;
+  }
+  std::sort(starts.begin(), starts.end());
+  std::vector<std::string> splits;
+  uint64_t before = 0;  // bytes of the files that start before starts[i]
+  for (const auto& [key, bytes] : starts) {
+    const uint64_t next_split = total / parts * (splits.size() + 1);
+    if (before >= next_split && before > 0 &&
+        static_cast<int>(splits.size()) < parts - 1 &&
+        (splits.empty() || splits.back() < key)) {
+      splits.push_back(key);
+    }
+    before += bytes;
+  }
+  return splits;
+}
+
+absl::Status MetadataStore::ForEachIn(absl::string_view from,
+                                      absl::string_view to,
+                                      Visitor visit) const {
+  const std::string first = std::string(from.empty() ? kBlockPrefix : from);
+  // Past every block record: the prefix with its last byte raised.
+  std::string last = std::string(to);
+  if (last.empty()) {
+    last = std::string(kBlockPrefix);
+    ++last.back();
+  }
+  const rocksdb::Slice upper(last);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper;
+  // Recovery reads each record once: caching the blocks would only evict
+  // what the running server caches.
+  options.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+  BlockRecordProto record;  // reused: its fields keep their allocations
+  for (it->Seek(first); it->Valid(); it->Next()) {
+    const absl::string_view raw(it->key().data(), it->key().size());
+    if (!absl::StartsWith(raw, kBlockPrefix)) break;
+    absl::StatusOr<BlockKeyView> key =
+        BlockKeyView::Decode(raw.substr(kBlockPrefix.size()));
     if (!key.ok()) {
       return absl::DataLossError(absl::StrCat(
           "metadata holds an undecodable block key: ", key.status().message()));
     }
-    BlockRecordProto record;
     if (!record.ParseFromArray(it->value().data(),
                                static_cast<int>(it->value().size()))) {
       return absl::DataLossError(

@@ -67,6 +67,14 @@ absl::StatusOr<BlockKey> BlockKey::Make(absl::string_view ns,
   return BlockKey(*view);
 }
 
+absl::StatusOr<BlockKeyView> BlockKeyView::Decode(absl::string_view encoded) {
+  const size_t nul = encoded.find('\0');
+  if (nul == absl::string_view::npos) {
+    return absl::InvalidArgumentError("malformed block key");
+  }
+  return BlockKeyView::Make(encoded.substr(0, nul), encoded.substr(nul + 1));
+}
+
 absl::StatusOr<BlockKey> BlockKey::Decode(absl::string_view encoded) {
   const size_t nul = encoded.find('\0');
   if (nul == absl::string_view::npos) {

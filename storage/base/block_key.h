@@ -52,6 +52,8 @@ struct BlockKeyView {
 
   // "ns\0id", as BlockKey::Encode.
   std::string Encode() const;
+  // The parts of an encoded key, checked as Make checks them.
+  static absl::StatusOr<BlockKeyView> Decode(absl::string_view encoded);
   std::string ToString() const;
 };
 

@@ -44,7 +44,7 @@ TEST(MetadataStoreTest, PutGetDeleteAcrossReopen) {
   EXPECT_EQ(got->labels().at("layer"), "3");
   std::vector<std::string> seen;
   ASSERT_TRUE((*store)
-                  ->ForEach([&](const BlockKey& k, const BlockRecordProto& r) {
+                  ->ForEach([&](BlockKeyView k, const BlockRecordProto& r) {
                     seen.push_back(k.ToString() + ":" +
                                    std::to_string(r.size_bytes()));
                     return absl::OkStatus();
@@ -66,7 +66,7 @@ TEST(MetadataStoreTest, ForEachStopsAtVisitorError) {
                     .ok());
   }
   int visits = 0;
-  absl::Status s = (*store)->ForEach([&](const BlockKey&, const auto&) {
+  absl::Status s = (*store)->ForEach([&](BlockKeyView, const auto&) {
     return ++visits == 2 ? absl::CancelledError("stop") : absl::OkStatus();
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
