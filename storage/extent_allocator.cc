@@ -130,15 +130,16 @@ absl::Status ExtentAllocator::MarkUsed(const Extent& extent) {
 std::vector<absl::Status> ExtentAllocator::MarkUsedMany(
     absl::Span<const Extent> extents) {
   std::vector<absl::Status> results(extents.size());
-  std::vector<size_t> order;
+  // (offset, index): sorting these pairs, not indices into `extents`,
+  // keeps the comparisons in cache; the index breaks ties as a stable
+  // sort would.
+  std::vector<std::pair<uint64_t, size_t>> order;
   order.reserve(extents.size());
   for (size_t i = 0; i < extents.size(); ++i) {
     results[i] = CheckBounds(extents[i]);
-    if (results[i].ok()) order.push_back(i);
+    if (results[i].ok()) order.emplace_back(extents[i].offset, i);
   }
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return extents[a].offset < extents[b].offset;
-  });
+  std::sort(order.begin(), order.end());
   MutexLock lock(&mu_);
   // One walk over the free ranges in offset order, carving the extents
   // out of them; what is left becomes the new free map.
@@ -150,7 +151,7 @@ std::vector<absl::Status> ExtentAllocator::MarkUsedMany(
     begin = range->first;
     end = range->first + range->second;
   }
-  for (size_t i : order) {
+  for (const auto& [offset, i] : order) {
     const Extent& e = extents[i];
     while (range != free_by_offset_.end() && end <= e.offset) {
       if (end > begin) left.emplace_back(begin, end - begin);

@@ -1,7 +1,6 @@
 #include "storage/metadata_store.h"
 
 #include <rocksdb/db.h>
-#include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
@@ -125,41 +124,11 @@ absl::StatusOr<BlockRecordProto> MetadataStore::Get(BlockKeyView key) const {
   return record;
 }
 
-std::vector<std::string> MetadataStore::SplitKeys(int parts) const {
-  std::vector<rocksdb::LiveFileMetaData> files;
-  db_->GetLiveFilesMetaData(&files);
-  std::vector<std::pair<std::string, uint64_t>> starts;  // key, file bytes
-  uint64_t total = 0;
-  for (const rocksdb::LiveFileMetaData& f : files) {
-    if (!absl::StartsWith(f.smallestkey, kBlockPrefix)) continue;
-    starts.emplace_back(f.smallestkey, f.size);
-    total += f.size;
-  }
-  std::sort(starts.begin(), starts.end());
-  std::vector<std::string> splits;
-  uint64_t before = 0;  // bytes of the files that start before starts[i]
-  for (const auto& [key, bytes] : starts) {
-    const uint64_t next_split = total / parts * (splits.size() + 1);
-    if (before >= next_split && before > 0 &&
-        static_cast<int>(splits.size()) < parts - 1 &&
-        (splits.empty() || splits.back() < key)) {
-      splits.push_back(key);
-    }
-    before += bytes;
-  }
-  return splits;
-}
-
-absl::Status MetadataStore::ForEachIn(absl::string_view from,
-                                      absl::string_view to,
-                                      Visitor visit) const {
-  const std::string first = std::string(from.empty() ? kBlockPrefix : from);
+absl::Status MetadataStore::ForEach(Visitor visit) const {
+  const std::string first(kBlockPrefix);
   // Past every block record: the prefix with its last byte raised.
-  std::string last = std::string(to);
-  if (last.empty()) {
-    last = std::string(kBlockPrefix);
-    ++last.back();
-  }
+  std::string last(kBlockPrefix);
+  ++last.back();
   const rocksdb::Slice upper(last);
   rocksdb::ReadOptions options;
   options.iterate_upper_bound = &upper;

@@ -47,16 +47,7 @@ class MetadataStore {
       absl::FunctionRef<absl::Status(BlockKeyView, const BlockRecordProto&)>;
   // Visits every record in key order; stops at the first error, which is
   // returned. An undecodable record is DATA_LOSS naming the key.
-  absl::Status ForEach(Visitor visit) const { return ForEachIn("", "", visit); }
-  // Up to `parts - 1` keys, ascending, that split the records into ranges
-  // of similar size (taken from the database files' boundaries), so that
-  // recovery can scan them on several threads.
-  std::vector<std::string> SplitKeys(int parts) const;
-  // ForEach over the records from key `from` up to, not including, `to`
-  // (SplitKeys values; empty: from the first, to the last). Safe to call
-  // from several threads at once.
-  absl::Status ForEachIn(absl::string_view from, absl::string_view to,
-                         Visitor visit) const;
+  absl::Status ForEach(Visitor visit) const;
 
  private:
   explicit MetadataStore(std::unique_ptr<rocksdb::DB> db);
