@@ -57,6 +57,12 @@ DiskTier::DiskTier(DiskTierOptions options, std::unique_ptr<IoEngine> engine,
 
 absl::StatusOr<Extent> DiskTier::Allocate(uint64_t capacity) {
   absl::StatusOr<Extent> extent = allocator_.Allocate(capacity);
+  if (absl::IsResourceExhausted(extent.status()) &&
+      reclaimer_.pending_bytes() > 0) {
+    // Room may be waiting for its punch.
+    reclaimer_.Drain();
+    extent = allocator_.Allocate(capacity);
+  }
   if (!extent.ok()) return extent.status();
   MutexLock lock(&file_mu_);
   if (extent->end() > file_bytes_) {
@@ -311,35 +317,7 @@ std::string DiskTier::AssociatedData(const DiskCopy& copy, uint64_t checksum) {
 void DiskTier::Free(const Extent& extent) { FreeMany({extent}); }
 
 void DiskTier::FreeMany(std::vector<Extent> extents) {
-  // The freed bytes leave the drive before the extents can be reused (a
-  // later write into the hole allocates afresh). Neighbours go in one
-  // punch: unregistering a run of blocks written together costs a few
-  // calls, not one per block.
-  std::sort(
-      extents.begin(), extents.end(),
-      [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
-  for (size_t i = 0;
-       i < extents.size() && discard_.load(std::memory_order_relaxed);) {
-    const uint64_t begin = extents[i].offset;
-    uint64_t end = begin + extents[i].length;
-    for (++i; i < extents.size() && extents[i].offset == end; ++i) {
-      end += extents[i].length;
-    }
-    absl::StatusOr<bool> punched = engine_->Discard(begin, end - begin);
-    if (!punched.ok()) {
-      TP_LOG(WARNING) << "could not discard a freed extent: "
-                      << punched.status().message();
-    } else if (!*punched) {
-      discard_.store(false, std::memory_order_relaxed);
-      TP_LOG(WARNING) << "the data file's filesystem cannot punch holes: "
-                         "freed blocks' bytes stay in it until overwritten";
-    }
-  }
-  for (const Extent& extent : extents) {
-    if (absl::Status s = allocator_.Free(extent); !s.ok()) {
-      TP_LOG(ERROR) << "extent accounting error: " << s.message();
-    }
-  }
+  reclaimer_.Free(std::move(extents));
 }
 
 namespace {
@@ -382,7 +360,7 @@ std::vector<absl::Status> DiskTier::ClaimMany(
 
 DiskTierStats DiskTier::Stats() const {
   DiskTierStats s;
-  s.space = allocator_.Stats();
+  s.space = reclaimer_.Stats();
   s.engine = std::string(engine_->name());
   s.in_flight = in_flight_.load(std::memory_order_relaxed);
   s.compress_attempts = compress_attempts_.load(std::memory_order_relaxed);

@@ -28,6 +28,7 @@
 #include "storage/codec.h"
 #include "storage/encryption.h"
 #include "storage/extent_allocator.h"
+#include "storage/extent_reclaimer.h"
 #include "storage/io_engine.h"
 #include "storage/proto/block_record.pb.h"
 
@@ -122,8 +123,11 @@ class DiskTier {
                             uint64_t checksum, base::AlignedBuffer* out);
 
   void Free(const Extent& extent);
-  // Frees all, punching neighbouring extents out of the file together.
+  // Frees all: they are punched out of the file (neighbours together) on
+  // the reclaimer's thread and reused only after that.
   void FreeMany(std::vector<Extent> extents);
+  // Returns once everything freed before the call is free again.
+  void DrainFrees() { reclaimer_.Drain(); }
   // Recovery: claims the extent of a copy recorded before a restart.
   absl::Status Claim(const DiskCopy& copy);
   // Claim of each copy, given by its extent and stored size, in one pass
@@ -149,10 +153,10 @@ class DiskTier {
   std::atomic<int> in_flight_{0};
   std::atomic<uint64_t> compress_attempts_{0};
   std::atomic<uint64_t> compress_skipped_{0};
-  // False once the filesystem said it cannot punch holes.
-  std::atomic<bool> discard_{true};
   SharedMutex file_mu_;  // serialises growth of the data file
   uint64_t file_bytes_ ABSL_GUARDED_BY(file_mu_);
+  // Last: stopped (its queue punched) before the engine and allocator go.
+  ExtentReclaimer reclaimer_{engine_.get(), &allocator_};
 };
 
 }  // namespace tensorpager::storage

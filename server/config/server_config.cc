@@ -202,7 +202,7 @@ ABSL_FLAG(uint32_t, max_data_streams_per_client, 64,
 ABSL_FLAG(uint32_t, max_segments_per_client, 64,
           "Most shared-memory segments one local user may attach.");
 ABSL_FLAG(uint32_t, max_rings_per_client, 8,
-          "Most shared-memory request rings (2 server threads each) one "
+          "Most shared-memory request rings (8 server threads each) one "
           "local user may have served; beyond it a segment uses the RPCs.");
 
 namespace tensorpager::server {

@@ -17,7 +17,7 @@ namespace {
 // After the last request, stay awake this long before sleeping on the
 // doorbell: back-to-back requests then skip the wake-up.
 constexpr auto kSpin = std::chrono::microseconds(20);
-constexpr int kThreads = 2;
+constexpr int kThreads = 8;
 
 }  // namespace
 
