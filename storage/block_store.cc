@@ -1,6 +1,8 @@
 #include "storage/block_store.h"
 
 #include <algorithm>
+#include <cstring>
+#include <new>
 #include <system_error>
 
 #include "absl/hash/hash.h"
@@ -71,23 +73,56 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
   return store;
 }
 
+BlockStore::EntryPtr BlockStore::NewEntry(BlockKeyView key) {
+  // One allocation holds the entry and, behind it, its name: the raw
+  // storage is obtained and released only here and in EntryDeleter.
+  const size_t name_bytes = key.ns.size() + 1 + key.id.size();
+  void* memory = ::operator new(sizeof(Entry) + name_bytes);
+  EntryPtr e(::new (memory) Entry());
+  char* name = static_cast<char*>(memory) + sizeof(Entry);
+  std::memcpy(name, key.ns.data(), key.ns.size());
+  name[key.ns.size()] = '\0';
+  std::memcpy(name + key.ns.size() + 1, key.id.data(), key.id.size());
+  e->encoded_size = static_cast<uint32_t>(name_bytes);
+  return e;
+}
+
+void BlockStore::EntryDeleter::operator()(Entry* e) const {
+  e->~Entry();
+  ::operator delete(static_cast<void*>(e));
+}
+
+bool BlockStore::EntryOrder::operator()(const EntryPtr& a,
+                                        const EntryPtr& b) const {
+  return a->encoded() < b->encoded();
+}
+
+bool BlockStore::EntryOrder::operator()(const EntryPtr& a,
+                                        absl::string_view b) const {
+  return a->encoded() < b;
+}
+
+bool BlockStore::EntryOrder::operator()(absl::string_view a,
+                                        const EntryPtr& b) const {
+  return a < b->encoded();
+}
+
 size_t BlockStore::EntryKeyHash::operator()(absl::string_view encoded) const {
   return absl::Hash<absl::string_view>()(encoded);
 }
 
 size_t BlockStore::EntryKeyHash::operator()(const Entry* e) const {
-  return (*this)(absl::string_view(e->encoded));
+  return (*this)(e->encoded());
 }
 
 bool BlockStore::EntryKeyEq::operator()(const Entry* a,
                                         absl::string_view b) const {
-  return a->encoded == b;
+  return a->encoded() == b;
 }
 
-void BlockStore::Index(std::unique_ptr<Entry> e) {
+void BlockStore::Index(EntryPtr e) {
   by_key_.insert(e.get());
-  const absl::string_view index_key = e->encoded;
-  blocks_.emplace_hint(blocks_.end(), index_key, std::move(e));
+  blocks_.insert(blocks_.end(), std::move(e));
 }
 
 BlockStore::Entry* BlockStore::FindEncoded(absl::string_view encoded) const {
@@ -233,8 +268,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
         "(--max_blocks); unregister blocks you no longer need or raise "
         "--max_blocks"));
   }
-  auto e = std::make_unique<Entry>();
-  e->encoded = encoded;
+  EntryPtr e = NewEntry(key);
   e->attrs = PackedAttributes::Pack(attrs);
   e->created_ms = NowMs();
   if (absl::Status s = meta_->Put(key, RecordOf(*e), /*sync=*/false); !s.ok()) {
@@ -367,7 +401,7 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
       UnindexSequence(*e);
       policy_->Remove(e->handle(), policy::RemoveReason::kErased);
       by_key_.erase(e);
-      blocks_.erase(blocks_.find(absl::string_view(e->encoded)));  // destroys e
+      blocks_.erase(blocks_.find(e->encoded()));  // destroys e
     }
     UpdatePoolLimit();
     io_done_.SignalAll();
@@ -402,7 +436,7 @@ void BlockStore::SetAlgorithm(policy::Algorithm algorithm) {
   MutexLock lock(&mu_);
   if (policy_->algorithm() == algorithm) return;
   std::vector<Entry*> resident;
-  for (const auto& [encoded, e] : blocks_) {
+  for (const EntryPtr& e : blocks_) {
     if (e->ram != nullptr && e->io != Io::kRemoving)
       resident.push_back(e.get());
   }

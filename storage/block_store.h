@@ -23,6 +23,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -329,12 +330,17 @@ class BlockStore {
     kRemoving
   };
   struct Entry;
+  // Entries own their name in the same allocation (NewEntry).
+  struct EntryDeleter {
+    void operator()(Entry* e) const;
+  };
+  using EntryPtr = std::unique_ptr<Entry, EntryDeleter>;
+  static EntryPtr NewEntry(BlockKeyView key);
 
   explicit BlockStore(BlockStoreOptions options);
   absl::Status Recover();
   // An index entry as a metadata record describes it (block_store_recovery.cc).
-  static std::unique_ptr<Entry> EntryFromRecord(BlockKeyView key,
-                                                const BlockRecordProto& r);
+  static EntryPtr EntryFromRecord(BlockKeyView key, const BlockRecordProto& r);
 
   Entry* Find(const BlockKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Finds a live block (NOT_FOUND otherwise) and waits until no I/O is in
@@ -399,10 +405,15 @@ class BlockStore {
 
   mutable SharedMutex mu_;
   CondVar io_done_;  // signalled whenever an entry's io state changes
-  // Encoded key -> entry, keyed by views of each entry's `encoded`.
-  // Ordered, so listings page in key order; owns the entries.
-  absl::btree_map<absl::string_view, std::unique_ptr<Entry>> blocks_
-      ABSL_GUARDED_BY(mu_);
+  // The entries ordered by encoded key, so listings page in key order;
+  // owns them. Also searched by encoded key (transparent).
+  struct EntryOrder {
+    using is_transparent = void;
+    bool operator()(const EntryPtr& a, const EntryPtr& b) const;
+    bool operator()(const EntryPtr& a, absl::string_view b) const;
+    bool operator()(absl::string_view a, const EntryPtr& b) const;
+  };
+  absl::btree_set<EntryPtr, EntryOrder> blocks_ ABSL_GUARDED_BY(mu_);
   // The same entries hashed by encoded key, for point lookups: a search of
   // the ordered index at millions of blocks follows a key pointer, a
   // cache miss, at every comparison; this one touches about three lines.
@@ -422,7 +433,7 @@ class BlockStore {
   absl::flat_hash_set<Entry*, EntryKeyHash, EntryKeyEq> by_key_
       ABSL_GUARDED_BY(mu_);
   // Puts `e` in both indexes.
-  void Index(std::unique_ptr<Entry> e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Index(EntryPtr e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The entry of `encoded`, removing ones included; nullptr when none.
   Entry* FindEncoded(absl::string_view encoded) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

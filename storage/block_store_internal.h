@@ -41,10 +41,15 @@ class LostReason {
   std::unique_ptr<std::string> text_;
 };
 
+// Made by NewEntry only: "ns\0id" (BlockKey::Encode), the block's only
+// copy of its name, follows the entry in the same allocation, so a block
+// costs one allocation and no string object (docs/ARCHITECTURE.md,
+// "Per-block memory").
 struct BlockStore::Entry {
-  // "ns\0id" (BlockKey::Encode), the block's only copy of its name: the
-  // index's keys are views of it.
-  std::string encoded;
+  Entry() = default;
+  Entry(const Entry&) = delete;
+  Entry& operator=(const Entry&) = delete;
+
   PackedAttributes attrs;
   // The resident bytes. Immutable once published: a write publishes a new
   // buffer, so readers holding the old snapshot are never torn.
@@ -59,14 +64,19 @@ struct BlockStore::Entry {
   Io io = Io::kIdle;
   // Swapped in by the prefetcher and not accessed since.
   bool prefetched = false;
+  uint32_t encoded_size = 0;  // bytes of the name behind the entry
   uint64_t access_count = 0;
   int64_t last_access_ms = 0;
   int64_t created_ms = 0;
 
+  absl::string_view encoded() const {
+    return absl::string_view(reinterpret_cast<const char*>(this + 1),
+                             encoded_size);
+  }
   BlockKeyView key() const {
-    const size_t nul = encoded.find('\0');
-    return BlockKeyView(absl::string_view(encoded).substr(0, nul),
-                        absl::string_view(encoded).substr(nul + 1));
+    const absl::string_view name = encoded();
+    const size_t nul = name.find('\0');
+    return BlockKeyView(name.substr(0, nul), name.substr(nul + 1));
   }
   // The policy knows an entry by its address, so finding the entry of a
   // victim needs no second index (entries never move; the policy forgets

@@ -28,15 +28,15 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
   bool from_prefix = after.empty();
   for (;;) {
     ReaderMutexLock lock(&mu_);
-    auto it =
-        from_prefix ? blocks_.lower_bound(prefix) : blocks_.upper_bound(cursor);
+    auto it = from_prefix ? blocks_.lower_bound(absl::string_view(prefix))
+                          : blocks_.upper_bound(absl::string_view(cursor));
     from_prefix = false;
     size_t scanned = 0;
     for (; it != blocks_.end(); ++it) {
       if (++scanned > kListScanPerLock) break;
-      cursor = std::string(it->first);
-      const Entry& e = *it->second;
-      if (!filter.all_namespaces && !absl::StartsWith(it->first, prefix)) {
+      const Entry& e = **it;
+      cursor = std::string(e.encoded());
+      if (!filter.all_namespaces && !absl::StartsWith(e.encoded(), prefix)) {
         return page;
       }
       if (e.io == Io::kRemoving) continue;
@@ -60,7 +60,7 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
         return page;
       }
       page.blocks.push_back(InfoOf(e));
-      last_returned = std::string(it->first);
+      last_returned = std::string(e.encoded());
     }
     if (it == blocks_.end()) return page;
   }

@@ -11,10 +11,9 @@
 #include "storage/block_store_internal.h"
 
 namespace tensorpager::storage {
-std::unique_ptr<BlockStore::Entry> BlockStore::EntryFromRecord(
-    BlockKeyView key, const BlockRecordProto& r) {
-  auto e = std::make_unique<Entry>();
-  e->encoded = key.Encode();
+BlockStore::EntryPtr BlockStore::EntryFromRecord(BlockKeyView key,
+                                                 const BlockRecordProto& r) {
+  EntryPtr e = NewEntry(key);
   e->attrs = PackedAttributes::FromRecord(r);
   // Values this server never writes make the block lost, not trusted: an
   // unknown region type would index past the per-region tallies, an
@@ -55,7 +54,7 @@ absl::Status BlockStore::Recover() {
   // One thread: the entries' allocations dominate, and the server runs
   // one malloc arena (allocator_tuning.h), on which two scanning threads
   // took 3.1 s for a million records against one thread's 2.3 s.
-  std::vector<std::unique_ptr<Entry>> entries;
+  std::vector<EntryPtr> entries;
   if (absl::Status s = meta_->ForEach(
           [&](BlockKeyView key, const BlockRecordProto& r) {
             entries.push_back(EntryFromRecord(key, r));
@@ -68,13 +67,13 @@ absl::Status BlockStore::Recover() {
   std::vector<Entry*> on_disk;  // claimed in one pass below
   by_key_.reserve(entries.size());
   // The records come in key order, so each goes at the ordered index's end.
-  for (std::unique_ptr<Entry>& e : entries) {
+  for (EntryPtr& e : entries) {
     ++recovery_.blocks;
     if (e->disk) on_disk.push_back(e.get());
     IndexSequence(e.get());
     Index(std::move(e));
   }
-  std::vector<std::unique_ptr<Entry>>().swap(entries);
+  std::vector<EntryPtr>().swap(entries);
   std::vector<Extent> extents;
   std::vector<uint64_t> stored_bytes;
   extents.reserve(on_disk.size());
@@ -96,7 +95,7 @@ absl::Status BlockStore::Recover() {
                                     claims[i].message(), ")");
     }
   }
-  for (const auto& [key, e] : blocks_) {
+  for (const EntryPtr& e : blocks_) {
     if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
     Count(*e, +1);
   }

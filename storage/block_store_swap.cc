@@ -277,7 +277,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
     // Entries, not keys, so the pass over every block allocates nothing
     // per block; only the chosen ones are named.
     std::vector<std::pair<int64_t, const Entry*>> candidates;
-    for (const auto& [encoded, e] : blocks_) {
+    for (const EntryPtr& e : blocks_) {
       if (e->io == Io::kIdle && e->ram == nullptr && e->disk &&
           e->lost_reason.empty()) {
         candidates.emplace_back(e->last_access_ms, e.get());
