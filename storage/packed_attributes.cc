@@ -44,7 +44,10 @@ PackedAttributes PackedAttributes::Pack(const BlockAttributes& attrs) {
     r.set_sequence_group(attrs.sequence->group);
     r.set_sequence_index(attrs.sequence->index);
   }
-  p.extras = ExtrasOf(r);
+  // r holds only the extras' fields.
+  if (!attrs.shape.empty() || !attrs.labels.empty() || attrs.sequence) {
+    p.extras = r.SerializeAsString();
+  }
   return p;
 }
 

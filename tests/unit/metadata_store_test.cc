@@ -137,5 +137,60 @@ TEST(MetadataStoreTest, RecoveryReportsRecordsWithUnknownValuesAsLost) {
   }
 }
 
+// Recovery claims every extent in one sorted pass: a record whose extent
+// overlaps another's, or lies past the swap capacity, comes back lost and
+// the others keep theirs; freed space is allocatable again.
+TEST(MetadataStoreTest, RecoveryLosesBlocksWhoseExtentsClash) {
+  testing::TempDir dir;
+  auto on_disk = [](uint64_t offset, uint64_t length) {
+    BlockRecordProto r = Record(4096, true);
+    r.set_region_type(2);
+    r.set_extent_offset(offset);
+    r.set_extent_length(length);
+    r.set_stored_bytes(4096);
+    return r;
+  };
+  {
+    auto meta = MetadataStore::Open(dir.Sub("data/metadata"));
+    ASSERT_TRUE(meta.ok()) << meta.status();
+    // Key order (a, b, c, d) is not offset order.
+    ASSERT_TRUE((*meta)
+                    ->PutBatch({{*BlockKey::Make("", "a"), on_disk(8192, 8192)},
+                                {*BlockKey::Make("", "b"), on_disk(0, 4096)},
+                                {*BlockKey::Make("", "c"), on_disk(12288, 4096)},
+                                {*BlockKey::Make("", "d"),
+                                 on_disk(1ull << 40, 4096)}},
+                               true)
+                    .ok());
+  }
+  BlockStoreOptions options;
+  options.data_dir = dir.Sub("data");
+  options.prefetch_depth = 0;
+  auto store = BlockStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->recovery().blocks, 4u);
+  EXPECT_EQ((*store)->recovery().blocks_on_disk, 2u);
+  EXPECT_EQ((*store)->recovery().blocks_lost, 2u);
+  for (const char* id : {"a", "b"}) {
+    auto info = (*store)->Get(*BlockKey::Make("", id));
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->tier, Tier::kDisk) << id;
+  }
+  auto c = (*store)->Get(*BlockKey::Make("", "c"));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->tier, Tier::kLost);
+  EXPECT_NE(c->lost_reason.find("overlaps an allocated one"), std::string::npos)
+      << c->lost_reason;
+  auto d = (*store)->Get(*BlockKey::Make("", "d"));
+  ASSERT_TRUE(d.ok());
+  EXPECT_NE(d->lost_reason.find("past the swap capacity"), std::string::npos)
+      << d->lost_reason;
+  EXPECT_EQ((*store)->Stats().disk.used_bytes, 8192u + 4096u);
+  for (const char* id : {"a", "b", "c", "d"}) {
+    EXPECT_TRUE((*store)->Unregister(*BlockKey::Make("", id)).ok()) << id;
+  }
+  EXPECT_EQ((*store)->Stats().disk.used_bytes, 0u);
+}
+
 }  // namespace
 }  // namespace tensorpager::storage
