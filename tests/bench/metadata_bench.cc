@@ -11,17 +11,23 @@
 //   - Lookup of 128 random keys and a batch get of resident blocks at the
 //     full count against the same at 10k blocks, measured on a second
 //     server in the same run (goal: ratio ~1).
-// The data dir must be on a real disk with room for blocks * 4 KiB.
+// The data dir must be on a real disk with room for blocks * 4 KiB; the
+// run uses a fresh directory in it and removes it at the end.
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <random>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -195,11 +201,33 @@ Server StartServer(const std::string& dir, uint64_t blocks, uint64_t bytes) {
   return s;
 }
 
+// A fresh directory under `parent` for one run, removed when it ends.
+class RunDir {
+ public:
+  explicit RunDir(const std::string& parent) {
+    std::string path = parent + "/metadata-bench.XXXXXX";
+    if (::mkdtemp(path.data()) == nullptr) {
+      Die("create a directory under --data_dir",
+          absl::InternalError(std::strerror(errno)));
+    }
+    path_ = path;
+  }
+  ~RunDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 int Main() {
-  const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
-  if (data_dir.empty()) {
+  if (absl::GetFlag(FLAGS_data_dir).empty()) {
     Die("flags", absl::InvalidArgumentError("--data_dir is required"));
   }
+  const RunDir run_dir(absl::GetFlag(FLAGS_data_dir));
+  const std::string& data_dir = run_dir.path();
   const uint64_t blocks = absl::GetFlag(FLAGS_blocks);
   const uint64_t small = std::min(absl::GetFlag(FLAGS_small_blocks), blocks);
   const std::string value(absl::GetFlag(FLAGS_block_bytes), '\x5a');
