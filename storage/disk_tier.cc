@@ -57,9 +57,9 @@ DiskTier::DiskTier(DiskTierOptions options, std::unique_ptr<IoEngine> engine,
 
 absl::StatusOr<Extent> DiskTier::Allocate(uint64_t capacity) {
   absl::StatusOr<Extent> extent = allocator_.Allocate(capacity);
-  if (absl::IsResourceExhausted(extent.status()) &&
-      reclaimer_.pending_bytes() > 0) {
-    // Room may be waiting for its punch.
+  if (absl::IsResourceExhausted(extent.status())) {
+    // Room may be waiting for its punch (or have just come back: the
+    // second try needs no check of what is pending, which could race).
     reclaimer_.Drain();
     extent = allocator_.Allocate(capacity);
   }

@@ -259,7 +259,8 @@ TEST_F(CrashRecoveryTest, SwapSpaceLimitIsResourceExhaustedAndServiceGoesOn) {
   ExpectBytes("b", 600 * kKiB, 2);
   // Freeing space makes room again.
   ASSERT_TRUE(client_->Unregister("a").ok());
-  ASSERT_TRUE(client_->SwapOut({"b"}).ok());
+  auto room = client_->SwapOut({"b"});
+  ASSERT_TRUE(room.ok()) << room.status();
   ExpectBytes("b", 600 * kKiB, 2);
 }
 
