@@ -193,9 +193,10 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
     }
     if (!e->lost_reason.empty()) {
       ++counters_.misses;
-      return miss(absl::DataLossError(absl::StrCat(
-                      "block ", key.ToString(), " is lost: ", e->lost_reason.text())),
-                  AccessResult::kLost);
+      return miss(
+          absl::DataLossError(absl::StrCat(
+              "block ", key.ToString(), " is lost: ", e->lost_reason.text())),
+          AccessResult::kLost);
     }
     if (!e->written && e->io == Io::kIdle) {
       return absl::FailedPreconditionError(

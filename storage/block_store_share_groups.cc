@@ -174,8 +174,8 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
   const std::string who = absl::StrCat("tenant '", use.group.name, "'");
   if (bytes > limit) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "block ", e.key().ToString(), " needs ", bytes, " bytes of RAM but ", who,
-        "'s RAM quota (quota.ram_bytes in the tenants file) is ", limit,
+        "block ", e.key().ToString(), " needs ", bytes, " bytes of RAM but ",
+        who, "'s RAM quota (quota.ram_bytes in the tenants file) is ", limit,
         " bytes; write smaller blocks or ask the operator to raise it"));
   }
   GroupLookup groups(*this);
@@ -236,7 +236,8 @@ absl::Status BlockStore::DiskLimitAllows(
       }
       std::string name = use.group.name;
       by_group.try_emplace(name, Adding{e, std::move(use)});
-      group = limited_group.emplace(std::string(e->key().ns), std::move(name)).first;
+      group = limited_group.emplace(std::string(e->key().ns), std::move(name))
+                  .first;
     }
     by_group.at(group->second).bytes += e->attrs.size_bytes;
   }

@@ -217,7 +217,8 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
       if (job.status.ok()) {
         e->ram = buffers_->Share(std::move(job.buf));
         ram_used_ += job.size;
-        policy_->Insert(e->handle(), job.size, PriorityOf(e->attrs.region_type));
+        policy_->Insert(e->handle(), job.size,
+                        PriorityOf(e->attrs.region_type));
         if (e->attrs.pinned) policy_->SetPinned(e->handle(), true);
         ++counters_.swap_ins;
         counters_.bytes_in += job.size;

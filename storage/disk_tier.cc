@@ -324,8 +324,9 @@ namespace {
 
 absl::Status CheckStoredSize(const Extent& extent, uint64_t stored_bytes) {
   if (stored_bytes > extent.length) {
-    return absl::DataLossError(absl::StrCat(
-        "stored size ", stored_bytes, " exceeds its extent of ", extent.length));
+    return absl::DataLossError(absl::StrCat("stored size ", stored_bytes,
+                                            " exceeds its extent of ",
+                                            extent.length));
   }
   return absl::OkStatus();
 }

@@ -184,9 +184,11 @@ std::vector<absl::Status> ExtentAllocator::MarkUsedMany(
   }
   std::vector<std::pair<uint64_t, uint64_t>> by_size;  // length, offset
   by_size.reserve(left.size());
-  for (const auto& [offset, length] : left) by_size.emplace_back(length, offset);
+  for (const auto& [offset, length] : left)
+    by_size.emplace_back(length, offset);
   std::sort(by_size.begin(), by_size.end());
-  for (const auto& p : by_size) free_by_size_.emplace_hint(free_by_size_.end(), p);
+  for (const auto& p : by_size)
+    free_by_size_.emplace_hint(free_by_size_.end(), p);
   return results;
 }
 
@@ -205,7 +207,8 @@ AllocatorStats ExtentAllocator::Stats() const {
   if (used_extents_ == 0) {
     s.high_water_bytes = 0;
   } else if (!free_by_offset_.empty() &&
-             free_by_offset_.rbegin()->first + free_by_offset_.rbegin()->second ==
+             free_by_offset_.rbegin()->first +
+                     free_by_offset_.rbegin()->second ==
                  capacity_) {
     s.high_water_bytes = free_by_offset_.rbegin()->first;
   } else {

@@ -32,8 +32,7 @@ class MetadataStore {
       const std::string& path);
   ~MetadataStore();
 
-  absl::Status Put(BlockKeyView key, const BlockRecordProto& record,
-                   bool sync);
+  absl::Status Put(BlockKeyView key, const BlockRecordProto& record, bool sync);
   // Applies all puts atomically (one WAL write, one sync for the batch).
   absl::Status PutBatch(
       const std::vector<std::pair<BlockKey, BlockRecordProto>>& records,

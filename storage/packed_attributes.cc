@@ -58,7 +58,8 @@ PackedAttributes PackedAttributes::FromRecord(const BlockRecordProto& r) {
   p.region_type = static_cast<RegionType>(r.region_type());
   p.pinned = r.pinned();
   p.has_sequence = r.has_sequence();
-  if (r.requested_codec() != 0) p.codec = static_cast<Codec>(r.requested_codec());
+  if (r.requested_codec() != 0)
+    p.codec = static_cast<Codec>(r.requested_codec());
   p.extras = ExtrasOf(r);
   return p;
 }

@@ -285,9 +285,9 @@ int Main() {
   std::printf("%-34s %12.2f %10s %" PRIu64 " blocks recovered\n",
               "restart to first Status (s)", restart_s, "<= 10",
               restarted.blocks_registered());
-  std::printf("%-34s %12.2f %10s %.0f vs %.0f keys/s\n",
-              "Lookup rate, big/10k", at_big.lookup_keys_s / at_small.lookup_keys_s,
-              "~1", at_big.lookup_keys_s, at_small.lookup_keys_s);
+  std::printf("%-34s %12.2f %10s %.0f vs %.0f keys/s\n", "Lookup rate, big/10k",
+              at_big.lookup_keys_s / at_small.lookup_keys_s, "~1",
+              at_big.lookup_keys_s, at_small.lookup_keys_s);
   std::printf("%-34s %12.2f %10s %.0f vs %.0f blocks/s\n",
               "resident GetBatch rate, big/10k",
               at_big.get_blocks_s / at_small.get_blocks_s, "~1",

@@ -13,10 +13,10 @@
 #include <map>
 #include <thread>
 
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/integration/pager_fixture.h"
 #include "tests/testing/find_in_file.h"
 #include "tests/testing/temp_dir.h"
@@ -271,8 +271,8 @@ namespace tensorpager::testing {
 namespace {
 
 // Unregistered and overwritten blocks leave the drive: their extents are
-// punched out of the data file (by the reclaimer thread, soon after), so their bytes cannot be read back from it
-// (and the drive may trim them).
+// punched out of the data file (by the reclaimer thread, soon after), so their
+// bytes cannot be read back from it (and the drive may trim them).
 TEST_F(CrashRecoveryTest, FreedBlocksBytesLeaveTheDataFile) {
   StartServer({"--ram_budget=64MiB"});
   const std::string data_file = server_->data_dir() + "/blocks.dat";

@@ -98,14 +98,14 @@ TEST(ExtentAllocatorTest, MarkUsedManyClaimsInAnyOrderAsMarkUsedWould) {
   ExtentAllocator a(32 * kA, kA);
   ASSERT_TRUE(a.MarkUsed({30 * kA, kA}).ok());  // claimed before
   const std::vector<Extent> extents = {
-      {8 * kA, 2 * kA},   // ok
-      {2 * kA, kA},       // ok
-      {9 * kA, kA},       // overlaps the first
-      {40 * kA, kA},      // past the capacity
-      {5 * kA + 1, kA},   // not aligned
-      {30 * kA, kA},      // claimed before
-      {3 * kA, 4 * kA},   // ok
-      {12 * kA, 20 * kA}, // reaches into the extent claimed before
+      {8 * kA, 2 * kA},    // ok
+      {2 * kA, kA},        // ok
+      {9 * kA, kA},        // overlaps the first
+      {40 * kA, kA},       // past the capacity
+      {5 * kA + 1, kA},    // not aligned
+      {30 * kA, kA},       // claimed before
+      {3 * kA, 4 * kA},    // ok
+      {12 * kA, 20 * kA},  // reaches into the extent claimed before
   };
   const std::vector<absl::Status> r = a.MarkUsedMany(extents);
   ASSERT_EQ(r.size(), extents.size());
@@ -130,8 +130,8 @@ TEST(ExtentAllocatorTest, MarkUsedManyClaimsInAnyOrderAsMarkUsedWould) {
   ASSERT_TRUE(big.ok());
   EXPECT_EQ(big->offset, 10 * kA);
   EXPECT_EQ(a.MarkUsed({2 * kA, kA}).code(), absl::StatusCode::kAlreadyExists);
-  for (const Extent& e : {extents[0], extents[1], extents[6], *big,
-                          Extent{30 * kA, kA}}) {
+  for (const Extent& e :
+       {extents[0], extents[1], extents[6], *big, Extent{30 * kA, kA}}) {
     ASSERT_TRUE(a.Free(e).ok());
   }
   s = a.Stats();

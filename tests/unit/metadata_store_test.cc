@@ -154,14 +154,14 @@ TEST(MetadataStoreTest, RecoveryLosesBlocksWhoseExtentsClash) {
     auto meta = MetadataStore::Open(dir.Sub("data/metadata"));
     ASSERT_TRUE(meta.ok()) << meta.status();
     // Key order (a, b, c, d) is not offset order.
-    ASSERT_TRUE((*meta)
-                    ->PutBatch({{*BlockKey::Make("", "a"), on_disk(8192, 8192)},
-                                {*BlockKey::Make("", "b"), on_disk(0, 4096)},
-                                {*BlockKey::Make("", "c"), on_disk(12288, 4096)},
-                                {*BlockKey::Make("", "d"),
-                                 on_disk(1ull << 40, 4096)}},
-                               true)
-                    .ok());
+    ASSERT_TRUE(
+        (*meta)
+            ->PutBatch({{*BlockKey::Make("", "a"), on_disk(8192, 8192)},
+                        {*BlockKey::Make("", "b"), on_disk(0, 4096)},
+                        {*BlockKey::Make("", "c"), on_disk(12288, 4096)},
+                        {*BlockKey::Make("", "d"), on_disk(1ull << 40, 4096)}},
+                       true)
+            .ok());
   }
   BlockStoreOptions options;
   options.data_dir = dir.Sub("data");
