@@ -122,6 +122,8 @@ bool BlockStore::EntryKeyEq::operator()(const Entry* a,
 
 void BlockStore::Index(EntryPtr e) {
   by_key_.insert(e.get());
+  // Recovery indexes in key order, where the end hint saves the search; a
+  // registration's key is anywhere, and a wrong hint only searches.
   blocks_.insert(blocks_.end(), std::move(e));
 }
 

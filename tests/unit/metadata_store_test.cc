@@ -23,6 +23,15 @@ BlockRecordProto Record(uint64_t size, bool on_disk) {
   return r;
 }
 
+// A block store over the records written under `dir`/data/metadata.
+absl::StatusOr<std::unique_ptr<BlockStore>> OpenStore(
+    const testing::TempDir& dir) {
+  BlockStoreOptions options;
+  options.data_dir = dir.Sub("data");
+  options.prefetch_depth = 0;
+  return BlockStore::Open(options);
+}
+
 TEST(MetadataStoreTest, PutGetDeleteAcrossReopen) {
   testing::TempDir dir;
   const BlockKey a = *BlockKey::Make("", "a");
@@ -107,10 +116,7 @@ TEST(MetadataStoreTest, RecoveryReportsRecordsWithUnknownValuesAsLost) {
                                true)
                     .ok());
   }
-  BlockStoreOptions options;
-  options.data_dir = dir.Sub("data");
-  options.prefetch_depth = 0;
-  auto store = BlockStore::Open(options);
+  auto store = OpenStore(dir);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->recovery().blocks, 3u);
   EXPECT_EQ((*store)->recovery().blocks_lost, 3u)
@@ -163,10 +169,7 @@ TEST(MetadataStoreTest, RecoveryLosesBlocksWhoseExtentsClash) {
                        true)
             .ok());
   }
-  BlockStoreOptions options;
-  options.data_dir = dir.Sub("data");
-  options.prefetch_depth = 0;
-  auto store = BlockStore::Open(options);
+  auto store = OpenStore(dir);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->recovery().blocks, 4u);
   EXPECT_EQ((*store)->recovery().blocks_on_disk, 2u);
