@@ -77,19 +77,21 @@ BlockStore::EntryPtr BlockStore::NewEntry(BlockKeyView key) {
   // One allocation holds the entry and, behind it, its name: the raw
   // storage is obtained and released only here and in EntryDeleter.
   const size_t name_bytes = key.ns.size() + 1 + key.id.size();
-  void* memory = ::operator new(sizeof(Entry) + name_bytes);
+  void* memory = entry_arena_.Allocate(sizeof(Entry) + name_bytes);
   EntryPtr e(::new (memory) Entry());
+  // Set first: the deleter frees by the size it implies.
+  e->encoded_size = static_cast<uint32_t>(name_bytes);
   char* name = static_cast<char*>(memory) + sizeof(Entry);
   std::memcpy(name, key.ns.data(), key.ns.size());
   name[key.ns.size()] = '\0';
   std::memcpy(name + key.ns.size() + 1, key.id.data(), key.id.size());
-  e->encoded_size = static_cast<uint32_t>(name_bytes);
   return e;
 }
 
 void BlockStore::EntryDeleter::operator()(Entry* e) const {
+  const size_t bytes = sizeof(Entry) + e->encoded_size;
   e->~Entry();
-  ::operator delete(static_cast<void*>(e));
+  EntryArena::Free(e, bytes);
 }
 
 bool BlockStore::EntryOrder::operator()(const EntryPtr& a,
@@ -122,9 +124,7 @@ bool BlockStore::EntryKeyEq::operator()(const Entry* a,
 
 void BlockStore::Index(EntryPtr e) {
   by_key_.insert(e.get());
-  // Recovery indexes in key order, where the end hint saves the search; a
-  // registration's key is anywhere, and a wrong hint only searches.
-  blocks_.insert(blocks_.end(), std::move(e));
+  blocks_.insert(std::move(e));
 }
 
 BlockStore::Entry* BlockStore::FindEncoded(absl::string_view encoded) const {

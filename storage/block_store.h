@@ -38,6 +38,7 @@
 #include "storage/buffer_pool.h"
 #include "storage/codec.h"
 #include "storage/disk_tier.h"
+#include "storage/entry_arena.h"
 #include "storage/io_engine.h"
 #include "storage/metadata_store.h"
 #include "storage/policy/eviction_policy.h"
@@ -335,12 +336,14 @@ class BlockStore {
     void operator()(Entry* e) const;
   };
   using EntryPtr = std::unique_ptr<Entry, EntryDeleter>;
-  static EntryPtr NewEntry(BlockKeyView key);
+  EntryPtr NewEntry(BlockKeyView key);
 
   explicit BlockStore(BlockStoreOptions options);
   absl::Status Recover();
-  // An index entry as a metadata record describes it (block_store_recovery.cc).
-  static EntryPtr EntryFromRecord(BlockKeyView key, const BlockRecordProto& r);
+  // An index entry as a metadata record describes it; `scratch` is reused
+  // across calls (block_store_recovery.cc).
+  EntryPtr EntryFromRecord(BlockKeyView key, const BlockRecordProto& r,
+                           BlockRecordProto& scratch);
 
   Entry* Find(const BlockKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Finds a live block (NOT_FOUND otherwise) and waits until no I/O is in
@@ -405,6 +408,9 @@ class BlockStore {
 
   mutable SharedMutex mu_;
   CondVar io_done_;  // signalled whenever an entry's io state changes
+  // The entries' memory (NewEntry); declared before every holder of an
+  // entry, so it outlives them all.
+  EntryArena entry_arena_;
   // The entries ordered by encoded key, so listings page in key order;
   // owns them. Also searched by encoded key (transparent).
   struct EntryOrder {

@@ -122,14 +122,31 @@ absl::StatusOr<BlockRecordProto> MetadataStore::Get(BlockKeyView key) const {
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), RecordKey(key), &value);
   if (!s.ok()) return FromRocks(s, absl::StrCat("get ", key.ToString()));
   BlockRecordProto record;
-  if (!record.ParseFromString(value)) {
-    return absl::DataLossError(
-        absl::StrCat("metadata record of ", key.ToString(), " is corrupt"));
+  if (absl::Status parsed = ParseRecord(key, value, &record); !parsed.ok()) {
+    return parsed;
   }
   return record;
 }
 
+absl::Status MetadataStore::ParseRecord(BlockKeyView key,
+                                        absl::string_view value,
+                                        BlockRecordProto* record) {
+  if (!record->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return absl::DataLossError(
+        absl::StrCat("metadata record of ", key.ToString(), " is corrupt"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MetadataStore::ForEach(Visitor visit) const {
+  BlockRecordProto record;  // reused: its fields keep their allocations
+  return ForEachRaw([&](BlockKeyView key, absl::string_view value) {
+    if (absl::Status s = ParseRecord(key, value, &record); !s.ok()) return s;
+    return visit(key, record);
+  });
+}
+
+absl::Status MetadataStore::ForEachRaw(RawVisitor visit) const {
   const std::string first(kBlockPrefix);
   // Past every block record: the prefix with its last byte raised.
   std::string last(kBlockPrefix);
@@ -141,7 +158,6 @@ absl::Status MetadataStore::ForEach(Visitor visit) const {
   // what the running server caches.
   options.fill_cache = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
-  BlockRecordProto record;  // reused: its fields keep their allocations
   for (it->Seek(first); it->Valid(); it->Next()) {
     const absl::string_view raw(it->key().data(), it->key().size());
     if (!absl::StartsWith(raw, kBlockPrefix)) break;
@@ -151,12 +167,8 @@ absl::Status MetadataStore::ForEach(Visitor visit) const {
       return absl::DataLossError(absl::StrCat(
           "metadata holds an undecodable block key: ", key.status().message()));
     }
-    if (!record.ParseFromArray(it->value().data(),
-                               static_cast<int>(it->value().size()))) {
-      return absl::DataLossError(
-          absl::StrCat("metadata record of ", key->ToString(), " is corrupt"));
-    }
-    if (absl::Status s = visit(*key, record); !s.ok()) return s;
+    const absl::string_view value(it->value().data(), it->value().size());
+    if (absl::Status s = visit(*key, value); !s.ok()) return s;
   }
   return FromRocks(it->status(), "scan");
 }

@@ -47,6 +47,15 @@ class MetadataStore {
   // Visits every record in key order; stops at the first error, which is
   // returned. An undecodable record is DATA_LOSS naming the key.
   absl::Status ForEach(Visitor visit) const;
+  // ForEach's scan without the parse: the visitor gets each record's bytes
+  // (valid only during the call) and parses them where it wants them with
+  // ParseRecord. An undecodable key is DATA_LOSS.
+  using RawVisitor =
+      absl::FunctionRef<absl::Status(BlockKeyView, absl::string_view)>;
+  absl::Status ForEachRaw(RawVisitor visit) const;
+  // Parses a record's bytes; DATA_LOSS naming `key` when they do not parse.
+  static absl::Status ParseRecord(BlockKeyView key, absl::string_view value,
+                                  BlockRecordProto* record);
 
  private:
   explicit MetadataStore(std::unique_ptr<rocksdb::DB> db);

@@ -5,18 +5,21 @@
 namespace tensorpager::storage {
 namespace {
 
-// The extras of a record: its shape, labels and sequence alone.
-std::string ExtrasOf(const BlockRecordProto& r) {
+// The extras of a record: its shape, labels and sequence alone, built in
+// `scratch`, whose allocations a caller converting many records reuses.
+std::string ExtrasOf(const BlockRecordProto& r, BlockRecordProto& scratch) {
   if (r.shape().empty() && r.labels().empty() && !r.has_sequence()) return "";
-  BlockRecordProto extras;
-  *extras.mutable_shape() = r.shape();
-  *extras.mutable_labels() = r.labels();
+  scratch.Clear();
+  *scratch.mutable_shape() = r.shape();
+  if (!r.labels().empty()) *scratch.mutable_labels() = r.labels();
   if (r.has_sequence()) {
-    extras.set_has_sequence(true);
-    extras.set_sequence_group(r.sequence_group());
-    extras.set_sequence_index(r.sequence_index());
+    scratch.set_has_sequence(true);
+    scratch.set_sequence_group(r.sequence_group());
+    scratch.set_sequence_index(r.sequence_index());
   }
-  return extras.SerializeAsString();
+  std::string extras;
+  scratch.SerializeToString(&extras);
+  return extras;
 }
 
 BlockRecordProto ParseExtras(const std::string& extras) {
@@ -52,6 +55,12 @@ PackedAttributes PackedAttributes::Pack(const BlockAttributes& attrs) {
 }
 
 PackedAttributes PackedAttributes::FromRecord(const BlockRecordProto& r) {
+  BlockRecordProto scratch;
+  return FromRecord(r, scratch);
+}
+
+PackedAttributes PackedAttributes::FromRecord(const BlockRecordProto& r,
+                                              BlockRecordProto& scratch) {
   PackedAttributes p;
   p.size_bytes = r.size_bytes();
   p.dtype = static_cast<DType>(r.dtype());
@@ -60,7 +69,7 @@ PackedAttributes PackedAttributes::FromRecord(const BlockRecordProto& r) {
   p.has_sequence = r.has_sequence();
   if (r.requested_codec() != 0)
     p.codec = static_cast<Codec>(r.requested_codec());
-  p.extras = ExtrasOf(r);
+  p.extras = ExtrasOf(r, scratch);
   return p;
 }
 

@@ -30,6 +30,10 @@ struct PackedAttributes {
   static PackedAttributes Pack(const BlockAttributes& attrs);
   // Takes the record's values as they are; the caller checks them.
   static PackedAttributes FromRecord(const BlockRecordProto& r);
+  // The same, with `scratch` for the work: converting many records with
+  // one scratch allocates nothing per record but the extras' bytes.
+  static PackedAttributes FromRecord(const BlockRecordProto& r,
+                                     BlockRecordProto& scratch);
   BlockAttributes Unpack() const;
   std::optional<SequenceRef> sequence() const;
   // Sets every attribute field of `r`.

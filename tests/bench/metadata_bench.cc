@@ -47,6 +47,9 @@ ABSL_FLAG(int, block_bytes, 4096, "Bytes per block");
 ABSL_FLAG(int, batch, 1024, "Blocks per PutBatch");
 ABSL_FLAG(int, streams, 2, "Concurrent PutBatch callers");
 ABSL_FLAG(double, seconds, 1.0, "Measuring time of each rate");
+ABSL_FLAG(bool, keep_data, false,
+          "Keep the run's data directory (its path is printed) to profile a "
+          "restart of the big server by hand");
 
 namespace tensorpager::bench {
 namespace {
@@ -213,6 +216,10 @@ class RunDir {
     path_ = path;
   }
   ~RunDir() {
+    if (absl::GetFlag(FLAGS_keep_data)) {
+      std::fprintf(stderr, "kept %s\n", path_.c_str());
+      return;
+    }
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
   }
