@@ -66,6 +66,7 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
                       store->options_.encryption_keys},
       *std::move(io), store->buffers_, store->swap_pool_.get());
   if (absl::Status s = store->Recover(); !s.ok()) return s;
+  if (absl::Status s = store->meta_->EnableCompactions(); !s.ok()) return s;
   if (store->options_.prefetch_depth > 0) {
     BlockStore* raw = store.get();
     store->prefetcher_ = std::thread([raw] { raw->PrefetchLoop(); });
@@ -437,11 +438,13 @@ uint64_t BlockStore::ram_budget() const {
 void BlockStore::SetAlgorithm(policy::Algorithm algorithm) {
   MutexLock lock(&mu_);
   if (policy_->algorithm() == algorithm) return;
+  // The old policy tracks exactly the resident entries (an entry joins it
+  // when its bytes come into RAM and leaves when they go), so the switch
+  // takes time in the resident count, not the registered one.
   std::vector<Entry*> resident;
-  for (const EntryPtr& e : blocks_) {
-    if (e->ram != nullptr && e->io != Io::kRemoving)
-      resident.push_back(e.get());
-  }
+  resident.reserve(policy_->size());
+  policy_->ForEachResident(
+      [&](policy::Handle h) { resident.push_back(Entry::Of(h)); });
   std::sort(resident.begin(), resident.end(), [](Entry* a, Entry* b) {
     return a->last_access_ms < b->last_access_ms;
   });

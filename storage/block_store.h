@@ -248,7 +248,9 @@ class BlockStore {
   // Lets the policy pick unpinned victims worth at least `bytes`.
   absl::StatusOr<SwapResult> SwapOutBytes(uint64_t bytes);
   // Swaps in the most recently used disk-only blocks worth `bytes`, as far
-  // as the RAM budget allows without evicting anything.
+  // as the RAM budget allows without evicting anything. Finding them takes
+  // a pass over every block (nothing else orders disk-only blocks by use),
+  // which lets go of the lock every kListScanPerLock blocks.
   absl::StatusOr<SwapResult> SwapInBytes(uint64_t bytes);
   absl::StatusOr<BlockInfo> SetPinned(const BlockKey& key, bool pinned);
   struct Freed {

@@ -268,32 +268,65 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutVictims(uint64_t bytes,
 }
 
 absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
-  std::vector<BlockKey> keys;
-  {
+  // The most recently used blocks on disk, up to `bytes` that fit in the
+  // RAM budget's room. One pass over every block, kListScanPerLock at a
+  // time under the read lock, so that at millions of blocks writers get in
+  // between; only the blocks that may be chosen are kept, in a min-heap by
+  // last access (the oldest leaves while the rest still make `bytes`), so
+  // the pass neither sorts nor allocates per block.
+  struct Candidate {
+    int64_t last_access_ms;
+    uint64_t size;
+    BlockKey key;
+  };
+  const auto newer = [](const Candidate& a, const Candidate& b) {
+    return a.last_access_ms > b.last_access_ms;
+  };
+  std::vector<Candidate> heap;  // std::*_heap with `newer`: oldest on top
+  uint64_t heap_bytes = 0;
+  uint64_t room = 0;
+  std::string after;  // the encoded key of the first block not yet seen
+  for (bool first = true, done = false; !done; first = false) {
     ReaderMutexLock lock(&mu_);
-    uint64_t room = ram_budget_ > ram_used_ + ram_reserved_
-                        ? ram_budget_ - ram_used_ - ram_reserved_
-                        : 0;
-    // Entries, not keys, so the pass over every block allocates nothing
-    // per block; only the chosen ones are named.
-    std::vector<std::pair<int64_t, const Entry*>> candidates;
-    for (const EntryPtr& e : blocks_) {
-      if (e->io == Io::kIdle && e->ram == nullptr && e->disk &&
-          e->lost_reason.empty()) {
-        candidates.emplace_back(e->last_access_ms, e.get());
+    if (first) {
+      room = ram_budget_ > ram_used_ + ram_reserved_
+                 ? ram_budget_ - ram_used_ - ram_reserved_
+                 : 0;
+    }
+    // From the first block not yet seen (or the next one, if it went).
+    auto it = first ? blocks_.begin() : blocks_.lower_bound(after);
+    for (size_t n = 0; it != blocks_.end() && n < kListScanPerLock; ++it, ++n) {
+      const Entry& e = **it;
+      if (e.io != Io::kIdle || e.ram != nullptr || !e.disk ||
+          !e.lost_reason.empty() || e.attrs.size_bytes > room) {
+        continue;
+      }
+      if (!heap.empty() && heap_bytes >= bytes &&
+          e.last_access_ms <= heap.front().last_access_ms) {
+        continue;  // older than everything kept, which already makes it
+      }
+      heap.push_back(
+          Candidate{e.last_access_ms, e.attrs.size_bytes, BlockKey(e.key())});
+      std::push_heap(heap.begin(), heap.end(), newer);
+      heap_bytes += e.attrs.size_bytes;
+      while (!heap.empty() && heap_bytes - heap.front().size >= bytes) {
+        heap_bytes -= heap.front().size;
+        std::pop_heap(heap.begin(), heap.end(), newer);
+        heap.pop_back();
       }
     }
-    std::sort(candidates.begin(), candidates.end(),
-              [](const auto& a, const auto& b) { return a.first > b.first; });
-    uint64_t total = 0;
-    for (const auto& [last_access, e] : candidates) {
-      if (total >= bytes) break;
-      const uint64_t size = e->attrs.size_bytes;
-      if (size > room) continue;
-      room -= size;
-      total += size;
-      keys.emplace_back(e->key());
-    }
+    done = it == blocks_.end();
+    if (!done) after = std::string((*it)->encoded());
+  }
+  std::sort(heap.begin(), heap.end(), newer);
+  std::vector<BlockKey> keys;
+  uint64_t total = 0;
+  for (Candidate& c : heap) {
+    if (total >= bytes) break;
+    if (c.size > room) continue;
+    room -= c.size;
+    total += c.size;
+    keys.push_back(std::move(c.key));
   }
   return SwapIn(keys);
 }

@@ -27,10 +27,16 @@ namespace tensorpager::storage {
 class MetadataStore {
  public:
   // Opens (creating when missing) the database in `path`. A database
-  // locked by another process is FAILED_PRECONDITION.
+  // locked by another process is FAILED_PRECONDITION. Compactions wait
+  // for EnableCompactions.
   static absl::StatusOr<std::unique_ptr<MetadataStore>> Open(
       const std::string& path);
   ~MetadataStore();
+
+  // Lets RocksDB compact, once the startup scan of the records is done (a
+  // compaction during the scan competes with it for the cores).
+  absl::Status EnableCompactions();
+  bool compactions_enabled() const;
 
   absl::Status Put(BlockKeyView key, const BlockRecordProto& record, bool sync);
   // Applies all puts atomically (one WAL write, one sync for the batch).

@@ -81,6 +81,14 @@ uint64_t AdaptivePolicy::resident_bytes() const {
   return window_.bytes() + MainBytes() + pinned_.bytes();
 }
 
+void AdaptivePolicy::ForEachResident(
+    absl::FunctionRef<void(Handle)> visit) const {
+  // Ghosts and keys only the shadow LRU holds are not resident.
+  for (const EntryList* list : {&window_, &probation_, &protected_, &pinned_}) {
+    list->ForEachKey(visit);
+  }
+}
+
 uint64_t AdaptivePolicy::Budget() const {
   if (capacity_hint_ != 0) return capacity_hint_;
   if (observed_budget_ != 0) return observed_budget_;

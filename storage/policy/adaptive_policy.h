@@ -143,6 +143,7 @@ class AdaptivePolicy final : public EvictionPolicy {
                          std::vector<Handle>* out) override;
   size_t size() const override;
   uint64_t resident_bytes() const override;
+  void ForEachResident(absl::FunctionRef<void(Handle)> visit) const override;
   void SetCapacity(uint64_t bytes) override { capacity_hint_ = bytes; }
 
   // The window's current share of the budget.

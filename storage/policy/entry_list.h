@@ -57,6 +57,14 @@ class EntryList {
     n.bytes = bytes;
   }
 
+  // Calls visit(key) for each member, newest first.
+  template <typename Visit>
+  void ForEachKey(Visit visit) const {
+    for (NodeIndex i = front(); i != kNoNode; i = older(i)) {
+      visit((*table_)[i].key);
+    }
+  }
+
   void MoveToFront(NodeIndex i) {
     if (links_.front() == i) return;
     Unlink(i);

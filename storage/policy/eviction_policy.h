@@ -55,6 +55,10 @@ class EvictionPolicy {
 
   virtual size_t size() const = 0;
   virtual uint64_t resident_bytes() const = 0;
+  // Calls `visit` once for every tracked entry, pinned ones included, in no
+  // promised order: what an owner switching policies carries over, in
+  // time that follows the resident entries, not every entry it knows.
+  virtual void ForEachResident(absl::FunctionRef<void(Handle)> visit) const = 0;
 
   // Optional hint: the byte budget the resident entries share (the RAM
   // tier's budget, the SDK cache's size). Policies that split the budget

@@ -30,6 +30,10 @@ class LruPolicy final : public EvictionPolicy {
                          absl::FunctionRef<bool(Handle)> eligible,
                          std::vector<Handle>* out) override;
   size_t size() const override { return table_.size(); }
+  void ForEachResident(absl::FunctionRef<void(Handle)> visit) const override {
+    order_.ForEachKey(visit);
+    pinned_.ForEachKey(visit);
+  }
   uint64_t resident_bytes() const override {
     return order_.bytes() + pinned_.bytes();
   }

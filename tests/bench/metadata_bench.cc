@@ -146,7 +146,21 @@ double Rate(Op op) {
 struct Rates {
   double lookup_keys_s = 0;
   double get_blocks_s = 0;
+  // Policy operations: seconds per switch of algorithm (which carries the
+  // resident blocks over) and the blocks it carried; seconds per swap-in
+  // by bytes (which looks for the most recently used blocks on disk).
+  double switch_s = 0;
+  uint64_t switch_resident = 0;
+  double swap_in_s = 0;
 };
+
+// Seconds per call of `op`, the mean of `rounds`.
+template <typename Op>
+double SecondsPerCall(int rounds, Op op) {
+  const Clock::time_point start = Clock::now();
+  for (int i = 0; i < rounds; ++i) op(i);
+  return std::chrono::duration<double>(Clock::now() - start).count() / rounds;
+}
 
 // Lookups of random registered keys, and gets of the hot set (read once
 // first so it is resident and most recently used).
@@ -179,6 +193,24 @@ Rates MeasureRates(Client& sdk, uint64_t count, const std::string& value) {
   };
   for (uint64_t op = 0; op < hot / kGetBatch; ++op) get(op);
   r.get_blocks_s = kGetBatch * Rate(get);
+
+  r.switch_s = SecondsPerCall(4, [&](int i) {
+    auto p = sdk.SetPolicy(i % 2 == 0 ? v1::ADAPTIVE : v1::LRU);
+    if (!p.ok()) Die("SetPolicy", p.status());
+    r.switch_resident = p->resident_blocks();
+  });
+  constexpr int kSwapRounds = 4;
+  for (int i = 0; i < kSwapRounds; ++i) {
+    // Room first (not timed), so the swap-in has blocks to bring back.
+    auto out = sdk.SwapBytes(v1::SWAP_OUT, kMiB);
+    if (!out.ok()) Die("swap out", out.status());
+    r.swap_in_s += SecondsPerCall(1,
+                                  [&](int) {
+                                    auto in = sdk.SwapBytes(v1::SWAP_IN, kMiB);
+                                    if (!in.ok()) Die("swap in", in.status());
+                                  }) /
+                   kSwapRounds;
+  }
   return r;
 }
 
@@ -299,6 +331,22 @@ int Main() {
               "resident GetBatch rate, big/10k",
               at_big.get_blocks_s / at_small.get_blocks_s, "~1",
               at_big.get_blocks_s, at_small.get_blocks_s);
+  // The switch carries the resident blocks over: per resident block, as
+  // the two servers hold different numbers in RAM.
+  auto per_resident = [](const Rates& r) {
+    return r.switch_s /
+           static_cast<double>(std::max<uint64_t>(r.switch_resident, 1));
+  };
+  std::printf("%-34s %12.2f %10s %.3f s (%" PRIu64
+              " resident) vs %.3f s (%" PRIu64 ")\n",
+              "policy switch per resident, 10k/big",
+              per_resident(at_small) / per_resident(at_big), "~1",
+              at_big.switch_s, at_big.switch_resident, at_small.switch_s,
+              at_small.switch_resident);
+  std::printf("%-34s %12.3f %10s %.3f s vs %.3f s\n",
+              "swap-in of 1 MiB by bytes, 10k/big",
+              at_small.swap_in_s / at_big.swap_in_s, "~1", at_big.swap_in_s,
+              at_small.swap_in_s);
   return 0;
 }
 

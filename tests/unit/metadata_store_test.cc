@@ -88,6 +88,17 @@ TEST(MetadataStoreTest, ForEachStopsAtVisitorError) {
   EXPECT_EQ(visits, 2);
 }
 
+// Compactions wait until the startup scan is done, and a store that has
+// recovered lets them run.
+TEST(MetadataStoreTest, CompactionsStartOnlyWhenEnabled) {
+  testing::TempDir dir;
+  auto store = MetadataStore::Open(dir.Sub("db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_FALSE((*store)->compactions_enabled());
+  ASSERT_TRUE((*store)->EnableCompactions().ok());
+  EXPECT_TRUE((*store)->compactions_enabled());
+}
+
 TEST(MetadataStoreTest, SecondOpenOfSameDirIsFailedPrecondition) {
   testing::TempDir dir;
   auto first = MetadataStore::Open(dir.Sub("db"));

@@ -235,6 +235,15 @@ TEST_P(PolicyConformanceTest, RandomOperationsKeepTheContract) {
     }
     ASSERT_EQ(policy_->size(), resident.size());
     ASSERT_EQ(policy_->resident_bytes(), bytes);
+    if (step % 97 == 0) {
+      // Every resident entry once, pinned ones included, nothing else.
+      absl::flat_hash_set<Handle> visited;
+      policy_->ForEachResident([&](Handle k) {
+        EXPECT_TRUE(visited.insert(k).second) << "twice: " << k;
+      });
+      ASSERT_EQ(visited.size(), resident.size());
+      for (const auto& [k, size] : resident) ASSERT_TRUE(visited.contains(k));
+    }
   }
   for (const auto& [k, size] : resident) ASSERT_TRUE(policy_->Contains(k));
 }
