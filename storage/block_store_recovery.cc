@@ -54,13 +54,13 @@ BlockStore::EntryPtr BlockStore::EntryFromRecord(BlockKeyView key,
 
 absl::Status BlockStore::Recover() {
   const absl::Time start = absl::Now();
-  // Two threads. The scan's reads the records; this one parses them, makes
-  // the entries and appends them to the ordered index as batches arrive.
-  // Then the extents are claimed in one sorted pass on a second thread
-  // while this one builds the hash index. Only this thread makes entries,
-  // from entry_arena_, not malloc: the scan's thread allocates too, and
-  // the two would contend for the single malloc arena of
-  // allocator_tuning.h.
+  // Two threads. The scan's thread reads the records; this one parses
+  // them, makes the entries and appends them to the ordered index as
+  // batches arrive. Then the extents are claimed in one sorted pass on a
+  // second thread while this one builds the hash index. Only this thread
+  // makes entries, from entry_arena_, not malloc: the scan's thread
+  // allocates too, and the two would contend for the single malloc arena
+  // of allocator_tuning.h.
   std::vector<Entry*> on_disk;
   BlockRecordProto record;  // reused, as is the scratch
   BlockRecordProto scratch;
