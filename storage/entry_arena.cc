@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <cstddef>
 #include <new>
 
 namespace tensorpager::storage {
@@ -54,7 +55,9 @@ struct EntryArena::Slab {
   bool listed = false;  // in its class's with_room list
 
   char* end() { return reinterpret_cast<char*>(this) + kSlabBytes; }
-  bool HasRoom() { return free_list != nullptr || bump + block_bytes <= end(); }
+  bool HasRoom() {
+    return free_list != nullptr || end() - bump >= ptrdiff_t{block_bytes};
+  }
 };
 
 EntryArena::~EntryArena() {
