@@ -356,6 +356,14 @@ class BlockStore {
   // all are idle at once. Never keeps an entry across a wait.
   absl::StatusOr<std::vector<Entry*>> FindAllIdle(
       absl::Span<const BlockKey> keys) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls visit(entry) in key order from the first entry at `from` (past
+  // it when `past`) until visit returns false or the entries end. The read
+  // lock is held for kListScanPerLock entries at a time, so a pass over
+  // millions of blocks never stalls writers for long; visit runs with it
+  // held and must not keep an entry across calls.
+  void ScanEntries(absl::string_view from, bool past,
+                   absl::FunctionRef<bool(const Entry&)> visit) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   Tier TierOf(const Entry& e) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   BlockInfo InfoOf(const Entry& e) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   BlockRecordProto RecordOf(const Entry& e) const

@@ -1,5 +1,8 @@
 // BlockStore: the kept tally, Stats, List and Lookup.
 
+#include <iterator>
+#include <string>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "storage/block_store.h"
@@ -22,47 +25,59 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
       filter.all_namespaces ? "" : ns + std::string(1, '\0') + filter.id_prefix;
   ListPage page;
   std::string last_returned;
-  // The scan lets go of the lock every kListScanPerLock entries, so a
-  // listing with a rare filter never stalls the data path for long.
-  std::string cursor = after;
-  bool from_prefix = after.empty();
+  // A rare filter may pass over many blocks: ScanEntries lets go of the
+  // lock between chunks, so the data path never stalls for long.
+  ScanEntries(
+      after.empty() ? prefix : after, /*past=*/!after.empty(),
+      [&](const Entry& e) {
+        if (!filter.all_namespaces && !absl::StartsWith(e.encoded(), prefix)) {
+          return false;
+        }
+        if (e.io == Io::kRemoving) return true;
+        if (filter.all_namespaces &&
+            !absl::StartsWith(e.key().id, filter.id_prefix)) {
+          return true;
+        }
+        if (filter.region_type && e.attrs.region_type != *filter.region_type) {
+          return true;
+        }
+        if (filter.pinned && e.attrs.pinned != *filter.pinned) {
+          return true;
+        }
+        const Tier tier = TierOf(e);
+        if (filter.tier && tier != *filter.tier) {
+          // RAM_AND_DISK counts as both RAM and DISK for filtering.
+          const bool both =
+              tier == Tier::kRamAndDisk &&
+              (*filter.tier == Tier::kRam || *filter.tier == Tier::kDisk);
+          if (!both) return true;
+        }
+        if (page.blocks.size() == page_size) {
+          page.next_page_token = absl::WebSafeBase64Escape(last_returned);
+          return false;
+        }
+        page.blocks.push_back(InfoOf(e));
+        last_returned = std::string(e.encoded());
+        return true;
+      });
+  return page;
+}
+
+void BlockStore::ScanEntries(
+    absl::string_view from, bool past,
+    absl::FunctionRef<bool(const Entry&)> visit) const {
+  std::string resume(from);
   for (;;) {
     ReaderMutexLock lock(&mu_);
-    auto it = from_prefix ? blocks_.lower_bound(absl::string_view(prefix))
-                          : blocks_.upper_bound(absl::string_view(cursor));
-    from_prefix = false;
-    size_t scanned = 0;
-    for (; it != blocks_.end(); ++it) {
-      if (++scanned > kListScanPerLock) break;
-      const Entry& e = **it;
-      cursor = std::string(e.encoded());
-      if (!filter.all_namespaces && !absl::StartsWith(e.encoded(), prefix)) {
-        return page;
-      }
-      if (e.io == Io::kRemoving) continue;
-      if (filter.all_namespaces &&
-          !absl::StartsWith(e.key().id, filter.id_prefix)) {
-        continue;
-      }
-      if (filter.region_type && e.attrs.region_type != *filter.region_type)
-        continue;
-      if (filter.pinned && e.attrs.pinned != *filter.pinned) continue;
-      const Tier tier = TierOf(e);
-      if (filter.tier && tier != *filter.tier) {
-        // RAM_AND_DISK counts as both RAM and DISK for filtering.
-        const bool both =
-            tier == Tier::kRamAndDisk &&
-            (*filter.tier == Tier::kRam || *filter.tier == Tier::kDisk);
-        if (!both) continue;
-      }
-      if (page.blocks.size() == page_size) {
-        page.next_page_token = absl::WebSafeBase64Escape(last_returned);
-        return page;
-      }
-      page.blocks.push_back(InfoOf(e));
-      last_returned = std::string(e.encoded());
+    auto it = past ? blocks_.upper_bound(absl::string_view(resume))
+                   : blocks_.lower_bound(absl::string_view(resume));
+    for (size_t n = 0; it != blocks_.end() && n < kListScanPerLock; ++it, ++n) {
+      if (!visit(**it)) return;
     }
-    if (it == blocks_.end()) return page;
+    if (it == blocks_.end()) return;
+    // Past the last entry seen: the key is copied once per chunk.
+    resume = std::string((*std::prev(it))->encoded());
+    past = true;
   }
 }
 

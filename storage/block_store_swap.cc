@@ -269,11 +269,10 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutVictims(uint64_t bytes,
 
 absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
   // The most recently used blocks on disk, up to `bytes` that fit in the
-  // RAM budget's room. One pass over every block, kListScanPerLock at a
-  // time under the read lock, so that at millions of blocks writers get in
-  // between; only the blocks that may be chosen are kept, in a min-heap by
-  // last access (the oldest leaves while the rest still make `bytes`), so
-  // the pass neither sorts nor allocates per block.
+  // RAM budget's room. One pass over every block (ScanEntries, which lets
+  // writers in between chunks); only the blocks that may be chosen are
+  // kept, in a min-heap by last access (the oldest leaves while the rest
+  // still make `bytes`), so the pass neither sorts nor allocates per block.
   struct Candidate {
     int64_t last_access_ms;
     uint64_t size;
@@ -282,42 +281,35 @@ absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
   const auto newer = [](const Candidate& a, const Candidate& b) {
     return a.last_access_ms > b.last_access_ms;
   };
+  uint64_t room;
+  {
+    ReaderMutexLock lock(&mu_);
+    room = ram_budget_ > ram_used_ + ram_reserved_
+               ? ram_budget_ - ram_used_ - ram_reserved_
+               : 0;
+  }
   std::vector<Candidate> heap;  // std::*_heap with `newer`: oldest on top
   uint64_t heap_bytes = 0;
-  uint64_t room = 0;
-  std::string after;  // the encoded key of the first block not yet seen
-  for (bool first = true, done = false; !done; first = false) {
-    ReaderMutexLock lock(&mu_);
-    if (first) {
-      room = ram_budget_ > ram_used_ + ram_reserved_
-                 ? ram_budget_ - ram_used_ - ram_reserved_
-                 : 0;
+  ScanEntries("", /*past=*/false, [&](const Entry& e) {
+    if (e.io != Io::kIdle || e.ram != nullptr || !e.disk ||
+        !e.lost_reason.empty() || e.attrs.size_bytes > room) {
+      return true;
     }
-    // From the first block not yet seen (or the next one, if it went).
-    auto it = first ? blocks_.begin() : blocks_.lower_bound(after);
-    for (size_t n = 0; it != blocks_.end() && n < kListScanPerLock; ++it, ++n) {
-      const Entry& e = **it;
-      if (e.io != Io::kIdle || e.ram != nullptr || !e.disk ||
-          !e.lost_reason.empty() || e.attrs.size_bytes > room) {
-        continue;
-      }
-      if (!heap.empty() && heap_bytes >= bytes &&
-          e.last_access_ms <= heap.front().last_access_ms) {
-        continue;  // older than everything kept, which already makes it
-      }
-      heap.push_back(
-          Candidate{e.last_access_ms, e.attrs.size_bytes, BlockKey(e.key())});
-      std::push_heap(heap.begin(), heap.end(), newer);
-      heap_bytes += e.attrs.size_bytes;
-      while (!heap.empty() && heap_bytes - heap.front().size >= bytes) {
-        heap_bytes -= heap.front().size;
-        std::pop_heap(heap.begin(), heap.end(), newer);
-        heap.pop_back();
-      }
+    if (!heap.empty() && heap_bytes >= bytes &&
+        e.last_access_ms <= heap.front().last_access_ms) {
+      return true;  // older than everything kept, which already makes it
     }
-    done = it == blocks_.end();
-    if (!done) after = std::string((*it)->encoded());
-  }
+    heap.push_back(
+        Candidate{e.last_access_ms, e.attrs.size_bytes, BlockKey(e.key())});
+    std::push_heap(heap.begin(), heap.end(), newer);
+    heap_bytes += e.attrs.size_bytes;
+    while (!heap.empty() && heap_bytes - heap.front().size >= bytes) {
+      heap_bytes -= heap.front().size;
+      std::pop_heap(heap.begin(), heap.end(), newer);
+      heap.pop_back();
+    }
+    return true;
+  });
   std::sort(heap.begin(), heap.end(), newer);
   std::vector<BlockKey> keys;
   uint64_t total = 0;

@@ -126,8 +126,6 @@ class DiskTier {
   // Frees all: they are punched out of the file (neighbours together) on
   // the reclaimer's thread and reused only after that.
   void FreeMany(std::vector<Extent> extents);
-  // Returns once everything freed before the call is free again.
-  void DrainFrees() { reclaimer_.Drain(); }
   // Recovery: claims the extent of a copy recorded before a restart.
   absl::Status Claim(const DiskCopy& copy);
   // Claim of each copy, given by its extent and stored size, in one pass

@@ -154,12 +154,12 @@ struct Rates {
   double swap_in_s = 0;
 };
 
-// Seconds per call of `op`, the mean of `rounds`.
+// Seconds `op` took.
 template <typename Op>
-double SecondsPerCall(int rounds, Op op) {
+double SecondsOf(Op op) {
   const Clock::time_point start = Clock::now();
-  for (int i = 0; i < rounds; ++i) op(i);
-  return std::chrono::duration<double>(Clock::now() - start).count() / rounds;
+  op();
+  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // Lookups of random registered keys, and gets of the hot set (read once
@@ -194,22 +194,25 @@ Rates MeasureRates(Client& sdk, uint64_t count, const std::string& value) {
   for (uint64_t op = 0; op < hot / kGetBatch; ++op) get(op);
   r.get_blocks_s = kGetBatch * Rate(get);
 
-  r.switch_s = SecondsPerCall(4, [&](int i) {
-    auto p = sdk.SetPolicy(i % 2 == 0 ? v1::ADAPTIVE : v1::LRU);
-    if (!p.ok()) Die("SetPolicy", p.status());
-    r.switch_resident = p->resident_blocks();
-  });
-  constexpr int kSwapRounds = 4;
-  for (int i = 0; i < kSwapRounds; ++i) {
+  // Four of each, the mean.
+  constexpr int kRounds = 4;
+  for (int i = 0; i < kRounds; ++i) {
+    r.switch_s += SecondsOf([&] {
+                    auto p = sdk.SetPolicy(i % 2 == 0 ? v1::ADAPTIVE : v1::LRU);
+                    if (!p.ok()) Die("SetPolicy", p.status());
+                    r.switch_resident = p->resident_blocks();
+                  }) /
+                  kRounds;
+  }
+  for (int i = 0; i < kRounds; ++i) {
     // Room first (not timed), so the swap-in has blocks to bring back.
     auto out = sdk.SwapBytes(v1::SWAP_OUT, kMiB);
     if (!out.ok()) Die("swap out", out.status());
-    r.swap_in_s += SecondsPerCall(1,
-                                  [&](int) {
-                                    auto in = sdk.SwapBytes(v1::SWAP_IN, kMiB);
-                                    if (!in.ok()) Die("swap in", in.status());
-                                  }) /
-                   kSwapRounds;
+    r.swap_in_s += SecondsOf([&] {
+                     auto in = sdk.SwapBytes(v1::SWAP_IN, kMiB);
+                     if (!in.ok()) Die("swap in", in.status());
+                   }) /
+                   kRounds;
   }
   return r;
 }
