@@ -18,6 +18,7 @@ BlockStore::BlockStore(BlockStoreOptions options)
     : options_(std::move(options)),
       swap_pool_(std::make_unique<base::TaskPool>(static_cast<int>(
           std::max<uint32_t>(options_.max_concurrent_swaps, 1)))),
+      recent_on_disk_(options_.recent_on_disk_blocks),
       ram_budget_(options_.ram_budget_bytes) {
   policy_ = policy::MakePolicy(options_.algorithm);
   policy_->SetCapacity(ram_budget_);
@@ -226,6 +227,14 @@ void BlockStore::Touch(Entry& e) {
   ++e.access_count;
   e.last_access_ms = NowMs();
   policy_->Touch(e.handle());
+  NoteIfOnDiskOnly(e);
+}
+
+void BlockStore::NoteIfOnDiskOnly(const Entry& e) {
+  if (e.ram == nullptr && e.disk && e.lost_reason.empty() &&
+      e.io != Io::kRemoving) {
+    recent_on_disk_.Add(e.last_access_ms, e.encoded());
+  }
 }
 
 absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
@@ -479,6 +488,7 @@ BlockStore::ReportResult BlockStore::ReportAccesses(
     const uint32_t count = std::max<uint32_t>(r.count, 1);
     e->access_count += count;
     e->last_access_ms = now;
+    NoteIfOnDiskOnly(*e);
     counters_.reported += count;
     // Frequency-aware policies see each access; a bounded replay keeps one
     // report cheap however large its count.

@@ -42,6 +42,7 @@
 #include "storage/io_engine.h"
 #include "storage/metadata_store.h"
 #include "storage/policy/eviction_policy.h"
+#include "storage/recent_on_disk.h"
 
 namespace tensorpager::storage {
 
@@ -94,6 +95,10 @@ struct BlockStoreOptions {
   // Accessing member i of a sequence swaps in members i+1 .. i+depth that
   // are only on disk, ahead of use, when the RAM tier has room (0: off).
   uint32_t prefetch_depth = 2;
+  // SwapInBytes keeps track of this many of the most recently used blocks
+  // on disk only (storage/recent_on_disk.h, about 120 bytes each), so that
+  // it finds them without a pass over every block.
+  size_t recent_on_disk_blocks = 65536;
   // Set: the NVMe tier's copies are encrypted (storage/encryption.h).
   std::shared_ptr<const KeyRing> encryption_keys;
   StoreObserver* observer = nullptr;  // not owned, may be null
@@ -195,6 +200,9 @@ struct StoreStats {
   uint64_t misses = 0;
   uint64_t swap_outs = 0;
   uint64_t swap_ins = 0;
+  // SwapInBytes calls that passed over every block to find the most
+  // recently used ones on disk (the rest took them from RecentOnDisk).
+  uint64_t swap_in_scans = 0;
   uint64_t bytes_swapped_out = 0;
   uint64_t bytes_swapped_in = 0;
   uint64_t prefetched = 0;
@@ -455,6 +463,21 @@ class BlockStore {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::unique_ptr<policy::EvictionPolicy> policy_ ABSL_GUARDED_BY(mu_);
   std::vector<policy::Handle> victims_ ABSL_GUARDED_BY(mu_);
+  // The most recently used blocks on disk only, for SwapInBytes; told of
+  // every block that goes there (NoteIfOnDiskOnly).
+  RecentOnDisk recent_on_disk_ ABSL_GUARDED_BY(mu_);
+  // One SwapInBytes at a time passes over every block to rebuild it.
+  SharedMutex swap_in_scan_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  void NoteIfOnDiskOnly(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Up to `bytes` of the most recently used idle blocks on disk only that
+  // fit in the RAM tier's room, from recent_on_disk_; false when it could
+  // not vouch for them (`keys` then holds those it found).
+  bool PickRecentOnDisk(uint64_t bytes, std::vector<BlockKey>* keys)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Rebuilds recent_on_disk_ from a pass over every block, keeping at
+  // least `bytes` of blocks that PickRecentOnDisk could take.
+  void RescanOnDisk(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(swap_in_scan_mu_);
   std::function<ShareGroup(absl::string_view ns)> group_of_
       ABSL_GUARDED_BY(mu_);
   // Fills victims_ for `bytes`: first among blocks of share groups above
@@ -530,6 +553,7 @@ class BlockStore {
     uint64_t bytes_out = 0, bytes_in = 0;
     uint64_t prefetched = 0, prefetch_hits = 0, prefetch_wasted = 0;
     uint64_t reported = 0;
+    uint64_t swap_in_scans = 0;
     absl::Duration out_time, in_time;
   };
   Counters counters_ ABSL_GUARDED_BY(mu_);

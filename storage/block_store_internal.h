@@ -78,6 +78,16 @@ struct BlockStore::Entry {
     const size_t nul = name.find('\0');
     return BlockKeyView(name.substr(0, nul), name.substr(nul + 1));
   }
+  // Asks the CPU for the lines of the fields (the name after them is read
+  // by the lookup that found the entry), so that reading the fields of a
+  // batch of entries overlaps their cache misses.
+  void Prefetch() const {
+    const char* p = reinterpret_cast<const char*>(this);
+    for (size_t line = 0; line < sizeof(Entry); line += 64) {
+      __builtin_prefetch(p + line);
+    }
+    __builtin_prefetch(p + sizeof(Entry) - 1);
+  }
   // The policy knows an entry by its address, so finding the entry of a
   // victim needs no second index (entries never move; the policy forgets
   // a handle before its entry is freed).

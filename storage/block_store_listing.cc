@@ -2,6 +2,7 @@
 
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -87,14 +88,32 @@ std::vector<std::optional<BlockStore::Presence>> BlockStore::Lookup(
   // One buffer for every encoded key: a lookup of a batch allocates
   // nothing per key.
   std::string encoded;
-  ReaderMutexLock lock(&mu_);
+  std::vector<size_t> ends(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    encoded.assign(keys[i].ns.data(), keys[i].ns.size());
+    encoded.append(keys[i].ns.data(), keys[i].ns.size());
     encoded.push_back('\0');
     encoded.append(keys[i].id.data(), keys[i].id.size());
-    const Entry* found = FindEncoded(encoded);
-    if (found == nullptr || found->io == Io::kRemoving) continue;
-    const Entry& e = *found;
+    ends[i] = encoded.size();
+  }
+  const auto encoded_key = [&](size_t i) {
+    const size_t begin = i == 0 ? 0 : ends[i - 1];
+    return absl::string_view(encoded).substr(begin, ends[i] - begin);
+  };
+  std::vector<const Entry*> found(keys.size());
+  ReaderMutexLock lock(&mu_);
+  // At millions of blocks every key misses the CPU caches (and the TLB)
+  // at its hash slot, at its entry's name and at its entry's fields; one
+  // after another, those misses made a Lookup 1.45x slower at 10M blocks
+  // than at 10k. So each stage asks for the next stage's lines of every
+  // key before reading any, and the misses overlap.
+  for (size_t i = 0; i < keys.size(); ++i) by_key_.prefetch(encoded_key(i));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    found[i] = FindEncoded(encoded_key(i));
+    if (found[i] != nullptr) found[i]->Prefetch();
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (found[i] == nullptr || found[i]->io == Io::kRemoving) continue;
+    const Entry& e = *found[i];
     out[i] = Presence{.tier = TierOf(e), .size_bytes = e.attrs.size_bytes};
   }
   return out;
@@ -214,6 +233,7 @@ StoreStats BlockStore::Stats() const {
   s.misses = counters_.misses;
   s.swap_outs = counters_.swap_outs;
   s.swap_ins = counters_.swap_ins;
+  s.swap_in_scans = counters_.swap_in_scans;
   s.bytes_swapped_out = counters_.bytes_out;
   s.bytes_swapped_in = counters_.bytes_in;
   s.prefetched = counters_.prefetched;

@@ -86,6 +86,10 @@ absl::Status BlockStore::Recover() {
     if (absl::Status s = scan.status(); !s.ok()) return s;
   }
   std::vector<absl::Status> claims;
+  // The claiming thread also finds the most recently used blocks on disk
+  // (for SwapInBytes); blocks whose claim fails are forgotten later.
+  RecentOnDisk recent(options_.recent_on_disk_blocks);
+  recent.Clear();
   std::thread claimer([&] {
     std::vector<Extent> extents;
     std::vector<uint64_t> stored_bytes;
@@ -96,10 +100,12 @@ absl::Status BlockStore::Recover() {
       stored_bytes.push_back(e->disk->stored_bytes());
     }
     claims = disk_->ClaimMany(extents, stored_bytes);
+    for (const Entry* e : on_disk) recent.Add(e->last_access_ms, e->encoded());
   });
   by_key_.reserve(blocks_.size());
   for (const EntryPtr& e : blocks_) by_key_.insert(e.get());
   claimer.join();
+  recent_on_disk_ = std::move(recent);
   for (size_t i = 0; i < on_disk.size(); ++i) {
     Entry* e = on_disk[i];
     if (claims[i].ok()) {

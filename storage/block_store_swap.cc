@@ -1,6 +1,10 @@
 // BlockStore: making room in the RAM tier and the Swap calls (by name and by
 // bytes).
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -269,58 +273,118 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutVictims(uint64_t bytes,
 
 absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
   // The most recently used blocks on disk, up to `bytes` that fit in the
-  // RAM budget's room. One pass over every block (ScanEntries, which lets
-  // writers in between chunks); only the blocks that may be chosen are
-  // kept, in a min-heap by last access (the oldest leaves while the rest
-  // still make `bytes`), so the pass neither sorts nor allocates per block.
+  // RAM budget's room: from recent_on_disk_, which vouches for them
+  // without a pass over every block unless the blocks asked for reach
+  // below its floor (it forgot some, or the server just started with more
+  // blocks on disk than it holds).
+  std::vector<BlockKey> keys;
+  if (!PickRecentOnDisk(bytes, &keys)) {
+    MutexLock scan_lock(&swap_in_scan_mu_);
+    // Another call's pass may have rebuilt it meanwhile.
+    if (!PickRecentOnDisk(bytes, &keys)) {
+      RescanOnDisk(bytes);
+      // Exact, unless blocks moved since the pass; take what it finds.
+      (void)PickRecentOnDisk(bytes, &keys);
+    }
+  }
+  return SwapIn(keys);
+}
+
+bool BlockStore::PickRecentOnDisk(uint64_t bytes, std::vector<BlockKey>* keys) {
+  keys->clear();
+  MutexLock lock(&mu_);
+  uint64_t room = ram_budget_ > ram_used_ + ram_reserved_
+                      ? ram_budget_ - ram_used_ - ram_reserved_
+                      : 0;
+  uint64_t total = 0;
+  return recent_on_disk_.Walk(
+      [&](int64_t last_access_ms, absl::string_view encoded) {
+        if (total >= bytes) return RecentOnDisk::Step::kStop;
+        const Entry* e = FindEncoded(encoded);
+        if (e == nullptr || e->io == Io::kRemoving || e->ram != nullptr ||
+            !e->disk || !e->lost_reason.empty() ||
+            e->last_access_ms != last_access_ms) {
+          return RecentOnDisk::Step::kForget;  // no longer what was noted
+        }
+        if (e->io != Io::kIdle || e->attrs.size_bytes > room) {
+          return RecentOnDisk::Step::kKeep;
+        }
+        room -= e->attrs.size_bytes;
+        total += e->attrs.size_bytes;
+        keys->emplace_back(e->key());
+        return total >= bytes ? RecentOnDisk::Step::kStop
+                              : RecentOnDisk::Step::kKeep;
+      });
+}
+
+void BlockStore::RescanOnDisk(uint64_t bytes) {
+  // One pass over every block (ScanEntries, which lets writers in between
+  // chunks) keeps, in a min-heap by last access, the newest blocks on disk
+  // only: as many as recent_on_disk_ holds and at least `bytes` of ones
+  // PickRecentOnDisk could take now, so the pass neither sorts nor
+  // allocates per block.
   struct Candidate {
-    int64_t last_access_ms;
-    uint64_t size;
-    BlockKey key;
+    RecentOnDisk::Item item;
+    uint64_t takeable;  // its size if it is idle and fits the room, else 0
   };
   const auto newer = [](const Candidate& a, const Candidate& b) {
-    return a.last_access_ms > b.last_access_ms;
+    return b.item < a.item;
   };
   uint64_t room;
   {
-    ReaderMutexLock lock(&mu_);
+    MutexLock lock(&mu_);
+    ++counters_.swap_in_scans;
+    recent_on_disk_.BeginScan();
     room = ram_budget_ > ram_used_ + ram_reserved_
                ? ram_budget_ - ram_used_ - ram_reserved_
                : 0;
   }
+  const size_t capacity = options_.recent_on_disk_blocks;
   std::vector<Candidate> heap;  // std::*_heap with `newer`: oldest on top
-  uint64_t heap_bytes = 0;
+  uint64_t takeable = 0;
+  std::optional<RecentOnDisk::Item> left_out;
+  // The newest block left out becomes the floor: copied only when newer.
+  const auto leave_out = [&](int64_t last_access_ms,
+                             absl::string_view encoded) {
+    if (!left_out || left_out->last_access_ms < last_access_ms ||
+        (left_out->last_access_ms == last_access_ms &&
+         left_out->encoded < encoded)) {
+      left_out = RecentOnDisk::Item{last_access_ms, std::string(encoded)};
+    }
+  };
+  const auto full = [&] {
+    return heap.size() >= capacity && takeable >= bytes;
+  };
   ScanEntries("", /*past=*/false, [&](const Entry& e) {
-    if (e.io != Io::kIdle || e.ram != nullptr || !e.disk ||
-        !e.lost_reason.empty() || e.attrs.size_bytes > room) {
+    if (e.ram != nullptr || !e.disk || !e.lost_reason.empty() ||
+        e.io == Io::kRemoving) {
       return true;
     }
-    if (!heap.empty() && heap_bytes >= bytes &&
-        e.last_access_ms <= heap.front().last_access_ms) {
-      return true;  // older than everything kept, which already makes it
+    if (full() && !heap.empty() &&
+        e.last_access_ms < heap.front().item.last_access_ms) {
+      leave_out(e.last_access_ms, e.encoded());  // older than all kept
+      return true;
     }
-    heap.push_back(
-        Candidate{e.last_access_ms, e.attrs.size_bytes, BlockKey(e.key())});
+    const uint64_t size = e.io == Io::kIdle && e.attrs.size_bytes <= room
+                              ? e.attrs.size_bytes
+                              : 0;
+    heap.push_back({{e.last_access_ms, std::string(e.encoded())}, size});
     std::push_heap(heap.begin(), heap.end(), newer);
-    heap_bytes += e.attrs.size_bytes;
-    while (!heap.empty() && heap_bytes - heap.front().size >= bytes) {
-      heap_bytes -= heap.front().size;
+    takeable += size;
+    while (heap.size() > capacity &&
+           takeable - heap.front().takeable >= bytes) {
+      takeable -= heap.front().takeable;
       std::pop_heap(heap.begin(), heap.end(), newer);
+      leave_out(heap.back().item.last_access_ms, heap.back().item.encoded);
       heap.pop_back();
     }
     return true;
   });
-  std::sort(heap.begin(), heap.end(), newer);
-  std::vector<BlockKey> keys;
-  uint64_t total = 0;
-  for (Candidate& c : heap) {
-    if (total >= bytes) break;
-    if (c.size > room) continue;
-    room -= c.size;
-    total += c.size;
-    keys.push_back(std::move(c.key));
-  }
-  return SwapIn(keys);
+  std::vector<RecentOnDisk::Item> newest;
+  newest.reserve(heap.size());
+  for (Candidate& c : heap) newest.push_back(std::move(c.item));
+  MutexLock lock(&mu_);
+  recent_on_disk_.EndScan(std::move(newest), std::move(left_out));
 }
 
 absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {

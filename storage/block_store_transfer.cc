@@ -123,6 +123,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
         UpdatePoolLimit();
         e->ram.reset();
         policy_->Remove(e->handle(), policy::RemoveReason::kEvicted);
+        NoteIfOnDiskOnly(*e);
         result->moved.emplace_back(e->key());
         result->bytes_moved += e->attrs.size_bytes;
         moved_bytes += e->attrs.size_bytes;

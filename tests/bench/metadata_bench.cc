@@ -24,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -36,6 +37,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "tensorpager/client.h"
 #include "tests/bench/sdk_bench_common.h"
 #include "tests/testing/server_process.h"
@@ -162,6 +164,41 @@ double SecondsOf(Op op) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// CPU seconds `pid` has used so far.
+double CpuSeconds(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(f)),
+                   std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces): state is the
+  // 3rd field, utime and stime the 14th and 15th.
+  const size_t close = stat.rfind(')');
+  std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(close + 2), ' ', absl::SkipEmpty());
+  uint64_t utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    Die("read CPU time", absl::InternalError(absl::StrCat("pid ", pid)));
+  }
+  return static_cast<double>(utime + stime) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Waits until `pid` uses under a tenth of a core for a second (at most a
+// few minutes), so that rates are measured on an idle server, as on the
+// small one: after millions of puts, RocksDB compacts in the background
+// and would take a core from the rates being measured. Returns the wait.
+double WaitIdle(pid_t pid) {
+  const Clock::time_point start = Clock::now();
+  double last = CpuSeconds(pid);
+  while (Clock::now() - start < std::chrono::minutes(5)) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const double now = CpuSeconds(pid);
+    if (now - last < 0.1) break;
+    last = now;
+  }
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 // Lookups of random registered keys, and gets of the hot set (read once
 // first so it is resident and most recently used).
 Rates MeasureRates(Client& sdk, uint64_t count, const std::string& value) {
@@ -279,6 +316,7 @@ int Main() {
   {
     Server ref = StartServer(data_dir + "/small", small, value.size());
     PutAll(*ref.sdk, small, value);
+    WaitIdle(ref.process->pid());
     at_small = MeasureRates(*ref.sdk, small, value);
   }
 
@@ -290,6 +328,8 @@ int Main() {
   PutAll(*big.sdk, blocks, value);
   const double put_s =
       std::chrono::duration<double>(Clock::now() - put_start).count();
+  const double idle_wait_s = WaitIdle(big.process->pid());
+  std::fprintf(stderr, "server idle %.1f s after the puts\n", idle_wait_s);
   const Rates at_big = MeasureRates(*big.sdk, blocks, value);
   const v1::StatusResponse running = StatusOf(*big.sdk);
   const uint64_t rss_running = RssBytes(big.process->pid());

@@ -1,0 +1,94 @@
+// The most recently used of the blocks that live on disk only, kept so
+// that a swap-in by bytes need not pass over every block to find them.
+//
+// The set holds at most `capacity` blocks, each as (last access, encoded
+// name), and a floor: every block on disk only that the set lacks is no
+// newer than the floor. Dropping the oldest block to stay within the
+// capacity raises the floor to it, so the floor stays true however many
+// blocks go to disk. A walk from the newest block down is therefore exact
+// until it reaches the floor; below it, only a pass over every block
+// (BeginScan, EndScan) can tell, and that pass lowers the floor again.
+//
+// The set is told of every block that goes to disk only and of every new
+// last access of such a block (Add). It is not told when a block leaves
+// the disk (swapped in, unregistered, lost): the walk's visitor checks
+// each block against the store and forgets the ones that no longer match.
+// Not thread-safe; the store guards it with its lock.
+#ifndef TENSORPAGER_STORAGE_RECENT_ON_DISK_H_
+#define TENSORPAGER_STORAGE_RECENT_ON_DISK_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
+
+namespace tensorpager::storage {
+
+class RecentOnDisk {
+ public:
+  struct Item {
+    int64_t last_access_ms = 0;
+    std::string encoded;  // BlockKey::Encode: unique per block
+    bool operator<(const Item& o) const {
+      return last_access_ms != o.last_access_ms
+                 ? last_access_ms < o.last_access_ms
+                 : encoded < o.encoded;
+    }
+  };
+
+  // Until told otherwise (Add after Clear, or EndScan), the set knows
+  // nothing: a walk finds no block it can vouch for.
+  explicit RecentOnDisk(size_t capacity) : capacity_(capacity) {}
+
+  // Empties the set and declares that no block is on disk (recovery, then
+  // Add for each block it finds there).
+  void Clear();
+
+  // The block `encoded` is on disk only and was last used at
+  // `last_access_ms`.
+  void Add(int64_t last_access_ms, absl::string_view encoded);
+
+  enum class Step { kKeep, kForget, kStop };
+  // Visits the blocks above the floor, newest first, until `visit` says
+  // kStop; kForget drops the block visited. True when the walk saw every
+  // block that could have come before the next: `visit` stopped it, or it
+  // ran out of blocks with no floor under them.
+  bool Walk(
+      absl::FunctionRef<Step(int64_t last_access_ms, absl::string_view encoded)>
+          visit);
+
+  // A pass over every block begins; blocks dropped from now on count
+  // against the floor EndScan sets.
+  void BeginScan();
+  // The pass found `newest` (the newest blocks on disk only, any number)
+  // and left out others no newer than `newest_left_out` (nullopt: none).
+  // The floor becomes the newest block left out by the pass or dropped
+  // since BeginScan. One pass at a time.
+  void EndScan(std::vector<Item> newest, std::optional<Item> newest_left_out);
+
+  size_t size() const { return items_.size(); }
+
+ private:
+  // Drops the oldest blocks beyond the capacity.
+  void Trim();
+  void RaiseFloor(const Item& dropped);
+
+  size_t capacity_;
+  absl::btree_set<Item> items_;
+  // True while the floor is unknown (nothing is vouched for).
+  bool floor_unknown_ = true;
+  // Every block on disk only that items_ lacks is no newer than this;
+  // nullopt: there is no such block.
+  std::optional<Item> floor_;
+  bool scanning_ = false;
+  std::optional<Item> dropped_during_scan_;
+};
+
+}  // namespace tensorpager::storage
+
+#endif  // TENSORPAGER_STORAGE_RECENT_ON_DISK_H_
