@@ -76,6 +76,10 @@ absl::StatusOr<std::unique_ptr<BlockStore>> BlockStore::Open(
 }
 
 BlockStore::EntryPtr BlockStore::NewEntry(BlockKeyView key) {
+  // Every byte here is paid per block, tens of millions of times: a field
+  // that grows the entry must show up in the layout of docs/ARCHITECTURE.md
+  // ("Per-block memory"), which this keeps true.
+  static_assert(sizeof(Entry) == 168);
   // One allocation holds the entry and, behind it, its name: the raw
   // storage is obtained and released only here and in EntryDeleter.
   const size_t name_bytes = key.ns.size() + 1 + key.id.size();

@@ -55,7 +55,7 @@ struct BlockStore::Entry {
   // buffer, so readers holding the old snapshot are never torn.
   std::shared_ptr<const base::AlignedBuffer> ram;
   // The durable copy; always matches `version` when present.
-  std::optional<PackedCopy> disk;
+  OptionalPackedCopy disk;
   uint64_t version = 0;
   uint64_t checksum = 0;
   // Why the block's bytes are gone; empty while they are not.

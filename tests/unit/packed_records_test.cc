@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "storage/packed_attributes.h"
 #include "storage/packed_copy.h"
@@ -109,7 +111,45 @@ TEST(PackedCopyTest, KeepsPlainCompressedEncryptedAndLongNamedCopies) {
     c.ToRecord(&from_copy);
     EXPECT_EQ(from_packed.SerializeAsString(), from_copy.SerializeAsString());
   }
-  EXPECT_EQ(sizeof(PackedCopy), 64u);
+  EXPECT_EQ(sizeof(PackedCopy), 40u);
+  EXPECT_EQ(sizeof(OptionalPackedCopy), 40u);
+}
+
+TEST(PackedCopyTest, KeepsEveryCodecNameAndSizeEvenWhereNoNumberFits) {
+  for (const std::string codec :
+       {"none", "lz4", "zstd", "lz4+shuffle2", "zstd+shuffle8",
+        "zstd+shuffle63", "zstd+shuffle64", "zstd+shuffle02", "lz4+shuffle",
+        "zstd+shuffle0", "none+shuffle4", "zstd+bitshuffle2", "LZ4", ""}) {
+    DiskCopy c = Copy(codec, "", "");
+    const PackedCopy packed(c);
+    ExpectSame(packed.Unpack(), c);
+    EXPECT_EQ(packed.codec(), codec);
+    EXPECT_EQ(packed.compressed(), c.compressed()) << codec;
+  }
+  // Stored sizes beyond the extent, or 4 GiB or more short of it.
+  for (const auto& [length, stored] :
+       std::vector<std::pair<uint64_t, uint64_t>>{
+           {8ull << 30, 1}, {4096, 8192}, {4096, 4096}, {4096, 0}}) {
+    DiskCopy c = Copy("lz4", "", "");
+    c.extent.length = length;
+    c.stored_bytes = stored;
+    const PackedCopy packed(c);
+    ExpectSame(packed.Unpack(), c);
+    EXPECT_EQ(packed.stored_bytes(), stored);
+  }
+}
+
+TEST(OptionalPackedCopyTest, HoldsACopyOrNone) {
+  OptionalPackedCopy disk;
+  EXPECT_FALSE(disk.has_value());
+  EXPECT_FALSE(disk);
+  const DiskCopy c = Copy("zstd+shuffle2", "key-1", "nonce");
+  disk.emplace(c);
+  ASSERT_TRUE(disk);
+  ExpectSame(disk->Unpack(), c);
+  ExpectSame((*disk).Unpack(), c);
+  disk.reset();
+  EXPECT_FALSE(disk.has_value());
 }
 
 }  // namespace
