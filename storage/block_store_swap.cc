@@ -1,9 +1,6 @@
 // BlockStore: making room in the RAM tier and the Swap calls (by name and by
 // bytes).
 #include <algorithm>
-#include <optional>
-#include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -319,17 +316,9 @@ bool BlockStore::PickRecentOnDisk(uint64_t bytes, std::vector<BlockKey>* keys) {
 
 void BlockStore::RescanOnDisk(uint64_t bytes) {
   // One pass over every block (ScanEntries, which lets writers in between
-  // chunks) keeps, in a min-heap by last access, the newest blocks on disk
-  // only: as many as recent_on_disk_ holds and at least `bytes` of ones
-  // PickRecentOnDisk could take now, so the pass neither sorts nor
-  // allocates per block.
-  struct Candidate {
-    RecentOnDisk::Item item;
-    uint64_t takeable;  // its size if it is idle and fits the room, else 0
-  };
-  const auto newer = [](const Candidate& a, const Candidate& b) {
-    return b.item < a.item;
-  };
+  // chunks) finds the newest blocks on disk only: as many as
+  // recent_on_disk_ holds, and at least `bytes` of ones PickRecentOnDisk
+  // could take now.
   uint64_t room;
   {
     MutexLock lock(&mu_);
@@ -339,52 +328,18 @@ void BlockStore::RescanOnDisk(uint64_t bytes) {
                ? ram_budget_ - ram_used_ - ram_reserved_
                : 0;
   }
-  const size_t capacity = options_.recent_on_disk_blocks;
-  std::vector<Candidate> heap;  // std::*_heap with `newer`: oldest on top
-  uint64_t takeable = 0;
-  std::optional<RecentOnDisk::Item> left_out;
-  // The newest block left out becomes the floor: copied only when newer.
-  const auto leave_out = [&](int64_t last_access_ms,
-                             absl::string_view encoded) {
-    if (!left_out || left_out->last_access_ms < last_access_ms ||
-        (left_out->last_access_ms == last_access_ms &&
-         left_out->encoded < encoded)) {
-      left_out = RecentOnDisk::Item{last_access_ms, std::string(encoded)};
-    }
-  };
-  const auto full = [&] {
-    return heap.size() >= capacity && takeable >= bytes;
-  };
+  RecentOnDisk::Collector newest(options_.recent_on_disk_blocks, bytes);
   ScanEntries("", /*past=*/false, [&](const Entry& e) {
-    if (e.ram != nullptr || !e.disk || !e.lost_reason.empty() ||
-        e.io == Io::kRemoving) {
-      return true;
-    }
-    if (full() && !heap.empty() &&
-        e.last_access_ms < heap.front().item.last_access_ms) {
-      leave_out(e.last_access_ms, e.encoded());  // older than all kept
-      return true;
-    }
-    const uint64_t size = e.io == Io::kIdle && e.attrs.size_bytes <= room
-                              ? e.attrs.size_bytes
-                              : 0;
-    heap.push_back({{e.last_access_ms, std::string(e.encoded())}, size});
-    std::push_heap(heap.begin(), heap.end(), newer);
-    takeable += size;
-    while (heap.size() > capacity &&
-           takeable - heap.front().takeable >= bytes) {
-      takeable -= heap.front().takeable;
-      std::pop_heap(heap.begin(), heap.end(), newer);
-      leave_out(heap.back().item.last_access_ms, heap.back().item.encoded);
-      heap.pop_back();
+    if (e.ram == nullptr && e.disk && e.lost_reason.empty() &&
+        e.io != Io::kRemoving) {
+      const bool takeable = e.io == Io::kIdle && e.attrs.size_bytes <= room;
+      newest.Offer(e.last_access_ms, e.encoded(),
+                   takeable ? e.attrs.size_bytes : 0);
     }
     return true;
   });
-  std::vector<RecentOnDisk::Item> newest;
-  newest.reserve(heap.size());
-  for (Candidate& c : heap) newest.push_back(std::move(c.item));
   MutexLock lock(&mu_);
-  recent_on_disk_.EndScan(std::move(newest), std::move(left_out));
+  std::move(newest).EndScan(recent_on_disk_);
 }
 
 absl::StatusOr<SwapResult> BlockStore::ShrinkRamTo(uint64_t target_bytes) {

@@ -26,24 +26,26 @@ std::string CodecText(uint8_t code) {
 }
 
 // The number of `name` ("zstd+shuffle2": zstd, element size 2), or
-// `in_rare` when it has none. Only names that come back identical count.
+// `in_rare` when it has none: only names that CodecText gives back
+// identical have one.
 uint8_t CodecCode(absl::string_view name, uint8_t in_rare) {
   absl::string_view base = name;
   uint32_t shuffle = 0;
   if (const size_t plus = name.find('+'); plus != absl::string_view::npos) {
     base = name.substr(0, plus);
     absl::string_view suffix = name.substr(plus + 1);
-    if (!absl::ConsumePrefix(&suffix, "shuffle") ||
-        !absl::SimpleAtoi(suffix, &shuffle) || shuffle == 0 ||
-        shuffle > kMaxShuffle) {
+    // Digits only, no leading zero: the number prints back as it was.
+    if (!absl::ConsumePrefix(&suffix, "shuffle") || suffix.empty() ||
+        suffix[0] == '0' ||
+        suffix.find_first_not_of("0123456789") != absl::string_view::npos ||
+        !absl::SimpleAtoi(suffix, &shuffle) || shuffle > kMaxShuffle) {
       return in_rare;
     }
   }
   for (Codec c : {Codec::kNone, Codec::kLz4, Codec::kZstd}) {
-    if (base != CodecName(c)) continue;
-    const uint8_t code =
-        static_cast<uint8_t>(LowBits(c) | (shuffle << kCodecBits));
-    return CodecText(code) == name ? code : in_rare;
+    if (base == CodecName(c)) {
+      return static_cast<uint8_t>(LowBits(c) | (shuffle << kCodecBits));
+    }
   }
   return in_rare;
 }

@@ -1,18 +1,14 @@
 #include "storage/recent_on_disk.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace tensorpager::storage {
 
-void RecentOnDisk::Clear() {
-  items_.clear();
-  floor_unknown_ = false;
-  floor_.reset();
-}
-
 void RecentOnDisk::Add(int64_t last_access_ms, absl::string_view encoded) {
   if (items_.size() >= capacity_ && !items_.empty() &&
-      last_access_ms < items_.begin()->last_access_ms) {
+      Older(last_access_ms, encoded, items_.begin()->last_access_ms,
+            items_.begin()->encoded)) {
     // Older than all the set holds, which is full: the common case of a
     // restart, which offers every block on disk. No copy of the name.
     RaiseFloor(Item{last_access_ms, std::string(encoded)});
@@ -75,6 +71,58 @@ void RecentOnDisk::EndScan(std::vector<Item> newest,
   floor_unknown_ = false;
   scanning_ = false;
   dropped_during_scan_.reset();
+}
+
+namespace {
+
+// For std::*_heap: the oldest on top.
+template <typename C>
+bool Newer(const C& a, const C& b) {
+  return b.item < a.item;
+}
+
+}  // namespace
+
+bool RecentOnDisk::Collector::Full() const {
+  return heap_.size() >= capacity_ && takeable_ >= takeable_bytes_;
+}
+
+void RecentOnDisk::Collector::LeaveOut(int64_t last_access_ms,
+                                       absl::string_view encoded) {
+  // The newest block left out becomes the floor: copied only when newer.
+  if (!left_out_ || Older(left_out_->last_access_ms, left_out_->encoded,
+                          last_access_ms, encoded)) {
+    left_out_ = Item{last_access_ms, std::string(encoded)};
+  }
+}
+
+void RecentOnDisk::Collector::Offer(int64_t last_access_ms,
+                                    absl::string_view encoded,
+                                    uint64_t takeable) {
+  if (Full() && !heap_.empty()) {
+    const Item& oldest = heap_.front().item;
+    if (Older(last_access_ms, encoded, oldest.last_access_ms, oldest.encoded)) {
+      LeaveOut(last_access_ms, encoded);  // older than everything kept
+      return;
+    }
+  }
+  heap_.push_back({Item{last_access_ms, std::string(encoded)}, takeable});
+  std::push_heap(heap_.begin(), heap_.end(), Newer<Candidate>);
+  takeable_ += takeable;
+  while (heap_.size() > capacity_ &&
+         takeable_ - heap_.front().takeable >= takeable_bytes_) {
+    takeable_ -= heap_.front().takeable;
+    std::pop_heap(heap_.begin(), heap_.end(), Newer<Candidate>);
+    LeaveOut(heap_.back().item.last_access_ms, heap_.back().item.encoded);
+    heap_.pop_back();
+  }
+}
+
+void RecentOnDisk::Collector::EndScan(RecentOnDisk& set) && {
+  std::vector<Item> newest;
+  newest.reserve(heap_.size());
+  for (Candidate& c : heap_) newest.push_back(std::move(c.item));
+  set.EndScan(std::move(newest), std::move(left_out_));
 }
 
 }  // namespace tensorpager::storage

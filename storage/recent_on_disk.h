@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_set.h"
@@ -31,23 +32,26 @@ namespace tensorpager::storage {
 
 class RecentOnDisk {
  public:
+  // Whether a block last used at `a_ms`, named `a`, counts as older than
+  // one at `b_ms` named `b`. Among blocks used in the same millisecond
+  // (all blocks written and never read have 0) the smaller name is the
+  // newer: passes over every block go in name order, so a later block of
+  // a tie is older than those already kept and costs no copy of its name.
+  static bool Older(int64_t a_ms, absl::string_view a, int64_t b_ms,
+                    absl::string_view b) {
+    return a_ms != b_ms ? a_ms < b_ms : a > b;
+  }
   struct Item {
     int64_t last_access_ms = 0;
     std::string encoded;  // BlockKey::Encode: unique per block
     bool operator<(const Item& o) const {
-      return last_access_ms != o.last_access_ms
-                 ? last_access_ms < o.last_access_ms
-                 : encoded < o.encoded;
+      return Older(last_access_ms, encoded, o.last_access_ms, o.encoded);
     }
   };
 
-  // Until told otherwise (Add after Clear, or EndScan), the set knows
+  // Until a pass over every block has ended (EndScan), the set knows
   // nothing: a walk finds no block it can vouch for.
   explicit RecentOnDisk(size_t capacity) : capacity_(capacity) {}
-
-  // Empties the set and declares that no block is on disk (recovery, then
-  // Add for each block it finds there).
-  void Clear();
 
   // The block `encoded` is on disk only and was last used at
   // `last_access_ms`.
@@ -73,12 +77,42 @@ class RecentOnDisk {
 
   size_t size() const { return items_.size(); }
 
+  // Finds the newest of blocks offered in any order, for EndScan: a
+  // min-heap bounded by the capacity, which copies the name of a block
+  // only when it is kept, so a pass over millions of blocks neither sorts
+  // nor allocates per block.
+  class Collector {
+   public:
+    // Keeps `capacity` blocks, and more while those that the caller could
+    // take (Offer's `takeable`) make less than `takeable_bytes`.
+    Collector(size_t capacity, uint64_t takeable_bytes)
+        : capacity_(capacity), takeable_bytes_(takeable_bytes) {}
+    void Offer(int64_t last_access_ms, absl::string_view encoded,
+               uint64_t takeable);
+    // Hands what was found to `set` (after its BeginScan).
+    void EndScan(RecentOnDisk& set) &&;
+
+   private:
+    struct Candidate {
+      Item item;
+      uint64_t takeable;
+    };
+    bool Full() const;
+    void LeaveOut(int64_t last_access_ms, absl::string_view encoded);
+
+    const size_t capacity_;
+    const uint64_t takeable_bytes_;
+    std::vector<Candidate> heap_;  // oldest on top
+    uint64_t takeable_ = 0;
+    std::optional<Item> left_out_;
+  };
+
  private:
   // Drops the oldest blocks beyond the capacity.
   void Trim();
   void RaiseFloor(const Item& dropped);
 
-  size_t capacity_;
+  const size_t capacity_;
   absl::btree_set<Item> items_;
   // True while the floor is unknown (nothing is vouched for).
   bool floor_unknown_ = true;

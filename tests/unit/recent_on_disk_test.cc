@@ -23,6 +23,12 @@ std::pair<std::vector<std::string>, bool> WalkAll(RecentOnDisk& set) {
   return {seen, complete};
 }
 
+// A set that knows every block on disk only: none yet.
+void Know(RecentOnDisk& set) {
+  set.BeginScan();
+  set.EndScan({}, std::nullopt);
+}
+
 TEST(RecentOnDiskTest, VouchesForNothingUntilTold) {
   RecentOnDisk set(4);
   set.Add(5, "a");
@@ -33,19 +39,20 @@ TEST(RecentOnDiskTest, VouchesForNothingUntilTold) {
 
 TEST(RecentOnDiskTest, WalksNewestFirstAndTiesByName) {
   RecentOnDisk set(8);
-  set.Clear();
+  Know(set);
   set.Add(10, "b");
   set.Add(30, "c");
   set.Add(10, "a");
   set.Add(20, "d");
   auto [seen, complete] = WalkAll(set);
-  EXPECT_EQ(seen, (std::vector<std::string>{"c", "d", "b", "a"}));
+  // In a tie, the smaller name counts as the newer.
+  EXPECT_EQ(seen, (std::vector<std::string>{"c", "d", "a", "b"}));
   EXPECT_TRUE(complete);  // nothing was ever dropped: no floor
 }
 
 TEST(RecentOnDiskTest, DroppingTheOldestRaisesTheFloor) {
   RecentOnDisk set(2);
-  set.Clear();
+  Know(set);
   set.Add(10, "a");
   set.Add(20, "b");
   set.Add(30, "c");  // drops "a"
@@ -65,7 +72,7 @@ TEST(RecentOnDiskTest, DroppingTheOldestRaisesTheFloor) {
 
 TEST(RecentOnDiskTest, ForgottenBlocksLeaveTheSetAndTheWalkGoesOn) {
   RecentOnDisk set(8);
-  set.Clear();
+  Know(set);
   for (int i = 0; i < 5; ++i) set.Add(i, std::string(1, 'a' + i));
   std::vector<std::string> seen;
   EXPECT_TRUE(set.Walk([&](int64_t ms, absl::string_view encoded) {
@@ -79,7 +86,7 @@ TEST(RecentOnDiskTest, ForgottenBlocksLeaveTheSetAndTheWalkGoesOn) {
 
 TEST(RecentOnDiskTest, ItemsBelowTheFloorAreNotVouchedFor) {
   RecentOnDisk set(2);
-  set.Clear();
+  Know(set);
   set.Add(10, "a");
   set.Add(20, "b");
   set.Add(30, "c");  // floor: (10, "a")
@@ -96,7 +103,7 @@ TEST(RecentOnDiskTest, ItemsBelowTheFloorAreNotVouchedFor) {
 
 TEST(RecentOnDiskTest, AScanLowersTheFloorButKeepsDropsMadeDuringIt) {
   RecentOnDisk set(2);
-  set.Clear();
+  Know(set);
   set.Add(10, "a");
   set.Add(20, "b");
   set.Add(30, "c");  // floor (10, "a")
@@ -111,7 +118,7 @@ TEST(RecentOnDiskTest, AScanLowersTheFloorButKeepsDropsMadeDuringIt) {
   // Blocks dropped while a pass runs count against its floor: the pass
   // may have looked at their places before they went to disk.
   RecentOnDisk other(2);
-  other.Clear();
+  Know(other);
   other.Add(10, "a");
   other.Add(20, "b");
   other.BeginScan();
@@ -121,6 +128,33 @@ TEST(RecentOnDiskTest, AScanLowersTheFloorButKeepsDropsMadeDuringIt) {
   // Floor (10, "a"), not the pass's (5, "old"): "x" is not vouched for.
   EXPECT_EQ(after, (std::vector<std::string>{"c", "b"}));
   EXPECT_FALSE(vouched);
+}
+
+TEST(RecentOnDiskTest, CollectorKeepsTheNewestOfAPassAndFloorsTheRest) {
+  RecentOnDisk set(3);
+  RecentOnDisk::Collector newest(3, 0);
+  for (int ms : {4, 9, 0, 7, 2, 8, 1, 6, 3, 5}) {
+    newest.Offer(ms, "b" + std::to_string(ms), 0);
+  }
+  set.BeginScan();
+  std::move(newest).EndScan(set);
+  auto [seen, complete] = WalkAll(set);
+  EXPECT_EQ(seen, (std::vector<std::string>{"b9", "b8", "b7"}));
+  EXPECT_FALSE(complete);  // "b6" and older lie below
+}
+
+TEST(RecentOnDiskTest, CollectorKeepsEnoughBlocksTheCallerCanTake) {
+  // Capacity 1, but 3 bytes wanted: the newest block cannot be taken
+  // (busy, or too large), so four are kept.
+  RecentOnDisk set(1);
+  RecentOnDisk::Collector newest(1, 3);
+  for (int ms : {0, 1, 2, 3, 4, 5}) {
+    newest.Offer(ms, "c" + std::to_string(ms), ms == 5 ? 0 : 1);
+  }
+  set.BeginScan();
+  std::move(newest).EndScan(set);
+  EXPECT_EQ(WalkAll(set).first,
+            (std::vector<std::string>{"c5", "c4", "c3", "c2"}));
 }
 
 }  // namespace

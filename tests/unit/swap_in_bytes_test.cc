@@ -11,7 +11,7 @@
 #include <set>
 #include <string>
 #include <thread>
-#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -93,9 +93,9 @@ void Put(BlockStore& store, int i) {
 }
 
 // The ids of the `n` blocks on disk only that were used last, newest
-// first (ties: the greater name first), from the public listing.
+// first (ties: the smaller name first), from the public listing.
 std::vector<std::string> NewestOnDisk(const BlockStore& store, size_t n) {
-  std::vector<std::tuple<int64_t, std::string>> on_disk;
+  std::vector<std::pair<int64_t, std::string>> on_disk;
   ListFilter filter;
   filter.ns = "t";
   std::string token;
@@ -109,10 +109,12 @@ std::vector<std::string> NewestOnDisk(const BlockStore& store, size_t n) {
     }
     token = page->next_page_token;
   } while (!token.empty());
-  std::sort(on_disk.rbegin(), on_disk.rend());
+  std::sort(on_disk.begin(), on_disk.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
   std::vector<std::string> ids;
   for (size_t i = 0; i < std::min(n, on_disk.size()); ++i) {
-    ids.push_back(std::get<1>(on_disk[i]));
+    ids.push_back(on_disk[i].second);
   }
   return ids;
 }
