@@ -4,14 +4,33 @@
 #include <utility>
 
 namespace tensorpager::storage {
+namespace {
+
+// Sets `newest` to the block (`last_access_ms`, `encoded`) when that block
+// is newer; its name is copied only then.
+void KeepNewer(std::optional<RecentOnDisk::Item>& newest,
+               int64_t last_access_ms, absl::string_view encoded) {
+  if (!newest || RecentOnDisk::Older(newest->last_access_ms, newest->encoded,
+                                     last_access_ms, encoded)) {
+    newest = RecentOnDisk::Item{last_access_ms, std::string(encoded)};
+  }
+}
+
+// For std::*_heap: the oldest on top.
+template <typename C>
+bool Newer(const C& a, const C& b) {
+  return b.item < a.item;
+}
+
+}  // namespace
 
 void RecentOnDisk::Add(int64_t last_access_ms, absl::string_view encoded) {
   if (items_.size() >= capacity_ && !items_.empty() &&
       Older(last_access_ms, encoded, items_.begin()->last_access_ms,
             items_.begin()->encoded)) {
-    // Older than all the set holds, which is full: the common case of a
-    // restart, which offers every block on disk. No copy of the name.
-    RaiseFloor(Item{last_access_ms, std::string(encoded)});
+    // Older than all the set holds, which is full: the common case of
+    // swap-outs of blocks long unused.
+    RaiseFloor(last_access_ms, encoded);
     return;
   }
   items_.insert(Item{last_access_ms, std::string(encoded)});
@@ -21,16 +40,15 @@ void RecentOnDisk::Add(int64_t last_access_ms, absl::string_view encoded) {
 void RecentOnDisk::Trim() {
   while (items_.size() > capacity_) {
     auto oldest = items_.begin();
-    RaiseFloor(*oldest);
+    RaiseFloor(oldest->last_access_ms, oldest->encoded);
     items_.erase(oldest);
   }
 }
 
-void RecentOnDisk::RaiseFloor(const Item& dropped) {
-  if (!floor_ || *floor_ < dropped) floor_ = dropped;
-  if (scanning_ && (!dropped_during_scan_ || *dropped_during_scan_ < dropped)) {
-    dropped_during_scan_ = dropped;
-  }
+void RecentOnDisk::RaiseFloor(int64_t last_access_ms,
+                              absl::string_view encoded) {
+  KeepNewer(floor_, last_access_ms, encoded);
+  if (scanning_) KeepNewer(dropped_during_scan_, last_access_ms, encoded);
 }
 
 bool RecentOnDisk::Walk(
@@ -73,27 +91,8 @@ void RecentOnDisk::EndScan(std::vector<Item> newest,
   dropped_during_scan_.reset();
 }
 
-namespace {
-
-// For std::*_heap: the oldest on top.
-template <typename C>
-bool Newer(const C& a, const C& b) {
-  return b.item < a.item;
-}
-
-}  // namespace
-
 bool RecentOnDisk::Collector::Full() const {
   return heap_.size() >= capacity_ && takeable_ >= takeable_bytes_;
-}
-
-void RecentOnDisk::Collector::LeaveOut(int64_t last_access_ms,
-                                       absl::string_view encoded) {
-  // The newest block left out becomes the floor: copied only when newer.
-  if (!left_out_ || Older(left_out_->last_access_ms, left_out_->encoded,
-                          last_access_ms, encoded)) {
-    left_out_ = Item{last_access_ms, std::string(encoded)};
-  }
 }
 
 void RecentOnDisk::Collector::Offer(int64_t last_access_ms,
@@ -102,7 +101,7 @@ void RecentOnDisk::Collector::Offer(int64_t last_access_ms,
   if (Full() && !heap_.empty()) {
     const Item& oldest = heap_.front().item;
     if (Older(last_access_ms, encoded, oldest.last_access_ms, oldest.encoded)) {
-      LeaveOut(last_access_ms, encoded);  // older than everything kept
+      KeepNewer(left_out_, last_access_ms, encoded);  // older than all kept
       return;
     }
   }
@@ -113,7 +112,8 @@ void RecentOnDisk::Collector::Offer(int64_t last_access_ms,
          takeable_ - heap_.front().takeable >= takeable_bytes_) {
     takeable_ -= heap_.front().takeable;
     std::pop_heap(heap_.begin(), heap_.end(), Newer<Candidate>);
-    LeaveOut(heap_.back().item.last_access_ms, heap_.back().item.encoded);
+    KeepNewer(left_out_, heap_.back().item.last_access_ms,
+              heap_.back().item.encoded);
     heap_.pop_back();
   }
 }

@@ -98,19 +98,19 @@ class RecentOnDisk {
       uint64_t takeable;
     };
     bool Full() const;
-    void LeaveOut(int64_t last_access_ms, absl::string_view encoded);
 
     const size_t capacity_;
     const uint64_t takeable_bytes_;
     std::vector<Candidate> heap_;  // oldest on top
     uint64_t takeable_ = 0;
-    std::optional<Item> left_out_;
+    std::optional<Item> left_out_;  // the newest block not kept
   };
 
  private:
   // Drops the oldest blocks beyond the capacity.
   void Trim();
-  void RaiseFloor(const Item& dropped);
+  // The block (`last_access_ms`, `encoded`) left the set.
+  void RaiseFloor(int64_t last_access_ms, absl::string_view encoded);
 
   const size_t capacity_;
   absl::btree_set<Item> items_;
