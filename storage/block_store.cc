@@ -200,7 +200,7 @@ BlockInfo BlockStore::InfoOf(const Entry& e) const {
   info.last_access_unix_ms = e.last_access_ms;
   info.created_unix_ms = e.created_ms;
   info.lost_reason = std::string(e.lost_reason.text());
-  info.codec = e.disk ? std::string(e.disk->codec()) : "";
+  info.codec = e.disk ? e.disk->codec() : "";
   return info;
 }
 
@@ -235,10 +235,7 @@ void BlockStore::Touch(Entry& e) {
 }
 
 void BlockStore::NoteIfOnDiskOnly(const Entry& e) {
-  if (e.ram == nullptr && e.disk && e.lost_reason.empty() &&
-      e.io != Io::kRemoving) {
-    recent_on_disk_.Add(e.last_access_ms, e.encoded());
-  }
+  if (e.OnDiskOnly()) recent_on_disk_.Add(e.last_access_ms, e.encoded());
 }
 
 absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,

@@ -256,9 +256,10 @@ class BlockStore {
   // Lets the policy pick unpinned victims worth at least `bytes`.
   absl::StatusOr<SwapResult> SwapOutBytes(uint64_t bytes);
   // Swaps in the most recently used disk-only blocks worth `bytes`, as far
-  // as the RAM budget allows without evicting anything. Finding them takes
-  // a pass over every block (nothing else orders disk-only blocks by use),
-  // which lets go of the lock every kListScanPerLock blocks.
+  // as the RAM budget allows without evicting anything. They come from the
+  // bounded set of the newest such blocks the store keeps (RecentOnDisk);
+  // only a request reaching below what that set vouches for passes over
+  // every block, letting go of the lock every kListScanPerLock blocks.
   absl::StatusOr<SwapResult> SwapInBytes(uint64_t bytes);
   absl::StatusOr<BlockInfo> SetPinned(const BlockKey& key, bool pinned);
   struct Freed {
@@ -469,6 +470,8 @@ class BlockStore {
   // One SwapInBytes at a time passes over every block to rebuild it.
   SharedMutex swap_in_scan_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   void NoteIfOnDiskOnly(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bytes the RAM tier can take without evicting anything.
+  uint64_t RamRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Up to `bytes` of the most recently used idle blocks on disk only that
   // fit in the RAM tier's room, from recent_on_disk_; false when it could
   // not vouch for them (`keys` then holds those it found).

@@ -78,9 +78,15 @@ struct BlockStore::Entry {
     const size_t nul = name.find('\0');
     return BlockKeyView(name.substr(0, nul), name.substr(nul + 1));
   }
+  // Its bytes are on disk and nowhere else, readable, and it is not
+  // being removed: what a swap-in by bytes may bring back.
+  bool OnDiskOnly() const {
+    return ram == nullptr && disk && lost_reason.empty() && io != Io::kRemoving;
+  }
   // Asks the CPU for the lines of the fields (the name after them is read
   // by the lookup that found the entry), so that reading the fields of a
-  // batch of entries overlaps their cache misses.
+  // batch of entries overlaps their cache misses. Entries are 8-aligned,
+  // not 64: the last byte may sit on a line the steps of 64 miss.
   void Prefetch() const {
     const char* p = reinterpret_cast<const char*>(this);
     for (size_t line = 0; line < sizeof(Entry); line += 64) {

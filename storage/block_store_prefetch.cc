@@ -60,9 +60,8 @@ void BlockStore::PrefetchLoop() {
       prefetch_queue_.pop_front();
       e = Find(key);
       // Prefetch only into free room: never evict for a guess.
-      if (e == nullptr || e->ram != nullptr || !e->disk || e->io != Io::kIdle ||
-          !e->lost_reason.empty() ||
-          ram_used_ + ram_reserved_ + e->attrs.size_bytes > ram_budget_) {
+      if (e == nullptr || !e->OnDiskOnly() || e->io != Io::kIdle ||
+          e->attrs.size_bytes > RamRoom()) {
         continue;
       }
       e->io = Io::kSwappingIn;

@@ -287,19 +287,22 @@ absl::StatusOr<SwapResult> BlockStore::SwapInBytes(uint64_t bytes) {
   return SwapIn(keys);
 }
 
+uint64_t BlockStore::RamRoom() const {
+  return ram_budget_ > ram_used_ + ram_reserved_
+             ? ram_budget_ - ram_used_ - ram_reserved_
+             : 0;
+}
+
 bool BlockStore::PickRecentOnDisk(uint64_t bytes, std::vector<BlockKey>* keys) {
   keys->clear();
   MutexLock lock(&mu_);
-  uint64_t room = ram_budget_ > ram_used_ + ram_reserved_
-                      ? ram_budget_ - ram_used_ - ram_reserved_
-                      : 0;
+  uint64_t room = RamRoom();
   uint64_t total = 0;
   return recent_on_disk_.Walk(
       [&](int64_t last_access_ms, absl::string_view encoded) {
         if (total >= bytes) return RecentOnDisk::Step::kStop;
         const Entry* e = FindEncoded(encoded);
-        if (e == nullptr || e->io == Io::kRemoving || e->ram != nullptr ||
-            !e->disk || !e->lost_reason.empty() ||
+        if (e == nullptr || !e->OnDiskOnly() ||
             e->last_access_ms != last_access_ms) {
           return RecentOnDisk::Step::kForget;  // no longer what was noted
         }
@@ -324,14 +327,11 @@ void BlockStore::RescanOnDisk(uint64_t bytes) {
     MutexLock lock(&mu_);
     ++counters_.swap_in_scans;
     recent_on_disk_.BeginScan();
-    room = ram_budget_ > ram_used_ + ram_reserved_
-               ? ram_budget_ - ram_used_ - ram_reserved_
-               : 0;
+    room = RamRoom();
   }
   RecentOnDisk::Collector newest(options_.recent_on_disk_blocks, bytes);
   ScanEntries("", /*past=*/false, [&](const Entry& e) {
-    if (e.ram == nullptr && e.disk && e.lost_reason.empty() &&
-        e.io != Io::kRemoving) {
+    if (e.OnDiskOnly()) {
       const bool takeable = e.io == Io::kIdle && e.attrs.size_bytes <= room;
       newest.Offer(e.last_access_ms, e.encoded(),
                    takeable ? e.attrs.size_bytes : 0);
