@@ -29,83 +29,83 @@ uint64_t FrequencySketch::Mix(uint64_t key) {
   return key ^ (key >> 31);
 }
 
+FrequencySketch::Hashes FrequencySketch::HashesOf(uint64_t key) {
+  const uint64_t block = Mix(key);
+  return {block, Mix(block)};
+}
+
 void FrequencySketch::EnsureCapacity(size_t entries) {
   entries = std::bit_ceil(std::max(entries, kMinCapacity));
   max_capacity_ = std::max(max_capacity_, entries * kMaxGrowth);
   if (capacity_ == 0) {
     capacity_ = entries;
-    table_.assign(capacity_, 0);
-    table_mask_ = capacity_ - 1;
+    table_.assign(capacity_ / kBlockWords, Block{});
+    block_mask_ = table_.size() - 1;
     sample_size_ = kSamplePerEntry * capacity_;
     const uint64_t bits =
         std::bit_ceil(sample_size_ * kDoorkeeperBitsPerSample);
     doorkeeper_.assign(bits / 64, 0);
-    doorkeeper_mask_ = bits - 1;
+    doorkeeper_mask_ = doorkeeper_.size() - 1;
     return;
   }
   while (capacity_ < entries) Grow();
 }
 
 void FrequencySketch::Grow() {
-  const size_t words = table_.size();
-  table_.resize(2 * words);
-  std::copy_n(table_.begin(), words, table_.begin() + words);
-  const size_t bits_words = doorkeeper_.size();
-  doorkeeper_.resize(2 * bits_words);
-  std::copy_n(doorkeeper_.begin(), bits_words,
-              doorkeeper_.begin() + bits_words);
+  const size_t blocks = table_.size();
+  table_.resize(2 * blocks);
+  std::copy_n(table_.begin(), blocks, table_.begin() + blocks);
+  const size_t words = doorkeeper_.size();
+  doorkeeper_.resize(2 * words);
+  std::copy_n(doorkeeper_.begin(), words, doorkeeper_.begin() + words);
   capacity_ *= 2;
-  table_mask_ = capacity_ - 1;
+  block_mask_ = table_.size() - 1;
   sample_size_ *= 2;
-  doorkeeper_mask_ = 2 * doorkeeper_mask_ + 1;
+  doorkeeper_mask_ = doorkeeper_.size() - 1;
 }
 
-FrequencySketch::Slots FrequencySketch::SlotsOf(uint64_t hash) const {
-  // Double hashing picks four words; each key uses a different nibble row
-  // (counters 4i..4i+3) of its i-th word.
-  const uint64_t h2 = Mix(hash);
-  const uint64_t step = hash >> 17 | 1;
+FrequencySketch::Slots FrequencySketch::SlotsOf(const Hashes& h) const {
+  // Counter i lives in word pair i of the block (which word of the pair,
+  // and which of its 16 nibbles, from byte i of the high half of
+  // `within`), so the four never share a word.
   Slots s;
+  s.block = h.block & block_mask_;
   for (int i = 0; i < 4; ++i) {
-    s.word[i] = (h2 + static_cast<uint64_t>(i) * step) & table_mask_;
-    s.shift[i] = (i * 4 + static_cast<int>((h2 >> (8 * i + 32)) & 3)) * 4;
+    const uint64_t bits = h.within >> (32 + 8 * i);
+    s.word[i] = 2 * i + static_cast<int>(bits & 1);
+    s.shift[i] = static_cast<int>(bits >> 1 & 15) * 4;
   }
   return s;
 }
 
-bool FrequencySketch::DoorkeeperHas(uint64_t hash) const {
-  const uint64_t b1 = hash & doorkeeper_mask_;
-  const uint64_t b2 = (hash >> 32) & doorkeeper_mask_;
-  return (doorkeeper_[b1 >> 6] >> (b1 & 63) & 1) != 0 &&
-         (doorkeeper_[b2 >> 6] >> (b2 & 63) & 1) != 0;
-}
-
-void FrequencySketch::DoorkeeperAdd(uint64_t hash) {
-  const uint64_t b1 = hash & doorkeeper_mask_;
-  const uint64_t b2 = (hash >> 32) & doorkeeper_mask_;
-  doorkeeper_[b1 >> 6] |= uint64_t{1} << (b1 & 63);
-  doorkeeper_[b2 >> 6] |= uint64_t{1} << (b2 & 63);
+int FrequencySketch::MinCount(const Slots& s) const {
+  const Block& b = table_[s.block];
+  int min = 15;
+  for (int i = 0; i < 4; ++i) {
+    min =
+        std::min(min, static_cast<int>(b.words[s.word[i]] >> s.shift[i] & 15));
+  }
+  return min;
 }
 
 void FrequencySketch::Increment(uint64_t key) {
   if (capacity_ == 0) EnsureCapacity(kMinCapacity);
-  const uint64_t h = Mix(key);
-  if (!DoorkeeperHas(h)) {
-    DoorkeeperAdd(h);
+  const Hashes h = HashesOf(key);
+  uint64_t& door = doorkeeper_[DoorkeeperIndex(h)];
+  const uint64_t bits = DoorkeeperBits(h);
+  if ((door & bits) != bits) {
+    door |= bits;
     ++first_sightings_;
   } else {
     // Conservative update: raise only the counters at the current minimum,
     // which keeps over-estimates from colliding keys low.
     const Slots s = SlotsOf(h);
-    int min = 15;
-    for (int i = 0; i < 4; ++i) {
-      min =
-          std::min(min, static_cast<int>(table_[s.word[i]] >> s.shift[i] & 15));
-    }
+    const int min = MinCount(s);
     if (min < 15) {
+      Block& b = table_[s.block];
       for (int i = 0; i < 4; ++i) {
-        if (static_cast<int>(table_[s.word[i]] >> s.shift[i] & 15) == min) {
-          table_[s.word[i]] += uint64_t{1} << s.shift[i];
+        if (static_cast<int>(b.words[s.word[i]] >> s.shift[i] & 15) == min) {
+          b.words[s.word[i]] += uint64_t{1} << s.shift[i];
         }
       }
     }
@@ -115,20 +115,19 @@ void FrequencySketch::Increment(uint64_t key) {
 
 int FrequencySketch::Frequency(uint64_t key) const {
   if (capacity_ == 0) return 0;
-  const uint64_t h = Mix(key);
-  const Slots s = SlotsOf(h);
-  int min = 15;
-  for (int i = 0; i < 4; ++i) {
-    min = std::min(min, static_cast<int>(table_[s.word[i]] >> s.shift[i] & 15));
-  }
-  return min + (DoorkeeperHas(h) ? 1 : 0);
+  const Hashes h = HashesOf(key);
+  const uint64_t bits = DoorkeeperBits(h);
+  const bool seen = (doorkeeper_[DoorkeeperIndex(h)] & bits) == bits;
+  return MinCount(SlotsOf(h)) + (seen ? 1 : 0);
 }
 
 void FrequencySketch::Reset() {
   const bool too_short =
       static_cast<double>(first_sightings_) >
       kGrowFirstSightingShare * static_cast<double>(additions_);
-  for (uint64_t& word : table_) word = (word >> 1) & kResetMask;
+  for (Block& block : table_) {
+    for (uint64_t& word : block.words) word = (word >> 1) & kResetMask;
+  }
   std::fill(doorkeeper_.begin(), doorkeeper_.end(), 0);
   additions_ = 0;
   first_sightings_ = 0;

@@ -297,6 +297,32 @@ TEST(FrequencySketchTest, GrowsItsHistoryWhenMostKeysAreNew) {
   EXPECT_LE(s.capacity(), 64u * 16u);
 }
 
+TEST(FrequencySketchTest, FewOverestimatesWhenSizedForItsKeys) {
+  // A key's counters share one block: the sketch must still spread keys
+  // well enough that, sized for its keys, most estimates are exact and
+  // keys never added mostly read 0.
+  FrequencySketch s;
+  s.EnsureCapacity(4096);
+  for (Handle k = 0; k < 4096; ++k) {
+    for (int i = 0; i < 4; ++i) s.Increment(k);
+  }
+  int exact = 0;
+  int over = 0;
+  for (Handle k = 0; k < 4096; ++k) {
+    const int f = s.Frequency(k);
+    EXPECT_GE(f, 4) << k;  // a count-min sketch never under-counts
+    exact += f == 4 ? 1 : 0;
+    over += f > 6 ? 1 : 0;
+  }
+  EXPECT_GE(exact, 4096 * 9 / 10);
+  EXPECT_LE(over, 4096 / 100);
+  int unseen_zero = 0;
+  for (Handle k = 1'000'000; k < 1'004'096; ++k) {
+    unseen_zero += s.Frequency(k) == 0 ? 1 : 0;
+  }
+  EXPECT_GE(unseen_zero, 4096 * 8 / 10);
+}
+
 TEST(FrequencySketchTest, GrowingKeepsEstimates) {
   FrequencySketch s;
   s.EnsureCapacity(64);
