@@ -299,6 +299,7 @@ void AdaptivePolicy::SetPinned(Handle key, bool pinned) {
 
 void AdaptivePolicy::StartSelection() {
   main_victims_.clear();
+  main_victim_scores_.clear();
   main_committed_ = 0;
   probation_cursor_ = probation_.back();
   protected_cursor_ = protected_.back();
@@ -351,8 +352,19 @@ NodeIndex AdaptivePolicy::PeekMainVictim(
     }
     if (found == kNoNode) return kNoNode;
     main_victims_.push_back(found);
+    main_victim_scores_.push_back(kUnscored);
   }
   return main_victims_[main_committed_ + k];
+}
+
+int AdaptivePolicy::MainVictimScore(size_t k) {
+  // Nothing a score depends on (the sketch, the arrival clock, the
+  // resident count) changes during one selection, so each victim is
+  // scored once however many candidates it faces.
+  int& score = main_victim_scores_[main_committed_ + k];
+  if (score == kUnscored)
+    score = Score(table_[main_victims_[main_committed_ + k]]);
+  return score;
 }
 
 uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
@@ -434,7 +446,7 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
         const NodeIndex v = PeekMainVictim(group, eligible);
         if (v == kNoNode) break;
         group_bytes += table_[v].bytes;
-        weighted_score += static_cast<double>(Score(table_[v])) *
+        weighted_score += static_cast<double>(MainVictimScore(group)) *
                           static_cast<double>(table_[v].bytes);
         ++group;
       }

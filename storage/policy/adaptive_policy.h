@@ -213,6 +213,8 @@ class AdaptivePolicy final : public EvictionPolicy {
   void AdmitDuringSelection(NodeIndex c);
   // The k-th main victim not yet committed, scanning on demand.
   NodeIndex PeekMainVictim(size_t k, absl::FunctionRef<bool(Handle)> eligible);
+  // Score() of that victim (which PeekMainVictim must have found).
+  int MainVictimScore(size_t k);
 
   Options options_;
   EntryTable table_;
@@ -264,6 +266,9 @@ class AdaptivePolicy final : public EvictionPolicy {
 
   // SelectVictims scratch, reused so steady state allocates nothing.
   std::vector<NodeIndex> main_victims_;
+  // Their scores, kUnscored until a contest needs one.
+  static constexpr int kUnscored = -1;
+  std::vector<int> main_victim_scores_;
   size_t main_committed_ = 0;
   NodeIndex probation_cursor_ = kNoNode;
   NodeIndex protected_cursor_ = kNoNode;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 
+#include "absl/base/attributes.h"
+
 namespace tensorpager::policy {
 namespace {
 
@@ -21,7 +23,8 @@ constexpr double kGrowFirstSightingShare = 0.5;
 
 }  // namespace
 
-uint64_t FrequencySketch::Mix(uint64_t key) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t FrequencySketch::Mix(
+    uint64_t key) {
   // SplitMix64's finaliser: handles are dense integers and need spreading.
   key += 0x9e3779b97f4a7c15ull;
   key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -29,7 +32,8 @@ uint64_t FrequencySketch::Mix(uint64_t key) {
   return key ^ (key >> 31);
 }
 
-FrequencySketch::Hashes FrequencySketch::HashesOf(uint64_t key) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline FrequencySketch::Hashes
+FrequencySketch::HashesOf(uint64_t key) {
   const uint64_t block = Mix(key);
   return {block, Mix(block)};
 }
@@ -64,7 +68,8 @@ void FrequencySketch::Grow() {
   doorkeeper_mask_ = doorkeeper_.size() - 1;
 }
 
-FrequencySketch::Slots FrequencySketch::SlotsOf(const Hashes& h) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline FrequencySketch::Slots
+FrequencySketch::SlotsOf(const Hashes& h) const {
   // Counter i lives in word pair i of the block (which word of the pair,
   // and which of its 16 nibbles, from byte i of the high half of
   // `within`), so the four never share a word.
@@ -78,7 +83,8 @@ FrequencySketch::Slots FrequencySketch::SlotsOf(const Hashes& h) const {
   return s;
 }
 
-int FrequencySketch::MinCount(const Slots& s) const {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline int FrequencySketch::MinCount(
+    const Slots& s) const {
   const Block& b = table_[s.block];
   int min = 15;
   for (int i = 0; i < 4; ++i) {
