@@ -125,8 +125,11 @@ int AdaptivePolicy::Score(const EntryNode& n) const {
     const uint64_t interval =
         std::max<uint64_t>({static_cast<uint64_t>(options_.stale_gaps * n.gap),
                             static_cast<uint64_t>(size()), uint64_t{1}});
-    const uint64_t halvings = idle / interval;
-    frequency = halvings >= 8 ? 0 : frequency >> halvings;
+    // Most victims are not idle that long: skip the division for them.
+    if (idle >= interval) {
+      const uint64_t halvings = idle / interval;
+      frequency = halvings >= 8 ? 0 : frequency >> halvings;
+    }
   }
   return frequency + n.priority;
 }
