@@ -69,9 +69,12 @@
 // alone, and the climber only probes a window max_window minus one step
 // for a sample, waiting 1, 2, 4 ... 64 samples after each probe that loses.
 // A probe that beats the shadow LRU by 4 hits in its sample (a loop LRU
-// cannot serve) returns to frequency mode. The switch costs about one
-// cache of misses, once: main's entries are given up before the window
-// holds what LRU holds. A larger loss is never sustained.
+// cannot serve) returns to frequency mode. At the switch, the resident
+// keys the shadow LRU holds move to the window in its order and main's
+// other entries go first, so the cache is at once the LRU over what it
+// holds. The switch costs at most one cache of misses, once (the keys LRU
+// holds that main had turned away; on the first turn of a reversing loop,
+// all of them). A larger loss is never sustained.
 //
 // Victim selection is SelectVictims(bytes): it runs the contests above
 // until `bytes` are chosen, and when the window is within its share it
@@ -195,6 +198,9 @@ class AdaptivePolicy final : public EvictionPolicy {
   // Returns whether the referee just fell back to recency.
   bool RefereeOnRequest(bool hit, bool lru_hit);
   void FallBackToRecency();
+  // Orders the window by the shadow LRU's recency, taking in the main
+  // entries the shadow holds (a fallback's first step).
+  void OrderResidentByRecency();
   // Recency mode's replacement for a climber step; `net` is the sample's
   // hits less the shadow LRU's.
   void ProbeOnSample(double net);

@@ -62,17 +62,41 @@ void AdaptivePolicy::Forget(NodeIndex i) {
 
 void AdaptivePolicy::FallBackToRecency() {
   // The window is an LRU: at max_window the cache is LRU but for main's
-  // small remainder, and it holds what the shadow LRU holds within about
-  // one cache's worth of arrivals.
+  // small remainder. Reordered by the shadow, it is at once the LRU over
+  // what the cache holds.
   // Already in recency mode, this ends a probe that lost: wait longer
   // before the next one.
   probe_wait_ = recency_mode_ ? std::min(2 * probe_wait_, kMaxProbeWait) : 1;
   window_share_ = options_.max_window;
+  OrderResidentByRecency();
   recency_mode_ = true;
   probing_ = false;
   idle_samples_ = 0;
   sample_hits_ = sample_misses_ = sample_lru_hits_ = 0;
   regret_ = 0;
+}
+
+void AdaptivePolicy::OrderResidentByRecency() {
+  // The shadow LRU knows the order of every key LRU would hold. Moving the
+  // resident ones among them to the window's front, oldest first, makes
+  // the window that order at once; what stays in main is older than all
+  // of them and goes first. Without this, victims came from main in
+  // main's own order, recent keys LRU keeps among them, and the switch
+  // cost about one cache of misses.
+  for (NodeIndex i = shadow_.back(); i != kNoNode; i = shadow_.newer(i)) {
+    switch (table_[i].list) {
+      case kWindowList:
+        window_.MoveToFront(i);
+        break;
+      case kProbationList:
+      case kProtectedList:
+        ListOf(table_[i].list).Unlink(i);
+        window_.PushFront(i);
+        break;
+      default:  // pinned, a ghost, or a key only the shadow holds
+        break;
+    }
+  }
 }
 
 bool AdaptivePolicy::RefereeOnRequest(bool hit, bool lru_hit) {

@@ -27,6 +27,8 @@ class ShadowLru {
   uint64_t bytes() const { return bytes_; }
   bool empty() const { return links_.empty(); }
   NodeIndex back() const { return links_.back(); }
+  // Towards the front (more recent), or kNoNode.
+  NodeIndex newer(NodeIndex i) const { return (*table_)[i].shadow_prev; }
 
   // Links `i` (not a member) as the most recent, with its current bytes.
   void PushFront(NodeIndex i) {

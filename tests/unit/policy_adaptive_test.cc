@@ -221,6 +221,50 @@ TEST(AdaptivePolicyTest, ReversingLoopFallsBackToRecency) {
   EXPECT_GT(hits, lru_hits - 150) << "LRU hit " << lru_hits;
 }
 
+TEST(AdaptivePolicyTest, FallbackKeepsWhatLruWouldHoldInLruOrder) {
+  // Ten hot keys earn main places; then a reversing loop, with the hot
+  // keys requested now and then, sends the policy to recency mode. At that
+  // moment every resident key that LRU also holds, the hot ones in main
+  // included, must be in the window in LRU's order, so that what main
+  // keeps goes first and the switch does not cost a cache of misses.
+  AdaptivePolicy p;
+  Cache cache(&p, 100);
+  LruPolicy lru;
+  Cache lru_cache(&lru, 100);
+  auto request = [&](Handle k) {
+    cache.Request(k);
+    lru_cache.Request(k);
+  };
+  for (int round = 0; round < 20; ++round) {
+    for (Handle k = 0; k < 10; ++k) request(k);
+  }
+  int steps = 0;
+  for (int trip = 0; trip < 40 && !p.recency_mode(); ++trip) {
+    for (int i = 0; i < 600 && !p.recency_mode(); ++i) {
+      const int up = i % 300;
+      request(1000 + static_cast<Handle>(i < 300 ? up : 299 - up));
+      if (++steps % 25 == 0) request(static_cast<Handle>(steps / 25 % 10));
+    }
+  }
+  ASSERT_TRUE(p.recency_mode());
+  int shared = 0;
+  for (Handle k = 0; k < 1300; ++k) {
+    if (!p.Contains(k) || !lru.Contains(k)) continue;
+    ++shared;
+    EXPECT_TRUE(p.InWindow(k)) << k;
+  }
+  EXPECT_GT(shared, 0);
+  // The hot keys LRU holds survive the next new keys longer than main's
+  // leftovers: evicting 10 entries takes none of them.
+  int hot_before = 0;
+  for (Handle k = 0; k < 10; ++k)
+    hot_before += lru.Contains(k) && p.Contains(k);
+  for (Handle k = 5000; k < 5010; ++k) cache.Request(k);
+  int hot_after = 0;
+  for (Handle k = 0; k < 10; ++k) hot_after += lru.Contains(k) && p.Contains(k);
+  EXPECT_EQ(hot_after, hot_before);
+}
+
 TEST(AdaptivePolicyTest, LoopLeavesRecencyModeAgain) {
   // After a reversing loop, a plain loop larger than the cache: LRU hits
   // nothing, and a probe of a smaller window finds that frequency pays.
