@@ -79,14 +79,14 @@ BlockStore::EntryPtr BlockStore::NewEntry(BlockKeyView key) {
   // Every byte here is paid per block, tens of millions of times: a field
   // that grows the entry must show up in the layout of docs/ARCHITECTURE.md
   // ("Per-block memory"), which this keeps true.
-  static_assert(sizeof(Entry) == 168);
+  static_assert(sizeof(Entry) == 160);
   // One allocation holds the entry and, behind it, its name: the raw
   // storage is obtained and released only here and in EntryDeleter.
   const size_t name_bytes = key.ns.size() + 1 + key.id.size();
   void* memory = entry_arena_.Allocate(sizeof(Entry) + name_bytes);
   EntryPtr e(::new (memory) Entry());
   // Set first: the deleter frees by the size it implies.
-  e->encoded_size = static_cast<uint32_t>(name_bytes);
+  e->encoded_size = name_bytes;
   char* name = static_cast<char*>(memory) + sizeof(Entry);
   std::memcpy(name, key.ns.data(), key.ns.size());
   name[key.ns.size()] = '\0';

@@ -60,14 +60,19 @@ struct BlockStore::Entry {
   uint64_t checksum = 0;
   // Why the block's bytes are gone; empty while they are not.
   LostReason lost_reason;
-  bool written = false;
-  Io io = Io::kIdle;
-  // Swapped in by the prefetcher and not accessed since.
-  bool prefetched = false;
-  uint32_t encoded_size = 0;  // bytes of the name behind the entry
   uint64_t access_count = 0;
-  int64_t last_access_ms = 0;
-  int64_t created_ms = 0;
+  // Two words of bit-fields, for 8 bytes a block (docs/ARCHITECTURE.md,
+  // "Per-block memory"): milliseconds since the Unix epoch fit 48 signed
+  // bits until the year 6429 (kMaxTimeMs; recovery clamps what a record
+  // says), and a name is at most 321 bytes.
+  static constexpr int64_t kMaxTimeMs = (int64_t{1} << 47) - 1;
+  int64_t last_access_ms : 48 = 0;
+  Io io : 8 = Io::kIdle;
+  bool written : 1 = false;
+  // Swapped in by the prefetcher and not accessed since.
+  bool prefetched : 1 = false;
+  int64_t created_ms : 48 = 0;
+  uint64_t encoded_size : 16 = 0;  // bytes of the name behind the entry
 
   absl::string_view encoded() const {
     return absl::string_view(reinterpret_cast<const char*>(this + 1),

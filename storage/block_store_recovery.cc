@@ -1,4 +1,5 @@
 // BlockStore: rebuilding the index from the metadata records at start.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,8 +35,10 @@ BlockStore::EntryPtr BlockStore::EntryFromRecord(BlockKeyView key,
   e->version = r.version();
   e->checksum = r.checksum();
   e->access_count = r.access_count();
-  e->last_access_ms = r.last_access_unix_ms();
-  e->created_ms = r.created_unix_ms();
+  e->last_access_ms =
+      std::clamp<int64_t>(r.last_access_unix_ms(), 0, Entry::kMaxTimeMs);
+  e->created_ms =
+      std::clamp<int64_t>(r.created_unix_ms(), 0, Entry::kMaxTimeMs);
   if (!r.lost_reason().empty()) {
     e->lost_reason = std::string(r.lost_reason());
   } else if (!invalid.empty()) {
