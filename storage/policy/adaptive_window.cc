@@ -81,8 +81,9 @@ void AdaptivePolicy::OrderResidentByRecency() {
   // resident ones among them to the window's front, oldest first, makes
   // the window that order at once; what stays in main is older than all
   // of them and goes first. Without this, victims came from main in
-  // main's own order, recent keys LRU keeps among them, and the switch
-  // cost about one cache of misses.
+  // main's own order, recent keys LRU keeps among them. One walk of the
+  // shadow per switch: a switch comes at most once per climber sample
+  // (10 x entries requests).
   for (NodeIndex i = shadow_.back(); i != kNoNode; i = shadow_.newer(i)) {
     switch (table_[i].list) {
       case kWindowList:
