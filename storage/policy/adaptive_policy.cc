@@ -302,7 +302,6 @@ void AdaptivePolicy::SetPinned(Handle key, bool pinned) {
 
 void AdaptivePolicy::StartSelection() {
   main_victims_.clear();
-  main_victim_scores_.clear();
   main_committed_ = 0;
   probation_cursor_ = probation_.back();
   protected_cursor_ = protected_.back();
@@ -354,20 +353,18 @@ NodeIndex AdaptivePolicy::PeekMainVictim(
       if (found != kNoNode) break;
     }
     if (found == kNoNode) return kNoNode;
-    main_victims_.push_back(found);
-    main_victim_scores_.push_back(kUnscored);
+    main_victims_.push_back({found, kUnscored});
   }
-  return main_victims_[main_committed_ + k];
+  return main_victims_[main_committed_ + k].node;
 }
 
 int AdaptivePolicy::MainVictimScore(size_t k) {
   // Nothing a score depends on (the sketch, the arrival clock, the
   // resident count) changes during one selection, so each victim is
   // scored once however many candidates it faces.
-  int& score = main_victim_scores_[main_committed_ + k];
-  if (score == kUnscored)
-    score = Score(table_[main_victims_[main_committed_ + k]]);
-  return score;
+  MainVictim& v = main_victims_[main_committed_ + k];
+  if (v.score == kUnscored) v.score = Score(table_[v.node]);
+  return v.score;
 }
 
 uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
@@ -396,7 +393,7 @@ uint64_t AdaptivePolicy::SelectVictims(uint64_t bytes,
   uint64_t main_chosen = 0;
   auto choose_main = [&](size_t count) {
     for (size_t k = 0; k < count; ++k) {
-      const NodeIndex v = main_victims_[main_committed_ + k];
+      const NodeIndex v = main_victims_[main_committed_ + k].node;
       out->push_back(table_[v].key);
       main_chosen += table_[v].bytes;
       chosen += table_[v].bytes;

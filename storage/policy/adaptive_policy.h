@@ -271,10 +271,14 @@ class AdaptivePolicy final : public EvictionPolicy {
   mutable NodeIndex memo_index_ = kNoNode;
 
   // SelectVictims scratch, reused so steady state allocates nothing.
-  std::vector<NodeIndex> main_victims_;
-  // Their scores, kUnscored until a contest needs one.
+  // Main victims found so far, each with its score (kUnscored until a
+  // contest needs it).
   static constexpr int kUnscored = -1;
-  std::vector<int> main_victim_scores_;
+  struct MainVictim {
+    NodeIndex node;
+    int score;
+  };
+  std::vector<MainVictim> main_victims_;
   size_t main_committed_ = 0;
   NodeIndex probation_cursor_ = kNoNode;
   NodeIndex protected_cursor_ = kNoNode;
