@@ -82,50 +82,47 @@ BlockStore::EntryPtr BlockStore::NewEntry(BlockKeyView key) {
   static_assert(sizeof(Entry) == 160);
   // One allocation holds the entry and, behind it, its name: the raw
   // storage is obtained and released only here and in EntryDeleter.
-  const size_t name_bytes = key.ns.size() + 1 + key.id.size();
+  const size_t name_bytes = compact_name::Size(key);
   void* memory = entry_arena_.Allocate(sizeof(Entry) + name_bytes);
   EntryPtr e(::new (memory) Entry());
   // Set first: the deleter frees by the size it implies.
-  e->encoded_size = name_bytes;
-  char* name = static_cast<char*>(memory) + sizeof(Entry);
-  std::memcpy(name, key.ns.data(), key.ns.size());
-  name[key.ns.size()] = '\0';
-  std::memcpy(name + key.ns.size() + 1, key.id.data(), key.id.size());
+  e->name_size = name_bytes;
+  compact_name::Write(key, static_cast<char*>(memory) + sizeof(Entry));
   return e;
 }
 
 void BlockStore::EntryDeleter::operator()(Entry* e) const {
-  const size_t bytes = sizeof(Entry) + e->encoded_size;
+  const size_t bytes = sizeof(Entry) + e->name_size;
   e->~Entry();
   EntryArena::Free(e, bytes);
 }
 
 bool BlockStore::EntryOrder::operator()(const EntryPtr& a,
                                         const EntryPtr& b) const {
-  return a->encoded() < b->encoded();
+  return compact_name::Compare(a->compact(), b->compact()) < 0;
 }
 
 bool BlockStore::EntryOrder::operator()(const EntryPtr& a,
                                         absl::string_view b) const {
-  return a->encoded() < b;
+  return compact_name::Compare(a->compact(), b) < 0;
 }
 
 bool BlockStore::EntryOrder::operator()(absl::string_view a,
                                         const EntryPtr& b) const {
-  return a < b->encoded();
+  return compact_name::Compare(a, b->compact()) < 0;
 }
 
-size_t BlockStore::EntryKeyHash::operator()(absl::string_view encoded) const {
-  return absl::Hash<absl::string_view>()(encoded);
+size_t BlockStore::EntryKeyHash::operator()(absl::string_view compact) const {
+  return absl::Hash<absl::string_view>()(compact);
 }
 
 size_t BlockStore::EntryKeyHash::operator()(const Entry* e) const {
-  return (*this)(e->encoded());
+  return (*this)(e->compact());
 }
 
 bool BlockStore::EntryKeyEq::operator()(const Entry* a,
                                         absl::string_view b) const {
-  return a->encoded() == b;
+  return a->compact() == b;
 }
 
 void BlockStore::Index(EntryPtr e) {
@@ -133,13 +130,13 @@ void BlockStore::Index(EntryPtr e) {
   blocks_.insert(std::move(e));
 }
 
-BlockStore::Entry* BlockStore::FindEncoded(absl::string_view encoded) const {
-  auto it = by_key_.find(encoded);
+BlockStore::Entry* BlockStore::FindCompact(absl::string_view compact) const {
+  auto it = by_key_.find(compact);
   return it == by_key_.end() ? nullptr : *it;
 }
 
 BlockStore::Entry* BlockStore::Find(const BlockKey& key) const {
-  Entry* e = FindEncoded(key.Encode());
+  Entry* e = FindCompact(compact_name::Buffer(key).view());
   if (e == nullptr || e->io == Io::kRemoving) return nullptr;
   return e;
 }
@@ -189,8 +186,8 @@ Tier BlockStore::TierOf(const Entry& e) const {
 
 BlockInfo BlockStore::InfoOf(const Entry& e) const {
   BlockInfo info;
-  info.ns = std::string(e.key().ns);
-  info.id = std::string(e.key().id);
+  info.ns = std::string(e.ns());
+  info.id = e.id();
   info.attrs = e.attrs.Unpack();
   info.tier = TierOf(e);
   info.stored_bytes = e.disk ? e.disk->stored_bytes() : 0;
@@ -235,7 +232,7 @@ void BlockStore::Touch(Entry& e) {
 }
 
 void BlockStore::NoteIfOnDiskOnly(const Entry& e) {
-  if (e.OnDiskOnly()) recent_on_disk_.Add(e.last_access_ms, e.encoded());
+  if (e.OnDiskOnly()) recent_on_disk_.Add(e.last_access_ms, e.compact());
 }
 
 absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
@@ -267,8 +264,7 @@ absl::StatusOr<BlockInfo> BlockStore::Register(const BlockKey& key,
     }
   }
   MutexLock lock(&mu_);
-  const std::string encoded = key.Encode();
-  if (FindEncoded(encoded) != nullptr) {
+  if (FindCompact(compact_name::Buffer(key).view()) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat(
         "block ", key.ToString(),
         " is already registered; unregister it first or use another id"));
@@ -377,7 +373,7 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
       Count(*e, -1);  // a block being removed counts nowhere
       e->io = Io::kRemoving;
       entries[i] = e;
-      removing.push_back(e->key());
+      removing.push_back(keys[i]);
       // Sync when an extent is released, so it is only reused once no
       // durable record points to it.
       sync = sync || e->disk.has_value();
@@ -414,7 +410,7 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
       UnindexSequence(*e);
       policy_->Remove(e->handle(), policy::RemoveReason::kErased);
       by_key_.erase(e);
-      blocks_.erase(blocks_.find(e->encoded()));  // destroys e
+      blocks_.erase(blocks_.find(e->compact()));  // destroys e
     }
     UpdatePoolLimit();
     io_done_.SignalAll();

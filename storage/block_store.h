@@ -430,8 +430,9 @@ class BlockStore {
   // The entries' memory (NewEntry); declared before every holder of an
   // entry, so it outlives them all.
   EntryArena entry_arena_;
-  // The entries ordered by encoded key, so listings page in key order;
-  // owns them. Also searched by encoded key (transparent).
+  // The entries in the order of their encoded keys, so listings page in
+  // key order; owns them. Also searched by compact name (transparent;
+  // storage/compact_name.h orders compact names as their keys).
   struct EntryOrder {
     using is_transparent = void;
     bool operator()(const EntryPtr& a, const EntryPtr& b) const;
@@ -439,12 +440,12 @@ class BlockStore {
     bool operator()(absl::string_view a, const EntryPtr& b) const;
   };
   absl::btree_set<EntryPtr, EntryOrder> blocks_ ABSL_GUARDED_BY(mu_);
-  // The same entries hashed by encoded key, for point lookups: a search of
+  // The same entries hashed by compact name, for point lookups: a search of
   // the ordered index at millions of blocks follows a key pointer, a
   // cache miss, at every comparison; this one touches about three lines.
   struct EntryKeyHash {
     using is_transparent = void;
-    size_t operator()(absl::string_view encoded) const;
+    size_t operator()(absl::string_view compact) const;
     size_t operator()(const Entry* e) const;
   };
   struct EntryKeyEq {
@@ -459,8 +460,9 @@ class BlockStore {
       ABSL_GUARDED_BY(mu_);
   // Puts `e` in both indexes.
   void Index(EntryPtr e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The entry of `encoded`, removing ones included; nullptr when none.
-  Entry* FindEncoded(absl::string_view encoded) const
+  // The entry of a compact name (storage/compact_name.h), removing ones
+  // included; nullptr when none.
+  Entry* FindCompact(absl::string_view compact) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::unique_ptr<policy::EvictionPolicy> policy_ ABSL_GUARDED_BY(mu_);
   std::vector<policy::Handle> victims_ ABSL_GUARDED_BY(mu_);

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/types/span.h"
 #include "storage/block_store.h"
+#include "storage/compact_name.h"
 #include "storage/packed_attributes.h"
 #include "storage/packed_copy.h"
 
@@ -41,9 +42,9 @@ class LostReason {
   std::unique_ptr<std::string> text_;
 };
 
-// Made by NewEntry only: "ns\0id" (BlockKey::Encode), the block's only
-// copy of its name, follows the entry in the same allocation, so a block
-// costs one allocation and no string object (docs/ARCHITECTURE.md,
+// Made by NewEntry only: the block's compact name (storage/compact_name.h),
+// its only copy of its name, follows the entry in the same allocation, so
+// a block costs one allocation and no string object (docs/ARCHITECTURE.md,
 // "Per-block memory").
 struct BlockStore::Entry {
   Entry() = default;
@@ -72,17 +73,17 @@ struct BlockStore::Entry {
   // Swapped in by the prefetcher and not accessed since.
   bool prefetched : 1 = false;
   int64_t created_ms : 48 = 0;
-  uint64_t encoded_size : 16 = 0;  // bytes of the name behind the entry
+  uint64_t name_size : 16 = 0;  // bytes of the compact name behind the entry
 
-  absl::string_view encoded() const {
+  // The name as the entry keeps it (storage/compact_name.h): the indexes
+  // hash, compare and order it as it is.
+  absl::string_view compact() const {
     return absl::string_view(reinterpret_cast<const char*>(this + 1),
-                             encoded_size);
+                             name_size);
   }
-  BlockKeyView key() const {
-    const absl::string_view name = encoded();
-    const size_t nul = name.find('\0');
-    return BlockKeyView(name.substr(0, nul), name.substr(nul + 1));
-  }
+  absl::string_view ns() const { return compact_name::Namespace(compact()); }
+  std::string id() const { return compact_name::Id(compact()); }
+  BlockKey key() const { return compact_name::Key(compact()); }
   // Its bytes are on disk and nowhere else, readable, and it is not
   // being removed: what a swap-in by bytes may bring back.
   bool OnDiskOnly() const {

@@ -31,12 +31,13 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
   ScanEntries(
       after.empty() ? prefix : after, /*past=*/!after.empty(),
       [&](const Entry& e) {
-        if (!filter.all_namespaces && !absl::StartsWith(e.encoded(), prefix)) {
+        if (!filter.all_namespaces &&
+            !compact_name::StartsWith(e.compact(), prefix)) {
           return false;
         }
         if (e.io == Io::kRemoving) return true;
         if (filter.all_namespaces &&
-            !absl::StartsWith(e.key().id, filter.id_prefix)) {
+            !compact_name::IdStartsWith(e.compact(), filter.id_prefix)) {
           return true;
         }
         if (filter.region_type && e.attrs.region_type != *filter.region_type) {
@@ -58,7 +59,7 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
           return false;
         }
         page.blocks.push_back(InfoOf(e));
-        last_returned = std::string(e.encoded());
+        last_returned = compact_name::ToEncoded(e.compact());
         return true;
       });
   return page;
@@ -67,7 +68,8 @@ absl::StatusOr<ListPage> BlockStore::List(const ListFilter& filter,
 void BlockStore::ScanEntries(
     absl::string_view from, bool past,
     absl::FunctionRef<bool(const Entry&)> visit) const {
-  std::string resume(from);
+  // Entries are searched by compact name (storage/compact_name.h).
+  std::string resume = compact_name::FromEncoded(from);
   for (;;) {
     ReaderMutexLock lock(&mu_);
     auto it = past ? blocks_.upper_bound(absl::string_view(resume))
@@ -77,7 +79,7 @@ void BlockStore::ScanEntries(
     }
     if (it == blocks_.end()) return;
     // Past the last entry seen: the key is copied once per chunk.
-    resume = std::string((*std::prev(it))->encoded());
+    resume = std::string((*std::prev(it))->compact());
     past = true;
   }
 }
@@ -85,19 +87,18 @@ void BlockStore::ScanEntries(
 std::vector<std::optional<BlockStore::Presence>> BlockStore::Lookup(
     absl::Span<const BlockKeyView> keys) const {
   std::vector<std::optional<Presence>> out(keys.size());
-  // One buffer for every encoded key: a lookup of a batch allocates
-  // nothing per key.
-  std::string encoded;
+  // One buffer for every key's compact name: a lookup of a batch
+  // allocates nothing per key.
+  std::string names;
   std::vector<size_t> ends(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    encoded.append(keys[i].ns.data(), keys[i].ns.size());
-    encoded.push_back('\0');
-    encoded.append(keys[i].id.data(), keys[i].id.size());
-    ends[i] = encoded.size();
+    const compact_name::Buffer name(keys[i]);
+    names.append(name.view().data(), name.view().size());
+    ends[i] = names.size();
   }
-  const auto encoded_key = [&](size_t i) {
+  const auto name = [&](size_t i) {
     const size_t begin = i == 0 ? 0 : ends[i - 1];
-    return absl::string_view(encoded).substr(begin, ends[i] - begin);
+    return absl::string_view(names).substr(begin, ends[i] - begin);
   };
   std::vector<const Entry*> found(keys.size());
   ReaderMutexLock lock(&mu_);
@@ -106,9 +107,9 @@ std::vector<std::optional<BlockStore::Presence>> BlockStore::Lookup(
   // after another, those misses made a Lookup 1.45x slower at 10M blocks
   // than at 10k. So each stage asks for the next stage's lines of every
   // key before reading any, and the misses overlap.
-  for (size_t i = 0; i < keys.size(); ++i) by_key_.prefetch(encoded_key(i));
+  for (size_t i = 0; i < keys.size(); ++i) by_key_.prefetch(name(i));
   for (size_t i = 0; i < keys.size(); ++i) {
-    found[i] = FindEncoded(encoded_key(i));
+    found[i] = FindCompact(name(i));
     if (found[i] != nullptr) found[i]->Prefetch();
   }
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -160,7 +161,7 @@ void BlockStore::Count(const Entry& e, int sign) {
 }
 
 void BlockStore::CountNamespace(const Entry& e, Tier tier, int sign) {
-  auto it = tally_.by_namespace.try_emplace(e.key().ns).first;
+  auto it = tally_.by_namespace.try_emplace(e.ns()).first;
   NamespaceUsage& n = it->second;
   // Unsigned fields: -1 wraps and +1 wraps back, and every -1 follows a
   // +1 of the same entry (Recount), so no field is ever left wrapped.

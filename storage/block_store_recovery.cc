@@ -102,7 +102,7 @@ absl::Status BlockStore::Recover() {
       stored_bytes.push_back(e->disk->stored_bytes());
       // In the same pass: a second one over ten million entries cost a
       // cache miss each.
-      newest.Offer(e->last_access_ms, e->encoded(), 0);
+      newest.Offer(e->last_access_ms, e->compact(), 0);
     }
     claims = disk_->ClaimMany(extents, stored_bytes);
   });

@@ -46,7 +46,7 @@ class BlockStore::GroupLookup {
   // counts nothing; KeepWithinDiskLimits does, once victims are chosen.
   bool FitsOnDisk(const Entry& v) {
     if (v.disk.has_value()) return true;  // its copy is on disk already
-    const std::optional<uint64_t> left = Left(groups_.at(GroupOf(v.key().ns)));
+    const std::optional<uint64_t> left = Left(groups_.at(GroupOf(v.ns())));
     return !left.has_value() || v.attrs.size_bytes <= *left;
   }
 
@@ -57,7 +57,7 @@ class BlockStore::GroupLookup {
     std::erase_if(*victims, [&](policy::Handle k) {
       const Entry& v = *Entry::Of(k);
       if (v.disk.has_value()) return false;
-      Group& g = groups_.at(GroupOf(v.key().ns));
+      Group& g = groups_.at(GroupOf(v.ns()));
       const std::optional<uint64_t> left = Left(g);
       if (!left.has_value()) return false;
       if (v.attrs.size_bytes > *left) return true;
@@ -145,7 +145,7 @@ void BlockStore::SelectVictimsFairly(
         bytes,
         [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
           const Entry* v = Entry::Of(k);
-          return over.contains(v->key().ns) && may_go(*v);
+          return over.contains(v->ns()) && may_go(*v);
         },
         &victims_);
   }
@@ -166,7 +166,7 @@ void BlockStore::SelectVictimsFairly(
 
 absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
                                           std::vector<Entry*>* marked) {
-  const GroupUse use = UseOfGroup(e.key().ns);
+  const GroupUse use = UseOfGroup(e.ns());
   if (!use.group.ram_bytes || use.ram_bytes + bytes <= *use.group.ram_bytes) {
     return absl::OkStatus();
   }
@@ -186,7 +186,7 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
         const Entry* v = Entry::Of(k);
         return v != &e && v->io == Io::kIdle && v->ram != nullptr &&
                !v->attrs.pinned &&
-               groups.GroupOf(v->key().ns) == use.group.name &&
+               groups.GroupOf(v->ns()) == use.group.name &&
                groups.FitsOnDisk(*v);
       },
       &victims_);
@@ -208,7 +208,7 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
 }
 
 bool BlockStore::SealFor(const Entry& e) const {
-  return !group_of_ || group_of_(e.key().ns).encrypted;
+  return !group_of_ || group_of_(e.ns()).encrypted;
 }
 
 absl::Status BlockStore::DiskLimitAllows(
@@ -226,17 +226,17 @@ absl::Status BlockStore::DiskLimitAllows(
   absl::flat_hash_map<std::string, Adding> by_group;
   for (const Entry* e : entries) {
     if (e->disk.has_value()) continue;  // a new copy replaces the old one
-    if (unlimited.contains(e->key().ns)) continue;
-    auto group = limited_group.find(e->key().ns);
+    if (unlimited.contains(e->ns())) continue;
+    auto group = limited_group.find(e->ns());
     if (group == limited_group.end()) {
-      GroupUse use = UseOfGroup(e->key().ns);
+      GroupUse use = UseOfGroup(e->ns());
       if (!use.group.disk_bytes) {
-        unlimited.emplace(e->key().ns);
+        unlimited.emplace(e->ns());
         continue;
       }
       std::string name = use.group.name;
       by_group.try_emplace(name, Adding{e, std::move(use)});
-      group = limited_group.emplace(std::string(e->key().ns), std::move(name))
+      group = limited_group.emplace(std::string(e->ns()), std::move(name))
                   .first;
     }
     by_group.at(group->second).bytes += e->attrs.size_bytes;

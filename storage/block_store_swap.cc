@@ -299,9 +299,9 @@ bool BlockStore::PickRecentOnDisk(uint64_t bytes, std::vector<BlockKey>* keys) {
   uint64_t room = RamRoom();
   uint64_t total = 0;
   return recent_on_disk_.Walk(
-      [&](int64_t last_access_ms, absl::string_view encoded) {
+      [&](int64_t last_access_ms, absl::string_view name) {
         if (total >= bytes) return RecentOnDisk::Step::kStop;
-        const Entry* e = FindEncoded(encoded);
+        const Entry* e = FindCompact(name);
         if (e == nullptr || !e->OnDiskOnly() ||
             e->last_access_ms != last_access_ms) {
           return RecentOnDisk::Step::kForget;  // no longer what was noted
@@ -333,7 +333,7 @@ void BlockStore::RescanOnDisk(uint64_t bytes) {
   ScanEntries("", /*past=*/false, [&](const Entry& e) {
     if (e.OnDiskOnly()) {
       const bool takeable = e.io == Io::kIdle && e.attrs.size_bytes <= room;
-      newest.Offer(e.last_access_ms, e.encoded(),
+      newest.Offer(e.last_access_ms, e.compact(),
                    takeable ? e.attrs.size_bytes : 0);
     }
     return true;

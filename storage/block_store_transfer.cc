@@ -155,6 +155,7 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
     uint64_t size = 0;
     bool reserved = false;
     base::AlignedBuffer buf;
+    BlockKey key;  // what read.key views: an entry keeps no key to view
     DiskTier::Read read;
     absl::Status status;
   };
@@ -165,7 +166,8 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
       Job& job = jobs[i];
       job.e = entries[i];
       job.size = job.e->attrs.size_bytes;
-      job.read.key = job.e->key();
+      job.key = job.e->key();
+      job.read.key = job.key;
       job.read.copy = job.e->disk->Unpack();
       job.read.checksum = job.e->checksum;
       job.read.out = &job.buf;

@@ -1,8 +1,8 @@
 // The most recently used of the blocks that live on disk only, kept so
 // that a swap-in by bytes need not pass over every block to find them.
 //
-// The set holds at most `capacity` blocks, each as (last access, encoded
-// name), and a floor: every block on disk only that the set lacks is no
+// The set holds at most `capacity` blocks, each as (last access, name: a
+// string unique per block, the store's compact name), and a floor: every block on disk only that the set lacks is no
 // newer than the floor. Dropping the oldest block to stay within the
 // capacity raises the floor to it, so the floor stays true however many
 // blocks go to disk. A walk from the newest block down is therefore exact
@@ -43,7 +43,7 @@ class RecentOnDisk {
   }
   struct Item {
     int64_t last_access_ms = 0;
-    std::string encoded;  // BlockKey::Encode: unique per block
+    std::string encoded;  // the block's name: unique per block
     bool operator<(const Item& o) const {
       return Older(last_access_ms, encoded, o.last_access_ms, o.encoded);
     }
