@@ -79,7 +79,7 @@ BlockStore::EntryPtr BlockStore::NewEntry(BlockKeyView key) {
   // Every byte here is paid per block, tens of millions of times: a field
   // that grows the entry must show up in the layout of docs/ARCHITECTURE.md
   // ("Per-block memory"), which this keeps true.
-  static_assert(sizeof(Entry) == 160);
+  static_assert(sizeof(Entry) == 128);
   // One allocation holds the entry and, behind it, its name: the raw
   // storage is obtained and released only here and in EntryDeleter.
   const size_t name_bytes = compact_name::Size(key);
@@ -177,10 +177,10 @@ absl::StatusOr<BlockStore::Entry*> BlockStore::FindIdle(const BlockKey& key) {
 }
 
 Tier BlockStore::TierOf(const Entry& e) const {
-  if (!e.lost_reason.empty()) return Tier::kLost;
+  if (!e.lost_reason().empty()) return Tier::kLost;
   if (!e.written) return Tier::kEmpty;
-  if (e.ram != nullptr && e.disk.has_value()) return Tier::kRamAndDisk;
-  if (e.ram != nullptr) return Tier::kRam;
+  if (e.ram() != nullptr && e.disk.has_value()) return Tier::kRamAndDisk;
+  if (e.ram() != nullptr) return Tier::kRam;
   return Tier::kDisk;
 }
 
@@ -196,7 +196,7 @@ BlockInfo BlockStore::InfoOf(const Entry& e) const {
   info.access_count = e.access_count;
   info.last_access_unix_ms = e.last_access_ms;
   info.created_unix_ms = e.created_ms;
-  info.lost_reason = std::string(e.lost_reason.text());
+  info.lost_reason = std::string(e.lost_reason());
   info.codec = e.disk ? e.disk->codec() : "";
   return info;
 }
@@ -211,7 +211,7 @@ BlockRecordProto BlockStore::RecordOf(const Entry& e) const {
   r.set_access_count(e.access_count);
   r.set_last_access_unix_ms(e.last_access_ms);
   r.set_created_unix_ms(e.created_ms);
-  r.set_lost_reason(std::string(e.lost_reason.text()));
+  r.set_lost_reason(std::string(e.lost_reason()));
   return r;
 }
 
@@ -320,7 +320,7 @@ absl::StatusOr<BlockInfo> BlockStore::SetPinned(const BlockKey& key,
   absl::StatusOr<Entry*> found = FindIdle(key);
   if (!found.ok()) return found.status();
   Entry* e = *found;
-  if (pinned && e->written && e->ram == nullptr) {
+  if (pinned && e->written && e->ram() == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("block ", key.ToString(),
                      " was swapped out while being pinned; retry"));
@@ -398,7 +398,7 @@ std::vector<absl::StatusOr<BlockStore::Freed>> BlockStore::UnregisterMany(
       Entry* e = entries[i];
       if (e == nullptr) continue;
       Freed& freed = *results[i];
-      if (e->ram != nullptr) {
+      if (e->ram() != nullptr) {
         freed.ram_bytes = e->attrs.size_bytes;
         ram_used_ -= e->attrs.size_bytes;
       }

@@ -39,7 +39,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
           " does not fit block ", key.ToString(), " of ", size, " bytes"));
     }
     const bool whole = offset == 0 && length == size;
-    if (!whole && (!e->written || !e->lost_reason.empty())) {
+    if (!whole && (!e->written || !e->lost_reason().empty())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "block ", key.ToString(),
           " holds no data yet, so its first write must cover all ", size,
@@ -52,8 +52,8 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
         return s;
       }
     }
-    current = e->ram;
-    was_live = e->written && e->lost_reason.empty();
+    current = e->ram();
+    was_live = e->written && e->lost_reason().empty();
     if (e->disk) old_copy = e->disk->Unpack();
     old_checksum = e->checksum;
     element_bytes = ElementBytes(e->attrs.dtype);
@@ -154,7 +154,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     } else {
       policy_->Touch(e->handle());
     }
-    e->ram = std::move(next);
+    e->set_ram(std::move(next));
     if (new_copy) {
       e->disk.emplace(*new_copy);
     } else {
@@ -163,7 +163,7 @@ absl::StatusOr<WriteResult> BlockStore::Write(const BlockKey& key,
     e->written = true;
     e->version = record.version();
     e->checksum = checksum;
-    e->lost_reason.clear();
+    e->set_lost_reason("");
     e->io = Io::kIdle;
     io_done_.SignalAll();
     result.block = InfoOf(*e);
@@ -191,11 +191,11 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
                                                    " is not registered")),
                   AccessResult::kMiss);
     }
-    if (!e->lost_reason.empty()) {
+    if (!e->lost_reason().empty()) {
       ++counters_.misses;
       return miss(
-          absl::DataLossError(absl::StrCat(
-              "block ", key.ToString(), " is lost: ", e->lost_reason.text())),
+          absl::DataLossError(absl::StrCat("block ", key.ToString(),
+                                           " is lost: ", e->lost_reason())),
           AccessResult::kLost);
     }
     if (!e->written && e->io == Io::kIdle) {
@@ -212,7 +212,7 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
                        "block ",
                        key.ToString(), " of ", size, " bytes"));
     }
-    if (e->ram != nullptr && e->io != Io::kWriting) {
+    if (e->ram() != nullptr && e->io != Io::kWriting) {
       swapped_in = swapped_in || options.swapped_in_for_read;
       ReadResult r;
       r.hit = !swapped_in;
@@ -225,7 +225,7 @@ absl::StatusOr<ReadResult> BlockStore::Read(const BlockKey& key,
         SchedulePrefetch(*e);
       }
       r.block = InfoOf(*e);
-      if (!options.touch_only) r.data = e->ram;
+      if (!options.touch_only) r.data = e->ram();
       r.offset = options.offset;
       r.length = options.length == 0 ? size - options.offset : options.length;
       if (swapped_in) {

@@ -20,26 +20,51 @@
 
 namespace tensorpager::storage {
 
-// Text that almost every block lacks, held behind a pointer so that it
-// costs 8 bytes per block, not a string's 32.
-class LostReason {
+// What only some blocks hold: their resident bytes (blocks in RAM) and
+// the reason their bytes are gone (lost blocks, which hold none). Both sit
+// in one box behind one pointer, allocated while either is set: 8 bytes
+// per block instead of a shared_ptr's 16 and a pointer's 8, at tens of
+// millions of blocks mostly on disk (docs/ARCHITECTURE.md, "Per-block
+// memory"). A block in RAM pays the box, 48 bytes beside its buffer.
+class RamOrLoss {
  public:
-  bool empty() const { return text_ == nullptr; }
-  absl::string_view text() const {
-    return text_ == nullptr ? absl::string_view() : absl::string_view(*text_);
+  using Bytes = std::shared_ptr<const base::AlignedBuffer>;
+
+  // Immutable once published: a write publishes a new buffer, so readers
+  // holding the old snapshot are never torn.
+  const Bytes& ram() const { return box_ ? box_->ram : None(); }
+  absl::string_view lost_reason() const {
+    return box_ ? absl::string_view(box_->lost_reason) : absl::string_view();
   }
-  LostReason& operator=(std::string text) {
-    if (text.empty()) {
-      text_.reset();
-    } else {
-      text_ = std::make_unique<std::string>(std::move(text));
-    }
-    return *this;
+  void set_ram(Bytes ram) {
+    if (ram == nullptr && box_ == nullptr) return;
+    Boxed().ram = std::move(ram);
+    Trim();
   }
-  void clear() { text_.reset(); }
+  void set_lost_reason(std::string reason) {
+    if (reason.empty() && box_ == nullptr) return;
+    Boxed().lost_reason = std::move(reason);
+    Trim();
+  }
 
  private:
-  std::unique_ptr<std::string> text_;
+  struct Box {
+    Bytes ram;
+    std::string lost_reason;
+  };
+  static const Bytes& None() {
+    static const Bytes none;
+    return none;
+  }
+  Box& Boxed() {
+    if (box_ == nullptr) box_ = std::make_unique<Box>();
+    return *box_;
+  }
+  void Trim() {
+    if (box_->ram == nullptr && box_->lost_reason.empty()) box_.reset();
+  }
+
+  std::unique_ptr<Box> box_;
 };
 
 // Made by NewEntry only: the block's compact name (storage/compact_name.h),
@@ -52,15 +77,13 @@ struct BlockStore::Entry {
   Entry& operator=(const Entry&) = delete;
 
   PackedAttributes attrs;
-  // The resident bytes. Immutable once published: a write publishes a new
-  // buffer, so readers holding the old snapshot are never torn.
-  std::shared_ptr<const base::AlignedBuffer> ram;
+  // The resident bytes (null on disk) and why the bytes are gone (empty
+  // while they are not).
+  RamOrLoss ram_or_loss;
   // The durable copy; always matches `version` when present.
   OptionalPackedCopy disk;
   uint64_t version = 0;
   uint64_t checksum = 0;
-  // Why the block's bytes are gone; empty while they are not.
-  LostReason lost_reason;
   uint64_t access_count = 0;
   // Two words of bit-fields, for 8 bytes a block (docs/ARCHITECTURE.md,
   // "Per-block memory"): milliseconds since the Unix epoch fit 48 signed
@@ -84,10 +107,17 @@ struct BlockStore::Entry {
   absl::string_view ns() const { return compact_name::Namespace(compact()); }
   std::string id() const { return compact_name::Id(compact()); }
   BlockKey key() const { return compact_name::Key(compact()); }
+  const RamOrLoss::Bytes& ram() const { return ram_or_loss.ram(); }
+  void set_ram(RamOrLoss::Bytes ram) { ram_or_loss.set_ram(std::move(ram)); }
+  absl::string_view lost_reason() const { return ram_or_loss.lost_reason(); }
+  void set_lost_reason(std::string reason) {
+    ram_or_loss.set_lost_reason(std::move(reason));
+  }
   // Its bytes are on disk and nowhere else, readable, and it is not
   // being removed: what a swap-in by bytes may bring back.
   bool OnDiskOnly() const {
-    return ram == nullptr && disk && lost_reason.empty() && io != Io::kRemoving;
+    return ram() == nullptr && disk && lost_reason().empty() &&
+           io != Io::kRemoving;
   }
   // Asks the CPU for the lines of the fields (the name after them is read
   // by the lookup that found the entry), so that reading the fields of a

@@ -132,7 +132,7 @@ void BlockStore::Count(const Entry& e, int sign) {
     t.blocks_pinned += sign;
     t.pinned_bytes += size;
   }
-  if (e.disk && e.lost_reason.empty()) {
+  if (e.disk && e.lost_reason().empty()) {
     t.disk_stored_bytes += static_cast<int64_t>(e.disk->stored_bytes()) * sign;
     if (e.disk->compressed()) t.blocks_compressed += sign;
   }

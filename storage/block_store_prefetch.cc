@@ -41,8 +41,8 @@ void BlockStore::SchedulePrefetch(const Entry& e) {
        it->first - first <= options_.prefetch_depth;
        ++it) {
     const Entry* next = it->second;
-    if (next->ram == nullptr && next->disk && next->io == Io::kIdle &&
-        next->lost_reason.empty()) {
+    if (next->ram() == nullptr && next->disk && next->io == Io::kIdle &&
+        next->lost_reason().empty()) {
       prefetch_queue_.emplace_back(next->key());
     }
   }

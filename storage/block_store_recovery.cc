@@ -40,17 +40,17 @@ BlockStore::EntryPtr BlockStore::EntryFromRecord(BlockKeyView key,
   e->created_ms =
       std::clamp<int64_t>(r.created_unix_ms(), 0, Entry::kMaxTimeMs);
   if (!r.lost_reason().empty()) {
-    e->lost_reason = std::string(r.lost_reason());
+    e->set_lost_reason(std::string(r.lost_reason()));
   } else if (!invalid.empty()) {
-    e->lost_reason = absl::StrCat(
-        "its metadata record is invalid after restart (", invalid, ")");
+    e->set_lost_reason(absl::StrCat(
+        "its metadata record is invalid after restart (", invalid, ")"));
   }
   std::optional<DiskCopy> copy = DiskCopy::FromRecord(r);
-  if (copy && e->lost_reason.empty()) {
+  if (copy && e->lost_reason().empty()) {
     e->disk.emplace(*copy);  // claimed later, with all the others
-  } else if (r.written() && e->lost_reason.empty()) {
-    e->lost_reason =
-        "it was only in RAM when the server stopped; write it again";
+  } else if (r.written() && e->lost_reason().empty()) {
+    e->set_lost_reason(
+        "it was only in RAM when the server stopped; write it again");
   }
   return e;
 }
@@ -118,13 +118,13 @@ absl::Status BlockStore::Recover() {
       recovery_.bytes_on_disk += e->attrs.size_bytes;
     } else {
       e->disk.reset();
-      e->lost_reason =
+      e->set_lost_reason(
           absl::StrCat("its disk extent is invalid after restart (",
-                       claims[i].message(), ")");
+                       claims[i].message(), ")"));
     }
   }
   for (const EntryPtr& e : blocks_) {
-    if (!e->lost_reason.empty()) ++recovery_.blocks_lost;
+    if (!e->lost_reason().empty()) ++recovery_.blocks_lost;
     Count(*e, +1);
   }
   recovery_.duration = absl::Now() - start;

@@ -184,9 +184,8 @@ absl::Status BlockStore::MarkGroupVictims(const Entry& e, uint64_t bytes,
       use.ram_bytes + bytes - limit,
       [&](policy::Handle k) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         const Entry* v = Entry::Of(k);
-        return v != &e && v->io == Io::kIdle && v->ram != nullptr &&
-               !v->attrs.pinned &&
-               groups.GroupOf(v->ns()) == use.group.name &&
+        return v != &e && v->io == Io::kIdle && v->ram() != nullptr &&
+               !v->attrs.pinned && groups.GroupOf(v->ns()) == use.group.name &&
                groups.FitsOnDisk(*v);
       },
       &victims_);
@@ -236,8 +235,8 @@ absl::Status BlockStore::DiskLimitAllows(
       }
       std::string name = use.group.name;
       by_group.try_emplace(name, Adding{e, std::move(use)});
-      group = limited_group.emplace(std::string(e->ns()), std::move(name))
-                  .first;
+      group =
+          limited_group.emplace(std::string(e->ns()), std::move(name)).first;
     }
     by_group.at(group->second).bytes += e->attrs.size_bytes;
   }

@@ -50,7 +50,7 @@ absl::Status BlockStore::ReserveRam(uint64_t bytes, const Entry* block) {
             std::max(ram_used_ + ram_reserved_ + bytes - ram_budget_,
                      std::min(options_.eviction_batch_bytes, ram_budget_ / 16));
         SelectVictimsFairly(need, [&](const Entry& v) {
-          return &v != block && v.io == Io::kIdle && v.ram != nullptr &&
+          return &v != block && v.io == Io::kIdle && v.ram() != nullptr &&
                  !v.attrs.pinned;
         });
         for (policy::Handle k : victims_) {
@@ -108,7 +108,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapOut(
             absl::StrCat("block ", e->key().ToString(),
                          " is pinned and never leaves RAM; unpin it first"));
       }
-      if (!e->lost_reason.empty() || !e->written) {
+      if (!e->lost_reason().empty() || !e->written) {
         return absl::FailedPreconditionError(absl::StrCat(
             "block ", e->key().ToString(), " holds no data to swap out (",
             TierName(TierOf(*e)), ")"));
@@ -116,8 +116,8 @@ absl::StatusOr<SwapResult> BlockStore::SwapOut(
     }
     if (absl::Status s = DiskLimitAllows(entries); !s.ok()) return s;
     for (Entry* e : entries) {
-      if (e->ram == nullptr || e->io != Io::kIdle) {
-        if (e->ram == nullptr) result.already_there.emplace_back(e->key());
+      if (e->ram() == nullptr || e->io != Io::kIdle) {
+        if (e->ram() == nullptr) result.already_there.emplace_back(e->key());
         continue;
       }
       e->io = Io::kSwappingOut;
@@ -139,9 +139,9 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
     for (const BlockKey& key : keys) {
       absl::StatusOr<Entry*> e = FindIdle(key);
       if (!e.ok()) return e.status();
-      if (!(*e)->lost_reason.empty()) {
+      if (!(*e)->lost_reason().empty()) {
         return absl::DataLossError(absl::StrCat(
-            "block ", key.ToString(), " is lost: ", (*e)->lost_reason.text()));
+            "block ", key.ToString(), " is lost: ", (*e)->lost_reason()));
       }
       if (!(*e)->written) {
         return absl::FailedPreconditionError(
@@ -169,7 +169,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
       if (e != nullptr && !seen.insert(e).second) continue;
       if (e == nullptr || e->io != Io::kIdle) {
         busy.push_back(key);
-      } else if (e->ram != nullptr) {
+      } else if (e->ram() != nullptr) {
         result.already_there.push_back(key);
       } else {
         e->io = Io::kSwappingIn;
@@ -224,7 +224,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapIn(
       absl::StatusOr<Entry*> found = FindIdle(key);
       if (!found.ok()) return found.status();
       e = *found;
-      if (e->ram != nullptr) {
+      if (e->ram() != nullptr) {
         result.already_there.push_back(key);
         continue;
       }
@@ -253,7 +253,7 @@ absl::StatusOr<SwapResult> BlockStore::SwapOutVictims(uint64_t bytes,
     SelectVictimsFairly(
         bytes,
         [](const Entry& v) {
-          return v.io == Io::kIdle && v.ram != nullptr && !v.attrs.pinned;
+          return v.io == Io::kIdle && v.ram() != nullptr && !v.attrs.pinned;
         },
         ahead_of_need);
     for (policy::Handle k : victims_) {

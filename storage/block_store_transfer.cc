@@ -37,7 +37,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
       Entry* e = entries[i];
       Job& job = jobs[i];
       job.e = e;
-      job.data = e->ram;
+      job.data = e->ram();
       job.source = DiskTier::Source{job.data.get(), e->checksum,
                                     ElementBytes(e->attrs.dtype),
                                     CompressionFor(*e), SealFor(*e)};
@@ -121,7 +121,7 @@ absl::Status BlockStore::SwapOutMarked(const std::vector<Entry*>& entries,
         NoteLeavingRam(*e);
         ram_used_ -= e->attrs.size_bytes;
         UpdatePoolLimit();
-        e->ram.reset();
+        e->set_ram(nullptr);
         policy_->Remove(e->handle(), policy::RemoveReason::kEvicted);
         NoteIfOnDiskOnly(*e);
         result->moved.emplace_back(e->key());
@@ -218,7 +218,7 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
       Recount recount(this, *e);
       if (job.reserved) ram_reserved_ -= job.size;
       if (job.status.ok()) {
-        e->ram = buffers_->Share(std::move(job.buf));
+        e->set_ram(buffers_->Share(std::move(job.buf)));
         ram_used_ += job.size;
         policy_->Insert(e->handle(), job.size,
                         PriorityOf(e->attrs.region_type));
@@ -231,7 +231,7 @@ std::vector<absl::Status> BlockStore::SwapInMarked(
           ++counters_.prefetched;
         }
       } else if (job.status.code() == absl::StatusCode::kDataLoss) {
-        e->lost_reason = std::string(job.status.message());
+        e->set_lost_reason(std::string(job.status.message()));
         meta_->Put(e->key(), RecordOf(*e), /*sync=*/false).IgnoreError();
       }
       e->io = Io::kIdle;

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "google/protobuf/io/coded_stream.h"
+
 namespace tensorpager::storage {
 namespace {
 
@@ -22,10 +24,19 @@ std::string ExtrasOf(const BlockRecordProto& r, BlockRecordProto& scratch) {
   return extras;
 }
 
-BlockRecordProto ParseExtras(const std::string& extras) {
+// Merges `extras` into `r`. The store wrote these bytes itself: they
+// always parse.
+void MergeExtras(const CompactString& extras, BlockRecordProto* r) {
+  if (extras.empty()) return;
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(extras.view().data()),
+      static_cast<int>(extras.size()));
+  r->MergeFromCodedStream(&in);
+}
+
+BlockRecordProto ParseExtras(const CompactString& extras) {
   BlockRecordProto r;
-  // The store wrote these bytes itself: they always parse.
-  if (!extras.empty()) r.ParseFromString(extras);
+  MergeExtras(extras, &r);
   return r;
 }
 
@@ -49,7 +60,7 @@ PackedAttributes PackedAttributes::Pack(const BlockAttributes& attrs) {
   }
   // r holds only the extras' fields.
   if (!attrs.shape.empty() || !attrs.labels.empty() || attrs.sequence) {
-    p.extras = r.SerializeAsString();
+    p.extras = CompactString(r.SerializeAsString());
   }
   return p;
 }
@@ -69,7 +80,7 @@ PackedAttributes PackedAttributes::FromRecord(const BlockRecordProto& r,
   p.has_sequence = r.has_sequence();
   if (r.requested_codec() != 0)
     p.codec = static_cast<Codec>(r.requested_codec());
-  p.extras = ExtrasOf(r, scratch);
+  p.extras = CompactString(ExtrasOf(r, scratch));
   return p;
 }
 
@@ -98,7 +109,7 @@ std::optional<SequenceRef> PackedAttributes::sequence() const {
 }
 
 void PackedAttributes::ToRecord(BlockRecordProto* r) const {
-  if (!extras.empty()) r->MergeFromString(extras);
+  MergeExtras(extras, r);
   r->set_size_bytes(size_bytes);
   r->set_region_type(static_cast<uint32_t>(region_type));
   r->set_pinned(pinned);

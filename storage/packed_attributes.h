@@ -2,8 +2,9 @@
 // The fields that requests and the policy read are plain members; shape,
 // labels and sequence, read only by replies that describe a block and by
 // the prefetcher, are kept serialized as the BlockRecordProto fields that
-// hold them. A KV page's short shape then fits the string's inline buffer
-// and costs no allocation (docs/ARCHITECTURE.md, "Memory per block").
+// hold them. A KV page's short shape then fits the 15 inline bytes of a
+// CompactString and costs no allocation (docs/ARCHITECTURE.md, "Per-block
+// memory").
 #ifndef TENSORPAGER_STORAGE_PACKED_ATTRIBUTES_H_
 #define TENSORPAGER_STORAGE_PACKED_ATTRIBUTES_H_
 
@@ -13,6 +14,7 @@
 
 #include "storage/block_types.h"
 #include "storage/codec.h"
+#include "storage/compact_string.h"
 #include "storage/proto/block_record.pb.h"
 
 namespace tensorpager::storage {
@@ -25,7 +27,7 @@ struct PackedAttributes {
   bool has_sequence = false;
   std::optional<Codec> codec;
   // BlockRecordProto with only shape, labels and sequence set.
-  std::string extras;
+  CompactString extras;
 
   static PackedAttributes Pack(const BlockAttributes& attrs);
   // Takes the record's values as they are; the caller checks them.

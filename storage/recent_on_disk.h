@@ -2,12 +2,13 @@
 // that a swap-in by bytes need not pass over every block to find them.
 //
 // The set holds at most `capacity` blocks, each as (last access, name: a
-// string unique per block, the store's compact name), and a floor: every block on disk only that the set lacks is no
-// newer than the floor. Dropping the oldest block to stay within the
-// capacity raises the floor to it, so the floor stays true however many
-// blocks go to disk. A walk from the newest block down is therefore exact
-// until it reaches the floor; below it, only a pass over every block
-// (BeginScan, EndScan) can tell, and that pass lowers the floor again.
+// string unique per block, the store's compact name), and a floor: every block
+// on disk only that the set lacks is no newer than the floor. Dropping the
+// oldest block to stay within the capacity raises the floor to it, so the floor
+// stays true however many blocks go to disk. A walk from the newest block down
+// is therefore exact until it reaches the floor; below it, only a pass over
+// every block (BeginScan, EndScan) can tell, and that pass lowers the floor
+// again.
 //
 // The set is told of every block that goes to disk only and of every new
 // last access of such a block (Add). It is not told when a block leaves

@@ -85,7 +85,8 @@ TEST(CompactNameTest, PrefixesSearchAndMatchAsTheEncodedNames) {
   std::vector<std::string> prefixes = {"", "a", "ab", "t0", "a", "t"};
   for (const BlockKey& key : keys) {
     const std::string encoded = key.Encode();
-    prefixes.push_back(encoded.substr(0, key.ns.size() + 1 + key.id.size() / 2));
+    prefixes.push_back(
+        encoded.substr(0, key.ns.size() + 1 + key.id.size() / 2));
   }
   for (const std::string& prefix : prefixes) {
     const std::string searched = compact_name::FromEncoded(prefix);

@@ -71,9 +71,24 @@ TEST(ListScanTest, PagesAcrossScanChunksKeepKeyOrder) {
 // the order of the ids, before and after a restart.
 TEST(ListScanTest, HexAndTextIdsListInIdOrderAcrossRestart) {
   tensorpager::testing::TempDir dir;
-  const std::vector<std::string> ids = {
-      "ab", "abz", "ab01", "AB", "abc", "a", "ab0", "ff", "f", "fg", "00",
-      "0", "0a", "9f", "a0", "b", std::string(64, 'e'), std::string(64, 'f')};
+  const std::vector<std::string> ids = {"ab",
+                                        "abz",
+                                        "ab01",
+                                        "AB",
+                                        "abc",
+                                        "a",
+                                        "ab0",
+                                        "ff",
+                                        "f",
+                                        "fg",
+                                        "00",
+                                        "0",
+                                        "0a",
+                                        "9f",
+                                        "a0",
+                                        "b",
+                                        std::string(64, 'e'),
+                                        std::string(64, 'f')};
   std::vector<std::string> sorted = ids;
   std::sort(sorted.begin(), sorted.end());
   std::vector<std::string> starting_ab;
