@@ -87,7 +87,8 @@ BlockStore::EntryPtr BlockStore::NewEntry(BlockKeyView key) {
   EntryPtr e(::new (memory) Entry());
   // Set first: the deleter frees by the size it implies.
   e->name_size = name_bytes;
-  compact_name::Write(key, static_cast<char*>(memory) + sizeof(Entry));
+  compact_name::Write(key, name_bytes,
+                      static_cast<char*>(memory) + sizeof(Entry));
   return e;
 }
 

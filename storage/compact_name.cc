@@ -104,8 +104,8 @@ size_t Size(BlockKeyView key) {
   return SizeOf(key.ns, key.id, Packable(key.id));
 }
 
-void Write(BlockKeyView key, char* out) {
-  WriteParts(key.ns, key.id, Packable(key.id), out);
+void Write(BlockKeyView key, size_t size, char* out) {
+  WriteParts(key.ns, key.id, size < key.ns.size() + 1 + key.id.size(), out);
 }
 
 void Append(BlockKeyView key, std::string* out) {

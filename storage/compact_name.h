@@ -27,8 +27,9 @@ inline constexpr size_t kMaxBytes = kMaxNamespaceBytes + 1 + kMaxIdBytes;
 
 // Bytes of the compact name of `key`.
 size_t Size(BlockKeyView key);
-// Writes the compact name of `key` to `out`, Size(key) bytes.
-void Write(BlockKeyView key, char* out);
+// Writes the compact name of `key` to `out`: `size` bytes, which must be
+// Size(key) (it tells the form, so the id is examined once).
+void Write(BlockKeyView key, size_t size, char* out);
 // Appends the compact name of `key` to `out`.
 void Append(BlockKeyView key, std::string* out);
 // The compact form of an encoded name, or of any prefix of one (a string

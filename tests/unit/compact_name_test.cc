@@ -62,7 +62,7 @@ TEST(CompactNameTest, ReadsBackAsTheName) {
     EXPECT_EQ(compact_name::FromEncoded(key.Encode()), compact);
     EXPECT_EQ(compact_name::Buffer(key).view(), compact);
     std::string written(compact_name::Size(key), '?');
-    compact_name::Write(key, written.data());
+    compact_name::Write(key, written.size(), written.data());
     EXPECT_EQ(written, compact);
   }
 }
