@@ -27,7 +27,7 @@ if [[ "${CI:-}" == true || "${TP_SANITIZERS:-0}" == 1 ]]; then
 fi
 
 # In CI (or with TP_FUZZ=1) every libFuzzer target (tests/fuzz/run.sh, a
-# clang-15 build in build-fuzz) runs for TP_FUZZ_SECONDS (default 30) each.
+# clang-15 build in build-fuzz) runs for TP_FUZZ_SECONDS (default 25) each.
 if [[ "${CI:-}" == true || "${TP_FUZZ:-0}" == 1 ]]; then
-  TP_FUZZ_SECONDS=${TP_FUZZ_SECONDS:-30} tests/fuzz/run.sh
+  TP_FUZZ_SECONDS=${TP_FUZZ_SECONDS:-25} tests/fuzz/run.sh
 fi

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace tensorpager::storage::compact_name {
 namespace {
@@ -71,8 +72,9 @@ struct Parts {
 int CompareIds(const Parts& a, const Parts& b) {
   const size_t n = std::min(a.id_size(), b.id_size());
   for (size_t k = 0; k < n; ++k) {
-    const char x = a.id_char(k);
-    const char y = b.id_char(k);
+    // As std::string compares: bytes as unsigned.
+    const auto x = static_cast<unsigned char>(a.id_char(k));
+    const auto y = static_cast<unsigned char>(b.id_char(k));
     if (x != y) return x < y ? -1 : 1;
   }
   if (a.id_size() == b.id_size()) return 0;
@@ -117,6 +119,14 @@ void Append(BlockKeyView key, std::string* out) {
 
 std::string FromEncoded(absl::string_view encoded) {
   const size_t nul = encoded.find(kRaw);
+  // A kPacked byte in the namespace part (a forged page token) would read
+  // as a separator. The string orders after every name of the namespace
+  // before that byte and before every longer namespace (their bytes are
+  // printable), as the byte 2 does there.
+  if (const size_t one = encoded.substr(0, nul).find(kPacked);
+      one != absl::string_view::npos) {
+    return absl::StrCat(encoded.substr(0, one), "\x02");
+  }
   if (nul == absl::string_view::npos) return std::string(encoded);
   std::string out;
   Append(BlockKeyView(encoded.substr(0, nul), encoded.substr(nul + 1)), &out);

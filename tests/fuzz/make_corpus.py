@@ -356,6 +356,20 @@ def tenant_table():
     }
 
 
+# --- compact_name -------------------------------------------------------------
+# Two encoded names "ns\0id" split at the first 0xff byte
+# (storage/compact_name.h): packed hex ids against text ids and prefixes.
+
+def compact_name():
+    sha = b"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    return {
+        "hex_and_text": b"default\0ab01\xffdefault\0abz",
+        "sha_and_prefix": b"kv\0" + sha + b"\xffkv\0" + sha[:9],
+        "odd_hex_and_upper": b"t\0abc\xfft\0ABCD",
+        "namespace_prefix": b"t0\0ff\xfft",
+    }
+
+
 TARGETS = {
     "http_request": http_request,
     "config": config,
@@ -363,6 +377,7 @@ TARGETS = {
     "block_record": block_record,
     "service": service,
     "tenant_table": tenant_table,
+    "compact_name": compact_name,
 }
 
 

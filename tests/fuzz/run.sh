@@ -9,15 +9,15 @@
 #   tests/fuzz/run.sh config service  only these
 #   TP_FUZZ_SECONDS=0 tests/fuzz/run.sh   replay the corpora only
 #
-# Environment: TP_FUZZ_SECONDS (default 30), TP_FUZZ_BUILD_DIR (default
+# Environment: TP_FUZZ_SECONDS (default 25), TP_FUZZ_BUILD_DIR (default
 # build-fuzz), TP_FUZZ_WORK_DIR (corpora, logs and crashing inputs; default
 # a fresh temp dir, removed when every target passed), TP_FUZZ_TMPDIR (where
 # the fuzzers open their stores; default a fresh dir in /dev/shm).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${TP_FUZZ_SECONDS:-30}
+seconds=${TP_FUZZ_SECONDS:-25}
 build_dir=${TP_FUZZ_BUILD_DIR:-build-fuzz}
-all_targets=(http_request config ring_slot block_record service tenant_table)
+all_targets=(http_request config ring_slot block_record service tenant_table compact_name)
 targets=("$@")
 [[ ${#targets[@]} -eq 0 ]] && targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do
