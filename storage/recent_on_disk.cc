@@ -6,13 +6,13 @@
 namespace tensorpager::storage {
 namespace {
 
-// Sets `newest` to the block (`last_access_ms`, `encoded`) when that block
+// Sets `newest` to the block (`last_access_ms`, `name`) when that block
 // is newer; its name is copied only then.
 void KeepNewer(std::optional<RecentOnDisk::Item>& newest,
-               int64_t last_access_ms, absl::string_view encoded) {
-  if (!newest || RecentOnDisk::Older(newest->last_access_ms, newest->encoded,
-                                     last_access_ms, encoded)) {
-    newest = RecentOnDisk::Item{last_access_ms, std::string(encoded)};
+               int64_t last_access_ms, absl::string_view name) {
+  if (!newest || RecentOnDisk::Older(newest->last_access_ms, newest->name,
+                                     last_access_ms, name)) {
+    newest = RecentOnDisk::Item{last_access_ms, std::string(name)};
   }
 }
 
@@ -24,31 +24,30 @@ bool Newer(const C& a, const C& b) {
 
 }  // namespace
 
-void RecentOnDisk::Add(int64_t last_access_ms, absl::string_view encoded) {
+void RecentOnDisk::Add(int64_t last_access_ms, absl::string_view name) {
   if (items_.size() >= capacity_ && !items_.empty() &&
-      Older(last_access_ms, encoded, items_.begin()->last_access_ms,
-            items_.begin()->encoded)) {
+      Older(last_access_ms, name, items_.begin()->last_access_ms,
+            items_.begin()->name)) {
     // Older than all the set holds, which is full: the common case of
     // swap-outs of blocks long unused.
-    RaiseFloor(last_access_ms, encoded);
+    RaiseFloor(last_access_ms, name);
     return;
   }
-  items_.insert(Item{last_access_ms, std::string(encoded)});
+  items_.insert(Item{last_access_ms, std::string(name)});
   Trim();
 }
 
 void RecentOnDisk::Trim() {
   while (items_.size() > capacity_) {
     auto oldest = items_.begin();
-    RaiseFloor(oldest->last_access_ms, oldest->encoded);
+    RaiseFloor(oldest->last_access_ms, oldest->name);
     items_.erase(oldest);
   }
 }
 
-void RecentOnDisk::RaiseFloor(int64_t last_access_ms,
-                              absl::string_view encoded) {
-  KeepNewer(floor_, last_access_ms, encoded);
-  if (scanning_) KeepNewer(dropped_during_scan_, last_access_ms, encoded);
+void RecentOnDisk::RaiseFloor(int64_t last_access_ms, absl::string_view name) {
+  KeepNewer(floor_, last_access_ms, name);
+  if (scanning_) KeepNewer(dropped_during_scan_, last_access_ms, name);
 }
 
 bool RecentOnDisk::Walk(
@@ -58,7 +57,7 @@ bool RecentOnDisk::Walk(
   while (it != items_.begin()) {
     --it;
     if (floor_ && !(*floor_ < *it)) return false;
-    switch (visit(it->last_access_ms, it->encoded)) {
+    switch (visit(it->last_access_ms, it->name)) {
       case Step::kStop:
         return true;
       case Step::kForget:
@@ -96,16 +95,15 @@ bool RecentOnDisk::Collector::Full() const {
 }
 
 void RecentOnDisk::Collector::Offer(int64_t last_access_ms,
-                                    absl::string_view encoded,
-                                    uint64_t takeable) {
+                                    absl::string_view name, uint64_t takeable) {
   if (Full() && !heap_.empty()) {
     const Item& oldest = heap_.front().item;
-    if (Older(last_access_ms, encoded, oldest.last_access_ms, oldest.encoded)) {
-      KeepNewer(left_out_, last_access_ms, encoded);  // older than all kept
+    if (Older(last_access_ms, name, oldest.last_access_ms, oldest.name)) {
+      KeepNewer(left_out_, last_access_ms, name);  // older than all kept
       return;
     }
   }
-  heap_.push_back({Item{last_access_ms, std::string(encoded)}, takeable});
+  heap_.push_back({Item{last_access_ms, std::string(name)}, takeable});
   std::push_heap(heap_.begin(), heap_.end(), Newer<Candidate>);
   takeable_ += takeable;
   while (heap_.size() > capacity_ &&
@@ -113,7 +111,7 @@ void RecentOnDisk::Collector::Offer(int64_t last_access_ms,
     takeable_ -= heap_.front().takeable;
     std::pop_heap(heap_.begin(), heap_.end(), Newer<Candidate>);
     KeepNewer(left_out_, heap_.back().item.last_access_ms,
-              heap_.back().item.encoded);
+              heap_.back().item.name);
     heap_.pop_back();
   }
 }

@@ -44,9 +44,9 @@ class RecentOnDisk {
   }
   struct Item {
     int64_t last_access_ms = 0;
-    std::string encoded;  // the block's name: unique per block
+    std::string name;  // unique per block
     bool operator<(const Item& o) const {
-      return Older(last_access_ms, encoded, o.last_access_ms, o.encoded);
+      return Older(last_access_ms, name, o.last_access_ms, o.name);
     }
   };
 
@@ -54,9 +54,9 @@ class RecentOnDisk {
   // nothing: a walk finds no block it can vouch for.
   explicit RecentOnDisk(size_t capacity) : capacity_(capacity) {}
 
-  // The block `encoded` is on disk only and was last used at
+  // The block `name` is on disk only and was last used at
   // `last_access_ms`.
-  void Add(int64_t last_access_ms, absl::string_view encoded);
+  void Add(int64_t last_access_ms, absl::string_view name);
 
   enum class Step { kKeep, kForget, kStop };
   // Visits the blocks above the floor, newest first, until `visit` says
@@ -64,7 +64,7 @@ class RecentOnDisk {
   // block that could have come before the next: `visit` stopped it, or it
   // ran out of blocks with no floor under them.
   bool Walk(
-      absl::FunctionRef<Step(int64_t last_access_ms, absl::string_view encoded)>
+      absl::FunctionRef<Step(int64_t last_access_ms, absl::string_view name)>
           visit);
 
   // A pass over every block begins; blocks dropped from now on count
@@ -88,7 +88,7 @@ class RecentOnDisk {
     // take (Offer's `takeable`) make less than `takeable_bytes`.
     Collector(size_t capacity, uint64_t takeable_bytes)
         : capacity_(capacity), takeable_bytes_(takeable_bytes) {}
-    void Offer(int64_t last_access_ms, absl::string_view encoded,
+    void Offer(int64_t last_access_ms, absl::string_view name,
                uint64_t takeable);
     // Hands what was found to `set` (after its BeginScan).
     void EndScan(RecentOnDisk& set) &&;
@@ -110,8 +110,8 @@ class RecentOnDisk {
  private:
   // Drops the oldest blocks beyond the capacity.
   void Trim();
-  // The block (`last_access_ms`, `encoded`) left the set.
-  void RaiseFloor(int64_t last_access_ms, absl::string_view encoded);
+  // The block (`last_access_ms`, `name`) left the set.
+  void RaiseFloor(int64_t last_access_ms, absl::string_view name);
 
   const size_t capacity_;
   absl::btree_set<Item> items_;
